@@ -1,0 +1,262 @@
+"""The settlement plan: checked contracts lowered to plain, serialisable data.
+
+Input: built by `lower.lower_contract` from a checked AST. Output: consumed by
+the runtime, which imports this module and the shared modules only, so a plan
+loaded from JSON runs without the grammar. `PLAN_SCHEMA` versions the JSON
+form; `to_json`/`from_json` round-trip exactly (decimals travel as strings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields, is_dataclass
+from decimal import Decimal
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+from clearline.money import Rounding
+from clearline.source import Span
+
+__all__ = [
+    "PLAN_SCHEMA",
+    "ChargePlan",
+    "ClauseRef",
+    "ContractPlan",
+    "ConversionPlan",
+    "Expr",
+    "FieldPlan",
+    "PartyPlan",
+    "PayoutPlan",
+    "Pred",
+    "ProductPlan",
+    "RatePlan",
+    "RowPlan",
+    "TablePlan",
+    "from_json",
+    "plan_hash",
+    "to_json",
+]
+
+PLAN_SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClauseRef:
+    """The paper contract's clause: label, optional prose, where it is written."""
+
+    label: str
+    text: str | None
+    span: Span
+    excerpt: str  # the clause's source lines, so a trace reads without the file
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """An amount expression.
+
+    op is one of: money (value=amount, currency), number (value), share (value
+    = fraction, base), per (value=price, currency, unit: a price per unit of
+    usage or per period), add, sub, mul, div, larger, smaller, table (table).
+    """
+
+    op: str
+    args: tuple[Expr, ...] = ()
+    value: Decimal | None = None
+    currency: str | None = None
+    unit: str | None = None
+    base: str | None = None
+    table: str | None = None
+    text: str = ""  # as written in the contract, for traces
+
+
+@dataclass(frozen=True, slots=True)
+class Pred:
+    """A record predicate. op: eq, ne, lt, le, gt, ge, in, prefix, and, or, not."""
+
+    op: str
+    field: str | None = None
+    values: tuple[str, ...] = ()  # literals as text; numeric when `numeric`
+    numeric: bool = False
+    args: tuple[Pred, ...] = ()
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    key: str
+    price: Decimal
+    currency: str
+    per: str  # canonical unit of the price
+    first: int | None
+    next: int | None
+    connect_fee: Decimal | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TablePlan:
+    name: str
+    key_kind: str  # "prefix" or "value"
+    field: str
+    rows: tuple[RowPlan, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RatePlan:
+    """How one rule prices a rating unit: its expression and modifiers."""
+
+    expr: Expr
+    prorated: bool
+    first: int | None
+    next: int | None
+    connect_fee: Decimal | None
+    record_rounding: Rounding | None
+    line_rounding: Rounding
+    line_rounding_declared: bool
+    group_by: str | None  # None, "prefix" (the matched table key) or a field name
+
+
+@dataclass(frozen=True, slots=True)
+class ChargePlan:
+    clause: ClauseRef
+    span: Span
+    text: str  # the rule as written
+    rate: RatePlan
+    vat_rate: Decimal | None  # a fraction, 0.23 for 23%
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutPlan:
+    party: str
+    clause: ClauseRef
+    span: Span
+    text: str  # the rule as written
+    rate: RatePlan
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionPlan:
+    party: str
+    currency: str
+    fixing: str  # "period end" or "record date"
+    rounding: Rounding
+    clause: ClauseRef
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPlan:
+    name: str
+    title: str
+    span: Span
+    matches: Pred
+    kind: str  # "usage" or "subscription"
+    measure: str  # canonical unit of one rating unit's quantity
+    reads_quantity: bool
+    answered: Pred
+    starts: Pred | None
+    ends: Pred | None
+    charges: tuple[ChargePlan, ...]
+    payouts: tuple[PayoutPlan, ...]
+    conversions: tuple[ConversionPlan, ...]
+    tables: tuple[TablePlan, ...]  # the rate tables its rules use
+
+
+@dataclass(frozen=True, slots=True)
+class PartyPlan:
+    name: str
+    role: str
+    title: str
+    currency: str
+    country: str | None
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContractPlan:
+    schema: int
+    id: str
+    version: int
+    title: str
+    file: str
+    sha256: str
+    effective_from: str
+    effective_until: str
+    period: str
+    currency: str
+    time_zone: str
+    parties: tuple[PartyPlan, ...]
+    fields: tuple[FieldPlan, ...]
+    products: tuple[ProductPlan, ...]
+
+    def party(self, name: str) -> PartyPlan:
+        return next(p for p in self.parties if p.name == name)
+
+    @property
+    def operator(self) -> PartyPlan:
+        return next(p for p in self.parties if p.role == "operator")
+
+
+# --- JSON -----------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def to_json(plan: ContractPlan) -> dict[str, Any]:
+    """The plan as JSON-ready data (decimals as strings, exact)."""
+    data = _encode(plan)
+    assert isinstance(data, dict)
+    return data
+
+
+T = TypeVar("T")
+
+
+def _decode(tp: Any, data: Any) -> Any:
+    origin = get_origin(tp)
+    if origin is None and isinstance(tp, type) and is_dataclass(tp):
+        hints = get_type_hints(tp)
+        return tp(**{f.name: _decode(hints[f.name], data[f.name]) for f in fields(tp)})
+    if tp is Decimal:
+        return Decimal(data)
+    if origin is tuple:
+        inner = get_args(tp)[0]
+        return tuple(_decode(inner, v) for v in data)
+    args = get_args(tp)
+    if args and type(None) in args:  # Optional[X]
+        if data is None:
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return _decode(inner, data)
+    return data
+
+
+def from_json(data: dict[str, Any]) -> ContractPlan:
+    """Load a plan written by `to_json`; refuses another schema version."""
+    if data.get("schema") != PLAN_SCHEMA:
+        raise ValueError(
+            f"plan schema {data.get('schema')!r} is not supported (this Clearline reads {PLAN_SCHEMA})"
+        )
+    plan = _decode(ContractPlan, data)
+    assert isinstance(plan, ContractPlan)
+    return plan
+
+
+def plan_hash(plan: ContractPlan) -> str:
+    text = json.dumps(to_json(plan), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

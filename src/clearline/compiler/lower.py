@@ -1,0 +1,203 @@
+"""Lowering: checked AST -> settlement plan (`ir.ContractPlan`).
+
+Input: an `ast.Contract` with no check errors and its `SourceFile`. Output:
+plain data the runtime executes. Defaults the checker warned about are made
+explicit here (line rounding, the answered rule), so the plan says everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+from clearline.compiler import ir, units
+from clearline.compiler.check import IMPLICIT_FIELDS
+from clearline.grammar import ast
+from clearline.money import Rounding, minor_unit
+from clearline.source import SourceFile, Span
+
+__all__ = ["lower_contract"]
+
+_OPS = {"=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+
+
+def _text(source: SourceFile, span: Span) -> str:
+    lines = source.text.splitlines()[span.line - 1 : span.end_line]
+    if not lines:
+        return ""
+    if len(lines) == 1:
+        return lines[0][span.col - 1 : span.end_col - 1]
+    lines[0] = lines[0][span.col - 1 :]
+    lines[-1] = lines[-1][: span.end_col - 1]
+    return " ".join(line.strip() for line in lines)
+
+
+def _literal(value: str | Decimal) -> str:
+    return str(value)
+
+
+class _Lowerer:
+    def __init__(self, contract: ast.Contract, source: SourceFile) -> None:
+        self.c = contract
+        self.source = source
+        self.currency = contract.settle[0].currency
+        self.tables = {t.name.name: t for t in contract.tables}
+
+    def pred(self, p: ast.Pred) -> ir.Pred:
+        text = _text(self.source, p.span)
+        if isinstance(p, ast.Compare):
+            return ir.Pred(_OPS[p.op], p.field.name, (_literal(p.value),),
+                           isinstance(p.value, Decimal), text=text)
+        if isinstance(p, ast.OneOf):
+            return ir.Pred("in", p.field.name, tuple(_literal(v) for v in p.values),
+                           any(isinstance(v, Decimal) for v in p.values), text=text)
+        if isinstance(p, ast.StartsWith):
+            return ir.Pred("prefix", p.field.name, (p.prefix,), text=text)
+        if isinstance(p, ast.Not):
+            return ir.Pred("not", args=(self.pred(p.operand),), text=text)
+        op = "and" if isinstance(p, ast.And) else "or"
+        return ir.Pred(op, args=(self.pred(p.left), self.pred(p.right)), text=text)
+
+    def expr(self, e: ast.Expr) -> ir.Expr:
+        text = _text(self.source, e.span)
+        if isinstance(e, ast.Money):
+            if e.per is None:
+                return ir.Expr("money", value=e.amount, currency=e.currency, text=text)
+            return ir.Expr("per", value=e.amount, currency=e.currency, unit=units.canonical(e.per), text=text)
+        if isinstance(e, ast.Number):
+            return ir.Expr("number", value=e.value, text=text)
+        if isinstance(e, ast.Share):
+            return ir.Expr("share", value=e.percent / 100, base=e.base, text=text)
+        if isinstance(e, ast.TableRate):
+            return ir.Expr("table", table=e.table.name, text=text)
+        if isinstance(e, ast.Add):
+            op = "add" if e.op == "+" else "sub"
+        elif isinstance(e, ast.Mul):
+            op = "mul" if e.op == "*" else "div"
+        else:
+            op = "larger" if e.larger else "smaller"
+        return ir.Expr(op, (self.expr(e.left), self.expr(e.right)), text=text)
+
+    def clause_ref(self, clause: ast.Clause) -> ir.ClauseRef:
+        lines = self.source.text.splitlines()[clause.span.line - 1 : clause.span.end_line]
+        return ir.ClauseRef(clause.label, clause.text, clause.span, "\n".join(lines))
+
+    def rate(self, rule: ast.Charge | ast.Pay, clause: ast.Clause) -> ir.RatePlan:
+        inc = next((m for m in rule.modifiers if isinstance(m, ast.Increments)), None)
+        fee = next((m for m in rule.modifiers if isinstance(m, ast.ConnectFee)), None)
+        rounds = {r.point or "line": r for r in clause.rules if isinstance(r, ast.Round)}
+        record = rounds.get("record")
+        line = rounds.get("line")
+        group = next((r.key.name for r in clause.rules if isinstance(r, ast.LinePer)), None)
+        return ir.RatePlan(
+            expr=self.expr(rule.amount),
+            prorated=any(isinstance(m, ast.Prorated) for m in rule.modifiers),
+            first=inc.first if inc else None,
+            next=inc.next if inc else None,
+            connect_fee=fee.fee.amount if fee else None,
+            record_rounding=Rounding(record.mode, record.quantum) if record else None,
+            line_rounding=(Rounding(line.mode, line.quantum) if line
+                           else Rounding("half up", minor_unit(self.currency))),
+            line_rounding_declared=line is not None,
+            group_by=group,
+        )
+
+    def table(self, t: ast.RateTable) -> ir.TablePlan:
+        rows = tuple(
+            ir.RowPlan(
+                key=r.key,
+                price=r.price.amount,
+                currency=r.price.currency,
+                per=units.canonical(r.price.per or "event"),
+                first=r.increments.first if r.increments else None,
+                next=r.increments.next if r.increments else None,
+                connect_fee=r.connect_fee.fee.amount if r.connect_fee else None,
+                span=r.span,
+            )
+            for r in t.rows
+        )
+        return ir.TablePlan(t.name.name, t.key_kind, t.field.name, rows, t.span)
+
+    def product(self, p: ast.Product) -> ir.ProductPlan:
+        charges: list[ir.ChargePlan] = []
+        payouts: list[ir.PayoutPlan] = []
+        conversions: list[ir.ConversionPlan] = []
+        used_tables: list[str] = []
+        for clause in p.clauses:
+            ref = self.clause_ref(clause)
+            vat = next((r.percent / 100 for r in clause.rules if isinstance(r, ast.Vat)), None)
+            for rule in clause.rules:
+                if isinstance(rule, ast.Charge | ast.Pay):
+                    for node in _exprs(rule.amount):
+                        if isinstance(node, ast.TableRate) and node.table.name not in used_tables:
+                            used_tables.append(node.table.name)
+                if isinstance(rule, ast.Charge):
+                    charges.append(ir.ChargePlan(ref, rule.span, _text(self.source, rule.span),
+                                                 self.rate(rule, clause), vat))
+                elif isinstance(rule, ast.Pay):
+                    payouts.append(ir.PayoutPlan(rule.party.name, ref, rule.span,
+                                                 _text(self.source, rule.span), self.rate(rule, clause)))
+                elif isinstance(rule, ast.Convert):
+                    rounding = (Rounding(rule.rounding.mode, rule.rounding.quantum) if rule.rounding
+                                else Rounding("half up", minor_unit(rule.currency)))
+                    conversions.append(ir.ConversionPlan(rule.party.name, rule.currency, rule.fixing,
+                                                         rounding, ref, rule.span))
+        subscription = p.subscription[0] if p.subscription else None
+        measured = units.canonical(p.measured[0][0]) if p.measured else None
+        answered = (self.pred(p.answered[0]) if p.answered
+                    else ir.Pred("gt", "quantity", ("0",), True, text="quantity > 0"))
+        return ir.ProductPlan(
+            name=p.name.name,
+            title=p.title or p.name.name,
+            span=p.span,
+            matches=self.pred(p.matches[0]),
+            kind="subscription" if subscription else "usage",
+            measure="month" if subscription else (measured or "event"),
+            reads_quantity=measured is not None,
+            answered=answered,
+            starts=self.pred(subscription.starts) if subscription else None,
+            ends=self.pred(subscription.ends) if subscription else None,
+            charges=tuple(charges),
+            payouts=tuple(payouts),
+            conversions=tuple(conversions),
+            tables=tuple(self.table(self.tables[t]) for t in used_tables),
+        )
+
+    def lower(self) -> ir.ContractPlan:
+        c = self.c
+        settle = c.settle[0]
+        tz = settle.time_zone[0] if settle.time_zone else c.time_zones[0][0]
+        fields = dict(IMPLICIT_FIELDS)
+        fields.update({f.name.name: f.type for f in c.fields})
+        parties = tuple(
+            ir.PartyPlan(p.name.name, p.role, p.title, p.currency or self.currency, p.country, p.language)
+            for p in c.parties
+        )
+        return ir.ContractPlan(
+            schema=ir.PLAN_SCHEMA,
+            id=c.id,
+            version=c.versions[0][0],
+            title=c.title or c.id,
+            file=self.source.name,
+            sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
+            effective_from=c.effective[0].start,
+            effective_until=c.effective[0].until,
+            period=settle.period,
+            currency=self.currency,
+            time_zone=tz,
+            parties=parties,
+            fields=tuple(ir.FieldPlan(k, v) for k, v in sorted(fields.items())),
+            products=tuple(self.product(p) for p in c.products),
+        )
+
+
+def _exprs(e: ast.Expr) -> list[ast.Expr]:
+    out: list[ast.Expr] = [e]
+    if isinstance(e, ast.Add | ast.Mul | ast.Larger):
+        out += _exprs(e.left) + _exprs(e.right)
+    return out
+
+
+def lower_contract(contract: ast.Contract, source: SourceFile) -> ir.ContractPlan:
+    """Build the plan of a contract that passed `check_contract` without errors."""
+    return _Lowerer(contract, source).lower()

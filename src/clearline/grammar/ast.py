@@ -1,0 +1,308 @@
+"""The typed contract AST: what the contract says, with a span on every node.
+
+Built by `to_ast.build` from the Lark tree; consumed by the compiler. Frozen
+dataclasses with tuple fields: passes build new objects, never mutate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from clearline.source import Span
+
+__all__ = [
+    "Add", "And", "Charge", "Clause", "Compare", "ConnectFee", "Contract", "Convert",
+    "Effective", "Expr", "FieldDecl", "Ident", "Increments", "Larger", "LinePer", "Modifier",
+    "Money", "Mul", "Not", "Number", "OneOf", "Or", "Party", "Pay", "Pred", "Product",
+    "Prorated", "RateRow", "RateTable", "Round", "Rule", "Settle", "Share", "StartsWith",
+    "Subscription", "TableRate", "Vat",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Ident:
+    name: str
+    span: Span
+
+
+# --- amounts --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """`39.00 PLN`, or with `per` a price: `0.0150 EUR per minute`."""
+
+    amount: Decimal
+    currency: str
+    per: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    value: Decimal
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """`55% of net`: `percent` is the number before the % sign."""
+
+    percent: Decimal
+    base: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    op: str  # "+" or "-"
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Mul:
+    op: str  # "*" or "/"
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Larger:
+    """`the larger of A and B` (or `the smaller of`, with `larger=False`)."""
+
+    larger: bool
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TableRate:
+    table: Ident
+    span: Span
+
+
+Expr = Money | Number | Share | Add | Mul | Larger | TableRate
+
+
+# --- predicates ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    field: Ident
+    op: str
+    value: str | Decimal
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf:
+    field: Ident
+    values: tuple[str | Decimal, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class StartsWith:
+    field: Ident
+    prefix: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    left: Pred
+    right: Pred
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    left: Pred
+    right: Pred
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Pred
+    span: Span
+
+
+Pred = Compare | OneOf | StartsWith | And | Or | Not
+
+
+# --- rules -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Prorated:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Increments:
+    first: int
+    next: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFee:
+    fee: Money
+    span: Span
+
+
+Modifier = Prorated | Increments | ConnectFee
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    point: str | None  # "record", "line" or None (the default point)
+    mode: str
+    quantum: Decimal
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    amount: Expr
+    modifiers: tuple[Modifier, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Pay:
+    party: Ident
+    amount: Expr
+    modifiers: tuple[Modifier, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Convert:
+    party: Ident
+    currency: str
+    fixing: str  # "period end" or "record date"
+    rounding: Round | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Vat:
+    percent: Decimal
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LinePer:
+    key: Ident
+    span: Span
+
+
+Rule = Charge | Pay | Convert | Vat | Round | LinePer
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    label: str
+    text: str | None
+    rules: tuple[Rule, ...]
+    span: Span
+
+
+# --- declarations ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    starts: Pred
+    ends: Pred
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    name: Ident
+    title: str | None
+    matches: tuple[Pred, ...]
+    measured: tuple[tuple[str, Span], ...]
+    subscription: tuple[Subscription, ...]
+    answered: tuple[Pred, ...]
+    clauses: tuple[Clause, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RateRow:
+    key: str
+    price: Money
+    increments: Increments | None
+    connect_fee: ConnectFee | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RateTable:
+    name: Ident
+    key_kind: str  # "prefix" or "value"
+    field: Ident
+    rows: tuple[RateRow, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    role: str
+    name: Ident
+    title: str
+    currency: str | None
+    country: str | None
+    language: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecl:
+    name: Ident
+    type: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Effective:
+    start: str  # ISO date text as written; checked by the compiler
+    until: str
+    start_span: Span
+    until_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    period: str
+    currency: str
+    currency_span: Span
+    time_zone: tuple[str, Span] | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    id: str
+    title: str | None
+    versions: tuple[tuple[int, Span], ...]
+    effective: tuple[Effective, ...]
+    settle: tuple[Settle, ...]
+    time_zones: tuple[tuple[str, Span], ...]
+    parties: tuple[Party, ...]
+    fields: tuple[FieldDecl, ...]
+    tables: tuple[RateTable, ...]
+    products: tuple[Product, ...]
+    span: Span
+    file: str

@@ -1,0 +1,363 @@
+"""Lark tree -> typed AST. The only module that walks Lark trees."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from lark import Token, Transformer, Tree, v_args
+from lark.tree import Meta
+
+from clearline.grammar import ast
+
+__all__ = ["build"]
+
+
+def _unquote(token: str) -> str:
+    body = token[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append("\n" if nxt == "n" else nxt)
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+class _Builder(Transformer[Token, Any]):
+    def __init__(self, file: str) -> None:
+        super().__init__(visit_tokens=False)
+        self.file = file
+
+    # spans ------------------------------------------------------------------
+    def span(self, meta: Meta) -> ast.Span:
+        if getattr(meta, "empty", True):
+            return ast.Span(self.file, 1, 1, 1, 1)
+        return ast.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def tspan(self, tok: Token) -> ast.Span:
+        return ast.Span(
+            self.file,
+            tok.line or 1,
+            tok.column or 1,
+            tok.end_line or tok.line or 1,
+            tok.end_column or tok.column or 1,
+        )
+
+    def ident(self, tok: Token) -> ast.Ident:
+        return ast.Ident(str(tok), self.tspan(tok))
+
+    # contract ----------------------------------------------------------------
+    @v_args(meta=True)
+    def start(self, meta: Meta, children: list[Any]) -> Any:
+        return children[0]
+
+    @v_args(meta=True)
+    def contract(self, meta: Meta, children: list[Any]) -> ast.Contract:
+        cid = children[0]
+        rest = children[1:]
+        title = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            title = _unquote(rest[0])
+            rest = rest[1:]
+
+        def pick(kind: str) -> list[Any]:
+            return [c[1] for c in rest if isinstance(c, tuple) and c[0] == kind]
+
+        return ast.Contract(
+            id=str(cid),
+            title=title,
+            versions=tuple(pick("version")),
+            effective=tuple(pick("effective")),
+            settle=tuple(pick("settle")),
+            time_zones=tuple(pick("time_zone")),
+            parties=tuple(pick("party")),
+            fields=tuple(f for group in pick("fields") for f in group),
+            tables=tuple(pick("table")),
+            products=tuple(pick("product")),
+            span=self.tspan(cid),
+            file=self.file,
+        )
+
+    @v_args(meta=True)
+    def version(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("version", (int(children[0]), self.span(meta)))
+
+    @v_args(meta=True)
+    def effective(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        start, until = children
+        return (
+            "effective",
+            ast.Effective(str(start), str(until), self.tspan(start), self.tspan(until), self.span(meta)),
+        )
+
+    @v_args(meta=True)
+    def settle(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        period, currency = children[0], children[1]
+        tz = (str(children[2]), self.tspan(children[2])) if len(children) > 2 else None
+        return (
+            "settle",
+            ast.Settle(str(period), str(currency), self.tspan(currency), tz, self.span(meta)),
+        )
+
+    @v_args(meta=True)
+    def time_zone(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("time_zone", (str(children[0]), self.tspan(children[0])))
+
+    @v_args(meta=True)
+    def party(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        role, name, title = children[0], children[1], children[2]
+        attrs: dict[str, str] = {}
+        for kind, value in children[3:]:
+            attrs.setdefault(kind, value)
+        return (
+            "party",
+            ast.Party(
+                role=str(role),
+                name=self.ident(name),
+                title=_unquote(title),
+                currency=attrs.get("currency"),
+                country=attrs.get("country"),
+                language=attrs.get("language"),
+                span=self.span(meta),
+            ),
+        )
+
+    def party_currency(self, children: list[Token]) -> tuple[str, str]:
+        return ("currency", str(children[0]))
+
+    def party_country(self, children: list[Token]) -> tuple[str, str]:
+        return ("country", str(children[0]))
+
+    def party_language(self, children: list[Token]) -> tuple[str, str]:
+        return ("language", str(children[0]))
+
+    def usage_fields(self, children: list[ast.FieldDecl]) -> tuple[str, Any]:
+        return ("fields", tuple(children))
+
+    @v_args(meta=True)
+    def field_decl(self, meta: Meta, children: list[Token]) -> ast.FieldDecl:
+        return ast.FieldDecl(self.ident(children[0]), str(children[1]), self.span(meta))
+
+    # rate tables ---------------------------------------------------------------
+    @v_args(meta=True)
+    def rate_table(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        name, key_kind, field, *rows = children
+        return (
+            "table",
+            ast.RateTable(self.ident(name), key_kind, self.ident(field), tuple(rows), self.span(meta)),
+        )
+
+    def key_prefix(self, children: list[Any]) -> str:
+        return "prefix"
+
+    def key_value(self, children: list[Any]) -> str:
+        return "value"
+
+    @v_args(meta=True)
+    def rate_row(self, meta: Meta, children: list[Any]) -> ast.RateRow:
+        key, money, unit, *options = children
+        price = ast.Money(money.amount, money.currency, unit, self.span(meta))
+        increments = next((o for o in options if isinstance(o, ast.Increments)), None)
+        connect = next((o for o in options if isinstance(o, ast.ConnectFee)), None)
+        return ast.RateRow(_unquote(key), price, increments, connect, self.span(meta))
+
+    @v_args(meta=True)
+    def increments(self, meta: Meta, children: list[Token]) -> ast.Increments:
+        return ast.Increments(int(children[0]), int(children[1]), self.span(meta))
+
+    @v_args(meta=True)
+    def connect_fee(self, meta: Meta, children: list[Any]) -> ast.ConnectFee:
+        return ast.ConnectFee(children[0], self.span(meta))
+
+    # products --------------------------------------------------------------------
+    @v_args(meta=True)
+    def product(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        name = children[0]
+        rest = children[1:]
+        title = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            title = _unquote(rest[0])
+            rest = rest[1:]
+
+        def pick(kind: str) -> tuple[Any, ...]:
+            return tuple(c[1] for c in rest if isinstance(c, tuple) and c[0] == kind)
+
+        return (
+            "product",
+            ast.Product(
+                name=self.ident(name),
+                title=title,
+                matches=pick("matches"),
+                measured=pick("measured"),
+                subscription=pick("subscription"),
+                answered=pick("answered"),
+                clauses=tuple(c for c in rest if isinstance(c, ast.Clause)),
+                span=self.span(meta),
+            ),
+        )
+
+    def matches(self, children: list[Any]) -> tuple[str, Any]:
+        return ("matches", children[0])
+
+    @v_args(meta=True)
+    def measured(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        return ("measured", (children[0], self.span(meta)))
+
+    @v_args(meta=True)
+    def subscription(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        return ("subscription", ast.Subscription(children[0], children[1], self.span(meta)))
+
+    def answered(self, children: list[Any]) -> tuple[str, Any]:
+        return ("answered", children[0])
+
+    @v_args(meta=True)
+    def clause(self, meta: Meta, children: list[Any]) -> ast.Clause:
+        label = _unquote(children[0])
+        rest = children[1:]
+        text = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            text = _unquote(rest[0])
+            rest = rest[1:]
+        return ast.Clause(label, text, tuple(rest), self.span(meta))
+
+    # rules ------------------------------------------------------------------------
+    @v_args(meta=True)
+    def charge(self, meta: Meta, children: list[Any]) -> ast.Charge:
+        return ast.Charge(children[0], tuple(children[1:]), self.span(meta))
+
+    @v_args(meta=True)
+    def pay(self, meta: Meta, children: list[Any]) -> ast.Pay:
+        return ast.Pay(self.ident(children[0]), children[1], tuple(children[2:]), self.span(meta))
+
+    @v_args(meta=True)
+    def convert(self, meta: Meta, children: list[Any]) -> ast.Convert:
+        party, currency, fixing = children[0], children[1], children[2]
+        rounding = children[3] if len(children) > 3 else None
+        return ast.Convert(self.ident(party), str(currency), fixing, rounding, self.span(meta))
+
+    def fix_period_end(self, children: list[Any]) -> str:
+        return "period end"
+
+    def fix_record_date(self, children: list[Any]) -> str:
+        return "record date"
+
+    @v_args(meta=True)
+    def vat(self, meta: Meta, children: list[Token]) -> ast.Vat:
+        return ast.Vat(Decimal(str(children[0])[:-1]), self.span(meta))
+
+    @v_args(meta=True)
+    def line_per(self, meta: Meta, children: list[Token]) -> ast.LinePer:
+        return ast.LinePer(self.ident(children[0]), self.span(meta))
+
+    @v_args(meta=True)
+    def prorated(self, meta: Meta, children: list[Any]) -> ast.Prorated:
+        return ast.Prorated(self.span(meta))
+
+    @v_args(meta=True)
+    def round_clause(self, meta: Meta, children: list[Any]) -> ast.Round:
+        if len(children) == 3:
+            point, mode, quantum = children
+        else:
+            point, (mode, quantum) = None, children
+        return ast.Round(point, " ".join(str(mode).split()), Decimal(str(quantum)), self.span(meta))
+
+    def at_record(self, children: list[Any]) -> str:
+        return "record"
+
+    def at_line(self, children: list[Any]) -> str:
+        return "line"
+
+    # amounts ------------------------------------------------------------------------
+    @v_args(meta=True)
+    def money(self, meta: Meta, children: list[Token]) -> ast.Money:
+        return ast.Money(Decimal(str(children[0])), str(children[1]), None, self.span(meta))
+
+    @v_args(meta=True)
+    def money_per(self, meta: Meta, children: list[Any]) -> ast.Money:
+        money, unit = children
+        return ast.Money(money.amount, money.currency, unit, self.span(meta))
+
+    def unit(self, children: list[Token]) -> str:
+        return str(children[0])
+
+    @v_args(meta=True)
+    def number(self, meta: Meta, children: list[Token]) -> ast.Number:
+        return ast.Number(Decimal(str(children[0])), self.span(meta))
+
+    @v_args(meta=True)
+    def text(self, meta: Meta, children: list[Token]) -> str:
+        return _unquote(children[0])
+
+    @v_args(meta=True)
+    def share(self, meta: Meta, children: list[Token]) -> ast.Share:
+        return ast.Share(Decimal(str(children[0])[:-1]), str(children[1]), self.span(meta))
+
+    @v_args(meta=True)
+    def add(self, meta: Meta, children: list[Any]) -> ast.Add:
+        return ast.Add("+", children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def sub(self, meta: Meta, children: list[Any]) -> ast.Add:
+        return ast.Add("-", children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def mul(self, meta: Meta, children: list[Any]) -> ast.Mul:
+        return ast.Mul("*", children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def div(self, meta: Meta, children: list[Any]) -> ast.Mul:
+        return ast.Mul("/", children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def larger(self, meta: Meta, children: list[Any]) -> ast.Larger:
+        return ast.Larger(True, children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def smaller(self, meta: Meta, children: list[Any]) -> ast.Larger:
+        return ast.Larger(False, children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def table_rate(self, meta: Meta, children: list[Token]) -> ast.TableRate:
+        return ast.TableRate(self.ident(children[0]), self.span(meta))
+
+    # predicates ---------------------------------------------------------------------
+    @v_args(meta=True)
+    def compare(self, meta: Meta, children: list[Any]) -> ast.Compare:
+        field, op, value = children
+        if isinstance(value, ast.Number):
+            value = value.value
+        return ast.Compare(self.ident(field), str(op), value, self.span(meta))
+
+    @v_args(meta=True)
+    def one_of(self, meta: Meta, children: list[Any]) -> ast.OneOf:
+        values = tuple(v.value if isinstance(v, ast.Number) else v for v in children[1:])
+        return ast.OneOf(self.ident(children[0]), values, self.span(meta))
+
+    @v_args(meta=True)
+    def starts_with(self, meta: Meta, children: list[Token]) -> ast.StartsWith:
+        return ast.StartsWith(self.ident(children[0]), _unquote(children[1]), self.span(meta))
+
+    @v_args(meta=True)
+    def and_(self, meta: Meta, children: list[Any]) -> ast.And:
+        return ast.And(children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def or_(self, meta: Meta, children: list[Any]) -> ast.Or:
+        return ast.Or(children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta: Meta, children: list[Any]) -> ast.Not:
+        return ast.Not(children[0], self.span(meta))
+
+
+def build(tree: Tree[Token], file: str) -> ast.Contract:
+    """Turn a parse tree into the AST of one contract."""
+    result = _Builder(file).transform(tree)
+    assert isinstance(result, ast.Contract)
+    return result

@@ -1,0 +1,186 @@
+"""Rating: plan expressions -> Python closures, and the same expressions
+explained with the values that went in (for traces).
+
+Input: `ir.Expr`, `ir.RatePlan`, `ir.TablePlan`. Output: functions of a
+rating unit (`Unit`). The closures are the hot path; `explain` mirrors them
+term by term and is tested to agree with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from clearline.compiler import ir, units
+from clearline.money import CONTEXT
+
+__all__ = ["Unit", "bill_quantity", "compile_expr", "explain", "lookup", "prefix_index"]
+
+_ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Unit:
+    """One rating unit: a usage record, or a subscriber's period."""
+
+    quantity: Decimal  # billed quantity, in the product's measure
+    row: ir.RowPlan | None  # the rate-table row that matched, if any
+    answered: bool
+    days: int  # active days in the period (subscriptions; 0 for usage)
+    period_days: int  # days in the period
+    net: Decimal = _ZERO
+    gross: Decimal = _ZERO
+
+
+Fn = Callable[[Unit], Decimal]
+
+
+def bill_quantity(quantity: Decimal, first: int | None, nxt: int | None) -> Decimal:
+    """Apply rating increments: the first block in full, then whole next blocks.
+
+    >>> bill_quantity(Decimal(61), 30, 6), bill_quantity(Decimal(7), 30, 6), bill_quantity(Decimal(0), 60, 60)
+    (Decimal('66'), Decimal('30'), Decimal('0'))
+    """
+    if first is None or nxt is None or quantity <= 0:
+        return quantity
+    if quantity <= first:
+        return Decimal(first)
+    blocks = CONTEXT.divide(quantity - first, Decimal(nxt)).to_integral_value(rounding=ROUND_CEILING)
+    return first + blocks * nxt
+
+
+def prefix_index(table: ir.TablePlan) -> tuple[dict[str, ir.RowPlan], tuple[int, ...]]:
+    rows = {r.key: r for r in table.rows}
+    lengths = tuple(sorted({len(k) for k in rows}, reverse=True))
+    return rows, lengths
+
+
+def lookup(table: ir.TablePlan, rows: dict[str, ir.RowPlan], lengths: tuple[int, ...],
+           key: str) -> ir.RowPlan | None:
+    """Longest-prefix (or exact-value) match of `key` in a rate table."""
+    if table.key_kind == "value":
+        return rows.get(key)
+    for n in lengths:
+        if n <= len(key):
+            row = rows.get(key[:n])
+            if row is not None:
+                return row
+    return None
+
+
+def compile_expr(expr: ir.Expr, rate: ir.RatePlan, measure: str) -> Fn:
+    """A closure computing `expr` for one unit, exactly (no rounding)."""
+    op = expr.op
+    mul, div, add, sub = CONTEXT.multiply, CONTEXT.divide, CONTEXT.add, CONTEXT.subtract
+    if op == "money" or op == "number":
+        value = expr.value
+        assert value is not None
+        return lambda u: value
+    if op == "per":
+        price = expr.value
+        assert price is not None and expr.unit is not None
+        if expr.unit == "month":
+            if rate.prorated:
+                # multiply before dividing: 39.00 × 15 / 31, not 39.00 × (15 / 31)
+                return lambda u: div(mul(price, Decimal(u.days)), Decimal(u.period_days))
+            return lambda u: price
+        if expr.unit == "day":
+            return lambda u: mul(price, Decimal(u.days))
+        ratio = units.factor(measure, expr.unit)
+        fee = rate.connect_fee
+        if ratio == 1:
+            base: Fn = lambda u: mul(u.quantity, price)  # noqa: E731
+        else:
+            base = lambda u: div(mul(u.quantity, price), ratio)  # noqa: E731
+        if fee is None:
+            return base
+        return lambda u: add(base(u), fee) if u.answered else base(u)
+    if op == "table":
+        ratios: dict[str, Decimal] = {}
+
+        def table_rate(u: Unit) -> Decimal:
+            row = u.row
+            assert row is not None
+            ratio = ratios.get(row.per)
+            if ratio is None:
+                ratio = ratios[row.per] = units.factor(measure, row.per)
+            amount = mul(u.quantity, row.price)
+            if ratio != 1:
+                amount = div(amount, ratio)
+            if u.answered and row.connect_fee is not None:
+                amount = add(amount, row.connect_fee)
+            return amount
+
+        return table_rate
+    if op == "share":
+        fraction = expr.value
+        assert fraction is not None
+        if expr.base == "net":
+            return lambda u: mul(fraction, u.net)
+        return lambda u: mul(fraction, u.gross)
+    left = compile_expr(expr.args[0], rate, measure)
+    right = compile_expr(expr.args[1], rate, measure)
+    if op == "add":
+        return lambda u: add(left(u), right(u))
+    if op == "sub":
+        return lambda u: sub(left(u), right(u))
+    if op == "mul":
+        return lambda u: mul(left(u), right(u))
+    if op == "div":
+        return lambda u: div(left(u), right(u))
+    if op == "larger":
+        return lambda u: max(left(u), right(u))
+    if op == "smaller":
+        return lambda u: min(left(u), right(u))
+    raise ValueError(f"unknown expression op {op!r}")
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def explain(expr: ir.Expr, rate: ir.RatePlan, measure: str, unit: Unit) -> tuple[Decimal, str]:
+    """(value, the arithmetic written out with the values that went in)."""
+    value = compile_expr(expr, rate, measure)(unit)
+    op = expr.op
+    if op in {"money", "number"}:
+        return value, expr.text
+    if op == "per":
+        assert expr.value is not None and expr.unit is not None
+        price = f"{_fmt(expr.value)} {expr.currency}"
+        if expr.unit == "month":
+            if rate.prorated:
+                return value, f"{price} × {unit.days} / {unit.period_days} days = {_fmt(value)}"
+            return value, f"{price} per month"
+        if expr.unit == "day":
+            return value, f"{price} × {unit.days} days = {_fmt(value)}"
+        ratio = units.factor(measure, expr.unit)
+        text = f"{_fmt(unit.quantity)} {units.plural(measure)} × {price}"
+        if ratio != 1:
+            text += f" / {ratio} {units.plural(measure)} per {expr.unit}"
+        if rate.connect_fee is not None and unit.answered:
+            text += f" + connect fee {_fmt(rate.connect_fee)}"
+        return value, f"{text} = {_fmt(value)}"
+    if op == "table":
+        row = unit.row
+        assert row is not None
+        ratio = units.factor(measure, row.per)
+        text = (f"rate \"{row.key}\" from table {expr.table}: {_fmt(unit.quantity)} "
+                f"{units.plural(measure)} × {_fmt(row.price)} {row.currency}")
+        if ratio != 1:
+            text += f" / {ratio} {units.plural(measure)} per {row.per}"
+        if unit.answered and row.connect_fee is not None:
+            text += f" + connect fee {_fmt(row.connect_fee)}"
+        return value, f"{text} = {_fmt(value)}"
+    if op == "share":
+        assert expr.value is not None
+        base = unit.net if expr.base == "net" else unit.gross
+        return value, f"{_fmt(expr.value * 100)}% × {expr.base} {_fmt(base)} = {_fmt(value)}"
+    _, left = explain(expr.args[0], rate, measure, unit)
+    _, right = explain(expr.args[1], rate, measure, unit)
+    if op in {"larger", "smaller"}:
+        return value, f"the {op} of ({left}) and ({right}) = {_fmt(value)}"
+    sign = {"add": "+", "sub": "-", "mul": "×", "div": "/"}[op]
+    return value, f"({left}) {sign} ({right}) = {_fmt(value)}"
+

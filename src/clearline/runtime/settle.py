@@ -1,0 +1,436 @@
+"""Settlement: accumulated sums -> invoice, payout and retained lines, with
+a trace per line and the conservation check.
+
+Input: the `Engine` after every batch was fed, the FX table. Output: a
+`Settlement`. Line rounding, VAT, FX conversion and retained amounts are all
+computed here, once per line, through `money.round_money`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from clearline.compiler import ir, units
+from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.money import CONTEXT, Rounding, round_money
+from clearline.runtime import rating
+from clearline.runtime.engine import Engine, Event, LineAcc, RatedRow, Reject, _ProductRT, line_id
+from clearline.runtime.readers import FxTable
+
+__all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
+
+KINDS = {"I": "invoice", "P": "payout", "R": "retained"}
+
+LINE_COLUMNS = [
+    "line_id", "kind", "party", "party_name", "contract_id", "contract_version", "product",
+    "clause", "period", "description", "quantity", "unit", "unit_price", "amount", "currency",
+    "vat_rate", "vat_amount", "gross_amount", "paid_amount", "paid_currency", "fx_rate",
+    "fx_date", "records", "trace_id",
+]
+
+
+def _s(value: Decimal | None) -> str:
+    return "" if value is None else format(value, "f")
+
+
+def _pct(fraction: Decimal) -> str:
+    """0.23 -> '23%'."""
+    return format((fraction * 100).normalize(), "f") + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    line_id: str
+    kind: str
+    party: str
+    party_name: str
+    contract_id: str
+    contract_version: int
+    product: str
+    clause: str
+    period: str
+    description: str
+    quantity: Decimal | None
+    unit: str
+    unit_price: Decimal | None
+    amount: Decimal
+    currency: str
+    vat_rate: Decimal | None = None
+    vat_amount: Decimal | None = None
+    gross_amount: Decimal | None = None
+    paid_amount: Decimal | None = None
+    paid_currency: str = ""
+    fx_rate: Decimal | None = None
+    fx_date: str = ""
+    records: int = 0
+
+    def row(self) -> dict[str, str]:
+        return {
+            "line_id": self.line_id, "kind": self.kind, "party": self.party,
+            "party_name": self.party_name, "contract_id": self.contract_id,
+            "contract_version": str(self.contract_version), "product": self.product,
+            "clause": self.clause, "period": self.period, "description": self.description,
+            "quantity": _s(self.quantity), "unit": self.unit, "unit_price": _s(self.unit_price),
+            "amount": _s(self.amount), "currency": self.currency,
+            "vat_rate": _pct(self.vat_rate) if self.vat_rate is not None else "",
+            "vat_amount": _s(self.vat_amount), "gross_amount": _s(self.gross_amount),
+            "paid_amount": _s(self.paid_amount), "paid_currency": self.paid_currency,
+            "fx_rate": _s(self.fx_rate), "fx_date": self.fx_date, "records": str(self.records),
+            "trace_id": self.line_id,
+        }
+
+
+@dataclass(slots=True)
+class Settlement:
+    period: str
+    plans: list[ir.ContractPlan]
+    lines: list[Line]
+    traces: list[dict[str, Any]]
+    read: int
+    rated: int
+    rejects: list[Reject]
+    unmatched: list[Reject]
+    conservation: list[dict[str, Any]]
+    lifecycle_rows: list[RatedRow] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c["ok"] for c in self.conservation)
+
+
+class _Finisher:
+    def __init__(self, engine: Engine, fx: FxTable | None) -> None:
+        self.engine = engine
+        self.fx = fx
+        self.acc = engine.acc
+        self.rt = {(p.ci, p.pi): p for p in engine.products}
+        self.record_ids: dict[str, list[str]] = {}  # subscription line -> event record ids
+        self.lifecycle_rows: list[RatedRow] = []
+        self.problems: list[Diagnostic] = []
+
+    # subscriptions ------------------------------------------------------------------
+    def subscriptions(self) -> None:
+        for (ci, pi), by_customer in sorted(self.acc.events.items()):
+            p = self.rt[(ci, pi)]
+            for customer in sorted(by_customer):
+                events = sorted(by_customer[customer], key=lambda e: (e.timestamp, e.record_id))
+                days = self.active_days(p, events)
+                self.subscriber(p, customer, events, days)
+
+    def active_days(self, p: _ProductRT, events: list[Event]) -> int:
+        tz = p.period.start.tzinfo
+        start = max(p.period.first_day, p.effective_from.date())
+        end = min(p.period.end_day, p.effective_until.date())
+        intervals: list[tuple[dt.date, dt.date]] = []
+        since: dt.date | None = None
+        for e in events:
+            day = e.timestamp.astimezone(tz).date()
+            if e.starts and since is None:
+                since = day
+            elif not e.starts and since is not None:
+                intervals.append((since, day))
+                since = None
+        if since is not None:
+            intervals.append((since, dt.date.max))
+        return sum(max(0, (min(b, end) - max(a, start)).days) for a, b in intervals)
+
+    def subscriber(self, p: _ProductRT, customer: str, events: list[Event], days: int) -> None:
+        ids = [e.record_id for e in events]
+        if days == 0:
+            for rid in ids:
+                self.lifecycle_rows.append(RatedRow(rid, "", "", "0", ""))
+            return
+        unit = rating.Unit(Decimal(days), None, False, days, p.period.days)
+        net = Decimal(0)
+        gross = Decimal(0)
+        touched: list[tuple[str, str]] = []
+        for rule in p.charges + p.payouts:
+            unit.net, unit.gross = net, gross
+            amount = rule.fn(unit)
+            if rule.record_rounding is not None:
+                amount = round_money(amount, rule.record_rounding)
+            if rule.kind == "I":
+                # A subscriber's charge line is its own rating unit: line rounding applies now,
+                # and shares of `net` see the rounded line, as the invoice shows it.
+                amount = round_money(amount, rule.rate.line_rounding)
+                net += amount
+                vat = self.vat(amount, rule.vat, rule.rate.line_rounding)
+                gross += amount + (vat or 0)
+            party = customer if rule.kind == "I" else rule.party
+            key = (rule.kind, p.contract.id, str(p.contract.version), p.product.name,
+                   rule.plan.clause.label, str(rule.index), party, "")
+            acc = self.acc.lines.get(key)
+            if acc is None:
+                acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
+            snapshot = rating.Unit(unit.quantity, None, False, days, p.period.days, unit.net, unit.gross)
+            acc.add(customer, snapshot, amount)
+            acc.records += len(ids) - 1
+            self.record_ids.setdefault(acc.line_id, []).extend(ids)
+            touched.append((acc.line_id, rule.plan.clause.label))
+        for rid in ids:
+            for lid, clause in touched:
+                self.lifecycle_rows.append(RatedRow(rid, lid, clause, str(days), ""))
+
+    @staticmethod
+    def vat(amount: Decimal, rate: Decimal | None, rounding: Rounding) -> Decimal | None:
+        if rate is None:
+            return None
+        return round_money(CONTEXT.multiply(amount, rate), rounding)
+
+    # lines --------------------------------------------------------------------------
+    def party_name(self, contract: ir.ContractPlan, kind: str, party: str) -> str:
+        if kind == "I":
+            customers = self.engine.customers
+            return customers[party].name if customers and party in customers else ""
+        return contract.party(party).title
+
+    def rule_of(self, p: _ProductRT, kind: str, index: int) -> Any:
+        return (p.charges if kind == "I" else p.payouts)[index]
+
+    def build(self) -> Settlement:
+        self.subscriptions()
+        by_product = {(p.contract.id, str(p.contract.version), p.product.name): p
+                      for p in self.engine.products}
+        lines: list[Line] = []
+        traces: list[dict[str, Any]] = []
+        for key in sorted(self.acc.lines):
+            acc = self.acc.lines[key]
+            kind, cid, version, product, _clause, index, party, group = key
+            p = by_product[(cid, version, product)]
+            rule = self.rule_of(p, kind, int(index))
+            line, trace = self.line(p, rule, acc, party, group)
+            lines.append(line)
+            traces.append(trace)
+        retained, retained_traces = self.retained(lines)
+        lines += retained
+        traces += retained_traces
+        if self.problems:
+            raise ClearlineError(self.problems)
+        order = {"invoice": 0, "payout": 1, "retained": 2}
+        lines.sort(key=lambda ln: (order[ln.kind], ln.contract_id, ln.party, ln.product, ln.clause,
+                                   ln.description, ln.line_id))
+        traces.sort(key=lambda t: str(t["line_id"]))
+        return Settlement(
+            period=self.engine.period_label,
+            plans=self.engine.plans,
+            lines=lines,
+            traces=traces,
+            read=self.acc.read,
+            rated=self.acc.rated,
+            rejects=self.acc.rejects,
+            unmatched=self.acc.unmatched,
+            conservation=conservation(lines),
+            lifecycle_rows=self.lifecycle_rows,
+        )
+
+    def line(self, p: _ProductRT, rule: Any, acc: LineAcc, party: str, group: str
+             ) -> tuple[Line, dict[str, Any]]:
+        plan = rule.plan
+        rate: ir.RatePlan = plan.rate
+        kind = KINDS[rule.kind]
+        product = p.product
+        contract = p.contract
+        amount = round_money(acc.amount, rate.line_rounding)
+        rounding_steps: list[dict[str, str]] = []
+        if rate.record_rounding is not None:
+            rounding_steps.append({"point": "each record", "mode": rate.record_rounding.mode,
+                                   "quantum": str(rate.record_rounding.quantum),
+                                   "note": "applied to every unit before summing"})
+        rounding_steps.append({"point": "line", "mode": rate.line_rounding.mode,
+                               "quantum": str(rate.line_rounding.quantum), "before": _s(acc.amount),
+                               "after": _s(amount),
+                               "declared": "yes" if rate.line_rounding_declared else "no (default)"})
+        vat_rate = rule.vat if rule.kind == "I" else None
+        vat_amount = self.vat(amount, vat_rate, rate.line_rounding)
+        gross = amount + vat_amount if vat_amount is not None else None
+        unit_price = _unit_price(rate.expr, acc)
+        subscription = product.kind == "subscription"
+        if subscription and rule.kind == "I":
+            quantity, unit_name = acc.quantity, "day"
+            description = f"{product.title}, {acc.quantity} of {p.period.days} days"
+        elif subscription:
+            quantity, unit_name = Decimal(acc.units), "subscriber"
+            description = f"{product.title}: {plan.clause.label}, {acc.units} subscriber(s)"
+        else:
+            quantity, unit_name = acc.quantity, units.plural(product.measure)
+            what = f", {rate.group_by} {group}" if rate.group_by else ""
+            description = (f"{product.title}{what}: {acc.units} record(s), "
+                           f"{_s(acc.quantity)} {units.plural(product.measure)}")
+        paid_amount = fx_rate = None
+        paid_currency = fx_date = ""
+        fx_trace = None
+        if rule.kind == "P":
+            conversion = next((c for c in product.conversions if c.party == party), None)
+            if conversion is not None and conversion.currency != contract.currency:
+                paid_amount, fx_rate, fx_date, fx_trace = self.convert(p, conversion, amount, acc)
+                paid_currency = conversion.currency
+        line = Line(
+            line_id=acc.line_id, kind=kind, party=party,
+            party_name=self.party_name(contract, rule.kind, party),
+            contract_id=contract.id, contract_version=contract.version, product=product.name,
+            clause=plan.clause.label, period=p.period.label, description=description,
+            quantity=quantity, unit=unit_name, unit_price=unit_price, amount=amount,
+            currency=contract.currency, vat_rate=vat_rate, vat_amount=vat_amount,
+            gross_amount=gross, paid_amount=paid_amount, paid_currency=paid_currency,
+            fx_rate=fx_rate, fx_date=fx_date, records=acc.records,
+        )
+        shown = []
+        for key, unit, value in acc.samples:
+            _, text = rating.explain(rate.expr, rate, product.measure, unit)
+            entry = {"unit": key, "arithmetic": text, "amount": _s(value)}
+            shown.append(entry)
+        ids = sorted(self.record_ids.get(acc.line_id, [])) or [s[0] for s in acc.samples]
+        trace: dict[str, Any] = {
+            "trace_id": acc.line_id,
+            "line_id": acc.line_id,
+            "kind": kind,
+            "party": party,
+            "amount": _s(amount),
+            "currency": contract.currency,
+            "contract": {"id": contract.id, "version": contract.version, "file": contract.file,
+                         "sha256": contract.sha256},
+            "clause": {"label": plan.clause.label, "text": plan.clause.text,
+                       "span": str(plan.clause.span), "excerpt": plan.clause.excerpt},
+            "rule": {"span": str(plan.span), "text": plan.text},
+            "formula": f"sum over {acc.units} {'subscriber(s)' if subscription else 'record(s)'} "
+                       f"of: {rate.expr.text}{', prorated by active days' if rate.prorated else ''}",
+            "units": {"count": acc.units, "shown": shown,
+                      "note": "the units with the smallest ids" if acc.units > len(shown) else ""},
+            "sum": _s(acc.amount),
+            "rounding": rounding_steps,
+            "vat": None if vat_rate is None else {
+                "rate": _pct(vat_rate), "base": _s(amount),
+                "arithmetic": f"{_s(amount)} × {_pct(vat_rate)} = "
+                              f"{_s(CONTEXT.multiply(amount, vat_rate))}",
+                "rounded": _s(vat_amount), "gross": _s(gross)},
+            "fx": fx_trace,
+            "records": {"count": acc.records, "first": ids[:10],
+                        "list_command": f"grep -F ',{acc.line_id},' rated_records.csv"},
+        }
+        return line, trace
+
+    def convert(self, p: _ProductRT, conv: ir.ConversionPlan, amount: Decimal, acc: LineAcc
+                ) -> tuple[Decimal | None, Decimal | None, str, dict[str, Any]]:
+        """Pay `amount` (settlement currency) in the party's currency.
+
+        Period end: the line's rounded amount at the rate of the period's last
+        day. Record date: each day's share of the line at that day's rate,
+        summed exactly, then rounded once.
+        """
+        contract = p.contract
+        if self.fx is None:
+            self.problems.append(Diagnostic(
+                "E0503", f"clause \"{conv.clause.label}\" pays {conv.party} in {conv.currency}, "
+                "but no FX rates were given", conv.span, "pass the rate table with --fx FILE"))
+            return None, None, "", {}
+        if conv.fixing == "record date":
+            parts = sorted(acc.by_day.items())
+        else:
+            parts = [(p.period.last_day, amount)]
+        exact = Decimal(0)
+        steps: list[str] = []
+        rate: Decimal | None = None
+        for day, part in parts:
+            found = self.fx.find(day, contract.currency, conv.currency)
+            if found is None:
+                self.problems.append(Diagnostic(
+                    "E0503", f"no {conv.currency}/{contract.currency} rate for {day} in {self.fx.name}",
+                    conv.span,
+                    f"add a row `{day},{conv.currency},{contract.currency},RATE` to {self.fx.name}"))
+                return None, None, "", {}
+            rate, inverted = found
+            value = CONTEXT.divide(part, rate) if inverted else CONTEXT.multiply(part, rate)
+            exact += value
+            op = "/" if inverted else "×"
+            steps.append(f"{day}: {_s(part)} {contract.currency} {op} {_s(rate)} = {_s(value)}")
+        paid = round_money(exact, conv.rounding)
+        single = len(parts) == 1
+        trace = {
+            "table": self.fx.name, "fixing": conv.fixing,
+            "date": parts[0][0].isoformat() if single else "",
+            "rate": _s(rate) if single else "",
+            "arithmetic": steps,
+            "exact": _s(exact),
+            "rounding": {"mode": conv.rounding.mode, "quantum": str(conv.rounding.quantum)},
+            "result": f"{_s(paid)} {conv.currency}",
+            "clause": {"label": conv.clause.label, "span": str(conv.clause.span)},
+        }
+        if conv.fixing == "record date" and amount != sum((v for _, v in parts), Decimal(0)):
+            trace["note"] = ("each record's unrounded amount is converted at its own date; "
+                             "the line's rounding applies to the settlement-currency amount only")
+        return paid, rate if single else None, parts[0][0].isoformat() if single else "", trace
+
+    def retained(self, lines: list[Line]) -> tuple[list[Line], list[dict[str, Any]]]:
+        groups: dict[tuple[str, int, str], list[Line]] = {}
+        for ln in lines:
+            groups.setdefault((ln.contract_id, ln.contract_version, ln.product), []).append(ln)
+        by_product = {(p.contract.id, p.contract.version, p.product.name): p for p in self.engine.products}
+        out: list[Line] = []
+        traces: list[dict[str, Any]] = []
+        for key in sorted(groups):
+            p = by_product[key]
+            contract = p.contract
+            revenue = sum((ln.amount for ln in groups[key] if ln.kind == "invoice"), Decimal(0))
+            payouts = sum((ln.amount for ln in groups[key] if ln.kind == "payout"), Decimal(0))
+            retained = revenue - payouts
+            operator = contract.operator
+            rkey = ("R", contract.id, str(contract.version), p.product.name, "", "", operator.name, "")
+            lid = line_id("R", rkey)
+            description = (f"{p.product.title}: retained by {operator.title} "
+                           f"(net revenue {_s(revenue)} - payouts {_s(payouts)})")
+            out.append(Line(
+                line_id=lid, kind="retained", party=operator.name, party_name=operator.title,
+                contract_id=contract.id, contract_version=contract.version, product=p.product.name,
+                clause="", period=p.period.label, description=description, quantity=None, unit="",
+                unit_price=None, amount=retained, currency=contract.currency,
+                records=sum(ln.records for ln in groups[key] if ln.kind == "invoice"),
+            ))
+            traces.append({
+                "trace_id": lid, "line_id": lid, "kind": "retained", "party": operator.name,
+                "amount": _s(retained), "currency": contract.currency,
+                "contract": {"id": contract.id, "version": contract.version, "file": contract.file,
+                             "sha256": contract.sha256},
+                "clause": None,
+                "formula": "net revenue - payouts",
+                "arithmetic": f"{_s(revenue)} - {_s(payouts)} = {_s(retained)}",
+                "from_lines": {
+                    "invoice": [ln.line_id for ln in groups[key] if ln.kind == "invoice"][:20],
+                    "payout": [ln.line_id for ln in groups[key] if ln.kind == "payout"][:20],
+                },
+                "records": {"count": 0, "first": [], "list_command": ""},
+            })
+        return out, traces
+
+
+def _unit_price(expr: ir.Expr, acc: LineAcc) -> Decimal | None:
+    if expr.op == "per":
+        return expr.value
+    if expr.op == "table" and acc.samples:
+        rows = {s[1].row.key: s[1].row.price for s in acc.samples if s[1].row is not None}
+        if len(rows) == 1:
+            return next(iter(rows.values()))
+    return None
+
+
+def conservation(lines: list[Line]) -> list[dict[str, Any]]:
+    """Per contract, period and currency: net revenue == payouts + retained."""
+    totals: dict[tuple[str, str, str], dict[str, Decimal]] = {}
+    for ln in lines:
+        t = totals.setdefault((ln.contract_id, ln.period, ln.currency),
+                              {"invoice": Decimal(0), "payout": Decimal(0), "retained": Decimal(0)})
+        t[ln.kind] += ln.amount
+    out = []
+    for (cid, period, currency), t in sorted(totals.items()):
+        ok = t["invoice"] == t["payout"] + t["retained"]
+        out.append({"contract_id": cid, "period": period, "currency": currency,
+                    "net_revenue": _s(t["invoice"]), "payouts": _s(t["payout"]),
+                    "retained": _s(t["retained"]), "ok": ok})
+    return out
+
+
+def finish(engine: Engine, fx: FxTable | None) -> Settlement:
+    """Close the period: every line, its trace, and the conservation check."""
+    return _Finisher(engine, fx).build()

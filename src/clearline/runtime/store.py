@@ -1,0 +1,163 @@
+"""The run folder: streamed rated records, line files, rejects, traces and
+the manifest, written atomically.
+
+Every file is written under a temporary name and renamed into place; the old
+manifest is removed first and the new one is written last, so a folder whose
+manifest exists holds a complete run, and an interrupted run never looks
+complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from clearline.runtime.engine import RatedRow, Reject
+from clearline.runtime.settle import LINE_COLUMNS, Settlement
+
+__all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RunWriter", "sha256_file"]
+
+RATED_COLUMNS = ["record_id", "line_id", "clause", "billed_quantity", "amount"]
+REJECT_COLUMNS = ["file", "line", "record_id", "field", "value", "reason"]
+MANIFEST_SCHEMA = 1
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _jstr(text: str) -> str:
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
+
+
+class RunWriter:
+    """Writes one run folder. Use as a context manager around the run."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out = out_dir
+        self.out.mkdir(parents=True, exist_ok=True)
+        manifest = self.out / "manifest.json"
+        if manifest.exists():
+            manifest.unlink()  # the folder no longer holds a complete run
+        self.pending: list[str] = []
+        self._rated_csv: IO[str] = self._open("rated_records.csv")
+        self._rated_jsonl: IO[str] = self._open("rated_records.jsonl")
+        self._rated_writer = csv.writer(self._rated_csv, lineterminator="\n")
+        self._rated_writer.writerow(RATED_COLUMNS)
+        self.rated_count = 0
+
+    def _tmp(self, name: str) -> Path:
+        return self.out / f".{name}.partial"
+
+    def _open(self, name: str) -> IO[str]:
+        self.pending.append(name)
+        return self._tmp(name).open("w", encoding="utf-8", newline="")
+
+    def rated(self, rows: Iterable[RatedRow]) -> None:
+        write_csv = self._rated_writer.writerow
+        lines: list[str] = []
+        for r in rows:
+            write_csv((r.record_id, r.line_id, r.clause, r.quantity, r.amount))
+            lines.append(
+                f'{{"record_id":{_jstr(r.record_id)},"line_id":"{r.line_id}",'
+                f'"clause":{_jstr(r.clause)},"billed_quantity":"{r.quantity}","amount":"{r.amount}"}}\n'
+            )
+            self.rated_count += 1
+        self._rated_jsonl.write("".join(lines))
+
+    def _table(self, stem: str, columns: list[str], rows: list[dict[str, str]]) -> None:
+        with self._open(f"{stem}.csv") as handle:
+            writer = csv.DictWriter(handle, columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        with self._open(f"{stem}.jsonl") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def finish(self, result: Settlement, inputs: list[tuple[str, Path]], plan_sha256: str,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write everything but the streamed file, then the manifest; return it."""
+        self.rated(result.lifecycle_rows)
+        self._rated_csv.close()
+        self._rated_jsonl.close()
+        for kind, stem in (("invoice", "invoice_lines"), ("payout", "payout_lines"),
+                           ("retained", "retained_lines")):
+            self._table(stem, LINE_COLUMNS, [ln.row() for ln in result.lines if ln.kind == kind])
+        self._table("rejects", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.rejects)])
+        self._table("unmatched", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.unmatched)])
+        with self._open("trace.jsonl") as handle:
+            for trace in result.traces:
+                handle.write(json.dumps(trace, ensure_ascii=False, sort_keys=True) + "\n")
+        for name in self.pending:
+            os.replace(self._tmp(name), self.out / name)
+        manifest = build_manifest(result, inputs, plan_sha256, self.out, self.pending)
+        if extra:
+            manifest.update(extra)
+        tmp = self._tmp("manifest.json")
+        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, self.out / "manifest.json")
+        return manifest
+
+    def abort(self) -> None:
+        for handle in (self._rated_csv, self._rated_jsonl):
+            handle.close()
+        for name in self.pending:
+            self._tmp(name).unlink(missing_ok=True)
+
+
+def _sorted(rejects: list[Reject]) -> list[Reject]:
+    return sorted(rejects, key=lambda r: (r.file, r.line))
+
+
+def _reject_row(r: Reject) -> dict[str, str]:
+    return {"file": r.file, "line": str(r.line), "record_id": r.record_id, "field": r.field,
+            "value": r.value, "reason": r.reason}
+
+
+def build_manifest(result: Settlement, inputs: list[tuple[str, Path]], plan_sha256: str,
+                   out: Path, outputs: list[str]) -> dict[str, Any]:
+    totals: dict[str, dict[str, dict[str, Decimal]]] = {}
+    for ln in result.lines:
+        by_kind = totals.setdefault(ln.party, {}).setdefault(ln.kind, {})
+        by_kind[ln.currency] = by_kind.get(ln.currency, Decimal(0)) + ln.amount
+        if ln.paid_amount is not None:
+            paid = totals[ln.party].setdefault("paid", {})
+            paid[ln.paid_currency] = paid.get(ln.paid_currency, Decimal(0)) + ln.paid_amount
+    rejected = len(result.rejects)
+    unmatched = len(result.unmatched)
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "period": result.period,
+        "status": "clean" if not rejected and not unmatched else "completed with rejects",
+        "inputs": [{"role": role, "path": str(path), "sha256": sha256_file(path)} for role, path in inputs],
+        "contracts": [{"id": p.id, "version": p.version, "file": p.file, "sha256": p.sha256}
+                      for p in result.plans],
+        "plan_sha256": plan_sha256,
+        "counts": {
+            "read": result.read,
+            "rated": result.rated,
+            "rejected": rejected,
+            "unmatched": unmatched,
+            "reconciled": result.read == result.rated + rejected + unmatched,
+            "lines": {k: sum(1 for ln in result.lines if ln.kind == k)
+                      for k in ("invoice", "payout", "retained")},
+        },
+        "totals": {party: {kind: {cur: format(v, "f") for cur, v in sorted(by_cur.items())}
+                           for kind, by_cur in sorted(kinds.items())}
+                   for party, kinds in sorted(totals.items())},
+        "conservation": {"ok": result.ok, "checks": result.conservation},
+        "outputs": {name: sha256_file(out / name) for name in sorted(outputs)},
+    }
