@@ -56,8 +56,9 @@ def read_source(path: str | Path) -> SourceFile:
         return SourceFile.read(path)
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise ClearlineError([Diagnostic("E0104", f"cannot read {path}: {reason}", None,
-                                         "contracts are UTF-8 text files")]) from None
+        raise ClearlineError(
+            [Diagnostic("E0104", f"cannot read {path}: {reason}", None, "contracts are UTF-8 text files")]
+        ) from None
 
 
 def parse(source: SourceFile) -> ast.Contract:
@@ -100,8 +101,14 @@ def load_plans(paths: Sequence[str | Path]) -> tuple[list[ir.ContractPlan], list
     seen: dict[str, ir.ContractPlan] = {}
     for p in plans:
         if p.id in seen:
-            diagnostics.append(Diagnostic("E0406", f"contract {p.id} is declared in {seen[p.id].file} "
-                                          f"and in {p.file}", None, "give each contract its own id"))
+            diagnostics.append(
+                Diagnostic(
+                    "E0406",
+                    f"contract {p.id} is declared in {seen[p.id].file} and in {p.file}",
+                    None,
+                    "give each contract its own id",
+                )
+            )
         seen.setdefault(p.id, p)
     if any(d.is_error for d in diagnostics):
         raise ClearlineError(diagnostics)
@@ -137,8 +144,16 @@ def run(
         try:
             period_bounds(period, p.period, p.time_zone)
         except ValueError as err:
-            raise ClearlineError([Diagnostic("E0505", f"contract {p.id}: {err}", None,
-                                             "pass --period in the contract's period form")]) from None
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        "E0505",
+                        f"contract {p.id}: {err}",
+                        None,
+                        "pass --period in the contract's period form",
+                    )
+                ]
+            ) from None
     try:
         fx_table = read_fx(Path(fx)) if fx else None
         customer_table = read_customers(Path(customers)) if customers else None

@@ -52,7 +52,11 @@ _REGISTRY = [
     Code("E0302", "money times money", "Two amounts of money are multiplied or divided."),
     Code("E0303", "percentage out of range", "A percentage below 0% or above 100%."),
     Code("E0304", "shares exceed the base", "Shares of one base sum to more than 100%."),
-    Code("E0305", "line rounding finer than the currency", "A line amount is rounded to a quantum smaller than the currency's minor unit."),
+    Code(
+        "E0305",
+        "line rounding finer than the currency",
+        "A line amount is rounded to a quantum smaller than the currency's minor unit.",
+    ),
     Code("E0306", "wrong kind of amount", "An amount of the wrong kind for where it is used."),
     Code("E0307", "unit mismatch", "A price per unit that cannot apply to the product's measure."),
     # E04xx: names and structure
@@ -64,7 +68,11 @@ _REGISTRY = [
     Code("E0406", "duplicate contract", "Two contract files declare the same contract id."),
     # W01xx: warnings about documented defaults
     Code("W0101", "default rounding", "No rounding declared: the documented default applies."),
-    Code("W0102", "default answered rule", "No `answered when` rule: calls with quantity > 0 count as answered."),
+    Code(
+        "W0102",
+        "default answered rule",
+        "No `answered when` rule: calls with quantity > 0 count as answered.",
+    ),
     # R-codes: run-time problems with inputs (not the contract)
     Code("E0501", "unreadable input", "An input file cannot be read."),
     Code("E0502", "missing column", "An input file lacks a column the contracts read."),

@@ -78,22 +78,36 @@ class _Checker:
         self.parties = {p.name.name: p for p in contract.parties}
         self.tables = {t.name.name: t for t in contract.tables}
 
-    def error(self, code: str, message: str, span: Span | None, hint: str | None = None,
-              notes: tuple[str, ...] = ()) -> None:
+    def error(
+        self,
+        code: str,
+        message: str,
+        span: Span | None,
+        hint: str | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
         self.diags.append(Diagnostic(code, message, span, hint, notes))
 
     # header -----------------------------------------------------------------------
     def one(self, items: tuple[object, ...], what: str, example: str) -> None:
         if not items:
-            self.error("E0403", f"contract {self.c.id} has no {what}", self.c.span,
-                       f"add `{example}` inside the contract")
+            self.error(
+                "E0403",
+                f"contract {self.c.id} has no {what}",
+                self.c.span,
+                f"add `{example}` inside the contract",
+            )
 
     def duplicates(self, spans: list[tuple[str, Span]], what: str) -> None:
         seen: dict[str, Span] = {}
         for name, span in spans:
             if name in seen:
-                self.error("E0402", f"{what} `{name}` is declared twice", span,
-                           f"the first declaration is at {seen[name]}; remove or rename one")
+                self.error(
+                    "E0402",
+                    f"{what} `{name}` is declared twice",
+                    span,
+                    f"the first declaration is at {seen[name]}; remove or rename one",
+                )
             else:
                 seen[name] = span
 
@@ -102,31 +116,50 @@ class _Checker:
         self.one(c.versions, "version", "version 1")
         self.one(c.effective, "effective interval", "effective 2026-01-01 until 2027-01-01")
         self.one(c.settle, "settlement terms", "settle monthly in EUR, time zone Europe/Warsaw")
-        for items, what in ((c.versions, "version"), (c.effective, "effective interval"),
-                            (c.settle, "settlement terms")):
+        for items, what in (
+            (c.versions, "version"),
+            (c.effective, "effective interval"),
+            (c.settle, "settlement terms"),
+        ):
             for item in items[1:]:
-                span = item[1] if isinstance(item, tuple) else item.span  # type: ignore[union-attr]
-                self.error("E0402", f"the contract states its {what} twice", span,
-                           "keep one; amendments belong in their own file")
+                span = item[1] if isinstance(item, tuple) else item.span
+                self.error(
+                    "E0402",
+                    f"the contract states its {what} twice",
+                    span,
+                    "keep one; amendments belong in their own file",
+                )
         for eff in c.effective:
             start = self.date(eff.start, eff.start_span)
             until = self.date(eff.until, eff.until_span)
             if start and until and until <= start:
-                self.error("E0202", f"the contract ends ({eff.until}) before it starts ({eff.start})",
-                           eff.span, "the interval is half-open: `until` is the first day no longer covered")
+                self.error(
+                    "E0202",
+                    f"the contract ends ({eff.until}) before it starts ({eff.start})",
+                    eff.span,
+                    "the interval is half-open: `until` is the first day no longer covered",
+                )
         zones = [s.time_zone for s in c.settle if s.time_zone] + list(c.time_zones)
         if c.settle and not zones:
-            self.error("E0403", f"contract {c.id} has no time zone", c.settle[0].span,
-                       "add `, time zone Europe/Warsaw` to the settle line")
-        for name, span in zones[1:]:
+            self.error(
+                "E0403",
+                f"contract {c.id} has no time zone",
+                c.settle[0].span,
+                "add `, time zone Europe/Warsaw` to the settle line",
+            )
+        for _, span in zones[1:]:
             self.error("E0402", "the time zone is stated twice", span, "keep one")
         for name, span in zones[:1]:
             try:
                 zoneinfo.ZoneInfo(name)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                self.error("E0203", f"`{name}` is not a time zone", span,
-                           did_you_mean(name, sorted(zoneinfo.available_timezones()))
-                           or "use an IANA name like Europe/Warsaw")
+                self.error(
+                    "E0203",
+                    f"`{name}` is not a time zone",
+                    span,
+                    did_you_mean(name, sorted(zoneinfo.available_timezones()))
+                    or "use an IANA name like Europe/Warsaw",
+                )
         for s in c.settle:
             self.known_currency(s.currency, s.currency_span)
 
@@ -134,15 +167,23 @@ class _Checker:
         try:
             return dt.date.fromisoformat(text)
         except ValueError:
-            self.error("E0201", f"{text} is not a date in the calendar", span,
-                       "write a real date as YYYY-MM-DD")
+            self.error(
+                "E0201",
+                f"{text} is not a date in the calendar",
+                span,
+                "write a real date as YYYY-MM-DD",
+            )
             return None
 
     def known_currency(self, code: str, span: Span) -> bool:
         if code in MINOR_UNITS:
             return True
-        self.error("E0204", f"`{code}` is not a currency Clearline knows", span,
-                   did_you_mean(code, MINOR_UNITS) or "use an ISO 4217 code like EUR")
+        self.error(
+            "E0204",
+            f"`{code}` is not a currency Clearline knows",
+            span,
+            did_you_mean(code, MINOR_UNITS) or "use an ISO 4217 code like EUR",
+        )
         return False
 
     # declarations ----------------------------------------------------------------
@@ -151,11 +192,19 @@ class _Checker:
         self.duplicates([(p.name.name, p.name.span) for p in c.parties], "party")
         operators = [p for p in c.parties if p.role == "operator"]
         if not operators:
-            self.error("E0403", f"contract {c.id} has no operator", c.span,
-                       'add e.g. `operator telcopl "TelcoPL S.A." currency PLN country PL`')
+            self.error(
+                "E0403",
+                f"contract {c.id} has no operator",
+                c.span,
+                'add e.g. `operator telcopl "TelcoPL S.A." currency PLN country PL`',
+            )
         for extra in operators[1:]:
-            self.error("E0402", "a contract has one operator", extra.span,
-                       f"`{operators[0].name.name}` is already the operator; make this one a partner")
+            self.error(
+                "E0402",
+                "a contract has one operator",
+                extra.span,
+                f"`{operators[0].name.name}` is already the operator; make this one a partner",
+            )
         for p in c.parties:
             if p.currency:
                 self.known_currency(p.currency, p.span)
@@ -165,16 +214,23 @@ class _Checker:
         for f in self.c.fields:
             implicit = IMPLICIT_FIELDS.get(f.name.name)
             if implicit and implicit != f.type:
-                self.error("E0306", f"`{f.name.name}` is always a {implicit} field", f.span,
-                           f"declare it as `{f.name.name} {implicit}` or leave it out")
+                self.error(
+                    "E0306",
+                    f"`{f.name.name}` is always a {implicit} field",
+                    f.span,
+                    f"declare it as `{f.name.name} {implicit}` or leave it out",
+                )
             self.fields[f.name.name] = f.type
 
     def field(self, ident: ast.Ident) -> str | None:
         if ident.name in self.fields:
             return self.fields[ident.name]
-        self.error("E0401", f"unknown usage field `{ident.name}`", ident.span,
-                   did_you_mean(ident.name, self.fields)
-                   or f"declare it in `usage fields {{ {ident.name} text }}`")
+        self.error(
+            "E0401",
+            f"unknown usage field `{ident.name}`",
+            ident.span,
+            did_you_mean(ident.name, self.fields) or f"declare it in `usage fields {{ {ident.name} text }}`",
+        )
         return None
 
     def check_tables(self) -> None:
@@ -184,31 +240,51 @@ class _Checker:
             seen: dict[str, Span] = {}
             for row in t.rows:
                 if row.key in seen:
-                    self.error("E0404", f"{t.name.name} defines the key \"{row.key}\" twice", row.span,
-                               f"the first definition is at {seen[row.key]}; keep one rate per key")
+                    self.error(
+                        "E0404",
+                        f'{t.name.name} defines the key "{row.key}" twice',
+                        row.span,
+                        f"the first definition is at {seen[row.key]}; keep one rate per key",
+                    )
                 seen.setdefault(row.key, row.span)
                 if t.key_kind == "prefix" and not row.key:
-                    self.error("E0404", "an empty prefix matches everything", row.span,
-                               "write the digits the prefix starts with")
+                    self.error(
+                        "E0404",
+                        "an empty prefix matches everything",
+                        row.span,
+                        "write the digits the prefix starts with",
+                    )
                 self.check_money(row.price)
                 assert row.price.per is not None
                 unit = units.canonical(row.price.per)
                 if unit in units.PERIOD_UNITS:
-                    self.error("E0307", f"a rate-table price is per usage unit, not per {row.price.per}",
-                               row.price.span, "price per minute, second, MB, event, ...")
+                    self.error(
+                        "E0307",
+                        f"a rate-table price is per usage unit, not per {row.price.per}",
+                        row.price.span,
+                        "price per minute, second, MB, event, ...",
+                    )
                 if row.increments:
                     self.increments(row.increments)
                 if row.connect_fee:
                     self.check_money(row.connect_fee.fee)
                     if row.connect_fee.fee.currency != row.price.currency:
-                        self.error("E0301", f"the connect fee is in {row.connect_fee.fee.currency} "
-                                   f"but the rate is in {row.price.currency}", row.connect_fee.span,
-                                   "state both in the same currency")
+                        self.error(
+                            "E0301",
+                            f"the connect fee is in {row.connect_fee.fee.currency} "
+                            f"but the rate is in {row.price.currency}",
+                            row.connect_fee.span,
+                            "state both in the same currency",
+                        )
 
     def increments(self, inc: ast.Increments) -> None:
         if inc.first <= 0 or inc.next <= 0:
-            self.error("E0206", f"increments {inc.first}/{inc.next} must both be at least 1", inc.span,
-                       "write e.g. `increments 60/60` (first block, then each next block)")
+            self.error(
+                "E0206",
+                f"increments {inc.first}/{inc.next} must both be at least 1",
+                inc.span,
+                "write e.g. `increments 60/60` (first block, then each next block)",
+            )
 
     def check_money(self, money: ast.Money) -> None:
         self.known_currency(money.currency, money.span)
@@ -218,19 +294,31 @@ class _Checker:
         for p in _walk_preds(pred):
             if isinstance(p, ast.Compare | ast.OneOf | ast.StartsWith):
                 ftype = self.field(p.field)
-                values = (p.value,) if isinstance(p, ast.Compare) else (
-                    p.values if isinstance(p, ast.OneOf) else (p.prefix,))
+                values = (
+                    (p.value,)
+                    if isinstance(p, ast.Compare)
+                    else (p.values if isinstance(p, ast.OneOf) else (p.prefix,))
+                )
                 numeric = ftype in {"decimal", "integer"}
                 if ftype is None:
                     continue
                 if isinstance(p, ast.StartsWith) and numeric:
-                    self.error("E0306", f"`{p.field.name}` is a number; `starts with` reads text", p.span,
-                               "compare numbers with =, <, >, ...")
+                    self.error(
+                        "E0306",
+                        f"`{p.field.name}` is a number; `starts with` reads text",
+                        p.span,
+                        "compare numbers with =, <, >, ...",
+                    )
                 elif not isinstance(p, ast.StartsWith) and any(
-                        isinstance(v, Decimal) != numeric for v in values):
-                    want = "a number" if numeric else 'a quoted text'
-                    self.error("E0306", f"`{p.field.name}` is a {ftype} field; compare it with {want}",
-                               p.span, None)
+                    isinstance(v, Decimal) != numeric for v in values
+                ):
+                    want = "a number" if numeric else "a quoted text"
+                    self.error(
+                        "E0306",
+                        f"`{p.field.name}` is a {ftype} field; compare it with {want}",
+                        p.span,
+                        None,
+                    )
                 elif isinstance(p, ast.Compare) and p.op in {"<", "<=", ">", ">="} and not numeric:
                     self.error("E0306", f"`{p.field.name}` is text; only = and != apply", p.span, None)
 
@@ -249,12 +337,20 @@ class _Checker:
     def check_product(self, product: ast.Product) -> None:
         name = product.name.name
         if not product.matches:
-            self.error("E0403", f"product {name} does not say which records it matches", product.span,
-                       'add e.g. `matches service = "voice-out"`')
-        for extra, what in ((product.matches[1:], "matches"), (product.measured[1:], "measured in"),
-                            (product.subscription[1:], "subscription"), (product.answered[1:], "answered when")):
+            self.error(
+                "E0403",
+                f"product {name} does not say which records it matches",
+                product.span,
+                'add e.g. `matches service = "voice-out"`',
+            )
+        for extra, what in (
+            (product.matches[1:], "matches"),
+            (product.measured[1:], "measured in"),
+            (product.subscription[1:], "subscription"),
+            (product.answered[1:], "answered when"),
+        ):
             for item in extra:
-                span = item[1] if isinstance(item, tuple) else item.span  # type: ignore[union-attr]
+                span = item[1] if isinstance(item, tuple) else item.span
                 self.error("E0402", f"product {name} states `{what}` twice", span, "keep one")
         for pred in product.matches + product.answered:
             self.check_pred(pred)
@@ -262,14 +358,26 @@ class _Checker:
             self.check_pred(sub.starts)
             self.check_pred(sub.ends)
         if product.subscription and product.measured:
-            self.error("E0405", f"product {name} is a subscription; it is not measured in usage units",
-                       product.measured[0][1], "remove `measured in` or the subscription line")
+            self.error(
+                "E0405",
+                f"product {name} is a subscription; it is not measured in usage units",
+                product.measured[0][1],
+                "remove `measured in` or the subscription line",
+            )
         if product.subscription and product.answered:
-            self.error("E0405", "`answered when` applies to usage products, not subscriptions",
-                       product.answered[0].span, None)
+            self.error(
+                "E0405",
+                "`answered when` applies to usage products, not subscriptions",
+                product.answered[0].span,
+                None,
+            )
         if not product.clauses:
-            self.error("E0403", f"product {name} has no clause", product.span,
-                       'add e.g. `clause "3.1 Retail price" { charge customer ... }`')
+            self.error(
+                "E0403",
+                f"product {name} has no clause",
+                product.span,
+                'add e.g. `clause "3.1 Retail price" { charge customer ... }`',
+            )
         shares: dict[str, list[tuple[Decimal, ast.Pay]]] = {"net": [], "gross": []}
         for clause in product.clauses:
             self.check_clause(clause, product)
@@ -282,9 +390,16 @@ class _Checker:
         for base, rules in shares.items():
             total = sum((p for p, _ in rules), Decimal(0))
             if total > 100:
-                notes = tuple(f"{rule.span}: pays {rule.party.name} up to {pct}% of {base}" for pct, rule in rules)
-                self.error("E0304", f"shares of {base} in product {name} add up to {total}%, more than the whole",
-                           rules[-1][1].span, "lower the percentages so that they total at most 100%", notes)
+                notes = tuple(
+                    f"{rule.span}: pays {rule.party.name} up to {pct}% of {base}" for pct, rule in rules
+                )
+                self.error(
+                    "E0304",
+                    f"shares of {base} in product {name} add up to {total}%, more than the whole",
+                    rules[-1][1].span,
+                    "lower the percentages so that they total at most 100%",
+                    notes,
+                )
 
     def check_clause(self, clause: ast.Clause, product: ast.Product) -> None:
         kind = "subscription" if product.subscription else "usage"
@@ -293,8 +408,12 @@ class _Checker:
         for rule in clause.rules:
             if isinstance(rule, ast.Round):
                 if rule.point in rounds:
-                    self.error("E0402", "this clause already rounds at that point", rule.span,
-                               f"the first rounding is at {rounds[rule.point].span}")
+                    self.error(
+                        "E0402",
+                        "this clause already rounds at that point",
+                        rule.span,
+                        f"the first rounding is at {rounds[rule.point].span}",
+                    )
                 rounds.setdefault(rule.point, rule)
                 self.rounding(rule, rule.point or "line", amounts)
             elif isinstance(rule, ast.Charge | ast.Pay):
@@ -302,48 +421,82 @@ class _Checker:
                 if isinstance(rule, ast.Pay):
                     party = self.party(rule.party)
                     if party and party.role == "operator":
-                        self.error("E0405", f"`{party.name.name}` is the operator; it keeps what is not paid out",
-                                   rule.party.span, "pay a partner; the operator's part is the retained line")
+                        self.error(
+                            "E0405",
+                            f"`{party.name.name}` is the operator; it keeps what is not paid out",
+                            rule.party.span,
+                            "pay a partner; the operator's part is the retained line",
+                        )
                 mtype = self.check_expr(rule.amount, product, is_charge)
                 if mtype.currency is None:
-                    self.error("E0306", "this rule pays a plain number, not an amount of money",
-                               rule.amount.span, "add a currency, e.g. `0.05 EUR per minute`")
+                    self.error(
+                        "E0306",
+                        "this rule pays a plain number, not an amount of money",
+                        rule.amount.span,
+                        "add a currency, e.g. `0.05 EUR per minute`",
+                    )
                 elif self.currency and mtype.currency != self.currency:
-                    self.error("E0301", f"this amount is in {mtype.currency} but the contract settles in "
-                               f"{self.currency}", rule.amount.span,
-                               f"state it in {self.currency}; pay a partner in its own currency with "
-                               f"`pay PARTY in {mtype.currency} at the rate of the period end`")
+                    self.error(
+                        "E0301",
+                        f"this amount is in {mtype.currency} but the contract settles in {self.currency}",
+                        rule.amount.span,
+                        f"state it in {self.currency}; pay a partner in its own currency with "
+                        f"`pay PARTY in {mtype.currency} at the rate of the period end`",
+                    )
                 for mod in rule.modifiers:
                     self.modifier(mod, kind, rule)
             elif isinstance(rule, ast.Vat):
                 if not 0 <= rule.percent <= 100:
-                    self.error("E0303", f"VAT of {rule.percent}% is not a percentage", rule.span,
-                               "write a rate between 0% and 100%")
+                    self.error(
+                        "E0303",
+                        f"VAT of {rule.percent}% is not a percentage",
+                        rule.span,
+                        "write a rate between 0% and 100%",
+                    )
                 if not any(isinstance(r, ast.Charge) for r in clause.rules):
-                    self.error("E0405", "VAT applies to customer charges; this clause charges nothing",
-                               rule.span, "move `vat` into the clause with `charge customer`")
+                    self.error(
+                        "E0405",
+                        "VAT applies to customer charges; this clause charges nothing",
+                        rule.span,
+                        "move `vat` into the clause with `charge customer`",
+                    )
             elif isinstance(rule, ast.Convert):
                 self.party(rule.party)
                 self.known_currency(rule.currency, rule.span)
                 if rule.rounding:
                     self.rounding(rule.rounding, "line", [], currency=rule.currency)
                 if rule.fixing == "record date" and kind == "subscription":
-                    self.error("E0405", "a subscription has no record date to fix a rate on", rule.span,
-                               "use `at the rate of the period end`")
+                    self.error(
+                        "E0405",
+                        "a subscription has no record date to fix a rate on",
+                        rule.span,
+                        "use `at the rate of the period end`",
+                    )
             elif isinstance(rule, ast.LinePer):
                 key = rule.key.name
                 if key == "prefix":
-                    if not any(isinstance(r, ast.Charge | ast.Pay) and any(
-                            isinstance(e, ast.TableRate) for e in _walk_exprs(r.amount)) for r in clause.rules):
-                        self.error("E0405", "`one line per prefix` needs a rule priced from a rate table",
-                                   rule.span, "use `the rate from table NAME` in this clause")
+                    if not any(
+                        isinstance(r, ast.Charge | ast.Pay)
+                        and any(isinstance(e, ast.TableRate) for e in _walk_exprs(r.amount))
+                        for r in clause.rules
+                    ):
+                        self.error(
+                            "E0405",
+                            "`one line per prefix` needs a rule priced from a rate table",
+                            rule.span,
+                            "use `the rate from table NAME` in this clause",
+                        )
                 else:
                     self.field(rule.key)
 
     def modifier(self, mod: ast.Modifier, kind: str, rule: ast.Charge | ast.Pay) -> None:
         if isinstance(mod, ast.Prorated) and kind != "subscription":
-            self.error("E0405", "only subscriptions are prorated by active days", mod.span,
-                       "remove `prorated by active days`, or make the product a subscription")
+            self.error(
+                "E0405",
+                "only subscriptions are prorated by active days",
+                mod.span,
+                "remove `prorated by active days`, or make the product a subscription",
+            )
         if isinstance(mod, ast.Increments):
             self.increments(mod)
             if kind == "subscription":
@@ -351,25 +504,47 @@ class _Checker:
         if isinstance(mod, ast.ConnectFee):
             self.check_money(mod.fee)
             if kind == "subscription":
-                self.error("E0405", "a connect fee applies to usage events, not subscriptions", mod.span, None)
+                self.error(
+                    "E0405",
+                    "a connect fee applies to usage events, not subscriptions",
+                    mod.span,
+                    None,
+                )
 
-    def rounding(self, rule: ast.Round, point: str, amounts: list[ast.Charge | ast.Pay],
-                 currency: str | None = None) -> None:
+    def rounding(
+        self,
+        rule: ast.Round,
+        point: str,
+        amounts: list[ast.Charge | ast.Pay],
+        currency: str | None = None,
+    ) -> None:
         if not is_power_of_ten(rule.quantum):
-            self.error("E0205", f"rounding to {rule.quantum} is not a power of ten", rule.span,
-                       "round to 1, 0.1, 0.01, 0.001, ...")
+            self.error(
+                "E0205",
+                f"rounding to {rule.quantum} is not a power of ten",
+                rule.span,
+                "round to 1, 0.1, 0.01, 0.001, ...",
+            )
             return
         currency = currency or self.currency
         if point == "line" and currency in MINOR_UNITS and rule.quantum < minor_unit(currency):
-            self.error("E0305", f"a line in {currency} cannot be rounded to {rule.quantum}: "
-                       f"{currency} has {MINOR_UNITS[currency]} decimals", rule.span,
-                       f"round lines to {minor_unit(currency)} or coarser; round each record finer if needed")
+            self.error(
+                "E0305",
+                f"a line in {currency} cannot be rounded to {rule.quantum}: "
+                f"{currency} has {MINOR_UNITS[currency]} decimals",
+                rule.span,
+                f"round lines to {minor_unit(currency)} or coarser; round each record finer if needed",
+            )
 
     def party(self, ident: ast.Ident) -> ast.Party | None:
         party = self.parties.get(ident.name)
         if party is None:
-            self.error("E0401", f"unknown party `{ident.name}`", ident.span,
-                       did_you_mean(ident.name, self.parties) or "declare it with `partner NAME \"Title\"`")
+            self.error(
+                "E0401",
+                f"unknown party `{ident.name}`",
+                ident.span,
+                did_you_mean(ident.name, self.parties) or 'declare it with `partner NAME "Title"`',
+            )
         return party
 
     def warnings(self) -> None:
@@ -378,9 +553,13 @@ class _Checker:
                 has_amount = any(isinstance(r, ast.Charge | ast.Pay) for r in clause.rules)
                 line_round = any(isinstance(r, ast.Round) and r.point in {None, "line"} for r in clause.rules)
                 if has_amount and not line_round and self.currency in MINOR_UNITS:
-                    self.error("W0101", f"clause \"{clause.label}\" declares no line rounding; lines are "
-                               f"rounded half up to {minor_unit(self.currency or 'EUR')} {self.currency}",
-                               clause.span, "state it: `round each line half up to 0.01`")
+                    self.error(
+                        "W0101",
+                        f'clause "{clause.label}" declares no line rounding; lines are '
+                        f"rounded half up to {minor_unit(self.currency or 'EUR')} {self.currency}",
+                        clause.span,
+                        "state it: `round each line half up to 0.01`",
+                    )
             uses_connect = False
             for cl in product.clauses:
                 for r in cl.rules:
@@ -393,9 +572,13 @@ class _Checker:
                         if table and any(row.connect_fee for row in table.rows):
                             uses_connect = True
             if uses_connect and not product.answered and not product.subscription:
-                self.error("W0102", f"product {product.name.name} charges connect fees but does not say "
-                           "when an event is answered; events with quantity > 0 count as answered",
-                           product.span, "state it: `answered when quantity > 0`")
+                self.error(
+                    "W0102",
+                    f"product {product.name.name} charges connect fees but does not say "
+                    "when an event is answered; events with quantity > 0 count as answered",
+                    product.span,
+                    "state it: `answered when quantity > 0`",
+                )
 
     def run(self) -> list[Diagnostic]:
         self.check_header()
@@ -415,36 +598,65 @@ def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -
         if expr.per is not None:
             unit = units.canonical(expr.per)
             if subscription and unit not in units.PERIOD_UNITS:
-                ck.error("E0307", f"a subscription is priced per month or per day, not per {expr.per}",
-                         expr.span, "write e.g. `39.00 PLN per month`")
+                ck.error(
+                    "E0307",
+                    f"a subscription is priced per month or per day, not per {expr.per}",
+                    expr.span,
+                    "write e.g. `39.00 PLN per month`",
+                )
             elif not subscription and unit in units.PERIOD_UNITS:
-                ck.error("E0307", f"a usage product is priced per unit of usage, not per {expr.per}",
-                         expr.span, "make the product a subscription, or price per minute, MB, event, ...")
+                ck.error(
+                    "E0307",
+                    f"a usage product is priced per unit of usage, not per {expr.per}",
+                    expr.span,
+                    "make the product a subscription, or price per minute, MB, event, ...",
+                )
             elif not subscription:
                 measure = units.canonical(product.measured[0][0]) if product.measured else "event"
                 if units.dimension(unit) != units.dimension(measure):
-                    ck.error("E0307", f"the product is measured in {units.plural(measure)}; "
-                             f"a price per {expr.per} cannot apply", expr.span,
-                             f"price per {measure}, or change `measured in`")
+                    ck.error(
+                        "E0307",
+                        f"the product is measured in {units.plural(measure)}; "
+                        f"a price per {expr.per} cannot apply",
+                        expr.span,
+                        f"price per {measure}, or change `measured in`",
+                    )
             elif unit == "month" and ck.c.settle and ck.c.settle[0].period != "monthly":
-                ck.error("E0307", f"a price per month needs monthly settlement; this contract settles "
-                         f"{ck.c.settle[0].period}", expr.span, "price per day, or settle monthly")
+                ck.error(
+                    "E0307",
+                    f"a price per month needs monthly settlement; this contract settles "
+                    f"{ck.c.settle[0].period}",
+                    expr.span,
+                    "price per day, or settle monthly",
+                )
         return MoneyType(expr.currency)
     if isinstance(expr, ast.Number):
         return MoneyType(None)
     if isinstance(expr, ast.Share):
         if not 0 <= expr.percent <= 100:
-            ck.error("E0303", f"{expr.percent}% is not a share of anything", expr.span,
-                     "write a percentage between 0% and 100%")
+            ck.error(
+                "E0303",
+                f"{expr.percent}% is not a share of anything",
+                expr.span,
+                "write a percentage between 0% and 100%",
+            )
         if is_charge:
-            ck.error("E0405", f"a customer charge cannot be a share of its own {expr.base}", expr.span,
-                     "shares of net or gross are for `pay` rules")
+            ck.error(
+                "E0405",
+                f"a customer charge cannot be a share of its own {expr.base}",
+                expr.span,
+                "shares of net or gross are for `pay` rules",
+            )
         return MoneyType(ck.currency)
     if isinstance(expr, ast.TableRate):
         table = ck.tables.get(expr.table.name)
         if table is None:
-            ck.error("E0401", f"unknown rate table `{expr.table.name}`", expr.table.span,
-                     did_you_mean(expr.table.name, ck.tables) or "declare it with `rate table NAME by ...`")
+            ck.error(
+                "E0401",
+                f"unknown rate table `{expr.table.name}`",
+                expr.table.span,
+                did_you_mean(expr.table.name, ck.tables) or "declare it with `rate table NAME by ...`",
+            )
             return MoneyType(ck.currency)
         if subscription:
             ck.error("E0405", "rate tables price usage; this product is a subscription", expr.span, None)
@@ -454,12 +666,20 @@ def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -
             assert row.price.per is not None
             unit = units.canonical(row.price.per)
             if unit not in units.PERIOD_UNITS and units.dimension(unit) != units.dimension(measure):
-                ck.error("E0307", f"the product is measured in {units.plural(measure)}; "
-                         f"the rate for \"{row.key}\" is per {row.price.per}", row.price.span,
-                         f"price per {measure}, or change `measured in`")
+                ck.error(
+                    "E0307",
+                    f"the product is measured in {units.plural(measure)}; "
+                    f'the rate for "{row.key}" is per {row.price.per}',
+                    row.price.span,
+                    f"price per {measure}, or change `measured in`",
+                )
         if len(currencies) > 1:
-            ck.error("E0301", f"rate table {table.name.name} mixes {' and '.join(currencies)}",
-                     table.span, "state every rate of one table in one currency")
+            ck.error(
+                "E0301",
+                f"rate table {table.name.name} mixes {' and '.join(currencies)}",
+                table.span,
+                "state every rate of one table in one currency",
+            )
         return MoneyType(currencies[0] if currencies else ck.currency)
     if isinstance(expr, ast.Add):
         left = infer(expr.left, ck, product, is_charge)
@@ -467,20 +687,31 @@ def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -
         if left.currency != right.currency:
             if left.currency and right.currency:
                 word = "add" if expr.op == "+" else "subtract"
-                ck.error("E0301", f"cannot {word} {right.currency} {'to' if expr.op == '+' else 'from'} "
-                         f"{left.currency}", expr.right.span,
-                         "state both amounts in one currency; conversions apply to payouts after the split")
+                ck.error(
+                    "E0301",
+                    f"cannot {word} {right.currency} {'to' if expr.op == '+' else 'from'} {left.currency}",
+                    expr.right.span,
+                    "state both amounts in one currency; conversions apply to payouts after the split",
+                )
             else:
-                ck.error("E0306", f"cannot {'add' if expr.op == '+' else 'subtract'} {right} and {left}",
-                         expr.span, "give the number a currency")
+                ck.error(
+                    "E0306",
+                    f"cannot {'add' if expr.op == '+' else 'subtract'} {right} and {left}",
+                    expr.span,
+                    "give the number a currency",
+                )
         return left if left.currency else right
     if isinstance(expr, ast.Mul):
         left = infer(expr.left, ck, product, is_charge)
         right = infer(expr.right, ck, product, is_charge)
         if left.currency and right.currency:
-            ck.error("E0302", f"cannot {'multiply' if expr.op == '*' else 'divide'} money by money "
-                     f"({left.currency} {expr.op} {right.currency})", expr.span,
-                     "multiply an amount by a plain number or a percentage")
+            ck.error(
+                "E0302",
+                f"cannot {'multiply' if expr.op == '*' else 'divide'} money by money "
+                f"({left.currency} {expr.op} {right.currency})",
+                expr.span,
+                "multiply an amount by a plain number or a percentage",
+            )
         if expr.op == "/" and right.currency and not left.currency:
             ck.error("E0302", "cannot divide a number by money", expr.span, None)
         if expr.op == "/" and isinstance(expr.right, ast.Number) and expr.right.value == 0:
@@ -490,8 +721,12 @@ def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -
     left = infer(expr.left, ck, product, is_charge)
     right = infer(expr.right, ck, product, is_charge)
     if left.currency != right.currency:
-        ck.error("E0301", f"cannot compare {left} with {right}", expr.right.span,
-                 "state both amounts in one currency")
+        ck.error(
+            "E0301",
+            f"cannot compare {left} with {right}",
+            expr.right.span,
+            "state both amounts in one currency",
+        )
     return left
 
 

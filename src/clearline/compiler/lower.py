@@ -46,11 +46,21 @@ class _Lowerer:
     def pred(self, p: ast.Pred) -> ir.Pred:
         text = _text(self.source, p.span)
         if isinstance(p, ast.Compare):
-            return ir.Pred(_OPS[p.op], p.field.name, (_literal(p.value),),
-                           isinstance(p.value, Decimal), text=text)
+            return ir.Pred(
+                _OPS[p.op],
+                p.field.name,
+                (_literal(p.value),),
+                isinstance(p.value, Decimal),
+                text=text,
+            )
         if isinstance(p, ast.OneOf):
-            return ir.Pred("in", p.field.name, tuple(_literal(v) for v in p.values),
-                           any(isinstance(v, Decimal) for v in p.values), text=text)
+            return ir.Pred(
+                "in",
+                p.field.name,
+                tuple(_literal(v) for v in p.values),
+                any(isinstance(v, Decimal) for v in p.values),
+                text=text,
+            )
         if isinstance(p, ast.StartsWith):
             return ir.Pred("prefix", p.field.name, (p.prefix,), text=text)
         if isinstance(p, ast.Not):
@@ -96,8 +106,9 @@ class _Lowerer:
             next=inc.next if inc else None,
             connect_fee=fee.fee.amount if fee else None,
             record_rounding=Rounding(record.mode, record.quantum) if record else None,
-            line_rounding=(Rounding(line.mode, line.quantum) if line
-                           else Rounding("half up", minor_unit(self.currency))),
+            line_rounding=(
+                Rounding(line.mode, line.quantum) if line else Rounding("half up", minor_unit(self.currency))
+            ),
             line_rounding_declared=line is not None,
             group_by=group,
         )
@@ -132,20 +143,43 @@ class _Lowerer:
                         if isinstance(node, ast.TableRate) and node.table.name not in used_tables:
                             used_tables.append(node.table.name)
                 if isinstance(rule, ast.Charge):
-                    charges.append(ir.ChargePlan(ref, rule.span, _text(self.source, rule.span),
-                                                 self.rate(rule, clause), vat))
+                    charges.append(
+                        ir.ChargePlan(
+                            ref,
+                            rule.span,
+                            _text(self.source, rule.span),
+                            self.rate(rule, clause),
+                            vat,
+                        )
+                    )
                 elif isinstance(rule, ast.Pay):
-                    payouts.append(ir.PayoutPlan(rule.party.name, ref, rule.span,
-                                                 _text(self.source, rule.span), self.rate(rule, clause)))
+                    payouts.append(
+                        ir.PayoutPlan(
+                            rule.party.name,
+                            ref,
+                            rule.span,
+                            _text(self.source, rule.span),
+                            self.rate(rule, clause),
+                        )
+                    )
                 elif isinstance(rule, ast.Convert):
-                    rounding = (Rounding(rule.rounding.mode, rule.rounding.quantum) if rule.rounding
-                                else Rounding("half up", minor_unit(rule.currency)))
-                    conversions.append(ir.ConversionPlan(rule.party.name, rule.currency, rule.fixing,
-                                                         rounding, ref, rule.span))
+                    rounding = (
+                        Rounding(rule.rounding.mode, rule.rounding.quantum)
+                        if rule.rounding
+                        else Rounding("half up", minor_unit(rule.currency))
+                    )
+                    conversions.append(
+                        ir.ConversionPlan(
+                            rule.party.name, rule.currency, rule.fixing, rounding, ref, rule.span
+                        )
+                    )
         subscription = p.subscription[0] if p.subscription else None
         measured = units.canonical(p.measured[0][0]) if p.measured else None
-        answered = (self.pred(p.answered[0]) if p.answered
-                    else ir.Pred("gt", "quantity", ("0",), True, text="quantity > 0"))
+        answered = (
+            self.pred(p.answered[0])
+            if p.answered
+            else ir.Pred("gt", "quantity", ("0",), True, text="quantity > 0")
+        )
         return ir.ProductPlan(
             name=p.name.name,
             title=p.title or p.name.name,

@@ -13,14 +13,26 @@ from decimal import Decimal
 __all__ = ["PERIOD_UNITS", "canonical", "dimension", "factor", "plural"]
 
 _CANONICAL = {
-    "second": "second", "seconds": "second",
-    "minute": "minute", "minutes": "minute",
-    "hour": "hour", "hours": "hour",
-    "day": "day", "days": "day",
-    "month": "month", "months": "month", "subscriber-month": "month",
-    "KB": "KB", "MB": "MB", "GB": "GB",
-    "event": "event", "events": "event", "call": "event", "calls": "event",
-    "unit": "event", "units": "event",
+    "second": "second",
+    "seconds": "second",
+    "minute": "minute",
+    "minutes": "minute",
+    "hour": "hour",
+    "hours": "hour",
+    "day": "day",
+    "days": "day",
+    "month": "month",
+    "months": "month",
+    "subscriber-month": "month",
+    "KB": "KB",
+    "MB": "MB",
+    "GB": "GB",
+    "event": "event",
+    "events": "event",
+    "call": "event",
+    "calls": "event",
+    "unit": "event",
+    "units": "event",
 }
 
 _DIMENSION = {

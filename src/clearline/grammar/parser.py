@@ -59,9 +59,9 @@ _TERMINAL_WORDS: dict[str, str] = {
 # Known mistakes: (message, hint, example texts that fail the same way).
 _EXAMPLES: list[tuple[str, str, list[str]]] = [
     (
-        "a contract starts with `contract ID \"title\" {`",
+        'a contract starts with `contract ID "title" {`',
         'write e.g. `contract SP-2026 "StreamPlus" {`',
-        ["version 1", "partner x \"X\"", "{"],
+        ["version 1", 'partner x "X"', "{"],
     ),
     (
         "a percentage needs the base it is taken of",
@@ -112,7 +112,13 @@ _EXAMPLES: list[tuple[str, str, list[str]]] = [
 @functools.cache
 def _lark() -> Lark:
     grammar = resources.files("clearline.grammar").joinpath("clearline.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
 
 
 def _span_at(file: str, line: int, col: int, width: int = 1) -> Span:
@@ -143,7 +149,8 @@ def _token_text(token: Token) -> str:
 def _syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
     file = source.name
     if isinstance(err, UnexpectedCharacters):
-        char = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else ""
+        pos = err.pos_in_stream or 0
+        char = source.text[pos] if pos < len(source.text) else ""
         span = _span_at(file, err.line, err.column)
         if char == '"':
             return Diagnostic(
@@ -172,14 +179,12 @@ def _syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
                 token.end_line or token.line or 1,
                 token.end_column or (token.column or 1) + 1,
             )
-        label = err.match_examples(
-            _lark().parse, {msg: ex for msg, _, ex in _EXAMPLES}, use_accepts=True
-        )
+        label = err.match_examples(_lark().parse, {msg: ex for msg, _, ex in _EXAMPLES}, use_accepts=True)
         if isinstance(label, str):
             hint = next(h for msg, h, _ in _EXAMPLES if msg == label)
             return Diagnostic("E0101", f"{label}, but found {_token_text(token)}", span, hint)
         try:
-            accepts = err.interactive_parser.accepts()
+            accepts: set[str] = err.interactive_parser.accepts()  # type: ignore[no-untyped-call]  # lark lacks annotations here
         except Exception:  # the interactive parser can fail on a broken state
             accepts = set(err.expected)
         return Diagnostic(

@@ -9,6 +9,7 @@ from lark import Token, Transformer, Tree, v_args
 from lark.tree import Meta
 
 from clearline.grammar import ast
+from clearline.source import Span
 
 __all__ = ["build"]
 
@@ -35,13 +36,13 @@ class _Builder(Transformer[Token, Any]):
         self.file = file
 
     # spans ------------------------------------------------------------------
-    def span(self, meta: Meta) -> ast.Span:
+    def span(self, meta: Meta) -> Span:
         if getattr(meta, "empty", True):
-            return ast.Span(self.file, 1, 1, 1, 1)
-        return ast.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+            return Span(self.file, 1, 1, 1, 1)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
-    def tspan(self, tok: Token) -> ast.Span:
-        return ast.Span(
+    def tspan(self, tok: Token) -> Span:
+        return Span(
             self.file,
             tok.line or 1,
             tok.column or 1,

@@ -23,7 +23,7 @@ from clearline.runtime import rating
 from clearline.runtime.periods import Period, period_bounds
 from clearline.runtime.readers import Customer, Row
 
-__all__ = ["Accumulated", "Engine", "LineAcc", "Reject", "SAMPLE_SIZE"]
+__all__ = ["SAMPLE_SIZE", "Accumulated", "Engine", "LineAcc", "Reject"]
 
 SAMPLE_SIZE = 5  # record ids (the smallest) kept per line for traces
 
@@ -118,8 +118,9 @@ def _local_midnight(day: str, tz: dt.tzinfo) -> dt.datetime:
 class _Rule:
     """One charge or payout rule, ready for the hot loop."""
 
-    def __init__(self, index: int, kind: str, plan: ir.ChargePlan | ir.PayoutPlan,
-                 product: ir.ProductPlan) -> None:
+    def __init__(
+        self, index: int, kind: str, plan: ir.ChargePlan | ir.PayoutPlan, product: ir.ProductPlan
+    ) -> None:
         self.index = index
         self.kind = kind  # "I" invoice (charge) or "P" payout
         self.plan = plan
@@ -132,8 +133,7 @@ class _Rule:
         self.table = tables[names[0]] if names else None
         self.rows, self.lengths = rating.prefix_index(self.table) if self.table else ({}, ())
         self.record_rounding = plan.rate.record_rounding
-        self.by_day = any(c.party == self.party and c.fixing == "record date"
-                          for c in product.conversions)
+        self.by_day = any(c.party == self.party and c.fixing == "record date" for c in product.conversions)
 
 
 def _tables_of(expr: ir.Expr) -> list[str]:
@@ -144,8 +144,14 @@ def _tables_of(expr: ir.Expr) -> list[str]:
 
 
 class _ProductRT:
-    def __init__(self, ci: int, pi: int, contract: ir.ContractPlan, product: ir.ProductPlan,
-                 period_label: str) -> None:
+    def __init__(
+        self,
+        ci: int,
+        pi: int,
+        contract: ir.ContractPlan,
+        product: ir.ProductPlan,
+        period_label: str,
+    ) -> None:
         self.ci, self.pi = ci, pi
         self.contract = contract
         self.product = product
@@ -221,14 +227,17 @@ def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:
 class Engine:
     """Feeds batches of rows through every product of every contract."""
 
-    def __init__(self, plans: list[ir.ContractPlan], period: str,
-                 customers: dict[str, Customer] | None = None) -> None:
+    def __init__(
+        self,
+        plans: list[ir.ContractPlan],
+        period: str,
+        customers: dict[str, Customer] | None = None,
+    ) -> None:
         self.plans = plans
         self.period_label = period
         self.customers = customers
         self.products = [
-            _ProductRT(ci, pi, c, p, period)
-            for ci, c in enumerate(plans) for pi, p in enumerate(c.products)
+            _ProductRT(ci, pi, c, p, period) for ci, c in enumerate(plans) for pi, p in enumerate(c.products)
         ]
         self.acc = Accumulated()
         self.seen: dict[str, tuple[str, int]] = {}
@@ -246,8 +255,15 @@ class Engine:
             with_ctx.record(line_no, row, prepared, out)
         return out
 
-    def reject(self, file: str, line: int, record_id: str, reason: str, field_name: str = "",
-               value: str = "") -> None:
+    def reject(
+        self,
+        file: str,
+        line: int,
+        record_id: str,
+        reason: str,
+        field_name: str = "",
+        value: str = "",
+    ) -> None:
         self.acc.rejects.append(Reject(file, line, record_id, field_name, value[:200], reason))
 
 
@@ -263,10 +279,10 @@ class _FileContext:
         self.i_cust = index.get("customer_id")
         self.i_qty = index.get("quantity")
         self.answered = {id(p): compile_pred(p.product.answered, index) for p in engine.products}
-        self.starts = {id(p): compile_pred(p.product.starts, index)
-                       for p in engine.products if p.product.starts}
-        self.ends = {id(p): compile_pred(p.product.ends, index)
-                     for p in engine.products if p.product.ends}
+        self.starts = {
+            id(p): compile_pred(p.product.starts, index) for p in engine.products if p.product.starts
+        }
+        self.ends = {id(p): compile_pred(p.product.ends, index) for p in engine.products if p.product.ends}
 
     def value(self, row: Row, name: str) -> str | None:
         col = self.index.get(name)
@@ -274,8 +290,13 @@ class _FileContext:
             return None
         return row[col]
 
-    def record(self, line_no: int, row: Row, prepared: list[tuple[_ProductRT, RowPred]],
-               out: list[RatedRow]) -> None:
+    def record(
+        self,
+        line_no: int,
+        row: Row,
+        prepared: list[tuple[_ProductRT, RowPred]],
+        out: list[RatedRow],
+    ) -> None:
         engine = self.engine
         first = row[0] if row else None
         if first is not None and first.startswith("\x00"):
@@ -292,35 +313,64 @@ class _FileContext:
         try:
             ts = dt.datetime.fromisoformat(ts_text)
         except ValueError:
-            engine.reject(self.file, line_no, rid, f"`timestamp` is not a date and time: {ts_text!r}",
-                          "timestamp", ts_text)
+            engine.reject(
+                self.file,
+                line_no,
+                rid,
+                f"`timestamp` is not a date and time: {ts_text!r}",
+                "timestamp",
+                ts_text,
+            )
             return
         if ts.tzinfo is None:
-            engine.reject(self.file, line_no, rid,
-                          f"`timestamp` {ts_text} has no UTC offset; write e.g. {ts_text}+01:00",
-                          "timestamp", ts_text)
+            engine.reject(
+                self.file,
+                line_no,
+                rid,
+                f"`timestamp` {ts_text} has no UTC offset; write e.g. {ts_text}+01:00",
+                "timestamp",
+                ts_text,
+            )
             return
         seen = engine.seen.get(rid)
         if seen is not None:
-            engine.reject(self.file, line_no, rid,
-                          f"duplicate record id: first read at {seen[0]}:{seen[1]}", "record_id", rid)
+            engine.reject(
+                self.file,
+                line_no,
+                rid,
+                f"duplicate record id: first read at {seen[0]}:{seen[1]}",
+                "record_id",
+                rid,
+            )
             return
         engine.seen[rid] = (self.file, line_no)
         try:
             # A subscription's lifecycle events may predate the contract: its active
             # days are clipped to the effective interval when the period closes.
-            matched = [p for p, pred in prepared if pred(row) and (
-                p.subscription or p.effective_from <= ts < p.effective_until)]
+            matched = [
+                p
+                for p, pred in prepared
+                if pred(row) and (p.subscription or p.effective_from <= ts < p.effective_until)
+            ]
             if not matched:
-                engine.acc.unmatched.append(Reject(self.file, line_no, rid, "", "",
-                                                   "no product of any contract matches this record"))
+                engine.acc.unmatched.append(
+                    Reject(
+                        self.file,
+                        line_no,
+                        rid,
+                        "",
+                        "",
+                        "no product of any contract matches this record",
+                    )
+                )
                 return
             customer = row[self.i_cust] if self.i_cust is not None and self.i_cust < len(row) else None
             if not customer:
                 raise RecordProblem("the record has no customer_id", "customer_id")
             if engine.customers is not None and customer not in engine.customers:
-                raise RecordProblem(f"customer {customer} is not in the customers file", "customer_id",
-                                    customer)
+                raise RecordProblem(
+                    f"customer {customer} is not in the customers file", "customer_id", customer
+                )
             staged: list[tuple[_ProductRT, list[tuple[_Rule, str, rating.Unit, Decimal]] | Event]] = []
             for p in matched:
                 staged.append((p, self.rate(p, row, ts, rid)))
@@ -338,8 +388,16 @@ class _FileContext:
                 continue
             for rule, group, unit, amount in result:
                 party = customer if rule.kind == "I" else rule.party
-                key = (rule.kind, p.contract.id, str(p.contract.version), p.product.name,
-                       rule.plan.clause.label, str(rule.index), party, group)
+                key = (
+                    rule.kind,
+                    p.contract.id,
+                    str(p.contract.version),
+                    p.product.name,
+                    rule.plan.clause.label,
+                    str(rule.index),
+                    party,
+                    group,
+                )
                 acc = engine.acc.lines.get(key)
                 if acc is None:
                     acc = engine.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
@@ -347,32 +405,46 @@ class _FileContext:
                 if rule.by_day:
                     day = ts.astimezone(p.period.start.tzinfo).date()
                     acc.by_day[day] = acc.by_day.get(day, Decimal(0)) + amount
-                out.append(RatedRow(rid, acc.line_id, rule.plan.clause.label,
-                                    format(unit.quantity, "f"), format(amount, "f")))
+                out.append(
+                    RatedRow(
+                        rid,
+                        acc.line_id,
+                        rule.plan.clause.label,
+                        format(unit.quantity, "f"),
+                        format(amount, "f"),
+                    )
+                )
 
-    def rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str
-             ) -> list[tuple[_Rule, str, rating.Unit, Decimal]] | Event:
+    def rate(
+        self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str
+    ) -> list[tuple[_Rule, str, rating.Unit, Decimal]] | Event:
         period = p.period
         if not ts < period.end:
-            raise RecordProblem(f"outside the settled period {period.label} "
-                                f"({period.start.isoformat()} to {period.end.isoformat()})",
-                                "timestamp", ts.isoformat())
+            raise RecordProblem(
+                f"outside the settled period {period.label} "
+                f"({period.start.isoformat()} to {period.end.isoformat()})",
+                "timestamp",
+                ts.isoformat(),
+            )
         if p.product.kind == "subscription":
             if self.starts[id(p)](row):
                 return Event(ts, rid, True)
             if self.ends[id(p)](row):
                 return Event(ts, rid, False)
-            raise RecordProblem(f"matches subscription {p.product.name} but is neither its start "
-                                f"nor its end event")
+            raise RecordProblem(
+                f"matches subscription {p.product.name} but is neither its start nor its end event"
+            )
         if ts < period.start:
-            raise RecordProblem(f"outside the settled period {period.label} "
-                                f"({period.start.isoformat()} to {period.end.isoformat()})",
-                                "timestamp", ts.isoformat())
+            raise RecordProblem(
+                f"outside the settled period {period.label} "
+                f"({period.start.isoformat()} to {period.end.isoformat()})",
+                "timestamp",
+                ts.isoformat(),
+            )
         if p.product.reads_quantity:
             text = row[self.i_qty] if self.i_qty is not None and self.i_qty < len(row) else None
             if text is None or text == "":
-                raise RecordProblem(f"product {p.product.name} reads `quantity`, which is empty",
-                                    "quantity")
+                raise RecordProblem(f"product {p.product.name} reads `quantity`, which is empty", "quantity")
             quantity = _number("quantity", text)
             if quantity < 0:
                 raise RecordProblem(f"`quantity` is negative: {text}", "quantity", text)
@@ -390,24 +462,31 @@ class _FileContext:
                 amount = round_money(amount, rule.record_rounding)
             if rule.kind == "I":
                 net += amount
-                gross += amount if rule.vat is None else CONTEXT.add(
-                    amount, CONTEXT.multiply(amount, rule.vat))
+                gross += (
+                    amount if rule.vat is None else CONTEXT.add(amount, CONTEXT.multiply(amount, rule.vat))
+                )
             results.append((rule, group, unit, amount))
         return results
 
-    def unit(self, p: _ProductRT, rule: _Rule, row: Row, quantity: Decimal,
-             answered: bool) -> tuple[rating.Unit, str]:
+    def unit(
+        self, p: _ProductRT, rule: _Rule, row: Row, quantity: Decimal, answered: bool
+    ) -> tuple[rating.Unit, str]:
         row_plan = None
         first, nxt = rule.rate.first, rule.rate.next
         if rule.table is not None:
             key = self.value(row, rule.table.field)
             if not key:
-                raise RecordProblem(f"rate table {rule.table.name} reads `{rule.table.field}`, "
-                                    "which is empty", rule.table.field)
+                raise RecordProblem(
+                    f"rate table {rule.table.name} reads `{rule.table.field}`, which is empty",
+                    rule.table.field,
+                )
             row_plan = rating.lookup(rule.table, rule.rows, rule.lengths, key)
             if row_plan is None:
-                raise RecordProblem(f"no rate in table {rule.table.name} for {rule.table.field} {key}",
-                                    rule.table.field, key)
+                raise RecordProblem(
+                    f"no rate in table {rule.table.name} for {rule.table.field} {key}",
+                    rule.table.field,
+                    key,
+                )
             first, nxt = row_plan.first, row_plan.next
         billed = rating.bill_quantity(quantity, first, nxt) if answered else quantity
         group_by = rule.rate.group_by

@@ -75,7 +75,12 @@ def period_bounds(label: str, kind: str, time_zone: str) -> Period:
     )
 
 
-_EXAMPLES = {"monthly": "2026-03", "quarterly": "2026-Q1", "weekly": "2026-W10", "daily": "2026-03-05"}
+_EXAMPLES = {
+    "monthly": "2026-03",
+    "quarterly": "2026-Q1",
+    "weekly": "2026-W10",
+    "daily": "2026-03-05",
+}
 
 
 def _bad(label: str, kind: str) -> dt.date:

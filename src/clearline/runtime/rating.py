@@ -56,8 +56,9 @@ def prefix_index(table: ir.TablePlan) -> tuple[dict[str, ir.RowPlan], tuple[int,
     return rows, lengths
 
 
-def lookup(table: ir.TablePlan, rows: dict[str, ir.RowPlan], lengths: tuple[int, ...],
-           key: str) -> ir.RowPlan | None:
+def lookup(
+    table: ir.TablePlan, rows: dict[str, ir.RowPlan], lengths: tuple[int, ...], key: str
+) -> ir.RowPlan | None:
     """Longest-prefix (or exact-value) match of `key` in a rate table."""
     if table.key_kind == "value":
         return rows.get(key)
@@ -166,8 +167,10 @@ def explain(expr: ir.Expr, rate: ir.RatePlan, measure: str, unit: Unit) -> tuple
         row = unit.row
         assert row is not None
         ratio = units.factor(measure, row.per)
-        text = (f"rate \"{row.key}\" from table {expr.table}: {_fmt(unit.quantity)} "
-                f"{units.plural(measure)} × {_fmt(row.price)} {row.currency}")
+        text = (
+            f'rate "{row.key}" from table {expr.table}: {_fmt(unit.quantity)} '
+            f"{units.plural(measure)} × {_fmt(row.price)} {row.currency}"
+        )
         if ratio != 1:
             text += f" / {ratio} {units.plural(measure)} per {row.per}"
         if unit.answered and row.connect_fee is not None:
@@ -176,11 +179,13 @@ def explain(expr: ir.Expr, rate: ir.RatePlan, measure: str, unit: Unit) -> tuple
     if op == "share":
         assert expr.value is not None
         base = unit.net if expr.base == "net" else unit.gross
-        return value, f"{_fmt(expr.value * 100)}% × {expr.base} {_fmt(base)} = {_fmt(value)}"
+        return (
+            value,
+            f"{_fmt((expr.value * 100).normalize())}% × {expr.base} {_fmt(base)} = {_fmt(value)}",
+        )
     _, left = explain(expr.args[0], rate, measure, unit)
     _, right = explain(expr.args[1], rate, measure, unit)
     if op in {"larger", "smaller"}:
         return value, f"the {op} of ({left}) and ({right}) = {_fmt(value)}"
     sign = {"add": "+", "sub": "-", "mul": "×", "div": "/"}[op]
     return value, f"({left}) {sign} ({right}) = {_fmt(value)}"
-

@@ -58,8 +58,11 @@ def read_usage(path: Path, batch_size: int = BATCH_SIZE) -> UsageFile:
         return _read_jsonl(path, batch_size)
     if suffix == ".csv":
         return _read_csv(path, batch_size)
-    raise InputError(path, f"cannot read usage from a `{suffix or 'extensionless'}` file",
-                     "give a .csv or .jsonl file")
+    raise InputError(
+        path,
+        f"cannot read usage from a `{suffix or 'extensionless'}` file",
+        "give a .csv or .jsonl file",
+    )
 
 
 def _read_csv(path: Path, batch_size: int) -> UsageFile:
@@ -86,8 +89,11 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
                         yield batch
                         batch = []
             except (UnicodeDecodeError, csv.Error) as err:
-                raise InputError(path, f"{path}:{reader.line_num + 1}: cannot read on: {err}",
-                                 "the file must be UTF-8 CSV") from None
+                raise InputError(
+                    path,
+                    f"{path}:{reader.line_num + 1}: cannot read on: {err}",
+                    "the file must be UTF-8 CSV",
+                ) from None
             if batch:
                 yield batch
 
@@ -122,7 +128,9 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
             return [f"\x00{obj}"]  # the engine rejects rows marked as unparsable
         row: Row = [None] * len(columns)
         for key, value in obj.items():
-            row[index[key]] = None if value is None else (value if isinstance(value, str) else json.dumps(value))
+            row[index[key]] = (
+                None if value is None else (value if isinstance(value, str) else json.dumps(value))
+            )
         return row
 
     lines = enumerate(handle, start=1)
@@ -169,8 +177,11 @@ def _dict_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str,
             reader = csv.DictReader(handle)
             missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
-                raise InputError(path, f"{path} lacks the column(s) {', '.join(missing)}",
-                                 f"the header must name: {', '.join(required)}")
+                raise InputError(
+                    path,
+                    f"{path} lacks the column(s) {', '.join(missing)}",
+                    f"the header must name: {', '.join(required)}",
+                )
             for row in reader:
                 yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
     except (OSError, UnicodeDecodeError, csv.Error) as err:
@@ -180,7 +191,9 @@ def _dict_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str,
 def read_customers(path: Path) -> dict[str, Customer]:
     out: dict[str, Customer] = {}
     for _, r in _dict_rows(path, ["customer_id", "name", "country", "language", "currency"]):
-        out[r["customer_id"]] = Customer(r["customer_id"], r["name"], r["country"], r["language"], r["currency"])
+        out[r["customer_id"]] = Customer(
+            r["customer_id"], r["name"], r["country"], r["language"], r["currency"]
+        )
     return out
 
 

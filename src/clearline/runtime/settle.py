@@ -25,10 +25,30 @@ __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
 KINDS = {"I": "invoice", "P": "payout", "R": "retained"}
 
 LINE_COLUMNS = [
-    "line_id", "kind", "party", "party_name", "contract_id", "contract_version", "product",
-    "clause", "period", "description", "quantity", "unit", "unit_price", "amount", "currency",
-    "vat_rate", "vat_amount", "gross_amount", "paid_amount", "paid_currency", "fx_rate",
-    "fx_date", "records", "trace_id",
+    "line_id",
+    "kind",
+    "party",
+    "party_name",
+    "contract_id",
+    "contract_version",
+    "product",
+    "clause",
+    "period",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "amount",
+    "currency",
+    "vat_rate",
+    "vat_amount",
+    "gross_amount",
+    "paid_amount",
+    "paid_currency",
+    "fx_rate",
+    "fx_date",
+    "records",
+    "trace_id",
 ]
 
 
@@ -69,16 +89,29 @@ class Line:
 
     def row(self) -> dict[str, str]:
         return {
-            "line_id": self.line_id, "kind": self.kind, "party": self.party,
-            "party_name": self.party_name, "contract_id": self.contract_id,
-            "contract_version": str(self.contract_version), "product": self.product,
-            "clause": self.clause, "period": self.period, "description": self.description,
-            "quantity": _s(self.quantity), "unit": self.unit, "unit_price": _s(self.unit_price),
-            "amount": _s(self.amount), "currency": self.currency,
+            "line_id": self.line_id,
+            "kind": self.kind,
+            "party": self.party,
+            "party_name": self.party_name,
+            "contract_id": self.contract_id,
+            "contract_version": str(self.contract_version),
+            "product": self.product,
+            "clause": self.clause,
+            "period": self.period,
+            "description": self.description,
+            "quantity": _s(self.quantity),
+            "unit": self.unit,
+            "unit_price": _s(self.unit_price),
+            "amount": _s(self.amount),
+            "currency": self.currency,
             "vat_rate": _pct(self.vat_rate) if self.vat_rate is not None else "",
-            "vat_amount": _s(self.vat_amount), "gross_amount": _s(self.gross_amount),
-            "paid_amount": _s(self.paid_amount), "paid_currency": self.paid_currency,
-            "fx_rate": _s(self.fx_rate), "fx_date": self.fx_date, "records": str(self.records),
+            "vat_amount": _s(self.vat_amount),
+            "gross_amount": _s(self.gross_amount),
+            "paid_amount": _s(self.paid_amount),
+            "paid_currency": self.paid_currency,
+            "fx_rate": _s(self.fx_rate),
+            "fx_date": self.fx_date,
+            "records": str(self.records),
             "trace_id": self.line_id,
         }
 
@@ -160,8 +193,16 @@ class _Finisher:
                 vat = self.vat(amount, rule.vat, rule.rate.line_rounding)
                 gross += amount + (vat or 0)
             party = customer if rule.kind == "I" else rule.party
-            key = (rule.kind, p.contract.id, str(p.contract.version), p.product.name,
-                   rule.plan.clause.label, str(rule.index), party, "")
+            key = (
+                rule.kind,
+                p.contract.id,
+                str(p.contract.version),
+                p.product.name,
+                rule.plan.clause.label,
+                str(rule.index),
+                party,
+                "",
+            )
             acc = self.acc.lines.get(key)
             if acc is None:
                 acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
@@ -192,8 +233,9 @@ class _Finisher:
 
     def build(self) -> Settlement:
         self.subscriptions()
-        by_product = {(p.contract.id, str(p.contract.version), p.product.name): p
-                      for p in self.engine.products}
+        by_product = {
+            (p.contract.id, str(p.contract.version), p.product.name): p for p in self.engine.products
+        }
         lines: list[Line] = []
         traces: list[dict[str, Any]] = []
         for key in sorted(self.acc.lines):
@@ -210,8 +252,17 @@ class _Finisher:
         if self.problems:
             raise ClearlineError(self.problems)
         order = {"invoice": 0, "payout": 1, "retained": 2}
-        lines.sort(key=lambda ln: (order[ln.kind], ln.contract_id, ln.party, ln.product, ln.clause,
-                                   ln.description, ln.line_id))
+        lines.sort(
+            key=lambda ln: (
+                order[ln.kind],
+                ln.contract_id,
+                ln.party,
+                ln.product,
+                ln.clause,
+                ln.description,
+                ln.line_id,
+            )
+        )
         traces.sort(key=lambda t: str(t["line_id"]))
         return Settlement(
             period=self.engine.period_label,
@@ -226,8 +277,9 @@ class _Finisher:
             lifecycle_rows=self.lifecycle_rows,
         )
 
-    def line(self, p: _ProductRT, rule: Any, acc: LineAcc, party: str, group: str
-             ) -> tuple[Line, dict[str, Any]]:
+    def line(
+        self, p: _ProductRT, rule: Any, acc: LineAcc, party: str, group: str
+    ) -> tuple[Line, dict[str, Any]]:
         plan = rule.plan
         rate: ir.RatePlan = plan.rate
         kind = KINDS[rule.kind]
@@ -236,13 +288,24 @@ class _Finisher:
         amount = round_money(acc.amount, rate.line_rounding)
         rounding_steps: list[dict[str, str]] = []
         if rate.record_rounding is not None:
-            rounding_steps.append({"point": "each record", "mode": rate.record_rounding.mode,
-                                   "quantum": str(rate.record_rounding.quantum),
-                                   "note": "applied to every unit before summing"})
-        rounding_steps.append({"point": "line", "mode": rate.line_rounding.mode,
-                               "quantum": str(rate.line_rounding.quantum), "before": _s(acc.amount),
-                               "after": _s(amount),
-                               "declared": "yes" if rate.line_rounding_declared else "no (default)"})
+            rounding_steps.append(
+                {
+                    "point": "each record",
+                    "mode": rate.record_rounding.mode,
+                    "quantum": str(rate.record_rounding.quantum),
+                    "note": "applied to every unit before summing",
+                }
+            )
+        rounding_steps.append(
+            {
+                "point": "line",
+                "mode": rate.line_rounding.mode,
+                "quantum": str(rate.line_rounding.quantum),
+                "before": _s(acc.amount),
+                "after": _s(amount),
+                "declared": "yes" if rate.line_rounding_declared else "no (default)",
+            }
+        )
         vat_rate = rule.vat if rule.kind == "I" else None
         vat_amount = self.vat(amount, vat_rate, rate.line_rounding)
         gross = amount + vat_amount if vat_amount is not None else None
@@ -257,8 +320,10 @@ class _Finisher:
         else:
             quantity, unit_name = acc.quantity, units.plural(product.measure)
             what = f", {rate.group_by} {group}" if rate.group_by else ""
-            description = (f"{product.title}{what}: {acc.units} record(s), "
-                           f"{_s(acc.quantity)} {units.plural(product.measure)}")
+            description = (
+                f"{product.title}{what}: {acc.units} record(s), "
+                f"{_s(acc.quantity)} {units.plural(product.measure)}"
+            )
         paid_amount = fx_rate = None
         paid_currency = fx_date = ""
         fx_trace = None
@@ -268,14 +333,29 @@ class _Finisher:
                 paid_amount, fx_rate, fx_date, fx_trace = self.convert(p, conversion, amount, acc)
                 paid_currency = conversion.currency
         line = Line(
-            line_id=acc.line_id, kind=kind, party=party,
+            line_id=acc.line_id,
+            kind=kind,
+            party=party,
             party_name=self.party_name(contract, rule.kind, party),
-            contract_id=contract.id, contract_version=contract.version, product=product.name,
-            clause=plan.clause.label, period=p.period.label, description=description,
-            quantity=quantity, unit=unit_name, unit_price=unit_price, amount=amount,
-            currency=contract.currency, vat_rate=vat_rate, vat_amount=vat_amount,
-            gross_amount=gross, paid_amount=paid_amount, paid_currency=paid_currency,
-            fx_rate=fx_rate, fx_date=fx_date, records=acc.records,
+            contract_id=contract.id,
+            contract_version=contract.version,
+            product=product.name,
+            clause=plan.clause.label,
+            period=p.period.label,
+            description=description,
+            quantity=quantity,
+            unit=unit_name,
+            unit_price=unit_price,
+            amount=amount,
+            currency=contract.currency,
+            vat_rate=vat_rate,
+            vat_amount=vat_amount,
+            gross_amount=gross,
+            paid_amount=paid_amount,
+            paid_currency=paid_currency,
+            fx_rate=fx_rate,
+            fx_date=fx_date,
+            records=acc.records,
         )
         shown = []
         for key, unit, value in acc.samples:
@@ -290,30 +370,49 @@ class _Finisher:
             "party": party,
             "amount": _s(amount),
             "currency": contract.currency,
-            "contract": {"id": contract.id, "version": contract.version, "file": contract.file,
-                         "sha256": contract.sha256},
-            "clause": {"label": plan.clause.label, "text": plan.clause.text,
-                       "span": str(plan.clause.span), "excerpt": plan.clause.excerpt},
+            "contract": {
+                "id": contract.id,
+                "version": contract.version,
+                "file": contract.file,
+                "sha256": contract.sha256,
+            },
+            "clause": {
+                "label": plan.clause.label,
+                "text": plan.clause.text,
+                "span": str(plan.clause.span),
+                "excerpt": plan.clause.excerpt,
+            },
             "rule": {"span": str(plan.span), "text": plan.text},
             "formula": f"sum over {acc.units} {'subscriber(s)' if subscription else 'record(s)'} "
-                       f"of: {rate.expr.text}{', prorated by active days' if rate.prorated else ''}",
-            "units": {"count": acc.units, "shown": shown,
-                      "note": "the units with the smallest ids" if acc.units > len(shown) else ""},
+            f"of: {rate.expr.text}{', prorated by active days' if rate.prorated else ''}",
+            "units": {
+                "count": acc.units,
+                "shown": shown,
+                "note": "the units with the smallest ids" if acc.units > len(shown) else "",
+            },
             "sum": _s(acc.amount),
             "rounding": rounding_steps,
-            "vat": None if vat_rate is None else {
-                "rate": _pct(vat_rate), "base": _s(amount),
-                "arithmetic": f"{_s(amount)} × {_pct(vat_rate)} = "
-                              f"{_s(CONTEXT.multiply(amount, vat_rate))}",
-                "rounded": _s(vat_amount), "gross": _s(gross)},
+            "vat": None
+            if vat_rate is None
+            else {
+                "rate": _pct(vat_rate),
+                "base": _s(amount),
+                "arithmetic": f"{_s(amount)} × {_pct(vat_rate)} = {_s(CONTEXT.multiply(amount, vat_rate))}",
+                "rounded": _s(vat_amount),
+                "gross": _s(gross),
+            },
             "fx": fx_trace,
-            "records": {"count": acc.records, "first": ids[:10],
-                        "list_command": f"grep -F ',{acc.line_id},' rated_records.csv"},
+            "records": {
+                "count": acc.records,
+                "first": ids[:10],
+                "list_command": f"grep -F ',{acc.line_id},' rated_records.csv",
+            },
         }
         return line, trace
 
-    def convert(self, p: _ProductRT, conv: ir.ConversionPlan, amount: Decimal, acc: LineAcc
-                ) -> tuple[Decimal | None, Decimal | None, str, dict[str, Any]]:
+    def convert(
+        self, p: _ProductRT, conv: ir.ConversionPlan, amount: Decimal, acc: LineAcc
+    ) -> tuple[Decimal | None, Decimal | None, str, dict[str, Any]]:
         """Pay `amount` (settlement currency) in the party's currency.
 
         Period end: the line's rounded amount at the rate of the period's last
@@ -322,24 +421,32 @@ class _Finisher:
         """
         contract = p.contract
         if self.fx is None:
-            self.problems.append(Diagnostic(
-                "E0503", f"clause \"{conv.clause.label}\" pays {conv.party} in {conv.currency}, "
-                "but no FX rates were given", conv.span, "pass the rate table with --fx FILE"))
+            self.problems.append(
+                Diagnostic(
+                    "E0503",
+                    f'clause "{conv.clause.label}" pays {conv.party} in {conv.currency}, '
+                    "but no FX rates were given",
+                    conv.span,
+                    "pass the rate table with --fx FILE",
+                )
+            )
             return None, None, "", {}
-        if conv.fixing == "record date":
-            parts = sorted(acc.by_day.items())
-        else:
-            parts = [(p.period.last_day, amount)]
+        by_day = conv.fixing == "record date"
+        parts = sorted(acc.by_day.items()) if by_day else [(p.period.last_day, amount)]
         exact = Decimal(0)
         steps: list[str] = []
         rate: Decimal | None = None
         for day, part in parts:
             found = self.fx.find(day, contract.currency, conv.currency)
             if found is None:
-                self.problems.append(Diagnostic(
-                    "E0503", f"no {conv.currency}/{contract.currency} rate for {day} in {self.fx.name}",
-                    conv.span,
-                    f"add a row `{day},{conv.currency},{contract.currency},RATE` to {self.fx.name}"))
+                self.problems.append(
+                    Diagnostic(
+                        "E0503",
+                        f"no {conv.currency}/{contract.currency} rate for {day} in {self.fx.name}",
+                        conv.span,
+                        f"add a row `{day},{conv.currency},{contract.currency},RATE` to {self.fx.name}",
+                    )
+                )
                 return None, None, "", {}
             rate, inverted = found
             value = CONTEXT.divide(part, rate) if inverted else CONTEXT.multiply(part, rate)
@@ -349,7 +456,8 @@ class _Finisher:
         paid = round_money(exact, conv.rounding)
         single = len(parts) == 1
         trace = {
-            "table": self.fx.name, "fixing": conv.fixing,
+            "table": self.fx.name,
+            "fixing": conv.fixing,
             "date": parts[0][0].isoformat() if single else "",
             "rate": _s(rate) if single else "",
             "arithmetic": steps,
@@ -359,8 +467,10 @@ class _Finisher:
             "clause": {"label": conv.clause.label, "span": str(conv.clause.span)},
         }
         if conv.fixing == "record date" and amount != sum((v for _, v in parts), Decimal(0)):
-            trace["note"] = ("each record's unrounded amount is converted at its own date; "
-                             "the line's rounding applies to the settlement-currency amount only")
+            trace["note"] = (
+                "each record's unrounded amount is converted at its own date; "
+                "the line's rounding applies to the settlement-currency amount only"
+            )
         return paid, rate if single else None, parts[0][0].isoformat() if single else "", trace
 
     def retained(self, lines: list[Line]) -> tuple[list[Line], list[dict[str, Any]]]:
@@ -377,31 +487,65 @@ class _Finisher:
             payouts = sum((ln.amount for ln in groups[key] if ln.kind == "payout"), Decimal(0))
             retained = revenue - payouts
             operator = contract.operator
-            rkey = ("R", contract.id, str(contract.version), p.product.name, "", "", operator.name, "")
+            rkey = (
+                "R",
+                contract.id,
+                str(contract.version),
+                p.product.name,
+                "",
+                "",
+                operator.name,
+                "",
+            )
             lid = line_id("R", rkey)
-            description = (f"{p.product.title}: retained by {operator.title} "
-                           f"(net revenue {_s(revenue)} - payouts {_s(payouts)})")
-            out.append(Line(
-                line_id=lid, kind="retained", party=operator.name, party_name=operator.title,
-                contract_id=contract.id, contract_version=contract.version, product=p.product.name,
-                clause="", period=p.period.label, description=description, quantity=None, unit="",
-                unit_price=None, amount=retained, currency=contract.currency,
-                records=sum(ln.records for ln in groups[key] if ln.kind == "invoice"),
-            ))
-            traces.append({
-                "trace_id": lid, "line_id": lid, "kind": "retained", "party": operator.name,
-                "amount": _s(retained), "currency": contract.currency,
-                "contract": {"id": contract.id, "version": contract.version, "file": contract.file,
-                             "sha256": contract.sha256},
-                "clause": None,
-                "formula": "net revenue - payouts",
-                "arithmetic": f"{_s(revenue)} - {_s(payouts)} = {_s(retained)}",
-                "from_lines": {
-                    "invoice": [ln.line_id for ln in groups[key] if ln.kind == "invoice"][:20],
-                    "payout": [ln.line_id for ln in groups[key] if ln.kind == "payout"][:20],
-                },
-                "records": {"count": 0, "first": [], "list_command": ""},
-            })
+            description = (
+                f"{p.product.title}: retained by {operator.title} "
+                f"(net revenue {_s(revenue)} - payouts {_s(payouts)})"
+            )
+            out.append(
+                Line(
+                    line_id=lid,
+                    kind="retained",
+                    party=operator.name,
+                    party_name=operator.title,
+                    contract_id=contract.id,
+                    contract_version=contract.version,
+                    product=p.product.name,
+                    clause="",
+                    period=p.period.label,
+                    description=description,
+                    quantity=None,
+                    unit="",
+                    unit_price=None,
+                    amount=retained,
+                    currency=contract.currency,
+                    records=sum(ln.records for ln in groups[key] if ln.kind == "invoice"),
+                )
+            )
+            traces.append(
+                {
+                    "trace_id": lid,
+                    "line_id": lid,
+                    "kind": "retained",
+                    "party": operator.name,
+                    "amount": _s(retained),
+                    "currency": contract.currency,
+                    "contract": {
+                        "id": contract.id,
+                        "version": contract.version,
+                        "file": contract.file,
+                        "sha256": contract.sha256,
+                    },
+                    "clause": None,
+                    "formula": "net revenue - payouts",
+                    "arithmetic": f"{_s(revenue)} - {_s(payouts)} = {_s(retained)}",
+                    "from_lines": {
+                        "invoice": [ln.line_id for ln in groups[key] if ln.kind == "invoice"][:20],
+                        "payout": [ln.line_id for ln in groups[key] if ln.kind == "payout"][:20],
+                    },
+                    "records": {"count": 0, "first": [], "list_command": ""},
+                }
+            )
         return out, traces
 
 
@@ -419,15 +563,25 @@ def conservation(lines: list[Line]) -> list[dict[str, Any]]:
     """Per contract, period and currency: net revenue == payouts + retained."""
     totals: dict[tuple[str, str, str], dict[str, Decimal]] = {}
     for ln in lines:
-        t = totals.setdefault((ln.contract_id, ln.period, ln.currency),
-                              {"invoice": Decimal(0), "payout": Decimal(0), "retained": Decimal(0)})
+        t = totals.setdefault(
+            (ln.contract_id, ln.period, ln.currency),
+            {"invoice": Decimal(0), "payout": Decimal(0), "retained": Decimal(0)},
+        )
         t[ln.kind] += ln.amount
     out = []
     for (cid, period, currency), t in sorted(totals.items()):
         ok = t["invoice"] == t["payout"] + t["retained"]
-        out.append({"contract_id": cid, "period": period, "currency": currency,
-                    "net_revenue": _s(t["invoice"]), "payouts": _s(t["payout"]),
-                    "retained": _s(t["retained"]), "ok": ok})
+        out.append(
+            {
+                "contract_id": cid,
+                "period": period,
+                "currency": currency,
+                "net_revenue": _s(t["invoice"]),
+                "payouts": _s(t["payout"]),
+                "retained": _s(t["retained"]),
+                "ok": ok,
+            }
+        )
     return out
 
 

@@ -86,14 +86,22 @@ class RunWriter:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
-    def finish(self, result: Settlement, inputs: list[tuple[str, Path]], plan_sha256: str,
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def finish(
+        self,
+        result: Settlement,
+        inputs: list[tuple[str, Path]],
+        plan_sha256: str,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Write everything but the streamed file, then the manifest; return it."""
         self.rated(result.lifecycle_rows)
         self._rated_csv.close()
         self._rated_jsonl.close()
-        for kind, stem in (("invoice", "invoice_lines"), ("payout", "payout_lines"),
-                           ("retained", "retained_lines")):
+        for kind, stem in (
+            ("invoice", "invoice_lines"),
+            ("payout", "payout_lines"),
+            ("retained", "retained_lines"),
+        ):
             self._table(stem, LINE_COLUMNS, [ln.row() for ln in result.lines if ln.kind == kind])
         self._table("rejects", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.rejects)])
         self._table("unmatched", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.unmatched)])
@@ -106,8 +114,10 @@ class RunWriter:
         if extra:
             manifest.update(extra)
         tmp = self._tmp("manifest.json")
-        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
         os.replace(tmp, self.out / "manifest.json")
         return manifest
 
@@ -123,12 +133,23 @@ def _sorted(rejects: list[Reject]) -> list[Reject]:
 
 
 def _reject_row(r: Reject) -> dict[str, str]:
-    return {"file": r.file, "line": str(r.line), "record_id": r.record_id, "field": r.field,
-            "value": r.value, "reason": r.reason}
+    return {
+        "file": r.file,
+        "line": str(r.line),
+        "record_id": r.record_id,
+        "field": r.field,
+        "value": r.value,
+        "reason": r.reason,
+    }
 
 
-def build_manifest(result: Settlement, inputs: list[tuple[str, Path]], plan_sha256: str,
-                   out: Path, outputs: list[str]) -> dict[str, Any]:
+def build_manifest(
+    result: Settlement,
+    inputs: list[tuple[str, Path]],
+    plan_sha256: str,
+    out: Path,
+    outputs: list[str],
+) -> dict[str, Any]:
     totals: dict[str, dict[str, dict[str, Decimal]]] = {}
     for ln in result.lines:
         by_kind = totals.setdefault(ln.party, {}).setdefault(ln.kind, {})
@@ -143,8 +164,9 @@ def build_manifest(result: Settlement, inputs: list[tuple[str, Path]], plan_sha2
         "period": result.period,
         "status": "clean" if not rejected and not unmatched else "completed with rejects",
         "inputs": [{"role": role, "path": str(path), "sha256": sha256_file(path)} for role, path in inputs],
-        "contracts": [{"id": p.id, "version": p.version, "file": p.file, "sha256": p.sha256}
-                      for p in result.plans],
+        "contracts": [
+            {"id": p.id, "version": p.version, "file": p.file, "sha256": p.sha256} for p in result.plans
+        ],
         "plan_sha256": plan_sha256,
         "counts": {
             "read": result.read,
@@ -152,12 +174,17 @@ def build_manifest(result: Settlement, inputs: list[tuple[str, Path]], plan_sha2
             "rejected": rejected,
             "unmatched": unmatched,
             "reconciled": result.read == result.rated + rejected + unmatched,
-            "lines": {k: sum(1 for ln in result.lines if ln.kind == k)
-                      for k in ("invoice", "payout", "retained")},
+            "lines": {
+                k: sum(1 for ln in result.lines if ln.kind == k) for k in ("invoice", "payout", "retained")
+            },
         },
-        "totals": {party: {kind: {cur: format(v, "f") for cur, v in sorted(by_cur.items())}
-                           for kind, by_cur in sorted(kinds.items())}
-                   for party, kinds in sorted(totals.items())},
+        "totals": {
+            party: {
+                kind: {cur: format(v, "f") for cur, v in sorted(by_cur.items())}
+                for kind, by_cur in sorted(kinds.items())
+            }
+            for party, kinds in sorted(totals.items())
+        },
         "conservation": {"ok": result.ok, "checks": result.conservation},
         "outputs": {name: sha256_file(out / name) for name in sorted(outputs)},
     }

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Set up a virtual environment and run Clearline's demo or its test suite.
+
+    python3 dev.py demo   # settle March 2026 over the bundled example contracts
+    python3 dev.py test   # ruff, mypy --strict and pytest
+
+Needs only Python 3.11+; everything else is installed into .venv from PyPI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("CLEARLINE_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+DEMO = [
+    "simulate",
+    "contracts",
+    "--usage",
+    "contracts/data/streamplus-subscriptions.csv",
+    "--usage",
+    "contracts/data/nordcarrier-cdrs.csv",
+    "--period",
+    "2026-03",
+    "--fx",
+    "contracts/data/fx-rates.csv",
+    "--customers",
+    "contracts/data/customers.csv",
+    "--out",
+    "out/2026-03",
+]
+
+
+def run(*args: str | Path) -> int:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    return subprocess.call([str(a) for a in args], cwd=ROOT)
+
+
+def setup() -> None:
+    stamp = VENV / ".clearline-installed"
+    pyproject = ROOT / "pyproject.toml"
+    if stamp.exists() and stamp.stat().st_mtime >= pyproject.stat().st_mtime:
+        return
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    code = run(
+        BIN / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-e",
+        f"{ROOT}[dev]",
+    )
+    if code:
+        sys.exit(code)
+    stamp.touch()
+
+
+def main() -> int:
+    if sys.version_info < (3, 11):
+        print("Clearline needs Python 3.11 or newer", file=sys.stderr)
+        return 1
+    task = sys.argv[1] if len(sys.argv) > 1 else ""
+    if task not in {"demo", "test"}:
+        print(__doc__, file=sys.stderr)
+        return 2
+    setup()
+    if task == "demo":
+        code = run(BIN / "clearline", *DEMO)
+        return 0 if code in {0, 3} else code
+    for step in (
+        (BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py"),
+        (BIN / "mypy"),
+        (BIN / "pytest", *sys.argv[2:]),
+    ):
+        code = run(*step) if isinstance(step, tuple) else run(step)
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""The `clearline` command line (typer + rich): a thin layer over the facade.
+
+Exit codes: 0 clean; 1 errors in contracts, inputs or options (nothing
+settled); 2 wrong usage of the command; 3 the run completed but rejected or
+left unmatched some records; 4 the conservation check failed (a bug: please
+report it); 70 an internal error (also a bug).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.tree import Tree
+
+import clearline
+from clearline.compiler import ir
+from clearline.compiler.printer import format_plan
+from clearline.diagnostics import ClearlineError, Diagnostic, render_all
+from clearline.source import SourceFile
+
+EXIT_OK = 0
+EXIT_ERRORS = 1
+EXIT_REJECTS = 3
+EXIT_CONSERVATION = 4
+EXIT_INTERNAL = 70
+
+app = typer.Typer(
+    name="clearline",
+    help="Contract language and compiler for telecom partner settlement.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _consoles() -> tuple[Console, Console]:
+    # Wide when not a terminal (pipes, tests): a trace line is never cropped.
+    width = None if sys.stdout.isatty() else 200
+    return (
+        Console(highlight=False, width=width),
+        Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200),
+    )
+
+
+def _sources(diagnostics: list[Diagnostic]) -> dict[str, SourceFile]:
+    sources: dict[str, SourceFile] = {}
+    for d in diagnostics:
+        if d.span and d.span.file not in sources:
+            try:
+                sources[d.span.file] = SourceFile.read(d.span.file)
+            except (OSError, UnicodeDecodeError):
+                pass
+    return sources
+
+
+def _report(diagnostics: list[Diagnostic], err: Console) -> None:
+    if diagnostics:
+        err.print(escape(render_all(diagnostics, _sources(diagnostics))))
+        errors = sum(1 for d in diagnostics if d.is_error)
+        warnings = len(diagnostics) - errors
+        err.print(f"{errors} error(s), {warnings} warning(s)")
+
+
+def _fail(error: ClearlineError, err: Console) -> typer.Exit:
+    _report(error.diagnostics, err)
+    return typer.Exit(EXIT_ERRORS)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Contract files or folders of *.contract files.")],
+) -> None:
+    """Check contracts: syntax, names, currencies, shares, roundings. Exit 1 on errors."""
+    out, err = _consoles()
+    files = _contract_files(paths, err)
+    diagnostics: list[Diagnostic] = []
+    for path in files:
+        try:
+            source = clearline.read_source(path)
+            diagnostics += clearline.check(clearline.parse(source))
+        except ClearlineError as error:
+            diagnostics += error.diagnostics
+    _report(diagnostics, err)
+    if any(d.is_error for d in diagnostics):
+        raise typer.Exit(EXIT_ERRORS)
+    out.print(f"{len(files)} contract(s) OK")
+
+
+def _contract_files(paths: list[Path], err: Console) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(path.rglob("*.contract"))
+        else:
+            files.append(path)
+    if not files:
+        err.print("error: no contract files given")
+        raise typer.Exit(EXIT_ERRORS)
+    return files
+
+
+@app.command("compile")
+def compile_(
+    contract: Annotated[Path, typer.Argument(help="The contract file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the serialised plan (JSON).")] = False,
+) -> None:
+    """Print the settlement plan of a contract, readable or as JSON."""
+    out, err = _consoles()
+    try:
+        source = clearline.read_source(contract)
+        warnings = [d for d in clearline.check(clearline.parse(source)) if not d.is_error]
+        plan = clearline.plan(source)
+    except ClearlineError as error:
+        raise _fail(error, err) from None
+    _report(warnings, err)
+    if as_json:
+        out.print(json.dumps(ir.to_json(plan), indent=2, ensure_ascii=False), markup=False)
+    else:
+        out.print(format_plan(plan), markup=False, end="")
+
+
+def _estimate_records(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as handle:
+                sample = handle.read(1 << 16)
+        except OSError:
+            continue
+        lines = max(1, sample.count(b"\n"))
+        total += int(size / (len(sample) / lines)) if sample else 0
+    return total
+
+
+@app.command()
+def simulate(
+    contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
+    usage: Annotated[
+        list[Path], typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl); repeatable.")
+    ],
+    period: Annotated[str, typer.Option("--period", "-p", help="Period to settle, e.g. 2026-03.")],
+    fx: Annotated[Path | None, typer.Option("--fx", help="FX rates CSV: date,from,to,rate.")] = None,
+    customers: Annotated[Path | None, typer.Option("--customers", help="Customers CSV.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default out/PERIOD).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Records per batch.", min=1)] = 10_000,
+) -> None:
+    """Settle a period: write the run folder and print the summary."""
+    out, err = _consoles()
+    files = _contract_files(contracts, err)
+    try:
+        plans, warnings = clearline.load_plans(files)
+    except ClearlineError as error:
+        raise _fail(error, err) from None
+    _report(warnings, err)
+    folder = out_dir or Path("out") / period
+    estimate = _estimate_records(usage)
+    show_progress = estimate > 200_000 and err.is_terminal
+    progress = Progress(
+        TextColumn("settling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    )
+    task = progress.add_task("records", total=estimate)
+    callback: Callable[[int], None] = lambda n: progress.update(task, completed=min(n, estimate))  # noqa: E731
+    try:
+        with progress:
+            result = clearline.run(
+                plans,
+                usage,
+                period,
+                fx=fx,
+                customers=customers,
+                out=folder,
+                batch_size=batch_size,
+                progress=callback,
+            )
+    except ClearlineError as error:
+        raise _fail(error, err) from None
+    _summary(result, folder, out)
+    if not result.ok:
+        err.print(
+            "error[E0504]: conservation violated: payouts and retained do not add up to net "
+            "revenue. This is a bug in Clearline; please report it with the run folder."
+        )
+        raise typer.Exit(EXIT_CONSERVATION)
+    if result.rejects or result.unmatched:
+        err.print(
+            f"completed with {len(result.rejects)} rejected and {len(result.unmatched)} unmatched "
+            f"record(s): see {folder / 'rejects.csv'} and {folder / 'unmatched.csv'}"
+        )
+        raise typer.Exit(EXIT_REJECTS)
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,f}"
+
+
+def _summary(result: clearline.Settlement, folder: Path, out: Console) -> None:
+    records = Table(title=f"Records, period {result.period}")
+    for column in ("read", "rated", "rejected", "unmatched"):
+        records.add_column(column, justify="right")
+    records.add_row(str(result.read), str(result.rated), str(len(result.rejects)), str(len(result.unmatched)))
+    out.print(records)
+
+    parties = Table(title="Lines per party")
+    for column, justify in (
+        ("party", "left"),
+        ("kind", "left"),
+        ("lines", "right"),
+        ("amount", "right"),
+        ("currency", "left"),
+        ("paid", "right"),
+    ):
+        parties.add_column(column, justify=justify)  # type: ignore[arg-type]  # literal justify names
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for line in result.lines:
+        groups.setdefault((line.party, line.kind, line.currency), []).append(line)
+    for (party, kind, currency), lines in sorted(groups.items()):
+        amount = sum((ln.amount for ln in lines), Decimal(0))
+        paid_by: dict[str, Decimal] = {}
+        for ln in lines:
+            if ln.paid_amount is not None:
+                paid_by[ln.paid_currency] = paid_by.get(ln.paid_currency, Decimal(0)) + ln.paid_amount
+        paid = ", ".join(f"{_money(v)} {c}" for c, v in sorted(paid_by.items()))
+        parties.add_row(escape(party), kind, str(len(lines)), _money(amount), currency, paid)
+    out.print(parties)
+
+    checks = Table(title="Conservation: net revenue = payouts + retained")
+    for column in ("contract", "currency", "net revenue", "payouts", "retained", "check"):
+        checks.add_column(
+            column, justify="right" if column not in {"contract", "currency", "check"} else "left"
+        )
+    for c in result.conservation:
+        checks.add_row(
+            escape(c["contract_id"]),
+            c["currency"],
+            c["net_revenue"],
+            c["payouts"],
+            c["retained"],
+            "ok" if c["ok"] else "VIOLATED",
+        )
+    out.print(checks)
+    out.print(f"run folder: {escape(str(folder))}")
+
+
+@app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `clearline simulate`.")],
+    line_id: Annotated[str, typer.Argument(help="The line id, e.g. P-39c41c12e8.")],
+    all_records: Annotated[
+        bool, typer.Option("--records", help="List every rated record of the line.")
+    ] = False,
+) -> None:
+    """Explain one line: clause, formula with values, rounding, FX and records."""
+    out, err = _consoles()
+    trace_file = run_dir / "trace.jsonl"
+    if not (run_dir / "manifest.json").exists():
+        err.print(f"error[E0501]: {run_dir} is not a complete run folder (no manifest.json)")
+        raise typer.Exit(EXIT_ERRORS)
+    trace = None
+    ids: list[str] = []
+    with trace_file.open(encoding="utf-8") as handle:
+        for text in handle:
+            data = json.loads(text)
+            ids.append(data["line_id"])
+            if data["line_id"] == line_id:
+                trace = data
+                break
+    if trace is None:
+        from clearline.diagnostics import did_you_mean
+
+        hint = did_you_mean(line_id, ids) or "line ids are in the line_id column of the line files"
+        err.print(f"error[E0401]: no line {escape(line_id)} in {escape(str(run_dir))}\n   = hint: {hint}")
+        raise typer.Exit(EXIT_ERRORS)
+    out.print(_trace_tree(trace, run_dir))
+    if all_records:
+        with (run_dir / "rated_records.csv").open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["line_id"] == line_id:
+                    out.print(f"{escape(row['record_id'])}  {row['billed_quantity']}  {row['amount']}")
+
+
+def _trace_tree(t: dict[str, Any], run_dir: Path) -> Tree:
+    e = escape
+    amount = f"{t['amount']} {t['currency']}"
+    head = f"[bold]{e(t['line_id'])}[/bold]  {t['kind']} {e(t['party'])}  [bold]{amount}[/bold]"
+    if t.get("fx"):
+        head += f"  (paid {e(t['fx']['result'])})"
+    tree = Tree(head)
+    c = t["contract"]
+    tree.add(f"contract {e(c['id'])} version {c['version']}  {e(c['file'])}  sha256:{c['sha256'][:16]}")
+    clause = t.get("clause")
+    if clause:
+        node = tree.add(
+            f"clause [bold]{e(clause['label'])}[/bold]"
+            + (f" — {e(clause['text'])}" if clause["text"] else "")
+        )
+        span = clause["span"]
+        node.add(e(span))
+        first = int(span.rsplit(":", 2)[1])
+        excerpt = "\n".join(
+            f"{first + i:>4} | {line}" for i, line in enumerate(clause["excerpt"].splitlines())
+        )
+        node.add(e(excerpt))
+    if t.get("rule"):
+        tree.add(f"rule  {e(t['rule']['text'])}  ({e(t['rule']['span'])})")
+    formula = tree.add(f"formula  {e(t['formula'])}")
+    if t.get("arithmetic"):
+        formula.add(e(t["arithmetic"]))
+    units = t.get("units") or {}
+    for shown in units.get("shown", []):
+        formula.add(f"{e(shown['unit'])}: {e(shown['arithmetic'])}  -> {shown['amount']}")
+    if units.get("count", 0) > len(units.get("shown", [])):
+        formula.add(f"... {units['count'] - len(units['shown'])} more unit(s) ({units.get('note', '')})")
+    if "sum" in t:
+        tree.add(f"sum  {t['sum']}")
+    if t.get("rounding"):
+        node = tree.add("rounding")
+        for r in t["rounding"]:
+            if "before" in r:
+                node.add(
+                    f"{r['point']}: {r['mode']} to {r['quantum']}: {r['before']} -> {r['after']}"
+                    + ("" if r.get("declared") == "yes" else "  (default)")
+                )
+            else:
+                node.add(f"{r['point']}: {r['mode']} to {r['quantum']} ({e(r.get('note', ''))})")
+    if t.get("vat"):
+        v = t["vat"]
+        tree.add(f"VAT {v['rate']}: {v['arithmetic']} -> {v['rounded']}; gross {v['gross']}")
+    if t.get("fx"):
+        fx = t["fx"]
+        node = tree.add(f"FX ({e(fx['fixing'])}, table {e(fx['table'])}, clause {e(fx['clause']['label'])})")
+        for step in fx["arithmetic"]:
+            node.add(e(step))
+        rounding = f"{fx['rounding']['mode']} to {fx['rounding']['quantum']}"
+        node.add(f"{fx['exact']} rounded {rounding} -> {e(fx['result'])}")
+    if t.get("from_lines"):
+        node = tree.add("from lines")
+        for kind, lids in t["from_lines"].items():
+            node.add(f"{kind}: {', '.join(lids) or '-'}")
+    records = t.get("records") or {}
+    if records.get("count"):
+        node = tree.add(f"records  {records['count']}")
+        node.add(
+            ", ".join(e(r) for r in records["first"])
+            + (" ..." if records["count"] > len(records["first"]) else "")
+        )
+        node.add(f"all of them: clearline explain {e(str(run_dir))} {e(t['line_id'])} --records")
+    return tree
+
+
+def main() -> None:
+    """Entry point: no Python traceback reaches a user."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as error:  # a bug: say so plainly, keep the details for the report
+        if os.environ.get("CLEARLINE_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(error).__name__}: {error}\n"
+            "This is a bug in Clearline. Rerun with CLEARLINE_DEBUG=1 for details and report it.",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

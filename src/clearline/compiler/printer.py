@@ -1,0 +1,122 @@
+"""Plan -> readable text (what `clearline compile` prints).
+
+Everything the engine will do is spelled out, including the defaults the
+contract left implicit (marked `(default)`), so a reviewer reads the plan
+rather than guessing the runtime.
+"""
+
+from __future__ import annotations
+
+from clearline.compiler import ir, units
+from clearline.money import Rounding
+
+__all__ = ["format_expr", "format_plan", "format_pred"]
+
+_CMP = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def _lit(value: str, numeric: bool) -> str:
+    return value if numeric else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_pred(p: ir.Pred) -> str:
+    if p.op in _CMP:
+        return f"{p.field} {_CMP[p.op]} {_lit(p.values[0], p.numeric)}"
+    if p.op == "in":
+        return f"{p.field} in ({', '.join(_lit(v, p.numeric) for v in p.values)})"
+    if p.op == "prefix":
+        return f"{p.field} starts with {_lit(p.values[0], False)}"
+    if p.op == "not":
+        return f"not ({format_pred(p.args[0])})"
+    return f"({format_pred(p.args[0])} {p.op} {format_pred(p.args[1])})"
+
+
+def format_expr(e: ir.Expr, prorated: bool = False) -> str:
+    if e.op == "money":
+        return f"{e.value} {e.currency}"
+    if e.op == "number":
+        return str(e.value)
+    if e.op == "per":
+        text = f"{e.value} {e.currency} per {e.unit}"
+        if e.unit == "month" and prorated:
+            text += " × active days / period days"
+        elif e.unit == "day":
+            text += " × active days"
+        return text
+    if e.op == "share":
+        assert e.value is not None
+        return f"{format((e.value * 100).normalize(), 'f')}% × {e.base}"
+    if e.op == "table":
+        return f"rate from table {e.table}"
+    left, right = (format_expr(a, prorated) for a in e.args)
+    if e.op in {"larger", "smaller"}:
+        return f"{'max' if e.op == 'larger' else 'min'}({left}, {right})"
+    sign = {"add": "+", "sub": "-", "mul": "×", "div": "/"}[e.op]
+    return f"({left} {sign} {right})"
+
+
+def _rounding(r: Rounding) -> str:
+    return f"{r.mode} to {r.quantum}"
+
+
+def _rate_lines(rate: ir.RatePlan) -> list[str]:
+    lines = [f"amount    {format_expr(rate.expr, rate.prorated)}"]
+    if rate.first is not None:
+        lines.append(f"increments {rate.first}/{rate.next}")
+    if rate.connect_fee is not None:
+        lines.append(f"connect fee {rate.connect_fee} on answered events")
+    if rate.record_rounding is not None:
+        lines.append(f"round each unit {_rounding(rate.record_rounding)}")
+    default = "" if rate.line_rounding_declared else "  (default)"
+    lines.append(f"round line {_rounding(rate.line_rounding)}{default}")
+    if rate.group_by:
+        lines.append(f"one line per {rate.group_by}")
+    return lines
+
+
+def format_plan(plan: ir.ContractPlan) -> str:
+    out = [
+        f'plan {plan.id} version {plan.version} "{plan.title}" (schema {plan.schema})',
+        f"  source     {plan.file} sha256:{plan.sha256[:16]}",
+        f"  effective  {plan.effective_from} until {plan.effective_until} (half-open)",
+        f"  settle     {plan.period} in {plan.currency}, time zone {plan.time_zone}",
+        "  parties",
+    ]
+    for p in plan.parties:
+        extras = " ".join(x for x in (p.country, p.language) if x)
+        out.append(f'    {p.role:<8} {p.name:<12} "{p.title}" {p.currency} {extras}'.rstrip())
+    out.append("  fields     " + ", ".join(f"{f.name} {f.type}" for f in plan.fields))
+    for prod in plan.products:
+        out.append(
+            f'  product {prod.name} "{prod.title}" ({prod.kind}, measured in {units.plural(prod.measure)})'
+        )
+        out.append(f"    matches   {format_pred(prod.matches)}")
+        if prod.starts and prod.ends:
+            out.append(f"    starts    {format_pred(prod.starts)}")
+            out.append(f"    ends      {format_pred(prod.ends)}")
+        else:
+            out.append(f"    answered  {format_pred(prod.answered)}")
+        for t in prod.tables:
+            key = "longest prefix" if t.key_kind == "prefix" else "value"
+            out.append(f"    table {t.name} by {key} of {t.field}")
+            for row in t.rows:
+                inc = f", increments {row.first}/{row.next}" if row.first is not None else ""
+                fee = f", connect fee {row.connect_fee}" if row.connect_fee is not None else ""
+                out.append(f'      "{row.key}" {row.price} {row.currency} per {row.per}{inc}{fee}')
+        for charge in prod.charges:
+            out.append(f"    charge customer  [{charge.clause.label}] {charge.span}")
+            out += [f"      {line}" for line in _rate_lines(charge.rate)]
+            if charge.vat_rate is not None:
+                out.append(
+                    f"      vat       {format((charge.vat_rate * 100).normalize(), 'f')}% of the rounded line"
+                )
+        for payout in prod.payouts:
+            out.append(f"    pay {payout.party}  [{payout.clause.label}] {payout.span}")
+            out += [f"      {line}" for line in _rate_lines(payout.rate)]
+        for conv in prod.conversions:
+            out.append(
+                f"    convert {conv.party} to {conv.currency} at the rate of the {conv.fixing}, "
+                f"round {_rounding(conv.rounding)}  [{conv.clause.label}] {conv.span}"
+            )
+        out.append(f"    retained  net revenue - payouts, to {plan.operator.name}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,36 @@
+"""Shared fixtures: the bundled example contracts and a settled March 2026."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+import clearline
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACTS = ROOT / "contracts"
+DATA = CONTRACTS / "data"
+PERIOD = "2026-03"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def march_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """StreamPlus and NordCarrier settled for March 2026 into a run folder."""
+    out = tmp_path_factory.mktemp("march")
+    plans, _ = clearline.load_plans([CONTRACTS / "streamplus.contract", CONTRACTS / "nordcarrier.contract"])
+    clearline.run(
+        plans,
+        [DATA / "streamplus-subscriptions.csv", DATA / "nordcarrier-cdrs.csv"],
+        PERIOD,
+        fx=DATA / "fx-rates.csv",
+        customers=DATA / "customers.csv",
+        out=out,
+    )
+    return out
