@@ -78,7 +78,11 @@ def main() -> int:
         code = run(BIN / "clearline", *DEMO)
         return 0 if code in {0, 3} else code
     for step in (
-        (BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py"),
+        (
+            BIN / "ruff",
+            "check",
+            *[p for p in ("src", "tests", "benchmarks", "scripts", "dev.py") if (ROOT / p).exists()],
+        ),
         (BIN / "mypy"),
         (BIN / "pytest", *sys.argv[2:]),
     ):
