@@ -1,0 +1,87 @@
+"""Rules of the code base that a test can hold: no float near money, Lark
+trees stay in grammar/, rich and jinja2 stay in the CLI, and the facade
+exposes every stage."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import clearline
+
+SRC = Path(clearline.__file__).resolve().parent
+MONEY_CODE = [
+    SRC / "money.py",
+    *sorted((SRC / "compiler").glob("*.py")),
+    *sorted((SRC / "runtime").glob("*.py")),
+]
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+@pytest.mark.parametrize("path", MONEY_CODE, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_float_in_money_code(path: Path) -> None:
+    offences = []
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, float):
+            offences.append(f"float literal {node.value!r} at line {node.lineno}")
+        if isinstance(node, ast.Name) and node.id == "float":
+            offences.append(f"`float` at line {node.lineno}")
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names]
+            module = getattr(node, "module", None) or ""
+            if "math" in names or module == "math" or "fractions" in names:
+                offences.append(f"import of math/fractions at line {node.lineno}")
+    assert offences == []
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_lark_stays_in_grammar() -> None:
+    users = {p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if "lark" in _imports(p)}
+    assert users <= {"grammar/parser.py", "grammar/to_ast.py"}
+
+
+def test_rich_and_jinja_stay_in_cli_and_reports() -> None:
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        if rel == "cli.py" or rel.startswith("reports/"):
+            continue
+        assert not {"rich", "jinja2", "typer"} & _imports(path), rel
+
+
+def test_runtime_does_not_import_grammar_or_checker() -> None:
+    for path in (SRC / "runtime").glob("*.py"):
+        tree = _tree(path)
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not any(m.startswith("clearline.grammar") for m in modules), path.name
+        assert "clearline.compiler.check" not in modules, path.name
+        assert "clearline.compiler.lower" not in modules, path.name
+
+
+def test_facade_exposes_every_stage() -> None:
+    assert set(clearline.__all__) >= {"read_source", "parse", "check", "plan", "load_plans", "run"}
+    for name in clearline.__all__:
+        assert hasattr(clearline, name), name
+
+
+def test_each_stage_can_stop_there() -> None:
+    source = clearline.read_source(SRC.parent.parent / "contracts" / "nordcarrier.contract")
+    contract = clearline.parse(source)
+    assert contract.id == "NC-2026"
+    assert [d for d in clearline.check(contract) if d.is_error] == []
+    plan = clearline.plan(source)
+    assert [p.name for p in plan.products] == ["voice"]
+    assert plan.products[0].tables[0].rows[0].key == "4860"
