@@ -1,0 +1,293 @@
+"""Language constructs settled end to end, each with hand-computed figures."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import clearline
+from clearline.source import SourceFile
+from conftest import read_csv
+
+HEADER = """\
+  version 1
+  effective 2026-01-01 until 2027-01-01
+  settle monthly in {cur}, time zone Europe/Warsaw
+  operator telcopl "TelcoPL S.A." currency PLN
+"""
+
+
+def contract(cid: str, cur: str, body: str) -> str:
+    return f'contract {cid} "test" {{\n{HEADER.format(cur=cur)}{textwrap.dedent(body)}\n}}\n'
+
+
+def settle(
+    tmp_path: Path, text: str, usage: dict[str, str], fx: str | None = None, customers: str | None = None
+) -> Path:
+    (tmp_path / "c.contract").write_text(text, encoding="utf-8")
+    files = []
+    for name, content in usage.items():
+        (tmp_path / name).write_text(textwrap.dedent(content), encoding="utf-8")
+        files.append(tmp_path / name)
+    if fx:
+        (tmp_path / "fx.csv").write_text(textwrap.dedent(fx), encoding="utf-8")
+    if customers:
+        (tmp_path / "customers.csv").write_text(textwrap.dedent(customers), encoding="utf-8")
+    plan = clearline.plan(SourceFile.read(tmp_path / "c.contract"))
+    out = tmp_path / "out"
+    clearline.run(
+        [plan],
+        files,
+        "2026-03",
+        fx=tmp_path / "fx.csv" if fx else None,
+        customers=tmp_path / "customers.csv" if customers else None,
+        out=out,
+    )
+    return out
+
+
+RETAIL = contract(
+    "RV-1",
+    "PLN",
+    """
+  partner acme "Acme Ltd" currency EUR
+  usage fields {
+    service text
+    zone    text
+  }
+  product calls "Calls" {
+    matches service = "voice"
+    measured in seconds
+    clause "2.1 Call price" {
+      charge customer 0.30 PLN per minute, increments 60/60, connect fee 0.10 PLN
+      round each record half up to 0.01
+      round each line half up to 0.01
+      vat 23%
+      one line per zone
+    }
+    clause "3.1 Share" {
+      pay acme 10% of gross
+      round each line half even to 0.01
+    }
+    clause "3.2 Currency" {
+      pay acme in EUR at the rate of the record date, round half up to 0.01
+    }
+  }
+""",
+)
+
+RETAIL_USAGE = """\
+    record_id,timestamp,customer_id,service,zone,quantity
+    R1,2026-03-02T10:00:00+01:00,C1,voice,A,61
+    R2,2026-03-02T11:00:00+01:00,C1,voice,B,0
+    R3,2026-03-03T09:00:00+01:00,C2,voice,A,30
+    R4,2026-03-31T23:30:00+02:00,C2,voice,A,90
+    R5,2026-04-01T00:10:00+02:00,C2,voice,A,90
+"""
+
+RETAIL_FX = """\
+    date,from,to,rate
+    2026-03-02,EUR,PLN,4.30
+    2026-03-03,EUR,PLN,4.25
+    2026-03-31,EUR,PLN,4.20
+"""
+
+
+def test_usage_charge_with_increments_connect_fee_vat_and_groups(tmp_path: Path) -> None:
+    out = settle(tmp_path, RETAIL, {"u.csv": RETAIL_USAGE}, fx=RETAIL_FX)
+    rated = {
+        r["record_id"]: (r["billed_quantity"], r["amount"])
+        for r in read_csv(out / "rated_records.csv")
+        if r["clause"] == "2.1 Call price"
+    }
+    # 61 s at 60/60 bills 120 s: 120 x 0.30 / 60 + 0.10 connect = 0.70; 0 s is unanswered: 0.00.
+    assert rated == {"R1": ("120", "0.70"), "R2": ("0", "0.00"), "R3": ("60", "0.40"), "R4": ("120", "0.70")}
+    invoices = {
+        (r["party"], r["description"].split(":")[0]): (r["amount"], r["vat_amount"], r["gross_amount"])
+        for r in read_csv(out / "invoice_lines.csv")
+    }
+    assert invoices == {
+        ("C1", "Calls, zone A"): ("0.70", "0.16", "0.86"),
+        ("C1", "Calls, zone B"): ("0.00", "0.00", "0.00"),
+        ("C2", "Calls, zone A"): ("1.10", "0.25", "1.35"),
+    }
+
+
+def test_share_of_gross_and_record_date_conversion(tmp_path: Path) -> None:
+    out = settle(tmp_path, RETAIL, {"u.csv": RETAIL_USAGE}, fx=RETAIL_FX)
+    (payout,) = read_csv(out / "payout_lines.csv")
+    # 10% of gross per record: 0.0861 + 0 + 0.0492 + 0.0861 = 0.2214 -> 0.22 (half even)
+    assert payout["amount"] == "0.22"
+    # each day at its own rate: 0.0861/4.30 + 0.0492/4.25 + 0.0861/4.20 = 0.0520997... -> 0.05 EUR
+    assert (payout["paid_amount"], payout["paid_currency"]) == ("0.05", "EUR")
+    assert payout["fx_rate"] == ""  # several rates: see the trace
+    trace = next(
+        json.loads(t)
+        for t in (out / "trace.jsonl").read_text().splitlines()
+        if json.loads(t)["line_id"] == payout["line_id"]
+    )
+    assert trace["fx"]["arithmetic"] == [
+        "2026-03-02: 0.08610 PLN / 4.30 = 0.020023255813953488372093023255813953488372093023256",
+        "2026-03-03: 0.04920 PLN / 4.25 = 0.011576470588235294117647058823529411764705882352941",
+        "2026-03-31: 0.08610 PLN / 4.20 = 0.0205",
+    ]
+    (retained,) = read_csv(out / "retained_lines.csv")
+    assert retained["amount"] == "1.58"  # 1.80 net revenue - 0.22
+
+
+def test_out_of_period_record_is_rejected_with_the_period(tmp_path: Path) -> None:
+    out = settle(tmp_path, RETAIL, {"u.csv": RETAIL_USAGE}, fx=RETAIL_FX)
+    (reject,) = read_csv(out / "rejects.csv")
+    assert (reject["record_id"], reject["line"], reject["field"]) == ("R5", "6", "timestamp")
+    assert reject["reason"].startswith("outside the settled period 2026-03")
+
+
+SMS = contract(
+    "SMS-1",
+    "EUR",
+    """
+  partner carrier "Carrier" currency EUR
+  usage fields {
+    service text
+    zone    text
+  }
+  rate table sms by value of zone {
+    "EU"   0.05 EUR per event
+    "ROW"  0.20 EUR per event
+  }
+  product sms "SMS" {
+    matches service = "sms"
+    clause "1 SMS" {
+      pay carrier the rate from table sms
+      round each line half up to 0.01
+    }
+  }
+""",
+)
+
+
+def test_value_keyed_table_and_missing_rate(tmp_path: Path) -> None:
+    usage = """\
+        record_id,timestamp,customer_id,service,zone
+        S1,2026-03-01T00:00:00+01:00,C1,sms,EU
+        S2,2026-03-01T00:00:01+01:00,C1,sms,EU
+        S3,2026-03-01T00:00:02+01:00,C1,sms,EU
+        S4,2026-03-01T00:00:03+01:00,C1,sms,ROW
+        S5,2026-03-01T00:00:04+01:00,C1,sms,XX
+        S6,2026-03-01T00:00:05+01:00,C1,mms,EU
+    """
+    out = settle(tmp_path, SMS, {"u.csv": usage})
+    (payout,) = read_csv(out / "payout_lines.csv")
+    assert payout["amount"] == "0.35"
+    (reject,) = read_csv(out / "rejects.csv")
+    assert reject["reason"] == "no rate in table sms for zone XX"
+    (unmatched,) = read_csv(out / "unmatched.csv")
+    assert unmatched["record_id"] == "S6"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] | {"lines": None} == {
+        "read": 6,
+        "rated": 4,
+        "rejected": 1,
+        "unmatched": 1,
+        "reconciled": True,
+        "lines": None,
+    }
+    assert manifest["status"] == "completed with rejects"
+
+
+def test_jsonl_usage_gives_the_same_lines_as_csv(tmp_path: Path) -> None:
+    rows = [("S1", "EU"), ("S2", "ROW")]
+    csv_text = "record_id,timestamp,customer_id,service,zone\n" + "".join(
+        f"{r},2026-03-05T12:00:00+01:00,C1,sms,{z}\n" for r, z in rows
+    )
+    jsonl = "".join(
+        json.dumps(
+            {
+                "record_id": r,
+                "timestamp": "2026-03-05T12:00:00+01:00",
+                "customer_id": "C1",
+                "service": "sms",
+                "zone": z,
+            }
+        )
+        + "\n"
+        for r, z in rows
+    )
+    a = settle(tmp_path / "a", SMS, {"u.csv": csv_text}) if (tmp_path / "a").mkdir() is None else None
+    b = settle(tmp_path / "b", SMS, {"u.jsonl": jsonl}) if (tmp_path / "b").mkdir() is None else None
+    assert a is not None and b is not None
+    assert (a / "payout_lines.csv").read_bytes() == (b / "payout_lines.csv").read_bytes()
+    assert read_csv(a / "payout_lines.csv")[0]["amount"] == "0.25"
+
+
+SUBS = contract(
+    "SUB-1",
+    "EUR",
+    """
+  usage fields {
+    product text
+    event   text
+  }
+  product box "TV box" {
+    matches product = "box"
+    subscription starts when event = "on", ends when event = "off"
+    clause "1 Rental" {
+      charge customer 1.00 EUR per day
+      round each line half up to 0.01
+    }
+    clause "2 Service" {
+      charge customer 10.00 EUR per month
+      round each line half up to 0.01
+    }
+  }
+""",
+)
+
+
+def test_subscription_per_day_and_unprorated_month(tmp_path: Path) -> None:
+    usage = """\
+        record_id,timestamp,customer_id,product,event
+        B1,2026-03-05T10:00:00+01:00,C1,box,on
+        B2,2026-03-15T10:00:00+01:00,C1,box,off
+        B3,2026-03-20T10:00:00+01:00,C1,box,on
+        B4,2026-02-01T10:00:00+01:00,C2,box,on
+        B5,2026-02-10T10:00:00+01:00,C2,box,off
+    """
+    out = settle(tmp_path, SUBS, {"u.csv": usage})
+    lines = {
+        (r["party"], r["clause"]): (r["quantity"], r["amount"]) for r in read_csv(out / "invoice_lines.csv")
+    }
+    # C1: 5..14 March (10 days) and 20..31 March (12 days) = 22 days; C2 ended in February.
+    assert lines == {("C1", "1 Rental"): ("22", "22.00"), ("C1", "2 Service"): ("22", "10.00")}
+    (retained,) = read_csv(out / "retained_lines.csv")
+    assert retained["amount"] == "32.00"
+
+
+def test_duplicate_across_files_names_the_first(tmp_path: Path) -> None:
+    one = "record_id,timestamp,customer_id,service,zone\nS1,2026-03-05T12:00:00+01:00,C1,sms,EU\n"
+    two = "record_id,timestamp,customer_id,service,zone\nS1,2026-03-06T12:00:00+01:00,C1,sms,EU\n"
+    out = settle(tmp_path, SMS, {"one.csv": one, "two.csv": two})
+    (reject,) = read_csv(out / "rejects.csv")
+    assert reject["file"].endswith("two.csv")
+    assert reject["reason"].startswith("duplicate record id: first read at ")
+    assert reject["reason"].endswith("one.csv:2")
+
+
+def test_unknown_customer_is_rejected_when_customers_are_given(tmp_path: Path) -> None:
+    usage = "record_id,timestamp,customer_id,service,zone\nS1,2026-03-05T12:00:00+01:00,C9,sms,EU\n"
+    customers = "customer_id,name,country,language,currency\nC1,Anna,PL,pl,PLN\n"
+    out = settle(tmp_path, SMS, {"u.csv": usage}, customers=customers)
+    (reject,) = read_csv(out / "rejects.csv")
+    assert reject["reason"] == "customer C9 is not in the customers file"
+
+
+def test_missing_fx_rate_fails_the_run_with_a_diagnostic(tmp_path: Path) -> None:
+    with pytest.raises(clearline.ClearlineError) as info:
+        settle(tmp_path, RETAIL, {"u.csv": RETAIL_USAGE}, fx="date,from,to,rate\n2026-03-02,EUR,PLN,4.30\n")
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E0503"
+    assert diag.message == "no EUR/PLN rate for 2026-03-03 in fx.csv"
+    assert not (tmp_path / "out" / "manifest.json").exists()
