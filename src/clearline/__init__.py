@@ -88,6 +88,9 @@ def load_plans(paths: Sequence[str | Path]) -> tuple[list[ir.ContractPlan], list
     plans: list[ir.ContractPlan] = []
     diagnostics: list[Diagnostic] = []
     for path in paths:
+        if str(path).endswith(".json"):
+            plans.append(_load_plan_json(Path(path)))
+            continue
         try:
             source = read_source(path)
             contract = parse(source)
@@ -113,6 +116,23 @@ def load_plans(paths: Sequence[str | Path]) -> tuple[list[ir.ContractPlan], list
     if any(d.is_error for d in diagnostics):
         raise ClearlineError(diagnostics)
     return plans, sorted(diagnostics, key=Diagnostic.sort_key)
+
+
+def _load_plan_json(path: Path) -> ir.ContractPlan:
+    """A plan written by `clearline compile --json`: runs without the grammar."""
+    try:
+        return ir.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    "E0104",
+                    f"cannot load the plan {path}: {err}",
+                    None,
+                    "write it with `clearline compile CONTRACT --json > FILE.json`",
+                )
+            ]
+        ) from None
 
 
 def plans_hash(plans: Sequence[ir.ContractPlan]) -> str:
@@ -159,7 +179,9 @@ def run(
         customer_table = read_customers(Path(customers)) if customers else None
     except InputError as err:
         raise _input_error(err) from None
-    inputs = [("contract", Path(p.file)) for p in plan_list]
+    # A plan loaded from JSON may come without its contract file; the manifest
+    # still names the contract and its hash from the plan.
+    inputs = [("contract", Path(p.file)) for p in plan_list if Path(p.file).is_file()]
     inputs += [("usage", Path(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []

@@ -117,7 +117,7 @@ def compile_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the serialised plan (JSON).")] = False,
 ) -> None:
     """Print the settlement plan of a contract, readable or as JSON."""
-    out, err = _consoles()
+    _, err = _consoles()
     try:
         source = clearline.read_source(contract)
         warnings = [d for d in clearline.check(clearline.parse(source)) if not d.is_error]
@@ -125,10 +125,11 @@ def compile_(
     except ClearlineError as error:
         raise _fail(error, err) from None
     _report(warnings, err)
+    # Plain writes, not rich: a console would wrap long lines, even inside JSON strings.
     if as_json:
-        out.print(json.dumps(ir.to_json(plan), indent=2, ensure_ascii=False), markup=False)
+        typer.echo(json.dumps(ir.to_json(plan), indent=2, ensure_ascii=False))
     else:
-        out.print(format_plan(plan), markup=False, end="")
+        typer.echo(format_plan(plan), nl=False)
 
 
 def _estimate_records(paths: list[Path]) -> int:
