@@ -51,7 +51,9 @@ PERIOD_UNITS = frozenset({"day", "month"})
 
 
 def canonical(unit: str) -> str:
-    """>>> canonical("minutes"), canonical("subscriber-month")
+    """The unit's canonical name.
+
+    >>> canonical("minutes"), canonical("subscriber-month")
     ('minute', 'month')
     """
     return _CANONICAL[unit]

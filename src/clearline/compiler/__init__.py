@@ -1,0 +1,1 @@
+"""Compiler stage: AST -> checked contract -> settlement plan (data)."""

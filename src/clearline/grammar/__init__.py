@@ -1,0 +1,1 @@
+"""Grammar stage: source text -> typed AST. Lark trees never leave this package."""

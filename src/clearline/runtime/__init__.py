@@ -1,0 +1,1 @@
+"""Runtime stage: a settlement plan run over usage records -> lines, traces, run folder."""
