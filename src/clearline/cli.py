@@ -196,6 +196,9 @@ def simulate(
             )
     except ClearlineError as error:
         raise _fail(error, err) from None
+    except OSError as error:  # the run folder cannot be written (permissions, disk full)
+        err.print(f"error[E0501]: cannot write the run folder {escape(str(folder))}: {escape(str(error))}")
+        raise typer.Exit(EXIT_ERRORS) from None
     _summary(result, folder, out)
     if not result.ok:
         err.print(
