@@ -19,6 +19,12 @@ from clearline.source import Span
 
 __all__ = [
     "PLAN_SCHEMA",
+    "BandPlan",
+    "CommitPlan",
+    "StepPlan",
+    "TierPlan",
+    "WaterfallPlan",
+    "WithholdPlan",
     "ChargePlan",
     "ClauseRef",
     "ContractPlan",
@@ -56,7 +62,10 @@ class Expr:
 
     op is one of: money (value=amount, currency), number (value), share (value
     = fraction, base), per (value=price, currency, unit: a price per unit of
-    usage or per period), add, sub, mul, div, larger, smaller, table (table).
+    usage or per period), add, sub, mul, div, larger, smaller, table (table),
+    tiers (table: a tier table priced on the line's quantity), field (field,
+    currency: a money amount read from each record), agg (func, field: a
+    number over the line's records).
     """
 
     op: str
@@ -67,6 +76,8 @@ class Expr:
     base: str | None = None
     table: str | None = None
     text: str = ""  # as written in the contract, for traces
+    field: str | None = None
+    func: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +114,24 @@ class TablePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class BandPlan:
+    lower: Decimal
+    upper: Decimal | None
+    rate: Decimal  # price per unit, or a fraction for a tiered share
+
+
+@dataclass(frozen=True, slots=True)
+class TierPlan:
+    name: str
+    mode: str  # "graduated" or "volume"
+    kind: str  # "price" (per unit of quantity) or "share" (fractions of an amount)
+    unit: str | None  # canonical unit of a priced tier
+    currency: str | None
+    bands: tuple[BandPlan, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class RatePlan:
     """How one rule prices a rating unit: its expression and modifiers."""
 
@@ -115,6 +144,10 @@ class RatePlan:
     line_rounding: Rounding
     line_rounding_declared: bool
     group_by: str | None  # None, "prefix" (the matched table key) or a field name
+    minimum: Decimal | None = None  # per event, after the formula
+    maximum: Decimal | None = None  # per event
+    cap: Decimal | None = None  # per line and period, before line rounding
+    line_level: bool = False  # priced once per line from its totals (tiers, aggregates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +157,8 @@ class ChargePlan:
     text: str  # the rule as written
     rate: RatePlan
     vat_rate: Decimal | None  # a fraction, 0.23 for 23%
+    vat_included: bool = False  # the amount is gross; net is extracted per record
+    reverse_charge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +181,51 @@ class ConversionPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class CommitPlan:
+    """A minimum spend per customer and period; the shortfall is a true-up line."""
+
+    clause: ClauseRef
+    span: Span
+    text: str
+    amount: Decimal
+    currency: str
+    clauses: tuple[str, ...]  # the clauses whose lines count towards it
+    prorated: bool  # by the contract's effective days in the period
+    vat_rate: Decimal | None
+    reverse_charge: bool
+    line_rounding: Rounding
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    label: str
+    party: str
+    kind: str  # "base", "remainder", "step", "fixed", "tiers", "rest"
+    value: Decimal | None
+    of_step: str | None
+    tiers: TierPlan | None
+    rounding: Rounding | None
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallPlan:
+    clause: ClauseRef
+    span: Span
+    base: str  # "net" or "gross" of the product's period
+    steps: tuple[StepPlan, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WithholdPlan:
+    party: str
+    rate: Decimal  # a fraction
+    clause: ClauseRef
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class ProductPlan:
     name: str
     title: str
@@ -161,6 +241,10 @@ class ProductPlan:
     payouts: tuple[PayoutPlan, ...]
     conversions: tuple[ConversionPlan, ...]
     tables: tuple[TablePlan, ...]  # the rate tables its rules use
+    tiers: tuple[TierPlan, ...] = ()  # the tier tables its rules use
+    commitments: tuple[CommitPlan, ...] = ()
+    waterfalls: tuple[WaterfallPlan, ...] = ()
+    withholdings: tuple[WithholdPlan, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,12 @@ class _Lowerer:
             return ir.Expr("share", value=e.percent / 100, base=e.base, text=text)
         if isinstance(e, ast.TableRate):
             return ir.Expr("table", table=e.table.name, text=text)
+        if isinstance(e, ast.TierRef):
+            return ir.Expr("tiers", table=e.table.name, text=text)
+        if isinstance(e, ast.FieldValue):
+            return ir.Expr("field", field=e.field.name, currency=e.currency, text=text)
+        if isinstance(e, ast.Aggregate):
+            return ir.Expr("agg", field=e.field.name, func=e.func, text=text)
         if isinstance(e, ast.Add):
             op = "add" if e.op == "+" else "sub"
         elif isinstance(e, ast.Mul):

@@ -118,7 +118,33 @@ class TableRate:
     span: Span
 
 
-Expr = Money | Number | Share | Add | Mul | Larger | TableRate
+@dataclass(frozen=True, slots=True)
+class TierRef:
+    """`tiers data_price` (on the line's quantity) or `tiers studio of the remainder`."""
+
+    table: Ident
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    """`the value of amount in PLN`: a money amount read from each record."""
+
+    field: Ident
+    currency: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """`the maximum of active_sims`: a number taken over the line's records."""
+
+    func: str  # "maximum", "minimum", "sum", "average"
+    field: Ident
+    span: Span
+
+
+Expr = Money | Number | Share | Add | Mul | Larger | TableRate | TierRef | FieldValue | Aggregate
 
 
 # --- predicates ----------------------------------------------------------
@@ -190,7 +216,16 @@ class ConnectFee:
     span: Span
 
 
-Modifier = Prorated | Increments | ConnectFee
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """`at least 0.05 EUR per event` / `at most 2.00 EUR per event` / `capped at 100.00 EUR per period`."""
+
+    kind: str  # "minimum", "maximum" (per event) or "cap" (per line and period)
+    amount: Money
+    span: Span
+
+
+Modifier = Prorated | Increments | ConnectFee | Limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +263,57 @@ class Convert:
 @dataclass(frozen=True, slots=True)
 class Vat:
     percent: Decimal
+    included: bool  # prices include VAT: it is extracted per record
+    reverse_charge: bool  # 0% with the reverse-charge note (B2B cross-border)
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """`minimum spend 9000.00 EUR per month on clause "2.2 Data"`: a true-up line."""
+
+    amount: Money
+    clauses: tuple[tuple[str, Span], ...]
+    prorated: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a waterfall.
+
+    kind: "base" (a % of the distributed amount), "remainder", "step" (a % of
+    an earlier step's amount, named by its label), "fixed", "tiers" (a tiered
+    share of the remainder), "rest".
+    """
+
+    party: Ident
+    keeps: bool  # written `PARTY keeps ...` (the operator) rather than `pay PARTY ...`
+    kind: str
+    percent: Decimal | None
+    money: Money | None
+    of_step: tuple[str, Span] | None
+    tiers: Ident | None
+    label: str | None
+    rounding: Round | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Distribute:
+    """`distribute the period's net { steps }`."""
+
+    base: str  # "net" or "gross"
+    steps: tuple[Step, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Withhold:
+    """`withhold 10% tax from streamco's payouts`."""
+
+    party: Ident
+    percent: Decimal
     span: Span
 
 
@@ -237,7 +323,7 @@ class LinePer:
     span: Span
 
 
-Rule = Charge | Pay | Convert | Vat | Round | LinePer
+Rule = Charge | Pay | Convert | Vat | Round | LinePer | Commit | Distribute | Withhold
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +371,25 @@ class RateTable:
     key_kind: str  # "prefix" or "value"
     field: Ident
     rows: tuple[RateRow, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TierBand:
+    lower: Decimal
+    upper: Decimal | None
+    rate: Decimal  # a price per unit, or a percentage (0-100) when `percent`
+    percent: bool
+    currency: str | None  # of the price, or of the bounds of an amount tier
+    unit: str | None  # per unit of a priced tier
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TierTable:
+    name: Ident
+    mode: str  # "graduated" or "volume"
+    bands: tuple[TierBand, ...]
     span: Span
 
 
@@ -338,3 +443,4 @@ class Contract:
     products: tuple[Product, ...]
     span: Span
     file: str
+    tiers: tuple[TierTable, ...] = ()

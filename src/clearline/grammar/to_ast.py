@@ -250,7 +250,7 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def vat(self, meta: Meta, children: list[Token]) -> ast.Vat:
-        return ast.Vat(Decimal(str(children[0])[:-1]), self.span(meta))
+        return ast.Vat(Decimal(str(children[0])[:-1]), False, False, self.span(meta))
 
     @v_args(meta=True)
     def line_per(self, meta: Meta, children: list[Token]) -> ast.LinePer:
