@@ -20,13 +20,9 @@ from clearline.source import Span
 __all__ = [
     "PLAN_SCHEMA",
     "BandPlan",
-    "CommitPlan",
-    "StepPlan",
-    "TierPlan",
-    "WaterfallPlan",
-    "WithholdPlan",
     "ChargePlan",
     "ClauseRef",
+    "CommitPlan",
     "ContractPlan",
     "ConversionPlan",
     "Expr",
@@ -37,7 +33,11 @@ __all__ = [
     "ProductPlan",
     "RatePlan",
     "RowPlan",
+    "StepPlan",
     "TablePlan",
+    "TierPlan",
+    "WaterfallPlan",
+    "WithholdPlan",
     "from_json",
     "plan_hash",
     "to_json",
@@ -315,7 +315,8 @@ def _decode(tp: Any, data: Any) -> Any:
     origin = get_origin(tp)
     if origin is None and isinstance(tp, type) and is_dataclass(tp):
         hints = get_type_hints(tp)
-        return tp(**{f.name: _decode(hints[f.name], data[f.name]) for f in fields(tp)})
+        # Fields added later carry defaults, so an older plan of the same schema still loads.
+        return tp(**{f.name: _decode(hints[f.name], data[f.name]) for f in fields(tp) if f.name in data})
     if tp is Decimal:
         return Decimal(data)
     if origin is tuple:
