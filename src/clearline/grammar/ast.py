@@ -13,19 +13,27 @@ from clearline.source import Span
 
 __all__ = [
     "Add",
+    "AddClause",
+    "Amendment",
     "And",
+    "Change",
+    "ChangeTable",
     "Charge",
     "Clause",
     "Compare",
     "ConnectFee",
     "Contract",
     "Convert",
+    "Document",
     "Effective",
+    "Example",
+    "Expect",
     "Expr",
     "FieldDecl",
     "Ident",
     "Increments",
     "Larger",
+    "Library",
     "LinePer",
     "Modifier",
     "Money",
@@ -41,6 +49,8 @@ __all__ = [
     "Prorated",
     "RateRow",
     "RateTable",
+    "RemoveClause",
+    "ReplaceClause",
     "Round",
     "Rule",
     "Settle",
@@ -444,3 +454,93 @@ class Contract:
     span: Span
     file: str
     tiers: tuple[TierTable, ...] = ()
+    imports: tuple[tuple[str, Span], ...] = ()
+    examples: tuple[Example, ...] = ()
+
+
+# --- worked examples ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """`expect payout "streamco" for "4.2 Revenue share" 81.65 PLN paid 19.21 EUR`."""
+
+    kind: str  # "invoice", "payout", "retained"
+    party: str
+    clause: str | None
+    amount: Money
+    paid: Money | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    label: str
+    period: tuple[str, Span] | None
+    usage: tuple[tuple[str, Span], ...]  # CSV lines, the first is the header
+    fx: tuple[tuple[str, str, Decimal, str], ...]  # (from, to, rate, date)
+    expects: tuple[Expect, ...]
+    span: Span
+
+
+# --- amendments and libraries ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceClause:
+    clause: Clause
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class AddClause:
+    product: Ident
+    clause: Clause
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveClause:
+    label: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeTable:
+    table: Ident
+    rows: tuple[RateRow, ...]
+    span: Span
+
+
+Change = ReplaceClause | AddClause | RemoveClause | ChangeTable
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    """`amendment of SP-2026 from 2026-03-15 { ... }`: changes in force from a date."""
+
+    contract_id: str
+    start: str
+    start_span: Span
+    title: str | None
+    versions: tuple[tuple[int, Span], ...]
+    changes: tuple[Change, ...]
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """Shared parties, usage fields, rate tables and tiers, imported by contracts."""
+
+    id: str
+    title: str | None
+    parties: tuple[Party, ...]
+    fields: tuple[FieldDecl, ...]
+    tables: tuple[RateTable, ...]
+    tiers: tuple[TierTable, ...]
+    span: Span
+    file: str
+
+
+Document = Contract | Amendment | Library

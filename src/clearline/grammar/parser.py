@@ -217,8 +217,8 @@ def _nesting_depth(text: str) -> tuple[int, int]:
     return best, where
 
 
-def parse_source(source: SourceFile) -> ast.Contract:
-    """Parse one contract file; raise ClearlineError with syntax diagnostics."""
+def parse_source(source: SourceFile) -> ast.Document:
+    """Parse one file (contract, amendment or library); raise ClearlineError with syntax diagnostics."""
     depth, where = _nesting_depth(source.text)
     if depth > MAX_NESTING:
         line = source.text.count("\n", 0, where) + 1

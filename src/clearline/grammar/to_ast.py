@@ -83,7 +83,129 @@ class _Builder(Transformer[Token, Any]):
             products=tuple(pick("product")),
             span=self.tspan(cid),
             file=self.file,
+            tiers=tuple(pick("tiers")),
+            imports=tuple(pick("import")),
+            examples=tuple(pick("example")),
         )
+
+    @v_args(meta=True)
+    def library(self, meta: Meta, children: list[Any]) -> ast.Library:
+        lid = children[0]
+        rest = children[1:]
+        title = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            title = _unquote(rest[0])
+            rest = rest[1:]
+
+        def pick(kind: str) -> list[Any]:
+            return [c[1] for c in rest if isinstance(c, tuple) and c[0] == kind]
+
+        return ast.Library(
+            id=str(lid),
+            title=title,
+            parties=tuple(pick("party")),
+            fields=tuple(f for group in pick("fields") for f in group),
+            tables=tuple(pick("table")),
+            tiers=tuple(pick("tiers")),
+            span=self.tspan(lid),
+            file=self.file,
+        )
+
+    @v_args(meta=True)
+    def amendment(self, meta: Meta, children: list[Any]) -> ast.Amendment:
+        cid, start = children[0], children[1]
+        rest = children[2:]
+        title = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            title = _unquote(rest[0])
+            rest = rest[1:]
+        versions = tuple(c[1] for c in rest if isinstance(c, tuple) and c[0] == "version")
+        changes = tuple(c for c in rest if not isinstance(c, tuple))
+        return ast.Amendment(
+            str(cid), str(start), self.tspan(start), title, versions, changes, self.tspan(cid), self.file
+        )
+
+    @v_args(meta=True)
+    def replace_clause(self, meta: Meta, children: list[Any]) -> ast.ReplaceClause:
+        return ast.ReplaceClause(children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def add_clause(self, meta: Meta, children: list[Any]) -> ast.AddClause:
+        return ast.AddClause(self.ident(children[0]), children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def remove_clause(self, meta: Meta, children: list[Token]) -> ast.RemoveClause:
+        return ast.RemoveClause(_unquote(children[0]), self.span(meta))
+
+    @v_args(meta=True)
+    def change_table(self, meta: Meta, children: list[Any]) -> ast.ChangeTable:
+        return ast.ChangeTable(self.ident(children[0]), tuple(children[1:]), self.span(meta))
+
+    def import_file(self, children: list[Token]) -> tuple[str, Any]:
+        return ("import", (_unquote(children[0]), self.tspan(children[0])))
+
+    # examples -------------------------------------------------------------------------
+    @v_args(meta=True)
+    def example(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        label = _unquote(children[0])
+        items = children[1:]
+        period = next((i[1] for i in items if i[0] == "period"), None)
+        usage = tuple(line for i in items if i[0] == "usage" for line in i[1])
+        fx = tuple(i[1] for i in items if i[0] == "fx")
+        expects = tuple(i[1] for i in items if i[0] == "expect")
+        return ("example", ast.Example(label, period, usage, fx, expects, self.span(meta)))
+
+    def example_period(self, children: list[Token]) -> tuple[str, Any]:
+        return ("period", (str(children[0]), self.tspan(children[0])))
+
+    def example_usage(self, children: list[Token]) -> tuple[str, Any]:
+        return ("usage", tuple((_unquote(c), self.tspan(c)) for c in children))
+
+    def example_fx(self, children: list[Token]) -> tuple[str, Any]:
+        source, target, rate, day = children
+        return ("fx", (str(source), str(target), Decimal(str(rate)), str(day)))
+
+    @v_args(meta=True)
+    def example_expect(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        kind, party = str(children[0]), _unquote(children[1])
+        rest = children[2:]
+        clause = None
+        if rest and isinstance(rest[0], Token):
+            clause = _unquote(rest[0])
+            rest = rest[1:]
+        amount = rest[0]
+        paid = rest[1] if len(rest) > 1 else None
+        return ("expect", ast.Expect(kind, party, clause, amount, paid, self.span(meta)))
+
+    # tiers --------------------------------------------------------------------------------
+    @v_args(meta=True)
+    def tier_table(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        name, mode, *bands = children
+        return ("tiers", ast.TierTable(self.ident(name), str(mode), tuple(bands), self.span(meta)))
+
+    @v_args(meta=True)
+    def tier_band(self, meta: Meta, children: list[Any]) -> ast.TierBand:
+        lower = children[0]
+        upper = children[1] if len(children) == 3 else None
+        rate = children[-1]
+        currency = lower[1] or (upper[1] if upper else None)
+        if rate[0] == "share":
+            return ast.TierBand(
+                lower[0], upper[0] if upper else None, rate[1], True, currency, None, self.span(meta)
+            )
+        money, unit = rate[1], rate[2]
+        return ast.TierBand(
+            lower[0], upper[0] if upper else None, money.amount, False, money.currency, unit, self.span(meta)
+        )
+
+    def bound(self, children: list[Token]) -> tuple[Decimal, str | None]:
+        return (Decimal(str(children[0])), str(children[1]) if len(children) > 1 else None)
+
+    def band_price(self, children: list[Any]) -> tuple[str, Any, Any]:
+        return ("price", children[0], children[1])
+
+    def band_share(self, children: list[Token]) -> tuple[str, Decimal]:
+        return ("share", Decimal(str(children[0])[:-1]))
 
     @v_args(meta=True)
     def version(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
@@ -250,7 +372,102 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def vat(self, meta: Meta, children: list[Token]) -> ast.Vat:
-        return ast.Vat(Decimal(str(children[0])[:-1]), False, False, self.span(meta))
+        mode = " ".join(str(children[1]).split()) if len(children) > 1 else ""
+        return ast.Vat(
+            Decimal(str(children[0])[:-1]), mode == "included", mode == "reverse charge", self.span(meta)
+        )
+
+    @v_args(meta=True)
+    def commit(self, meta: Meta, children: list[Any]) -> ast.Commit:
+        money, unit, first, *tail = children
+        clauses = [(_unquote(first), self.tspan(first))]
+        prorated = False
+        for item in tail:
+            if isinstance(item, ast.Prorated):
+                prorated = True
+            else:
+                clauses.append(item)
+        amount = ast.Money(money.amount, money.currency, unit, money.span)
+        return ast.Commit(amount, tuple(clauses), prorated, self.span(meta))
+
+    def commit_clause(self, children: list[Token]) -> tuple[str, Any]:
+        return (_unquote(children[0]), self.tspan(children[0]))
+
+    @v_args(meta=True)
+    def distribute(self, meta: Meta, children: list[Any]) -> ast.Distribute:
+        return ast.Distribute(str(children[0]), tuple(children[1:]), self.span(meta))
+
+    @v_args(meta=True)
+    def withhold(self, meta: Meta, children: list[Token]) -> ast.Withhold:
+        return ast.Withhold(self.ident(children[1]), Decimal(str(children[0])[:-1]), self.span(meta))
+
+    def _step(self, meta: Meta, children: list[Any], keeps: bool) -> ast.Step:
+        party, amount, *rest = children
+        label = next((r for r in rest if isinstance(r, str)), None)
+        rounding = next((r for r in rest if isinstance(r, ast.Round)), None)
+        kind, percent, money, of_step, tiers = amount
+        return ast.Step(
+            self.ident(party), keeps, kind, percent, money, of_step, tiers, label, rounding, self.span(meta)
+        )
+
+    @v_args(meta=True)
+    def step_pay(self, meta: Meta, children: list[Any]) -> ast.Step:
+        return self._step(meta, children, False)
+
+    @v_args(meta=True)
+    def step_keep(self, meta: Meta, children: list[Any]) -> ast.Step:
+        return self._step(meta, children, True)
+
+    def step_label(self, children: list[Token]) -> str:
+        return _unquote(children[0])
+
+    def of_base(self, children: list[Token]) -> tuple[Any, ...]:
+        return ("base", Decimal(str(children[0])[:-1]), None, None, None)
+
+    def of_remainder(self, children: list[Token]) -> tuple[Any, ...]:
+        return ("remainder", Decimal(str(children[0])[:-1]), None, None, None)
+
+    def of_step(self, children: list[Token]) -> tuple[Any, ...]:
+        return (
+            "step",
+            Decimal(str(children[0])[:-1]),
+            None,
+            (_unquote(children[1]), self.tspan(children[1])),
+            None,
+        )
+
+    def fixed(self, children: list[Any]) -> tuple[Any, ...]:
+        return ("fixed", None, children[0], None, None)
+
+    def tiers_step(self, children: list[Token]) -> tuple[Any, ...]:
+        return ("tiers", None, None, None, self.ident(children[0]))
+
+    def rest(self, children: list[Any]) -> tuple[Any, ...]:
+        return ("rest", None, None, None, None)
+
+    @v_args(meta=True)
+    def at_least(self, meta: Meta, children: list[Any]) -> ast.Limit:
+        return ast.Limit("minimum", children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def at_most(self, meta: Meta, children: list[Any]) -> ast.Limit:
+        return ast.Limit("maximum", children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def capped(self, meta: Meta, children: list[Any]) -> ast.Limit:
+        return ast.Limit("cap", children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def tier_ref(self, meta: Meta, children: list[Token]) -> ast.TierRef:
+        return ast.TierRef(self.ident(children[0]), self.span(meta))
+
+    @v_args(meta=True)
+    def field_value(self, meta: Meta, children: list[Token]) -> ast.FieldValue:
+        return ast.FieldValue(self.ident(children[0]), str(children[1]), self.span(meta))
+
+    @v_args(meta=True)
+    def aggregate(self, meta: Meta, children: list[Token]) -> ast.Aggregate:
+        return ast.Aggregate(str(children[0]), self.ident(children[1]), self.span(meta))
 
     @v_args(meta=True)
     def line_per(self, meta: Meta, children: list[Token]) -> ast.LinePer:
@@ -357,8 +574,8 @@ class _Builder(Transformer[Token, Any]):
         return ast.Not(children[0], self.span(meta))
 
 
-def build(tree: Tree[Token], file: str) -> ast.Contract:
-    """Turn a parse tree into the AST of one contract."""
+def build(tree: Tree[Token], file: str) -> ast.Document:
+    """Turn a parse tree into the AST of one file: a contract, an amendment or a library."""
     result = _Builder(file).transform(tree)
-    assert isinstance(result, ast.Contract)
+    assert isinstance(result, ast.Contract | ast.Amendment | ast.Library)
     return result
