@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from decimal import localcontext
 from pathlib import Path
 
 from clearline.compiler import ir
 from clearline.compiler.check import check_contract
+from clearline.compiler.link import apply_amendments, check_versions, resolve_imports
 from clearline.compiler.lower import lower_contract
-from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
 from clearline.money import CONTEXT
@@ -32,7 +34,7 @@ from clearline.runtime.periods import period_bounds
 from clearline.runtime.readers import BATCH_SIZE, InputError, read_customers, read_fx, read_usage
 from clearline.runtime.settle import Settlement, finish
 from clearline.runtime.store import RunWriter
-from clearline.source import SourceFile
+from clearline.source import SourceFile, Span
 
 __all__ = [
     "ClearlineError",
@@ -61,61 +63,162 @@ def read_source(path: str | Path) -> SourceFile:
         ) from None
 
 
-def parse(source: SourceFile) -> ast.Contract:
-    """Text -> AST. Raises ClearlineError with syntax diagnostics."""
+def parse(source: SourceFile) -> ast.Document:
+    """Text -> AST (a contract, an amendment or a library). Raises ClearlineError on syntax errors."""
     return parse_source(source)
 
 
-def check(contract: ast.Contract) -> list[Diagnostic]:
-    """AST -> every error and warning (sorted by position)."""
-    return sorted(check_contract(contract), key=Diagnostic.sort_key)
+def check(document: ast.Document) -> list[Diagnostic]:
+    """AST -> every error and warning (sorted by position).
 
-
-def plan(source: SourceFile) -> ir.ContractPlan:
-    """Parse, check and lower one contract. Raises ClearlineError on errors."""
-    contract = parse(source)
-    diagnostics = check(contract)
-    if any(d.is_error for d in diagnostics):
-        raise ClearlineError(diagnostics)
-    return lower_contract(contract, source)
-
-
-def load_plans(paths: Sequence[str | Path]) -> tuple[list[ir.ContractPlan], list[Diagnostic]]:
-    """Plans for several contract files, with all diagnostics of all files.
-
-    Raises ClearlineError if any file has errors (warnings are returned).
+    A library is checked as the definitions it holds; an amendment is checked
+    when it is applied to its contract (see `load_plans`).
     """
+    if isinstance(document, ast.Contract):
+        found = check_contract(document)
+    elif isinstance(document, ast.Library):
+        found = [d for d in check_contract(_library_as_contract(document)) if d.code != "E0403"]
+    else:
+        found = []
+    return sorted(found, key=Diagnostic.sort_key)
+
+
+def _library_as_contract(library: ast.Library) -> ast.Contract:
+    return ast.Contract(
+        id=library.id,
+        title=library.title,
+        versions=(),
+        effective=(),
+        settle=(),
+        time_zones=(),
+        parties=library.parties,
+        fields=library.fields,
+        tables=library.tables,
+        products=(),
+        span=library.span,
+        file=library.file,
+        tiers=library.tiers,
+    )
+
+
+def plan(source: SourceFile, root: str | Path | None = None) -> ir.ContractPlan:
+    """Parse, check and lower one contract file (imports resolved; amendments are
+    applied by `load_plans`). Raises ClearlineError on errors."""
+    plans, _ = load_plans([source.name], root=root, sources={source.name: source})
+    if len(plans) != 1:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    "E0403",
+                    f"{source.name} is not a contract",
+                    None,
+                    "compile a file that starts with `contract`",
+                )
+            ]
+        )
+    return plans[0]
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for d in diagnostics:
+        key = (d.code, d.message, d.span)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return sorted(out, key=Diagnostic.sort_key)
+
+
+def load_plans(
+    paths: Sequence[str | Path],
+    root: str | Path | None = None,
+    sources: dict[str, SourceFile] | None = None,
+) -> tuple[list[ir.ContractPlan], list[Diagnostic]]:
+    """Plans for contract files, amendments and saved JSON plans, with all diagnostics.
+
+    Imports resolve relative to the importing file and may not leave `root`
+    (default: the deepest folder that holds every file given). Each
+    amendment becomes a version of its contract. Raises ClearlineError if any
+    file has errors (warnings are returned).
+    """
+    sources = dict(sources or {})
+    cache: dict[str, ast.Document] = {}
+
+    def read(path: Path) -> ast.Document:
+        key = str(path)
+        if key not in cache:
+            if key not in sources:
+                if not path.is_file():
+                    raise FileNotFoundError(key)
+                sources[key] = read_source(path)
+            cache[key] = parse(sources[key])
+        return cache[key]
+
+    given = [Path(p) for p in paths]
+    base = Path(root) if root is not None else _common_folder(given)
     plans: list[ir.ContractPlan] = []
     diagnostics: list[Diagnostic] = []
-    for path in paths:
-        if str(path).endswith(".json"):
-            plans.append(_load_plan_json(Path(path)))
+    contracts: list[ast.Contract] = []
+    amendments: dict[str, list[ast.Amendment]] = {}
+    for path in given:
+        if path.suffix == ".json":
+            plans.append(_load_plan_json(path))
             continue
         try:
-            source = read_source(path)
-            contract = parse(source)
+            document = read(path)
+        except FileNotFoundError:
+            diagnostics.append(Diagnostic("E0104", f"cannot read {path}: no such file", None, None))
+            continue
         except ClearlineError as err:
             diagnostics += err.diagnostics
             continue
-        found = check(contract)
-        diagnostics += found
-        if not any(d.is_error for d in found):
-            plans.append(lower_contract(contract, source))
-    seen: dict[str, ir.ContractPlan] = {}
-    for p in plans:
-        if p.id in seen:
-            diagnostics.append(
-                Diagnostic(
-                    "E0406",
-                    f"contract {p.id} is declared in {seen[p.id].file} and in {p.file}",
-                    None,
-                    "give each contract its own id",
+        if isinstance(document, ast.Contract):
+            contracts.append(document)
+        elif isinstance(document, ast.Amendment):
+            amendments.setdefault(document.contract_id, []).append(document)
+        else:
+            diagnostics += check(document)
+    known = {c.id for c in contracts}
+    for cid, items in sorted(amendments.items()):
+        if cid not in known:
+            for a in items:
+                diagnostics.append(
+                    Diagnostic(
+                        "E0410",
+                        f"no contract {cid} to amend among the files given",
+                        a.span,
+                        did_you_mean(cid, known) or "pass the contract file together with its amendments",
+                    )
                 )
-            )
-        seen.setdefault(p.id, p)
+    versions: dict[str, list[tuple[str, str, int, Span | None]]] = {}
+    for contract in contracts:
+        try:
+            linked, found = resolve_imports(contract, base, read)
+        except ClearlineError as err:
+            diagnostics += err.diagnostics
+            continue
+        diagnostics += found
+        chain, found = apply_amendments(linked, amendments.get(contract.id, []))
+        diagnostics += found
+        for version in chain:
+            found = check_contract(version)
+            diagnostics += found
+            if any(d.is_error for d in found) or any(d.is_error for d in diagnostics):
+                continue
+            plans.append(lower_contract(version, sources))
+    for p in plans:
+        versions.setdefault(p.id, []).append((p.effective_from, p.effective_until, p.version, None))
+    diagnostics += check_versions(versions)
+    diagnostics = _dedupe(diagnostics)
     if any(d.is_error for d in diagnostics):
         raise ClearlineError(diagnostics)
-    return plans, sorted(diagnostics, key=Diagnostic.sort_key)
+    return plans, diagnostics
+
+
+def _common_folder(paths: list[Path]) -> Path:
+    folders = [p.resolve() if p.is_dir() else p.resolve().parent for p in paths] or [Path.cwd()]
+    return Path(os.path.commonpath([str(f) for f in folders]))
 
 
 def _load_plan_json(path: Path) -> ir.ContractPlan:

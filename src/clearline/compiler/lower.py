@@ -21,7 +21,10 @@ __all__ = ["lower_contract"]
 _OPS = {"=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 
 
-def _text(source: SourceFile, span: Span) -> str:
+def _text(sources: dict[str, SourceFile], span: Span) -> str:
+    source = sources.get(span.file)
+    if source is None:
+        return ""
     lines = source.text.splitlines()[span.line - 1 : span.end_line]
     if not lines:
         return ""
@@ -37,9 +40,9 @@ def _literal(value: str | Decimal) -> str:
 
 
 class _Lowerer:
-    def __init__(self, contract: ast.Contract, source: SourceFile) -> None:
+    def __init__(self, contract: ast.Contract, sources: dict[str, SourceFile]) -> None:
         self.c = contract
-        self.source = source
+        self.source = sources
         self.currency = contract.settle[0].currency
         self.tables = {t.name.name: t for t in contract.tables}
 
@@ -95,7 +98,8 @@ class _Lowerer:
         return ir.Expr(op, (self.expr(e.left), self.expr(e.right)), text=text)
 
     def clause_ref(self, clause: ast.Clause) -> ir.ClauseRef:
-        lines = self.source.text.splitlines()[clause.span.line - 1 : clause.span.end_line]
+        source = self.source.get(clause.span.file)
+        lines = source.text.splitlines()[clause.span.line - 1 : clause.span.end_line] if source else []
         return ir.ClauseRef(clause.label, clause.text, clause.span, "\n".join(lines))
 
     def rate(self, rule: ast.Charge | ast.Pay, clause: ast.Clause) -> ir.RatePlan:
@@ -203,6 +207,24 @@ class _Lowerer:
             tables=tuple(self.table(self.tables[t]) for t in used_tables),
         )
 
+    def sha256(self) -> str:
+        """The contract file's hash; with amendments or imports, a hash of every file's hash."""
+        files = sorted({self.c.file} | self.files())
+        digests = [
+            hashlib.sha256(self.source[f].text.encode("utf-8")).hexdigest() for f in files if f in self.source
+        ]
+        if len(digests) == 1:
+            return digests[0]
+        return hashlib.sha256(
+            "".join(f"{f}\0{d}\n" for f, d in zip(files, digests, strict=True)).encode()
+        ).hexdigest()
+
+    def files(self) -> set[str]:
+        found = {p.span.file for p in self.c.parties} | {t.span.file for t in self.c.tables}
+        found |= {t.span.file for t in self.c.tiers} | {e.span.file for e in self.c.effective}
+        found |= {cl.span.file for p in self.c.products for cl in p.clauses}
+        return found
+
     def lower(self) -> ir.ContractPlan:
         c = self.c
         settle = c.settle[0]
@@ -218,8 +240,8 @@ class _Lowerer:
             id=c.id,
             version=c.versions[0][0],
             title=c.title or c.id,
-            file=self.source.name,
-            sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
+            file=c.file,
+            sha256=self.sha256(),
             effective_from=c.effective[0].start,
             effective_until=c.effective[0].until,
             period=settle.period,
@@ -238,6 +260,10 @@ def _exprs(e: ast.Expr) -> list[ast.Expr]:
     return out
 
 
-def lower_contract(contract: ast.Contract, source: SourceFile) -> ir.ContractPlan:
-    """Build the plan of a contract that passed `check_contract` without errors."""
-    return _Lowerer(contract, source).lower()
+def lower_contract(contract: ast.Contract, sources: dict[str, SourceFile]) -> ir.ContractPlan:
+    """Build the plan of a contract that passed `check_contract` without errors.
+
+    `sources` maps file names to their text: a contract's clauses may come from
+    amendments and its tables from imported libraries.
+    """
+    return _Lowerer(contract, sources).lower()
