@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from clearline.compiler import units
+from clearline.compiler.check_models import (
+    check_commit,
+    check_distribute,
+    check_limit,
+    check_tier_tables,
+    check_withhold,
+    infer_model,
+)
 from clearline.diagnostics import Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.money import MINOR_UNITS, is_power_of_ten, minor_unit
@@ -324,7 +332,8 @@ class _Checker:
 
     # amounts -----------------------------------------------------------------------
     def check_expr(self, expr: ast.Expr, product: ast.Product, is_charge: bool) -> MoneyType:
-        return infer(expr, self, product, is_charge)
+        line_level = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in _walk_exprs(expr))
+        return infer(expr, self, product, is_charge, line_level)
 
     def check_products(self) -> None:
         self.duplicates([(p.name.name, p.name.span) for p in self.c.products], "product")
@@ -453,7 +462,15 @@ class _Checker:
                         rule.span,
                         "write a rate between 0% and 100%",
                     )
-                if not any(isinstance(r, ast.Charge) for r in clause.rules):
+                if rule.reverse_charge and rule.percent != 0:
+                    self.error(
+                        "E0405",
+                        "reverse charge means the customer accounts for VAT: "
+                        f"the rate is 0%, not {rule.percent}%",
+                        rule.span,
+                        "write `vat 0% reverse charge`",
+                    )
+                if not any(isinstance(r, ast.Charge | ast.Commit) for r in clause.rules):
                     self.error(
                         "E0405",
                         "VAT applies to customer charges; this clause charges nothing",
@@ -472,6 +489,12 @@ class _Checker:
                         rule.span,
                         "use `at the rate of the period end`",
                     )
+            elif isinstance(rule, ast.Commit):
+                check_commit(self, rule, product)
+            elif isinstance(rule, ast.Distribute):
+                check_distribute(self, rule, product)
+            elif isinstance(rule, ast.Withhold):
+                check_withhold(self, rule)
             elif isinstance(rule, ast.LinePer):
                 key = rule.key.name
                 if key == "prefix":
@@ -490,6 +513,8 @@ class _Checker:
                     self.field(rule.key)
 
     def modifier(self, mod: ast.Modifier, kind: str, rule: ast.Charge | ast.Pay) -> None:
+        if isinstance(mod, ast.Limit):
+            check_limit(self, mod, kind)
         if isinstance(mod, ast.Prorated) and kind != "subscription":
             self.error(
                 "E0405",
@@ -585,14 +610,24 @@ class _Checker:
         self.check_parties()
         self.check_fields()
         self.check_tables()
+        check_tier_tables(self)
         self.check_products()
         self.warnings()
         return self.diags
 
 
-def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -> MoneyType:
-    """The money type of `expr`, reporting every type error on the way."""
-    subscription = bool(product.subscription)
+def infer(
+    expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool, line_level: bool = False
+) -> MoneyType:
+    """The money type of `expr`, reporting every type error on the way.
+
+    `line_level`: the rule is priced once per line from the period's totals
+    (it uses tiers or an aggregate), so a usage product may price per month.
+    """
+    modelled = infer_model(expr, ck, product)
+    if modelled is not None:
+        return modelled
+    subscription = bool(product.subscription) or line_level
     if isinstance(expr, ast.Money):
         ck.check_money(expr)
         if expr.per is not None:
@@ -682,8 +717,8 @@ def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -
             )
         return MoneyType(currencies[0] if currencies else ck.currency)
     if isinstance(expr, ast.Add):
-        left = infer(expr.left, ck, product, is_charge)
-        right = infer(expr.right, ck, product, is_charge)
+        left = infer(expr.left, ck, product, is_charge, line_level)
+        right = infer(expr.right, ck, product, is_charge, line_level)
         if left.currency != right.currency:
             if left.currency and right.currency:
                 word = "add" if expr.op == "+" else "subtract"
@@ -702,8 +737,8 @@ def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -
                 )
         return left if left.currency else right
     if isinstance(expr, ast.Mul):
-        left = infer(expr.left, ck, product, is_charge)
-        right = infer(expr.right, ck, product, is_charge)
+        left = infer(expr.left, ck, product, is_charge, line_level)
+        right = infer(expr.right, ck, product, is_charge, line_level)
         if left.currency and right.currency:
             ck.error(
                 "E0302",
@@ -718,8 +753,8 @@ def infer(expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool) -
             ck.error("E0207", "division by zero", expr.right.span, None)
         return left if left.currency else right
     assert isinstance(expr, ast.Larger)
-    left = infer(expr.left, ck, product, is_charge)
-    right = infer(expr.right, ck, product, is_charge)
+    left = infer(expr.left, ck, product, is_charge, line_level)
+    right = infer(expr.right, ck, product, is_charge, line_level)
     if left.currency != right.currency:
         ck.error(
             "E0301",

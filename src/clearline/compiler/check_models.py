@@ -1,0 +1,338 @@
+"""Checks of the settlement models: tier tables, tiered and aggregate prices,
+commitments, waterfalls, withholding and per-event limits.
+
+Called by `check._Checker`; each function reports through the checker's
+`error` so codes, spans and hints stay in one format.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from clearline.compiler import units
+from clearline.diagnostics import did_you_mean
+from clearline.grammar import ast
+
+if TYPE_CHECKING:
+    from clearline.compiler.check import MoneyType, _Checker
+
+__all__ = [
+    "check_commit",
+    "check_distribute",
+    "check_limit",
+    "check_tier_tables",
+    "check_withhold",
+    "infer_model",
+]
+
+
+def _fmt(value: Decimal | None) -> str:
+    return "∞" if value is None else format(value, "f")
+
+
+def check_tier_tables(ck: _Checker) -> None:
+    """Bands sorted, contiguous, non-overlapping, open-ended last; one kind of rate."""
+    ck.duplicates([(t.name.name, t.name.span) for t in ck.c.tiers], "tier table")
+    for table in ck.c.tiers:
+        bands = table.bands
+        kinds = {b.percent for b in bands}
+        if len(kinds) > 1:
+            ck.error(
+                "E0411",
+                f"tiers {table.name.name} mix prices and percentages",
+                table.span,
+                "a tier table either prices units or shares an amount",
+            )
+        for band in bands:
+            if band.currency:
+                ck.known_currency(band.currency, band.span)
+            if band.percent and not 0 <= band.rate <= 100:
+                ck.error(
+                    "E0303",
+                    f"{band.rate}% is not a share of anything",
+                    band.span,
+                    "write a percentage between 0% and 100%",
+                )
+            if band.upper is not None and band.upper <= band.lower:
+                ck.error(
+                    "E0411",
+                    f"the band from {_fmt(band.lower)} to {_fmt(band.upper)} is empty",
+                    band.span,
+                    "a band's upper bound is above its lower bound",
+                )
+        if bands and bands[0].lower != 0:
+            ck.error(
+                "E0411",
+                f"tiers {table.name.name} start at {_fmt(bands[0].lower)}, not at 0",
+                bands[0].span,
+                f"add a band from 0 to {_fmt(bands[0].lower)}",
+            )
+        for before, after in itertools.pairwise(bands):
+            if before.upper is None:
+                ck.error(
+                    "E0411",
+                    f"the band from {_fmt(before.lower)} has no upper bound but is not the last",
+                    before.span,
+                    f"end it where the next band starts: `to {_fmt(after.lower)}`",
+                )
+            elif after.lower > before.upper:
+                ck.error(
+                    "E0411",
+                    f"tiers {table.name.name} leave a gap from {_fmt(before.upper)} to "
+                    f"{_fmt(after.lower)} between the band from {_fmt(before.lower)} and the band from "
+                    f"{_fmt(after.lower)}",
+                    after.span,
+                    f"start this band at {_fmt(before.upper)}",
+                )
+            elif after.lower < before.upper:
+                what = "overlaps" if after.lower > before.lower else "is out of order after"
+                ck.error(
+                    "E0411",
+                    f"the band from {_fmt(after.lower)} {what} the band from "
+                    f"{_fmt(before.lower)} to {_fmt(before.upper)}",
+                    after.span,
+                    "list bands in increasing order, each starting where the previous ends",
+                )
+        if bands and bands[-1].upper is not None:
+            ck.error(
+                "E0411",
+                f"the last band of tiers {table.name.name} ends at {_fmt(bands[-1].upper)}",
+                bands[-1].span,
+                "leave the last band open: `from X at ...` without `to`",
+            )
+
+
+def _tier_table(ck: _Checker, ident: ast.Ident) -> ast.TierTable | None:
+    table = next((t for t in ck.c.tiers if t.name.name == ident.name), None)
+    if table is None:
+        ck.error(
+            "E0401",
+            f"unknown tier table `{ident.name}`",
+            ident.span,
+            did_you_mean(ident.name, [t.name.name for t in ck.c.tiers])
+            or "declare it with `tiers NAME graduated { from 0 to ... at ... }`",
+        )
+    return table
+
+
+def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType | None:
+    """Types of the model atoms (tiers, record values, aggregates); None for other nodes."""
+    from clearline.compiler.check import MoneyType
+
+    if isinstance(expr, ast.TierRef):
+        table = _tier_table(ck, expr.table)
+        if table is None:
+            return MoneyType(ck.currency)
+        if any(b.percent for b in table.bands):
+            ck.error(
+                "E0306",
+                f"tiers {table.name.name} are shares; they apply to an amount in a waterfall",
+                expr.span,
+                "use `tiers NAME of the remainder` inside `distribute`, or price units in the tiers",
+            )
+        if product.subscription:
+            ck.error("E0405", "tiers price a period's usage; this product is a subscription", expr.span, None)
+        measure = units.canonical(product.measured[0][0]) if product.measured else "event"
+        for band in table.bands:
+            if band.unit and units.dimension(units.canonical(band.unit)) != units.dimension(measure):
+                ck.error(
+                    "E0307",
+                    f"the product is measured in {units.plural(measure)}; the band from "
+                    f"{_fmt(band.lower)} is priced per {band.unit}",
+                    band.span,
+                    f"price per {measure}, or change `measured in`",
+                )
+        currencies = sorted({b.currency for b in table.bands if b.currency})
+        if len(currencies) > 1:
+            ck.error(
+                "E0301",
+                f"tiers {table.name.name} mix {' and '.join(currencies)}",
+                table.span,
+                "state every band in one currency",
+            )
+        return MoneyType(currencies[0] if currencies else ck.currency)
+    if isinstance(expr, ast.FieldValue):
+        ftype = ck.field(expr.field)
+        if ftype is not None and ftype not in {"decimal", "integer"}:
+            ck.error(
+                "E0306",
+                f"`{expr.field.name}` is a {ftype} field; an amount is read from a decimal field",
+                expr.field.span,
+                f"declare it as `{expr.field.name} decimal`",
+            )
+        ck.known_currency(expr.currency, expr.span)
+        return MoneyType(expr.currency)
+    if isinstance(expr, ast.Aggregate):
+        ftype = ck.field(expr.field)
+        if ftype is not None and ftype not in {"decimal", "integer"}:
+            ck.error(
+                "E0306",
+                f"the {expr.func} of `{expr.field.name}` needs a number field; it is {ftype}",
+                expr.field.span,
+                f"declare it as `{expr.field.name} integer` or `decimal`",
+            )
+        if product.subscription:
+            ck.error("E0405", "aggregates over records apply to usage products", expr.span, None)
+        return MoneyType(None)
+    return None
+
+
+def check_limit(ck: _Checker, mod: ast.Limit, kind: str) -> None:
+    ck.check_money(mod.amount)
+    if ck.currency and mod.amount.currency != ck.currency:
+        ck.error(
+            "E0301",
+            f"the limit is in {mod.amount.currency} but the contract settles in {ck.currency}",
+            mod.amount.span,
+            f"state it in {ck.currency}",
+        )
+    if mod.kind != "cap" and kind == "subscription":
+        ck.error(
+            "E0405",
+            "a minimum or maximum per event applies to usage, not subscriptions",
+            mod.span,
+            "use `capped at ... per period` to cap a subscription's line",
+        )
+
+
+def check_commit(ck: _Checker, rule: ast.Commit, product: ast.Product) -> None:
+    ck.check_money(rule.amount)
+    if ck.currency and rule.amount.currency != ck.currency:
+        ck.error(
+            "E0301",
+            f"the commitment is in {rule.amount.currency} but the contract settles in {ck.currency}",
+            rule.amount.span,
+            f"state it in {ck.currency}",
+        )
+    if rule.amount.per and units.canonical(rule.amount.per) != "month":
+        ck.error(
+            "E0307",
+            f"a commitment is per month, not per {rule.amount.per}",
+            rule.amount.span,
+            'write e.g. `minimum spend 9000.00 EUR per month on clause "2.2 Data"`',
+        )
+    labels = {c.label: c for c in product.clauses}
+    for label, span in rule.clauses:
+        clause = labels.get(label)
+        if clause is None:
+            ck.error(
+                "E0401",
+                f'product {product.name.name} has no clause "{label}"',
+                span,
+                did_you_mean(label, labels) or "name a clause of this product that charges the customer",
+            )
+        elif not any(isinstance(r, ast.Charge) for r in clause.rules):
+            ck.error(
+                "E0405",
+                f'clause "{label}" charges no customer; a commitment counts customer charges',
+                span,
+                None,
+            )
+
+
+def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -> None:
+    """Parties known, named steps earlier, shares of the base at most 100%, the rest last."""
+    labels: dict[str, ast.Step] = {}
+    base_total = Decimal(0)
+    base_steps: list[ast.Step] = []
+    if not any(isinstance(r, ast.Charge) for c in product.clauses for r in c.rules):
+        ck.error(
+            "E0405",
+            f"product {product.name.name} charges no customer; there is no net to distribute",
+            rule.span,
+            "add a clause with `charge customer ...`",
+        )
+    for i, step in enumerate(rule.steps):
+        party = ck.party(step.party)
+        if party is not None and step.keeps != (party.role == "operator"):
+            hint = (
+                f"write `{step.party.name} keeps ...`"
+                if party.role == "operator"
+                else f"write `pay {step.party.name} ...`"
+            )
+            ck.error(
+                "E0405",
+                f"`{step.party.name}` is the {party.role}; "
+                f"{'it keeps its part' if party.role == 'operator' else 'it is paid'}",
+                step.span,
+                hint,
+            )
+        if step.percent is not None and not 0 <= step.percent <= 100:
+            ck.error(
+                "E0303",
+                f"{step.percent}% is not a share of anything",
+                step.span,
+                "write a percentage between 0% and 100%",
+            )
+        if step.kind == "base" and step.percent is not None:
+            base_total += step.percent
+            base_steps.append(step)
+        if step.kind == "step" and step.of_step is not None and step.of_step[0] not in labels:
+            ck.error(
+                "E0401",
+                f'no earlier step is labelled "{step.of_step[0]}"',
+                step.of_step[1],
+                did_you_mean(step.of_step[0], labels)
+                or 'label the step with `as "..."` and refer to it after it',
+            )
+        if step.kind == "fixed" and step.money is not None:
+            ck.check_money(step.money)
+            if ck.currency and step.money.currency != ck.currency:
+                ck.error(
+                    "E0301",
+                    f"this step is in {step.money.currency} but the contract settles in {ck.currency}",
+                    step.money.span,
+                    f"state it in {ck.currency}",
+                )
+        if step.kind == "tiers" and step.tiers is not None:
+            table = _tier_table(ck, step.tiers)
+            if table is not None and not all(b.percent for b in table.bands):
+                ck.error(
+                    "E0306",
+                    f"tiers {table.name.name} price units; a waterfall step needs percentage tiers",
+                    step.tiers.span,
+                    "write bands like `from 0.00 PLN to 10000.00 PLN at 70%`",
+                )
+        if step.rounding is not None:
+            ck.rounding(step.rounding, "line", [])
+        if step.kind == "rest" and i != len(rule.steps) - 1:
+            ck.error(
+                "E0405",
+                "`the rest` is the last step: nothing remains after it",
+                step.span,
+                "move it to the end",
+            )
+        if step.label:
+            if step.label in labels:
+                ck.error("E0402", f'step label "{step.label}" is used twice', step.span, None)
+            labels[step.label] = step
+    if base_total > 100:
+        notes = tuple(f"{s.span}: {s.percent}% of the {rule.base} to {s.party.name}" for s in base_steps)
+        ck.error(
+            "E0304",
+            f"the steps take {base_total}% of the period's {rule.base}, more than the whole",
+            base_steps[-1].span,
+            "lower the percentages so that they total at most 100%",
+            notes,
+        )
+    if rule.steps and rule.steps[-1].kind != "rest":
+        ck.error(
+            "E0403",
+            "the waterfall does not say who gets the rest",
+            rule.steps[-1].span,
+            "end it with e.g. `telcopl keeps the rest`",
+        )
+
+
+def check_withhold(ck: _Checker, rule: ast.Withhold) -> None:
+    party = ck.party(rule.party)
+    if party is not None and party.role == "operator":
+        ck.error(
+            "E0405", "tax is withheld from a partner's payouts, not the operator's", rule.party.span, None
+        )
+    if not 0 <= rule.percent <= 100:
+        ck.error(
+            "E0303", f"{rule.percent}% is not a rate of tax", rule.span, "write a rate between 0% and 100%"
+        )
