@@ -109,6 +109,8 @@ class _Lowerer:
         record = rounds.get("record")
         line = rounds.get("line")
         group = next((r.key.name for r in clause.rules if isinstance(r, ast.LinePer)), None)
+        limits = {m.kind: m.amount.amount for m in rule.modifiers if isinstance(m, ast.Limit)}
+        line_level = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in _exprs(rule.amount))
         return ir.RatePlan(
             expr=self.expr(rule.amount),
             prorated=any(isinstance(m, ast.Prorated) for m in rule.modifiers),
@@ -121,7 +123,43 @@ class _Lowerer:
             ),
             line_rounding_declared=line is not None,
             group_by=group,
+            minimum=limits.get("minimum"),
+            maximum=limits.get("maximum"),
+            cap=limits.get("cap"),
+            line_level=line_level,
         )
+
+    def tier(self, t: ast.TierTable) -> ir.TierPlan:
+        share = any(b.percent for b in t.bands)
+        bands = tuple(ir.BandPlan(b.lower, b.upper, b.rate / 100 if b.percent else b.rate) for b in t.bands)
+        unit = next((units.canonical(b.unit) for b in t.bands if b.unit), None)
+        currency = next((b.currency for b in t.bands if b.currency), None)
+        return ir.TierPlan(t.name.name, t.mode, "share" if share else "price", unit, currency, bands, t.span)
+
+    def rounding_or_default(self, r: ast.Round | None) -> Rounding:
+        return Rounding(r.mode, r.quantum) if r else Rounding("half up", minor_unit(self.currency))
+
+    def waterfall(
+        self, rule: ast.Distribute, ref: ir.ClauseRef, tiers: dict[str, ast.TierTable]
+    ) -> ir.WaterfallPlan:
+        steps = []
+        for i, st in enumerate(rule.steps):
+            table = tiers.get(st.tiers.name) if st.tiers else None
+            value = st.percent / 100 if st.percent is not None else (st.money.amount if st.money else None)
+            steps.append(
+                ir.StepPlan(
+                    label=st.label or f"step {i + 1}",
+                    party=st.party.name,
+                    kind=st.kind,
+                    value=value,
+                    of_step=st.of_step[0] if st.of_step else None,
+                    tiers=self.tier(table) if table else None,
+                    rounding=None if st.kind == "rest" else self.rounding_or_default(st.rounding),
+                    span=st.span,
+                    text=_text(self.source, st.span),
+                )
+            )
+        return ir.WaterfallPlan(ref, rule.span, rule.base, tuple(steps))
 
     def table(self, t: ast.RateTable) -> ir.TablePlan:
         rows = tuple(
@@ -144,14 +182,27 @@ class _Lowerer:
         payouts: list[ir.PayoutPlan] = []
         conversions: list[ir.ConversionPlan] = []
         used_tables: list[str] = []
+        commitments: list[ir.CommitPlan] = []
+        waterfalls: list[ir.WaterfallPlan] = []
+        withholdings: list[ir.WithholdPlan] = []
+        tier_tables = {t.name.name: t for t in self.c.tiers}
+        used_tiers: list[str] = []
         for clause in p.clauses:
             ref = self.clause_ref(clause)
-            vat = next((r.percent / 100 for r in clause.rules if isinstance(r, ast.Vat)), None)
+            vat_rule = next((r for r in clause.rules if isinstance(r, ast.Vat)), None)
+            vat = vat_rule.percent / 100 if vat_rule else None
+            included = bool(vat_rule and vat_rule.included)
+            reverse = bool(vat_rule and vat_rule.reverse_charge)
+            line_round = next(
+                (r for r in clause.rules if isinstance(r, ast.Round) and r.point in {None, "line"}), None
+            )
             for rule in clause.rules:
                 if isinstance(rule, ast.Charge | ast.Pay):
                     for node in _exprs(rule.amount):
                         if isinstance(node, ast.TableRate) and node.table.name not in used_tables:
                             used_tables.append(node.table.name)
+                        if isinstance(node, ast.TierRef) and node.table.name not in used_tiers:
+                            used_tiers.append(node.table.name)
                 if isinstance(rule, ast.Charge):
                     charges.append(
                         ir.ChargePlan(
@@ -160,8 +211,29 @@ class _Lowerer:
                             _text(self.source, rule.span),
                             self.rate(rule, clause),
                             vat,
+                            vat_included=included,
+                            reverse_charge=reverse,
                         )
                     )
+                elif isinstance(rule, ast.Commit):
+                    commitments.append(
+                        ir.CommitPlan(
+                            clause=ref,
+                            span=rule.span,
+                            text=_text(self.source, rule.span),
+                            amount=rule.amount.amount,
+                            currency=rule.amount.currency,
+                            clauses=tuple(label for label, _ in rule.clauses),
+                            prorated=rule.prorated,
+                            vat_rate=vat,
+                            reverse_charge=reverse,
+                            line_rounding=self.rounding_or_default(line_round),
+                        )
+                    )
+                elif isinstance(rule, ast.Distribute):
+                    waterfalls.append(self.waterfall(rule, ref, tier_tables))
+                elif isinstance(rule, ast.Withhold):
+                    withholdings.append(ir.WithholdPlan(rule.party.name, rule.percent / 100, ref, rule.span))
                 elif isinstance(rule, ast.Pay):
                     payouts.append(
                         ir.PayoutPlan(
@@ -205,6 +277,10 @@ class _Lowerer:
             payouts=tuple(payouts),
             conversions=tuple(conversions),
             tables=tuple(self.table(self.tables[t]) for t in used_tables),
+            tiers=tuple(self.tier(tier_tables[t]) for t in used_tiers),
+            commitments=tuple(commitments),
+            waterfalls=tuple(waterfalls),
+            withholdings=tuple(withholdings),
         )
 
     def sha256(self) -> str:
