@@ -28,6 +28,7 @@ __all__ = ["SAMPLE_SIZE", "Accumulated", "Engine", "LineAcc", "Reject"]
 SAMPLE_SIZE = 5  # record ids (the smallest) kept per line for traces
 
 RowPred = Callable[[Row], bool]
+_ZERO = Decimal(0)
 
 
 class RecordProblem(Exception):
@@ -63,6 +64,21 @@ class LineAcc:
     samples: list[tuple[str, rating.Unit, Decimal]] = field(default_factory=list)
     # per local day, for payouts converted at the rate of each record's date
     by_day: dict[dt.date, Decimal] = field(default_factory=dict)
+    gross: Decimal = Decimal(0)  # with `vat N% included`: the sum of gross amounts
+    # line-level rules: (function, field) -> running maximum, minimum or sum
+    aggregates: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+
+    def aggregate(self, func: str, name: str, value: Decimal) -> None:
+        key = (func, name)
+        current = self.aggregates.get(key)
+        if current is None:
+            self.aggregates[key] = value
+        elif func == "maximum":
+            self.aggregates[key] = max(current, value)
+        elif func == "minimum":
+            self.aggregates[key] = min(current, value)
+        else:  # sum, and average (divided by the record count when the line closes)
+            self.aggregates[key] = current + value
 
     def add(self, record_id: str, unit: rating.Unit, amount: Decimal) -> None:
         self.amount += amount
@@ -127,13 +143,36 @@ class _Rule:
         self.rate = plan.rate
         self.party = plan.party if isinstance(plan, ir.PayoutPlan) else ""
         self.vat = plan.vat_rate if isinstance(plan, ir.ChargePlan) else None
-        self.fn = rating.compile_expr(plan.rate.expr, plan.rate, product.measure)
+        self.tiers = {t.name: t for t in product.tiers}
+        self.fn = rating.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers)
+        self.line_level = plan.rate.line_level
+        self.vat_included = (
+            isinstance(plan, ir.ChargePlan) and plan.vat_included and plan.vat_rate is not None
+        )
+        self.minimum = plan.rate.minimum
+        self.maximum = plan.rate.maximum
+        self.values = sorted({e.field for e in _walk(plan.rate.expr) if e.op == "field" and e.field})
+        self.aggregates = sorted(
+            {(e.func or "", e.field or "") for e in _walk(plan.rate.expr) if e.op == "agg"}
+        )
         tables = {t.name: t for t in product.tables}
         names = _tables_of(plan.rate.expr)
         self.table = tables[names[0]] if names else None
         self.rows, self.lengths = rating.prefix_index(self.table) if self.table else ({}, ())
         self.record_rounding = plan.rate.record_rounding
         self.by_day = any(c.party == self.party and c.fixing == "record date" for c in product.conversions)
+
+
+# (rule, group, unit, net amount or None for line-level rules, amount paid incl. VAT or None,
+#  aggregate values (function, field, value))
+Rated = tuple["_Rule", str, rating.Unit, Decimal | None, Decimal | None, list[tuple[str, str, Decimal]]]
+
+
+def _walk(expr: ir.Expr) -> list[ir.Expr]:
+    found = [expr]
+    for arg in expr.args:
+        found += _walk(arg)
+    return found
 
 
 def _tables_of(expr: ir.Expr) -> list[str]:
@@ -371,7 +410,7 @@ class _FileContext:
                 raise RecordProblem(
                     f"customer {customer} is not in the customers file", "customer_id", customer
                 )
-            staged: list[tuple[_ProductRT, list[tuple[_Rule, str, rating.Unit, Decimal]] | Event]] = []
+            staged: list[tuple[_ProductRT, list[Rated] | Event]] = []
             for p in matched:
                 staged.append((p, self.rate(p, row, ts, rid)))
         except RecordProblem as problem:
@@ -386,7 +425,7 @@ class _FileContext:
                 by_customer = engine.acc.events.setdefault((p.ci, p.pi), {})
                 by_customer.setdefault(customer, []).append(result)
                 continue
-            for rule, group, unit, amount in result:
+            for rule, group, unit, amount, paid, aggs in result:
                 party = customer if rule.kind == "I" else rule.party
                 key = (
                     rule.kind,
@@ -401,8 +440,12 @@ class _FileContext:
                 acc = engine.acc.lines.get(key)
                 if acc is None:
                     acc = engine.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
-                acc.add(rid, unit, amount)
-                if rule.by_day:
+                acc.add(rid, unit, _ZERO if amount is None else amount)
+                if paid is not None:
+                    acc.gross += paid
+                for func, name, value in aggs:
+                    acc.aggregate(func, name, value)
+                if rule.by_day and amount is not None:
                     day = ts.astimezone(p.period.start.tzinfo).date()
                     acc.by_day[day] = acc.by_day.get(day, Decimal(0)) + amount
                 out.append(
@@ -411,13 +454,11 @@ class _FileContext:
                         acc.line_id,
                         rule.plan.clause.label,
                         format(unit.quantity, "f"),
-                        format(amount, "f"),
+                        "" if amount is None else format(amount, "f"),
                     )
                 )
 
-    def rate(
-        self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str
-    ) -> list[tuple[_Rule, str, rating.Unit, Decimal]] | Event:
+    def rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str) -> list[Rated] | Event:
         period = p.period
         if not ts < period.end:
             raise RecordProblem(
@@ -451,22 +492,51 @@ class _FileContext:
         else:
             quantity = Decimal(1)
         answered = self.answered[id(p)](row)
-        results: list[tuple[_Rule, str, rating.Unit, Decimal]] = []
+        results: list[Rated] = []
         net = Decimal(0)
         gross = Decimal(0)
         for rule in p.charges + p.payouts:
             unit, group = self.unit(p, rule, row, quantity, answered)
             unit.net, unit.gross = net, gross
+            if rule.values:
+                unit.values = {name: self.number(row, name, p) for name in rule.values}
+            aggs = [(func, name, self.number(row, name, p)) for func, name in rule.aggregates]
+            if rule.line_level:
+                # priced once per line from its totals: the record adds its quantity and values
+                results.append((rule, group, unit, None, None, aggs))
+                continue
             amount = rule.fn(unit)
-            if rule.record_rounding is not None:
+            if rule.minimum is not None and amount < rule.minimum:
+                amount = rule.minimum
+            if rule.maximum is not None and amount > rule.maximum:
+                amount = rule.maximum
+            paid: Decimal | None = None
+            if rule.vat_included:
+                assert rule.vat is not None
+                # the amount paid includes VAT: extract the net, rounded per record
+                paid = amount
+                rounding = rule.record_rounding or rule.rate.line_rounding
+                amount = round_money(CONTEXT.divide(paid, 1 + rule.vat), rounding)
+            elif rule.record_rounding is not None:
                 amount = round_money(amount, rule.record_rounding)
             if rule.kind == "I":
                 net += amount
-                gross += (
-                    amount if rule.vat is None else CONTEXT.add(amount, CONTEXT.multiply(amount, rule.vat))
-                )
-            results.append((rule, group, unit, amount))
+                if paid is not None:
+                    gross += paid
+                else:
+                    gross += (
+                        amount
+                        if rule.vat is None
+                        else CONTEXT.add(amount, CONTEXT.multiply(amount, rule.vat))
+                    )
+            results.append((rule, group, unit, amount, paid, aggs))
         return results
+
+    def number(self, row: Row, name: str, p: _ProductRT) -> Decimal:
+        text = self.value(row, name)
+        if text is None or text == "":
+            raise RecordProblem(f"product {p.product.name} reads `{name}`, which is empty", name)
+        return _number(name, text)
 
     def unit(
         self, p: _ProductRT, rule: _Rule, row: Row, quantity: Decimal, answered: bool

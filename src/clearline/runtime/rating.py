@@ -14,6 +14,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from clearline.compiler import ir, units
 from clearline.money import CONTEXT
+from clearline.runtime.tiers import Band, apply_tiers
 
 __all__ = ["Unit", "bill_quantity", "compile_expr", "explain", "lookup", "prefix_index"]
 
@@ -31,9 +32,24 @@ class Unit:
     period_days: int  # days in the period
     net: Decimal = _ZERO
     gross: Decimal = _ZERO
+    # money read from the record (`the value of amount in PLN`), by field name
+    values: dict[str, Decimal] | None = None
+    # a line's aggregates over its records, by (function, field): line-level rules only
+    aggregates: dict[tuple[str, str], Decimal] | None = None
 
 
 Fn = Callable[[Unit], Decimal]
+
+
+def tier_quantity(quantity: Decimal, tier: ir.TierPlan, measure: str) -> Decimal:
+    """The product's quantity in the tier's unit (bands are written in it)."""
+    if tier.unit is None or tier.unit == measure:
+        return quantity
+    return CONTEXT.divide(quantity, units.factor(measure, tier.unit))
+
+
+def bands(tier: ir.TierPlan) -> list[Band]:
+    return [Band(b.lower, b.upper, b.rate) for b in tier.bands]
 
 
 def bill_quantity(quantity: Decimal, first: int | None, nxt: int | None) -> Decimal:
@@ -70,9 +86,37 @@ def lookup(
     return None
 
 
-def compile_expr(expr: ir.Expr, rate: ir.RatePlan, measure: str) -> Fn:
-    """A closure computing `expr` for one unit, exactly (no rounding)."""
+def compile_expr(
+    expr: ir.Expr, rate: ir.RatePlan, measure: str, tiers: dict[str, ir.TierPlan] | None = None
+) -> Fn:
+    """A closure computing `expr` for one unit, exactly (no rounding).
+
+    A line-level rule (tiers, aggregates) is computed once per line, with the
+    line's total quantity and aggregates in the unit.
+    """
     op = expr.op
+    if op == "field":
+        name = expr.field
+        assert name is not None
+
+        def field_value(u: Unit) -> Decimal:
+            assert u.values is not None
+            return u.values[name]
+
+        return field_value
+    if op == "agg":
+        key = (expr.func or "", expr.field or "")
+
+        def aggregate(u: Unit) -> Decimal:
+            assert u.aggregates is not None
+            return u.aggregates[key]
+
+        return aggregate
+    if op == "tiers":
+        assert tiers is not None and expr.table is not None
+        tier = tiers[expr.table]
+        tier_bands = bands(tier)
+        return lambda u: apply_tiers(tier_quantity(u.quantity, tier, measure), tier_bands, tier.mode)[0]
     mul, div, add, sub = CONTEXT.multiply, CONTEXT.divide, CONTEXT.add, CONTEXT.subtract
     if op == "money" or op == "number":
         value = expr.value
@@ -82,6 +126,8 @@ def compile_expr(expr: ir.Expr, rate: ir.RatePlan, measure: str) -> Fn:
         price = expr.value
         assert price is not None and expr.unit is not None
         if expr.unit == "month":
+            if rate.line_level:
+                return lambda u: price  # one period of a line-level charge
             if rate.prorated:
                 # multiply before dividing: 39.00 × 15 / 31, not 39.00 × (15 / 31)
                 return lambda u: div(mul(price, Decimal(u.days)), Decimal(u.period_days))
@@ -120,8 +166,8 @@ def compile_expr(expr: ir.Expr, rate: ir.RatePlan, measure: str) -> Fn:
         if expr.base == "net":
             return lambda u: mul(fraction, u.net)
         return lambda u: mul(fraction, u.gross)
-    left = compile_expr(expr.args[0], rate, measure)
-    right = compile_expr(expr.args[1], rate, measure)
+    left = compile_expr(expr.args[0], rate, measure, tiers)
+    right = compile_expr(expr.args[1], rate, measure, tiers)
     if op == "add":
         return lambda u: add(left(u), right(u))
     if op == "sub":
@@ -141,16 +187,38 @@ def _fmt(value: Decimal) -> str:
     return format(value, "f")
 
 
-def explain(expr: ir.Expr, rate: ir.RatePlan, measure: str, unit: Unit) -> tuple[Decimal, str]:
+def explain(
+    expr: ir.Expr, rate: ir.RatePlan, measure: str, unit: Unit, tiers: dict[str, ir.TierPlan] | None = None
+) -> tuple[Decimal, str]:
     """(value, the arithmetic written out with the values that went in)."""
-    value = compile_expr(expr, rate, measure)(unit)
+    value = compile_expr(expr, rate, measure, tiers)(unit)
     op = expr.op
     if op in {"money", "number"}:
         return value, expr.text
+    if op == "field":
+        return value, f"{expr.field} {_fmt(value)} {expr.currency}"
+    if op == "agg":
+        return value, f"the {expr.func} of {expr.field} = {_fmt(value)}"
+    if op == "tiers":
+        assert tiers is not None and expr.table is not None
+        tier = tiers[expr.table]
+        total = tier_quantity(unit.quantity, tier, measure)
+        _, uses = apply_tiers(total, bands(tier), tier.mode)
+        parts = [
+            f"{_fmt(u.quantity)} × {_fmt(u.band.rate)} [{_fmt(u.band.lower)}, "
+            f"{'∞' if u.band.upper is None else _fmt(u.band.upper)}) = {_fmt(u.amount)}"
+            for u in uses
+        ]
+        return value, (
+            f"tiers {tier.name} ({tier.mode}) on {_fmt(total)} {tier.unit or ''}: "
+            f"{' + '.join(parts) or '0'} = {_fmt(value)}"
+        )
     if op == "per":
         assert expr.value is not None and expr.unit is not None
         price = f"{_fmt(expr.value)} {expr.currency}"
         if expr.unit == "month":
+            if rate.line_level:
+                return value, f"{price} per month, one period"
             if rate.prorated:
                 return value, f"{price} × {unit.days} / {unit.period_days} days = {_fmt(value)}"
             return value, f"{price} per month"
@@ -183,8 +251,8 @@ def explain(expr: ir.Expr, rate: ir.RatePlan, measure: str, unit: Unit) -> tuple
             value,
             f"{_fmt((expr.value * 100).normalize())}% × {expr.base} {_fmt(base)} = {_fmt(value)}",
         )
-    _, left = explain(expr.args[0], rate, measure, unit)
-    _, right = explain(expr.args[1], rate, measure, unit)
+    _, left = explain(expr.args[0], rate, measure, unit, tiers)
+    _, right = explain(expr.args[1], rate, measure, unit, tiers)
     if op in {"larger", "smaller"}:
         return value, f"the {op} of ({left}) and ({right}) = {_fmt(value)}"
     sign = {"add": "+", "sub": "-", "mul": "×", "div": "/"}[op]
