@@ -372,6 +372,45 @@ def _trace_tree(t: dict[str, Any], run_dir: Path) -> Tree:
     return tree
 
 
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `clearline simulate`.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the documents (default RUN_DIR/documents).")
+    ] = None,
+    formats: Annotated[
+        list[str] | None, typer.Option("--format", "-f", help="html or md; repeatable (default: both).")
+    ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="Render every document in this language (en, pl, de)."),
+    ] = None,
+) -> None:
+    """Render the documents: invoices, self-billing statements and the audit report."""
+    from clearline import reports
+
+    out, err = _consoles()
+    chosen = formats or list(reports.FORMATS)
+    for fmt in chosen:
+        if fmt not in reports.FORMATS:
+            formats_list = ", ".join(reports.FORMATS)
+            raise typer.BadParameter(f"{fmt!r} is not one of: {formats_list}", param_hint="--format")
+    if lang is not None and lang not in reports.SUPPORTED_LANGUAGES:
+        languages = ", ".join(reports.SUPPORTED_LANGUAGES)
+        raise typer.BadParameter(f"{lang!r} has no catalog; languages: {languages}", param_hint="--lang")
+    try:
+        result = reports.render_reports(run_dir, out_dir, chosen, lang)
+    except reports.RunFolderError as error:
+        err.print(f"error[E0501]: {escape(str(error))}")
+        raise typer.Exit(EXIT_ERRORS) from None
+    for note in result.notes:
+        err.print(f"note: {escape(note)}")
+    for path in result.files:
+        out.print(escape(str(path)))
+    folder = out_dir or run_dir / "documents"
+    out.print(f"{len(result.files)} document file(s) in {escape(str(folder))}")
+
+
 def main() -> None:
     """Entry point: no Python traceback reaches a user."""
     try:

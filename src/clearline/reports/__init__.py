@@ -1,0 +1,171 @@
+"""Documents from a run folder: invoices, self-billing statements, the audit report.
+
+Input: a complete run folder (see `rundata.read_run`). Output: one file per
+document and format in the output folder:
+
+    invoice-<period>-<customer>.<fmt>       one per end customer and period
+    self-billing-<period>-<partner>.<fmt>   one per partner and period
+    audit-<period>.<fmt>                    the run's audit report
+
+Each document is in its party's language (English when that language has no
+catalog, and the document says so), or in `lang` for all of them. Files are
+written under temporary names and renamed, so a crash never leaves half a
+document.
+
+    result = render_reports(Path("out/2026-03"))
+    result.files, result.notes
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clearline.reports.documents import (
+    DocumentEntry,
+    build_audit,
+    build_invoices,
+    build_statements,
+)
+from clearline.reports.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Language
+from clearline.reports.render import FORMATS, Renderer
+from clearline.reports.rundata import RunData, RunFolderError, read_run
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "FORMATS",
+    "SUPPORTED_LANGUAGES",
+    "ReportResult",
+    "RunFolderError",
+    "file_stem",
+    "read_run",
+    "render_reports",
+]
+
+_PREFIXES = ("invoice-", "self-billing-", "audit-")
+
+
+@dataclass(slots=True)
+class ReportResult:
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def file_stem(kind: str, period: str, party: str = "") -> str:
+    """A safe file name: ids outside [A-Za-z0-9._-] are replaced and hashed.
+
+    >>> file_stem("invoice", "2026-03", "C-1001"), file_stem("invoice", "2026-03", "a/b")
+    ('invoice-2026-03-C-1001', 'invoice-2026-03-a_b-dc27572e')
+    """
+    parts = [kind, period] + ([party] if party else [])
+    stem = "-".join(parts)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".")
+    if safe != stem:
+        safe += "-" + hashlib.sha256(stem.encode()).hexdigest()[:8]
+    return safe
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def render_reports(
+    run_dir: Path,
+    out_dir: Path | None = None,
+    formats: Sequence[str] = FORMATS,
+    lang: str | None = None,
+    run_name: str | None = None,
+) -> ReportResult:
+    """Render every document of the run in `run_dir` into `out_dir`.
+
+    `out_dir` defaults to `run_dir/documents`; `run_name` is how documents
+    name the run folder (default: `run_dir` as given). Documents this
+    function wrote earlier for another run are removed. Raises
+    `RunFolderError` when `run_dir` is not a complete run.
+    """
+    if lang is not None and lang not in SUPPORTED_LANGUAGES:
+        raise ValueError(f"no catalog for {lang!r}; languages: {', '.join(SUPPORTED_LANGUAGES)}")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format {unknown[0]!r}; formats: {', '.join(FORMATS)}")
+    run = read_run(run_dir)
+    out = out_dir if out_dir is not None else run_dir / "documents"
+    out.mkdir(parents=True, exist_ok=True)
+    name = run_name if run_name is not None else str(run_dir)
+    renderer = Renderer()
+    languages: dict[str, Language] = {}
+
+    def language(code: str) -> Language:
+        if code not in languages:
+            languages[code] = Language.load(code)
+        return languages[code]
+
+    result = ReportResult(notes=list(run.notes))
+    entries: list[DocumentEntry] = []
+    written: list[Path] = []
+    jobs: list[tuple[str, str, str, object]] = []
+    for invoice in build_invoices(run, lang):
+        stem = file_stem("invoice", invoice.period, invoice.party.id)
+        jobs.append(("invoice", stem, invoice.language, invoice))
+        entries.append(
+            DocumentEntry("invoice", invoice.number, invoice.party, invoice.language, invoice.fallback, stem)
+        )
+    for statement in build_statements(run, lang):
+        stem = file_stem("self-billing", statement.period, statement.party.id)
+        jobs.append(("statement", stem, statement.language, statement))
+        entries.append(
+            DocumentEntry(
+                "statement", statement.number, statement.party, statement.language, statement.fallback, stem
+            )
+        )
+    for entry in entries:
+        if entry.fallback:
+            why = (
+                f"no catalog for its language {entry.party.language!r}"
+                if entry.party.language
+                else "its language is unknown"
+            )
+            result.notes.append(f"{entry.party.name or entry.party.id}: {why}, {entry.kind} in English")
+    audit = build_audit(run, name, lang)
+    for fmt in formats:
+        for template, stem, code, doc in jobs:
+            path = out / f"{stem}.{fmt}"
+            _write(path, renderer.render(template, fmt, language(code), doc=doc, run=run))
+            written.append(path)
+        documents = [
+            DocumentEntry(e.kind, e.number, e.party, e.language, e.fallback, f"{e.file}.{fmt}")
+            for e in entries
+        ]
+        path = out / f"{file_stem('audit', run.period)}.{fmt}"
+        text = renderer.render(
+            "audit", fmt, language(audit.language), doc=audit, run=run, run_name=name, documents=documents
+        )
+        _write(path, text)
+        written.append(path)
+    _remove_stale(out, written, formats)
+    result.files = written
+    return result
+
+
+def _remove_stale(out: Path, written: list[Path], formats: Sequence[str]) -> None:
+    """Documents of an earlier rendering, in the formats just written, that this run did not produce."""
+    keep = {p.name for p in written}
+    for path in out.iterdir():
+        if (
+            path.is_file()
+            and path.name.startswith(_PREFIXES)
+            and path.suffix.lstrip(".") in formats
+            and path.name not in keep
+        ):
+            path.unlink()
+
+
+def load_run(run_dir: Path) -> RunData:
+    """The run folder as the documents read it (for tests and tools)."""
+    return read_run(run_dir)

@@ -1,0 +1,540 @@
+"""The documents of a run, as data: invoices, self-billing statements, the audit report.
+
+Input: `RunData`. Output: `Invoice`, `Statement` and `Audit` values whose
+every total is a `Decimal` sum of line-file amounts; the templates only
+format them. Document numbers are derived from the run (period, party, the
+plan hash and the line ids), never from the clock, so rendering the same run
+twice gives the same documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from clearline.compiler import ir
+from clearline.reports.i18n import N_, language_for
+from clearline.reports.rundata import LineRow, Party, RejectRow, RunData
+from clearline.reports.traces import Node, trace_tree
+from clearline.runtime.periods import period_bounds
+
+__all__ = [
+    "Audit",
+    "Invoice",
+    "Statement",
+    "build_audit",
+    "build_invoices",
+    "build_statements",
+    "document_number",
+    "period_days",
+]
+
+# How many rejected or unmatched records the audit report lists; the rest are
+# counted, and the CSV files hold them all.
+LISTED_REJECTS = 1000
+
+_BASES = {"net": N_("Net revenue"), "gross": N_("Gross revenue")}
+# Line kinds as the audit report names them.
+KIND_LABELS = (N_("invoice"), N_("payout"), N_("retained"), N_("withholding"))
+_GROUPS = {"prefix": N_("prefix")}
+
+
+def document_number(prefix: str, period: str, party: str, plan_sha256: str, line_ids: Iterable[str]) -> str:
+    """`INV-2026-03-C-1001-1A2B3C4D`: the period, the party, and a hash of what is billed.
+
+    >>> document_number("INV", "2026-03", "C-1001", "ab", ["I-1", "I-2"])
+    'INV-2026-03-C-1001-A86877AC'
+    """
+    digest = hashlib.sha256("\n".join([plan_sha256, period, party, *sorted(line_ids)]).encode()).hexdigest()
+    return f"{prefix}-{period}-{party}-{digest[:8].upper()}"
+
+
+def period_days(label: str) -> tuple[dt.date, dt.date] | None:
+    """First and last day of a period label (`2026-03`, `2026-Q1`, `2026-W10`, `2026-03-05`)."""
+    for kind, pattern in (
+        ("monthly", r"\d{4}-\d{2}"),
+        ("quarterly", r"\d{4}-Q[1-4]"),
+        ("weekly", r"\d{4}-W\d{2}"),
+        ("daily", r"\d{4}-\d{2}-\d{2}"),
+    ):
+        if re.fullmatch(pattern, label):
+            try:
+                bounds = period_bounds(label, kind, "UTC")
+            except ValueError:
+                return None
+            return bounds.first_day, bounds.last_day
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    currency: str
+    amount: Decimal
+
+
+def _sum_by_currency(items: Iterable[tuple[str, Decimal]]) -> list[Money]:
+    totals: dict[str, Decimal] = {}
+    for currency, amount in items:
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return [Money(c, a) for c, a in sorted(totals.items())]
+
+
+@dataclass(frozen=True, slots=True)
+class DocLine:
+    """A line as a document shows it."""
+
+    line: LineRow
+    title: str  # the product's title from the contract, else its name
+    price_unit: str | None  # what unit_price is per (month, minute...), when the plan says
+    group_key: str = ""  # "prefix" for "one line per prefix"
+    group_value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VatGroup:
+    currency: str
+    rate: Decimal | None
+    rate_text: str
+    reverse_charge: bool
+    net: Decimal
+    vat: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceTotal:
+    currency: str
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+@dataclass(slots=True)
+class Document:
+    number: str
+    period: str
+    period_first: dt.date | None
+    period_last: dt.date | None
+    party: Party
+    language: str
+    fallback: bool  # the party's language is not supported: English, and the document says so
+    issuers: list[Party]
+
+
+@dataclass(slots=True)
+class Invoice(Document):
+    lines: list[DocLine] = field(default_factory=list)
+    vat_groups: list[VatGroup] = field(default_factory=list)
+    totals: list[InvoiceTotal] = field(default_factory=list)
+
+    @property
+    def reverse_charge(self) -> bool:
+        return any(d.line.reverse_charge for d in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    label: str  # message id: "Net revenue"...
+    amount: Decimal | None
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fx:
+    rate: Decimal
+    date: str
+    table: str
+    fixing: str
+    clause: str
+    base: str  # 1 `base` = `rate` `quote`
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    doc: DocLine
+    clause_text: str
+    rule_text: str
+    basis: Basis | None
+    shares: tuple[Decimal, ...]
+    fx: Fx | None
+
+
+@dataclass(slots=True)
+class Statement(Document):
+    currency: str = ""
+    lines: list[StatementLine] = field(default_factory=list)
+    withholding: list[DocLine] = field(default_factory=list)
+    settled: list[Money] = field(default_factory=list)  # per settlement currency
+    paid: list[Money] = field(default_factory=list)  # before withholding, per payment currency
+    withheld: list[Money] = field(default_factory=list)
+    payable: list[Money] = field(default_factory=list)
+
+    @property
+    def clauses(self) -> list[tuple[str, str, str]]:
+        """Each clause once: label, prose, the rule as the contract words it."""
+        seen = {(s.doc.line.clause, s.clause_text, s.rule_text): None for s in self.lines}
+        return [c for c in seen if c[1] or c[2]]
+
+
+# --- shared lookups ---------------------------------------------------------------------
+
+
+def _rules(run: RunData, line: LineRow) -> list[ir.ChargePlan | ir.PayoutPlan]:
+    product = run.product(line.contract_id, line.product)
+    if product is None:
+        return []
+    if line.kind == "invoice":
+        return [c for c in product.charges if c.clause.label == line.clause]
+    return [p for p in product.payouts if p.clause.label == line.clause and p.party == line.party]
+
+
+def _price_unit(run: RunData, line: LineRow) -> str | None:
+    product = run.product(line.contract_id, line.product)
+    found: set[str] = set()
+    for rule in _rules(run, line):
+        expr = rule.rate.expr
+        if expr.op == "per" and expr.unit:
+            found.add(expr.unit)
+        elif expr.op == "table" and product is not None:
+            for table in product.tables:
+                if table.name == expr.table:
+                    found |= {row.per for row in table.rows}
+    return found.pop() if len(found) == 1 else None
+
+
+def _doc_line(run: RunData, line: LineRow) -> DocLine:
+    product = run.product(line.contract_id, line.product)
+    title = product.title if product is not None and product.title else line.product
+    key = value = ""
+    # The line files have no group column: the engine writes it into the
+    # description as "<title>, <group by> <group>: ...".
+    if line.description.startswith(f"{title}, ") and ": " in line.description:
+        group = line.description[len(title) + 2 : line.description.index(": ")]
+        if " " in group:
+            key, value = group.split(" ", 1)
+    return DocLine(line, title, _price_unit(run, line), key, value)
+
+
+def _issuers(run: RunData, contract_ids: Iterable[str]) -> list[Party]:
+    found: dict[str, Party] = {}
+    for cid in sorted(set(contract_ids)):
+        plan = run.plan(cid)
+        if plan is not None:
+            op = plan.operator
+            found.setdefault(op.name, run.party(op.name, "operator", op.title))
+            continue
+        retained = next((ln for ln in run.lines if ln.kind == "retained" and ln.contract_id == cid), None)
+        if retained is not None:
+            found.setdefault(retained.party, run.party(retained.party, "operator", retained.party_name))
+    return list(found.values())
+
+
+def _language(party: Party, lang: str | None) -> tuple[str, bool]:
+    if lang is not None:
+        return lang, False
+    return language_for(party.language)
+
+
+def _document(
+    run: RunData, prefix: str, period: str, party: Party, lines: list[LineRow], lang: str | None
+) -> dict[str, Any]:
+    days = period_days(period)
+    language, fallback = _language(party, lang)
+    return {
+        "number": document_number(prefix, period, party.id, run.plan_sha256, [ln.line_id for ln in lines]),
+        "period": period,
+        "period_first": days[0] if days else None,
+        "period_last": days[1] if days else None,
+        "party": party,
+        "language": language,
+        "fallback": fallback,
+        "issuers": _issuers(run, (ln.contract_id for ln in lines)),
+    }
+
+
+def _by_party(lines: Iterable[LineRow]) -> dict[tuple[str, str], list[LineRow]]:
+    groups: dict[tuple[str, str], list[LineRow]] = {}
+    for ln in lines:
+        groups.setdefault((ln.party, ln.period), []).append(ln)
+    return dict(sorted(groups.items()))
+
+
+# --- invoices ---------------------------------------------------------------------------
+
+
+def build_invoices(run: RunData, lang: str | None = None) -> list[Invoice]:
+    """One invoice per end customer and period, every product and partner on it."""
+    invoices = []
+    for (customer, period), lines in _by_party(ln for ln in run.lines if ln.kind == "invoice").items():
+        party = run.party(customer, "customer", lines[0].party_name)
+        invoice = Invoice(**_document(run, "INV", period, party, lines, lang))
+        invoice.lines = [_doc_line(run, ln) for ln in lines]
+        groups: dict[tuple[str, bool, str], list[LineRow]] = {}
+        for ln in lines:
+            groups.setdefault((ln.currency, ln.reverse_charge, ln.vat_rate_text), []).append(ln)
+        invoice.vat_groups = [
+            VatGroup(
+                currency,
+                group[0].vat_rate,
+                rate_text,
+                reverse,
+                sum((ln.amount for ln in group), Decimal(0)),
+                sum((ln.vat_amount or Decimal(0) for ln in group), Decimal(0)),
+            )
+            for (currency, reverse, rate_text), group in sorted(
+                groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[1][0].vat_rate or Decimal(0))
+            )
+        ]
+        invoice.totals = [
+            InvoiceTotal(
+                m.currency,
+                m.amount,
+                sum((ln.vat_amount or Decimal(0) for ln in lines if ln.currency == m.currency), Decimal(0)),
+                sum(
+                    (_gross(ln) for ln in lines if ln.currency == m.currency),
+                    Decimal(0),
+                ),
+            )
+            for m in _sum_by_currency((ln.currency, ln.amount) for ln in lines)
+        ]
+        invoices.append(invoice)
+    return invoices
+
+
+def _gross(line: LineRow) -> Decimal:
+    if line.gross_amount is not None:
+        return line.gross_amount
+    return line.amount + (line.vat_amount or Decimal(0))
+
+
+# --- self-billing statements ------------------------------------------------------------
+
+
+def _shares(expr: ir.Expr) -> tuple[list[Decimal], set[str]]:
+    shares: list[Decimal] = []
+    bases: set[str] = set()
+    if expr.op == "share" and expr.value is not None:
+        shares.append(expr.value)
+        if expr.base:
+            bases.add(expr.base)
+    for arg in expr.args:
+        s, b = _shares(arg)
+        shares += s
+        bases |= b
+    return shares, bases
+
+
+def _fx(run: RunData, line: LineRow) -> Fx | None:
+    if line.paid_amount is None or line.fx_rate is None or not line.paid_currency:
+        return None
+    fx = (run.traces.get(line.line_id) or {}).get("fx") or {}
+    # Which way the published rate reads: 1 EUR = 4.2500 PLN is divided by
+    # to pay 81.65 PLN in EUR. The closer of the two readings is the one used.
+    divided = abs(line.amount / line.fx_rate - line.paid_amount)
+    multiplied = abs(line.amount * line.fx_rate - line.paid_amount)
+    base, quote = (
+        (line.paid_currency, line.currency)
+        if divided <= multiplied
+        else (
+            line.currency,
+            line.paid_currency,
+        )
+    )
+    return Fx(
+        rate=line.fx_rate,
+        date=line.fx_date,
+        table=str(fx.get("table", "")),
+        fixing=str(fx.get("fixing", "")),
+        clause=str((fx.get("clause") or {}).get("label", "")),
+        base=base,
+        quote=quote,
+    )
+
+
+def _statement_line(run: RunData, line: LineRow) -> StatementLine:
+    trace = run.traces.get(line.line_id) or {}
+    clause = trace.get("clause") or {}
+    rules = _rules(run, line)
+    shares: list[Decimal] = []
+    bases: set[str] = set()
+    for rule in rules:
+        s, b = _shares(rule.rate.expr)
+        shares += s
+        bases |= b
+    basis = None
+    if len(bases) == 1:
+        base = bases.pop()
+        funding = [
+            ln
+            for ln in run.lines
+            if ln.kind == "invoice"
+            and (ln.contract_id, ln.contract_version, ln.product, ln.period)
+            == (line.contract_id, line.contract_version, line.product, line.period)
+        ]
+        amount = None
+        if base == "net":
+            amount = sum((ln.amount for ln in funding), Decimal(0))
+        elif base == "gross":
+            amount = sum((_gross(ln) for ln in funding), Decimal(0))
+        basis = Basis(_BASES.get(base, base), amount, line.currency)
+    rule_text = str((trace.get("rule") or {}).get("text", "")) or "; ".join(r.text for r in rules)
+    return StatementLine(
+        doc=_doc_line(run, line),
+        clause_text=str(clause.get("text") or ""),
+        rule_text=rule_text,
+        basis=basis,
+        shares=tuple(dict.fromkeys(shares)),
+        fx=_fx(run, line),
+    )
+
+
+def build_statements(run: RunData, lang: str | None = None) -> list[Statement]:
+    """One self-billing statement per partner and period, in its currency."""
+    statements = []
+    kinds = {"payout", "withholding"}
+    for (partner, period), lines in _by_party(ln for ln in run.lines if ln.kind in kinds).items():
+        party = run.party(partner, "partner", lines[0].party_name)
+        statement = Statement(**_document(run, "SB", period, party, lines, lang))
+        payouts = [ln for ln in lines if ln.kind == "payout"]
+        withholding = [ln for ln in lines if ln.kind == "withholding"]
+        statement.lines = [_statement_line(run, ln) for ln in payouts]
+        statement.withholding = [_doc_line(run, ln) for ln in withholding]
+        statement.settled = _sum_by_currency((ln.currency, ln.amount) for ln in payouts)
+        statement.paid = _sum_by_currency((ln.payable_currency, ln.payable_amount) for ln in payouts)
+        withheld = [(ln.payable_currency, ln.payable_amount) for ln in withholding]
+        withheld += [(ln.payable_currency, ln.withholding_amount) for ln in payouts if ln.withholding_amount]
+        statement.withheld = _sum_by_currency(withheld)
+        statement.payable = _sum_by_currency(
+            [(m.currency, m.amount) for m in statement.paid] + [(c, -a) for c, a in withheld]
+        )
+        currencies = {m.currency for m in statement.payable}
+        statement.currency = party.currency or (currencies.pop() if len(currencies) == 1 else "")
+        statements.append(statement)
+    return statements
+
+
+# --- the audit report -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PartyTotal:
+    party: str
+    name: str
+    kind: str
+    currency: str
+    amount: Decimal
+    lines: int
+    paid: tuple[Money, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentEntry:
+    kind: str  # "invoice" or "statement"
+    number: str
+    party: Party
+    language: str
+    fallback: bool
+    file: str
+
+
+@dataclass(slots=True)
+class Audit:
+    number: str
+    period: str
+    period_first: dt.date | None
+    period_last: dt.date | None
+    language: str
+    fallback: bool
+    manifest: dict[str, Any]
+    lines: list[DocLine]
+    totals: list[PartyTotal]
+    conservation: list[dict[str, Any]]
+    traces: dict[str, Node]
+    rejects: list[RejectRow]
+    unmatched: list[RejectRow]
+    rejects_count: int
+    unmatched_count: int
+    notes: list[str]
+    output_checks: dict[str, bool]
+    issuers: list[Party]
+    documents: list[DocumentEntry] = field(default_factory=list)
+
+    @property
+    def conservation_ok(self) -> bool:
+        return all(c["ok"] for c in self.conservation)
+
+
+def _conservation(lines: list[LineRow]) -> list[dict[str, Any]]:
+    """Recomputed from the line files, so the report checks the manifest's claim."""
+    totals: dict[tuple[str, str, str], dict[str, Decimal]] = {}
+    for ln in lines:
+        if ln.kind not in {"invoice", "payout", "retained"}:
+            continue
+        t = totals.setdefault(
+            (ln.contract_id, ln.period, ln.currency),
+            {"invoice": Decimal(0), "payout": Decimal(0), "retained": Decimal(0)},
+        )
+        t[ln.kind] += ln.amount
+    return [
+        {
+            "contract_id": cid,
+            "period": period,
+            "currency": currency,
+            "net_revenue": t["invoice"],
+            "payouts": t["payout"],
+            "retained": t["retained"],
+            "ok": t["invoice"] == t["payout"] + t["retained"],
+        }
+        for (cid, period, currency), t in sorted(totals.items())
+    ]
+
+
+def build_audit(run: RunData, run_dir: str, lang: str | None = None) -> Audit:
+    """The run's audit report, in the operator's language (English if operators differ)."""
+    issuers = _issuers(run, (ln.contract_id for ln in run.lines))
+    issuers = issuers or _issuers(run, (p.id for p in run.plans))
+    languages = {language_for(p.language) for p in issuers}
+    language, fallback = languages.pop() if len(languages) == 1 else ("en", True)
+    if lang is not None:
+        language, fallback = lang, False
+    groups: dict[tuple[str, str, str], list[LineRow]] = {}
+    for ln in run.lines:
+        groups.setdefault((ln.party, ln.kind, ln.currency), []).append(ln)
+    totals = [
+        PartyTotal(
+            party,
+            lines[0].party_name,
+            kind,
+            currency,
+            sum((ln.amount for ln in lines), Decimal(0)),
+            len(lines),
+            tuple(_sum_by_currency((ln.paid_currency, ln.paid_amount) for ln in lines if ln.paid_amount)),
+        )
+        for (party, kind, currency), lines in sorted(groups.items())
+    ]
+    days = period_days(run.period)
+    return Audit(
+        number=document_number("AUD", run.period, "run", run.plan_sha256, [ln.line_id for ln in run.lines]),
+        period=run.period,
+        period_first=days[0] if days else None,
+        period_last=days[1] if days else None,
+        language=language,
+        fallback=fallback,
+        manifest=run.manifest,
+        lines=[_doc_line(run, ln) for ln in run.lines],
+        totals=totals,
+        conservation=_conservation(run.lines),
+        traces={lid: trace_tree(t, run_dir) for lid, t in sorted(run.traces.items())},
+        rejects=run.rejects[:LISTED_REJECTS],
+        unmatched=run.unmatched[:LISTED_REJECTS],
+        rejects_count=len(run.rejects),
+        unmatched_count=len(run.unmatched),
+        notes=list(run.notes),
+        output_checks=dict(run.output_checks),
+        issuers=issuers,
+    )

@@ -1,0 +1,333 @@
+"""Read a run folder back for the documents.
+
+Input: a folder written by `clearline simulate` (manifest.json, the line
+files, trace.jsonl, rejects and unmatched) and, through the manifest, the
+customers file and the contracts the run used. Output: `RunData`, with every
+amount parsed back to `Decimal` exactly as the line files hold it.
+
+The run folder does not carry the parties' languages and countries, so they
+are taken from the manifest's inputs: the customers CSV (role `customers`)
+and the contract plans (role `contract`). An input is used only if its
+SHA-256 is the one the manifest pinned; otherwise the documents fall back
+(English, no country) and say why in `RunData.notes`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import clearline
+from clearline.compiler import ir
+from clearline.diagnostics import ClearlineError
+from clearline.runtime.readers import Customer, InputError, read_customers
+from clearline.runtime.store import sha256_file
+
+__all__ = ["LINE_FILES", "LineRow", "Party", "RejectRow", "RunData", "RunFolderError", "read_run"]
+
+# Line files in the order documents list them. `withholding_lines.csv` is not
+# written yet; when a later engine writes it, statements show it (see docs/reports.md).
+LINE_FILES = ("invoice_lines.csv", "payout_lines.csv", "retained_lines.csv", "withholding_lines.csv")
+
+
+class RunFolderError(Exception):
+    """The folder is not a complete, readable run."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineRow:
+    """One row of a line file; amounts exactly as written."""
+
+    line_id: str
+    kind: str
+    party: str
+    party_name: str
+    contract_id: str
+    contract_version: str
+    product: str
+    clause: str
+    period: str
+    description: str
+    quantity: Decimal | None
+    unit: str
+    unit_price: Decimal | None
+    amount: Decimal
+    currency: str
+    vat_rate: Decimal | None  # a fraction: "23%" -> 0.23
+    vat_rate_text: str
+    vat_amount: Decimal | None
+    gross_amount: Decimal | None
+    paid_amount: Decimal | None
+    paid_currency: str
+    fx_rate: Decimal | None
+    fx_date: str
+    records: int
+    file: str
+    # Columns no engine writes yet; the documents show them when present.
+    reverse_charge: bool = False
+    withholding_amount: Decimal | None = None
+    withholding_rate: Decimal | None = None
+
+    @property
+    def payable_amount(self) -> Decimal:
+        """What the party receives for this line, in `payable_currency`."""
+        return self.paid_amount if self.paid_amount is not None else self.amount
+
+    @property
+    def payable_currency(self) -> str:
+        return self.paid_currency if self.paid_amount is not None else self.currency
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRow:
+    file: str
+    line: str
+    record_id: str
+    field: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """What the documents know about a party: from the customers file or a contract."""
+
+    id: str
+    name: str
+    role: str  # "customer", "partner" or "operator"
+    country: str
+    language: str  # as declared; "" when unknown
+    currency: str
+
+
+@dataclass(slots=True)
+class RunData:
+    folder: Path
+    manifest: dict[str, Any]
+    lines: list[LineRow]
+    traces: dict[str, dict[str, Any]]
+    rejects: list[RejectRow]
+    unmatched: list[RejectRow]
+    customers: dict[str, Customer] | None
+    plans: list[ir.ContractPlan]
+    notes: list[str] = field(default_factory=list)
+    output_checks: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def period(self) -> str:
+        return str(self.manifest.get("period", ""))
+
+    @property
+    def plan_sha256(self) -> str:
+        return str(self.manifest.get("plan_sha256", ""))
+
+    def plan(self, contract_id: str) -> ir.ContractPlan | None:
+        return next((p for p in self.plans if p.id == contract_id), None)
+
+    def product(self, contract_id: str, product: str) -> ir.ProductPlan | None:
+        plan = self.plan(contract_id)
+        if plan is None:
+            return None
+        return next((p for p in plan.products if p.name == product), None)
+
+    def party(self, party_id: str, role: str, name: str) -> Party:
+        """A party by id; `name` (from the line files) when nothing else is known."""
+        if role == "customer":
+            c = (self.customers or {}).get(party_id)
+            if c is not None:
+                return Party(party_id, c.name or name, role, c.country, c.language, c.currency)
+            return Party(party_id, name, role, "", "", "")
+        for plan in self.plans:
+            for p in plan.parties:
+                if p.name == party_id and p.role == role:
+                    return Party(
+                        party_id, p.title or name, role, p.country or "", p.language or "", p.currency
+                    )
+        return Party(party_id, name, role, "", "", "")
+
+
+def _decimal(text: str, column: str, path: Path, line: int) -> Decimal | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = Decimal(text.rstrip("%"))
+    except InvalidOperation:
+        raise RunFolderError(f"{path}:{line}: {column} is not a number: {text!r}") from None
+    return value / 100 if text.endswith("%") else value
+
+
+def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            return [(reader.line_num, {k: v or "" for k, v in row.items() if k}) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise RunFolderError(f"cannot read {path}: {err}") from None
+
+
+def _line(path: Path, number: int, row: dict[str, str]) -> LineRow:
+    def dec(column: str) -> Decimal | None:
+        return _decimal(row.get(column, ""), column, path, number)
+
+    amount = dec("amount")
+    if amount is None:
+        raise RunFolderError(f"{path}:{number}: the line has no amount")
+    try:
+        records = int(row.get("records") or 0)
+    except ValueError:
+        raise RunFolderError(f"{path}:{number}: records is not a whole number") from None
+    return LineRow(
+        line_id=row.get("line_id", ""),
+        kind=row.get("kind", ""),
+        party=row.get("party", ""),
+        party_name=row.get("party_name", ""),
+        contract_id=row.get("contract_id", ""),
+        contract_version=row.get("contract_version", ""),
+        product=row.get("product", ""),
+        clause=row.get("clause", ""),
+        period=row.get("period", ""),
+        description=row.get("description", ""),
+        quantity=dec("quantity"),
+        unit=row.get("unit", ""),
+        unit_price=dec("unit_price"),
+        amount=amount,
+        currency=row.get("currency", ""),
+        vat_rate=dec("vat_rate"),
+        vat_rate_text=row.get("vat_rate", ""),
+        vat_amount=dec("vat_amount"),
+        gross_amount=dec("gross_amount"),
+        paid_amount=dec("paid_amount"),
+        paid_currency=row.get("paid_currency", ""),
+        fx_rate=dec("fx_rate"),
+        fx_date=row.get("fx_date", ""),
+        records=records,
+        file=path.name,
+        reverse_charge=row.get("reverse_charge", "").strip().lower() in {"yes", "true", "1"},
+        withholding_amount=dec("withholding_amount"),
+        withholding_rate=dec("withholding_rate"),
+    )
+
+
+def _rejects(path: Path) -> list[RejectRow]:
+    if not path.exists():
+        return []
+    return [
+        RejectRow(
+            r.get("file", ""), r.get("line", ""), r.get("record_id", ""), r.get("field", ""),
+            r.get("value", ""), r.get("reason", ""),
+        )
+        for _, r in _read_rows(path)
+    ]  # fmt: skip
+
+
+def _find_input(entry: dict[str, Any], folder: Path) -> tuple[Path | None, str]:
+    """The pinned input file: as written, else relative to the run folder's ancestors.
+
+    Returns (path, "") when a file with the pinned SHA-256 is found, else
+    (None, why not). The hash makes the search safe: only the same bytes count.
+    """
+    written = Path(str(entry.get("path", "")))
+    pinned = str(entry.get("sha256", ""))
+    candidates = [written]
+    if not written.is_absolute():
+        candidates += [base / written for base in (folder.resolve(), *folder.resolve().parents)]
+    changed = None
+    for candidate in candidates:
+        if candidate.is_file():
+            if sha256_file(candidate) == pinned:
+                return candidate, ""
+            changed = changed or candidate
+    if changed is not None:
+        return None, f"{written} has changed since the run (its SHA-256 is not the one in the manifest)"
+    return None, f"{written} was not found"
+
+
+def read_run(folder: Path) -> RunData:
+    """Everything the documents need from a complete run folder."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise RunFolderError(f"{folder} is not a complete run folder (no manifest.json)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunFolderError(f"cannot read {manifest_path}: {err}") from None
+    if not isinstance(manifest, dict):
+        raise RunFolderError(f"{manifest_path} is not a run manifest")
+    notes: list[str] = []
+    outputs = manifest.get("outputs") or {}
+    checks = {}
+    for name, digest in sorted(outputs.items()):
+        path = folder / name
+        checks[name] = path.is_file() and sha256_file(path) == digest
+        if not checks[name]:
+            notes.append(f"{name} does not match the SHA-256 in the manifest")
+    lines: list[LineRow] = []
+    for name in LINE_FILES:
+        path = folder / name
+        if path.exists():
+            lines += [_line(path, number, row) for number, row in _read_rows(path)]
+        elif name in outputs:
+            raise RunFolderError(f"{path} is missing")
+    traces: dict[str, dict[str, Any]] = {}
+    trace_path = folder / "trace.jsonl"
+    try:
+        with trace_path.open(encoding="utf-8") as handle:
+            for text in handle:
+                if text.strip():
+                    data = json.loads(text)
+                    traces[str(data["line_id"])] = data
+    except FileNotFoundError:
+        notes.append("trace.jsonl is missing: lines are listed without their explanation")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise RunFolderError(f"cannot read {trace_path}: {err}") from None
+    customers, plans = _parties(manifest, folder, notes)
+    return RunData(
+        folder=folder,
+        manifest=manifest,
+        lines=lines,
+        traces=traces,
+        rejects=_rejects(folder / "rejects.csv"),
+        unmatched=_rejects(folder / "unmatched.csv"),
+        customers=customers,
+        plans=plans,
+        notes=notes,
+        output_checks=checks,
+    )
+
+
+def _parties(
+    manifest: dict[str, Any], folder: Path, notes: list[str]
+) -> tuple[dict[str, Customer] | None, list[ir.ContractPlan]]:
+    customers: dict[str, Customer] | None = None
+    contract_paths: list[Path] = []
+    inputs = [i for i in manifest.get("inputs") or [] if isinstance(i, dict)]
+    for entry in inputs:
+        role = entry.get("role")
+        if role not in {"customers", "contract"}:
+            continue
+        path, why = _find_input(entry, folder)
+        if path is None:
+            what = "customers' languages" if role == "customers" else "contract's parties"
+            notes.append(f"{why}: the {what} are unknown, documents fall back to English")
+        elif role == "customers":
+            try:
+                customers = read_customers(path)
+            except InputError as err:
+                notes.append(f"{err.message}: customers' languages are unknown")
+        else:
+            contract_paths.append(path)
+    if not any(i.get("role") == "customers" for i in inputs):
+        notes.append("the run had no customers file: invoices are in English")
+    plans: list[ir.ContractPlan] = []
+    if contract_paths:
+        try:
+            plans, _ = clearline.load_plans(contract_paths)
+        except ClearlineError as err:
+            first = err.diagnostics[0].message if err.diagnostics else "errors"
+            notes.append(f"the run's contracts no longer compile ({first}): partners' languages are unknown")
+    return customers, plans
