@@ -148,7 +148,7 @@ class _Lowerer:
             value = st.percent / 100 if st.percent is not None else (st.money.amount if st.money else None)
             steps.append(
                 ir.StepPlan(
-                    label=st.label or f"step {i + 1}",
+                    label=st.label or ("the rest" if st.kind == "rest" else f"step {i + 1}"),
                     party=st.party.name,
                     kind=st.kind,
                     value=value,

@@ -204,6 +204,26 @@ class _ProductRT:
         self.payouts = [_Rule(i, "P", p, product) for i, p in enumerate(product.payouts)]
 
 
+def _out_of_period(period: Period, ts: dt.datetime) -> RecordProblem:
+    """The reject of a record outside the period, saying when it is in the contract's time zone.
+
+    A mediation system that stamps summer-time records with the winter offset
+    puts them an hour off: the reason says so, since that is the usual cause.
+    """
+    tz = period.start.tzinfo
+    local = ts.astimezone(tz)
+    reason = (
+        f"outside the settled period {period.label} "
+        f"({period.start.isoformat()} to {period.end.isoformat()}): it is {local.isoformat()} in {tz}"
+    )
+    if local.utcoffset() != ts.utcoffset():
+        reason += (
+            f"; note that the record's offset {ts.isoformat()[19:]} is not {tz}'s offset on that date "
+            f"({local.isoformat()[19:]})"
+        )
+    return RecordProblem(reason, "timestamp", ts.isoformat())
+
+
 def _number(field_name: str, text: str) -> Decimal:
     try:
         return parse_decimal(text)
@@ -461,12 +481,7 @@ class _FileContext:
     def rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str) -> list[Rated] | Event:
         period = p.period
         if not ts < period.end:
-            raise RecordProblem(
-                f"outside the settled period {period.label} "
-                f"({period.start.isoformat()} to {period.end.isoformat()})",
-                "timestamp",
-                ts.isoformat(),
-            )
+            raise _out_of_period(period, ts)
         if p.product.kind == "subscription":
             if self.starts[id(p)](row):
                 return Event(ts, rid, True)
@@ -476,12 +491,7 @@ class _FileContext:
                 f"matches subscription {p.product.name} but is neither its start nor its end event"
             )
         if ts < period.start:
-            raise RecordProblem(
-                f"outside the settled period {period.label} "
-                f"({period.start.isoformat()} to {period.end.isoformat()})",
-                "timestamp",
-                ts.isoformat(),
-            )
+            raise _out_of_period(period, ts)
         if p.product.reads_quantity:
             text = row[self.i_qty] if self.i_qty is not None and self.i_qty < len(row) else None
             if text is None or text == "":

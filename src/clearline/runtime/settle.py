@@ -9,6 +9,7 @@ computed here, once per line, through `money.round_money`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, Rounding, round_money
-from clearline.runtime import rating
+from clearline.runtime import models, rating
 from clearline.runtime.engine import Engine, Event, LineAcc, RatedRow, Reject, _ProductRT, line_id
 from clearline.runtime.readers import FxTable
 
@@ -48,6 +49,7 @@ LINE_COLUMNS = [
     "fx_rate",
     "fx_date",
     "records",
+    "reverse_charge",
     "trace_id",
 ]
 
@@ -86,6 +88,7 @@ class Line:
     fx_rate: Decimal | None = None
     fx_date: str = ""
     records: int = 0
+    reverse_charge: bool = False
 
     def row(self) -> dict[str, str]:
         return {
@@ -112,6 +115,7 @@ class Line:
             "fx_rate": _s(self.fx_rate),
             "fx_date": self.fx_date,
             "records": str(self.records),
+            "reverse_charge": "yes" if self.reverse_charge else "",
             "trace_id": self.line_id,
         }
 
@@ -246,12 +250,24 @@ class _Finisher:
             line, trace = self.line(p, rule, acc, party, group)
             lines.append(line)
             traces.append(trace)
+        for p in self.engine.products:
+            key3 = (p.contract.id, p.contract.version, p.product.name)
+            mine = [ln for ln in lines if (ln.contract_id, ln.contract_version, ln.product) == key3]
+            for model in (models.commitments, models.waterfalls, models.withholdings):
+                if model is models.commitments:
+                    namer = functools.partial(self.party_name, p.contract, "I")
+                else:
+                    namer = functools.partial(self.party_name, p.contract, "P")
+                added, added_traces = model(p, mine, Line, namer)
+                lines += added
+                mine += added
+                traces += added_traces
         retained, retained_traces = self.retained(lines)
         lines += retained
         traces += retained_traces
         if self.problems:
             raise ClearlineError(self.problems)
-        order = {"invoice": 0, "payout": 1, "retained": 2}
+        order = {"invoice": 0, "payout": 1, "withholding": 2, "retained": 3}
         lines.sort(
             key=lambda ln: (
                 order[ln.kind],
@@ -285,7 +301,13 @@ class _Finisher:
         kind = KINDS[rule.kind]
         product = p.product
         contract = p.contract
-        amount = round_money(acc.amount, rate.line_rounding)
+        exact, line_arithmetic = self.line_amount(p, rule, acc)
+        capped = rate.cap is not None and exact > rate.cap
+        if capped:
+            assert rate.cap is not None
+            line_arithmetic = f"{line_arithmetic}; capped at {_s(rate.cap)} per period"
+            exact = rate.cap
+        amount = round_money(exact, rate.line_rounding)
         rounding_steps: list[dict[str, str]] = []
         if rate.record_rounding is not None:
             rounding_steps.append(
@@ -301,14 +323,20 @@ class _Finisher:
                 "point": "line",
                 "mode": rate.line_rounding.mode,
                 "quantum": str(rate.line_rounding.quantum),
-                "before": _s(acc.amount),
+                "before": _s(exact),
                 "after": _s(amount),
                 "declared": "yes" if rate.line_rounding_declared else "no (default)",
             }
         )
         vat_rate = rule.vat if rule.kind == "I" else None
-        vat_amount = self.vat(amount, vat_rate, rate.line_rounding)
-        gross = amount + vat_amount if vat_amount is not None else None
+        if rule.kind == "I" and rule.vat_included:
+            # VAT was extracted per record: the line's VAT is what was paid less the net
+            vat_amount: Decimal | None = acc.gross - amount
+            gross: Decimal | None = acc.gross
+        else:
+            vat_amount = self.vat(amount, vat_rate, rate.line_rounding)
+            gross = amount + vat_amount if vat_amount is not None else None
+        reverse = rule.kind == "I" and rule.plan.reverse_charge
         unit_price = _unit_price(rate.expr, acc)
         subscription = product.kind == "subscription"
         if subscription and rule.kind == "I":
@@ -317,6 +345,12 @@ class _Finisher:
         elif subscription:
             quantity, unit_name = Decimal(acc.units), "subscriber"
             description = f"{product.title}: {plan.clause.label}, {acc.units} subscriber(s)"
+        elif rate.line_level and rate.expr.op != "tiers" and _aggregate_of(rate.expr) is not None:
+            func, name = _aggregate_of(rate.expr) or ("", "")
+            quantity, unit_name = acc.aggregates.get((func, name), Decimal(0)), f"{name} ({func})"
+            description = (
+                f"{product.title}: {plan.clause.label}, the {func} of {name} over {acc.records} record(s)"
+            )
         else:
             quantity, unit_name = acc.quantity, units.plural(product.measure)
             what = f", {rate.group_by} {group}" if rate.group_by else ""
@@ -356,12 +390,13 @@ class _Finisher:
             fx_rate=fx_rate,
             fx_date=fx_date,
             records=acc.records,
+            reverse_charge=reverse,
         )
         shown = []
-        for key, unit, value in acc.samples:
-            _, text = rating.explain(rate.expr, rate, product.measure, unit)
-            entry = {"unit": key, "arithmetic": text, "amount": _s(value)}
-            shown.append(entry)
+        if not rate.line_level:
+            for key, unit, value in acc.samples:
+                _, text = rating.explain(rate.expr, rate, product.measure, unit, rule.tiers)
+                shown.append({"unit": key, "arithmetic": text, "amount": _s(value)})
         ids = sorted(self.record_ids.get(acc.line_id, [])) or [s[0] for s in acc.samples]
         trace: dict[str, Any] = {
             "trace_id": acc.line_id,
@@ -383,24 +418,21 @@ class _Finisher:
                 "excerpt": plan.clause.excerpt,
             },
             "rule": {"span": str(plan.span), "text": plan.text},
-            "formula": f"sum over {acc.units} {'subscriber(s)' if subscription else 'record(s)'} "
-            f"of: {rate.expr.text}{', prorated by active days' if rate.prorated else ''}",
+            "formula": (
+                f"once for the line, from its {acc.records} record(s): {rate.expr.text}"
+                if rate.line_level
+                else f"sum over {acc.units} {'subscriber(s)' if subscription else 'record(s)'} "
+                f"of: {rate.expr.text}{', prorated by active days' if rate.prorated else ''}"
+            ),
+            "arithmetic": line_arithmetic,
             "units": {
                 "count": acc.units,
                 "shown": shown,
                 "note": "the units with the smallest ids" if acc.units > len(shown) else "",
             },
-            "sum": _s(acc.amount),
+            "sum": _s(exact),
             "rounding": rounding_steps,
-            "vat": None
-            if vat_rate is None
-            else {
-                "rate": _pct(vat_rate),
-                "base": _s(amount),
-                "arithmetic": f"{_s(amount)} × {_pct(vat_rate)} = {_s(CONTEXT.multiply(amount, vat_rate))}",
-                "rounded": _s(vat_amount),
-                "gross": _s(gross),
-            },
+            "vat": None if vat_rate is None else self.vat_trace(rule, amount, vat_rate, vat_amount, gross),
             "fx": fx_trace,
             "records": {
                 "count": acc.records,
@@ -409,6 +441,39 @@ class _Finisher:
             },
         }
         return line, trace
+
+    def line_amount(self, p: _ProductRT, rule: Any, acc: LineAcc) -> tuple[Decimal, str]:
+        """The line's exact amount before line rounding, and how it was reached."""
+        rate: ir.RatePlan = rule.rate
+        if not rate.line_level:
+            return acc.amount, f"sum of {acc.units} unit amount(s) = {_s(acc.amount)}"
+        aggregates = dict(acc.aggregates)
+        for (func, name), total in acc.aggregates.items():
+            if func == "average":
+                aggregates[(func, name)] = CONTEXT.divide(total, Decimal(acc.records))
+        unit = rating.Unit(acc.quantity, None, True, 0, p.period.days, aggregates=aggregates)
+        return rating.explain(rate.expr, rate, p.product.measure, unit, rule.tiers)
+
+    @staticmethod
+    def vat_trace(
+        rule: Any, amount: Decimal, rate: Decimal, vat: Decimal | None, gross: Decimal | None
+    ) -> dict[str, str]:
+        if rule.vat_included:
+            arithmetic = (
+                f"prices include {_pct(rate)} VAT: each record's net is its amount / "
+                f"{_s(1 + rate)}, rounded; VAT = paid {_s(gross)} - net {_s(amount)} = {_s(vat)}"
+            )
+        elif rule.plan.reverse_charge:
+            arithmetic = "reverse charge: the customer accounts for VAT (0%)"
+        else:
+            arithmetic = f"{_s(amount)} × {_pct(rate)} = {_s(CONTEXT.multiply(amount, rate))}"
+        return {
+            "rate": _pct(rate),
+            "base": _s(amount),
+            "arithmetic": arithmetic,
+            "rounded": _s(vat),
+            "gross": _s(gross),
+        }
 
     def convert(
         self, p: _ProductRT, conv: ir.ConversionPlan, amount: Decimal, acc: LineAcc
@@ -485,7 +550,10 @@ class _Finisher:
             contract = p.contract
             revenue = sum((ln.amount for ln in groups[key] if ln.kind == "invoice"), Decimal(0))
             payouts = sum((ln.amount for ln in groups[key] if ln.kind == "payout"), Decimal(0))
-            retained = revenue - payouts
+            kept = sum((ln.amount for ln in groups[key] if ln.kind == "retained"), Decimal(0))
+            retained = revenue - payouts - kept
+            if p.product.waterfalls and retained == 0:
+                continue  # the waterfall's own steps say what the operator keeps
             operator = contract.operator
             rkey = (
                 "R",
@@ -498,9 +566,10 @@ class _Finisher:
                 "",
             )
             lid = line_id("R", rkey)
+            kept_text = f" - kept in steps {_s(kept)}" if kept else ""
             description = (
                 f"{p.product.title}: retained by {operator.title} "
-                f"(net revenue {_s(revenue)} - payouts {_s(payouts)})"
+                f"(net revenue {_s(revenue)} - payouts {_s(payouts)}{kept_text})"
             )
             out.append(
                 Line(
@@ -538,7 +607,7 @@ class _Finisher:
                     },
                     "clause": None,
                     "formula": "net revenue - payouts",
-                    "arithmetic": f"{_s(revenue)} - {_s(payouts)} = {_s(retained)}",
+                    "arithmetic": f"{_s(revenue)} - {_s(payouts)}{kept_text} = {_s(retained)}",
                     "from_lines": {
                         "invoice": [ln.line_id for ln in groups[key] if ln.kind == "invoice"][:20],
                         "payout": [ln.line_id for ln in groups[key] if ln.kind == "payout"][:20],
@@ -547,6 +616,16 @@ class _Finisher:
                 }
             )
         return out, traces
+
+
+def _aggregate_of(expr: ir.Expr) -> tuple[str, str] | None:
+    if expr.op == "agg":
+        return (expr.func or "", expr.field or "")
+    for arg in expr.args:
+        found = _aggregate_of(arg)
+        if found:
+            return found
+    return None
 
 
 def _unit_price(expr: ir.Expr, acc: LineAcc) -> Decimal | None:
