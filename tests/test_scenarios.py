@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 
-from conftest import read_csv
+import pytest
+
+import clearline
+from conftest import CONTRACTS, DATA, PERIOD, read_csv
 
 
 def by(rows: list[dict[str, str]], **match: str) -> list[dict[str, str]]:
@@ -132,3 +138,123 @@ def test_every_record_is_accounted_for(march_run: Path) -> None:
     assert counts["rejected"] == 0
     assert counts["unmatched"] == 0
     assert counts["reconciled"] is True
+
+
+# --- Scenarios 2 and 4, and one invoice per customer ----------------------------------
+
+
+ALL = ["streamplus", "nordcarrier", "fleetiot", "gamestudio"]
+USAGE = ["streamplus-subscriptions.csv", "nordcarrier-cdrs.csv", "fleetiot-usage.csv", "dcb-purchases.csv"]
+
+
+def _settle(out: Path, dcb: Path) -> Path:
+    plans, _ = clearline.load_plans([CONTRACTS / f"{name}.contract" for name in ALL])
+    usage = [DATA / name for name in USAGE[:3]] + [dcb]
+    clearline.run(plans, usage, PERIOD, fx=DATA / "fx-rates.csv", customers=DATA / "customers.csv", out=out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def raw_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All four agreements on the data exactly as delivered."""
+    return _settle(tmp_path_factory.mktemp("raw"), DATA / "dcb-purchases.csv")
+
+
+@pytest.fixture(scope="module")
+def corrected_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All four agreements, with the DCB timestamps stamped with Warsaw's real offset.
+
+    The delivered file stamps every purchase +01:00, also after the switch to
+    summer time on 29 March; two purchases at 23:05 and 23:17 "+01:00" on
+    31 March are 00:05 and 00:17 on 1 April in Warsaw. SCENARIOS.md counts all
+    1,350 in March, i.e. reads the wall-clock times as Warsaw time.
+    """
+    folder = tmp_path_factory.mktemp("corrected")
+    warsaw = zoneinfo.ZoneInfo("Europe/Warsaw")
+    rows = read_csv(DATA / "dcb-purchases.csv")
+    for row in rows:
+        wall = dt.datetime.fromisoformat(row["timestamp"]).replace(tzinfo=None)
+        row["timestamp"] = wall.replace(tzinfo=warsaw).isoformat()
+    fixed = folder / "dcb-purchases.csv"
+    with fixed.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return _settle(folder / "run", fixed)
+
+
+def test_fleetiot_invoice(raw_run: Path) -> None:
+    lines = by(read_csv(raw_run / "invoice_lines.csv"), party="B-2001")
+    got = {r["clause"]: r["amount"] for r in lines}
+    assert got == {"2.1 SIM fee": "1200.00", "2.2 Data": "7130.00", "2.3 Commitment": "1870.00"}
+    assert sum(Decimal(r["amount"]) for r in lines) == Decimal("10200.00")
+    assert {(r["vat_rate"], r["vat_amount"], r["reverse_charge"]) for r in lines} == {("0%", "0.00", "yes")}
+    (data,) = by(lines, clause="2.2 Data")
+    assert data["quantity"] == "2350000"  # each record rounded up to a whole MB
+    (sims,) = by(lines, clause="2.1 SIM fee")
+    assert (sims["quantity"], sims["unit"]) == ("1500", "active_sims (maximum)")
+
+
+def test_fleetiot_under_volume_pricing(tmp_path: Path) -> None:
+    text = (CONTRACTS / "fleetiot.contract").read_text(encoding="utf-8")
+    (tmp_path / "fleetiot.contract").write_text(text.replace("graduated", "volume"), encoding="utf-8")
+    plans, _ = clearline.load_plans([tmp_path / "fleetiot.contract"])
+    clearline.run(plans, [DATA / "fleetiot-usage.csv"], PERIOD, out=tmp_path / "out")
+    got = {r["clause"]: r["amount"] for r in read_csv(tmp_path / "out" / "invoice_lines.csv")}
+    assert got == {"2.1 SIM fee": "1200.00", "2.2 Data": "4230.00", "2.3 Commitment": "4770.00"}
+
+
+def test_gamestudio_waterfall_on_the_scenario_data(corrected_run: Path) -> None:
+    invoices = by(read_csv(corrected_run / "invoice_lines.csv"), contract_id="GS-2026")
+    assert sum(Decimal(r["gross_amount"]) for r in invoices) == Decimal("36285.00")
+    assert sum(Decimal(r["amount"]) for r in invoices) == Decimal("29500.00")
+    assert sum(Decimal(r["vat_amount"]) for r in invoices) == Decimal("6785.00")
+    assert sum(int(r["records"]) for r in invoices) == 1350
+    payouts = {
+        r["party"]: r["amount"]
+        for r in by(read_csv(corrected_run / "payout_lines.csv"), contract_id="GS-2026")
+    }
+    assert payouts == {"payhub": "2289.20", "gamestudio": "20060.64"}
+    retained = by(read_csv(corrected_run / "retained_lines.csv"), contract_id="GS-2026")
+    assert sorted(r["amount"] for r in retained) == ["6265.16", "885.00"]
+    assert sum(Decimal(r["amount"]) for r in retained) == Decimal("7150.16")
+    assert Decimal("2289.20") + Decimal("20060.64") + Decimal("7150.16") == Decimal("29500.00")
+
+
+def test_gamestudio_on_the_delivered_data_puts_two_purchases_in_april(raw_run: Path) -> None:
+    rejects = by(read_csv(raw_run / "rejects.csv"), field="timestamp")
+    assert [r["record_id"] for r in rejects] == ["DCB-00185", "DCB-00929"]
+    assert rejects[0]["reason"] == (
+        "outside the settled period 2026-03 (2026-03-01T00:00:00+01:00 to 2026-04-01T00:00:00+02:00): "
+        "it is 2026-04-01T00:05:00+02:00 in Europe/Warsaw; note that the record's offset +01:00 is not "
+        "Europe/Warsaw's offset on that date (+02:00)"
+    )
+    invoices = by(read_csv(raw_run / "invoice_lines.csv"), contract_id="GS-2026")
+    assert sum(Decimal(r["amount"]) for r in invoices) == Decimal("29460.00")  # 29,500.00 - 2 x 20.00
+    payouts = {
+        r["party"]: r["amount"] for r in by(read_csv(raw_run / "payout_lines.csv"), contract_id="GS-2026")
+    }
+    assert payouts == {"payhub": "2286.10", "gamestudio": "20032.08"}
+
+
+def test_one_invoice_per_customer_consolidates_every_product(corrected_run: Path) -> None:
+    lines = by(read_csv(corrected_run / "invoice_lines.csv"), party="C-1001")
+    gross = {r["contract_id"]: r["gross_amount"] for r in lines}
+    assert gross == {"SP-2026": "47.97", "GS-2026": "7281.60"}
+    (dcb,) = by(lines, contract_id="GS-2026")
+    assert dcb["records"] == "270"
+    wholesale = by(read_csv(corrected_run / "invoice_lines.csv"), party="B-2001")
+    assert {r["contract_id"] for r in wholesale} == {"FI-2026"}
+
+
+def test_conservation_holds_for_every_agreement(corrected_run: Path) -> None:
+    import json
+
+    manifest = json.loads((corrected_run / "manifest.json").read_text())
+    assert manifest["conservation"]["ok"] is True
+    assert {c["contract_id"] for c in manifest["conservation"]["checks"]} == {
+        "SP-2026",
+        "NC-2026",
+        "FI-2026",
+        "GS-2026",
+    }
