@@ -48,6 +48,12 @@ def format_expr(e: ir.Expr, prorated: bool = False) -> str:
         return f"{format((e.value * 100).normalize(), 'f')}% × {e.base}"
     if e.op == "table":
         return f"rate from table {e.table}"
+    if e.op == "tiers":
+        return f"tiers {e.table} on the line's quantity"
+    if e.op == "field":
+        return f"{e.field} (from each record) {e.currency}"
+    if e.op == "agg":
+        return f"the {e.func} of {e.field} over the line's records"
     left, right = (format_expr(a, prorated) for a in e.args)
     if e.op in {"larger", "smaller"}:
         return f"{'max' if e.op == 'larger' else 'min'}({left}, {right})"
@@ -65,6 +71,14 @@ def _rate_lines(rate: ir.RatePlan) -> list[str]:
         lines.append(f"increments {rate.first}/{rate.next}")
     if rate.connect_fee is not None:
         lines.append(f"connect fee {rate.connect_fee} on answered events")
+    if rate.minimum is not None:
+        lines.append(f"at least  {rate.minimum} per event")
+    if rate.maximum is not None:
+        lines.append(f"at most   {rate.maximum} per event")
+    if rate.line_level:
+        lines.append("priced once per line, from its totals")
+    if rate.cap is not None:
+        lines.append(f"capped at {rate.cap} per line and period")
     if rate.record_rounding is not None:
         lines.append(f"round each unit {_rounding(rate.record_rounding)}")
     default = "" if rate.line_rounding_declared else "  (default)"
@@ -72,6 +86,24 @@ def _rate_lines(rate: ir.RatePlan) -> list[str]:
     if rate.group_by:
         lines.append(f"one line per {rate.group_by}")
     return lines
+
+
+def _step(step: ir.StepPlan) -> str:
+    if step.kind == "rest":
+        return "the rest"
+    if step.kind == "fixed":
+        return f"{step.value}"
+    if step.kind == "tiers":
+        assert step.tiers is not None
+        bands = "; ".join(
+            f"[{b.lower}, {'∞' if b.upper is None else b.upper}) {format((b.rate * 100).normalize(), 'f')}%"
+            for b in step.tiers.bands
+        )
+        return f"tiers {step.tiers.name} ({step.tiers.mode}: {bands}) of the remainder"
+    assert step.value is not None
+    pct = format((step.value * 100).normalize(), "f")
+    of = {"base": "the base", "remainder": "the remainder", "step": f'"{step.of_step}"'}[step.kind]
+    return f"{pct}% of {of}"
 
 
 def format_plan(plan: ir.ContractPlan) -> str:
@@ -96,6 +128,14 @@ def format_plan(plan: ir.ContractPlan) -> str:
             out.append(f"    ends      {format_pred(prod.ends)}")
         else:
             out.append(f"    answered  {format_pred(prod.answered)}")
+        for tier in prod.tiers:
+            out.append(f"    tiers {tier.name} {tier.mode} ({tier.kind})")
+            for b in tier.bands:
+                per = f" per {tier.unit}" if tier.unit else ""
+                out.append(
+                    f"      [{b.lower}, {'∞' if b.upper is None else b.upper}) at {b.rate}"
+                    f"{' ' + tier.currency if tier.currency and tier.kind == 'price' else ''}{per}"
+                )
         for t in prod.tables:
             key = "longest prefix" if t.key_kind == "prefix" else "value"
             out.append(f"    table {t.name} by {key} of {t.field}")
@@ -107,12 +147,36 @@ def format_plan(plan: ir.ContractPlan) -> str:
             out.append(f"    charge customer  [{charge.clause.label}] {charge.span}")
             out += [f"      {line}" for line in _rate_lines(charge.rate)]
             if charge.vat_rate is not None:
-                out.append(
-                    f"      vat       {format((charge.vat_rate * 100).normalize(), 'f')}% of the rounded line"
-                )
+                vat = format((charge.vat_rate * 100).normalize(), "f")
+                if charge.vat_included:
+                    divisor = 1 + charge.vat_rate
+                    out.append(
+                        f"      vat       {vat}% included: each record's net is its amount / {divisor}"
+                    )
+                elif charge.reverse_charge:
+                    out.append(f"      vat       {vat}% reverse charge")
+                else:
+                    out.append(f"      vat       {vat}% of the rounded line")
         for payout in prod.payouts:
             out.append(f"    pay {payout.party}  [{payout.clause.label}] {payout.span}")
             out += [f"      {line}" for line in _rate_lines(payout.rate)]
+        for commit in prod.commitments:
+            clauses = ", ".join(f'"{c}"' for c in commit.clauses)
+            prorated = ", prorated by contract days" if commit.prorated else ""
+            out.append(
+                f"    commitment {commit.amount} {commit.currency} per customer and period on {clauses}"
+                f"{prorated}, true-up rounded {_rounding(commit.line_rounding)}  [{commit.clause.label}]"
+            )
+        for wf in prod.waterfalls:
+            out.append(f"    waterfall on the period's {wf.base}  [{wf.clause.label}] {wf.span}")
+            for i, step in enumerate(wf.steps, start=1):
+                rounding = f", round {_rounding(step.rounding)}" if step.rounding else ""
+                out.append(f"      {i}. {step.label}: {step.party} takes {_step(step)}{rounding}")
+        for wh in prod.withholdings:
+            out.append(
+                f"    withhold {format((wh.rate * 100).normalize(), 'f')}% tax from {wh.party}'s payouts"
+                f"  [{wh.clause.label}]"
+            )
         for conv in prod.conversions:
             out.append(
                 f"    convert {conv.party} to {conv.currency} at the rate of the {conv.fixing}, "
