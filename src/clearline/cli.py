@@ -111,6 +111,39 @@ def _contract_files(paths: list[Path], err: Console) -> list[Path]:
     return files
 
 
+@app.command("test")
+def test_(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Contract files or folders (with amendments and libraries).")
+    ],
+) -> None:
+    """Run the worked examples written in the contracts; show a diff for each failure."""
+    from clearline.examples import run_examples
+
+    out, err = _consoles()
+    files = _contract_files(paths, err)
+    try:
+        results = run_examples(files)
+    except ClearlineError as error:
+        raise _fail(error, err) from None
+    for r in results:
+        if r.passed:
+            out.print(f'[green]PASS[/green] {escape(r.contract_id)} example "{escape(r.label)}"')
+            continue
+        out.print(f'[red]FAIL[/red] {escape(r.contract_id)} example "{escape(r.label)}"  ({r.span})')
+        for problem in r.problems:
+            out.print(f"     {escape(problem)}")
+        for line in r.diff:
+            style = "red" if line.startswith("-") else "green"
+            out.print(f"     [{style}]{escape(line)}[/{style}]")
+    failed = sum(1 for r in results if not r.passed)
+    out.print(f"{len(results) - failed} passed, {failed} failed")
+    if failed or not results:
+        if not results:
+            err.print('no examples found: add `example "..." { ... }` blocks to the contracts')
+        raise typer.Exit(EXIT_ERRORS)
+
+
 @app.command("compile")
 def compile_(
     contract: Annotated[Path, typer.Argument(help="The contract file.")],

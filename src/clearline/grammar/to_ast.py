@@ -497,6 +497,11 @@ class _Builder(Transformer[Token, Any]):
         return ast.Money(Decimal(str(children[0])), str(children[1]), None, self.span(meta))
 
     @v_args(meta=True)
+    def negative_money(self, meta: Meta, children: list[Any]) -> ast.Money:
+        money = children[0]
+        return ast.Money(-money.amount, money.currency, money.per, self.span(meta))
+
+    @v_args(meta=True)
     def money_per(self, meta: Meta, children: list[Any]) -> ast.Money:
         money, unit = children
         return ast.Money(money.amount, money.currency, unit, self.span(meta))
