@@ -88,10 +88,17 @@ def resolve_imports(
         fields += library.fields
         tables += library.tables
         tiers += library.tiers
+    # A field declared alike in a library and in the contract is one field, not a duplicate.
+    declared = {(f.name.name, f.type) for f in contract.fields}
+    unique: list[ast.FieldDecl] = []
+    for f in fields:
+        if (f.name.name, f.type) not in declared:
+            declared.add((f.name.name, f.type))
+            unique.append(f)
     merged = dataclasses.replace(
         contract,
         parties=(*parties, *contract.parties),
-        fields=(*fields, *contract.fields),
+        fields=(*unique, *contract.fields),
         tables=(*tables, *contract.tables),
         tiers=(*tiers, *contract.tiers),
     )
