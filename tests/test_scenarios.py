@@ -258,3 +258,18 @@ def test_conservation_holds_for_every_agreement(corrected_run: Path) -> None:
         "FI-2026",
         "GS-2026",
     }
+
+
+def test_invoice_totals_per_customer_and_vat_rate(corrected_run: Path) -> None:
+    totals = {r["customer"]: r for r in read_csv(corrected_run / "invoice_totals.csv")}
+    c1001 = totals["C-1001"]
+    assert (c1001["vat_rate"], c1001["lines"]) == ("23%", "2")
+    assert Decimal(c1001["gross"]) == Decimal("47.97") + Decimal("7281.60")
+    fleet = totals["B-2001"]
+    assert (fleet["vat_rate"], fleet["reverse_charge"], fleet["net"], fleet["vat"], fleet["gross"]) == (
+        "0%",
+        "yes",
+        "10200.00",
+        "0.00",
+        "10200.00",
+    )

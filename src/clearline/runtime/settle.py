@@ -137,6 +137,34 @@ class Settlement:
     def ok(self) -> bool:
         return all(c["ok"] for c in self.conservation)
 
+    def invoice_totals(self) -> list[dict[str, str]]:
+        """One invoice per customer and period, every contract on it: totals per VAT rate."""
+        totals: dict[tuple[str, str, str, str, str], list[Decimal]] = {}
+        for ln in self.lines:
+            if ln.kind != "invoice":
+                continue
+            rate = _pct(ln.vat_rate) if ln.vat_rate is not None else ""
+            key = (ln.party, ln.period, ln.currency, rate, "yes" if ln.reverse_charge else "")
+            t = totals.setdefault(key, [Decimal(0), Decimal(0), Decimal(0), Decimal(0)])
+            t[0] += ln.amount
+            t[1] += ln.vat_amount if ln.vat_amount is not None else Decimal(0)
+            t[2] += ln.gross_amount if ln.gross_amount is not None else ln.amount
+            t[3] += 1
+        return [
+            {
+                "customer": c,
+                "period": p,
+                "currency": cur,
+                "vat_rate": rate,
+                "reverse_charge": rc,
+                "net": _s(t[0]),
+                "vat": _s(t[1]),
+                "gross": _s(t[2]),
+                "lines": str(t[3]),
+            }
+            for (c, p, cur, rate, rc), t in sorted(totals.items())
+        ]
+
 
 class _Finisher:
     def __init__(self, engine: Engine, fx: FxTable | None) -> None:

@@ -25,6 +25,17 @@ __all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RunWriter", "sha256_file"]
 
 RATED_COLUMNS = ["record_id", "line_id", "clause", "billed_quantity", "amount"]
 REJECT_COLUMNS = ["file", "line", "record_id", "field", "value", "reason"]
+INVOICE_TOTAL_COLUMNS = [
+    "customer",
+    "period",
+    "currency",
+    "vat_rate",
+    "reverse_charge",
+    "net",
+    "vat",
+    "gross",
+    "lines",
+]
 MANIFEST_SCHEMA = 1
 
 
@@ -103,6 +114,7 @@ class RunWriter:
             ("retained", "retained_lines"),
         ):
             self._table(stem, LINE_COLUMNS, [ln.row() for ln in result.lines if ln.kind == kind])
+        self._table("invoice_totals", INVOICE_TOTAL_COLUMNS, result.invoice_totals())
         self._table("rejects", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.rejects)])
         self._table("unmatched", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.unmatched)])
         with self._open("trace.jsonl") as handle:
