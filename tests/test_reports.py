@@ -521,8 +521,8 @@ def test_unsupported_language_falls_back_to_english_and_says_so(tmp_path: Path) 
 
 def test_reverse_charge_and_withholding_columns_are_shown(run_dir: Path, tmp_path: Path) -> None:
     """Columns a later engine will write: `reverse_charge` on invoice lines,
-    `withholding_amount`/`withholding_rate` on payout lines and lines of kind
-    `withholding` in withholding_lines.csv."""
+    `withholding_amount`/`withholding_rate` on payout lines, and lines of kind
+    `withholding` (negative amounts, as the engine builds them) in a line file."""
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     invoice = read_csv(run / "invoice_lines.csv")
@@ -532,7 +532,7 @@ def test_reverse_charge_and_withholding_columns_are_shown(run_dir: Path, tmp_pat
     for ln in payout:
         ln["withholding_amount"] = "1.92" if ln["party"] == "streamco" else ""
         ln["withholding_rate"] = "10%" if ln["party"] == "streamco" else ""
-    withholding = [{**payout[0], "line_id": "W-0001", "kind": "withholding", "amount": "0.01"}]
+    withholding = [{**payout[0], "line_id": "W-0001", "kind": "withholding", "amount": "-0.01"}]
     for name, rows in (
         ("invoice_lines.csv", invoice),
         ("payout_lines.csv", payout),

@@ -38,7 +38,7 @@ __all__ = [
 # counted, and the CSV files hold them all.
 LISTED_REJECTS = 1000
 
-_BASES = {"net": N_("Net revenue"), "gross": N_("Gross revenue")}
+_BASES = {"net": N_("Net revenue"), "gross": N_("Gross revenue"), "remainder": N_("Remainder")}
 # Line kinds as the audit report names them.
 KIND_LABELS = (N_("invoice"), N_("payout"), N_("retained"), N_("withholding"))
 _GROUPS = {"prefix": N_("prefix")}
@@ -382,6 +382,9 @@ def _statement_line(run: RunData, line: LineRow) -> StatementLine:
         elif base == "gross":
             amount = sum((_gross(ln) for ln in funding), Decimal(0))
         basis = Basis(_BASES.get(base, base), amount, line.currency)
+    step = _waterfall_step(run, line, trace)
+    if step is not None:
+        basis, shares = step
     rule_text = str((trace.get("rule") or {}).get("text", "")) or "; ".join(r.text for r in rules)
     return StatementLine(
         doc=_doc_line(run, line),
@@ -391,6 +394,41 @@ def _statement_line(run: RunData, line: LineRow) -> StatementLine:
         shares=tuple(dict.fromkeys(shares)),
         fx=_fx(run, line),
     )
+
+
+def _waterfall_step(run: RunData, line: LineRow, trace: dict[str, Any]) -> tuple[Basis, list[Decimal]] | None:
+    """A distribution step's basis (the net, or what earlier steps left) and share."""
+    entry = next(
+        (
+            e
+            for e in trace.get("waterfall") or []
+            if e.get("party") == line.party and _same(e.get("amount"), line.amount)
+        ),
+        None,
+    )
+    if entry is None:
+        return None
+    product = run.product(line.contract_id, line.product)
+    plans = [w for w in (product.waterfalls if product else ()) if w.clause.label == line.clause]
+    plan = next((st for w in plans for st in w.steps if st.label == entry.get("step")), None)
+    base = plans[0].base if plans else ""
+    label = _BASES.get(base, base) if plan is None or plan.kind == "base" else _BASES["remainder"]
+    shares = [plan.value] if plan is not None and plan.value is not None and plan.kind != "fixed" else []
+    if plan is not None and plan.tiers is not None:
+        shares = [b.rate for b in plan.tiers.bands] if plan.tiers.kind == "share" else []
+    return Basis(label, _decimal(entry.get("basis")), line.currency), shares
+
+
+def _same(text: Any, amount: Decimal) -> bool:
+    value = _decimal(text)
+    return value is not None and value == amount
+
+
+def _decimal(text: Any) -> Decimal | None:
+    try:
+        return Decimal(str(text))
+    except ArithmeticError:
+        return None
 
 
 def build_statements(run: RunData, lang: str | None = None) -> list[Statement]:
@@ -406,7 +444,9 @@ def build_statements(run: RunData, lang: str | None = None) -> list[Statement]:
         statement.withholding = [_doc_line(run, ln) for ln in withholding]
         statement.settled = _sum_by_currency((ln.currency, ln.amount) for ln in payouts)
         statement.paid = _sum_by_currency((ln.payable_currency, ln.payable_amount) for ln in payouts)
-        withheld = [(ln.payable_currency, ln.payable_amount) for ln in withholding]
+        # Withholding lines carry negative amounts (what the engine writes);
+        # a `withholding_amount` column is the positive tax on its payout line.
+        withheld = [(ln.payable_currency, -ln.payable_amount) for ln in withholding]
         withheld += [(ln.payable_currency, ln.withholding_amount) for ln in payouts if ln.withholding_amount]
         statement.withheld = _sum_by_currency(withheld)
         statement.payable = _sum_by_currency(

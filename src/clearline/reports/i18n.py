@@ -122,10 +122,11 @@ class Formatter:
         self.locale = locale
         self._t = translations
 
-    def money(self, amount: Decimal | None, currency: str) -> str:
+    def money(self, amount: Decimal | int | None, currency: str) -> str:
         """`1 234,56 zł` (pl), `€1,234.56` (en), `1.234,56 €` (de); never rounds."""
         if amount is None:
             return ""
+        amount = Decimal(amount)
         digits = max(MINOR_UNITS.get(currency, 2), _decimals(amount))
         # The pattern's own fraction digits are the locale's default; the
         # currency's minor units (our ISO 4217 table) and the amount's own
