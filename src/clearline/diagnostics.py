@@ -69,8 +69,14 @@ _REGISTRY = [
     Code("E0407", "import outside the contracts root", "An import that leaves the contracts root folder."),
     Code("E0408", "not a library", "An import of a file that is not a `library`."),
     Code("E0409", "overlapping or gapped versions", "Versions of one contract that overlap or leave a gap."),
-    Code("E0410", "amendment does not apply", "An amendment that changes something its contract does not have."),
-    Code("E0411", "tier bands out of order", "Tier bands with a gap, an overlap, unsorted, or no open-ended last band."),
+    Code(
+        "E0410", "amendment does not apply", "An amendment that changes something its contract does not have."
+    ),
+    Code(
+        "E0411",
+        "tier bands out of order",
+        "Tier bands with a gap, an overlap, unsorted, or no open-ended last band.",
+    ),
     Code("E0412", "example failed", "A worked example whose lines differ from what the contract produces."),
     # W01xx: warnings about documented defaults
     Code("W0101", "default rounding", "No rounding declared: the documented default applies."),

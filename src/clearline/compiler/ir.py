@@ -25,6 +25,7 @@ __all__ = [
     "CommitPlan",
     "ContractPlan",
     "ConversionPlan",
+    "DiscountPlan",
     "Expr",
     "FieldPlan",
     "PartyPlan",
@@ -33,6 +34,7 @@ __all__ = [
     "ProductPlan",
     "RatePlan",
     "RowPlan",
+    "SplitPlan",
     "StepPlan",
     "TablePlan",
     "TierPlan",
@@ -78,6 +80,7 @@ class Expr:
     text: str = ""  # as written in the contract, for traces
     field: str | None = None
     func: str | None = None
+    size: Decimal | None = None  # op per: the block size (price per started block of `size` units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +150,11 @@ class RatePlan:
     minimum: Decimal | None = None  # per event, after the formula
     maximum: Decimal | None = None  # per event
     cap: Decimal | None = None  # per line and period, before line rounding
-    line_level: bool = False  # priced once per line from its totals (tiers, aggregates)
+    line_level: bool = False  # priced once per line from its totals (tiers, aggregates, allowances)
+    floor: Decimal | None = None  # per line and period (a minimum guarantee), before line rounding
+    allowance: Decimal | None = None  # free quantity, in the product's measure
+    allowance_per: str | None = None  # a field: the allowance is per distinct value of it
+    pooled: bool = False  # the per-value allowances are shared across the line
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +225,31 @@ class WaterfallPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscountPlan:
+    """A discount per customer on the lines of some clauses (all charges when empty)."""
+
+    clause: ClauseRef
+    span: Span
+    text: str
+    fraction: Decimal | None
+    amount: Decimal | None
+    clauses: tuple[str, ...]
+    line_rounding: Rounding
+
+
+@dataclass(frozen=True, slots=True)
+class SplitPlan:
+    """The period's net divided among parties; residual minor units by largest remainder
+    (ties by declaration order) unless a residual party is named."""
+
+    clause: ClauseRef
+    span: Span
+    base: str
+    shares: tuple[tuple[str, Decimal], ...]  # party, fraction; fractions sum to 1
+    residual: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class WithholdPlan:
     party: str
     rate: Decimal  # a fraction
@@ -245,6 +277,8 @@ class ProductPlan:
     commitments: tuple[CommitPlan, ...] = ()
     waterfalls: tuple[WaterfallPlan, ...] = ()
     withholdings: tuple[WithholdPlan, ...] = ()
+    discounts: tuple[DiscountPlan, ...] = ()
+    splits: tuple[SplitPlan, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

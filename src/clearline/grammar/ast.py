@@ -73,12 +73,17 @@ class Ident:
 
 @dataclass(frozen=True, slots=True)
 class Money:
-    """`39.00 PLN`, or with `per` a price: `0.0150 EUR per minute`."""
+    """`39.00 PLN`, or with `per` a price: `0.0150 EUR per minute`.
+
+    With `block` the price is per started block of that many `per` units:
+    `5.00 EUR per block of 100 MB`.
+    """
 
     amount: Decimal
     currency: str
     per: str | None
     span: Span
+    block: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +240,24 @@ class Limit:
     span: Span
 
 
-Modifier = Prorated | Increments | ConnectFee | Limit
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """`first 1000 MB free` (per line), or `first 100 MB free for each sim` (per distinct value)."""
+
+    amount: Decimal
+    unit: str
+    per: Ident | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Pooled:
+    """`pooled`: the allowances of every distinct value are shared across the line."""
+
+    span: Span
+
+
+Modifier = Prorated | Increments | ConnectFee | Limit | Allowance | Pooled
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +341,26 @@ class Distribute:
 
 
 @dataclass(frozen=True, slots=True)
+class Discount:
+    """`discount 10% on clause "2.2 Data"` or `discount 5.00 EUR on all charges`."""
+
+    percent: Decimal | None
+    money: Money | None
+    clauses: tuple[tuple[str, Span], ...]  # empty: all the product's charges
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """`split the period's net { tvco 60% musicco 40% } residual to tvco`."""
+
+    base: str
+    shares: tuple[tuple[Ident, Decimal], ...]
+    residual: Ident | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Withhold:
     """`withhold 10% tax from streamco's payouts`."""
 
@@ -333,7 +375,7 @@ class LinePer:
     span: Span
 
 
-Rule = Charge | Pay | Convert | Vat | Round | LinePer | Commit | Distribute | Withhold
+Rule = Charge | Pay | Convert | Vat | Round | LinePer | Commit | Distribute | Withhold | Discount | Split
 
 
 @dataclass(frozen=True, slots=True)

@@ -458,6 +458,47 @@ class _Builder(Transformer[Token, Any]):
         return ast.Limit("cap", children[0], self.span(meta))
 
     @v_args(meta=True)
+    def floor(self, meta: Meta, children: list[Any]) -> ast.Limit:
+        return ast.Limit("floor", children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def allowance(self, meta: Meta, children: list[Any]) -> ast.Allowance:
+        per = self.ident(children[2]) if len(children) > 2 else None
+        return ast.Allowance(Decimal(str(children[0])), children[1], per, self.span(meta))
+
+    @v_args(meta=True)
+    def pooled(self, meta: Meta, children: list[Any]) -> ast.Pooled:
+        return ast.Pooled(self.span(meta))
+
+    @v_args(meta=True)
+    def discount(self, meta: Meta, children: list[Any]) -> ast.Discount:
+        amount, target = children
+        if isinstance(amount, Token):
+            return ast.Discount(Decimal(str(amount)[:-1]), None, target, self.span(meta))
+        return ast.Discount(None, amount, target, self.span(meta))
+
+    def all_charges(self, children: list[Any]) -> tuple[tuple[str, Any], ...]:
+        return ()
+
+    def clause_list(self, children: list[Token]) -> tuple[tuple[str, Any], ...]:
+        return tuple((_unquote(c), self.tspan(c)) for c in children)
+
+    @v_args(meta=True)
+    def split(self, meta: Meta, children: list[Any]) -> ast.Split:
+        base = str(children[0])
+        shares = tuple(c for c in children[1:] if isinstance(c, tuple))
+        residual = next((self.ident(c) for c in children[1:] if isinstance(c, Token)), None)
+        return ast.Split(base, shares, residual, self.span(meta))
+
+    def split_share(self, children: list[Token]) -> tuple[ast.Ident, Decimal]:
+        return (self.ident(children[0]), Decimal(str(children[1])[:-1]))
+
+    @v_args(meta=True)
+    def money_block(self, meta: Meta, children: list[Any]) -> ast.Money:
+        money, size, unit = children
+        return ast.Money(money.amount, money.currency, unit, self.span(meta), Decimal(str(size)))
+
+    @v_args(meta=True)
     def tier_ref(self, meta: Meta, children: list[Token]) -> ast.TierRef:
         return ast.TierRef(self.ident(children[0]), self.span(meta))
 

@@ -670,6 +670,8 @@ def conservation(lines: list[Line]) -> list[dict[str, Any]]:
     """Per contract, period and currency: net revenue == payouts + retained."""
     totals: dict[tuple[str, str, str], dict[str, Decimal]] = {}
     for ln in lines:
+        if ln.kind == "withholding":
+            continue  # a part of a payout held for the tax authority, not a separate use of revenue
         t = totals.setdefault(
             (ln.contract_id, ln.period, ln.currency),
             {"invoice": Decimal(0), "payout": Decimal(0), "retained": Decimal(0)},

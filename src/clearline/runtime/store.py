@@ -108,12 +108,13 @@ class RunWriter:
         self.rated(result.lifecycle_rows)
         self._rated_csv.close()
         self._rated_jsonl.close()
-        for kind, stem in (
-            ("invoice", "invoice_lines"),
-            ("payout", "payout_lines"),
-            ("retained", "retained_lines"),
+        # withholding lines sit under the payouts they reduce, in the payout file
+        for kinds, stem in (
+            (("invoice",), "invoice_lines"),
+            (("payout", "withholding"), "payout_lines"),
+            (("retained",), "retained_lines"),
         ):
-            self._table(stem, LINE_COLUMNS, [ln.row() for ln in result.lines if ln.kind == kind])
+            self._table(stem, LINE_COLUMNS, [ln.row() for ln in result.lines if ln.kind in kinds])
         self._table("invoice_totals", INVOICE_TOTAL_COLUMNS, result.invoice_totals())
         self._table("rejects", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.rejects)])
         self._table("unmatched", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.unmatched)])
@@ -187,7 +188,8 @@ def build_manifest(
             "unmatched": unmatched,
             "reconciled": result.read == result.rated + rejected + unmatched,
             "lines": {
-                k: sum(1 for ln in result.lines if ln.kind == k) for k in ("invoice", "payout", "retained")
+                k: sum(1 for ln in result.lines if ln.kind == k)
+                for k in ("invoice", "payout", "withholding", "retained")
             },
         },
         "totals": {
