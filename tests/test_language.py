@@ -291,3 +291,171 @@ def test_missing_fx_rate_fails_the_run_with_a_diagnostic(tmp_path: Path) -> None
     assert diag.code == "E0503"
     assert diag.message == "no EUR/PLN rate for 2026-03-03 in fx.csv"
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+# --- allowances, blocks, limits, discounts, splits, withholding -------------------------
+
+DATA_USAGE = """\
+    record_id,timestamp,customer_id,service,sim,quantity
+    D1,2026-03-02T10:00:00+01:00,C1,data,A,150
+    D2,2026-03-03T10:00:00+01:00,C1,data,A,30
+    D3,2026-03-04T10:00:00+01:00,C1,data,B,50
+    D4,2026-03-05T10:00:00+01:00,C1,data,C,300
+"""
+
+
+def data_contract(charge: str, extra: str = "") -> str:
+    return contract(
+        "MD-1",
+        "EUR",
+        f"""
+      partner acme "Acme" currency EUR
+      partner bolt "Bolt" currency EUR
+      usage fields {{
+        service text
+        sim     text
+      }}
+      product data "Data" {{
+        matches service = "data"
+        measured in MB
+        clause "1 Data" {{
+          {charge}
+          round each line half up to 0.01
+          vat 20%
+        }}
+        {extra}
+      }}
+    """,
+    )
+
+
+@pytest.mark.parametrize(
+    ("allowance", "amount"),
+    [
+        ("first 100 MB free", "4.30"),  # 530 - 100 = 430 MB
+        ("first 100 MB free for each sim", "2.80"),  # A 180 - 100, B 50 - 50, C 300 - 100 = 280 MB
+        ("first 100 MB free for each sim, pooled", "2.30"),  # 530 - 3 x 100 = 230 MB
+    ],
+)
+def test_allowances(tmp_path: Path, allowance: str, amount: str) -> None:
+    out = settle(
+        tmp_path, data_contract(f"charge customer 0.01 EUR per MB, {allowance}"), {"u.csv": DATA_USAGE}
+    )
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert line["amount"] == amount
+
+
+def test_price_per_started_block(tmp_path: Path) -> None:
+    out = settle(
+        tmp_path, data_contract("charge customer 0.50 EUR per block of 100 MB"), {"u.csv": DATA_USAGE}
+    )
+    rated = [r["amount"] for r in read_csv(out / "rated_records.csv")]
+    assert rated == ["1.00", "0.50", "0.50", "1.50"]  # 150 MB: 2 blocks; 30 and 50: 1; 300: 3
+
+
+def test_discount_and_split_with_largest_remainder(tmp_path: Path) -> None:
+    extra = """
+        clause "3 Discount" {
+          discount 10% on clause "1 Data"
+          round each line half up to 0.01
+        }
+        clause "4 Split" {
+          split the period's net {
+            acme 33.33%
+            bolt 33.33%
+            telcopl 33.34%
+          }
+        }
+    """
+    text = data_contract("charge customer 0.01 EUR per MB, first 100 MB free for each sim", extra)
+    out = settle(tmp_path, text, {"u.csv": DATA_USAGE})
+    invoices = {
+        r["clause"]: (r["amount"], r["vat_amount"], r["gross_amount"])
+        for r in read_csv(out / "invoice_lines.csv")
+    }
+    assert invoices == {"1 Data": ("2.80", "0.56", "3.36"), "3 Discount": ("-0.28", "-0.06", "-0.34")}
+    # net 2.52: exact shares 0.839916, 0.839916, 0.840168; rounded down 0.83, 0.83, 0.84 (2.50);
+    # the two residual cents go to the largest remainders: acme and bolt
+    payouts = {r["party"]: r["amount"] for r in read_csv(out / "payout_lines.csv")}
+    assert payouts == {"acme": "0.84", "bolt": "0.84"}
+    (kept,) = read_csv(out / "retained_lines.csv")
+    assert (kept["party"], kept["amount"]) == ("telcopl", "0.84")
+
+
+def test_split_with_a_named_residual_party(tmp_path: Path) -> None:
+    extra = """
+        clause "4 Split" {
+          split the period's net {
+            acme 33.33%
+            bolt 33.33%
+            telcopl 33.34%
+            residual to telcopl
+          }
+        }
+    """
+    text = data_contract("charge customer 0.01 EUR per MB, first 100 MB free for each sim", extra)
+    out = settle(tmp_path, text, {"u.csv": DATA_USAGE})
+    amounts = {
+        r["party"]: r["amount"]
+        for r in read_csv(out / "payout_lines.csv") + read_csv(out / "retained_lines.csv")
+    }
+    assert amounts == {"acme": "0.93", "bolt": "0.93", "telcopl": "0.94"}  # net 2.80: 0.9332.. down
+
+
+FEES = contract(
+    "FEE-1",
+    "EUR",
+    """
+  partner payhub "PayHub" currency EUR
+  usage fields {
+    service text
+    amount  decimal
+  }
+  product buys "Purchases" {
+    matches service = "buy"
+    clause "1 Price" {
+      charge customer the value of amount in EUR
+      round each line half up to 0.01
+    }
+    clause "2 Fee" {
+      pay payhub 2.5% of net + 0.10 EUR, at least 0.20 EUR, at most 1.00 EUR%LIMIT%
+      round each record half up to 0.01
+      round each line half up to 0.01
+    }
+    %EXTRA%
+  }
+""",
+)
+
+FEE_USAGE = """\
+    record_id,timestamp,customer_id,service,amount
+    F1,2026-03-02T10:00:00+01:00,C1,buy,2.00
+    F2,2026-03-03T10:00:00+01:00,C1,buy,10.00
+    F3,2026-03-04T10:00:00+01:00,C1,buy,50.00
+"""
+
+
+@pytest.mark.parametrize(
+    ("limit", "extra", "payout"),
+    [
+        ("", "", "1.55"),  # 0.15 -> 0.20 (at least), 0.35, 1.35 -> 1.00 (at most)
+        (", capped at 1.00 EUR per period", "", "1.00"),
+        (", at least 5.00 EUR per period", "", "5.00"),
+    ],
+)
+def test_per_transaction_fee_clamped_then_summed(tmp_path: Path, limit: str, extra: str, payout: str) -> None:
+    out = settle(tmp_path, FEES.replace("%LIMIT%", limit).replace("%EXTRA%", extra), {"u.csv": FEE_USAGE})
+    fees = [r["amount"] for r in read_csv(out / "rated_records.csv") if r["clause"] == "2 Fee"]
+    assert fees == ["0.20", "0.35", "1.00"]
+    (line,) = [r for r in read_csv(out / "payout_lines.csv") if r["kind"] == "payout"]
+    assert line["amount"] == payout
+
+
+def test_withholding_is_a_line_under_the_payout(tmp_path: Path) -> None:
+    extra = 'clause "9 Tax" {\n      withhold 10% tax from payhub\n    }'
+    out = settle(tmp_path, FEES.replace("%LIMIT%", "").replace("%EXTRA%", extra), {"u.csv": FEE_USAGE})
+    lines = {r["kind"]: r["amount"] for r in read_csv(out / "payout_lines.csv")}
+    assert lines == {"payout": "1.55", "withholding": "-0.16"}  # 10% of 1.55 = 0.155 -> 0.16
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["conservation"]["ok"] is True
+    assert manifest["counts"]["lines"]["withholding"] == 1

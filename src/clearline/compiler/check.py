@@ -15,9 +15,13 @@ from decimal import Decimal
 
 from clearline.compiler import units
 from clearline.compiler.check_models import (
+    check_allowance,
+    check_block,
     check_commit,
+    check_discount,
     check_distribute,
     check_limit,
+    check_split,
     check_tier_tables,
     check_withhold,
     infer_model,
@@ -454,6 +458,7 @@ class _Checker:
                     )
                 for mod in rule.modifiers:
                     self.modifier(mod, kind, rule)
+                check_allowance(self, rule, product)
             elif isinstance(rule, ast.Vat):
                 if not 0 <= rule.percent <= 100:
                     self.error(
@@ -495,6 +500,10 @@ class _Checker:
                 check_distribute(self, rule, product)
             elif isinstance(rule, ast.Withhold):
                 check_withhold(self, rule)
+            elif isinstance(rule, ast.Discount):
+                check_discount(self, rule, product)
+            elif isinstance(rule, ast.Split):
+                check_split(self, rule, product)
             elif isinstance(rule, ast.LinePer):
                 key = rule.key.name
                 if key == "prefix":
@@ -630,6 +639,7 @@ def infer(
     subscription = bool(product.subscription) or line_level
     if isinstance(expr, ast.Money):
         ck.check_money(expr)
+        check_block(ck, expr)
         if expr.per is not None:
             unit = units.canonical(expr.per)
             if subscription and unit not in units.PERIOD_UNITS:

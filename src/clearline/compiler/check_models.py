@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from clearline.compiler.check import MoneyType, _Checker
 
 __all__ = [
+    "check_allowance",
+    "check_block",
     "check_commit",
+    "check_discount",
     "check_distribute",
     "check_limit",
+    "check_split",
     "check_tier_tables",
     "check_withhold",
     "infer_model",
@@ -335,4 +339,112 @@ def check_withhold(ck: _Checker, rule: ast.Withhold) -> None:
     if not 0 <= rule.percent <= 100:
         ck.error(
             "E0303", f"{rule.percent}% is not a rate of tax", rule.span, "write a rate between 0% and 100%"
+        )
+
+
+def check_allowance(ck: _Checker, rule: ast.Charge | ast.Pay, product: ast.Product) -> None:
+    allowances = [m for m in rule.modifiers if isinstance(m, ast.Allowance)]
+    pooled = [m for m in rule.modifiers if isinstance(m, ast.Pooled)]
+    for extra in allowances[1:]:
+        ck.error("E0402", "this rule already has an allowance", extra.span, "state one allowance per rule")
+    if pooled and not any(a.per is not None for a in allowances):
+        ck.error(
+            "E0405",
+            "`pooled` shares per-subscriber allowances; this rule has none",
+            pooled[0].span,
+            "write e.g. `first 100 MB free for each sim, pooled`",
+        )
+    for allowance in allowances[:1]:
+        if product.subscription:
+            ck.error("E0405", "free units apply to usage, not subscriptions", allowance.span, None)
+            continue
+        measure = units.canonical(product.measured[0][0]) if product.measured else "event"
+        unit = units.canonical(allowance.unit)
+        if unit in units.PERIOD_UNITS or units.dimension(unit) != units.dimension(measure):
+            ck.error(
+                "E0307",
+                f"the product is measured in {units.plural(measure)}; free {allowance.unit} cannot apply",
+                allowance.span,
+                f"state the free units in {units.plural(measure)}",
+            )
+        if allowance.per is not None:
+            ck.field(allowance.per)
+
+
+def check_block(ck: _Checker, money: ast.Money) -> None:
+    if money.block is not None and money.block <= 0:
+        ck.error(
+            "E0206",
+            f"a block of {money.block} {money.per} is empty",
+            money.span,
+            "write the block size as a positive number, e.g. `per block of 100 MB`",
+        )
+
+
+def check_discount(ck: _Checker, rule: ast.Discount, product: ast.Product) -> None:
+    if rule.percent is not None and not 0 <= rule.percent <= 100:
+        ck.error(
+            "E0303",
+            f"a discount of {rule.percent}% is not a percentage",
+            rule.span,
+            "write a discount between 0% and 100%",
+        )
+    if rule.money is not None:
+        ck.check_money(rule.money)
+        if ck.currency and rule.money.currency != ck.currency:
+            ck.error(
+                "E0301",
+                f"the discount is in {rule.money.currency} but the contract settles in {ck.currency}",
+                rule.money.span,
+                f"state it in {ck.currency}",
+            )
+    labels = {c.label: c for c in product.clauses}
+    for label, span in rule.clauses:
+        clause = labels.get(label)
+        if clause is None:
+            ck.error(
+                "E0401",
+                f'product {product.name.name} has no clause "{label}"',
+                span,
+                did_you_mean(label, labels) or "name a clause of this product that charges the customer",
+            )
+        elif not any(isinstance(r, ast.Charge) for r in clause.rules):
+            ck.error(
+                "E0405", f'clause "{label}" charges no customer; there is nothing to discount', span, None
+            )
+
+
+def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
+    total = sum((pct for _, pct in rule.shares), Decimal(0))
+    names = [party.name for party, _ in rule.shares]
+    for party, pct in rule.shares:
+        ck.party(party)
+        if not 0 <= pct <= 100:
+            ck.error("E0303", f"{pct}% is not a share of anything", party.span, None)
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            ck.error("E0402", f"`{name}` has two shares in this split", rule.shares[i][0].span, "merge them")
+    if total != 100:
+        notes = tuple(f"{party.span}: {party.name} {pct}%" for party, pct in rule.shares)
+        code = "E0304" if total > 100 else "E0405"
+        ck.error(
+            code,
+            f"the shares of the split add up to {total}%, not 100%",
+            rule.span,
+            "a split divides the whole: make the shares total 100%",
+            notes,
+        )
+    if rule.residual is not None and rule.residual.name not in names:
+        ck.error(
+            "E0401",
+            f"the residual goes to `{rule.residual.name}`, which has no share in the split",
+            rule.residual.span,
+            did_you_mean(rule.residual.name, names),
+        )
+    if not any(isinstance(r, ast.Charge) for c in product.clauses for r in c.rules):
+        ck.error(
+            "E0405",
+            f"product {product.name.name} charges no customer; there is no net to split",
+            rule.span,
+            "add a clause with `charge customer ...`",
         )

@@ -45,6 +45,7 @@ class _Lowerer:
         self.source = sources
         self.currency = contract.settle[0].currency
         self.tables = {t.name.name: t for t in contract.tables}
+        self.measure = "event"  # of the product being lowered
 
     def pred(self, p: ast.Pred) -> ir.Pred:
         text = _text(self.source, p.span)
@@ -76,7 +77,14 @@ class _Lowerer:
         if isinstance(e, ast.Money):
             if e.per is None:
                 return ir.Expr("money", value=e.amount, currency=e.currency, text=text)
-            return ir.Expr("per", value=e.amount, currency=e.currency, unit=units.canonical(e.per), text=text)
+            return ir.Expr(
+                "per",
+                value=e.amount,
+                currency=e.currency,
+                unit=units.canonical(e.per),
+                text=text,
+                size=e.block,
+            )
         if isinstance(e, ast.Number):
             return ir.Expr("number", value=e.value, text=text)
         if isinstance(e, ast.Share):
@@ -110,7 +118,14 @@ class _Lowerer:
         line = rounds.get("line")
         group = next((r.key.name for r in clause.rules if isinstance(r, ast.LinePer)), None)
         limits = {m.kind: m.amount.amount for m in rule.modifiers if isinstance(m, ast.Limit)}
-        line_level = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in _exprs(rule.amount))
+        allowance = next((m for m in rule.modifiers if isinstance(m, ast.Allowance)), None)
+        line_level = allowance is not None or any(
+            isinstance(e, ast.TierRef | ast.Aggregate) for e in _exprs(rule.amount)
+        )
+        free = None
+        if allowance is not None:
+            measure = self.measure
+            free = allowance.amount * units.factor(measure, units.canonical(allowance.unit))
         return ir.RatePlan(
             expr=self.expr(rule.amount),
             prorated=any(isinstance(m, ast.Prorated) for m in rule.modifiers),
@@ -127,6 +142,10 @@ class _Lowerer:
             maximum=limits.get("maximum"),
             cap=limits.get("cap"),
             line_level=line_level,
+            floor=limits.get("floor"),
+            allowance=free,
+            allowance_per=allowance.per.name if allowance and allowance.per else None,
+            pooled=any(isinstance(m, ast.Pooled) for m in rule.modifiers),
         )
 
     def tier(self, t: ast.TierTable) -> ir.TierPlan:
@@ -185,6 +204,9 @@ class _Lowerer:
         commitments: list[ir.CommitPlan] = []
         waterfalls: list[ir.WaterfallPlan] = []
         withholdings: list[ir.WithholdPlan] = []
+        discounts: list[ir.DiscountPlan] = []
+        splits: list[ir.SplitPlan] = []
+        self.measure = units.canonical(p.measured[0][0]) if p.measured else "event"
         tier_tables = {t.name.name: t for t in self.c.tiers}
         used_tiers: list[str] = []
         for clause in p.clauses:
@@ -234,6 +256,28 @@ class _Lowerer:
                     waterfalls.append(self.waterfall(rule, ref, tier_tables))
                 elif isinstance(rule, ast.Withhold):
                     withholdings.append(ir.WithholdPlan(rule.party.name, rule.percent / 100, ref, rule.span))
+                elif isinstance(rule, ast.Discount):
+                    discounts.append(
+                        ir.DiscountPlan(
+                            clause=ref,
+                            span=rule.span,
+                            text=_text(self.source, rule.span),
+                            fraction=rule.percent / 100 if rule.percent is not None else None,
+                            amount=rule.money.amount if rule.money else None,
+                            clauses=tuple(label for label, _ in rule.clauses),
+                            line_rounding=self.rounding_or_default(line_round),
+                        )
+                    )
+                elif isinstance(rule, ast.Split):
+                    splits.append(
+                        ir.SplitPlan(
+                            clause=ref,
+                            span=rule.span,
+                            base=rule.base,
+                            shares=tuple((party.name, pct / 100) for party, pct in rule.shares),
+                            residual=rule.residual.name if rule.residual else None,
+                        )
+                    )
                 elif isinstance(rule, ast.Pay):
                     payouts.append(
                         ir.PayoutPlan(
@@ -281,6 +325,8 @@ class _Lowerer:
             commitments=tuple(commitments),
             waterfalls=tuple(waterfalls),
             withholdings=tuple(withholdings),
+            discounts=tuple(discounts),
+            splits=tuple(splits),
         )
 
     def sha256(self) -> str:

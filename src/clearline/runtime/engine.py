@@ -67,6 +67,8 @@ class LineAcc:
     gross: Decimal = Decimal(0)  # with `vat N% included`: the sum of gross amounts
     # line-level rules: (function, field) -> running maximum, minimum or sum
     aggregates: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    # allowances `for each FIELD`: the quantity of each distinct value
+    by_value: dict[str, Decimal] = field(default_factory=dict)
 
     def aggregate(self, func: str, name: str, value: Decimal) -> None:
         key = (func, name)
@@ -146,6 +148,7 @@ class _Rule:
         self.tiers = {t.name: t for t in product.tiers}
         self.fn = rating.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers)
         self.line_level = plan.rate.line_level
+        self.allowance_per = plan.rate.allowance_per
         self.vat_included = (
             isinstance(plan, ir.ChargePlan) and plan.vat_included and plan.vat_rate is not None
         )
@@ -465,6 +468,8 @@ class _FileContext:
                     acc.gross += paid
                 for func, name, value in aggs:
                     acc.aggregate(func, name, value)
+                if rule.allowance_per is not None:
+                    acc.by_value[unit.key] = acc.by_value.get(unit.key, _ZERO) + unit.quantity
                 if rule.by_day and amount is not None:
                     day = ts.astimezone(p.period.start.tzinfo).date()
                     acc.by_day[day] = acc.by_day.get(day, Decimal(0)) + amount
@@ -511,6 +516,14 @@ class _FileContext:
             if rule.values:
                 unit.values = {name: self.number(row, name, p) for name in rule.values}
             aggs = [(func, name, self.number(row, name, p)) for func, name in rule.aggregates]
+            if rule.allowance_per is not None:
+                key = self.value(row, rule.allowance_per)
+                if not key:
+                    raise RecordProblem(
+                        f"product {p.product.name} reads `{rule.allowance_per}`, which is empty",
+                        rule.allowance_per,
+                    )
+                unit.key = key
             if rule.line_level:
                 # priced once per line from its totals: the record adds its quantity and values
                 results.append((rule, group, unit, None, None, aggs))

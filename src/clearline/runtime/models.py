@@ -13,12 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from clearline.compiler import ir
-from clearline.money import CONTEXT, Rounding, minor_unit, round_money
+from clearline.money import CONTEXT, Rounding, allocate, minor_unit, round_money
 from clearline.runtime.engine import _ProductRT, line_id
 from clearline.runtime.tiers import Band
 from clearline.runtime.waterfall import Step, run_waterfall
 
-__all__ = ["commitments", "waterfalls", "withholdings"]
+__all__ = ["commitments", "discounts", "splits", "waterfalls", "withholdings"]
 
 
 def _s(value: Decimal | None) -> str:
@@ -347,6 +347,205 @@ def withholdings(
                     "formula": f"{pct} of the payout {ln.line_id}",
                     "arithmetic": f"{_s(ln.amount)} × {pct} = {_s(exact)}",
                     "from_lines": {"payout": [ln.line_id]},
+                    "records": {"count": 0, "first": [], "list_command": ""},
+                }
+            )
+    return out, traces
+
+
+def _pct(fraction: Decimal) -> str:
+    return format((fraction * 100).normalize(), "f") + "%"
+
+
+def discounts(
+    p: _ProductRT, lines: list[Any], make: Callable[..., Any], party_name: Callable[[str], str]
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """A negative invoice line per customer (and VAT rate) for each discount of the product."""
+    out: list[Any] = []
+    traces: list[dict[str, Any]] = []
+    own = {d.clause.label for d in p.product.discounts}
+    for disc in p.product.discounts:
+        targets = [
+            ln
+            for ln in lines
+            if ln.kind == "invoice"
+            and ln.clause not in own
+            and (not disc.clauses or ln.clause in disc.clauses)
+        ]
+        for customer in sorted({ln.party for ln in targets}):
+            mine = [ln for ln in targets if ln.party == customer]
+            groups: dict[tuple[Decimal | None, bool], list[Any]] = {}
+            for ln in mine:
+                groups.setdefault((ln.vat_rate, ln.reverse_charge), []).append(ln)
+            keys = sorted(groups, key=lambda k: (k[0] if k[0] is not None else Decimal(-1), k[1]))
+            bases = [sum((ln.amount for ln in groups[k]), Decimal(0)) for k in keys]
+            total = sum(bases, Decimal(0))
+            if total <= 0:
+                continue
+            if disc.fraction is not None:
+                amounts = [round_money(CONTEXT.multiply(b, disc.fraction), disc.line_rounding) for b in bases]
+                how = [f"{_pct(disc.fraction)} of {_s(b)}" for b in bases]
+            else:
+                assert disc.amount is not None
+                fixed = min(disc.amount, total)
+                amounts = allocate(fixed, bases, disc.line_rounding.quantum)
+                how = [
+                    f"{_s(fixed)} fixed, {_s(a)} of it on {_s(b)} (by share of the base)"
+                    for a, b in zip(amounts, bases, strict=True)
+                ]
+            for key, base, amount, text in zip(keys, bases, amounts, how, strict=True):
+                if amount == 0:
+                    continue
+                vat_rate, reverse = key
+                vat = (
+                    None
+                    if vat_rate is None
+                    else -round_money(CONTEXT.multiply(amount, vat_rate), disc.line_rounding)
+                )
+                rate_key = "" if vat_rate is None else format(vat_rate, "f")
+                lkey = (
+                    "I",
+                    p.contract.id,
+                    str(p.contract.version),
+                    p.product.name,
+                    disc.clause.label,
+                    "discount",
+                    customer,
+                    rate_key,
+                )
+                lid = line_id("I", lkey)
+                clauses = ", ".join(sorted({ln.clause for ln in groups[key]}))
+                out.append(
+                    make(
+                        line_id=lid,
+                        kind="invoice",
+                        party=customer,
+                        party_name=party_name(customer),
+                        contract_id=p.contract.id,
+                        contract_version=p.contract.version,
+                        product=p.product.name,
+                        clause=disc.clause.label,
+                        period=p.period.label,
+                        description=f"{p.product.title}: discount, {text} ({clauses})",
+                        quantity=None,
+                        unit="",
+                        unit_price=None,
+                        amount=-amount,
+                        currency=p.contract.currency,
+                        vat_rate=vat_rate,
+                        vat_amount=vat,
+                        gross_amount=None if vat is None else -amount + vat,
+                        records=0,
+                        reverse_charge=reverse,
+                    )
+                )
+                traces.append(
+                    {
+                        "trace_id": lid,
+                        "line_id": lid,
+                        "kind": "invoice",
+                        "party": customer,
+                        "amount": _s(-amount),
+                        "currency": p.contract.currency,
+                        "contract": _contract(p),
+                        "clause": _clause(disc.clause),
+                        "rule": {"span": str(disc.span), "text": disc.text},
+                        "formula": f"discount on {clauses}",
+                        "arithmetic": text,
+                        "discounted_base": _s(base),
+                        "from_lines": {"invoice": [ln.line_id for ln in groups[key]]},
+                        "rounding": [
+                            {
+                                "point": "line",
+                                "mode": disc.line_rounding.mode,
+                                "quantum": str(disc.line_rounding.quantum),
+                                "declared": "yes",
+                            }
+                        ],
+                        "records": {"count": 0, "first": [], "list_command": ""},
+                    }
+                )
+    return out, traces
+
+
+def splits(
+    p: _ProductRT, lines: list[Any], make: Callable[..., Any], party_title: Callable[[str], str]
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The period's net divided among parties, exactly, residual by largest remainder."""
+    out: list[Any] = []
+    traces: list[dict[str, Any]] = []
+    invoices = [ln for ln in lines if ln.kind == "invoice"]
+    quantum = minor_unit(p.contract.currency)
+    for split in p.product.splits:
+        if split.base == "net":
+            base = sum((ln.amount for ln in invoices), Decimal(0))
+        else:
+            base = sum(
+                (ln.gross_amount if ln.gross_amount is not None else ln.amount for ln in invoices), Decimal(0)
+            )
+        weights = [fraction for _, fraction in split.shares]
+        if split.residual is None:
+            shares = allocate(base, weights, quantum)
+            rule = "largest remainder, ties by declaration order"
+        else:
+            down = Rounding("down", quantum)
+            shares = [round_money(CONTEXT.multiply(base, w), down) for w in weights]
+            index = [party for party, _ in split.shares].index(split.residual)
+            shares[index] += base - sum(shares, Decimal(0))
+            rule = f"each share rounded down; the residual to {split.residual}"
+        for (party, fraction), amount in zip(split.shares, shares, strict=True):
+            role = p.contract.party(party).role
+            kind = "retained" if role == "operator" else "payout"
+            key = (
+                "R" if role == "operator" else "P",
+                p.contract.id,
+                str(p.contract.version),
+                p.product.name,
+                split.clause.label,
+                "split",
+                party,
+                "",
+            )
+            lid = line_id(key[0], key)
+            exact = CONTEXT.multiply(base, fraction)
+            out.append(
+                make(
+                    line_id=lid,
+                    kind=kind,
+                    party=party,
+                    party_name=party_title(party),
+                    contract_id=p.contract.id,
+                    contract_version=p.contract.version,
+                    product=p.product.name,
+                    clause=split.clause.label,
+                    period=p.period.label,
+                    description=f"{p.product.title}: {_pct(fraction)} of the period's {split.base} "
+                    f"{_s(base)}",
+                    quantity=None,
+                    unit="",
+                    unit_price=None,
+                    amount=amount,
+                    currency=p.contract.currency,
+                    records=sum(ln.records for ln in invoices),
+                )
+            )
+            traces.append(
+                {
+                    "trace_id": lid,
+                    "line_id": lid,
+                    "kind": kind,
+                    "party": party,
+                    "amount": _s(amount),
+                    "currency": p.contract.currency,
+                    "contract": _contract(p),
+                    "clause": _clause(split.clause),
+                    "formula": f"{_pct(fraction)} of the period's {split.base}",
+                    "arithmetic": f"{_s(base)} × {_pct(fraction)} = {_s(exact)}; split to {quantum}: {rule}",
+                    "split": [
+                        {"party": party_, "exact": _s(CONTEXT.multiply(base, w)), "amount": _s(a)}
+                        for (party_, w), a in zip(split.shares, shares, strict=True)
+                    ],
+                    "from_lines": {"invoice": [ln.line_id for ln in invoices][:20]},
                     "records": {"count": 0, "first": [], "list_command": ""},
                 }
             )

@@ -36,6 +36,7 @@ class Unit:
     values: dict[str, Decimal] | None = None
     # a line's aggregates over its records, by (function, field): line-level rules only
     aggregates: dict[tuple[str, str], Decimal] | None = None
+    key: str = ""  # the value of a rule's `for each FIELD` allowance field
 
 
 Fn = Callable[[Unit], Decimal]
@@ -136,6 +137,16 @@ def compile_expr(
             return lambda u: mul(price, Decimal(u.days))
         ratio = units.factor(measure, expr.unit)
         fee = rate.connect_fee
+        if expr.size is not None:
+            size = expr.size
+
+            def blocks(u: Unit) -> Decimal:
+                quantity = u.quantity if ratio == 1 else div(u.quantity, ratio)
+                started = div(quantity, size).to_integral_value(rounding=ROUND_CEILING)
+                amount = mul(started, price)
+                return add(amount, fee) if fee is not None and u.answered else amount
+
+            return blocks
         if ratio == 1:
             base: Fn = lambda u: mul(u.quantity, price)  # noqa: E731
         else:
@@ -225,6 +236,16 @@ def explain(
         if expr.unit == "day":
             return value, f"{price} × {unit.days} days = {_fmt(value)}"
         ratio = units.factor(measure, expr.unit)
+        if expr.size is not None:
+            quantity = unit.quantity if ratio == 1 else unit.quantity / ratio
+            started = (quantity / expr.size).to_integral_value(rounding=ROUND_CEILING)
+            text = (
+                f"{_fmt(quantity)} {units.plural(expr.unit)} in started blocks of {_fmt(expr.size)}: "
+                f"{_fmt(started)} × {price}"
+            )
+            if rate.connect_fee is not None and unit.answered:
+                text += f" + connect fee {_fmt(rate.connect_fee)}"
+            return value, f"{text} = {_fmt(value)}"
         text = f"{_fmt(unit.quantity)} {units.plural(measure)} × {price}"
         if ratio != 1:
             text += f" / {ratio} {units.plural(measure)} per {expr.unit}"

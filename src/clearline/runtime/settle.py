@@ -281,8 +281,14 @@ class _Finisher:
         for p in self.engine.products:
             key3 = (p.contract.id, p.contract.version, p.product.name)
             mine = [ln for ln in lines if (ln.contract_id, ln.contract_version, ln.product) == key3]
-            for model in (models.commitments, models.waterfalls, models.withholdings):
-                if model is models.commitments:
+            for model in (
+                models.commitments,
+                models.discounts,
+                models.waterfalls,
+                models.splits,
+                models.withholdings,
+            ):
+                if model in (models.commitments, models.discounts):
                     namer = functools.partial(self.party_name, p.contract, "I")
                 else:
                     namer = functools.partial(self.party_name, p.contract, "P")
@@ -335,6 +341,9 @@ class _Finisher:
             assert rate.cap is not None
             line_arithmetic = f"{line_arithmetic}; capped at {_s(rate.cap)} per period"
             exact = rate.cap
+        if rate.floor is not None and exact < rate.floor:
+            line_arithmetic = f"{line_arithmetic}; raised to the minimum of {_s(rate.floor)} per period"
+            exact = rate.floor
         amount = round_money(exact, rate.line_rounding)
         rounding_steps: list[dict[str, str]] = []
         if rate.record_rounding is not None:
@@ -479,8 +488,13 @@ class _Finisher:
         for (func, name), total in acc.aggregates.items():
             if func == "average":
                 aggregates[(func, name)] = CONTEXT.divide(total, Decimal(acc.records))
-        unit = rating.Unit(acc.quantity, None, True, 0, p.period.days, aggregates=aggregates)
-        return rating.explain(rate.expr, rate, p.product.measure, unit, rule.tiers)
+        quantity, free = acc.quantity, ""
+        if rate.allowance is not None:
+            quantity, free = _chargeable(rate, acc, p.product.measure)
+        # a line is not an event: no connect fee is added at line level
+        unit = rating.Unit(quantity, None, False, 0, p.period.days, aggregates=aggregates)
+        value, text = rating.explain(rate.expr, rate, p.product.measure, unit, rule.tiers)
+        return value, f"{free}; {text}" if free else text
 
     @staticmethod
     def vat_trace(
@@ -580,8 +594,8 @@ class _Finisher:
             payouts = sum((ln.amount for ln in groups[key] if ln.kind == "payout"), Decimal(0))
             kept = sum((ln.amount for ln in groups[key] if ln.kind == "retained"), Decimal(0))
             retained = revenue - payouts - kept
-            if p.product.waterfalls and retained == 0:
-                continue  # the waterfall's own steps say what the operator keeps
+            if (p.product.waterfalls or p.product.splits) and retained == 0:
+                continue  # the waterfall's or split's own lines say what the operator keeps
             operator = contract.operator
             rkey = (
                 "R",
@@ -644,6 +658,29 @@ class _Finisher:
                 }
             )
         return out, traces
+
+
+def _chargeable(rate: ir.RatePlan, acc: LineAcc, measure: str) -> tuple[Decimal, str]:
+    """The line's quantity after its free units, and the arithmetic."""
+    free = rate.allowance
+    assert free is not None
+    unit = units.plural(measure)
+    if rate.allowance_per is None:
+        left = max(Decimal(0), acc.quantity - free)
+        return left, f"{_s(acc.quantity)} {unit} - {_s(free)} free = {_s(left)}"
+    count = len(acc.by_value)
+    if rate.pooled:
+        pool = free * count
+        left = max(Decimal(0), acc.quantity - pool)
+        return left, (
+            f"{_s(acc.quantity)} {unit} - {_s(free)} free x {count} {rate.allowance_per} "
+            f"(pooled) = {_s(left)}"
+        )
+    left = sum((max(Decimal(0), q - free) for q in acc.by_value.values()), Decimal(0))
+    return left, (
+        f"{_s(left)} {unit} above {_s(free)} free for each of {count} {rate.allowance_per} "
+        f"(not pooled), of {_s(acc.quantity)}"
+    )
 
 
 def _aggregate_of(expr: ir.Expr) -> tuple[str, str] | None:
