@@ -37,6 +37,8 @@ def format_expr(e: ir.Expr, prorated: bool = False) -> str:
     if e.op == "number":
         return str(e.value)
     if e.op == "per":
+        if e.size is not None:
+            return f"{e.value} {e.currency} per started block of {e.size} {e.unit}"
         text = f"{e.value} {e.currency} per {e.unit}"
         if e.unit == "month" and prorated:
             text += " × active days / period days"
@@ -79,6 +81,11 @@ def _rate_lines(rate: ir.RatePlan) -> list[str]:
         lines.append("priced once per line, from its totals")
     if rate.cap is not None:
         lines.append(f"capped at {rate.cap} per line and period")
+    if rate.floor is not None:
+        lines.append(f"at least  {rate.floor} per line and period")
+    if rate.allowance is not None:
+        per = f" for each {rate.allowance_per}" if rate.allowance_per else " per line"
+        lines.append(f"free      first {rate.allowance}{per}{', pooled' if rate.pooled else ''}")
     if rate.record_rounding is not None:
         lines.append(f"round each unit {_rounding(rate.record_rounding)}")
     default = "" if rate.line_rounding_declared else "  (default)"
@@ -172,6 +179,18 @@ def format_plan(plan: ir.ContractPlan) -> str:
             for i, step in enumerate(wf.steps, start=1):
                 rounding = f", round {_rounding(step.rounding)}" if step.rounding else ""
                 out.append(f"      {i}. {step.label}: {step.party} takes {_step(step)}{rounding}")
+        for disc in prod.discounts:
+            what = (
+                f"{format((disc.fraction * 100).normalize(), 'f')}%"
+                if disc.fraction is not None
+                else f"{disc.amount}"
+            )
+            on = ", ".join(f'"{c}"' for c in disc.clauses) or "all charges"
+            out.append(f"    discount {what} on {on}, per customer and VAT rate  [{disc.clause.label}]")
+        for split in prod.splits:
+            shares = ", ".join(f"{party} {format((f * 100).normalize(), 'f')}%" for party, f in split.shares)
+            residual = f"residual to {split.residual}" if split.residual else "residual by largest remainder"
+            out.append(f"    split the period's {split.base}: {shares}; {residual}  [{split.clause.label}]")
         for wh in prod.withholdings:
             out.append(
                 f"    withhold {format((wh.rate * 100).normalize(), 'f')}% tax from {wh.party}'s payouts"
