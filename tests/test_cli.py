@@ -375,12 +375,6 @@ def test_explain_a_folder_without_manifest(tmp_path: Path) -> None:
     assert "error[E0501]" in result.stderr and "no manifest.json" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="explain on a run folder whose manifest.json exists but trace.jsonl does not (deleted, "
-    "or a copied manifest) raises FileNotFoundError: the console script prints 'internal error' "
-    "and exits 70 instead of an E0501 'not a complete run folder' diagnostic with exit 1",
-)
 def test_explain_a_folder_without_trace(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{}\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["explain", str(tmp_path), "P-0000000000"])
@@ -523,11 +517,6 @@ def test_unreadable_usage_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert_diagnostic(result, "E0501")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulate/validate on a folder that holds no *.contract file print "
-    "'error: no contract files given' without an error code, unlike every other diagnostic",
-)
 def test_a_folder_without_contracts_is_a_coded_diagnostic(tmp_path: Path) -> None:
     result = invoke(["validate", str(tmp_path)])
     assert_diagnostic(result, "E0104")

@@ -165,14 +165,6 @@ def test_allocate_a_negative_total_sums_to_it(units: int, ws: list[Decimal], qua
     assert sum(allocate(total, ws, quantum), Decimal(0)) == total
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="money.allocate gives the residual quanta of a negative total to the shares with the "
-    "SMALLEST remainders (it sorts by -(exact - share), which is >= 0 for negative shares): "
-    "allocate(-0.02, [1, 1, 2], 0.01) == [0.00, 0.00, -0.02], so the exactly divisible share "
-    "(-0.01) is off by a whole cent; largest remainder gives [-0.01, 0.00, -0.01], the mirror "
-    "of allocate(0.02, ...)",
-)
 def test_allocate_is_symmetric_in_the_sign_of_the_total() -> None:
     ws = [Decimal(1), Decimal(1), Decimal(2)]
     cent = Decimal("0.01")

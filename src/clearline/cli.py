@@ -106,7 +106,11 @@ def _contract_files(paths: list[Path], err: Console) -> list[Path]:
         else:
             files.append(path)
     if not files:
-        err.print("error: no contract files given")
+        shown = ", ".join(str(p) for p in paths)
+        err.print(
+            f"error[E0104]: no contract files in {escape(shown)}\n"
+            "   = hint: give *.contract files or folders that hold them"
+        )
         raise typer.Exit(EXIT_ERRORS)
     return files
 
@@ -310,7 +314,7 @@ def explain(
     """Explain one line: clause, formula with values, rounding, FX and records."""
     out, err = _consoles()
     trace_file = run_dir / "trace.jsonl"
-    if not (run_dir / "manifest.json").exists():
+    if not (run_dir / "manifest.json").exists() or not trace_file.is_file():
         err.print(f"error[E0501]: {run_dir} is not a complete run folder (no manifest.json)")
         raise typer.Exit(EXIT_ERRORS)
     trace = None

@@ -193,7 +193,8 @@ def allocate(total: Decimal, weights: Sequence[Decimal], quantum: Decimal) -> li
     exact = [CONTEXT.divide(CONTEXT.multiply(total, w), weight_sum) for w in weights]
     shares = [round_money(e, down) for e in exact]
     residual_units = int(CONTEXT.divide(total - sum(shares, Decimal(0)), quantum))
-    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    # the largest remainders in size, so a negative total mirrors a positive one
+    order = sorted(range(len(weights)), key=lambda i: (-abs(exact[i] - shares[i]), i))
     step = quantum if residual_units >= 0 else -quantum
     for i in order[: abs(residual_units)]:
         shares[i] += step

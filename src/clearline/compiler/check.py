@@ -21,6 +21,8 @@ from clearline.compiler.check_models import (
     check_discount,
     check_distribute,
     check_limit,
+    check_product_models,
+    check_share_base,
     check_split,
     check_tier_tables,
     check_withhold,
@@ -57,6 +59,8 @@ def _walk_exprs(expr: ast.Expr) -> Iterator[ast.Expr]:
     if isinstance(expr, ast.Add | ast.Mul | ast.Larger):
         yield from _walk_exprs(expr.left)
         yield from _walk_exprs(expr.right)
+    elif isinstance(expr, ast.ShareOf):
+        yield from _walk_exprs(expr.amount)
 
 
 def _walk_preds(pred: ast.Pred) -> Iterator[ast.Pred]:
@@ -72,6 +76,10 @@ def max_share(expr: ast.Expr, base: str) -> Decimal:
     """The largest percentage of `base` that `expr` can pay (for the 100% check)."""
     if isinstance(expr, ast.Share):
         return expr.percent if expr.base == base else Decimal(0)
+    if isinstance(expr, ast.BaseAmount):
+        return Decimal(100) if expr.base == base else Decimal(0)
+    if isinstance(expr, ast.ShareOf):
+        return expr.percent * max_share(expr.amount, base) / 100
     if isinstance(expr, ast.Larger):
         return max(max_share(expr.left, base), max_share(expr.right, base))
     if isinstance(expr, ast.Add) and expr.op == "+":
@@ -349,6 +357,7 @@ class _Checker:
 
     def check_product(self, product: ast.Product) -> None:
         name = product.name.name
+        check_product_models(self, product)
         if not product.matches:
             self.error(
                 "E0403",
@@ -691,6 +700,33 @@ def infer(
                 f"a customer charge cannot be a share of its own {expr.base}",
                 expr.span,
                 "shares of net or gross are for `pay` rules",
+            )
+        check_share_base(ck, expr, product)
+        return MoneyType(ck.currency)
+    if isinstance(expr, ast.ShareOf):
+        if not 0 <= expr.percent <= 100:
+            ck.error(
+                "E0303",
+                f"{expr.percent}% is not a share of anything",
+                expr.span,
+                "write a percentage between 0% and 100%",
+            )
+        inner = infer(expr.amount, ck, product, is_charge, line_level)
+        if inner.currency is None:
+            ck.error(
+                "E0306",
+                "a percentage is taken of an amount of money, not of a plain number",
+                expr.amount.span,
+                None,
+            )
+        return MoneyType(inner.currency or ck.currency)
+    if isinstance(expr, ast.BaseAmount):
+        if is_charge:
+            ck.error(
+                "E0405",
+                f"a customer charge cannot be its own {expr.base}",
+                expr.span,
+                "net and gross are bases for `pay` rules and deductions",
             )
         return MoneyType(ck.currency)
     if isinstance(expr, ast.TableRate):

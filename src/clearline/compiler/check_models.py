@@ -25,6 +25,8 @@ __all__ = [
     "check_discount",
     "check_distribute",
     "check_limit",
+    "check_product_models",
+    "check_share_base",
     "check_split",
     "check_tier_tables",
     "check_withhold",
@@ -125,6 +127,16 @@ def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType
     """Types of the model atoms (tiers, record values, aggregates); None for other nodes."""
     from clearline.compiler.check import MoneyType
 
+    if isinstance(expr, ast.TierRef) and expr.base is not None:
+        table = _tier_table(ck, expr.table)
+        if table is not None and not all(b.percent for b in table.bands):
+            ck.error(
+                "E0306",
+                f"tiers {table.name.name} price units; a tiered share needs percentage bands",
+                expr.table.span,
+                "write bands like `from 0.00 PLN to 10000.00 PLN at 70%`",
+            )
+        return MoneyType(ck.currency)
     if isinstance(expr, ast.TierRef):
         table = _tier_table(ck, expr.table)
         if table is None:
@@ -448,3 +460,60 @@ def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
             rule.span,
             "add a clause with `charge customer ...`",
         )
+
+
+def check_share_base(ck: _Checker, share: ast.Share, product: ast.Product) -> None:
+    """`... after deductions` needs deductions; `the allocated net of X` needs component X."""
+    if share.after_deductions and not product.deductions:
+        ck.error(
+            "E0403",
+            f"product {product.name.name} declares no deductions",
+            share.span,
+            'declare them in the product, e.g. `deduction bad_debt "Bad-debt allowance" is 3% of net`',
+        )
+    if share.component is not None:
+        names = [c.name for c, _ in product.components]
+        if share.component.name not in names:
+            ck.error(
+                "E0401",
+                f"product {product.name.name} has no component `{share.component.name}`",
+                share.component.span,
+                did_you_mean(share.component.name, names)
+                or "declare the bundle's components: `components tv 30.00 PLN, music 20.00 PLN`",
+            )
+
+
+def check_product_models(ck: _Checker, product: ast.Product) -> None:
+    """Deductions and bundle components."""
+    from clearline.compiler.check import infer
+
+    ck.duplicates([(d.name.name, d.name.span) for d in product.deductions], "deduction")
+    for deduction in product.deductions:
+        kind = infer(deduction.amount, ck, product, False)
+        if kind.currency is None:
+            ck.error("E0306", "a deduction is an amount of money", deduction.amount.span, None)
+        elif ck.currency and kind.currency != ck.currency:
+            ck.error(
+                "E0301",
+                f"the deduction is in {kind.currency} but the contract settles in {ck.currency}",
+                deduction.amount.span,
+                f"state it in {ck.currency}",
+            )
+    ck.duplicates([(c.name, c.span) for c, _ in product.components], "component")
+    for name, money in product.components:
+        ck.check_money(money)
+        if ck.currency and money.currency != ck.currency:
+            ck.error(
+                "E0301",
+                f"component {name.name} is priced in {money.currency} but the contract settles in "
+                f"{ck.currency}",
+                money.span,
+                f"state standalone prices in {ck.currency}",
+            )
+        if money.amount <= 0:
+            ck.error(
+                "E0207",
+                f"component {name.name} has no standalone price",
+                money.span,
+                "a bundle is allocated by standalone prices, which must be above zero",
+            )

@@ -67,7 +67,10 @@ class Expr:
     usage or per period), add, sub, mul, div, larger, smaller, table (table),
     tiers (table: a tier table priced on the line's quantity), field (field,
     currency: a money amount read from each record), agg (func, field: a
-    number over the line's records).
+    number over the line's records), base (base: the unit's whole net or
+    gross), share_of (value: fraction of args[0]), allocated (value:
+    fraction of the component `field`'s allocation of `base`, exact to the
+    quantum `size`); tiers with `base` is a tiered share of the line's base.
     """
 
     op: str
@@ -279,6 +282,7 @@ class ProductPlan:
     withholdings: tuple[WithholdPlan, ...] = ()
     discounts: tuple[DiscountPlan, ...] = ()
     splits: tuple[SplitPlan, ...] = ()
+    components: tuple[tuple[str, Decimal], ...] = ()  # a bundle's components and standalone prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +358,10 @@ def _decode(tp: Any, data: Any) -> Any:
     if tp is Decimal:
         return Decimal(data)
     if origin is tuple:
-        inner = get_args(tp)[0]
-        return tuple(_decode(inner, v) for v in data)
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v) for v in data)
+        return tuple(_decode(t, v) for t, v in zip(args, data, strict=True))
     args = get_args(tp)
     if args and type(None) in args:  # Optional[X]
         if data is None:

@@ -46,6 +46,7 @@ class _Lowerer:
         self.currency = contract.settle[0].currency
         self.tables = {t.name.name: t for t in contract.tables}
         self.measure = "event"  # of the product being lowered
+        self.deductions: tuple[ast.Deduction, ...] = ()
 
     def pred(self, p: ast.Pred) -> ir.Pred:
         text = _text(self.source, p.span)
@@ -88,11 +89,29 @@ class _Lowerer:
         if isinstance(e, ast.Number):
             return ir.Expr("number", value=e.value, text=text)
         if isinstance(e, ast.Share):
+            if e.component is not None:
+                return ir.Expr(
+                    "allocated",
+                    value=e.percent / 100,
+                    base=e.base,
+                    field=e.component.name,
+                    size=minor_unit(self.currency),
+                    text=text,
+                )
+            if e.after_deductions:
+                base = ir.Expr("base", base=e.base, text=e.base)
+                for d in self.deductions:
+                    base = ir.Expr("sub", (base, self.expr(d.amount)), text=f"{base.text} - {d.name.name}")
+                return ir.Expr("share_of", (base,), value=e.percent / 100, text=text)
             return ir.Expr("share", value=e.percent / 100, base=e.base, text=text)
+        if isinstance(e, ast.ShareOf):
+            return ir.Expr("share_of", (self.expr(e.amount),), value=e.percent / 100, text=text)
+        if isinstance(e, ast.BaseAmount):
+            return ir.Expr("base", base=e.base, text=text)
         if isinstance(e, ast.TableRate):
             return ir.Expr("table", table=e.table.name, text=text)
         if isinstance(e, ast.TierRef):
-            return ir.Expr("tiers", table=e.table.name, text=text)
+            return ir.Expr("tiers", table=e.table.name, base=e.base, text=text)
         if isinstance(e, ast.FieldValue):
             return ir.Expr("field", field=e.field.name, currency=e.currency, text=text)
         if isinstance(e, ast.Aggregate):
@@ -102,6 +121,7 @@ class _Lowerer:
         elif isinstance(e, ast.Mul):
             op = "mul" if e.op == "*" else "div"
         else:
+            assert isinstance(e, ast.Larger)
             op = "larger" if e.larger else "smaller"
         return ir.Expr(op, (self.expr(e.left), self.expr(e.right)), text=text)
 
@@ -207,6 +227,7 @@ class _Lowerer:
         discounts: list[ir.DiscountPlan] = []
         splits: list[ir.SplitPlan] = []
         self.measure = units.canonical(p.measured[0][0]) if p.measured else "event"
+        self.deductions = p.deductions
         tier_tables = {t.name.name: t for t in self.c.tiers}
         used_tiers: list[str] = []
         for clause in p.clauses:
@@ -327,6 +348,7 @@ class _Lowerer:
             withholdings=tuple(withholdings),
             discounts=tuple(discounts),
             splits=tuple(splits),
+            components=tuple((name.name, money.amount) for name, money in p.components),
         )
 
     def sha256(self) -> str:
@@ -379,6 +401,8 @@ def _exprs(e: ast.Expr) -> list[ast.Expr]:
     out: list[ast.Expr] = [e]
     if isinstance(e, ast.Add | ast.Mul | ast.Larger):
         out += _exprs(e.left) + _exprs(e.right)
+    elif isinstance(e, ast.ShareOf):
+        out += _exprs(e.amount)
     return out
 
 

@@ -94,9 +94,33 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """`55% of net`: `percent` is the number before the % sign."""
+    """`55% of net`: `percent` is the number before the % sign.
+
+    `after_deductions`: `55% of net after deductions` (the product's declared
+    deductions are subtracted from the base first); `component`: `60% of the
+    allocated net of tv` (the base is the component's share of a bundle).
+    """
 
     percent: Decimal
+    base: str
+    span: Span
+    after_deductions: bool = False
+    component: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShareOf:
+    """`55% of (the larger of net and 30.00 PLN)`: a percentage of any amount."""
+
+    percent: Decimal
+    amount: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BaseAmount:
+    """`net` or `gross` on its own: the rating unit's whole net or gross charge."""
+
     base: str
     span: Span
 
@@ -135,10 +159,12 @@ class TableRate:
 
 @dataclass(frozen=True, slots=True)
 class TierRef:
-    """`tiers data_price` (on the line's quantity) or `tiers studio of the remainder`."""
+    """`tiers data_price` (on the line's quantity) or `tiers studio_share of net` (a tiered
+    share of the line's net or gross)."""
 
     table: Ident
     span: Span
+    base: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +185,31 @@ class Aggregate:
     span: Span
 
 
-Expr = Money | Number | Share | Add | Mul | Larger | TableRate | TierRef | FieldValue | Aggregate
+Expr = (
+    Money
+    | Number
+    | Share
+    | ShareOf
+    | BaseAmount
+    | Add
+    | Mul
+    | Larger
+    | TableRate
+    | TierRef
+    | FieldValue
+    | Aggregate
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Deduction:
+    """`deduction bad_debt "Bad-debt allowance" is 3% of net`: subtracted from the base of
+    `... of net after deductions`."""
+
+    name: Ident
+    title: str | None
+    amount: Expr
+    span: Span
 
 
 # --- predicates ----------------------------------------------------------
@@ -406,6 +456,8 @@ class Product:
     answered: tuple[Pred, ...]
     clauses: tuple[Clause, ...]
     span: Span
+    deductions: tuple[Deduction, ...] = ()
+    components: tuple[tuple[Ident, Money], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

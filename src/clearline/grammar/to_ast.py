@@ -322,6 +322,8 @@ class _Builder(Transformer[Token, Any]):
                 answered=pick("answered"),
                 clauses=tuple(c for c in rest if isinstance(c, ast.Clause)),
                 span=self.span(meta),
+                deductions=pick("deduction"),
+                components=tuple(c for group in pick("components") for c in group),
             ),
         )
 
@@ -456,6 +458,48 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def capped(self, meta: Meta, children: list[Any]) -> ast.Limit:
         return ast.Limit("cap", children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def deduction(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        name = children[0]
+        title = _unquote(children[1]) if len(children) == 3 else None
+        return ("deduction", ast.Deduction(self.ident(name), title, children[-1], self.span(meta)))
+
+    def components(self, children: list[Any]) -> tuple[str, Any]:
+        return ("components", tuple(children))
+
+    def component(self, children: list[Any]) -> tuple[ast.Ident, ast.Money]:
+        return (self.ident(children[0]), children[1])
+
+    @v_args(meta=True)
+    def share_after(self, meta: Meta, children: list[Token]) -> ast.Share:
+        return ast.Share(
+            Decimal(str(children[0])[:-1]), str(children[1]), self.span(meta), after_deductions=True
+        )
+
+    @v_args(meta=True)
+    def share_of(self, meta: Meta, children: list[Any]) -> ast.ShareOf:
+        return ast.ShareOf(Decimal(str(children[0])[:-1]), children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def share_allocated(self, meta: Meta, children: list[Token]) -> ast.Share:
+        return ast.Share(
+            Decimal(str(children[0])[:-1]),
+            str(children[1]),
+            self.span(meta),
+            component=self.ident(children[2]),
+        )
+
+    @v_args(meta=True)
+    def base_amount(self, meta: Meta, children: list[Token]) -> ast.BaseAmount:
+        return ast.BaseAmount(str(children[0]), self.span(meta))
+
+    @v_args(meta=True)
+    def tier_share(self, meta: Meta, children: list[Token]) -> ast.TierRef:
+        return ast.TierRef(self.ident(children[0]), self.span(meta), base=str(children[1]))
+
+    def per_transaction(self, children: list[Any]) -> tuple[Any, ...]:
+        return ("per_transaction", None, children[0], None, None)
 
     @v_args(meta=True)
     def floor(self, meta: Meta, children: list[Any]) -> ast.Limit:

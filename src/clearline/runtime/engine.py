@@ -69,6 +69,9 @@ class LineAcc:
     aggregates: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     # allowances `for each FIELD`: the quantity of each distinct value
     by_value: dict[str, Decimal] = field(default_factory=dict)
+    # line-level shares: the sum of the units' net and gross
+    net_base: Decimal = Decimal(0)
+    gross_base: Decimal = Decimal(0)
 
     def aggregate(self, func: str, name: str, value: Decimal) -> None:
         key = (func, name)
@@ -146,7 +149,8 @@ class _Rule:
         self.party = plan.party if isinstance(plan, ir.PayoutPlan) else ""
         self.vat = plan.vat_rate if isinstance(plan, ir.ChargePlan) else None
         self.tiers = {t.name: t for t in product.tiers}
-        self.fn = rating.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers)
+        self.bundle = product.components
+        self.fn = rating.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers, self.bundle)
         self.line_level = plan.rate.line_level
         self.allowance_per = plan.rate.allowance_per
         self.vat_included = (
@@ -470,6 +474,9 @@ class _FileContext:
                     acc.aggregate(func, name, value)
                 if rule.allowance_per is not None:
                     acc.by_value[unit.key] = acc.by_value.get(unit.key, _ZERO) + unit.quantity
+                if amount is None:
+                    acc.net_base += unit.net
+                    acc.gross_base += unit.gross
                 if rule.by_day and amount is not None:
                     day = ts.astimezone(p.period.start.tzinfo).date()
                     acc.by_day[day] = acc.by_day.get(day, Decimal(0)) + amount

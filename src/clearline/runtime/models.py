@@ -165,12 +165,13 @@ def waterfalls(
             base = sum(
                 (ln.gross_amount if ln.gross_amount is not None else ln.amount for ln in invoices), Decimal(0)
             )
+        transactions = sum(ln.records for ln in invoices)
         steps = [
             Step(
                 s.label,
                 s.party,
-                s.kind,
-                s.value,
+                "fixed" if s.kind == "per_transaction" else s.kind,
+                s.value * transactions if s.kind == "per_transaction" and s.value is not None else s.value,
                 s.of_step,
                 tuple(Band(b.lower, b.upper, b.rate) for b in s.tiers.bands) if s.tiers else (),
                 s.tiers.mode if s.tiers else "graduated",
@@ -262,6 +263,8 @@ def _describe(step: ir.StepPlan, basis: Decimal) -> str:
         return "the rest"
     if step.kind == "fixed":
         return f"a fixed {_s(step.value)}"
+    if step.kind == "per_transaction":
+        return f"{_s(step.value)} per transaction"
     if step.kind == "tiers":
         assert step.tiers is not None
         return f"tiers {step.tiers.name} ({step.tiers.mode}) of the remainder {_s(basis)}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from clearline.compiler import ir, units
-from clearline.money import CONTEXT
+from clearline.money import CONTEXT, allocate
 from clearline.runtime.tiers import Band, apply_tiers
 
 __all__ = ["Unit", "bill_quantity", "compile_expr", "explain", "lookup", "prefix_index"]
@@ -88,7 +88,11 @@ def lookup(
 
 
 def compile_expr(
-    expr: ir.Expr, rate: ir.RatePlan, measure: str, tiers: dict[str, ir.TierPlan] | None = None
+    expr: ir.Expr,
+    rate: ir.RatePlan,
+    measure: str,
+    tiers: dict[str, ir.TierPlan] | None = None,
+    bundle: tuple[tuple[str, Decimal], ...] = (),
 ) -> Fn:
     """A closure computing `expr` for one unit, exactly (no rounding).
 
@@ -117,7 +121,29 @@ def compile_expr(
         assert tiers is not None and expr.table is not None
         tier = tiers[expr.table]
         tier_bands = bands(tier)
+        if expr.base == "net":
+            return lambda u: apply_tiers(u.net, tier_bands, tier.mode)[0]
+        if expr.base == "gross":
+            return lambda u: apply_tiers(u.gross, tier_bands, tier.mode)[0]
         return lambda u: apply_tiers(tier_quantity(u.quantity, tier, measure), tier_bands, tier.mode)[0]
+    if op == "base":
+        if expr.base == "gross":
+            return lambda u: u.gross
+        return lambda u: u.net
+    if op == "share_of":
+        assert expr.value is not None
+        fraction: Decimal = expr.value
+        inner = compile_expr(expr.args[0], rate, measure, tiers, bundle)
+        return lambda u: mul(fraction, inner(u))
+    if op == "allocated":
+        assert expr.value is not None and expr.size is not None
+        part: Decimal = expr.value
+        quantum: Decimal = expr.size
+        names = [name for name, _ in bundle]
+        weights = [price for _, price in bundle]
+        index = names.index(expr.field or "")
+        use_gross = expr.base == "gross"
+        return lambda u: mul(part, allocate(u.gross if use_gross else u.net, weights, quantum)[index])
     mul, div, add, sub = CONTEXT.multiply, CONTEXT.divide, CONTEXT.add, CONTEXT.subtract
     if op == "money" or op == "number":
         value = expr.value
@@ -172,13 +198,13 @@ def compile_expr(
 
         return table_rate
     if op == "share":
-        fraction = expr.value
-        assert fraction is not None
+        assert expr.value is not None
+        share: Decimal = expr.value
         if expr.base == "net":
-            return lambda u: mul(fraction, u.net)
-        return lambda u: mul(fraction, u.gross)
-    left = compile_expr(expr.args[0], rate, measure, tiers)
-    right = compile_expr(expr.args[1], rate, measure, tiers)
+            return lambda u: mul(share, u.net)
+        return lambda u: mul(share, u.gross)
+    left = compile_expr(expr.args[0], rate, measure, tiers, bundle)
+    right = compile_expr(expr.args[1], rate, measure, tiers, bundle)
     if op == "add":
         return lambda u: add(left(u), right(u))
     if op == "sub":
@@ -199,11 +225,37 @@ def _fmt(value: Decimal) -> str:
 
 
 def explain(
-    expr: ir.Expr, rate: ir.RatePlan, measure: str, unit: Unit, tiers: dict[str, ir.TierPlan] | None = None
+    expr: ir.Expr,
+    rate: ir.RatePlan,
+    measure: str,
+    unit: Unit,
+    tiers: dict[str, ir.TierPlan] | None = None,
+    bundle: tuple[tuple[str, Decimal], ...] = (),
 ) -> tuple[Decimal, str]:
     """(value, the arithmetic written out with the values that went in)."""
-    value = compile_expr(expr, rate, measure, tiers)(unit)
+    value = compile_expr(expr, rate, measure, tiers, bundle)(unit)
     op = expr.op
+    if op == "base":
+        return value, f"{expr.base} {_fmt(value)}"
+    if op == "share_of":
+        assert expr.value is not None
+        _, inner = explain(expr.args[0], rate, measure, unit, tiers, bundle)
+        return value, f"{_fmt((expr.value * 100).normalize())}% × ({inner}) = {_fmt(value)}"
+    if op == "allocated":
+        assert expr.value is not None
+        prices = ", ".join(f"{name} {_fmt(price)}" for name, price in bundle)
+        base = unit.gross if expr.base == "gross" else unit.net
+        return value, (
+            f"{_fmt((expr.value * 100).normalize())}% × {expr.field}'s part of {expr.base} "
+            f"{_fmt(base)} by standalone prices ({prices}) = {_fmt(value)}"
+        )
+    if op == "tiers" and expr.base is not None:
+        assert tiers is not None and expr.table is not None
+        tier = tiers[expr.table]
+        base = unit.gross if expr.base == "gross" else unit.net
+        _, uses = apply_tiers(base, bands(tier), tier.mode)
+        used = " + ".join(f"{_fmt(u.quantity)} × {_fmt(u.band.rate)}" for u in uses) or "0"
+        return value, f"tiers {tier.name} ({tier.mode}) of {expr.base} {_fmt(base)}: {used} = {_fmt(value)}"
     if op in {"money", "number"}:
         return value, expr.text
     if op == "field":
@@ -272,8 +324,8 @@ def explain(
             value,
             f"{_fmt((expr.value * 100).normalize())}% × {expr.base} {_fmt(base)} = {_fmt(value)}",
         )
-    _, left = explain(expr.args[0], rate, measure, unit, tiers)
-    _, right = explain(expr.args[1], rate, measure, unit, tiers)
+    _, left = explain(expr.args[0], rate, measure, unit, tiers, bundle)
+    _, right = explain(expr.args[1], rate, measure, unit, tiers, bundle)
     if op in {"larger", "smaller"}:
         return value, f"the {op} of ({left}) and ({right}) = {_fmt(value)}"
     sign = {"add": "+", "sub": "-", "mul": "×", "div": "/"}[op]

@@ -214,6 +214,32 @@ class _Finisher:
         touched: list[tuple[str, str]] = []
         for rule in p.charges + p.payouts:
             unit.net, unit.gross = net, gross
+            if rule.line_level:
+                # a tiered share: priced once from the line's summed net when it closes
+                key = (
+                    rule.kind,
+                    p.contract.id,
+                    str(p.contract.version),
+                    p.product.name,
+                    rule.plan.clause.label,
+                    str(rule.index),
+                    rule.party or customer,
+                    "",
+                )
+                acc = self.acc.lines.get(key)
+                if acc is None:
+                    acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
+                acc.add(
+                    customer,
+                    rating.Unit(unit.quantity, None, False, days, p.period.days, net, gross),
+                    Decimal(0),
+                )
+                acc.records += len(ids) - 1
+                acc.net_base += net
+                acc.gross_base += gross
+                self.record_ids.setdefault(acc.line_id, []).extend(ids)
+                touched.append((acc.line_id, rule.plan.clause.label))
+                continue
             amount = rule.fn(unit)
             if rule.record_rounding is not None:
                 amount = round_money(amount, rule.record_rounding)
@@ -432,7 +458,7 @@ class _Finisher:
         shown = []
         if not rate.line_level:
             for key, unit, value in acc.samples:
-                _, text = rating.explain(rate.expr, rate, product.measure, unit, rule.tiers)
+                _, text = rating.explain(rate.expr, rate, product.measure, unit, rule.tiers, rule.bundle)
                 shown.append({"unit": key, "arithmetic": text, "amount": _s(value)})
         ids = sorted(self.record_ids.get(acc.line_id, [])) or [s[0] for s in acc.samples]
         trace: dict[str, Any] = {
@@ -492,8 +518,10 @@ class _Finisher:
         if rate.allowance is not None:
             quantity, free = _chargeable(rate, acc, p.product.measure)
         # a line is not an event: no connect fee is added at line level
-        unit = rating.Unit(quantity, None, False, 0, p.period.days, aggregates=aggregates)
-        value, text = rating.explain(rate.expr, rate, p.product.measure, unit, rule.tiers)
+        unit = rating.Unit(
+            quantity, None, False, 0, p.period.days, acc.net_base, acc.gross_base, aggregates=aggregates
+        )
+        value, text = rating.explain(rate.expr, rate, p.product.measure, unit, rule.tiers, rule.bundle)
         return value, f"{free}; {text}" if free else text
 
     @staticmethod
