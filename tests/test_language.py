@@ -459,3 +459,105 @@ def test_withholding_is_a_line_under_the_payout(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["conservation"]["ok"] is True
     assert manifest["counts"]["lines"]["withholding"] == 1
+
+
+# --- revenue-share bases -----------------------------------------------------------------
+
+BUNDLE = contract(
+    "BN-1",
+    "PLN",
+    """
+  partner tvco    "TV Co"    currency PLN
+  partner musicco "Music Co" currency PLN
+  usage fields {
+    product text
+    event   text
+  }
+  product family "Family bundle" {
+    matches product = "family"
+    subscription starts when event = "on", ends when event = "off"
+    components tv 30.00 PLN, music 20.00 PLN, cloud 10.00 PLN
+    deduction platform "Platform fee" is 2.00 PLN per month
+    deduction bad_debt "Bad-debt allowance" is 3% of net
+
+    clause "1 Price" {
+      charge customer 49.99 PLN per month
+      round each line half up to 0.01
+      vat 23%
+    }
+    clause "5.1 TV" {
+      pay tvco 60% of the allocated net of tv
+      round each line half up to 0.01
+    }
+    clause "5.2 Music" {
+      pay musicco 50% of net after deductions
+      round each line half up to 0.01
+    }
+  }
+""",
+)
+
+BUNDLE_USAGE = """\
+    record_id,timestamp,customer_id,product,event
+    B1,2026-02-01T00:00:00+01:00,C1,family,on
+    B2,2026-02-01T00:00:00+01:00,C2,family,on
+"""
+
+
+def test_bundle_allocation_and_deductions(tmp_path: Path) -> None:
+    # 49.99 by 30:20:10 -> 24.995, 16.663.., 8.331..: down 24.99, 16.66, 8.33 (49.98), one cent to the
+    # largest remainder (tv: 0.005) -> tv 25.00; 60% of it = 15.00 per subscriber, 30.00 for two
+    # music: 50% of (49.99 - 2.00 - 3% of 49.99 = 46.4903) = 23.24515 per subscriber, 46.4903 for two
+    out = settle(tmp_path, BUNDLE, {"u.csv": BUNDLE_USAGE})
+    payouts = {r["party"]: r["amount"] for r in read_csv(out / "payout_lines.csv")}
+    assert payouts == {"tvco": "30.00", "musicco": "46.49"}
+    trace = next(
+        json.loads(t)
+        for t in (out / "trace.jsonl").read_text().splitlines()
+        if json.loads(t)["party"] == "musicco"
+    )
+    assert trace["units"]["shown"][0]["arithmetic"] == (
+        "50% × (((net 49.99) - (2.00 PLN per month) = 47.99) - (3% × net 49.99 = 1.4997) = 46.4903)"
+        " = 23.24515"
+    )
+
+
+STUDIO = contract(
+    "ST-1",
+    "PLN",
+    """
+  partner studio "Studio" currency PLN
+  usage fields {
+    service text
+    amount  decimal
+  }
+  tiers studio_share graduated {
+    from 0.00 PLN   to 100.00 PLN  at 70%
+    from 100.00 PLN                at 80%
+  }
+  product games "Games" {
+    matches service = "game"
+    clause "1 Price" {
+      charge customer the value of amount in PLN
+      round each line half up to 0.01
+    }
+    clause "2 Share" {
+      pay studio tiers studio_share of net
+      round each line half up to 0.01
+    }
+  }
+""",
+)
+
+
+def test_tiered_revenue_share_on_the_period_net(tmp_path: Path) -> None:
+    usage = """\
+        record_id,timestamp,customer_id,service,amount
+        G1,2026-03-02T10:00:00+01:00,C1,game,60.00
+        G2,2026-03-03T10:00:00+01:00,C2,game,90.00
+    """
+    out = settle(tmp_path, STUDIO, {"u.csv": usage})
+    (line,) = read_csv(out / "payout_lines.csv")
+    assert line["amount"] == "110.00"  # 70% of the first 100.00 + 80% of the next 50.00, on the line's 150.00
+    (kept,) = read_csv(out / "retained_lines.csv")
+    assert kept["amount"] == "40.00"

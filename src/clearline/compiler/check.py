@@ -72,20 +72,28 @@ def _walk_preds(pred: ast.Pred) -> Iterator[ast.Pred]:
         yield from _walk_preds(pred.operand)
 
 
-def max_share(expr: ast.Expr, base: str) -> Decimal:
-    """The largest percentage of `base` that `expr` can pay (for the 100% check)."""
+def max_share(expr: ast.Expr, base: str, parts: dict[str, Decimal] | None = None) -> Decimal:
+    """The largest percentage of `base` that `expr` can pay (for the 100% check).
+
+    `parts`: a bundle's components as fractions of the whole (a share of the
+    allocated net of a component is that fraction of the share).
+    """
     if isinstance(expr, ast.Share):
-        return expr.percent if expr.base == base else Decimal(0)
+        if expr.base != base:
+            return Decimal(0)
+        if expr.component is not None:
+            return expr.percent * (parts or {}).get(expr.component.name, Decimal(1))
+        return expr.percent
     if isinstance(expr, ast.BaseAmount):
         return Decimal(100) if expr.base == base else Decimal(0)
     if isinstance(expr, ast.ShareOf):
-        return expr.percent * max_share(expr.amount, base) / 100
+        return expr.percent * max_share(expr.amount, base, parts) / 100
     if isinstance(expr, ast.Larger):
-        return max(max_share(expr.left, base), max_share(expr.right, base))
+        return max(max_share(expr.left, base, parts), max_share(expr.right, base, parts))
     if isinstance(expr, ast.Add) and expr.op == "+":
-        return max_share(expr.left, base) + max_share(expr.right, base)
+        return max_share(expr.left, base, parts) + max_share(expr.right, base, parts)
     if isinstance(expr, ast.Add):
-        return max_share(expr.left, base)
+        return max_share(expr.left, base, parts)
     return Decimal(0)
 
 
@@ -401,12 +409,14 @@ class _Checker:
                 'add e.g. `clause "3.1 Retail price" { charge customer ... }`',
             )
         shares: dict[str, list[tuple[Decimal, ast.Pay]]] = {"net": [], "gross": []}
+        whole = sum((m.amount for _, m in product.components), Decimal(0))
+        parts = {n.name: m.amount / whole for n, m in product.components} if whole > 0 else {}
         for clause in product.clauses:
             self.check_clause(clause, product)
             for rule in clause.rules:
                 if isinstance(rule, ast.Pay):
                     for base in shares:
-                        pct = max_share(rule.amount, base)
+                        pct = max_share(rule.amount, base, parts)
                         if pct:
                             shares[base].append((pct, rule))
         for base, rules in shares.items():

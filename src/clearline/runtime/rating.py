@@ -99,6 +99,7 @@ def compile_expr(
     A line-level rule (tiers, aggregates) is computed once per line, with the
     line's total quantity and aggregates in the unit.
     """
+    mul, div, add, sub = CONTEXT.multiply, CONTEXT.divide, CONTEXT.add, CONTEXT.subtract
     op = expr.op
     if op == "field":
         name = expr.field
@@ -144,7 +145,6 @@ def compile_expr(
         index = names.index(expr.field or "")
         use_gross = expr.base == "gross"
         return lambda u: mul(part, allocate(u.gross if use_gross else u.net, weights, quantum)[index])
-    mul, div, add, sub = CONTEXT.multiply, CONTEXT.divide, CONTEXT.add, CONTEXT.subtract
     if op == "money" or op == "number":
         value = expr.value
         assert value is not None
