@@ -10,7 +10,7 @@ import pytest
 
 import clearline
 from clearline.source import SourceFile
-from conftest import read_csv
+from conftest import CONTRACTS, DATA, read_csv
 
 HEADER = """\
   version 1
@@ -561,3 +561,101 @@ def test_tiered_revenue_share_on_the_period_net(tmp_path: Path) -> None:
     assert line["amount"] == "110.00"  # 70% of the first 100.00 + 80% of the next 50.00, on the line's 150.00
     (kept,) = read_csv(out / "retained_lines.csv")
     assert kept["amount"] == "40.00"
+
+
+# --- commitments prorated, waterfall steps per transaction and of a named step -------------
+
+
+def test_a_commitment_is_prorated_when_the_contract_starts_mid_period(tmp_path: Path) -> None:
+    text = (CONTRACTS / "fleetiot.contract").read_text(encoding="utf-8")
+    text = text.replace("effective 2026-01-01 until 2027-01-01", "effective 2026-03-16 until 2027-01-01")
+    text = text.replace('on clause "2.2 Data"', 'on clause "2.2 Data", prorated by active days')
+    text = text.split("  example ")[0] + "}\n"
+    usage = (
+        "record_id,timestamp,customer_id,service,quantity,unit,active_sims\n"
+        "X1,2026-03-20T12:00:00+01:00,B-2001,data,100000,MB,10\n"
+    )
+    out = settle(tmp_path, text, {"u.csv": usage})
+    got = {r["clause"]: r["amount"] for r in read_csv(out / "invoice_lines.csv")}
+    # 16 of 31 days in force: 9,000.00 x 16 / 31 = 4,645.16...; data 100,000 x 0.0040 = 400.00
+    assert got == {"2.1 SIM fee": "8.00", "2.2 Data": "400.00", "2.3 Commitment": "4245.16"}
+
+
+CHAIN = contract(
+    "CH-1",
+    "PLN",
+    """
+  partner agg    "Aggregator" currency PLN
+  partner ref    "Referrer"   currency PLN
+  partner studio "Studio"     currency PLN
+  usage fields {
+    service text
+    amount  decimal
+  }
+  product games "Games" {
+    matches service = "game"
+    clause "1 Price" {
+      charge customer the value of amount in PLN
+      round each line half up to 0.01
+    }
+    clause "2 Chain" {
+      distribute the period's net {
+        telcopl keeps 0.10 PLN per transaction as "transaction fee"
+        pay agg 10% of the remainder as "aggregator fee", round half up to 0.01
+        pay ref 5% of "aggregator fee" as "referral", round half up to 0.01
+        pay studio 70% of the remainder, round half up to 0.01
+        telcopl keeps the rest
+      }
+    }
+  }
+""",
+)
+
+
+def test_a_b2b2b2x_chain_with_a_fee_per_transaction_and_a_share_of_an_earlier_step(tmp_path: Path) -> None:
+    usage = """\
+        record_id,timestamp,customer_id,service,amount
+        G1,2026-03-02T10:00:00+01:00,C1,game,60.00
+        G2,2026-03-03T10:00:00+01:00,C2,game,40.00
+        G3,2026-03-04T10:00:00+01:00,C2,game,0.00
+    """
+    out = settle(tmp_path, CHAIN, {"u.csv": usage})
+    # net 100.00; 3 x 0.10 = 0.30; 10% of 99.70 = 9.97; 5% of 9.97 = 0.4985 -> 0.50;
+    # 70% of 89.23 = 62.461 -> 62.46; the rest 26.77
+    payouts = {r["party"]: r["amount"] for r in read_csv(out / "payout_lines.csv")}
+    assert payouts == {"agg": "9.97", "ref": "0.50", "studio": "62.46"}
+    kept = sorted(r["amount"] for r in read_csv(out / "retained_lines.csv"))
+    assert kept == ["0.30", "26.77"]
+
+
+def test_one_call_rated_by_a_retail_and_a_wholesale_contract(tmp_path: Path) -> None:
+    retail = contract(
+        "RT-1",
+        "EUR",
+        """
+      usage fields {
+        service     text
+        destination text
+      }
+      product voice "Retail voice" {
+        matches service = "voice-out"
+        measured in seconds
+        clause "1 Calls" {
+          charge customer 0.06 EUR per minute, increments 60/60
+          round each line half up to 0.01
+        }
+      }
+    """,
+    )
+    (tmp_path / "retail.contract").write_text(retail, encoding="utf-8")
+    (tmp_path / "nc.contract").write_text(
+        (CONTRACTS / "nordcarrier.contract").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    plans, _ = clearline.load_plans([tmp_path / "retail.contract", tmp_path / "nc.contract"])
+    out = tmp_path / "out"
+    clearline.run(plans, [DATA / "nordcarrier-cdrs.csv"], "2026-03", out=out)
+    rows = read_csv(out / "rated_records.csv")
+    assert len(rows) == 12  # every CDR twice: once per contract
+    assert {r["record_id"] for r in rows if r["clause"] == "1 Calls"} == {f"CDR-000{i}" for i in range(1, 7)}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["counts"]["read"], manifest["counts"]["rated"]) == (6, 6)
