@@ -7,23 +7,39 @@ A batch's effect is a sum, so batches can be fed in any order and merged.
 
 Every record read ends in exactly one of: rated, rejected (with the reason),
 unmatched (no product of any contract matched it).
+
+Speed: each input file gets one `_FileContext` (column positions, compiled
+predicates, and per product its period's bounds as text for each UTC offset
+met, since ISO timestamps with one offset compare as strings). An ordinary
+record -- well formed, inside the period, priced by per-record rules that
+read only the quantity, the answered flag and rate-table rows -- takes the
+fast path (`_FileContext.feed`): its prices come from a per-product memo
+keyed by exactly those inputs, filled by the reference path `rate`, so the
+records that rate alike share one computation, one `Unit` and one rated-row
+tail. Any other record takes the reference path `record`, unchanged.
+
+Duplicates: record ids are remembered exactly only for the `candidates`, a
+superset of the ids that occur more than once, found by a pre-scan of the
+input (`duplicate_candidates`); without it every id is remembered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT, parse_decimal, round_money
 from clearline.runtime import rating
 from clearline.runtime.periods import Period, period_bounds
-from clearline.runtime.readers import Customer, Row
+from clearline.runtime.readers import Customer, Row, scan_ids
 
-__all__ = ["SAMPLE_SIZE", "Accumulated", "Engine", "LineAcc", "Reject"]
+__all__ = ["SAMPLE_SIZE", "Accumulated", "Engine", "LineAcc", "RatedTail", "Reject", "duplicate_candidates"]
 
 SAMPLE_SIZE = 5  # record ids (the smallest) kept per line for traces
 
@@ -91,6 +107,12 @@ class LineAcc:
         self.units += 1
         self.records += 1
         samples = self.samples
+        if len(samples) < SAMPLE_SIZE or record_id < samples[-1][0]:
+            self.sample(record_id, unit, amount)
+
+    def sample(self, record_id: str, unit: rating.Unit, amount: Decimal) -> None:
+        """Keep the unit if its id is among the SAMPLE_SIZE smallest (for the trace)."""
+        samples = self.samples
         if len(samples) < SAMPLE_SIZE:
             samples.append((record_id, unit, amount))
             samples.sort(key=lambda s: s[0])
@@ -106,6 +128,20 @@ class RatedRow:
     clause: str
     quantity: str
     amount: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RatedTail:
+    """A rated-records row but its record id. The records that rate alike
+    share one, so the writer renders it once (it hashes by identity)."""
+
+    line_id: str
+    clause: str
+    quantity: str
+    amount: str
+
+
+RatedRows = list[tuple[str, RatedTail]]  # (record id, the rest of its row)
 
 
 def line_id(kind: str, key: tuple[str, ...]) -> str:
@@ -168,6 +204,14 @@ class _Rule:
         self.rows, self.lengths = rating.prefix_index(self.table) if self.table else ({}, ())
         self.record_rounding = plan.rate.record_rounding
         self.by_day = any(c.party == self.party and c.fixing == "record date" for c in product.conversions)
+        # fast path: the line key but party and group, the lines by (party, group), and the
+        # table row by key (a longest-prefix match depends on the key's first `key_length` chars)
+        self.head: tuple[str, ...] = ()
+        self.lines: dict[tuple[str, str], LineAcc] = {}
+        self.found: dict[str, ir.RowPlan | None] = {}
+        prefix = self.table is not None and self.table.key_kind == "prefix"
+        self.key_length = max(self.lengths, default=0) if prefix else None
+        self.pure = _pure(plan)
 
 
 # (rule, group, unit, net amount or None for line-level rules, amount paid incl. VAT or None,
@@ -209,6 +253,22 @@ class _ProductRT:
         self.subscription = product.kind == "subscription"
         self.charges = [_Rule(i, "I", c, product) for i, c in enumerate(product.charges)]
         self.payouts = [_Rule(i, "P", p, product) for i, p in enumerate(product.payouts)]
+        for rule in self.charges + self.payouts:
+            label = rule.plan.clause.label
+            rule.head = (rule.kind, contract.id, str(contract.version), product.name, label, str(rule.index))
+        # fast path: when a record is rated without the reference path, and the memo of prices
+        self.fast = _at_defaults(product, _PRODUCT_FIELDS) and (
+            (product.starts is not None and product.ends is not None)
+            if self.subscription
+            else all(r.pure for r in self.charges + self.payouts)
+        )
+        start, end = self.period.start, self.period.end
+        self.window = (
+            (None, end)
+            if self.subscription
+            else (max(self.effective_from, start), min(self.effective_until, end))
+        )
+        self.memo: dict[tuple[str | bool | None, ...], tuple[_Priced, ...]] = {}
 
 
 def _out_of_period(period: Period, ts: dt.datetime) -> RecordProblem:
@@ -281,11 +341,19 @@ def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:
         "in": lambda x: x in numbers,
     }[op]
 
+    answers: dict[str, bool] = {}  # by the value's text: a quantity column repeats its values
+
     def numeric(r: Row) -> bool:
-        v = get(r)
+        v = r[col] if col < len(r) else None
         if v is None or v == "":
             return False
-        return compare(_number(name, v))
+        answer = answers.get(v)
+        if answer is None:
+            answer = compare(_number(name, v))
+            if len(answers) >= _CACHE_LIMIT:
+                answers.clear()
+            answers[v] = answer
+        return answer
 
     return numeric
 
@@ -298,7 +366,10 @@ class Engine:
         plans: list[ir.ContractPlan],
         period: str,
         customers: dict[str, Customer] | None = None,
+        candidates: Collection[str] | None = None,
     ) -> None:
+        """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
+        None remembers every id."""
         self.plans = plans
         self.period_label = period
         self.customers = customers
@@ -306,19 +377,20 @@ class Engine:
             _ProductRT(ci, pi, c, p, period) for ci, c in enumerate(plans) for pi, p in enumerate(c.products)
         ]
         self.acc = Accumulated()
-        self.seen: dict[str, tuple[str, int]] = {}
-        self.rated_rows: list[RatedRow] = []
+        self.candidates = candidates
+        self.seen: dict[str, tuple[str, int]] = {}  # record id -> where it was first read
+        self.contexts: dict[tuple[str, tuple[str, ...]], _FileContext] = {}
 
     # -- per file ------------------------------------------------------------------
-    def feed(self, file: str, columns: list[str], batch: list[tuple[int, Row]]) -> list[RatedRow]:
+    def feed(self, file: str, columns: list[str], batch: list[tuple[int, Row]]) -> RatedRows:
         """Rate one batch; returns its rated rows (the caller streams them out)."""
-        index = {name: i for i, name in enumerate(columns)}
-        prepared = [(p, compile_pred(p.product.matches, index)) for p in self.products]
-        out: list[RatedRow] = []
-        with_ctx = _FileContext(self, file, index)
-        for line_no, row in batch:
-            self.acc.read += 1
-            with_ctx.record(line_no, row, prepared, out)
+        key = (file, tuple(columns))  # JSON Lines columns grow as new keys appear
+        context = self.contexts.get(key)
+        if context is None:
+            index = {name: i for i, name in enumerate(columns)}
+            context = self.contexts[key] = _FileContext(self, file, index)
+        out: RatedRows = []
+        context.feed(batch, out)
         return out
 
     def reject(
@@ -349,6 +421,18 @@ class _FileContext:
             id(p): compile_pred(p.product.starts, index) for p in engine.products if p.product.starts
         }
         self.ends = {id(p): compile_pred(p.product.ends, index) for p in engine.products if p.product.ends}
+        self.prepared = [(p, compile_pred(p.product.matches, index)) for p in engine.products]
+        self.fast = [_FastProduct(self, p, match) for p, match in self.prepared]
+        # the fast path needs an id and a timestamp column, and every product fast
+        self.fast_ok = (
+            self.i_id is not None
+            and self.i_ts is not None
+            and bool(self.fast)
+            and all(p.fast for p in engine.products)
+        )
+        self.min_width = max(self.i_id or 0, self.i_ts or 0) + 1
+        # UTC offset as written ("+01:00") -> per product its (from, until) as timestamp text
+        self.windows: dict[str, tuple[tuple[str, str], ...]] = {}
 
     def value(self, row: Row, name: str) -> str | None:
         col = self.index.get(name)
@@ -361,8 +445,9 @@ class _FileContext:
         line_no: int,
         row: Row,
         prepared: list[tuple[_ProductRT, RowPred]],
-        out: list[RatedRow],
+        out: RatedRows,
     ) -> None:
+        """The reference path: every check in order, each failure a reject."""
         engine = self.engine
         first = row[0] if row else None
         if first is not None and first.startswith("\x00"):
@@ -398,7 +483,7 @@ class _FileContext:
                 ts_text,
             )
             return
-        seen = engine.seen.get(rid)
+        seen = engine.seen.get(rid) if engine.candidates is None or rid in engine.candidates else None
         if seen is not None:
             engine.reject(
                 self.file,
@@ -409,7 +494,21 @@ class _FileContext:
                 rid,
             )
             return
-        engine.seen[rid] = (self.file, line_no)
+        if engine.candidates is None or rid in engine.candidates:
+            engine.seen[rid] = (self.file, line_no)
+        self.settle_record(line_no, row, rid, ts, prepared, out)
+
+    def settle_record(
+        self,
+        line_no: int,
+        row: Row,
+        rid: str,
+        ts: dt.datetime,
+        prepared: list[tuple[_ProductRT, RowPred]],
+        out: RatedRows,
+    ) -> None:
+        """The record once admitted (not a duplicate): matched, rated and added up."""
+        engine = self.engine
         try:
             # A subscription's lifecycle events may predate the contract: its active
             # days are clipped to the effective interval when the period closes.
@@ -454,19 +553,7 @@ class _FileContext:
                 continue
             for rule, group, unit, amount, paid, aggs in result:
                 party = customer if rule.kind == "I" else rule.party
-                key = (
-                    rule.kind,
-                    p.contract.id,
-                    str(p.contract.version),
-                    p.product.name,
-                    rule.plan.clause.label,
-                    str(rule.index),
-                    party,
-                    group,
-                )
-                acc = engine.acc.lines.get(key)
-                if acc is None:
-                    acc = engine.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
+                acc = rule.lines.get((party, group)) or self.line_of(rule, party, group)
                 acc.add(rid, unit, _ZERO if amount is None else amount)
                 if paid is not None:
                     acc.gross += paid
@@ -481,14 +568,148 @@ class _FileContext:
                     day = ts.astimezone(p.period.start.tzinfo).date()
                     acc.by_day[day] = acc.by_day.get(day, Decimal(0)) + amount
                 out.append(
-                    RatedRow(
+                    (
                         rid,
-                        acc.line_id,
-                        rule.plan.clause.label,
-                        format(unit.quantity, "f"),
-                        "" if amount is None else format(amount, "f"),
+                        RatedTail(
+                            acc.line_id,
+                            rule.plan.clause.label,
+                            format(unit.quantity, "f"),
+                            "" if amount is None else format(amount, "f"),
+                        ),
                     )
                 )
+
+    def line_of(self, rule: _Rule, party: str, group: str) -> LineAcc:
+        key = (*rule.head, party, group)
+        lines = self.engine.acc.lines
+        acc = lines.get(key)
+        if acc is None:
+            acc = lines[key] = LineAcc(line_id(rule.kind, key), key)
+        rule.lines[(party, group)] = acc
+        return acc
+
+    # -- the fast path ---------------------------------------------------------------
+    def feed(self, batch: list[tuple[int, Row]], out: RatedRows) -> None:
+        """Rate a batch: ordinary records here, the others through `record`.
+
+        The checks below are the reference path's, in its order, on the
+        common case only; whatever they do not settle -- a reject, an
+        unmatched record, an unusual value -- goes to `record` (before the
+        duplicate check) or `settle_record` (after it), which decide it.
+        """
+        engine = self.engine
+        acc = engine.acc
+        acc.read += len(batch)
+        record, settle_record, prepared = self.record, self.settle_record, self.prepared
+        if not self.fast_ok:
+            for line_no, row in batch:
+                record(line_no, row, prepared, out)
+            return
+        file, i_id, i_ts, i_cust, width = self.file, self.i_id, self.i_ts, self.i_cust, self.min_width
+        assert i_id is not None and i_ts is not None
+        candidates, seen, customers, events = engine.candidates, engine.seen, engine.customers, acc.events
+        products, windows_of = self.fast, self.windows
+        parse = dt.datetime.fromisoformat
+        append = out.append
+        for line_no, row in batch:
+            if len(row) < width:
+                record(line_no, row, prepared, out)
+                continue
+            rid = row[i_id]
+            text = row[i_ts]
+            first = row[0]
+            # "YYYY-MM-DDTHH:MM:SS+hh:mm", the form whose order as text is its order in time
+            if (
+                not rid
+                or not text
+                or (first and first[0] == "\x00")
+                or len(text) != 25
+                or text[4:17:3] != "--T::"
+            ):
+                record(line_no, row, prepared, out)
+                continue
+            windows = windows_of.get(text[19:]) or self.add_windows(text[19:])
+            if not windows:
+                record(line_no, row, prepared, out)
+                continue
+            try:
+                ts = parse(text)
+            except ValueError:
+                record(line_no, row, prepared, out)
+                continue
+            if candidates is None or rid in candidates:
+                if rid in seen:
+                    record(line_no, row, prepared, out)  # rejects it as a duplicate
+                    continue
+                seen[rid] = (file, line_no)
+            staged: list[tuple[_FastProduct, tuple[_Priced, ...] | bool]] = []
+            customer: str | None = None
+            try:
+                for fast, (start, end) in zip(products, windows, strict=True):
+                    if fast.match(row):
+                        if not start <= text < end:
+                            raise _Unusual
+                        if customer is None:
+                            customer = row[i_cust] if i_cust is not None and i_cust < len(row) else None
+                            if not customer or (customers is not None and customer not in customers):
+                                raise _Unusual
+                        staged.append((fast, fast.price(row, ts, rid)))
+                if customer is None:
+                    raise _Unusual  # unmatched
+            except (_Unusual, RecordProblem, ArithmeticError):
+                settle_record(line_no, row, rid, ts, prepared, out)
+                continue
+            acc.rated += 1
+            for fast, priced in staged:
+                if priced is True or priced is False:
+                    by_customer = events.get(fast.key) or events.setdefault(fast.key, {})
+                    by_customer.setdefault(customer, []).append(Event(ts, rid, priced))
+                    continue
+                for k, price in enumerate(priced):
+                    rule = price.rule
+                    column = fast.group_columns[k]
+                    group = (
+                        price.group if column < 0 else ((row[column] if column < len(row) else None) or "")
+                    )
+                    party = customer if price.charge else rule.party
+                    line = rule.lines.get((party, group)) or self.line_of(rule, party, group)
+                    unit = price.unit
+                    amount = price.amount
+                    line.amount += amount
+                    line.quantity += unit.quantity
+                    line.units += 1
+                    line.records += 1
+                    samples = line.samples
+                    if len(samples) < SAMPLE_SIZE or rid < samples[-1][0]:
+                        line.sample(rid, unit, amount)
+                    if price.paid is not None:
+                        line.gross += price.paid
+                    if price.by_day:
+                        day = ts.astimezone(fast.tz).date()
+                        line.by_day[day] = line.by_day.get(day, Decimal(0)) + amount
+                    tail = price.tails.get(line.line_id)
+                    if tail is None:
+                        tail = price.tail(line.line_id)
+                    append((rid, tail))
+
+    def add_windows(self, offset: str) -> tuple[tuple[str, str], ...]:
+        """Per product, its (from, until) as timestamp text with this UTC offset,
+        or () when the offset is not of the form +hh:mm."""
+        found: tuple[tuple[str, str], ...] = ()
+        if _OFFSET.fullmatch(offset) and int(offset[1:3]) < 24 and int(offset[4:]) < 60:
+            sign = -1 if offset[0] == "-" else 1
+            tz = dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:])))
+            try:
+                found = tuple((_text(s, tz, offset), _text(e, tz, offset)) for s, e in self.windows_of())
+            except (OverflowError, ValueError):
+                found = ()
+        if len(self.windows) >= _CACHE_LIMIT:
+            self.windows.clear()
+        self.windows[offset] = found
+        return found
+
+    def windows_of(self) -> list[tuple[dt.datetime | None, dt.datetime]]:
+        return [fast.product.window for fast in self.fast]
 
     def rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str) -> list[Rated] | Event:
         period = p.period
@@ -597,3 +818,226 @@ class _FileContext:
         else:
             group = self.value(row, group_by) or ""
         return rating.Unit(billed, row_plan, answered, 0, p.period.days), group
+
+
+_CACHE_LIMIT = 1 << 15  # entries of a memo or cache before it starts afresh (memory stays flat)
+_OFFSET = re.compile(r"[+-][0-9][0-9]:[0-9][0-9]")
+_NO_COLUMN = 1 << 62  # a column index past the end of every row
+
+
+class _Unusual(Exception):
+    """A record the fast path leaves to the reference path."""
+
+
+def _text(moment: dt.datetime | None, tz: dt.timezone, offset: str) -> str:
+    """A bound as timestamp text with `offset`; no bound is "" (before every text)."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(tz)
+    if local.microsecond:
+        raise ValueError("bounds are whole seconds")
+    return local.replace(tzinfo=None).isoformat() + offset
+
+
+# What the fast path knows of the plan. Any other field, added later, must keep its
+# default for a product to take the fast path: it may change how a record is rated.
+_PRODUCT_FIELDS = {
+    "name", "title", "span", "matches", "kind", "measure", "reads_quantity", "answered",
+    "starts", "ends", "charges", "payouts", "conversions", "tables", "tiers",
+    # period-level: applied by settle to the closed lines, never per record
+    "commitments", "waterfalls", "withholdings", "discounts", "splits",
+}  # fmt: skip
+_RULE_FIELDS = {"party", "clause", "span", "text", "rate", "vat_rate", "vat_included", "reverse_charge"}
+_RATE_FIELDS = {
+    "expr", "prorated", "first", "next", "connect_fee", "record_rounding", "line_rounding",
+    "line_rounding_declared", "group_by", "minimum", "maximum", "cap", "line_level", "floor",
+    "allowance", "pooled",
+}  # fmt: skip
+# expressions whose value depends on the unit's quantity, table row, answered flag, net and
+# gross only (not `field`, `agg`, which read the record or the line)
+_PURE_OPS = {
+    "money", "number", "per", "table", "tiers", "share", "add", "sub", "mul", "div", "larger", "smaller",
+}  # fmt: skip
+
+
+def _at_defaults(node: object, known: set[str]) -> bool:
+    for f in fields(node):  # type: ignore[arg-type]  # plan nodes are dataclasses
+        if f.name in known:
+            continue
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            return False
+        if getattr(node, f.name) != default:
+            return False
+    return True
+
+
+def _pure(plan: ir.ChargePlan | ir.PayoutPlan) -> bool:
+    """Whether a rule's per-record price depends on the quantity, the answered
+    flag and its table row only, so that records alike can share it."""
+    return (
+        _at_defaults(plan, _RULE_FIELDS)
+        and _at_defaults(plan.rate, _RATE_FIELDS)
+        and all(e.op in _PURE_OPS for e in _walk(plan.rate.expr))
+    )
+
+
+class _Priced:
+    """One rule's result for a memo entry: what the reference path computed."""
+
+    __slots__ = (
+        "amount",
+        "amount_text",
+        "by_day",
+        "charge",
+        "clause",
+        "group",
+        "paid",
+        "quantity",
+        "rule",
+        "tails",
+        "unit",
+    )
+
+    def __init__(self, rated: Rated) -> None:
+        rule, _, unit, amount, paid, _ = rated
+        self.rule = rule
+        self.charge = rule.kind == "I"
+        self.unit = unit
+        self.amount = _ZERO if amount is None else amount
+        self.paid = paid
+        self.by_day = rule.by_day and amount is not None
+        self.clause = rule.plan.clause.label
+        self.quantity = format(unit.quantity, "f")
+        self.amount_text = "" if amount is None else format(amount, "f")
+        group_by = rule.rate.group_by
+        self.group = (unit.row.key if unit.row else "") if group_by == "prefix" else ""
+        self.tails: dict[str, RatedTail] = {}  # line id -> the rated row's tail
+
+    def tail(self, line: str) -> RatedTail:
+        found = self.tails[line] = RatedTail(line, self.clause, self.quantity, self.amount_text)
+        return found
+
+
+class _FastProduct:
+    """A product as the fast path of one file sees it."""
+
+    def __init__(self, context: _FileContext, product: _ProductRT, match: RowPred) -> None:
+        self.context = context
+        self.product = product
+        self.match = match
+        self.key = (product.ci, product.pi)
+        tz = product.period.start.tzinfo
+        assert tz is not None
+        self.tz = tz
+        index = context.index
+        self.i_qty = index.get("quantity", _NO_COLUMN) if product.product.reads_quantity else None
+        self.answered = context.answered[id(product)]
+        never: RowPred = lambda r: False  # noqa: E731
+        self.starts = context.starts.get(id(product), never)
+        self.ends = context.ends.get(id(product), never)
+        rules = product.charges + product.payouts
+        # the rules that read a rate table, with the column of its key
+        self.tabled = [(r, index.get(r.table.field, _NO_COLUMN)) for r in rules if r.table is not None]
+        # per rule: -1 when its group comes with the price, else the column of `one line per FIELD`
+        self.group_columns = [
+            -1 if r.rate.group_by in {None, "prefix"} else index.get(r.rate.group_by or "", _NO_COLUMN)
+            for r in rules
+        ]
+
+    def price(self, row: Row, ts: dt.datetime, rid: str) -> tuple[_Priced, ...] | bool:
+        """The record's prices (True/False: a subscription's start/end), from the memo.
+
+        Raises _Unusual, RecordProblem or ArithmeticError for the reference path.
+        """
+        product = self.product
+        if product.subscription:
+            if self.starts(row):
+                return True
+            if self.ends(row):
+                return False
+            raise _Unusual
+        quantity: str | None = None
+        if self.i_qty is not None:
+            quantity = row[self.i_qty] if self.i_qty < len(row) else None
+            if not quantity:
+                raise _Unusual
+        key: list[str | bool | None] = [quantity, self.answered(row)]
+        for rule, column in self.tabled:
+            value = row[column] if column < len(row) else None
+            if not value:
+                raise _Unusual
+            short = value if rule.key_length is None else value[: rule.key_length]
+            try:
+                found = rule.found[short]
+            except KeyError:
+                assert rule.table is not None
+                found = rating.lookup(rule.table, rule.rows, rule.lengths, short)
+                if len(rule.found) >= _CACHE_LIMIT:
+                    rule.found.clear()
+                rule.found[short] = found
+            if found is None:
+                raise _Unusual
+            key.append(found.key)
+        memo = product.memo
+        entry = memo.get(tuple(key))
+        if entry is None:
+            rated = self.context.rate(product, row, ts, rid)
+            assert not isinstance(rated, Event)
+            entry = tuple(_Priced(r) for r in rated)
+            if len(memo) >= _CACHE_LIMIT:
+                memo.clear()
+            memo[tuple(key)] = entry
+        return entry
+
+
+def duplicate_candidates(paths: Iterable[Path], exact_below: int = 20_000) -> set[str] | None:
+    """The record ids that may occur more than once in these files: a superset
+    of the duplicated ids, so an id outside it is certainly read once.
+
+    A first pass over the ids sets two bits per id in a Bloom filter of 16 to
+    32 bits per record; an id whose bits are all set already is a candidate.
+    Memory: the filter (2-4 bytes per record) and the candidates (the
+    duplicates and about one id in a thousand). None, to remember every id
+    instead, for small inputs (fewer than `exact_below` records) and files the
+    scan cannot read (the run then reports them).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     usage = Path(folder) / "usage.csv"
+    ...     _ = usage.write_text("record_id,quantity\\n" + "".join(f"R{i % 9000},1\\n" for i in range(9001)))
+    ...     sorted(duplicate_candidates([usage], exact_below=0) or ["a", "b"])[:1]
+    ['R0']
+    """
+    scans = []
+    for path in paths:
+        scan = scan_ids(path)
+        if scan is None:
+            return None
+        scans.append(scan)
+    expected = sum(n for n, _ in scans)
+    if expected < exact_below:
+        return None
+    size = 1 << max(16, min(32, (16 * expected - 1).bit_length()))
+    mask = size - 1
+    bits = bytearray(size >> 3)
+    candidates: set[str] = set()
+    try:
+        for _, chunks in scans:
+            for chunk in chunks:
+                for rid in chunk:
+                    h = hash(rid)  # salted per process: no input can aim at collisions
+                    a = h & mask
+                    b = (h >> 32) & mask
+                    a_byte, a_bit, b_byte, b_bit = a >> 3, 1 << (a & 7), b >> 3, 1 << (b & 7)
+                    if bits[a_byte] & a_bit and bits[b_byte] & b_bit:
+                        candidates.add(rid)
+                    else:
+                        bits[a_byte] |= a_bit
+                        bits[b_byte] |= b_bit
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # the run reads the file again and reports what is wrong with it
+    return candidates

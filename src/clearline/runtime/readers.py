@@ -4,6 +4,9 @@ reference data (FX rates, customers).
 Usage rows stay text here; the engine converts the fields a product reads
 with the declared types, so a bad value becomes a reject naming the field.
 JSON numbers are kept as their text (never float).
+
+`scan_ids` reads only the record ids of a usage file, exactly as the batches
+give them, for the engine's duplicate pre-scan.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
+from typing import cast
 
 from clearline.money import parse_decimal
 
@@ -27,6 +32,7 @@ __all__ = [
     "read_customers",
     "read_fx",
     "read_usage",
+    "scan_ids",
 ]
 
 BATCH_SIZE = 10_000
@@ -78,24 +84,22 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
     columns = [h.strip() for h in header]
 
     def batches() -> Iterator[list[tuple[int, Row]]]:
-        batch: list[tuple[int, Row]] = []
         with handle:
             try:
-                for row in reader:
-                    if not row:
-                        continue
-                    batch.append((reader.line_num, row))  # type: ignore[arg-type]  # list[str] is a Row
-                    if len(batch) >= batch_size:
-                        yield batch
-                        batch = []
+                while True:
+                    # the line number is read after each row: a quoted field may span lines
+                    chunk = [(reader.line_num, row) for row in islice(reader, batch_size)]
+                    batch = [item for item in chunk if item[1]]  # blank lines are not records
+                    if batch:
+                        yield cast(list[tuple[int, Row]], batch)
+                    if len(chunk) < batch_size:
+                        return
             except (UnicodeDecodeError, csv.Error) as err:
                 raise InputError(
                     path,
                     f"{path}:{reader.line_num + 1}: cannot read on: {err}",
                     "the file must be UTF-8 CSV",
                 ) from None
-            if batch:
-                yield batch
 
     return UsageFile(path, columns, batches())
 
@@ -160,6 +164,73 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
                 yield batch
 
     return UsageFile(path, columns, batches())
+
+
+ID_COLUMN = "record_id"
+_PLAIN_CHUNK = 1 << 20
+
+
+def scan_ids(path: Path) -> tuple[int, Iterator[list[str]]] | None:
+    """(an upper bound of the records, the non-empty record ids in chunks), or None.
+
+    The ids are those the batches of `read_usage` carry, column for column; an
+    empty id is left out (the engine rejects it). None when the file cannot be
+    read: the run then meets the problem itself, at the same place as always.
+    """
+    try:
+        with path.open("rb") as raw:
+            lines = breaks = quotes = 0
+            for block in iter(lambda: raw.read(_PLAIN_CHUNK), b""):
+                lines += block.count(b"\n")
+                breaks += block.count(b"\r")
+                quotes += block.count(b'"')
+    except OSError:
+        return None
+    records = max(lines, breaks) + 1
+    suffix = path.suffix.lower()
+    if suffix == ".csv" and not breaks and not quotes:
+        return records, _plain_csv_ids(path)
+    if suffix in {".csv", ".jsonl", ".ndjson"}:
+        return records, _batch_ids(path)
+    return None
+
+
+def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
+    """Ids of a CSV file without quotes or carriage returns: its rows are its
+    lines split at commas, which is what csv.reader makes of them."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        head = handle.readline()
+        if not head:
+            return
+        columns = [h.strip() for h in head.removesuffix("\n").split(",")]
+        index = {name: i for i, name in enumerate(columns)}.get(ID_COLUMN)  # the last one wins
+        if index is None:
+            return
+        rest = ""
+        while True:
+            text = handle.read(_PLAIN_CHUNK)
+            if not text:
+                break
+            lines = (rest + text).split("\n")
+            rest = lines.pop()
+            yield _field(lines, index)
+        if rest:
+            yield _field([rest], index)
+
+
+def _field(lines: list[str], index: int) -> list[str]:
+    if index == 0:
+        return [v for line in lines if (v := line.partition(",")[0])]
+    return [v for line in lines if len(parts := line.split(",", index + 1)) > index and (v := parts[index])]
+
+
+def _batch_ids(path: Path) -> Iterator[list[str]]:
+    usage = read_usage(path, BATCH_SIZE)
+    for batch in usage.batches:
+        # JSON Lines columns grow as keys appear: look the column up per batch, as the engine does
+        index = {name: i for i, name in enumerate(usage.columns)}.get(ID_COLUMN)
+        if index is not None:
+            yield [v for _, row in batch if index < len(row) and (v := row[index])]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterable
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from clearline.runtime.engine import RatedRow, Reject
+from clearline.runtime.engine import RatedRow, RatedRows, RatedTail, Reject
 from clearline.runtime.settle import LINE_COLUMNS, Settlement
 
 __all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RunWriter", "sha256_file"]
@@ -47,6 +49,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+_TAIL_CACHE = 1 << 15
+# a record id without these (and printable) is written as it is in both rated files
+_SPECIAL = (",", '"', "\\")
+
+
+def _render_tail(tail: RatedTail) -> tuple[str, str]:
+    """What follows a plain record id in the rated CSV and JSON Lines files."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        ("x", tail.line_id, tail.clause, tail.quantity, tail.amount)
+    )
+    return buffer.getvalue()[1:], (
+        f',"line_id":"{tail.line_id}","clause":{_jstr(tail.clause)},'
+        f'"billed_quantity":"{tail.quantity}","amount":"{tail.amount}"}}\n'
+    )
+
+
 def _jstr(text: str) -> str:
     if text.isprintable() and '"' not in text and "\\" not in text:
         return f'"{text}"'
@@ -68,6 +87,9 @@ class RunWriter:
         self._rated_writer = csv.writer(self._rated_csv, lineterminator="\n")
         self._rated_writer.writerow(RATED_COLUMNS)
         self.rated_count = 0
+        # tail -> its rendering after the record id, in each file
+        self._csv_tails: dict[RatedTail, str] = {}
+        self._json_tails: dict[RatedTail, str] = {}
 
     def _tmp(self, name: str) -> Path:
         return self.out / f".{name}.partial"
@@ -76,7 +98,29 @@ class RunWriter:
         self.pending.append(name)
         return self._tmp(name).open("w", encoding="utf-8", newline="")
 
-    def rated(self, rows: Iterable[RatedRow]) -> None:
+    def rated(self, rows: RatedRows) -> None:
+        """Append a batch of rated rows to the CSV and JSON Lines files.
+
+        A row's tail (all but the record id) is rendered once per distinct
+        tail object; when no record id of the batch needs quoting or escaping,
+        each line is its id and its rendered tail.
+        """
+        self.rated_count += len(rows)
+        csv_tails, json_tails = self._csv_tails, self._json_tails
+        if len(csv_tails) > _TAIL_CACHE:
+            csv_tails.clear()
+            json_tails.clear()
+        for tail in set(map(itemgetter(1), rows)) - csv_tails.keys():
+            csv_tails[tail], json_tails[tail] = _render_tail(tail)
+        ids = " ".join(map(itemgetter(0), rows))
+        if not ids.isprintable() or any(c in ids for c in _SPECIAL):
+            self._rated_rows(RatedRow(rid, t.line_id, t.clause, t.quantity, t.amount) for rid, t in rows)
+            return
+        self._rated_csv.write("".join([f"{rid}{csv_tails[tail]}" for rid, tail in rows]))
+        self._rated_jsonl.write("".join([f'{{"record_id":"{rid}"{json_tails[tail]}' for rid, tail in rows]))
+
+    def _rated_rows(self, rows: Iterable[RatedRow]) -> None:
+        """Rated rows one by one, any record id (quoted and escaped as needed)."""
         write_csv = self._rated_writer.writerow
         lines: list[str] = []
         for r in rows:
@@ -85,7 +129,6 @@ class RunWriter:
                 f'{{"record_id":{_jstr(r.record_id)},"line_id":"{r.line_id}",'
                 f'"clause":{_jstr(r.clause)},"billed_quantity":"{r.quantity}","amount":"{r.amount}"}}\n'
             )
-            self.rated_count += 1
         self._rated_jsonl.write("".join(lines))
 
     def _table(self, stem: str, columns: list[str], rows: list[dict[str, str]]) -> None:
@@ -105,7 +148,8 @@ class RunWriter:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write everything but the streamed file, then the manifest; return it."""
-        self.rated(result.lifecycle_rows)
+        self._rated_rows(result.lifecycle_rows)
+        self.rated_count += len(result.lifecycle_rows)
         self._rated_csv.close()
         self._rated_jsonl.close()
         # withholding lines sit under the payouts they reduce, in the payout file

@@ -1,0 +1,144 @@
+"""Synthetic usage for the benchmarks: N voice CDRs for NordCarrier, N
+subscription events for StreamPlus, and the customers they name.
+
+Deterministic: the same N and seed give byte-identical files. Written to
+benchmarks/data/ (gitignored).
+
+    python benchmarks/generate.py --cdrs 1000000 --events 100000
+
+CDRs: destinations spread over the 4860 / 48 / 49 prefixes of the
+termination table, about 8% unanswered (zero-second) calls, timestamps inside
+March 2026 local time with the Europe/Warsaw offset of that instant (+01:00
+before 2026-03-29 01:00 UTC, +02:00 after), a few thousand customers.
+Subscription events: spread evenly over the same customers, each one's
+events alternately activations and deactivations in time order, from
+November 2025 to the end of March 2026.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DATA = Path(__file__).resolve().parent / "data"
+WARSAW = ZoneInfo("Europe/Warsaw")
+UTC = dt.UTC
+MARCH_START = dt.datetime(2026, 3, 1, tzinfo=WARSAW).astimezone(UTC)
+MARCH_END = dt.datetime(2026, 4, 1, tzinfo=WARSAW).astimezone(UTC)
+DST_START = dt.datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:00 CET -> 03:00 CEST
+CUSTOMERS = 4000
+
+
+def customer_id(n: int) -> str:
+    return f"C-{n:05d}"
+
+
+def local_text(instant: dt.datetime) -> str:
+    """ISO 8601 local Warsaw time with its offset, without zoneinfo per row."""
+    offset = dt.timedelta(hours=2) if instant >= DST_START else dt.timedelta(hours=1)
+    local = (instant + offset).replace(tzinfo=None)
+    return f"{local.isoformat()}+0{offset.seconds // 3600}:00"
+
+
+def cdrs(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None:
+    rng = random.Random(seed)
+    span = int((MARCH_END - MARCH_START).total_seconds())
+    start = MARCH_START
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("record_id,timestamp,customer_id,service,destination,quantity,unit\n")
+        lines: list[str] = []
+        for i in range(1, n + 1):
+            instant = start + dt.timedelta(seconds=rng.randrange(span))
+            roll = rng.random()
+            if roll < 0.35:
+                destination = f"4860{rng.randrange(10**6):06d}"
+            elif roll < 0.75:
+                destination = f"48{rng.randrange(21, 99)}{rng.randrange(10**7):07d}"
+            else:
+                destination = f"49{rng.randrange(10 ** (5 + i % 4)):0{5 + i % 4}d}"
+            seconds = 0 if rng.random() < 0.08 else int(rng.expovariate(1 / 150)) + 1
+            lines.append(
+                f"CDR-{i:08d},{local_text(instant)},{customer_id(rng.randrange(customers) + 1)},"
+                f"voice-out,{destination},{seconds},s\n"
+            )
+            if len(lines) >= 50_000:
+                out.write("".join(lines))
+                lines = []
+        out.write("".join(lines))
+
+
+def events(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None:
+    rng = random.Random(seed + 1)
+    first = dt.datetime(2025, 11, 1, tzinfo=WARSAW).astimezone(UTC)
+    span = int((MARCH_END - first).total_seconds())
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("record_id,timestamp,customer_id,product,event\n")
+        lines: list[str] = []
+        written = 0
+        for k in range(1, min(n, customers) + 1):
+            count = n // customers + (1 if k <= n % customers else 0)
+            instants = sorted(first + dt.timedelta(seconds=rng.randrange(span)) for _ in range(count))
+            for j, instant in enumerate(instants):
+                written += 1
+                event = "activate" if j % 2 == 0 else "deactivate"
+                lines.append(
+                    f"SP-{written:08d},{local_text(instant)},{customer_id(k)},streamplus-premium,{event}\n"
+                )
+            if len(lines) >= 50_000:
+                out.write("".join(lines))
+                lines = []
+        out.write("".join(lines))
+
+
+def customers_file(path: Path, customers: int = CUSTOMERS) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("customer_id,name,country,language,currency\n")
+        for n in range(1, customers + 1):
+            out.write(f"{customer_id(n)},Customer {n},PL,{'pl' if n % 3 else 'en'},PLN\n")
+
+
+def cdr_path(n: int, seed: int = 2026) -> Path:
+    return DATA / f"nordcarrier-{n}-seed{seed}.csv"
+
+
+def events_path(n: int, seed: int = 2026) -> Path:
+    return DATA / f"streamplus-{n}-seed{seed}.csv"
+
+
+def customers_path() -> Path:
+    return DATA / "customers.csv"
+
+
+def ensure(cdr_count: int = 0, event_count: int = 0, seed: int = 2026) -> None:
+    """Write the files for these sizes unless they exist already."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    if not customers_path().exists():
+        customers_file(customers_path())
+    if cdr_count and not cdr_path(cdr_count, seed).exists():
+        tmp = cdr_path(cdr_count, seed).with_suffix(".partial")
+        cdrs(tmp, cdr_count, seed)
+        tmp.replace(cdr_path(cdr_count, seed))
+    if event_count and not events_path(event_count, seed).exists():
+        tmp = events_path(event_count, seed).with_suffix(".partial")
+        events(tmp, event_count, seed)
+        tmp.replace(events_path(event_count, seed))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--cdrs", type=int, default=100_000, help="voice CDRs for NordCarrier")
+    parser.add_argument("--events", type=int, default=10_000, help="subscription events for StreamPlus")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args(argv)
+    ensure(args.cdrs, args.events, args.seed)
+    for path in (cdr_path(args.cdrs, args.seed), events_path(args.events, args.seed), customers_path()):
+        print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

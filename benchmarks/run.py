@@ -1,0 +1,165 @@
+"""End-to-end benchmark: `clearline simulate` over synthetic usage.
+
+Runs the installed `clearline` command as a child process (so the CLI's own
+cost counts), once per size, and prints a table: records, seconds, records/s,
+the child's peak RSS, csv.reader rows/s over the same file measured in the
+same run, and the ratio of the two. The ratio is the figure that travels
+between machines; absolute rates depend on the machine and its load.
+
+    python benchmarks/run.py                  # 100k and 1M NordCarrier CDRs
+    python benchmarks/run.py --quick          # 20k and 50k, a smoke test
+    python benchmarks/run.py --sizes 1000000 5000000 --repeat 3
+    python benchmarks/run.py --contract streamplus --sizes 100000 1000000
+
+Peak memory is reported at every size, with the growth in MB per million
+records between the smallest and the largest size: memory should grow with
+output lines, not with records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import generate  # a sibling script, not a package
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACTS = ROOT / "contracts"
+OUT = Path(__file__).resolve().parent / "out"
+
+
+@dataclass(frozen=True)
+class Result:
+    records: int
+    seconds: float
+    peak_rss_mb: float
+    csv_rows_per_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.csv_rows_per_s
+
+
+def clearline_command() -> str:
+    """The `clearline` next to this interpreter (the project's venv), else on PATH."""
+    beside = Path(sys.executable).parent / "clearline"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("clearline")
+    if found is None:
+        sys.exit("cannot find the `clearline` command: install the project (pip install -e .)")
+    return found
+
+
+def csv_reader_rate(path: Path) -> float:
+    """Rows per second of a bare csv.reader over the file (the machine's yardstick)."""
+    start = time.perf_counter()
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = sum(1 for _ in csv.reader(handle))
+    return rows / (time.perf_counter() - start)
+
+
+def simulate(command: str, contract: Path, usage: Path, out: Path, records: int) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one `clearline simulate` child process."""
+    args = [
+        command,
+        "simulate",
+        str(contract),
+        "--usage",
+        str(usage),
+        "--period",
+        "2026-03",
+        "--fx",
+        str(CONTRACTS / "data" / "fx-rates.csv"),
+        "--customers",
+        str(generate.customers_path()),
+        "--out",
+        str(out),
+    ]
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the
+        # maximum over every child so far.
+        _, status, usage_info = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            err.seek(0)
+            sys.exit(f"clearline simulate failed ({child.returncode}):\n{err.read().decode()}")
+    # ru_maxrss is in kilobytes on Linux, in bytes on macOS
+    scale = 1 if sys.platform == "darwin" else 1024
+    return seconds, usage_info.ru_maxrss * scale / 1e6
+
+
+def measure(command: str, kind: str, records: int, repeat: int) -> Result:
+    if kind == "nordcarrier":
+        generate.ensure(cdr_count=records)
+        usage = generate.cdr_path(records)
+    else:
+        generate.ensure(event_count=records)
+        usage = generate.events_path(records)
+    contract = CONTRACTS / f"{kind}.contract"
+    out = OUT / f"{kind}-{records}"
+    best: tuple[float, float] | None = None
+    csv_rate = 0.0
+    for _ in range(repeat):
+        # interleave the yardstick with the runs so both see the same machine load
+        csv_rate = max(csv_rate, csv_reader_rate(usage))
+        seconds, rss = simulate(command, contract, usage, out, records)
+        best = (seconds, rss) if best is None or seconds < best[0] else best
+    assert best is not None
+    return Result(records, best[0], best[1], csv_rate)
+
+
+def table(kind: str, results: list[Result]) -> str:
+    head = (
+        f"{'records':>10} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>11} "
+        f"{'csv.reader rows/s':>17} {'ratio':>6}"
+    )
+    lines = [f"clearline simulate contracts/{kind}.contract, end to end", head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r.records:>10,} {r.seconds:>8.2f} {r.rate:>10,.0f} {r.peak_rss_mb:>11.1f} "
+            f"{r.csv_rows_per_s:>17,.0f} {r.ratio:>6.3f}"
+        )
+    if len(results) >= 2:
+        small, large = results[0], results[-1]
+        growth = (large.peak_rss_mb - small.peak_rss_mb) / ((large.records - small.records) / 1e6)
+        lines.append(
+            f"peak RSS growth: {growth:+.1f} MB per million records ({small.records:,} -> {large.records:,})"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--quick", action="store_true", help="small sizes (20k, 50k), one repeat")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size; the fastest is shown")
+    parser.add_argument("--contract", choices=["nordcarrier", "streamplus"], default="nordcarrier")
+    args = parser.parse_args(argv)
+    sizes = [20_000, 50_000] if args.quick else sorted(args.sizes)
+    repeat = 1 if args.quick else args.repeat
+    command = clearline_command()
+    results = [measure(command, args.contract, n, repeat) for n in sizes]
+    print(table(args.contract, results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
