@@ -284,7 +284,8 @@ def run(
         raise _input_error(err) from None
     # A plan loaded from JSON may come without its contract file; the manifest
     # still names the contract and its hash from the plan.
-    inputs = [("contract", Path(p.file)) for p in plan_list if Path(p.file).is_file()]
+    files = sorted({f for p in plan_list for f in (p.sources or (p.file,))})
+    inputs = [("contract", Path(f)) for f in files if Path(f).is_file()]
     inputs += [("usage", Path(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []

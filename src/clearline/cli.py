@@ -148,6 +148,30 @@ def test_(
         raise typer.Exit(EXIT_ERRORS)
 
 
+@app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `clearline simulate`.")],
+) -> None:
+    """Reproduce a run: re-hash its inputs, settle again, compare every output byte for byte."""
+    from clearline.verify import verify_run
+
+    out, err = _consoles()
+    try:
+        result = verify_run(run_dir)
+    except ClearlineError as error:
+        raise _fail(error, err) from None
+    for item in result.changed_inputs:
+        err.print(f"error[E0506]: input changed since the run: {escape(item)}")
+    for name in result.differing_outputs:
+        err.print(f"error[E0507]: {escape(name)} does not reproduce")
+    if not result.ok:
+        raise typer.Exit(EXIT_ERRORS)
+    out.print(
+        f"verified: {result.inputs_checked} input(s) unchanged, "
+        f"{result.outputs_checked} output(s) reproduced byte for byte"
+    )
+
+
 @app.command("compile")
 def compile_(
     contract: Annotated[Path, typer.Argument(help="The contract file.")],

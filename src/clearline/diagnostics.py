@@ -91,6 +91,8 @@ _REGISTRY = [
     Code("E0503", "missing reference data", "A rate or reference the settlement needs is missing."),
     Code("E0504", "conservation violated", "Payouts and retained do not add up to net revenue."),
     Code("E0505", "bad option", "A command-line option with an invalid value."),
+    Code("E0506", "input changed", "An input of a run differs from what the run's manifest recorded."),
+    Code("E0507", "output not reproduced", "Settling a run again does not give the same output."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

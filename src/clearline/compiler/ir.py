@@ -317,6 +317,7 @@ class ContractPlan:
     parties: tuple[PartyPlan, ...]
     fields: tuple[FieldPlan, ...]
     products: tuple[ProductPlan, ...]
+    sources: tuple[str, ...] = ()  # every file the version was built from (amendments, libraries)
 
     def party(self, name: str) -> PartyPlan:
         return next(p for p in self.parties if p.name == name)

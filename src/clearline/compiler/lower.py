@@ -394,6 +394,7 @@ class _Lowerer:
             parties=parties,
             fields=tuple(ir.FieldPlan(k, v) for k, v in sorted(fields.items())),
             products=tuple(self.product(p) for p in c.products),
+            sources=tuple(sorted({c.file} | self.files())),
         )
 
 

@@ -1,0 +1,98 @@
+"""Verifying a run: the inputs a manifest names are re-hashed and the run is
+settled again into a scratch folder; every output must come out identical.
+
+Input: a run folder written by `clearline simulate`. Output: a `Verification`
+listing what differs (an input changed since the run, an output that does
+not reproduce), empty when the run is reproduced byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import clearline
+from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.runtime.store import sha256_file
+
+__all__ = ["Verification", "verify_run"]
+
+
+@dataclass(slots=True)
+class Verification:
+    run: Path
+    inputs_checked: int = 0
+    outputs_checked: int = 0
+    changed_inputs: list[str] = field(default_factory=list)
+    differing_outputs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.changed_inputs and not self.differing_outputs
+
+
+def _fail(message: str, hint: str | None = None) -> ClearlineError:
+    return ClearlineError([Diagnostic("E0501", message, None, hint)])
+
+
+def _manifest(run: Path) -> dict[str, Any]:
+    path = run / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(
+            f"{run} is not a complete run folder (no manifest.json)",
+            "verify the folder that `clearline simulate --out` wrote",
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _fail(f"cannot read {path}: {err}") from None
+    if not isinstance(data, dict) or "inputs" not in data or "outputs" not in data:
+        raise _fail(f"{path} is not a Clearline manifest")
+    return data
+
+
+def verify_run(run: str | Path) -> Verification:
+    """Re-hash the inputs and re-settle the run; compare every output's SHA-256."""
+    folder = Path(run)
+    manifest = _manifest(folder)
+    result = Verification(folder)
+    roles: dict[str, list[Path]] = {}
+    for item in manifest["inputs"]:
+        path = Path(item["path"])
+        roles.setdefault(item["role"], []).append(path)
+        result.inputs_checked += 1
+        try:
+            digest = sha256_file(path)
+        except OSError:
+            result.changed_inputs.append(f"{path}: missing")
+            continue
+        if digest != item["sha256"]:
+            result.changed_inputs.append(
+                f"{path}: SHA-256 {digest[:16]}..., the run read {item['sha256'][:16]}..."
+            )
+    if result.changed_inputs:
+        return result
+    contracts = roles.get("contract", [])
+    fx = roles.get("fx", [])
+    customers = roles.get("customers", [])
+    plans, _ = clearline.load_plans(contracts)
+    with tempfile.TemporaryDirectory(prefix="clearline-verify-") as tmp:
+        again = Path(tmp) / "run"
+        clearline.run(
+            plans,
+            roles.get("usage", []),
+            manifest["period"],
+            fx=fx[0] if fx else None,
+            customers=customers[0] if customers else None,
+            out=again,
+        )
+        for name, digest in sorted(manifest["outputs"].items()):
+            result.outputs_checked += 1
+            if not (again / name).exists() or sha256_file(again / name) != digest:
+                result.differing_outputs.append(name)
+            elif not (folder / name).exists() or sha256_file(folder / name) != digest:
+                result.differing_outputs.append(f"{name} (the file in the run folder was changed)")
+    return result
