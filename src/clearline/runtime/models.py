@@ -1,5 +1,5 @@
-"""Period-level settlement models: commitment true-ups, waterfalls and
-withholding, computed from a product's closed lines.
+"""Period-level settlement models: commitment true-ups, discounts,
+waterfalls, splits and withholding, computed from a product's closed lines.
 
 Input: the product's rounded lines of the period. Output: new lines with
 their traces. Called by `settle` after every usage line is closed; every
@@ -16,22 +16,104 @@ from clearline.compiler import ir
 from clearline.money import CONTEXT, Rounding, allocate, minor_unit, round_money
 from clearline.runtime.engine import _ProductRT, line_id
 from clearline.runtime.tiers import Band
-from clearline.runtime.waterfall import Step, run_waterfall
+from clearline.runtime.waterfall import Step, StepResult, run_waterfall
 
 __all__ = ["commitments", "discounts", "splits", "waterfalls", "withholdings"]
+
+Made = tuple[list[Any], list[dict[str, Any]]]  # new lines and their traces
+Namer = Callable[[str], str]
 
 
 def _s(value: Decimal | None) -> str:
     return "" if value is None else format(value, "f")
 
 
-def _contract(p: _ProductRT) -> dict[str, Any]:
+def _pct(fraction: Decimal) -> str:
+    return format((fraction * 100).normalize(), "f") + "%"
+
+
+def _new_line(
+    make: Callable[..., Any],
+    p: _ProductRT,
+    clause: ir.ClauseRef,
+    tag: str,
+    party: str,
+    name: str,
+    kind: str,
+    description: str,
+    amount: Decimal,
+    group: str = "",
+    **extra: Any,
+) -> Any:
+    """A line of the product's contract, its id derived from what it is."""
+    letter = {"invoice": "I", "payout": "P", "retained": "R"}[kind]
+    key = (letter, p.contract.id, str(p.contract.version), p.product.name, clause.label, tag, party, group)
+    return make(
+        line_id=line_id(letter, key),
+        kind=kind,
+        party=party,
+        party_name=name,
+        contract_id=p.contract.id,
+        contract_version=p.contract.version,
+        product=p.product.name,
+        clause=clause.label,
+        period=p.period.label,
+        description=f"{p.product.title}: {description}",
+        quantity=None,
+        unit="",
+        unit_price=None,
+        amount=amount,
+        currency=p.contract.currency,
+        **extra,
+    )
+
+
+def _trace(line: Any, p: _ProductRT, clause: ir.ClauseRef, **fields: Any) -> dict[str, Any]:
     c = p.contract
-    return {"id": c.id, "version": c.version, "file": c.file, "sha256": c.sha256}
+    trace: dict[str, Any] = {
+        "trace_id": line.line_id,
+        "line_id": line.line_id,
+        "kind": line.kind,
+        "party": line.party,
+        "amount": _s(line.amount),
+        "currency": line.currency,
+        "contract": {"id": c.id, "version": c.version, "file": c.file, "sha256": c.sha256},
+        "clause": {
+            "label": clause.label,
+            "text": clause.text,
+            "span": str(clause.span),
+            "excerpt": clause.excerpt,
+        },
+        "records": {"count": 0, "first": [], "list_command": ""},
+    }
+    trace.update(fields)
+    return trace
 
 
-def _clause(ref: ir.ClauseRef) -> dict[str, Any]:
-    return {"label": ref.label, "text": ref.text, "span": str(ref.span), "excerpt": ref.excerpt}
+def _rounding(
+    rounding: Rounding, before: Decimal, after: Decimal, point: str = "line"
+) -> list[dict[str, str]]:
+    return [
+        {
+            "point": point,
+            "mode": rounding.mode,
+            "quantum": str(rounding.quantum),
+            "before": _s(before),
+            "after": _s(after),
+            "declared": "yes",
+        }
+    ]
+
+
+def _vat(amount: Decimal, rate: Decimal | None, rounding: Rounding) -> Decimal | None:
+    return None if rate is None else round_money(CONTEXT.multiply(amount, rate), rounding)
+
+
+def _base(invoices: list[Any], base: str) -> Decimal:
+    """The product's period net, or gross (net plus VAT)."""
+    if base == "net":
+        return sum((ln.amount for ln in invoices), Decimal(0))
+    return sum((ln.gross_amount if ln.gross_amount is not None else ln.amount for ln in invoices), Decimal(0))
 
 
 def _effective_days(p: _ProductRT) -> int:
@@ -40,20 +122,17 @@ def _effective_days(p: _ProductRT) -> int:
     return max(0, (end - start).days)
 
 
-def commitments(
-    p: _ProductRT, lines: list[Any], make: Callable[..., Any], party_name: Callable[[str], str]
-) -> tuple[list[Any], list[dict[str, Any]]]:
+def commitments(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
     """A true-up invoice line for each customer whose charges fall short of a commitment."""
     out: list[Any] = []
     traces: list[dict[str, Any]] = []
     customers = sorted({ln.party for ln in lines if ln.kind == "invoice"})
     for commit in p.product.commitments:
         days = _effective_days(p)
-        committed = commit.amount
-        proration = ""
+        committed, proration = commit.amount, ""
         if commit.prorated and days != p.period.days:
             committed = CONTEXT.divide(CONTEXT.multiply(commit.amount, Decimal(days)), Decimal(p.period.days))
-            proration = f"{_s(commit.amount)} × {days} / {p.period.days} contract days = {_s(committed)}"
+            proration = f"{_s(commit.amount)} × {days} / {p.period.days} contract days = {_s(committed)}; "
         for customer in customers:
             counted = [
                 ln
@@ -65,304 +144,50 @@ def commitments(
             if shortfall <= 0:
                 continue
             amount = round_money(shortfall, commit.line_rounding)
-            vat_rate = commit.vat_rate
-            vat = (
-                None
-                if vat_rate is None
-                else round_money(CONTEXT.multiply(amount, vat_rate), commit.line_rounding)
-            )
-            key = (
-                "I",
-                p.contract.id,
-                str(p.contract.version),
-                p.product.name,
-                commit.clause.label,
+            vat = _vat(amount, commit.vat_rate, commit.line_rounding)
+            line = _new_line(
+                make,
+                p,
+                commit.clause,
                 "commit",
                 customer,
-                "",
+                name(customer),
+                "invoice",
+                f"commitment true-up ({_s(committed)} committed, {_s(spent)} charged)",
+                amount,
+                vat_rate=commit.vat_rate,
+                vat_amount=vat,
+                gross_amount=None if vat is None else amount + vat,
+                reverse_charge=commit.reverse_charge,
             )
-            lid = line_id("I", key)
-            out.append(
-                make(
-                    line_id=lid,
-                    kind="invoice",
-                    party=customer,
-                    party_name=party_name(customer),
-                    contract_id=p.contract.id,
-                    contract_version=p.contract.version,
-                    product=p.product.name,
-                    clause=commit.clause.label,
-                    period=p.period.label,
-                    description=f"{p.product.title}: commitment true-up ({_s(committed)} committed, "
-                    f"{_s(spent)} charged)",
-                    quantity=None,
-                    unit="",
-                    unit_price=None,
-                    amount=amount,
-                    currency=p.contract.currency,
-                    vat_rate=vat_rate,
-                    vat_amount=vat,
-                    gross_amount=None if vat is None else amount + vat,
-                    records=0,
-                    reverse_charge=commit.reverse_charge,
-                )
-            )
+            out.append(line)
             traces.append(
-                {
-                    "trace_id": lid,
-                    "line_id": lid,
-                    "kind": "invoice",
-                    "party": customer,
-                    "amount": _s(amount),
-                    "currency": p.contract.currency,
-                    "contract": _contract(p),
-                    "clause": _clause(commit.clause),
-                    "rule": {"span": str(commit.span), "text": commit.text},
-                    "formula": "commitment - charges in " + ", ".join(f'"{c}"' for c in commit.clauses),
-                    "arithmetic": (
-                        f"{proration + '; ' if proration else ''}{_s(committed)} - {_s(spent)} = "
-                        f"{_s(shortfall)}"
-                    ),
-                    "from_lines": {"invoice": [ln.line_id for ln in counted]},
-                    "rounding": [
-                        {
-                            "point": "line",
-                            "mode": commit.line_rounding.mode,
-                            "quantum": str(commit.line_rounding.quantum),
-                            "before": _s(shortfall),
-                            "after": _s(amount),
-                            "declared": "yes",
-                        }
-                    ],
-                    "vat": None
-                    if vat_rate is None
+                _trace(
+                    line,
+                    p,
+                    commit.clause,
+                    rule={"span": str(commit.span), "text": commit.text},
+                    formula="commitment - charges in " + ", ".join(f'"{c}"' for c in commit.clauses),
+                    arithmetic=f"{proration}{_s(committed)} - {_s(spent)} = {_s(shortfall)}",
+                    from_lines={"invoice": [ln.line_id for ln in counted]},
+                    rounding=_rounding(commit.line_rounding, shortfall, amount),
+                    vat=None
+                    if commit.vat_rate is None
                     else {
-                        "rate": format((vat_rate * 100).normalize(), "f") + "%",
+                        "rate": _pct(commit.vat_rate),
                         "base": _s(amount),
                         "arithmetic": "reverse charge: the customer accounts for VAT (0%)"
                         if commit.reverse_charge
-                        else f"{_s(amount)} × {vat_rate}",
+                        else f"{_s(amount)} × {_pct(commit.vat_rate)}",
                         "rounded": _s(vat),
                         "gross": _s(amount + vat if vat is not None else None),
                     },
-                    "records": {"count": 0, "first": [], "list_command": ""},
-                }
+                )
             )
     return out, traces
 
 
-def waterfalls(
-    p: _ProductRT, lines: list[Any], make: Callable[..., Any], party_title: Callable[[str], str]
-) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Payout and retained lines for each step of each waterfall of the product."""
-    out: list[Any] = []
-    traces: list[dict[str, Any]] = []
-    invoices = [ln for ln in lines if ln.kind == "invoice"]
-    for wf in p.product.waterfalls:
-        if wf.base == "net":
-            base = sum((ln.amount for ln in invoices), Decimal(0))
-        else:
-            base = sum(
-                (ln.gross_amount if ln.gross_amount is not None else ln.amount for ln in invoices), Decimal(0)
-            )
-        transactions = sum(ln.records for ln in invoices)
-        steps = [
-            Step(
-                s.label,
-                s.party,
-                "fixed" if s.kind == "per_transaction" else s.kind,
-                s.value * transactions if s.kind == "per_transaction" and s.value is not None else s.value,
-                s.of_step,
-                tuple(Band(b.lower, b.upper, b.rate) for b in s.tiers.bands) if s.tiers else (),
-                s.tiers.mode if s.tiers else "graduated",
-                s.rounding,
-            )
-            for s in wf.steps
-        ]
-        results = run_waterfall(base, steps)
-        for plan_step, result in zip(wf.steps, results, strict=True):
-            role = p.contract.party(plan_step.party).role
-            kind = "retained" if role == "operator" else "payout"
-            key = (
-                "R" if role == "operator" else "P",
-                p.contract.id,
-                str(p.contract.version),
-                p.product.name,
-                wf.clause.label,
-                plan_step.label,
-                plan_step.party,
-                "",
-            )
-            lid = line_id(key[0], key)
-            described = _describe(plan_step, result.basis)
-            out.append(
-                make(
-                    line_id=lid,
-                    kind=kind,
-                    party=plan_step.party,
-                    party_name=party_title(plan_step.party),
-                    contract_id=p.contract.id,
-                    contract_version=p.contract.version,
-                    product=p.product.name,
-                    clause=wf.clause.label,
-                    period=p.period.label,
-                    description=f"{p.product.title}: {plan_step.label}, {described}",
-                    quantity=None,
-                    unit="",
-                    unit_price=None,
-                    amount=result.amount,
-                    currency=p.contract.currency,
-                    records=sum(ln.records for ln in invoices),
-                )
-            )
-            traces.append(
-                {
-                    "trace_id": lid,
-                    "line_id": lid,
-                    "kind": kind,
-                    "party": plan_step.party,
-                    "amount": _s(result.amount),
-                    "currency": p.contract.currency,
-                    "contract": _contract(p),
-                    "clause": _clause(wf.clause),
-                    "rule": {"span": str(plan_step.span), "text": plan_step.text},
-                    "formula": f"waterfall on the period's {wf.base} {_s(base)}: {described}",
-                    "arithmetic": _step_arithmetic(result),
-                    "waterfall": [
-                        {
-                            "step": r.step.label,
-                            "party": r.step.party,
-                            "basis": _s(r.basis),
-                            "exact": _s(r.exact),
-                            "amount": _s(r.amount),
-                            "remainder": _s(r.remainder),
-                        }
-                        for r in results
-                    ],
-                    "from_lines": {"invoice": [ln.line_id for ln in invoices][:20]},
-                    "rounding": []
-                    if plan_step.rounding is None
-                    else [
-                        {
-                            "point": "step",
-                            "mode": plan_step.rounding.mode,
-                            "quantum": str(plan_step.rounding.quantum),
-                            "before": _s(result.exact),
-                            "after": _s(result.amount),
-                            "declared": "yes",
-                        }
-                    ],
-                    "records": {"count": 0, "first": [], "list_command": ""},
-                }
-            )
-    return out, traces
-
-
-def _describe(step: ir.StepPlan, basis: Decimal) -> str:
-    if step.kind == "rest":
-        return "the rest"
-    if step.kind == "fixed":
-        return f"a fixed {_s(step.value)}"
-    if step.kind == "per_transaction":
-        return f"{_s(step.value)} per transaction"
-    if step.kind == "tiers":
-        assert step.tiers is not None
-        return f"tiers {step.tiers.name} ({step.tiers.mode}) of the remainder {_s(basis)}"
-    assert step.value is not None
-    pct = format((step.value * 100).normalize(), "f") + "%"
-    of = {"base": "the base", "remainder": "the remainder", "step": f'"{step.of_step}"'}[step.kind]
-    return f"{pct} of {of} {_s(basis)}"
-
-
-def _step_arithmetic(result: Any) -> str:
-    step = result.step
-    if step.kind == "rest":
-        return f"what remains: {_s(result.amount)}"
-    if step.kind == "tiers":
-        parts = " + ".join(f"{_s(u.quantity)} × {_s(u.band.rate)}" for u in result.bands) or "0"
-        text = f"{parts} = {_s(result.exact)}"
-    elif step.kind == "fixed":
-        text = _s(result.exact)
-    else:
-        text = f"{_s(step.value)} × {_s(result.basis)} = {_s(result.exact)}"
-    if result.capped:
-        text += f"; capped at what remained ({_s(result.amount)})"
-    return text
-
-
-def withholdings(
-    p: _ProductRT, lines: list[Any], make: Callable[..., Any], party_title: Callable[[str], str]
-) -> tuple[list[Any], list[dict[str, Any]]]:
-    """A withholding line (negative) under each payout to a party the contract withholds tax from."""
-    out: list[Any] = []
-    traces: list[dict[str, Any]] = []
-    for wh in p.product.withholdings:
-        for ln in [x for x in lines if x.kind == "payout" and x.party == wh.party]:
-            rounding = next(
-                (r.rate.line_rounding for r in p.payouts if r.party == wh.party),
-                Rounding("half up", minor_unit(ln.currency)),
-            )
-            exact = CONTEXT.multiply(ln.amount, wh.rate)
-            withheld = round_money(exact, rounding)
-            paid = None
-            if ln.paid_amount is not None:
-                conv = next((c for c in p.product.conversions if c.party == wh.party), None)
-                paid = (
-                    -round_money(CONTEXT.multiply(ln.paid_amount, wh.rate), conv.rounding) if conv else None
-                )
-            key = ("W", ln.line_id, wh.clause.label)
-            lid = line_id("W", key)
-            pct = format((wh.rate * 100).normalize(), "f") + "%"
-            out.append(
-                make(
-                    line_id=lid,
-                    kind="withholding",
-                    party=wh.party,
-                    party_name=party_title(wh.party),
-                    contract_id=ln.contract_id,
-                    contract_version=ln.contract_version,
-                    product=ln.product,
-                    clause=wh.clause.label,
-                    period=ln.period,
-                    description=f"withholding tax {pct} of payout {ln.line_id} ({_s(ln.amount)})",
-                    quantity=None,
-                    unit="",
-                    unit_price=None,
-                    amount=-withheld,
-                    currency=ln.currency,
-                    paid_amount=paid,
-                    paid_currency=ln.paid_currency if paid is not None else "",
-                    fx_rate=ln.fx_rate if paid is not None else None,
-                    fx_date=ln.fx_date if paid is not None else "",
-                    records=0,
-                )
-            )
-            traces.append(
-                {
-                    "trace_id": lid,
-                    "line_id": lid,
-                    "kind": "withholding",
-                    "party": wh.party,
-                    "amount": _s(-withheld),
-                    "currency": ln.currency,
-                    "contract": _contract(p),
-                    "clause": _clause(wh.clause),
-                    "formula": f"{pct} of the payout {ln.line_id}",
-                    "arithmetic": f"{_s(ln.amount)} × {pct} = {_s(exact)}",
-                    "from_lines": {"payout": [ln.line_id]},
-                    "records": {"count": 0, "first": [], "list_command": ""},
-                }
-            )
-    return out, traces
-
-
-def _pct(fraction: Decimal) -> str:
-    return format((fraction * 100).normalize(), "f") + "%"
-
-
-def discounts(
-    p: _ProductRT, lines: list[Any], make: Callable[..., Any], party_name: Callable[[str], str]
-) -> tuple[list[Any], list[dict[str, Any]]]:
+def discounts(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
     """A negative invoice line per customer (and VAT rate) for each discount of the product."""
     out: list[Any] = []
     traces: list[dict[str, Any]] = []
@@ -376,10 +201,10 @@ def discounts(
             and (not disc.clauses or ln.clause in disc.clauses)
         ]
         for customer in sorted({ln.party for ln in targets}):
-            mine = [ln for ln in targets if ln.party == customer]
             groups: dict[tuple[Decimal | None, bool], list[Any]] = {}
-            for ln in mine:
-                groups.setdefault((ln.vat_rate, ln.reverse_charge), []).append(ln)
+            for ln in targets:
+                if ln.party == customer:
+                    groups.setdefault((ln.vat_rate, ln.reverse_charge), []).append(ln)
             keys = sorted(groups, key=lambda k: (k[0] if k[0] is not None else Decimal(-1), k[1]))
             bases = [sum((ln.amount for ln in groups[k]), Decimal(0)) for k in keys]
             total = sum(bases, Decimal(0))
@@ -396,68 +221,39 @@ def discounts(
                     f"{_s(fixed)} fixed, {_s(a)} of it on {_s(b)} (by share of the base)"
                     for a, b in zip(amounts, bases, strict=True)
                 ]
-            for key, base, amount, text in zip(keys, bases, amounts, how, strict=True):
+            for (vat_rate, reverse), base, amount, text in zip(keys, bases, amounts, how, strict=True):
                 if amount == 0:
                     continue
-                vat_rate, reverse = key
-                vat = (
-                    None
-                    if vat_rate is None
-                    else -round_money(CONTEXT.multiply(amount, vat_rate), disc.line_rounding)
-                )
-                rate_key = "" if vat_rate is None else format(vat_rate, "f")
-                lkey = (
-                    "I",
-                    p.contract.id,
-                    str(p.contract.version),
-                    p.product.name,
-                    disc.clause.label,
+                vat = _vat(amount, vat_rate, disc.line_rounding)
+                clauses = ", ".join(sorted({ln.clause for ln in groups[(vat_rate, reverse)]}))
+                line = _new_line(
+                    make,
+                    p,
+                    disc.clause,
                     "discount",
                     customer,
-                    rate_key,
+                    name(customer),
+                    "invoice",
+                    f"discount, {text} ({clauses})",
+                    -amount,
+                    group="" if vat_rate is None else format(vat_rate, "f"),
+                    vat_rate=vat_rate,
+                    vat_amount=None if vat is None else -vat,
+                    gross_amount=None if vat is None else -amount - vat,
+                    reverse_charge=reverse,
                 )
-                lid = line_id("I", lkey)
-                clauses = ", ".join(sorted({ln.clause for ln in groups[key]}))
-                out.append(
-                    make(
-                        line_id=lid,
-                        kind="invoice",
-                        party=customer,
-                        party_name=party_name(customer),
-                        contract_id=p.contract.id,
-                        contract_version=p.contract.version,
-                        product=p.product.name,
-                        clause=disc.clause.label,
-                        period=p.period.label,
-                        description=f"{p.product.title}: discount, {text} ({clauses})",
-                        quantity=None,
-                        unit="",
-                        unit_price=None,
-                        amount=-amount,
-                        currency=p.contract.currency,
-                        vat_rate=vat_rate,
-                        vat_amount=vat,
-                        gross_amount=None if vat is None else -amount + vat,
-                        records=0,
-                        reverse_charge=reverse,
-                    )
-                )
+                out.append(line)
                 traces.append(
-                    {
-                        "trace_id": lid,
-                        "line_id": lid,
-                        "kind": "invoice",
-                        "party": customer,
-                        "amount": _s(-amount),
-                        "currency": p.contract.currency,
-                        "contract": _contract(p),
-                        "clause": _clause(disc.clause),
-                        "rule": {"span": str(disc.span), "text": disc.text},
-                        "formula": f"discount on {clauses}",
-                        "arithmetic": text,
-                        "discounted_base": _s(base),
-                        "from_lines": {"invoice": [ln.line_id for ln in groups[key]]},
-                        "rounding": [
+                    _trace(
+                        line,
+                        p,
+                        disc.clause,
+                        rule={"span": str(disc.span), "text": disc.text},
+                        formula=f"discount on {clauses}",
+                        arithmetic=text,
+                        discounted_base=_s(base),
+                        from_lines={"invoice": [ln.line_id for ln in groups[(vat_rate, reverse)]]},
+                        rounding=[
                             {
                                 "point": "line",
                                 "mode": disc.line_rounding.mode,
@@ -465,27 +261,116 @@ def discounts(
                                 "declared": "yes",
                             }
                         ],
-                        "records": {"count": 0, "first": [], "list_command": ""},
-                    }
+                    )
                 )
     return out, traces
 
 
-def splits(
-    p: _ProductRT, lines: list[Any], make: Callable[..., Any], party_title: Callable[[str], str]
-) -> tuple[list[Any], list[dict[str, Any]]]:
+def waterfalls(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
+    """Payout and retained lines for each step of each waterfall of the product."""
+    out: list[Any] = []
+    traces: list[dict[str, Any]] = []
+    invoices = [ln for ln in lines if ln.kind == "invoice"]
+    transactions = sum(ln.records for ln in invoices)
+    for wf in p.product.waterfalls:
+        base = _base(invoices, wf.base)
+        steps = [
+            Step(
+                s.label,
+                s.party,
+                "fixed" if s.kind == "per_transaction" else s.kind,
+                s.value * transactions if s.kind == "per_transaction" and s.value is not None else s.value,
+                s.of_step,
+                tuple(Band(b.lower, b.upper, b.rate) for b in s.tiers.bands) if s.tiers else (),
+                s.tiers.mode if s.tiers else "graduated",
+                s.rounding,
+            )
+            for s in wf.steps
+        ]
+        results = run_waterfall(base, steps)
+        for step, result in zip(wf.steps, results, strict=True):
+            kind = "retained" if p.contract.party(step.party).role == "operator" else "payout"
+            described = _describe(step, result.basis)
+            line = _new_line(
+                make,
+                p,
+                wf.clause,
+                step.label,
+                step.party,
+                name(step.party),
+                kind,
+                f"{step.label}, {described}",
+                result.amount,
+                records=transactions,
+            )
+            out.append(line)
+            traces.append(
+                _trace(
+                    line,
+                    p,
+                    wf.clause,
+                    rule={"span": str(step.span), "text": step.text},
+                    formula=f"waterfall on the period's {wf.base} {_s(base)}: {described}",
+                    arithmetic=_step_arithmetic(result),
+                    waterfall=[
+                        {
+                            "step": r.step.label,
+                            "party": r.step.party,
+                            "basis": _s(r.basis),
+                            "exact": _s(r.exact),
+                            "amount": _s(r.amount),
+                            "remainder": _s(r.remainder),
+                        }
+                        for r in results
+                    ],
+                    from_lines={"invoice": [ln.line_id for ln in invoices][:20]},
+                    rounding=[]
+                    if step.rounding is None
+                    else _rounding(step.rounding, result.exact, result.amount, point="step"),
+                )
+            )
+    return out, traces
+
+
+def _describe(step: ir.StepPlan, basis: Decimal) -> str:
+    if step.kind == "rest":
+        return "the rest"
+    if step.kind == "fixed":
+        return f"a fixed {_s(step.value)}"
+    if step.kind == "per_transaction":
+        return f"{_s(step.value)} per transaction"
+    if step.kind == "tiers":
+        assert step.tiers is not None
+        return f"tiers {step.tiers.name} ({step.tiers.mode}) of the remainder {_s(basis)}"
+    assert step.value is not None
+    of = {"base": "the base", "remainder": "the remainder", "step": f'"{step.of_step}"'}[step.kind]
+    return f"{_pct(step.value)} of {of} {_s(basis)}"
+
+
+def _step_arithmetic(result: StepResult) -> str:
+    step = result.step
+    if step.kind == "rest":
+        return f"what remains: {_s(result.amount)}"
+    if step.kind == "tiers":
+        parts = " + ".join(f"{_s(u.quantity)} × {_s(u.band.rate)}" for u in result.bands) or "0"
+        text = f"{parts} = {_s(result.exact)}"
+    elif step.kind == "fixed":
+        text = _s(result.exact)
+    else:
+        text = f"{_s(step.value)} × {_s(result.basis)} = {_s(result.exact)}"
+    if result.capped:
+        text += f"; capped at what remained ({_s(result.amount)})"
+    return text
+
+
+def splits(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
     """The period's net divided among parties, exactly, residual by largest remainder."""
     out: list[Any] = []
     traces: list[dict[str, Any]] = []
     invoices = [ln for ln in lines if ln.kind == "invoice"]
     quantum = minor_unit(p.contract.currency)
     for split in p.product.splits:
-        if split.base == "net":
-            base = sum((ln.amount for ln in invoices), Decimal(0))
-        else:
-            base = sum(
-                (ln.gross_amount if ln.gross_amount is not None else ln.amount for ln in invoices), Decimal(0)
-            )
+        base = _base(invoices, split.base)
         weights = [fraction for _, fraction in split.shares]
         if split.residual is None:
             shares = allocate(base, weights, quantum)
@@ -493,63 +378,92 @@ def splits(
         else:
             down = Rounding("down", quantum)
             shares = [round_money(CONTEXT.multiply(base, w), down) for w in weights]
-            index = [party for party, _ in split.shares].index(split.residual)
-            shares[index] += base - sum(shares, Decimal(0))
+            shares[[party for party, _ in split.shares].index(split.residual)] += base - sum(
+                shares, Decimal(0)
+            )
             rule = f"each share rounded down; the residual to {split.residual}"
+        parts = [
+            {"party": party, "exact": _s(CONTEXT.multiply(base, w)), "amount": _s(a)}
+            for (party, w), a in zip(split.shares, shares, strict=True)
+        ]
         for (party, fraction), amount in zip(split.shares, shares, strict=True):
-            role = p.contract.party(party).role
-            kind = "retained" if role == "operator" else "payout"
-            key = (
-                "R" if role == "operator" else "P",
-                p.contract.id,
-                str(p.contract.version),
-                p.product.name,
-                split.clause.label,
+            kind = "retained" if p.contract.party(party).role == "operator" else "payout"
+            line = _new_line(
+                make,
+                p,
+                split.clause,
                 "split",
                 party,
-                "",
+                name(party),
+                kind,
+                f"{_pct(fraction)} of the period's {split.base} {_s(base)}",
+                amount,
+                records=sum(ln.records for ln in invoices),
             )
-            lid = line_id(key[0], key)
-            exact = CONTEXT.multiply(base, fraction)
-            out.append(
-                make(
-                    line_id=lid,
-                    kind=kind,
-                    party=party,
-                    party_name=party_title(party),
-                    contract_id=p.contract.id,
-                    contract_version=p.contract.version,
-                    product=p.product.name,
-                    clause=split.clause.label,
-                    period=p.period.label,
-                    description=f"{p.product.title}: {_pct(fraction)} of the period's {split.base} "
-                    f"{_s(base)}",
-                    quantity=None,
-                    unit="",
-                    unit_price=None,
-                    amount=amount,
-                    currency=p.contract.currency,
-                    records=sum(ln.records for ln in invoices),
+            out.append(line)
+            traces.append(
+                _trace(
+                    line,
+                    p,
+                    split.clause,
+                    formula=f"{_pct(fraction)} of the period's {split.base}",
+                    arithmetic=f"{_s(base)} × {_pct(fraction)} = {_s(CONTEXT.multiply(base, fraction))}; "
+                    f"split to {quantum}: {rule}",
+                    split=parts,
+                    from_lines={"invoice": [ln.line_id for ln in invoices][:20]},
                 )
             )
+    return out, traces
+
+
+def withholdings(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
+    """A withholding line (negative) under each payout to a party the contract withholds tax from."""
+    out: list[Any] = []
+    traces: list[dict[str, Any]] = []
+    for wh in p.product.withholdings:
+        for ln in [x for x in lines if x.kind == "payout" and x.party == wh.party]:
+            rounding = next(
+                (r.rate.line_rounding for r in p.payouts if r.party == wh.party),
+                Rounding("half up", minor_unit(ln.currency)),
+            )
+            exact = CONTEXT.multiply(ln.amount, wh.rate)
+            withheld = round_money(exact, rounding)
+            conv = next((c for c in p.product.conversions if c.party == wh.party), None)
+            paid = None
+            if ln.paid_amount is not None and conv is not None:
+                paid = -round_money(CONTEXT.multiply(ln.paid_amount, wh.rate), conv.rounding)
+            lid = line_id("W", ("W", ln.line_id, wh.clause.label))
+            line = make(
+                line_id=lid,
+                kind="withholding",
+                party=wh.party,
+                party_name=name(wh.party),
+                contract_id=ln.contract_id,
+                contract_version=ln.contract_version,
+                product=ln.product,
+                clause=wh.clause.label,
+                period=ln.period,
+                description=f"withholding tax {_pct(wh.rate)} of payout {ln.line_id} ({_s(ln.amount)})",
+                quantity=None,
+                unit="",
+                unit_price=None,
+                amount=-withheld,
+                currency=ln.currency,
+                paid_amount=paid,
+                paid_currency=ln.paid_currency if paid is not None else "",
+                fx_rate=ln.fx_rate if paid is not None else None,
+                fx_date=ln.fx_date if paid is not None else "",
+            )
+            out.append(line)
             traces.append(
-                {
-                    "trace_id": lid,
-                    "line_id": lid,
-                    "kind": kind,
-                    "party": party,
-                    "amount": _s(amount),
-                    "currency": p.contract.currency,
-                    "contract": _contract(p),
-                    "clause": _clause(split.clause),
-                    "formula": f"{_pct(fraction)} of the period's {split.base}",
-                    "arithmetic": f"{_s(base)} × {_pct(fraction)} = {_s(exact)}; split to {quantum}: {rule}",
-                    "split": [
-                        {"party": party_, "exact": _s(CONTEXT.multiply(base, w)), "amount": _s(a)}
-                        for (party_, w), a in zip(split.shares, shares, strict=True)
-                    ],
-                    "from_lines": {"invoice": [ln.line_id for ln in invoices][:20]},
-                    "records": {"count": 0, "first": [], "list_command": ""},
-                }
+                _trace(
+                    line,
+                    p,
+                    wh.clause,
+                    formula=f"{_pct(wh.rate)} of the payout {ln.line_id}",
+                    arithmetic=f"{_s(ln.amount)} × {_pct(wh.rate)} = {_s(exact)}",
+                    rounding=_rounding(rounding, exact, withheld),
+                    from_lines={"payout": [ln.line_id]},
+                )
             )
     return out, traces
