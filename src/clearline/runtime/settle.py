@@ -216,40 +216,18 @@ class _Finisher:
             unit.net, unit.gross = net, gross
             if rule.line_level:
                 # a tiered share: priced once from the line's summed net when it closes
-                key = (
-                    rule.kind,
-                    p.contract.id,
-                    str(p.contract.version),
-                    p.product.name,
-                    rule.plan.clause.label,
-                    str(rule.index),
-                    rule.party or customer,
-                    "",
-                )
-                acc = self.acc.lines.get(key)
-                if acc is None:
-                    acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
-                acc.add(
-                    customer,
-                    rating.Unit(unit.quantity, None, False, days, p.period.days, net, gross),
-                    Decimal(0),
-                )
-                acc.records += len(ids) - 1
-                acc.net_base += net
-                acc.gross_base += gross
-                self.record_ids.setdefault(acc.line_id, []).extend(ids)
-                touched.append((acc.line_id, rule.plan.clause.label))
-                continue
-            amount = rule.fn(unit)
-            if rule.record_rounding is not None:
-                amount = round_money(amount, rule.record_rounding)
-            if rule.kind == "I":
-                # A subscriber's charge line is its own rating unit: line rounding applies now,
-                # and shares of `net` see the rounded line, as the invoice shows it.
-                amount = round_money(amount, rule.rate.line_rounding)
-                net += amount
-                vat = self.vat(amount, rule.vat, rule.rate.line_rounding)
-                gross += amount + (vat or 0)
+                amount = Decimal(0)
+            else:
+                amount = rule.fn(unit)
+                if rule.record_rounding is not None:
+                    amount = round_money(amount, rule.record_rounding)
+                if rule.kind == "I":
+                    # A subscriber's charge line is its own rating unit: line rounding applies now,
+                    # and shares of `net` see the rounded line, as the invoice shows it.
+                    amount = round_money(amount, rule.rate.line_rounding)
+                    net += amount
+                    vat = self.vat(amount, rule.vat, rule.rate.line_rounding)
+                    gross += amount + (vat or 0)
             party = customer if rule.kind == "I" else rule.party
             key = (
                 rule.kind,
@@ -267,6 +245,9 @@ class _Finisher:
             snapshot = rating.Unit(unit.quantity, None, False, days, p.period.days, unit.net, unit.gross)
             acc.add(customer, snapshot, amount)
             acc.records += len(ids) - 1
+            if rule.line_level:
+                acc.net_base += unit.net
+                acc.gross_base += unit.gross
             self.record_ids.setdefault(acc.line_id, []).extend(ids)
             touched.append((acc.line_id, rule.plan.clause.label))
         for rid in ids:
