@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from clearline.compiler import units
 from clearline.diagnostics import did_you_mean
 from clearline.grammar import ast
+from clearline.source import Span
 
 if TYPE_CHECKING:
     from clearline.compiler.check import MoneyType, _Checker
@@ -213,6 +214,24 @@ def check_limit(ck: _Checker, mod: ast.Limit, kind: str) -> None:
         )
 
 
+def _charging_clauses(
+    ck: _Checker, product: ast.Product, refs: tuple[tuple[str, Span], ...], why: str
+) -> None:
+    """Clauses named by a commitment or discount exist in the product and charge the customer."""
+    labels = {c.label: c for c in product.clauses}
+    for label, span in refs:
+        clause = labels.get(label)
+        if clause is None:
+            ck.error(
+                "E0401",
+                f'product {product.name.name} has no clause "{label}"',
+                span,
+                did_you_mean(label, labels) or "name a clause of this product that charges the customer",
+            )
+        elif not any(isinstance(r, ast.Charge) for r in clause.rules):
+            ck.error("E0405", f'clause "{label}" charges no customer; {why}', span, None)
+
+
 def check_commit(ck: _Checker, rule: ast.Commit, product: ast.Product) -> None:
     ck.check_money(rule.amount)
     if ck.currency and rule.amount.currency != ck.currency:
@@ -229,23 +248,7 @@ def check_commit(ck: _Checker, rule: ast.Commit, product: ast.Product) -> None:
             rule.amount.span,
             'write e.g. `minimum spend 9000.00 EUR per month on clause "2.2 Data"`',
         )
-    labels = {c.label: c for c in product.clauses}
-    for label, span in rule.clauses:
-        clause = labels.get(label)
-        if clause is None:
-            ck.error(
-                "E0401",
-                f'product {product.name.name} has no clause "{label}"',
-                span,
-                did_you_mean(label, labels) or "name a clause of this product that charges the customer",
-            )
-        elif not any(isinstance(r, ast.Charge) for r in clause.rules):
-            ck.error(
-                "E0405",
-                f'clause "{label}" charges no customer; a commitment counts customer charges',
-                span,
-                None,
-            )
+    _charging_clauses(ck, product, rule.clauses, "a commitment counts customer charges")
 
 
 def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -> None:
@@ -410,20 +413,7 @@ def check_discount(ck: _Checker, rule: ast.Discount, product: ast.Product) -> No
                 rule.money.span,
                 f"state it in {ck.currency}",
             )
-    labels = {c.label: c for c in product.clauses}
-    for label, span in rule.clauses:
-        clause = labels.get(label)
-        if clause is None:
-            ck.error(
-                "E0401",
-                f'product {product.name.name} has no clause "{label}"',
-                span,
-                did_you_mean(label, labels) or "name a clause of this product that charges the customer",
-            )
-        elif not any(isinstance(r, ast.Charge) for r in clause.rules):
-            ck.error(
-                "E0405", f'clause "{label}" charges no customer; there is nothing to discount', span, None
-            )
+    _charging_clauses(ck, product, rule.clauses, "there is nothing to discount")
 
 
 def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
