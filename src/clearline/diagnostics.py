@@ -162,12 +162,15 @@ def render(diag: Diagnostic, sources: dict[str, SourceFile] | None = None) -> st
             width = (
                 diag.span.end_col - diag.span.col
                 if diag.span.end_line == diag.span.line
-                else len(text) - diag.span.col + 1
+                else len(text.rstrip()) - diag.span.col + 1
             )
             width = max(1, width)
+            # Tabs stay tabs under the text, so the caret lines up however they are shown.
+            indent = "".join(c if c == "\t" else " " for c in text[: diag.span.col - 1])
+            indent += " " * (diag.span.col - 1 - len(indent))
             lines.append(f"{pad} |")
             lines.append(f"{num} | {text}")
-            lines.append(f"{pad} | {' ' * (diag.span.col - 1)}{'^' * width}")
+            lines.append(f"{pad} | {indent}{'^' * width}")
     for note in diag.notes:
         lines.append(f"   = note: {note}")
     if diag.hint:

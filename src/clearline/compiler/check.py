@@ -114,6 +114,15 @@ class _Checker:
         hint: str | None = None,
         notes: tuple[str, ...] = (),
     ) -> None:
+        if (
+            code == "E0301"
+            and self.currency
+            and self.currency not in MINOR_UNITS
+            and self.currency in message
+        ):
+            # An unknown settlement currency is reported once (E0204), not again
+            # for every amount that cannot match it.
+            return
         self.diags.append(Diagnostic(code, message, span, hint, notes))
 
     # header -----------------------------------------------------------------------
@@ -130,9 +139,10 @@ class _Checker:
         seen: dict[str, Span] = {}
         for name, span in spans:
             if name in seen:
+                shown = f'"{name}"' if what == "clause" else f"`{name}`"
                 self.error(
                     "E0402",
-                    f"{what} `{name}` is declared twice",
+                    f"{what} {shown} is declared twice",
                     span,
                     f"the first declaration is at {seen[name]}; remove or rename one",
                 )
@@ -163,7 +173,9 @@ class _Checker:
             if start and until and until <= start:
                 self.error(
                     "E0202",
-                    f"the contract ends ({eff.until}) before it starts ({eff.start})",
+                    f"the contract ends ({eff.until}) before it starts ({eff.start})"
+                    if until < start
+                    else f"the contract starts and ends on {eff.start}, so it covers no day",
                     eff.span,
                     "the interval is half-open: `until` is the first day no longer covered",
                 )
@@ -266,21 +278,26 @@ class _Checker:
         for t in self.c.tables:
             self.field(t.field)
             seen: dict[str, Span] = {}
+            what = "prefix" if t.key_kind == "prefix" else "value"
             for row in t.rows:
+                # The key opens its row: point at it, quotes included.
+                key_span = Span(
+                    row.span.file, row.span.line, row.span.col, row.span.line, row.span.col + len(row.key) + 2
+                )
                 if row.key in seen:
                     self.error(
                         "E0404",
-                        f'{t.name.name} defines the key "{row.key}" twice',
-                        row.span,
-                        f"the first definition is at {seen[row.key]}; keep one rate per key",
+                        f'rate table {t.name.name} gives the {what} "{row.key}" a rate twice',
+                        key_span,
+                        f"the first rate for it is at {seen[row.key]}; keep one",
                     )
                 seen.setdefault(row.key, row.span)
                 if t.key_kind == "prefix" and not row.key:
                     self.error(
                         "E0404",
-                        "an empty prefix matches everything",
-                        row.span,
-                        "write the digits the prefix starts with",
+                        "an empty prefix would match every number",
+                        key_span,
+                        'write the digits the prefix starts with, e.g. "48"',
                     )
                 self.check_money(row.price)
                 assert row.price.per is not None
@@ -421,13 +438,17 @@ class _Checker:
                             shares[base].append((pct, rule))
         for base, rules in shares.items():
             total = sum((p for p, _ in rules), Decimal(0))
-            if total > 100:
+            # A single share above 100% is reported as such (E0303), not again here.
+            too_large = any(
+                isinstance(e, ast.Share) and e.percent > 100 for _, r in rules for e in _walk_exprs(r.amount)
+            )
+            if total > 100 and not too_large:
                 notes = tuple(
                     f"{rule.span}: pays {rule.party.name} up to {pct}% of {base}" for pct, rule in rules
                 )
                 self.error(
                     "E0304",
-                    f"shares of {base} in product {name} add up to {total}%, more than the whole",
+                    f"the shares of {base} paid in product {name} add up to {total}%, more than all of it",
                     rules[-1][1].span,
                     "lower the percentages so that they total at most 100%",
                     notes,
@@ -461,19 +482,28 @@ class _Checker:
                         )
                 mtype = self.check_expr(rule.amount, product, is_charge)
                 if mtype.currency is None:
+                    number = rule.amount.value if isinstance(rule.amount, ast.Number) else Decimal("0.05")
                     self.error(
                         "E0306",
-                        "this rule pays a plain number, not an amount of money",
+                        f"this rule {'charges' if is_charge else 'pays'} a plain number, "
+                        "not an amount of money",
                         rule.amount.span,
-                        "add a currency, e.g. `0.05 EUR per minute`",
+                        f"add the currency after the number, e.g. `{number} {self.currency or 'EUR'}`",
                     )
                 elif self.currency and mtype.currency != self.currency:
+                    if isinstance(rule, ast.Pay):
+                        who = rule.party.name
+                        hint = (
+                            f"state it in {self.currency}; to pay {who} in {mtype.currency}, add "
+                            f"`pay {who} in {mtype.currency} at the rate of the period end`"
+                        )
+                    else:
+                        hint = f"state the price in {self.currency}, the currency the contract settles in"
                     self.error(
                         "E0301",
                         f"this amount is in {mtype.currency} but the contract settles in {self.currency}",
                         rule.amount.span,
-                        f"state it in {self.currency}; pay a partner in its own currency with "
-                        f"`pay PARTY in {mtype.currency} at the rate of the period end`",
+                        hint,
                     )
                 for mod in rule.modifiers:
                     self.modifier(mod, kind, rule)
@@ -482,7 +512,7 @@ class _Checker:
                 if not 0 <= rule.percent <= 100:
                     self.error(
                         "E0303",
-                        f"VAT of {rule.percent}% is not a percentage",
+                        f"VAT of {rule.percent}% is more than 100%",
                         rule.span,
                         "write a rate between 0% and 100%",
                     )
@@ -571,22 +601,29 @@ class _Checker:
         amounts: list[ast.Charge | ast.Pay],
         currency: str | None = None,
     ) -> None:
+        # The quantum ends the rounding: point at it, as written.
+        written = format(rule.quantum, "f")
+        span = rule.span
+        if span.end_line == span.line and span.end_col - len(written) > span.col:
+            span = Span(span.file, span.line, span.end_col - len(written), span.line, span.end_col)
         if not is_power_of_ten(rule.quantum):
             self.error(
                 "E0205",
-                f"rounding to {rule.quantum} is not a power of ten",
-                rule.span,
-                "round to 1, 0.1, 0.01, 0.001, ...",
+                f"cannot round to {written}: amounts are rounded to 1, 0.1, 0.01, 0.001, ...",
+                span,
+                f"write `to {format(Decimal(1).scaleb(rule.quantum.adjusted() + 1), 'f')}` "
+                f"or `to {format(Decimal(1).scaleb(rule.quantum.adjusted()), 'f')}`",
             )
             return
         currency = currency or self.currency
         if point == "line" and currency in MINOR_UNITS and rule.quantum < minor_unit(currency):
+            decimals = MINOR_UNITS[currency]
             self.error(
                 "E0305",
-                f"a line in {currency} cannot be rounded to {rule.quantum}: "
-                f"{currency} has {MINOR_UNITS[currency]} decimals",
-                rule.span,
-                f"round lines to {minor_unit(currency)} or coarser; round each record finer if needed",
+                f"a line in {currency} cannot be rounded to {written}: "
+                f"{currency} amounts have {decimals} decimal{'s' if decimals != 1 else ''}",
+                span,
+                f"round lines to {minor_unit(currency)}; round each record finer if needed",
             )
 
     def party(self, ident: ast.Ident) -> ast.Party | None:
@@ -596,7 +633,8 @@ class _Checker:
                 "E0401",
                 f"unknown party `{ident.name}`",
                 ident.span,
-                did_you_mean(ident.name, self.parties) or 'declare it with `partner NAME "Title"`',
+                did_you_mean(ident.name, self.parties)
+                or f'declare it in the contract, e.g. `partner {ident.name} "Full Name Ltd" currency EUR`',
             )
         return party
 
@@ -611,7 +649,8 @@ class _Checker:
                         f'clause "{clause.label}" declares no line rounding; lines are '
                         f"rounded half up to {minor_unit(self.currency or 'EUR')} {self.currency}",
                         clause.span,
-                        "state it: `round each line half up to 0.01`",
+                        "state it in the clause: "
+                        f"`round each line half up to {minor_unit(self.currency or 'EUR')}`",
                     )
             uses_connect = False
             for cl in product.clauses:
@@ -700,9 +739,9 @@ def infer(
         if not 0 <= expr.percent <= 100:
             ck.error(
                 "E0303",
-                f"{expr.percent}% is not a share of anything",
+                f"{expr.percent}% is more than the whole",
                 expr.span,
-                "write a percentage between 0% and 100%",
+                "a share is a percentage between 0% and 100%",
             )
         if is_charge:
             ck.error(
@@ -717,9 +756,9 @@ def infer(
         if not 0 <= expr.percent <= 100:
             ck.error(
                 "E0303",
-                f"{expr.percent}% is not a share of anything",
+                f"{expr.percent}% is more than the whole",
                 expr.span,
-                "write a percentage between 0% and 100%",
+                "a share is a percentage between 0% and 100%",
             )
         inner = infer(expr.amount, ck, product, is_charge, line_level)
         if inner.currency is None:
@@ -746,7 +785,9 @@ def infer(
                 "E0401",
                 f"unknown rate table `{expr.table.name}`",
                 expr.table.span,
-                did_you_mean(expr.table.name, ck.tables) or "declare it with `rate table NAME by ...`",
+                did_you_mean(expr.table.name, ck.tables)
+                or f"declare it, e.g. `rate table {expr.table.name} by longest prefix of "
+                "destination { ... }`",
             )
             return MoneyType(ck.currency)
         if subscription:
@@ -804,9 +845,14 @@ def infer(
                 "multiply an amount by a plain number or a percentage",
             )
         if expr.op == "/" and right.currency and not left.currency:
-            ck.error("E0302", "cannot divide a number by money", expr.span, None)
+            ck.error(
+                "E0302",
+                "cannot divide a plain number by an amount of money",
+                expr.span,
+                "divide the amount of money by the number instead",
+            )
         if expr.op == "/" and isinstance(expr.right, ast.Number) and expr.right.value == 0:
-            ck.error("E0207", "division by zero", expr.right.span, None)
+            ck.error("E0207", "cannot divide by zero", expr.right.span, "divide by a number other than 0")
         return left if left.currency else right
     assert isinstance(expr, ast.Larger)
     left = infer(expr.left, ck, product, is_charge, line_level)
