@@ -17,6 +17,7 @@ Paths in the output are relative to the repository root, where the tests run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import re
@@ -29,6 +30,7 @@ from typer.testing import CliRunner
 import clearline
 from clearline.cli import app
 from clearline.diagnostics import CODES, ClearlineError, Diagnostic, render_all
+from clearline.errors_doc import ENTRIES, render_errors_doc
 from clearline.grammar import parser
 from clearline.source import SourceFile
 from conftest import CONTRACTS, ROOT
@@ -204,3 +206,30 @@ def test_one_edit_away_never_crashes_or_leaks(path: Path) -> None:
         assert not LEAKS.search(output), output
         assert all(d.code in CODES for d in found)
     assert sys.getrecursionlimit() == limit
+
+
+# The error guide ---------------------------------------------------------------------------
+
+
+def test_every_code_has_a_guide_entry_with_an_example() -> None:
+    assert sorted(set(CODES) - set(ENTRIES)) == [], "add an entry to clearline/errors_doc.py"
+    assert sorted(set(ENTRIES) - set(CODES)) == [], "an entry for a code the registry lacks"
+    for code, entry in ENTRIES.items():
+        assert entry.wrote.strip(), f"{code}: no example of what the writer wrote"
+        assert entry.wrong.strip() and entry.fix.strip(), code
+
+
+def test_every_code_in_the_source_is_registered() -> None:
+    used = set()
+    for path in (ROOT / "src" / "clearline").rglob("*.py"):
+        used |= set(re.findall(r"\b([EW]0[1-9]\d\d)\b", path.read_text(encoding="utf-8")))
+    assert sorted(used - set(CODES)) == []
+
+
+def test_the_error_guide_is_up_to_date() -> None:
+    spec = importlib.util.spec_from_file_location("gen_errors_doc", ROOT / "scripts" / "gen_errors_doc.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--check"]) == 0, "run: .venv/bin/python scripts/gen_errors_doc.py"
+    assert (ROOT / "docs" / "errors.md").read_text(encoding="utf-8") == render_errors_doc()

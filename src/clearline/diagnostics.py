@@ -34,7 +34,7 @@ class Code:
 
 _REGISTRY = [
     # E01xx: syntax
-    Code("E0101", "syntax error", "The text does not follow the contract grammar."),
+    Code("E0101", "syntax error", "The text is not written the way Clearline reads contracts."),
     Code("E0102", "unterminated text", "A quoted text is missing its closing quote."),
     Code("E0103", "unexpected character", "A character that no part of the language uses."),
     Code("E0104", "unreadable file", "The file cannot be read or is not UTF-8 text."),

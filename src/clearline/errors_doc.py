@@ -1,0 +1,386 @@
+"""The error guide: for every code in the registry, what a writer wrote, what
+went wrong and how to fix it.
+
+Input: `diagnostics.CODES` and the entries below (one per code). Output:
+`render_errors_doc()`, the text of `docs/errors.md`, which
+`scripts/gen_errors_doc.py` writes and a test keeps up to date. A code
+without an entry here fails that test: a new code comes with its guide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clearline.diagnostics import CODES
+
+__all__ = ["ENTRIES", "ErrorDoc", "render_errors_doc"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDoc:
+    """One code's guide. `wrote` and `fixed` are contract text, or in `lang` (a command, CSV)."""
+
+    wrote: str
+    wrong: str
+    fix: str
+    fixed: str = ""
+    lang: str = "clearline"
+
+
+ENTRIES: dict[str, ErrorDoc] = {
+    # E01xx: syntax ---------------------------------------------------------------------
+    "E0101": ErrorDoc(
+        wrote='clause "4.2 Revenue share" {\n  pay streamco 55%\n}',
+        wrong="A word is missing, misspelled or out of place. Here the percentage does not say what it "
+        "is a share of. The message names what was expected at the caret, and the hint often says "
+        "what to write.",
+        fix="Complete the statement as the hint shows. Other common causes: a `}` missing at the end of a "
+        "clause or product, a comma missing before `prorated` or `increments`, a misspelled keyword "
+        "(`partnr`), `pay` without the party it pays, a price without its currency.",
+        fixed='clause "4.2 Revenue share" {\n  pay streamco 55% of net\n}',
+    ),
+    "E0102": ErrorDoc(
+        wrote='partner streamco "StreamCo Ltd currency EUR',
+        wrong="A text in quotes (a name, a clause label, a clause's prose) has no closing quote on its "
+        "line. A text cannot run over two lines.",
+        fix='End the text with `"` on the same line. Write `\\"` for a quote inside a text.',
+        fixed='partner streamco "StreamCo Ltd" currency EUR',
+    ),
+    "E0103": ErrorDoc(
+        wrote='"49"  €0.0120 per minute\nclause “4.2 Revenue share” {',
+        wrong="A character no part of the contract language uses: a currency sign, typographic quotes "
+        "pasted from a word processor, a `;` at the end of a rule, an invisible character.",
+        fix="Write currency codes after amounts, straight double quotes around texts, and no `;`. "
+        "Any character may appear inside a text in quotes.",
+        fixed='"49"  0.0120 EUR per minute\nclause "4.2 Revenue share" {',
+    ),
+    "E0104": ErrorDoc(
+        wrote="clearline validate contracts/streamplus.contract   # saved as Latin-1, or missing",
+        wrong="The file cannot be read: it does not exist, it is not readable, or it is not saved as "
+        "UTF-8 text.",
+        fix="Check the path. Save the contract as UTF-8 (every editor offers it under 'Save as' or "
+        "'Encoding').",
+        lang="shell",
+    ),
+    "E0105": ErrorDoc(
+        wrote="pay streamco ((((((((((...55% of net...))))))))))",
+        wrong="An amount is nested in more than 64 pairs of parentheses, or is a sum or a condition so "
+        "long that Clearline cannot read it safely.",
+        fix="Write the amount with fewer parentheses, or split it over several rules or clauses.",
+        fixed="pay streamco 55% of net",
+    ),
+    # E02xx: values -------------------------------------------------------------------------
+    "E0201": ErrorDoc(
+        wrote="effective 2026-02-30 until 2027-01-01",
+        wrong="A date that does not exist in the calendar (30 February, month 13, ...).",
+        fix="Write a real date as YYYY-MM-DD.",
+        fixed="effective 2026-03-01 until 2027-01-01",
+    ),
+    "E0202": ErrorDoc(
+        wrote="effective 2027-01-01 until 2026-01-01",
+        wrong="The effective interval ends before it starts, or on the day it starts, so it covers no "
+        "day. The interval is half-open: the `until` date is the first day no longer covered.",
+        fix="Put the start date first and the end date second.",
+        fixed="effective 2026-01-01 until 2027-01-01",
+    ),
+    "E0203": ErrorDoc(
+        wrote="settle monthly in PLN, time zone Europe/Warsw",
+        wrong="The time zone is not one of the IANA time zones (the names your computer's clock uses). "
+        "Periods and days are counted in it, so Clearline does not guess.",
+        fix="Use the IANA name; the hint suggests the closest one.",
+        fixed="settle monthly in PLN, time zone Europe/Warsaw",
+    ),
+    "E0204": ErrorDoc(
+        wrote="settle monthly in PLZ, time zone Europe/Warsaw",
+        wrong="The currency code is not an ISO 4217 code Clearline knows. Its number of decimals "
+        "decides every rounding, so Clearline does not guess.",
+        fix="Use the three-letter ISO code; the hint suggests the closest one.",
+        fixed="settle monthly in PLN, time zone Europe/Warsaw",
+    ),
+    "E0205": ErrorDoc(
+        wrote="round each line half up to 0.05",
+        wrong="Amounts are rounded to 1, 0.1, 0.01, 0.001, ...: to a number of decimals. Rounding to "
+        "steps of 0.05 is not supported.",
+        fix="Round to a number of decimals.",
+        fixed="round each line half up to 0.01",
+    ),
+    "E0206": ErrorDoc(
+        wrote='"48"  0.0090 EUR per minute, increments 0/60',
+        wrong="Rating increments are the first block and each next block a call is billed in; a block "
+        "of zero units would bill nothing, or never end.",
+        fix="Give both blocks at least 1: `60/60` bills whole minutes, `30/6` a first half minute then "
+        "6 seconds at a time, `1/1` every second.",
+        fixed='"48"  0.0090 EUR per minute, increments 60/60',
+    ),
+    "E0207": ErrorDoc(
+        wrote="pay streamco 55% of net / 0",
+        wrong="A number Clearline cannot work with: a division by zero, or a number of thousands of digits.",
+        fix="Divide by a number other than 0; write numbers of at most a few dozen digits.",
+        fixed="pay streamco 55% of net / 2",
+    ),
+    # E03xx: money and types ---------------------------------------------------------------
+    "E0301": ErrorDoc(
+        wrote="settle monthly in PLN, time zone Europe/Warsaw\n...\npay streamco 55% of net + 1.00 EUR",
+        wrong="Two amounts in different currencies are added, compared or mixed, or an amount is not "
+        "in the currency the contract settles in. Clearline never converts silently: every "
+        "conversion is stated, with its rate, and shows in the trace.",
+        fix="State the amounts in the settlement currency. To pay a partner in its own currency, "
+        "split in the settlement currency and add a conversion for the payout.",
+        fixed="pay streamco 55% of net + 4.25 PLN\npay streamco in EUR at the rate of the period end",
+    ),
+    "E0302": ErrorDoc(
+        wrote="pay streamco 18.00 PLN per month * 2.00 PLN",
+        wrong="Two amounts of money are multiplied or divided: PLN times PLN is not an amount of money.",
+        fix="Multiply an amount of money by a plain number or take a percentage of it.",
+        fixed="pay streamco 18.00 PLN per month * 2",
+    ),
+    "E0303": ErrorDoc(
+        wrote="pay streamco 155% of net",
+        wrong="A share, a VAT rate or a withholding rate above 100% (or below 0%).",
+        fix="Write a percentage between 0% and 100%.",
+        fixed="pay streamco 55% of net",
+    ),
+    "E0304": ErrorDoc(
+        wrote='clause "4.2 Revenue share" { pay streamco 55% of net }\n'
+        'clause "4.3 Marketing bonus" { pay streamco 50% of net }',
+        wrong="The shares of one base (net or gross) paid out in a product add up to more than all of "
+        "it: the operator would pay more than it collects. The notes list every share counted.",
+        fix="Lower the percentages so that they total at most 100% of the base.",
+        fixed='clause "4.2 Revenue share" { pay streamco 55% of net }\n'
+        'clause "4.3 Marketing bonus" { pay streamco 5% of net }',
+    ),
+    "E0305": ErrorDoc(
+        wrote="settle monthly in PLN, ...\nround each line half up to 0.001",
+        wrong="A line (an amount on an invoice or a statement) is rounded finer than its currency's "
+        "smallest unit: PLN has 2 decimals, JPY none, BHD 3.",
+        fix="Round lines to the currency's smallest unit. A finer rounding belongs to each record, "
+        "before the line is totalled.",
+        fixed="round each record half up to 0.0001\nround each line half up to 0.01",
+    ),
+    "E0306": ErrorDoc(
+        wrote="charge customer 39.00",
+        wrong="An amount of the wrong kind for where it stands: a price without a currency, a text "
+        "field read as an amount, a percentage of a plain number.",
+        fix="Give prices their currency; read amounts from `decimal` fields.",
+        fixed="charge customer 39.00 PLN per month",
+    ),
+    "E0307": ErrorDoc(
+        wrote='product voice { measured in seconds ... }\n"49"  0.0120 EUR per month',
+        wrong="A price per unit that cannot apply to the product: a call priced per month or per MB, a "
+        "subscription priced per minute.",
+        fix="Price usage per unit of its measure (minute, second, MB, event) and subscriptions per "
+        "month or per day.",
+        fixed='"49"  0.0120 EUR per minute',
+    ),
+    # E04xx: names and structure -------------------------------------------------------------
+    "E0401": ErrorDoc(
+        wrote='partner streamco "StreamCo Ltd"\n...\npay stremco 55% of net',
+        wrong="A name that is not declared: a party, a usage field, a rate table, a tier table, a "
+        "clause or a file. The hint suggests the closest declared name.",
+        fix="Correct the spelling, or declare the name.",
+        fixed="pay streamco 55% of net",
+    ),
+    "E0402": ErrorDoc(
+        wrote='partner streamco "StreamCo Ltd"\npartner streamco "StreamCo Ireland"',
+        wrong="A name is declared twice (a party, a field, a table, a product, a clause label), or a "
+        "contract states its version, effective interval or settlement twice.",
+        fix="Keep one declaration, or give the second its own name.",
+        fixed='partner streamco "StreamCo Ltd"\npartner streamco_ie "StreamCo Ireland"',
+    ),
+    "E0403": ErrorDoc(
+        wrote='contract SP-2026 "StreamPlus" {\n  settle monthly in PLN, time zone Europe/Warsaw\n  ...\n}',
+        wrong="A declaration the contract needs is missing: its version, its effective interval, its "
+        "settlement terms, its time zone, its operator, what a product matches, a product's "
+        "clauses, who gets the rest of a waterfall.",
+        fix="Add the declaration the message names.",
+        fixed='contract SP-2026 "StreamPlus" {\n  version 1\n  effective 2026-01-01 until 2027-01-01\n'
+        "  settle monthly in PLN, time zone Europe/Warsaw\n  ...\n}",
+    ),
+    "E0404": ErrorDoc(
+        wrote='rate table termination by longest prefix of destination {\n  "48"  0.0090 EUR per minute\n'
+        '  "48"  0.0120 EUR per minute\n}',
+        wrong="A rate table gives one key (a destination prefix, a value) two rates, or has an empty "
+        "prefix that would match every number.",
+        fix="Keep one rate per key.",
+        fixed='rate table termination by longest prefix of destination {\n  "48"  0.0090 EUR per minute\n'
+        '  "49"  0.0120 EUR per minute\n}',
+    ),
+    "E0405": ErrorDoc(
+        wrote="product voice {\n  measured in seconds\n  ...\n  pay nordcarrier the rate from table "
+        "termination, prorated by active days\n}",
+        wrong="A rule that has no meaning where it stands: proration on usage, increments on a "
+        "subscription, VAT in a clause that charges nothing, paying the operator.",
+        fix="Remove the rule, or move it where it applies, as the hint says.",
+        fixed="pay nordcarrier the rate from table termination",
+    ),
+    "E0406": ErrorDoc(
+        wrote='# streamplus.contract\ncontract SP-2026 "StreamPlus" { ... }\n'
+        '# streamplus-copy.contract\ncontract SP-2026 "StreamPlus" { ... }',
+        wrong="Two contract files declare the same contract id, so a line could not say which one "
+        "produced it.",
+        fix="Give each contract its own id. A change from a date is an `amendment of` the contract, "
+        "in its own file.",
+        fixed='# streamplus-copy.contract\ncontract SP-2026-B "StreamPlus B" { ... }',
+    ),
+    "E0407": ErrorDoc(
+        wrote='import "../../shared/parties.contract"',
+        wrong="An import leaves the contracts root folder; a contract may only read files inside it.",
+        fix="Keep shared files inside the contracts folder and import them by a path relative to the "
+        "importing file.",
+        fixed='import "shared/parties.contract"',
+    ),
+    "E0408": ErrorDoc(
+        wrote='import "streamplus.contract"',
+        wrong="An import names a file that is not a `library`: a contract cannot import another contract.",
+        fix="Move the shared definitions (parties, fields, rate tables, tiers) into a library and "
+        "import that.",
+        fixed="# shared/parties.contract\nlibrary PARTIES {\n"
+        '  partner streamco "StreamCo Ltd" currency EUR\n}',
+    ),
+    "E0409": ErrorDoc(
+        wrote="amendment of SP-2026 from 2026-03-15 {\n  version 3\n}   # the contract is version 3 already",
+        wrong="Versions of one contract overlap, leave a gap, take effect on the same day, fall outside "
+        "the contract's interval, or do not number upwards.",
+        fix="Give each amendment a later date inside the contract's interval and a higher version "
+        "number; each version ends where the next begins.",
+        fixed="amendment of SP-2026 from 2026-03-15 {\n  version 4\n}",
+    ),
+    "E0410": ErrorDoc(
+        wrote='amendment of SP-2026 from 2026-03-15 {\n  version 4\n  remove clause "4.9 Bonus"\n}',
+        wrong="An amendment changes something its contract does not have: a clause label, a product or "
+        "a rate table it does not declare, or a contract that is not among the files given.",
+        fix="Use the label or name exactly as the contract writes it, and pass the contract file with "
+        "its amendments.",
+        fixed='amendment of SP-2026 from 2026-03-15 {\n  version 4\n  remove clause "4.2 Revenue share"\n}',
+    ),
+    "E0411": ErrorDoc(
+        wrote="tiers data_price graduated {\n  from 0       to 500000   at 0.0040 EUR per MB\n"
+        "  from 600000  to 2000000  at 0.0030 EUR per MB\n  from 2000000            at 0.0018 EUR per MB\n}",
+        wrong="Tier bands leave a gap, overlap, are out of order, do not start at 0, or the last band "
+        "is not open-ended. Bands are half-open: `from 0 to 500000` covers 0 up to, not "
+        "including, 500000.",
+        fix="Start at 0, start each band where the previous one ends, and leave the last band without `to`.",
+        fixed="tiers data_price graduated {\n  from 0       to 500000   at 0.0040 EUR per MB\n"
+        "  from 500000  to 2000000  at 0.0030 EUR per MB\n  from 2000000            at 0.0018 EUR per MB\n}",
+    ),
+    "E0412": ErrorDoc(
+        wrote='example "A subscriber who joins on 17 March" {\n  ...\n'
+        '  expect invoice "C-1004" for "3.1 Retail price" 18.90 PLN\n}',
+        wrong="`clearline test` settled the example's usage and got other lines than the example "
+        "expects; the diff shows both.",
+        fix="If the contract is right, correct the expected lines; otherwise correct the contract.",
+        fixed='  expect invoice "C-1004" for "3.1 Retail price" 18.87 PLN',
+    ),
+    # W01xx: documented defaults ---------------------------------------------------------------
+    "W0101": ErrorDoc(
+        wrote='clause "4.2 Revenue share" {\n  pay streamco 55% of net\n}',
+        wrong="A warning, not an error: the clause does not say how its lines are rounded, so the "
+        "documented default applies (half up to the currency's smallest unit).",
+        fix="State the rounding, even if it is the default, so the contract says what it does.",
+        fixed='clause "4.2 Revenue share" {\n  pay streamco 55% of net\n  round each line half up to 0.01\n}',
+    ),
+    "W0102": ErrorDoc(
+        wrote='product voice "Voice termination" {\n  measured in seconds\n  clause ... { pay nordcarrier '
+        "the rate from table termination }\n}",
+        wrong="A warning, not an error: the product charges connect fees but does not say when a call "
+        "is answered, so the documented default applies (quantity > 0).",
+        fix="State the rule, even if it is the default.",
+        fixed="answered when quantity > 0",
+    ),
+    # E05xx: runs and their inputs ---------------------------------------------------------------
+    "E0501": ErrorDoc(
+        wrote="clearline simulate contracts --usage march.csv --period 2026-03",
+        wrong="An input file (usage, FX rates, customers, a run folder) cannot be read, or a row in it "
+        "cannot be read as the contracts declare.",
+        fix="Check the path and the file's format; the message names the file and the row.",
+        lang="shell",
+    ),
+    "E0502": ErrorDoc(
+        wrote="record_id,timestamp,customer_id,quantity\nR-1,2026-03-01T10:00:00+01:00,C-1,61",
+        wrong="An input file lacks a column the contracts read (here `destination`, read by the rate table).",
+        fix="Add the column to the file, or change the contract's `usage fields`.",
+        fixed="record_id,timestamp,customer_id,quantity,destination\n"
+        "R-1,2026-03-01T10:00:00+01:00,C-1,61,4860123456",
+        lang="csv",
+    ),
+    "E0503": ErrorDoc(
+        wrote="clearline simulate contracts --usage usage.csv --period 2026-03   # no --fx",
+        wrong="The settlement needs reference data that was not given: an FX rate for a conversion, a "
+        "customer's details.",
+        fix="Pass the file (`--fx`, `--customers`) with the rate or the customer the message names.",
+        fixed="clearline simulate contracts --usage usage.csv --period 2026-03 --fx fx-rates.csv",
+        lang="shell",
+    ),
+    "E0504": ErrorDoc(
+        wrote="clearline simulate contracts --usage usage.csv --period 2026-03",
+        wrong="Payouts, taxes and the operator's retained amount do not add up to what customers paid. "
+        "This is a bug in Clearline, never rounding noise.",
+        fix="Report it with the contracts and the usage that produce it.",
+        lang="shell",
+    ),
+    "E0505": ErrorDoc(
+        wrote="clearline simulate contracts --usage usage.csv --period March",
+        wrong="A command-line option has a value Clearline cannot use.",
+        fix="Write the value as the hint shows, e.g. a period in the contract's form.",
+        fixed="clearline simulate contracts --usage usage.csv --period 2026-03",
+        lang="shell",
+    ),
+    "E0506": ErrorDoc(
+        wrote="clearline verify runs/2026-03",
+        wrong="An input of a run (a contract, a usage file, FX rates, customers) differs from what the "
+        "run's manifest recorded, so the run cannot be reproduced from it.",
+        fix="Restore the input the run read, or settle again and keep the new run.",
+        lang="shell",
+    ),
+    "E0507": ErrorDoc(
+        wrote="clearline verify runs/2026-03",
+        wrong="Settling the run again from the same inputs gives other output. This is a bug in "
+        "Clearline: a run must be reproducible byte for byte.",
+        fix="Report it with the run folder.",
+        lang="shell",
+    ),
+}
+
+
+def _block(text: str, lang: str) -> list[str]:
+    return [f"```{lang}", *text.splitlines(), "```", ""]
+
+
+def render_errors_doc() -> str:
+    """The text of docs/errors.md: one section per code, in registry order."""
+    out = [
+        "# Clearline error guide",
+        "",
+        "<!-- Generated by scripts/gen_errors_doc.py from src/clearline/diagnostics.py and",
+        "     src/clearline/errors_doc.py; do not edit by hand. -->",
+        "",
+        "Every problem Clearline reports has a stable code: `E` for errors, `W` for warnings about",
+        "documented defaults. `clearline validate` prints each with the file, line and column, the",
+        "line with a caret under the problem, and a hint:",
+        "",
+        "```text",
+        "docs/examples/mixed-currency.contract:16:33: error[E0301]: cannot add EUR to PLN",
+        "   |",
+        "16 |       pay streamco 55% of net + 1.00 EUR",
+        "   |                                 ^^^^^^^^",
+        "   = hint: state both amounts in one currency; conversions apply to payouts after the split",
+        "```",
+        "",
+        "The codes are stable: a code is never renumbered or reused.",
+        "",
+        "| code | title |",
+        "|---|---|",
+    ]
+    out += [f"| [{c.code}](#{c.code.lower()}) | {c.title} |" for c in CODES.values()]
+    out.append("")
+    for code in CODES.values():
+        entry = ENTRIES[code.code]
+        lang = entry.lang
+        out += [f'<a id="{code.code.lower()}"></a>', "", f"## {code.code}: {code.title}", ""]
+        out += [code.explanation, ""]
+        out += ["### What you wrote", "", *_block(entry.wrote, lang)]
+        out += ["### What went wrong", "", entry.wrong, ""]
+        out += ["### How to fix it", "", entry.fix, ""]
+        if entry.fixed:
+            out += _block(entry.fixed, lang)
+    return "\n".join(out).rstrip("\n") + "\n"
