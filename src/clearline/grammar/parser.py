@@ -85,10 +85,14 @@ _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "TIMES"}
 # a statement at one of them "belongs" there (derived from the grammar, so new
 # statements are known without a list to keep up to date).
 _LEVELS = (
-    ("", "at the start of the file"),
-    ("contract A {", "in the contract, outside any product"),
-    ("contract A { product p {", "inside a product"),
-    ('contract A { product p { clause "1" {', "inside a clause"),
+    ("", "at the start of the file", "to the start of the file"),
+    ("contract A {", "in the contract, outside any product", "out of the product, into the contract"),
+    (
+        "contract A { product p {",
+        "in a product, outside its clauses",
+        "into the product, outside its clauses",
+    ),
+    ('contract A { product p { clause "1" {', "inside a clause", "into a clause"),
 )
 
 
@@ -262,15 +266,15 @@ def _known_mistakes() -> dict[tuple[int, str], _Mistake]:
 
 
 @functools.cache
-def _places() -> dict[str, str]:
-    """Keyword that starts a statement -> where it belongs."""
-    places: dict[str, str] = {}
-    for opening, place in _LEVELS:
+def _places() -> dict[str, tuple[str, str]]:
+    """Keyword that starts a statement -> where it belongs, and where to move it."""
+    places: dict[str, tuple[str, str]] = {}
+    for opening, *place in _LEVELS:
         parser = _lark().parse_interactive(opening)
         parser.exhaust_lexer()
         for name in parser.accepts():  # type: ignore[no-untyped-call]  # lark lacks annotations here
             for word in _words_of(name):
-                places.setdefault(word, place)
+                places.setdefault(word, (place[0], place[1]))
     return places
 
 
@@ -349,8 +353,8 @@ def _fits(token: Token, accepts: set[str]) -> bool:
     A keyword of the language fits only as itself: `vat` could be a field's
     name, but a writer who wrote `vat` meant the rule.
     """
-    if token.type in accepts:
-        return True
+    if token.type == "$END":
+        return "$END" in accepts
     keyword = token.value in _keywords()
     for name in accepts:
         kind, value = _terminals().get(name, ("", ""))
@@ -654,6 +658,12 @@ class _TokenError:
         word = self.token.value
         if self.at_end or not re.fullmatch(r"[A-Za-z][A-Za-z'\-]*", word) or word in _keywords():
             return None
+        for name, what in (("CURRENCY", "currency"), ("COUNTRY", "country")):
+            upper = word.upper()
+            if name in self.accepts and word != upper and _fits(Token(name, upper), {name}):
+                return Diagnostic(
+                    "E0101", f"{what} codes are written in capital letters", self.here(), f"write `{upper}`"
+                )
         candidates = [w for name in self.accepts for w in _words_of(name)]
         # Two-word keywords (`half up`) are tried against this word and the next.
         rest = re.match(r"[ \t]+([A-Za-z]+)", self.text[self.token.end_pos or self.offset :])
@@ -716,12 +726,12 @@ class _TokenError:
             end = self.previous.end_line or 0
             return Diagnostic(
                 "E0101",
-                f"expected {what} after `{self.previous.value}` at the end of line {end}",
+                f"expected {what} after {_shown(self.previous)} at the end of line {end}",
                 self.here(),
                 f"add {what} at the end of line {end}",
             )
-        hint = f"insert {what} between `{self.previous.value}` and {_shown(self.token)}"
-        return Diagnostic("E0101", f"expected {what} after `{self.previous.value}`", self.here(), hint)
+        hint = f"insert {what} between {_shown(self.previous)} and {_shown(self.token)}"
+        return Diagnostic("E0101", f"expected {what} after {_shown(self.previous)}", self.here(), hint)
 
     def misplaced(self) -> Diagnostic | None:
         """A `}` with nothing to close, or a statement out of place."""
@@ -733,9 +743,9 @@ class _TokenError:
         if word in _places() and self.new_line:
             return Diagnostic(
                 "E0101",
-                f"{_shown(self.token)} cannot stand here: it belongs {_places()[word]}",
+                f"{_shown(self.token)} cannot stand here: it belongs {_places()[word][0]}",
                 self.here(),
-                f"move this line {_places()[word]}",
+                f"move this line {_places()[word][1]}",
             )
         return None
 
@@ -743,12 +753,12 @@ class _TokenError:
         """What would have been valid here."""
         previous = self.previous
         if self.at_end:
-            after = f" after `{previous.value}`" if previous is not None else ""
+            after = f" after {_shown(previous)}" if previous is not None else ""
             return Diagnostic("E0101", f"the file ends too early{after}", self.auto(), self.expected())
         if previous is not None and self.new_line and not self.complete:
             return Diagnostic(
                 "E0101",
-                f"line {previous.end_line} ends too early, after `{previous.value}`",
+                f"line {previous.end_line} ends too early, after {_shown(previous)}",
                 self.here(),
                 self.expected(),
             )
