@@ -29,7 +29,7 @@ from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
 from clearline.money import CONTEXT
-from clearline.runtime.engine import Engine, duplicate_candidates
+from clearline.runtime.engine import Engine, duplicate_candidates, fewer_collections
 from clearline.runtime.periods import period_bounds
 from clearline.runtime.readers import BATCH_SIZE, InputError, read_customers, read_fx, read_usage
 from clearline.runtime.settle import Settlement, finish
@@ -291,7 +291,7 @@ def run(
     inputs += [("customers", Path(customers))] if customers else []
     writer = RunWriter(Path(out)) if out is not None else None
     try:
-        with localcontext(CONTEXT):
+        with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
             candidates = duplicate_candidates([Path(u) for u in usage])
             engine = Engine(plan_list, period, customer_table, candidates)

@@ -26,9 +26,11 @@ input (`duplicate_candidates`); without it every id is remembered.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -39,7 +41,16 @@ from clearline.runtime import rating
 from clearline.runtime.periods import Period, period_bounds
 from clearline.runtime.readers import Customer, Row, scan_ids
 
-__all__ = ["SAMPLE_SIZE", "Accumulated", "Engine", "LineAcc", "RatedTail", "Reject", "duplicate_candidates"]
+__all__ = [
+    "SAMPLE_SIZE",
+    "Accumulated",
+    "Engine",
+    "LineAcc",
+    "RatedTail",
+    "Reject",
+    "duplicate_candidates",
+    "fewer_collections",
+]
 
 SAMPLE_SIZE = 5  # record ids (the smallest) kept per line for traces
 
@@ -213,6 +224,15 @@ class _Rule:
         self.key_length = max(self.lengths, default=0) if prefix else None
         self.pure = _pure(plan)
 
+    def find(self, short: str) -> ir.RowPlan | None:
+        """The table row for a key's first `key_length` chars (all of a value key), cached."""
+        assert self.table is not None
+        found = rating.lookup(self.table, self.rows, self.lengths, short)
+        if len(self.found) >= _CACHE_LIMIT:
+            self.found.clear()
+        self.found[short] = found
+        return found
+
 
 # (rule, group, unit, net amount or None for line-level rules, amount paid incl. VAT or None,
 #  aggregate values (function, field, value))
@@ -315,20 +335,18 @@ def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:
     if col is None:
         return lambda r: False  # the file has no such column: nothing matches on it
 
-    def get(r: Row) -> str | None:
-        return r[col] if col < len(r) else None
-
+    # the column's value is `r[col] if col < len(r) else None`, written out: these run per record
     if op == "prefix":
         prefix = pred.values[0]
-        return lambda r: (v := get(r)) is not None and v.startswith(prefix)
+        return lambda r: col < len(r) and (v := r[col]) is not None and v.startswith(prefix)
     if not pred.numeric:
         values = frozenset(pred.values)
         if op == "eq" or op == "in":
             if len(values) == 1:
                 only = pred.values[0]
-                return lambda r: get(r) == only
-            return lambda r: get(r) in values
-        return lambda r: get(r) not in values  # ne
+                return lambda r: (r[col] if col < len(r) else None) == only
+            return lambda r: (r[col] if col < len(r) else None) in values
+        return lambda r: (r[col] if col < len(r) else None) not in values  # ne
     numbers = tuple(Decimal(v) for v in pred.values)
     target = numbers[0]
     compare: Callable[[Decimal], bool] = {
@@ -432,7 +450,7 @@ class _FileContext:
         )
         self.min_width = max(self.i_id or 0, self.i_ts or 0) + 1
         # UTC offset as written ("+01:00") -> per product its (from, until) as timestamp text
-        self.windows: dict[str, tuple[tuple[str, str], ...]] = {}
+        self.windows: dict[str, tuple[tuple[_FastProduct, str, str], ...]] = {}
 
     def value(self, row: Row, name: str) -> str | None:
         col = self.index.get(name)
@@ -607,8 +625,10 @@ class _FileContext:
             return
         file, i_id, i_ts, i_cust, width = self.file, self.i_id, self.i_ts, self.i_cust, self.min_width
         assert i_id is not None and i_ts is not None
+        if i_cust is None:
+            i_cust = _NO_COLUMN
         candidates, seen, customers, events = engine.candidates, engine.seen, engine.customers, acc.events
-        products, windows_of = self.fast, self.windows
+        windows_of = self.windows
         parse = dt.datetime.fromisoformat
         append = out.append
         for line_no, row in batch:
@@ -643,19 +663,17 @@ class _FileContext:
                     continue
                 seen[rid] = (file, line_no)
             staged: list[tuple[_FastProduct, tuple[_Priced, ...] | bool]] = []
-            customer: str | None = None
             try:
-                for fast, (start, end) in zip(products, windows, strict=True):
+                for fast, start, end in windows:
                     if fast.match(row):
                         if not start <= text < end:
                             raise _Unusual
-                        if customer is None:
-                            customer = row[i_cust] if i_cust is not None and i_cust < len(row) else None
-                            if not customer or (customers is not None and customer not in customers):
-                                raise _Unusual
                         staged.append((fast, fast.price(row, ts, rid)))
-                if customer is None:
+                if not staged:
                     raise _Unusual  # unmatched
+                customer = row[i_cust] if i_cust < len(row) else None
+                if not customer or (customers is not None and customer not in customers):
+                    raise _Unusual
             except (_Unusual, RecordProblem, ArithmeticError):
                 settle_record(line_no, row, rid, ts, prepared, out)
                 continue
@@ -665,51 +683,60 @@ class _FileContext:
                     by_customer = events.get(fast.key) or events.setdefault(fast.key, {})
                     by_customer.setdefault(customer, []).append(Event(ts, rid, priced))
                     continue
-                for k, price in enumerate(priced):
-                    rule = price.rule
-                    column = fast.group_columns[k]
-                    group = (
-                        price.group if column < 0 else ((row[column] if column < len(row) else None) or "")
-                    )
-                    party = customer if price.charge else rule.party
-                    line = rule.lines.get((party, group)) or self.line_of(rule, party, group)
-                    unit = price.unit
+                for price in priced:
+                    line = price.line
+                    if line is None:  # the line depends on the record: its customer or a field
+                        rule = price.rule
+                        column = price.column
+                        if column < 0:
+                            group = price.group
+                        else:  # `one line per FIELD`: the column of this file
+                            column = fast.group_columns[column]
+                            group = (row[column] if column < len(row) else None) or ""
+                        party = customer if price.charge else rule.party
+                        line = rule.lines.get((party, group)) or self.line_of(rule, party, group)
+                        tail = price.tails.get(line.line_id) or price.tail(line.line_id)
+                        if price.fixed:
+                            price.line, price.line_tail = line, tail
+                    else:
+                        tail = price.line_tail
                     amount = price.amount
                     line.amount += amount
-                    line.quantity += unit.quantity
+                    line.quantity += price.quantity
                     line.units += 1
                     line.records += 1
                     samples = line.samples
                     if len(samples) < SAMPLE_SIZE or rid < samples[-1][0]:
-                        line.sample(rid, unit, amount)
+                        line.sample(rid, price.unit, amount)
                     if price.paid is not None:
                         line.gross += price.paid
                     if price.by_day:
                         day = ts.astimezone(fast.tz).date()
                         line.by_day[day] = line.by_day.get(day, Decimal(0)) + amount
-                    tail = price.tails.get(line.line_id)
-                    if tail is None:
-                        tail = price.tail(line.line_id)
                     append((rid, tail))
 
-    def add_windows(self, offset: str) -> tuple[tuple[str, str], ...]:
+    def add_windows(self, offset: str) -> tuple[tuple[_FastProduct, str, str], ...]:
         """Per product, its (from, until) as timestamp text with this UTC offset,
         or () when the offset is not of the form +hh:mm."""
-        found: tuple[tuple[str, str], ...] = ()
+        found: tuple[tuple[_FastProduct, str, str], ...] = ()
         if _OFFSET.fullmatch(offset) and int(offset[1:3]) < 24 and int(offset[4:]) < 60:
             sign = -1 if offset[0] == "-" else 1
             tz = dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:])))
             try:
-                found = tuple((_text(s, tz, offset), _text(e, tz, offset)) for s, e in self.windows_of())
+                found = tuple(
+                    (
+                        fast,
+                        _text(fast.product.window[0], tz, offset),
+                        _text(fast.product.window[1], tz, offset),
+                    )
+                    for fast in self.fast
+                )
             except (OverflowError, ValueError):
                 found = ()
         if len(self.windows) >= _CACHE_LIMIT:
             self.windows.clear()
         self.windows[offset] = found
         return found
-
-    def windows_of(self) -> list[tuple[dt.datetime | None, dt.datetime]]:
-        return [fast.product.window for fast in self.fast]
 
     def rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str) -> list[Rated] | Event:
         period = p.period
@@ -885,6 +912,9 @@ def _pure(plan: ir.ChargePlan | ir.PayoutPlan) -> bool:
     )
 
 
+_NO_TAIL = RatedTail("", "", "", "")
+
+
 class _Priced:
     """One rule's result for a memo entry: what the reference path computed."""
 
@@ -894,31 +924,43 @@ class _Priced:
         "by_day",
         "charge",
         "clause",
+        "column",
+        "fixed",
         "group",
+        "line",
+        "line_tail",
         "paid",
         "quantity",
+        "quantity_text",
         "rule",
         "tails",
         "unit",
     )
 
-    def __init__(self, rated: Rated) -> None:
+    def __init__(self, position: int, rated: Rated) -> None:
         rule, _, unit, amount, paid, _ = rated
         self.rule = rule
         self.charge = rule.kind == "I"
         self.unit = unit
+        self.quantity = unit.quantity
         self.amount = _ZERO if amount is None else amount
         self.paid = paid
         self.by_day = rule.by_day and amount is not None
         self.clause = rule.plan.clause.label
-        self.quantity = format(unit.quantity, "f")
+        self.quantity_text = format(unit.quantity, "f")
         self.amount_text = "" if amount is None else format(amount, "f")
         group_by = rule.rate.group_by
+        # the line's group: with the price, or (column >= 0) from the record's field
+        self.column = -1 if group_by is None or group_by == "prefix" else position
         self.group = (unit.row.key if unit.row else "") if group_by == "prefix" else ""
         self.tails: dict[str, RatedTail] = {}  # line id -> the rated row's tail
+        # a payout's line with the group from the price: the same line for every record
+        self.fixed = not self.charge and self.column < 0
+        self.line: LineAcc | None = None
+        self.line_tail = _NO_TAIL
 
     def tail(self, line: str) -> RatedTail:
-        found = self.tails[line] = RatedTail(line, self.clause, self.quantity, self.amount_text)
+        found = self.tails[line] = RatedTail(line, self.clause, self.quantity_text, self.amount_text)
         return found
 
 
@@ -934,19 +976,19 @@ class _FastProduct:
         assert tz is not None
         self.tz = tz
         index = context.index
-        self.i_qty = index.get("quantity", _NO_COLUMN) if product.product.reads_quantity else None
+        plan = product.product
+        self.i_qty = index.get("quantity", _NO_COLUMN) if plan.reads_quantity else None
         self.answered = context.answered[id(product)]
+        # when `answered when ...` reads the quantity only, the quantity's text decides it
+        self.answered_by_quantity = plan.reads_quantity and _pred_fields(plan.answered) <= {"quantity"}
         never: RowPred = lambda r: False  # noqa: E731
         self.starts = context.starts.get(id(product), never)
         self.ends = context.ends.get(id(product), never)
         rules = product.charges + product.payouts
         # the rules that read a rate table, with the column of its key
         self.tabled = [(r, index.get(r.table.field, _NO_COLUMN)) for r in rules if r.table is not None]
-        # per rule: -1 when its group comes with the price, else the column of `one line per FIELD`
-        self.group_columns = [
-            -1 if r.rate.group_by in {None, "prefix"} else index.get(r.rate.group_by or "", _NO_COLUMN)
-            for r in rules
-        ]
+        # per rule, the column of its `one line per FIELD`
+        self.group_columns = [index.get(r.rate.group_by or "", _NO_COLUMN) for r in rules]
 
     def price(self, row: Row, ts: dt.datetime, rid: str) -> tuple[_Priced, ...] | bool:
         """The record's prices (True/False: a subscription's start/end), from the memo.
@@ -960,12 +1002,14 @@ class _FastProduct:
             if self.ends(row):
                 return False
             raise _Unusual
-        quantity: str | None = None
-        if self.i_qty is not None:
+        # the memo key: what the rules read (see `_pure`)
+        if self.i_qty is None:
+            key: tuple[str | bool | None, ...] = (None, self.answered(row))
+        else:
             quantity = row[self.i_qty] if self.i_qty < len(row) else None
             if not quantity:
                 raise _Unusual
-        key: list[str | bool | None] = [quantity, self.answered(row)]
+            key = (quantity,) if self.answered_by_quantity else (quantity, self.answered(row))
         for rule, column in self.tabled:
             value = row[column] if column < len(row) else None
             if not value:
@@ -974,24 +1018,27 @@ class _FastProduct:
             try:
                 found = rule.found[short]
             except KeyError:
-                assert rule.table is not None
-                found = rating.lookup(rule.table, rule.rows, rule.lengths, short)
-                if len(rule.found) >= _CACHE_LIMIT:
-                    rule.found.clear()
-                rule.found[short] = found
+                found = rule.find(short)
             if found is None:
                 raise _Unusual
-            key.append(found.key)
+            key += (found.key,)
         memo = product.memo
-        entry = memo.get(tuple(key))
+        entry = memo.get(key)
         if entry is None:
             rated = self.context.rate(product, row, ts, rid)
             assert not isinstance(rated, Event)
-            entry = tuple(_Priced(r) for r in rated)
+            entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
             if len(memo) >= _CACHE_LIMIT:
                 memo.clear()
-            memo[tuple(key)] = entry
+            memo[key] = entry
         return entry
+
+
+def _pred_fields(pred: ir.Pred) -> set[str]:
+    found = {pred.field} if pred.field else set()
+    for arg in pred.args:
+        found |= _pred_fields(arg)
+    return found
 
 
 def duplicate_candidates(paths: Iterable[Path], exact_below: int = 20_000) -> set[str] | None:
@@ -1041,3 +1088,21 @@ def duplicate_candidates(paths: Iterable[Path], exact_below: int = 20_000) -> se
     except (OSError, UnicodeDecodeError, ValueError):
         return None  # the run reads the file again and reports what is wrong with it
     return candidates
+
+
+@contextmanager
+def fewer_collections(allocations: int = 50_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often while records stream through.
+
+    Every row is a list and every rated row a tuple: at the default threshold
+    (700 allocations) the collector runs thousands of times per million
+    records and moves whole batches into older generations, a third of the
+    run's time. Rating makes no reference cycles, so collecting less often
+    changes nothing but that time. The thresholds are restored on exit.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(allocations, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
