@@ -178,7 +178,9 @@ class _Checker:
                     if until < start
                     else f"the contract starts and ends on {eff.start}, so it covers no day",
                     eff.span,
-                    "the interval is half-open: `until` is the first day no longer covered",
+                    f"put the start first: `effective {eff.until} until {eff.start}`"
+                    if until < start
+                    else "the `until` date is the first day no longer covered: write a later one",
                 )
         zones = [s.time_zone for s in c.settle if s.time_zone] + list(c.time_zones)
         if c.settle and not zones:
@@ -327,9 +329,9 @@ class _Checker:
         if inc.first <= 0 or inc.next <= 0:
             self.error(
                 "E0206",
-                f"increments {inc.first}/{inc.next} must both be at least 1",
+                f"increments {inc.first}/{inc.next} bill blocks of nothing: both must be at least 1",
                 inc.span,
-                "write e.g. `increments 60/60` (first block, then each next block)",
+                "write e.g. `increments 60/60`: the first block, then each next block",
             )
 
     def check_money(self, money: ast.Money) -> None:
