@@ -100,17 +100,18 @@ _LEVELS = (
 class _Mistake:
     """A known mistake, recognised by the parser state where `examples` fail.
 
-    `message` and `hint` may name `{token}` (what was found), `{previous}`
-    (what came before it), `{party}` and `{currency}` (from the contract).
-    `at`: "token" points at what was found; "auto" points at what came before
-    it when the line ended early (the caret then sits under the incomplete
-    text, not under the next line).
+    `message` and `hint` may name `{token}` (what was found), `{lower}` (it
+    in lower case), `{previous}` (what came before it), `{party}` and
+    `{currency}` (from the contract). `at`: "token" points at what was
+    found; "previous" at what came before it; "auto" at what came before it
+    only when the line ended early (the caret then sits under the
+    incomplete text, not under the next line).
     """
 
     message: str
     hint: str
     examples: tuple[str, ...]
-    at: str = "auto"  # or "token", or "previous": always what came before
+    at: str = "auto"
     previous: str | None = None  # only when the text before the error is this
     exact: bool = False  # only for the kinds of text the examples fail on
 
