@@ -615,7 +615,14 @@ class _TokenError:
         self.new_line = self.previous is not None and (self.token.line or 0) > (self.previous.end_line or 0)
 
     def diagnostic(self) -> Diagnostic:
-        steps = (self.unclosed, self.misspelled, self.known, self.missing, self.misplaced)
+        steps = (
+            self.unclosed,
+            self.written_otherwise,
+            self.misspelled,
+            self.known,
+            self.missing,
+            self.misplaced,
+        )
         for step in steps:
             found = step()
             if found is not None:
@@ -653,6 +660,58 @@ class _TokenError:
             _span_at(self.file, line, col),
             f"add `}}` where {block} ends",
         )
+
+    def written_otherwise(self) -> Diagnostic | None:
+        """A number, date, percentage or amount written the way office documents write them."""
+        text, offset = self.text, self.offset
+        # 39,00 or 1,039.00: a decimal comma or thousands separators.
+        for match in re.finditer(r"\d+(?:,\d+)+(?:\.\d+)?", text[max(0, offset - 40) : offset + 40]):
+            start = max(0, offset - 40) + match.start()
+            in_code = any(o == start for o, _ in _code_chars(text[: start + 1]))
+            covers = start <= offset <= start + len(match.group())
+            if covers and in_code and text[start - 1 : start] not in "0123456789":
+                number = match.group()
+                groups = number.split(",")
+                decimal = "." not in number and len(groups) == 2 and (len(groups[1]) != 3 or groups[0] == "0")
+                fixed = number.replace(",", ".") if decimal else number.replace(",", "")
+                line, col = _position(text, start)
+                return Diagnostic(
+                    "E0101",
+                    "numbers are written with a decimal point and no thousands separators",
+                    _span_at(self.file, line, col, len(number)),
+                    f"write `{fixed}`",
+                )
+        # 01.01.2026: a date written day first.
+        date = re.match(r"(\d{1,2})([./])(\d{1,2})\2(\d{4})", text[offset:])
+        if date and "DATE" in self.accepts:
+            day, _, month, year = date.groups()
+            line, col = _position(text, offset)
+            return Diagnostic(
+                "E0101",
+                "dates are written year first, as year-month-day",
+                _span_at(self.file, line, col, len(date.group())),
+                f"write `{year}-{int(month):02}-{int(day):02}`"
+                if date.group(2) == "."
+                else "write it as year-month-day, e.g. `2026-01-31`",
+            )
+        # 55 percent: a percentage in words.
+        if self.token.value.lower() in {"percent", "per cent", "pct"} and self.previous is not None:
+            return Diagnostic(
+                "E0101",
+                "a percentage is written with `%`",
+                self.here(),
+                f"write `{self.previous.value}%`",
+            )
+        # PLN 39.00: the currency before the amount.
+        after = re.match(r"[A-Z]{3}\s+(\d+(?:\.\d+)?)", text[offset:])
+        if after and "NUMBER" in self.accepts and self.token.value == text[offset : offset + 3]:
+            return Diagnostic(
+                "E0101",
+                "the currency code comes after the amount",
+                self.here(),
+                f"write `{after.group(1)} {self.token.value}`",
+            )
+        return None
 
     def misspelled(self) -> Diagnostic | None:
         """A word that is not the language's, close to one that fits here."""
