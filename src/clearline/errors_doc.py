@@ -36,7 +36,8 @@ ENTRIES: dict[str, ErrorDoc] = {
         "what to write.",
         fix="Complete the statement as the hint shows. Other common causes: a `}` missing at the end of a "
         "clause or product, a comma missing before `prorated` or `increments`, a misspelled keyword "
-        "(`partnr`), `pay` without the party it pays, a price without its currency.",
+        "(`partnr`), `pay` without the party it pays, a price without its currency, a decimal comma "
+        "(`39,00` for `39.00`), a date written day first (`01.01.2026` for `2026-01-01`).",
         fixed='clause "4.2 Revenue share" {\n  pay streamco 55% of net\n}',
     ),
     "E0102": ErrorDoc(
