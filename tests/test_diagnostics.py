@@ -161,7 +161,7 @@ def test_a_very_long_number_is_a_diagnostic() -> None:
 
 
 def test_every_known_mistake_example_gets_its_message() -> None:
-    for mistake in syntax_errors._KNOWN_MISTAKES:
+    for mistake in syntax_errors.KNOWN_MISTAKES:
         for example in mistake.examples:
             with pytest.raises(ClearlineError) as info:
                 clearline.parse(SourceFile("example.contract", example))
