@@ -14,16 +14,13 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-from babel.numbers import parse_decimal
 from typer.testing import CliRunner
 
 import clearline
@@ -31,12 +28,19 @@ from clearline.cli import app
 from clearline.reports import SUPPORTED_LANGUAGES, render_reports
 from clearline.reports.i18n import Formatter, Language, catalog_path, language_for
 from clearline.reports.render import md_escape
+from reports_support import (
+    ROOT,
+    RUN_NAME,
+    TextParser,
+    amounts,
+    browser,
+    check_golden,
+    chromium,
+    read_csv,
+    totals,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = ROOT / "tests" / "golden" / "reports"
 REPORTS_SRC = ROOT / "src" / "clearline" / "reports"
-UPDATE = os.environ.get("CLEARLINE_UPDATE_GOLDENS") == "1"
-RUN_NAME = "out/2026-03"
 
 
 def settle(out: Path, contracts: list[str], usage: list[str], customers: str) -> Path:
@@ -86,32 +90,6 @@ def german(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         os.chdir(cwd)
     return out
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def mask(text: str) -> str:
-    """Hashes out: a contract's comment or a new plan field changes every hash, not the documents.
-
-    Document numbers keep their form (`INV-2026-03-C-1001-<hash>`); that they are
-    stable is tested by rendering twice, how they are made by a doctest.
-    """
-    text = re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", text)
-    text = re.sub(r"\b([Pp]lan) [0-9a-f]{16}\b", r"\1 <plan>", text)
-    return re.sub(r"\b((?:INV|SB|AUD)-[^\s<>|]*?-)[0-9A-F]{8}\b", r"\1<hash>", text)
-
-
-def check_golden(name: str, text: str) -> None:
-    text = mask(text)
-    path = GOLDEN / name
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden {path}: run with CLEARLINE_UPDATE_GOLDENS=1"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 
 # --- golden documents -------------------------------------------------------------------
@@ -296,27 +274,6 @@ def test_language_fallback() -> None:
 NASTY = "<script>alert('x')</script> \"Zoë\" Łódź 東京 & <b>Co</b> | *x*"
 
 
-class TextParser(HTMLParser):
-    """The text a browser shows, and whether any element is a script."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.text: list[str] = []
-        self.tags: set[str] = set()
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.skip += tag in {"style", "title"}
-
-    def handle_endtag(self, tag: str) -> None:
-        self.skip -= tag in {"style", "title"}
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.text.append(data)
-
-
 def md_unescape(text: str) -> str:
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
 
@@ -370,53 +327,6 @@ def test_names_are_escaped_and_intact_in_markdown(nasty_documents: Path, name: s
 
 
 # --- totals read back from the HTML -----------------------------------------------------
-
-
-class AmountParser(HTMLParser):
-    """Cells with data-amount: (attributes, shown text), and the page's language."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.cells: list[tuple[dict[str, str], list[str]]] = []
-        self.row: dict[str, str] = {}
-        self.current: list[str] | None = None
-        self.lang = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "html":
-            self.lang = a.get("lang", "")
-        if tag == "tr":
-            self.row = a
-        if tag == "td" and "data-amount" in a:
-            self.current = []
-            self.cells.append(({**a, **{f"row-{k}": v for k, v in self.row.items()}}, self.current))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td":
-            self.current = None
-
-    def handle_data(self, data: str) -> None:
-        if self.current is not None:
-            self.current.append(data)
-
-
-def amounts(path: Path) -> tuple[list[tuple[dict[str, str], Decimal]], str]:
-    """Each amount cell with its attributes, checked: its text says its data-amount."""
-    parser = AmountParser()
-    parser.feed(path.read_text(encoding="utf-8"))
-    out = []
-    for attrs, parts in parser.cells:
-        shown = "".join(parts).strip()
-        number = re.sub(r"[^\d,.\-\u00a0\u202f ]", "", shown).strip(" \u00a0")
-        value = parse_decimal(number, locale=parser.lang, strict=True)
-        assert value == Decimal(attrs["data-amount"]), (path.name, shown, attrs)
-        out.append((attrs, value))
-    return out, parser.lang
-
-
-def totals(cells: list[tuple[dict[str, str], Decimal]], key: str) -> dict[str, Decimal]:
-    return {a["data-currency"]: v for a, v in cells if a.get("data-total") == key}
 
 
 def test_invoice_totals_equal_the_line_files(run_dir: Path, documents: Path) -> None:
@@ -614,35 +524,6 @@ def test_report_without_the_pinned_inputs_falls_back_and_says_why(run_dir: Path,
 
 
 # --- a real browser ---------------------------------------------------------------------
-
-
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def browser(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            binary,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def test_invoice_in_a_headless_browser(documents: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ twice gives the same documents.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -18,10 +19,14 @@ from decimal import Decimal
 from typing import Any
 
 from clearline.compiler import ir
+from clearline.money import CONTEXT, MINOR_UNITS, round_money
 from clearline.reports.i18n import N_, language_for
 from clearline.reports.rundata import LineRow, Party, RejectRow, RunData
 from clearline.reports.traces import Node, trace_tree
 from clearline.runtime.periods import period_bounds
+from clearline.runtime.rating import bands as tier_bands
+from clearline.runtime.rating import tier_quantity
+from clearline.runtime.tiers import apply_tiers
 
 __all__ = [
     "Audit",
@@ -42,6 +47,15 @@ _BASES = {"net": N_("Net revenue"), "gross": N_("Gross revenue"), "remainder": N
 # Line kinds as the audit report names them.
 KIND_LABELS = (N_("invoice"), N_("payout"), N_("retained"), N_("withholding"))
 _GROUPS = {"prefix": N_("prefix")}
+# A quantity that is an aggregate of a usage field: the engine writes its unit
+# as "<field> (<function>)", e.g. "active_sims (maximum)".
+_AGGREGATES = {
+    "maximum": N_("maximum of %(field)s"),
+    "minimum": N_("minimum of %(field)s"),
+    "sum": N_("sum of %(field)s"),
+    "average": N_("average of %(field)s"),
+}
+_TIER_MODES = {"graduated": N_("graduated tiers"), "volume": N_("volume tiers")}
 
 
 def document_number(prefix: str, period: str, party: str, plan_sha256: str, line_ids: Iterable[str]) -> str:
@@ -85,6 +99,47 @@ def _sum_by_currency(items: Iterable[tuple[str, Decimal]]) -> list[Money]:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """The part of a tiered quantity (or amount, for a tiered share) in one band."""
+
+    lower: Decimal
+    upper: Decimal | None  # None: open-ended
+    quantity: Decimal  # what fell in the band: a quantity, or an amount for a share
+    rate: Decimal  # a price per unit, or a fraction
+    amount: Decimal  # exact, before the line's rounding
+
+
+@dataclass(frozen=True, slots=True)
+class Tiers:
+    """How a tiered price or share priced a line, band by band."""
+
+    mode_label: str  # message id: "graduated tiers"...
+    kind: str  # "price" (per unit) or "share" (fractions of an amount)
+    unit: str  # what the bands of a price count (MB); "" for a share
+    currency: str
+    bands: tuple[Band, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    """A true-up line: the commitment and what the committed clauses charged."""
+
+    committed: Decimal
+    charged: Decimal
+    clauses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """A discount line: its percentage (or fixed amount) and what it was taken of."""
+
+    fraction: Decimal | None
+    amount: Decimal | None  # a fixed discount
+    base: Decimal | None  # the customer's discounted lines, net
+    clauses: tuple[str, ...]  # empty: all charges
+
+
+@dataclass(frozen=True, slots=True)
 class DocLine:
     """A line as a document shows it."""
 
@@ -93,6 +148,16 @@ class DocLine:
     price_unit: str | None  # what unit_price is per (month, minute...), when the plan says
     group_key: str = ""  # "prefix" for "one line per prefix"
     group_value: str = ""
+    # What the invoices and statements add (see `_detail`); the audit report
+    # lists lines without them.
+    price: Decimal | None = None  # the line's unit price, or the contract's when it reconciles
+    aggregate: str = ""  # message id: "maximum of %(field)s"
+    aggregate_field: str = ""  # the usage field, readable: "active sims"
+    tiers: Tiers | None = None
+    commitment: Commitment | None = None
+    discount: Discount | None = None
+    vat_included: bool = False  # the contract's prices include VAT
+    step: str = ""  # the waterfall step a payout is for: "content share"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +206,7 @@ class Basis:
     label: str  # message id: "Net revenue"...
     amount: Decimal | None
     currency: str
+    step: str = ""  # the basis is the amount of this earlier waterfall step
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +221,33 @@ class Fx:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """A waterfall step up to the partner's own, as its statement shows it.
+
+    Only what each step took its share of and the share: the amounts of the
+    other steps (the operator's and other partners') are not shown.
+    """
+
+    label: str
+    basis: Basis
+    kind: str  # "base", "remainder", "step", "tiers", "fixed", "per_transaction", "rest"
+    shares: tuple[Decimal, ...]  # a percentage, or each band's of a tiered share
+    fixed: Decimal | None  # a fixed amount (per transaction for "per_transaction")
+    own: bool  # the step this statement's line is for
+
+
+@dataclass(frozen=True, slots=True)
+class Withholding:
+    """Tax withheld from a payout: a `withholding` line, shown under its payout."""
+
+    doc: DocLine
+    clause_text: str
+    rate: Decimal | None
+    basis: Decimal | None  # the payout it is withheld from, in the settlement currency
+    fx: Fx | None
+
+
+@dataclass(frozen=True, slots=True)
 class StatementLine:
     doc: DocLine
     clause_text: str
@@ -162,13 +255,15 @@ class StatementLine:
     basis: Basis | None
     shares: tuple[Decimal, ...]
     fx: Fx | None
+    steps: tuple[Step, ...] = ()  # a waterfall payout: the steps up to this one
+    withholding: tuple[Withholding, ...] = ()
 
 
 @dataclass(slots=True)
 class Statement(Document):
     currency: str = ""
     lines: list[StatementLine] = field(default_factory=list)
-    withholding: list[DocLine] = field(default_factory=list)
+    withholding: list[Withholding] = field(default_factory=list)  # not under a payout of the statement
     settled: list[Money] = field(default_factory=list)  # per settlement currency
     paid: list[Money] = field(default_factory=list)  # before withholding, per payment currency
     withheld: list[Money] = field(default_factory=list)
@@ -177,8 +272,21 @@ class Statement(Document):
     @property
     def clauses(self) -> list[tuple[str, str, str]]:
         """Each clause once: label, prose, the rule as the contract words it."""
-        seen = {(s.doc.line.clause, s.clause_text, s.rule_text): None for s in self.lines}
+        found = [(s.doc.line.clause, s.clause_text, s.rule_text) for s in self.lines]
+        found += [
+            (w.doc.line.clause, w.clause_text, "")
+            for w in [*(w for s in self.lines for w in s.withholding), *self.withholding]
+        ]
+        seen = dict.fromkeys(found)
         return [c for c in seen if c[1] or c[2]]
+
+    @property
+    def converted(self) -> bool:
+        """Whether any amount is paid in another currency than it was settled in."""
+        rows = [s.doc.line for s in self.lines]
+        rows += [w.doc.line for s in self.lines for w in s.withholding]
+        rows += [w.doc.line for w in self.withholding]
+        return any(ln.payable_currency != ln.currency for ln in rows)
 
 
 # --- shared lookups ---------------------------------------------------------------------
@@ -218,6 +326,133 @@ def _doc_line(run: RunData, line: LineRow) -> DocLine:
         if " " in group:
             key, value = group.split(" ", 1)
     return DocLine(line, title, _price_unit(run, line), key, value)
+
+
+def _detail(run: RunData, line: LineRow, siblings: Iterable[LineRow] = ()) -> DocLine:
+    """A line with what an invoice or statement explains about it.
+
+    `siblings`: the other lines of the document (a true-up counts what the
+    committed clauses charged the same customer). Everything taken from the
+    contract is shown only where it reproduces the line's amount.
+    """
+    doc = _doc_line(run, line)
+    product = run.product(line.contract_id, line.product)
+    rules = _rules(run, line)
+    price, price_unit = line.unit_price, doc.price_unit
+    if price is None:
+        price, price_unit = _contract_price(line, rules) or (None, price_unit)
+    aggregate = field_name = ""
+    found = re.fullmatch(r"(\w+) \((\w+)\)", line.unit)
+    if found and found.group(2) in _AGGREGATES:
+        aggregate, field_name = _AGGREGATES[found.group(2)], found.group(1).replace("_", " ")
+    commitment = discount = None
+    if product is not None:
+        commitment = _commitment(product, line, siblings)
+        discount = _discount(run, product, line)
+    return DocLine(
+        line=line,
+        title=doc.title,
+        price_unit=price_unit,
+        group_key=doc.group_key,
+        group_value=doc.group_value,
+        price=price,
+        aggregate=aggregate,
+        aggregate_field=field_name,
+        tiers=_price_tiers(product, line, rules) if product is not None else None,
+        commitment=commitment,
+        discount=discount,
+        vat_included=any(isinstance(r, ir.ChargePlan) and r.vat_included for r in rules),
+    )
+
+
+def _contract_price(line: LineRow, rules: list[ir.ChargePlan | ir.PayoutPlan]) -> tuple[Decimal, str] | None:
+    """The price of `0.80 EUR per month times the maximum of active_sims`: the line
+    files leave it out; shown only if quantity x price is exactly the line's amount."""
+    if line.quantity is None or len(rules) != 1:
+        return None
+    expr = rules[0].rate.expr
+    if expr.op != "mul" or len(expr.args) != 2:
+        return None
+    prices = [a for a in expr.args if a.op == "per" and a.value is not None and a.size is None and a.unit]
+    if len(prices) != 1 or not any(a.op == "agg" for a in expr.args):
+        return None
+    value, unit = prices[0].value, prices[0].unit
+    if value is None or unit is None or CONTEXT.multiply(value, line.quantity) != line.amount:
+        return None
+    return value, unit
+
+
+def _trim(amount: Decimal, currency: str) -> Decimal:
+    """An exact amount with no more digits than it needs, but its currency's minor units."""
+    minor = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    if amount == amount.quantize(minor, context=CONTEXT):
+        return amount.quantize(minor, context=CONTEXT)
+    return amount.normalize(CONTEXT)
+
+
+def _tiers(tier: ir.TierPlan, total: Decimal, currency: str) -> tuple[Decimal, Tiers]:
+    """The exact tiered amount of `total` and its bands."""
+    exact, uses = apply_tiers(total, tier_bands(tier), tier.mode)
+    bands = tuple(
+        Band(
+            u.band.lower,
+            u.band.upper,
+            _trim(u.quantity, currency) if tier.kind == "share" else u.quantity,
+            u.band.rate,
+            _trim(u.amount, currency),
+        )
+        for u in uses
+    )
+    label = _TIER_MODES.get(tier.mode, tier.mode)
+    return exact, Tiers(label, tier.kind, tier.unit or "", currency, bands)
+
+
+def _price_tiers(
+    product: ir.ProductPlan, line: LineRow, rules: list[ir.ChargePlan | ir.PayoutPlan]
+) -> Tiers | None:
+    """The bands of a line priced by tiers of its period's quantity."""
+    if line.quantity is None or len(rules) != 1:
+        return None
+    rate = rules[0].rate
+    expr = rate.expr
+    if expr.op != "tiers" or expr.base is not None or rate.allowance is not None:
+        return None
+    tier = next((t for t in product.tiers if t.name == expr.table), None)
+    if tier is None or tier.kind != "price":
+        return None
+    try:
+        exact, tiers = _tiers(tier, tier_quantity(line.quantity, tier, product.measure), line.currency)
+    except (ValueError, ArithmeticError):
+        return None
+    return tiers if round_money(exact, rate.line_rounding) == line.amount else None
+
+
+def _commitment(product: ir.ProductPlan, line: LineRow, siblings: Iterable[LineRow]) -> Commitment | None:
+    plan = next((c for c in product.commitments if c.clause.label == line.clause), None)
+    if plan is None or line.kind != "invoice":
+        return None
+    key = (line.party, line.contract_id, line.contract_version, line.product, line.period)
+    charged = sum(
+        (
+            ln.amount
+            for ln in siblings
+            if ln.kind == "invoice"
+            and ln.clause in plan.clauses
+            and (ln.party, ln.contract_id, ln.contract_version, ln.product, ln.period) == key
+        ),
+        Decimal(0),
+    )
+    # A prorated commitment is what the true-up made up to.
+    committed = charged + line.amount if plan.prorated else plan.amount
+    return Commitment(committed, charged, plan.clauses)
+
+
+def _discount(run: RunData, product: ir.ProductPlan, line: LineRow) -> Discount | None:
+    plan = next((d for d in product.discounts if d.clause.label == line.clause), None)
+    if plan is None or line.kind != "invoice":
+        return None
+    base = _decimal((run.traces.get(line.line_id) or {}).get("discounted_base"))
+    return Discount(plan.fraction, plan.amount, base, plan.clauses)
 
 
 def _issuers(run: RunData, contract_ids: Iterable[str]) -> list[Party]:
@@ -273,7 +508,7 @@ def build_invoices(run: RunData, lang: str | None = None) -> list[Invoice]:
     for (customer, period), lines in _by_party(ln for ln in run.lines if ln.kind == "invoice").items():
         party = run.party(customer, "customer", lines[0].party_name)
         invoice = Invoice(**_document(run, "INV", period, party, lines, lang))
-        invoice.lines = [_doc_line(run, ln) for ln in lines]
+        invoice.lines = [_detail(run, ln, lines) for ln in lines]
         groups: dict[tuple[str, bool, str], list[LineRow]] = {}
         for ln in lines:
             groups.setdefault((ln.currency, ln.reverse_charge, ln.vat_rate_text), []).append(ln)
@@ -356,7 +591,7 @@ def _fx(run: RunData, line: LineRow) -> Fx | None:
     )
 
 
-def _statement_line(run: RunData, line: LineRow) -> StatementLine:
+def _statement_line(run: RunData, line: LineRow, withholding: tuple[Withholding, ...]) -> StatementLine:
     trace = run.traces.get(line.line_id) or {}
     clause = trace.get("clause") or {}
     rules = _rules(run, line)
@@ -382,41 +617,90 @@ def _statement_line(run: RunData, line: LineRow) -> StatementLine:
         elif base == "gross":
             amount = sum((_gross(ln) for ln in funding), Decimal(0))
         basis = Basis(_BASES.get(base, base), amount, line.currency)
-    step = _waterfall_step(run, line, trace)
-    if step is not None:
-        basis, shares = step
+    doc = _detail(run, line)
+    steps: tuple[Step, ...] = ()
+    waterfall = _waterfall(run, line, trace)
+    if waterfall is not None:
+        steps, tiers = waterfall
+        own = steps[-1]
+        basis, shares = own.basis, list(own.shares)
+        doc = dataclasses.replace(doc, tiers=tiers, step=own.label)
     rule_text = str((trace.get("rule") or {}).get("text", "")) or "; ".join(r.text for r in rules)
     return StatementLine(
-        doc=_doc_line(run, line),
+        doc=doc,
         clause_text=str(clause.get("text") or ""),
         rule_text=rule_text,
         basis=basis,
         shares=tuple(dict.fromkeys(shares)),
         fx=_fx(run, line),
+        steps=steps,
+        withholding=withholding,
     )
 
 
-def _waterfall_step(run: RunData, line: LineRow, trace: dict[str, Any]) -> tuple[Basis, list[Decimal]] | None:
-    """A distribution step's basis (the net, or what earlier steps left) and share."""
-    entry = next(
+def _waterfall(
+    run: RunData, line: LineRow, trace: dict[str, Any]
+) -> tuple[tuple[Step, ...], Tiers | None] | None:
+    """The steps of a distribution up to the partner's (the last), and its tiers.
+
+    What each step took its share of comes from the trace (the net, or what the
+    earlier steps left); the other steps' amounts are left out.
+    """
+    entries = [e for e in trace.get("waterfall") or [] if isinstance(e, dict)]
+    own = next(
         (
-            e
-            for e in trace.get("waterfall") or []
+            i
+            for i, e in enumerate(entries)
             if e.get("party") == line.party and _same(e.get("amount"), line.amount)
         ),
         None,
     )
-    if entry is None:
+    if own is None:
         return None
     product = run.product(line.contract_id, line.product)
     plans = [w for w in (product.waterfalls if product else ()) if w.clause.label == line.clause]
-    plan = next((st for w in plans for st in w.steps if st.label == entry.get("step")), None)
+    by_label = {st.label: st for w in plans[:1] for st in w.steps}
     base = plans[0].base if plans else ""
-    label = _BASES.get(base, base) if plan is None or plan.kind == "base" else _BASES["remainder"]
-    shares = [plan.value] if plan is not None and plan.value is not None and plan.kind != "fixed" else []
-    if plan is not None and plan.tiers is not None:
-        shares = [b.rate for b in plan.tiers.bands] if plan.tiers.kind == "share" else []
-    return Basis(label, _decimal(entry.get("basis")), line.currency), shares
+    steps = []
+    tiers = None
+    for i, entry in enumerate(entries[: own + 1]):
+        label = str(entry.get("step", ""))
+        plan = by_label.get(label)
+        kind = plan.kind if plan is not None else ""
+        amount = _decimal(entry.get("basis"))
+        if kind == "base" or plan is None or (i == 0 and kind != "step"):
+            # What remains before the first step is the whole base.
+            basis = Basis(_BASES.get(base, base), amount, line.currency)
+        elif kind == "step":
+            basis = Basis(_BASES["remainder"], amount, line.currency, step=plan.of_step or "")
+        else:
+            basis = Basis(_BASES["remainder"], amount, line.currency)
+        shares: tuple[Decimal, ...] = ()
+        fixed = None
+        if plan is not None and plan.tiers is not None:
+            shares = tuple(b.rate for b in plan.tiers.bands) if plan.tiers.kind == "share" else ()
+            if i == own and amount is not None and plan.tiers.kind == "share":
+                exact, found = _tiers(plan.tiers, amount, line.currency)
+                tiers = found if exact == _decimal(entry.get("exact")) else None
+        elif plan is not None and kind in {"fixed", "per_transaction"}:
+            fixed = plan.value
+        elif plan is not None and plan.value is not None:
+            shares = (plan.value,)
+        steps.append(Step(label, basis, kind, shares, fixed, i == own))
+    return tuple(steps), tiers
+
+
+def _step_label(run: RunData, line: LineRow) -> str:
+    """The waterfall step a payout or retained line is for ("" for other lines)."""
+    entries = (run.traces.get(line.line_id) or {}).get("waterfall") or []
+    return next(
+        (
+            str(e.get("step", ""))
+            for e in entries
+            if isinstance(e, dict) and e.get("party") == line.party and _same(e.get("amount"), line.amount)
+        ),
+        "",
+    )
 
 
 def _same(text: Any, amount: Decimal) -> bool:
@@ -425,14 +709,35 @@ def _same(text: Any, amount: Decimal) -> bool:
 
 
 def _decimal(text: Any) -> Decimal | None:
+    if text is None or text == "":
+        return None
     try:
         return Decimal(str(text))
     except ArithmeticError:
         return None
 
 
+def _withholding(run: RunData, line: LineRow, payouts: dict[str, LineRow]) -> tuple[str, Withholding]:
+    """A withholding line and which of the partner's `payouts` it is withheld from ("" when none)."""
+    trace = run.traces.get(line.line_id) or {}
+    found = (trace.get("from_lines") or {}).get("payout") or []
+    payout = str(found[0]) if len(found) == 1 and str(found[0]) in payouts else ""
+    basis = payouts[payout].amount if payout else None
+    product = run.product(line.contract_id, line.product)
+    plans = [w for w in (product.withholdings if product else ()) if w.party == line.party]
+    plan = next((w for w in plans if w.clause.label == line.clause), plans[0] if len(plans) == 1 else None)
+    rate = line.withholding_rate if line.withholding_rate is not None else plan.rate if plan else None
+    clause = trace.get("clause") or {}
+    row = Withholding(_detail(run, line), str(clause.get("text") or ""), rate, basis, _fx(run, line))
+    return payout, row
+
+
 def build_statements(run: RunData, lang: str | None = None) -> list[Statement]:
-    """One self-billing statement per partner and period, in its currency."""
+    """One self-billing statement per partner and period, in its currency.
+
+    Payouts and the tax withheld from them; never the operator's retained
+    lines, not even the steps it keeps in a distribution.
+    """
     statements = []
     kinds = {"payout", "withholding"}
     for (partner, period), lines in _by_party(ln for ln in run.lines if ln.kind in kinds).items():
@@ -440,8 +745,15 @@ def build_statements(run: RunData, lang: str | None = None) -> list[Statement]:
         statement = Statement(**_document(run, "SB", period, party, lines, lang))
         payouts = [ln for ln in lines if ln.kind == "payout"]
         withholding = [ln for ln in lines if ln.kind == "withholding"]
-        statement.lines = [_statement_line(run, ln) for ln in payouts]
-        statement.withholding = [_doc_line(run, ln) for ln in withholding]
+        under: dict[str, list[Withholding]] = {}
+        by_id = {ln.line_id: ln for ln in payouts}
+        for ln in withholding:
+            payout, row = _withholding(run, ln, by_id)
+            if payout:
+                under.setdefault(payout, []).append(row)
+            else:
+                statement.withholding.append(row)
+        statement.lines = [_statement_line(run, ln, tuple(under.get(ln.line_id, ()))) for ln in payouts]
         statement.settled = _sum_by_currency((ln.currency, ln.amount) for ln in payouts)
         statement.paid = _sum_by_currency((ln.payable_currency, ln.payable_amount) for ln in payouts)
         # Withholding lines carry negative amounts (what the engine writes);
@@ -566,7 +878,7 @@ def build_audit(run: RunData, run_dir: str, lang: str | None = None) -> Audit:
         language=language,
         fallback=fallback,
         manifest=run.manifest,
-        lines=[_doc_line(run, ln) for ln in run.lines],
+        lines=[dataclasses.replace(_doc_line(run, ln), step=_step_label(run, ln)) for ln in run.lines],
         totals=totals,
         conservation=_conservation(run.lines),
         traces={lid: trace_tree(t, run_dir) for lid, t in sorted(run.traces.items())},

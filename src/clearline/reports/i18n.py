@@ -188,8 +188,14 @@ class Formatter:
             return self._t.ngettext("%(num)s record", "%(num)s records", count) % {"num": number}
         return f"{number} {unit}".strip()
 
-    def unit_price(self, price: Decimal | None, currency: str, per: str | None) -> str:
-        """`39,00 zł na miesiąc`, `€0.0150 per minute`; the bare price without a unit."""
+    def unit_price(
+        self,
+        price: Decimal | None,
+        currency: str,
+        per: str | None,
+        length: Literal["short", "long"] = "long",
+    ) -> str:
+        """`39,00 zł na miesiąc`, `€0.0150 per minute` (`€0.0040/MB` short); the bare price without a unit."""
         if price is None:
             return ""
         text = self.money(price, currency)
@@ -197,7 +203,7 @@ class Formatter:
         if found is None:
             return text
         return (
-            format_compound_unit(text, denominator_unit=found[0], length="long", locale=self.locale) or text
+            format_compound_unit(text, denominator_unit=found[0], length=length, locale=self.locale) or text
         )
 
 
