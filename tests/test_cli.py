@@ -427,7 +427,7 @@ def test_contract_with_a_syntax_error(command: str, tmp_path: Path, monkeypatch:
         args += ["--usage", str(ROOT / "contracts/data/nordcarrier-cdrs.csv"), "--period", "2026-03"]
     result = invoke(args)
     assert result.exit_code == 1
-    assert_diagnostic(result, "E0101", "broken.contract:4:3", "expected a date")
+    assert_diagnostic(result, "E0101", "broken.contract:3:29", "expected a date")
     assert "   = hint:" in result.output
     assert result.stdout == ""
 

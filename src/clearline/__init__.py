@@ -56,10 +56,25 @@ def read_source(path: str | Path) -> SourceFile:
     """Read a contract file; an unreadable or non-UTF-8 file is a diagnostic."""
     try:
         return SourceFile.read(path)
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    except UnicodeDecodeError as err:
+        # point at the first byte that is not UTF-8, on its line
+        before = err.object[: err.start]
+        line = before.count(b"\n") + 1
+        col = err.start - (before.rfind(b"\n") + 1) + 1
         raise ClearlineError(
-            [Diagnostic("E0104", f"cannot read {path}: {reason}", None, "contracts are UTF-8 text files")]
+            [
+                Diagnostic(
+                    "E0104",
+                    f"{path} is not UTF-8 text: byte 0x{err.object[err.start]:02x} at line {line}, "
+                    f"column {col} is not valid UTF-8",
+                    None,
+                    "save the contract as UTF-8 (most editors: File > Save with Encoding > UTF-8)",
+                )
+            ]
+        ) from None
+    except OSError as err:
+        raise ClearlineError(
+            [Diagnostic("E0104", f"cannot read {path}: {err.strerror or err}", None, "check the path")]
         ) from None
 
 

@@ -67,10 +67,11 @@ def _sources(diagnostics: list[Diagnostic]) -> dict[str, SourceFile]:
 
 def _report(diagnostics: list[Diagnostic], err: Console) -> None:
     if diagnostics:
-        err.print(escape(render_all(diagnostics, _sources(diagnostics))))
+        # soft_wrap: a long source line must not wrap, or the caret would stand under the wrong text
+        err.print(render_all(diagnostics, _sources(diagnostics)), markup=False, soft_wrap=True)
         errors = sum(1 for d in diagnostics if d.is_error)
         warnings = len(diagnostics) - errors
-        err.print(f"{errors} error(s), {warnings} warning(s)")
+        err.print(f"{errors} error(s), {warnings} warning(s)", soft_wrap=True)
 
 
 def _fail(error: ClearlineError, err: Console) -> typer.Exit:
@@ -85,13 +86,11 @@ def validate(
     """Check contracts: syntax, names, currencies, shares, roundings. Exit 1 on errors."""
     out, err = _consoles()
     files = _contract_files(paths, err)
-    diagnostics: list[Diagnostic] = []
-    for path in files:
-        try:
-            source = clearline.read_source(path)
-            diagnostics += clearline.check(clearline.parse(source))
-        except ClearlineError as error:
-            diagnostics += error.diagnostics
+    # Linked as a run links them: imports resolved, amendments applied, versions checked.
+    try:
+        _, diagnostics = clearline.load_plans(files)
+    except ClearlineError as error:
+        diagnostics = error.diagnostics
     _report(diagnostics, err)
     if any(d.is_error for d in diagnostics):
         raise typer.Exit(EXIT_ERRORS)

@@ -58,7 +58,7 @@ def check_tier_tables(ck: _Checker) -> None:
             if band.percent and not 0 <= band.rate <= 100:
                 ck.error(
                     "E0303",
-                    f"{band.rate}% is not a share of anything",
+                    f"{band.rate}% is more than the whole",
                     band.span,
                     "write a percentage between 0% and 100%",
                 )
@@ -281,7 +281,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
         if step.percent is not None and not 0 <= step.percent <= 100:
             ck.error(
                 "E0303",
-                f"{step.percent}% is not a share of anything",
+                f"{step.percent}% is more than the whole",
                 step.span,
                 "write a percentage between 0% and 100%",
             )
@@ -422,7 +422,7 @@ def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
     for party, pct in rule.shares:
         ck.party(party)
         if not 0 <= pct <= 100:
-            ck.error("E0303", f"{pct}% is not a share of anything", party.span, None)
+            ck.error("E0303", f"{pct}% is more than the whole", party.span, None)
     for i, name in enumerate(names):
         if name in names[:i]:
             ck.error("E0402", f"`{name}` has two shares in this split", rule.shares[i][0].span, "merge them")

@@ -624,12 +624,12 @@ class _TokenError:
             hint = f"start the line with {what}" if self.new_line else None
             return Diagnostic("E0101", f"expected {what} before {_shown(self.token)}", self.here(), hint)
         if self.new_line:
-            # The caret stays where reading stopped, the next line; the message names the line.
-            end = self.previous.end_line or 0
+            # The caret stands where the unfinished line stops, where the missing word goes.
+            end, col = self.previous.end_line or 1, self.previous.end_column or 1
             return Diagnostic(
                 "E0101",
                 f"expected {what} after {_shown(self.previous)} at the end of line {end}",
-                self.here(),
+                span_at(self.file, end, col),
                 f"add {what} at the end of line {end}",
             )
         hint = f"insert {what} between {_shown(self.previous)} and {_shown(self.token)}"
@@ -658,10 +658,12 @@ class _TokenError:
             after = f" after {_shown(previous)}" if previous is not None else ""
             return Diagnostic("E0101", f"the file ends too early{after}", self.auto(), self.expected())
         if previous is not None and self.new_line and not self.complete:
+            # point where the unfinished line stops, not at the next line's first word
+            line, col = previous.end_line or 1, previous.end_column or 1
             return Diagnostic(
                 "E0101",
-                f"line {previous.end_line} ends too early, after {_shown(previous)}",
-                self.here(),
+                f"line {line} ends too early, after {_shown(previous)}",
+                span_at(self.file, line, col),
                 self.expected(),
             )
         return Diagnostic("E0101", f"unexpected {_shown(self.token)} here", self.here(), self.expected())
