@@ -285,7 +285,7 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def rate_row(self, meta: Meta, children: list[Any]) -> ast.RateRow:
         key, money, unit, *options = children
-        price = ast.Money(money.amount, money.currency, unit, self.span(meta))
+        price = ast.Money(money.amount, money.currency, unit, money.span)  # the caret under the price
         increments = next((o for o in options if isinstance(o, ast.Increments)), None)
         connect = next((o for o in options if isinstance(o, ast.ConnectFee)), None)
         return ast.RateRow(_unquote(key), price, increments, connect, self.span(meta))
