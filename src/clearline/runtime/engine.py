@@ -26,20 +26,25 @@ input (`duplicate_candidates`); without it every id is remembered.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import gc
 import hashlib
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
+from itertools import chain, islice, repeat
+from operator import attrgetter, is_, itemgetter, lt, mul
 from pathlib import Path
+from typing import Any, cast
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT, parse_decimal, round_money
 from clearline.runtime import rating
 from clearline.runtime.periods import Period, period_bounds
-from clearline.runtime.readers import Customer, Row, scan_ids
+from clearline.runtime.readers import Customer, InputError, Row, scan_ids
 
 __all__ = [
     "SAMPLE_SIZE",
@@ -152,7 +157,19 @@ class RatedTail:
     amount: str
 
 
-RatedRows = list[tuple[str, RatedTail]]  # (record id, the rest of its row)
+@dataclass(slots=True)
+class RatedRows:
+    """A batch's rated rows: the record ids and, side by side, the rest of each row."""
+
+    ids: list[str] = field(default_factory=list)
+    tails: list[RatedTail] = field(default_factory=list)
+
+    def add(self, record_id: str, tail: RatedTail) -> None:
+        self.ids.append(record_id)
+        self.tails.append(tail)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 def line_id(kind: str, key: tuple[str, ...]) -> str:
@@ -376,6 +393,61 @@ def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:
     return numeric
 
 
+RunPred = Callable[[Sequence[Row], int], bool | None]
+
+
+def compile_run_pred(pred: ir.Pred, index: dict[str, int]) -> RunPred:
+    """A predicate over a run of rows at once: True if it holds for every row,
+    False for none, None for some (or when that is not known cheaply). The
+    second argument is the run's shortest row length.
+
+    Text comparisons (eq, in, ne) look at the set of the column's values;
+    anything else asks the row predicate of each row.
+    """
+    per_row = compile_pred(pred, index)
+
+    def each(rows: Sequence[Row], width: int) -> bool | None:
+        answers = list(map(per_row, rows))
+        return True if all(answers) else False if not any(answers) else None
+
+    op = pred.op
+    if op in {"and", "or"}:
+        left, right = (compile_run_pred(a, index) for a in pred.args)
+        if op == "and":
+            # a row-by-row answer when both sides hold for some rows only
+            return lambda rows, width: (
+                False
+                if (a := left(rows, width)) is False
+                else (b if (b := right(rows, width)) is False or a is True else each(rows, width))
+            )
+        return lambda rows, width: (
+            True
+            if (a := left(rows, width)) is True
+            else (b if (b := right(rows, width)) is True or a is False else each(rows, width))
+        )
+    if op == "not":
+        inner = compile_run_pred(pred.args[0], index)
+        return lambda rows, width: None if (a := inner(rows, width)) is None else not a
+    col = index.get(pred.field or "")
+    if op not in {"eq", "in", "ne"} or pred.numeric or col is None:
+        return each
+    values = frozenset(pred.values)
+    get = itemgetter(col)
+    holds_inside = op != "ne"  # eq and in hold for the values listed, ne for the others
+
+    def by_values(rows: Sequence[Row], width: int) -> bool | None:
+        if col >= width:
+            return each(rows, width)
+        found = set(map(get, rows))
+        if found <= values:
+            return holds_inside
+        if found.isdisjoint(values):
+            return not holds_inside
+        return None
+
+    return by_values
+
+
 class Engine:
     """Feeds batches of rows through every product of every contract."""
 
@@ -384,7 +456,7 @@ class Engine:
         plans: list[ir.ContractPlan],
         period: str,
         customers: dict[str, Customer] | None = None,
-        candidates: Collection[str] | None = None,
+        candidates: set[str] | frozenset[str] | None = None,
     ) -> None:
         """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
         None remembers every id."""
@@ -407,7 +479,7 @@ class Engine:
         if context is None:
             index = {name: i for i, name in enumerate(columns)}
             context = self.contexts[key] = _FileContext(self, file, index)
-        out: RatedRows = []
+        out = RatedRows()
         context.feed(batch, out)
         return out
 
@@ -449,6 +521,13 @@ class _FileContext:
             and all(p.fast for p in engine.products)
         )
         self.min_width = max(self.i_id or 0, self.i_ts or 0) + 1
+        # columns: the width of a row with the id, timestamp and customer; 0 when one is
+        # missing (every record is then unusual)
+        read = [self.i_id, self.i_ts, self.i_cust]
+        self.columnar = 0 if not self.fast_ok or None in read else max(cast(list[int], read)) + 1
+        self.get_id = itemgetter(self.i_id or 0)
+        self.get_ts = itemgetter(self.i_ts or 0)
+        self.get_cust = itemgetter(self.i_cust or 0)
         # UTC offset as written ("+01:00") -> per product its (from, until) as timestamp text
         self.windows: dict[str, tuple[tuple[_FastProduct, str, str], ...]] = {}
 
@@ -585,16 +664,14 @@ class _FileContext:
                 if rule.by_day and amount is not None:
                     day = ts.astimezone(p.period.start.tzinfo).date()
                     acc.by_day[day] = acc.by_day.get(day, Decimal(0)) + amount
-                out.append(
-                    (
-                        rid,
-                        RatedTail(
-                            acc.line_id,
-                            rule.plan.clause.label,
-                            format(unit.quantity, "f"),
-                            "" if amount is None else format(amount, "f"),
-                        ),
-                    )
+                out.add(
+                    rid,
+                    RatedTail(
+                        acc.line_id,
+                        rule.plan.clause.label,
+                        format(unit.quantity, "f"),
+                        "" if amount is None else format(amount, "f"),
+                    ),
                 )
 
     def line_of(self, rule: _Rule, party: str, group: str) -> LineAcc:
@@ -606,9 +683,32 @@ class _FileContext:
         rule.lines[(party, group)] = acc
         return acc
 
-    # -- the fast path ---------------------------------------------------------------
+    # -- the fast paths --------------------------------------------------------------
     def feed(self, batch: list[tuple[int, Row]], out: RatedRows) -> None:
-        """Rate a batch: ordinary records here, the others through `record`.
+        """Rate a batch: in runs of ordinary records a column at a time
+        (`columns`), a run with an unusual record halved until it is small,
+        then record by record (`records`)."""
+        self.engine.acc.read += len(batch)
+        if not self.fast_ok:
+            for line_no, row in batch:
+                self.record(line_no, row, self.prepared, out)
+            return
+        if not self.columnar:
+            self.records(batch, out)
+            return
+        runs = [batch]
+        while runs:
+            run = runs.pop()
+            if len(run) >= _SHORT_RUN and self.columns(run, out):
+                continue
+            if len(run) < 2 * _SHORT_RUN:
+                self.records(run, out)
+            else:  # the halves in order: the last pushed is taken first
+                half = len(run) // 2
+                runs += [run[half:], run[:half]]
+
+    def records(self, batch: list[tuple[int, Row]], out: RatedRows) -> None:
+        """Rate record by record: ordinary records here, the others through `record`.
 
         The checks below are the reference path's, in its order, on the
         common case only; whatever they do not settle -- a reject, an
@@ -617,12 +717,7 @@ class _FileContext:
         """
         engine = self.engine
         acc = engine.acc
-        acc.read += len(batch)
         record, settle_record, prepared = self.record, self.settle_record, self.prepared
-        if not self.fast_ok:
-            for line_no, row in batch:
-                record(line_no, row, prepared, out)
-            return
         file, i_id, i_ts, i_cust, width = self.file, self.i_id, self.i_ts, self.i_cust, self.min_width
         assert i_id is not None and i_ts is not None
         if i_cust is None:
@@ -630,7 +725,7 @@ class _FileContext:
         candidates, seen, customers, events = engine.candidates, engine.seen, engine.customers, acc.events
         windows_of = self.windows
         parse = dt.datetime.fromisoformat
-        append = out.append
+        add_id, add_tail = out.ids.append, out.tails.append
         for line_no, row in batch:
             if len(row) < width:
                 record(line_no, row, prepared, out)
@@ -713,7 +808,193 @@ class _FileContext:
                     if price.by_day:
                         day = ts.astimezone(fast.tz).date()
                         line.by_day[day] = line.by_day.get(day, Decimal(0)) + amount
-                    append((rid, tail))
+                    add_id(rid)
+                    add_tail(tail)
+
+    def columns(self, run: list[tuple[int, Row]], out: RatedRows) -> bool:
+        """Rate a run of ordinary records a column at a time; False, having
+        changed nothing, when any record of the run is not ordinary.
+
+        The checks are those of `records`, each made for the whole run by maps
+        and set operations; a run is ordinary when one usage product matches
+        every record. A line then adds each distinct price times its count,
+        which is the sum record by record when every partial sum is exact
+        (`_add_exactly` checks it; else the run goes record by record).
+        """
+        engine = self.engine
+        numbers, rows = zip(*run, strict=True)
+        n = len(rows)
+        try:
+            width = min(map(len, rows))
+            if width < self.columnar:
+                return False
+            ids = list(map(self.get_id, rows))
+            texts = list(map(self.get_ts, rows))
+            firsts = ids if self.i_id == 0 else list(map(_FIRST, rows))
+            if not all(ids) or "\x00" in "".join(firsts):
+                return False
+            # every timestamp "YYYY-MM-DDTHH:MM:SS+hh:mm": the fixed characters of all of them
+            # at once, the offsets' digits, then the parse for the rest
+            joined = "".join(texts)
+            if set(map(len, texts)) != {25} or any(joined[i::25] != c * n for i, c in _FORM):
+                return False
+            digits = "".join(joined[i::25] for i in _OFFSET_DIGITS)
+            if not set(joined[19::25]) <= {"+", "-"} or not (digits.isascii() and digits.isdigit()):
+                return False
+            stamps = list(map(dt.datetime.fromisoformat, texts))
+            fast: _FastProduct | None = None
+            for candidate in self.fast:
+                matches = candidate.run_match(rows, width)
+                if matches is None or (matches and fast is not None):
+                    return False
+                if matches:
+                    fast = candidate
+            if fast is None or fast.product.subscription or not 0 < fast.width <= width:
+                return False
+            # inside the product's window: at once when a day away from its ends, whatever
+            # the offset; else per offset, as `records` does
+            low, high = min(texts)[:19], max(texts)[:19]
+            if not (fast.wide[0] <= low and high < fast.wide[1]) and not self.within(fast, texts, joined):
+                return False
+            customers = list(map(self.get_cust, rows))
+            named = set(customers)
+            if "" in named or None in named:
+                return False
+            if engine.customers is not None and not named <= engine.customers.keys():
+                return False
+            entries = fast.prices(rows, stamps, ids)
+            if entries is None:
+                return False
+        except (ValueError, TypeError, AttributeError, RecordProblem, ArithmeticError):
+            return False
+        # duplicates last: the run is ordinary unless an id was read before
+        candidates, seen = engine.candidates, engine.seen
+        if candidates is None:
+            admitted = list(zip(ids, numbers, strict=True))
+        else:
+            hits = candidates.intersection(ids) if candidates else ()
+            admitted = [(rid, n) for rid, n in zip(ids, numbers, strict=True) if rid in hits] if hits else []
+        if admitted and (
+            len({rid for rid, _ in admitted}) != len(admitted)
+            or not seen.keys().isdisjoint(r for r, _ in admitted)
+        ):
+            return False
+        file = self.file
+        seen.update((rid, (file, n)) for rid, n in admitted)
+        engine.acc.rated += len(rows)
+        tails = [
+            self.add_rule(fast, k, entries, ids, customers, rows, stamps) for k in range(len(entries[0]))
+        ]
+        if len(tails) == 1:
+            out.ids += ids
+            out.tails += tails[0]
+        else:  # each record's rows together, in the rules' order
+            out.ids += chain.from_iterable(zip(*[ids] * len(tails), strict=True))
+            out.tails += chain.from_iterable(zip(*tails, strict=True))
+        return True
+
+    def within(self, fast: _FastProduct, texts: list[str], joined: str) -> bool:
+        """Whether every timestamp is inside the product's window for its own
+        UTC offset (the timestamps of each offset compare as text)."""
+        varying = [i for i in (19, 20, 21, 23, 24) if len(set(joined[i::25])) > 1]
+        groups: dict[str, list[str]] = {}
+        if not varying:
+            groups[texts[0][19:]] = texts
+        elif len(varying) == 1:  # e.g. +01:00 and +02:00: one character tells them apart
+            i = varying[0]
+            for c in set(joined[i::25]):
+                members = [t for t in texts if t[i] == c]
+                groups[members[0][19:]] = members
+        else:
+            offsets = list(map(_OFFSET_OF, texts))
+            for offset in set(offsets):
+                groups[offset] = [t for t, o in zip(texts, offsets, strict=True) if o == offset]
+        position = self.fast.index(fast)
+        for offset, members in groups.items():
+            window = self.windows.get(offset) or self.add_windows(offset)
+            if not window:
+                return False
+            _, start, end = window[position]
+            if min(members) < start or not max(members) < end:
+                return False
+        return True
+
+    def add_rule(
+        self,
+        fast: _FastProduct,
+        k: int,
+        entries: list[tuple[_Priced, ...]],
+        ids: list[str],
+        customers: list[str],
+        rows: tuple[Row, ...],
+        stamps: list[dt.datetime],
+    ) -> list[RatedTail]:
+        """Add a run's prices of the product's k-th rule to their lines; their tails."""
+        prices = list(map(itemgetter(k), entries))
+        first = prices[0]
+        rule = first.rule
+        if first.fixed:
+            for price in set(prices):
+                if price.line is None:
+                    line = rule.lines.get((rule.party, price.group)) or self.line_of(
+                        rule, rule.party, price.group
+                    )
+                    price.line, price.line_tail = (
+                        line,
+                        price.tails.get(line.line_id) or price.tail(line.line_id),
+                    )
+            lines: list[LineAcc] = list(map(_LINE, prices))
+            tails: list[RatedTail] = list(map(_LINE_TAIL, prices))
+        else:
+            parties = customers if first.charge else [rule.party] * len(prices)
+            if first.column < 0:
+                groups = list(map(_GROUP, prices))
+            else:
+                column = fast.group_columns[first.column]
+                groups = [(row[column] if column < len(row) else None) or "" for row in rows]
+            keys = list(zip(parties, groups, strict=True))
+            found = list(map(rule.lines.get, keys))
+            lines = [line or self.line_of(rule, *key) for line, key in zip(found, keys, strict=True)]
+            tails = [
+                p.tails.get(line.line_id) or p.tail(line.line_id)
+                for p, line in zip(prices, lines, strict=True)
+            ]
+        # per line, each distinct price with its count
+        by_line: dict[str, tuple[LineAcc, list[tuple[_Priced, int]]]] = {}
+        if first.fixed:
+            for price, count in Counter(prices).items():
+                line = cast(LineAcc, price.line)
+                by_line.setdefault(line.line_id, (line, []))[1].append((price, count))
+        else:
+            where = {line.line_id: line for line in lines}
+            for (line_key, price), count in Counter(zip(map(_LINE_ID, lines), prices, strict=True)).items():
+                by_line.setdefault(line_key, (where[line_key], []))[1].append((price, count))
+        for line, counted in by_line.values():
+            records = sum(count for _, count in counted)
+            if not _add_exactly(line, counted, records):
+                for price, each in zip(prices, lines, strict=True):
+                    if each is line:
+                        line.amount += price.amount
+                        line.quantity += price.quantity
+                        if price.paid is not None:
+                            line.gross += price.paid
+            line.units += records
+            line.records += records
+        # samples: the records whose id is below the largest kept of their line
+        limits = [
+            line.samples[-1][0] if len(line.samples) >= SAMPLE_SIZE else None for line, _ in by_line.values()
+        ]
+        limit = None if None in limits else max(cast(list[str], limits))
+        if limit is None or min(ids) < limit:
+            for price, line, rid in zip(prices, lines, ids, strict=True):
+                samples = line.samples
+                if len(samples) < SAMPLE_SIZE or rid < samples[-1][0]:
+                    line.sample(rid, price.unit, price.amount)
+        if first.by_day:
+            for price, line, ts in zip(prices, lines, stamps, strict=True):
+                day = ts.astimezone(fast.tz).date()
+                line.by_day[day] = line.by_day.get(day, Decimal(0)) + price.amount
+        return tails
 
     def add_windows(self, offset: str) -> tuple[tuple[_FastProduct, str, str], ...]:
         """Per product, its (from, until) as timestamp text with this UTC offset,
@@ -915,11 +1196,65 @@ def _pure(plan: ir.ChargePlan | ir.PayoutPlan) -> bool:
 _NO_TAIL = RatedTail("", "", "", "")
 
 
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite number
+    return exponent
+
+
+_SHORT_RUN = 64  # records: a run with an unusual record is halved down to this, then done one by one
+_UNKNOWN: Any = object()  # not in a cache yet
+_FIRST = itemgetter(0)
+_FORM = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (22, ":"))  # in "YYYY-MM-DDTHH:MM:SS+hh:mm"
+_OFFSET_DIGITS = (20, 21, 23, 24)
+_OFFSET_OF = itemgetter(slice(19, None))
+_AMOUNT = (attrgetter("amount"), attrgetter("amount_exponent"), attrgetter("amount_adjusted"))
+_QUANTITY = (attrgetter("quantity"), attrgetter("quantity_exponent"), attrgetter("quantity_adjusted"))
+_PAID = (attrgetter("paid"), attrgetter("paid_exponent"), attrgetter("paid_adjusted"))
+_LINE = attrgetter("line")
+_LINE_TAIL = attrgetter("line_tail")
+_LINE_ID = attrgetter("line_id")
+_GROUP = attrgetter("group")
+_KEY = attrgetter("key")
+
+
+def _add_exactly(line: LineAcc, counted: list[tuple[_Priced, int]], records: int) -> bool:
+    """Add count x price to the line's sums if that is exactly what adding the
+    prices one by one gives, i.e. when no partial sum, in any order, needs
+    rounding in the current context: every term is below 10**(high + 1), so
+    any partial sum is below 10**(high + 1 + digits of records + 1), which must
+    fit in the precision at the smallest exponent. False, the line unchanged,
+    otherwise."""
+    context = decimal.getcontext()
+    room = len(str(records + 1)) + 1
+    prices = [price for price, _ in counted]
+    counts = [count for _, count in counted]
+    paid = [(price, count) for price, count in counted if price.paid is not None]
+    sums = (
+        (line.amount, prices, _AMOUNT),
+        (line.quantity, prices, _QUANTITY),
+        (line.gross, [price for price, _ in paid], _PAID),
+    )
+    for total, terms, (_, exponent, adjusted) in sums:
+        if terms:
+            low = min(_exponent(total), *map(exponent, terms))
+            high = max(total.adjusted(), *map(adjusted, terms))
+            if high + room > min(context.prec + low, context.Emax):
+                return False
+    line.amount = sum(map(mul, counts, map(_AMOUNT[0], prices)), line.amount)
+    line.quantity = sum(map(mul, counts, map(_QUANTITY[0], prices)), line.quantity)
+    if paid:
+        line.gross = sum((count * price.paid for price, count in paid if price.paid is not None), line.gross)
+    return True
+
+
 class _Priced:
     """One rule's result for a memo entry: what the reference path computed."""
 
     __slots__ = (
         "amount",
+        "amount_adjusted",
+        "amount_exponent",
         "amount_text",
         "by_day",
         "charge",
@@ -930,7 +1265,11 @@ class _Priced:
         "line",
         "line_tail",
         "paid",
+        "paid_adjusted",
+        "paid_exponent",
         "quantity",
+        "quantity_adjusted",
+        "quantity_exponent",
         "quantity_text",
         "rule",
         "tails",
@@ -946,6 +1285,11 @@ class _Priced:
         self.amount = _ZERO if amount is None else amount
         self.paid = paid
         self.by_day = rule.by_day and amount is not None
+        # the exponent and adjusted exponent of what it adds to a line (see _add_exactly)
+        self.amount_exponent, self.amount_adjusted = _exponent(self.amount), self.amount.adjusted()
+        self.quantity_exponent, self.quantity_adjusted = _exponent(unit.quantity), unit.quantity.adjusted()
+        self.paid_exponent = 0 if paid is None else _exponent(paid)
+        self.paid_adjusted = 0 if paid is None else paid.adjusted()
         self.clause = rule.plan.clause.label
         self.quantity_text = format(unit.quantity, "f")
         self.amount_text = "" if amount is None else format(amount, "f")
@@ -971,7 +1315,9 @@ class _FastProduct:
         self.context = context
         self.product = product
         self.match = match
+        self.run_match = compile_run_pred(product.product.matches, context.index)
         self.key = (product.ci, product.pi)
+        self.wide = _wide(product.window)
         tz = product.period.start.tzinfo
         assert tz is not None
         self.tz = tz
@@ -989,6 +1335,63 @@ class _FastProduct:
         self.tabled = [(r, index.get(r.table.field, _NO_COLUMN)) for r in rules if r.table is not None]
         # per rule, the column of its `one line per FIELD`
         self.group_columns = [index.get(r.rate.group_by or "", _NO_COLUMN) for r in rules]
+        self.columns = [c for _, c in self.tabled]
+        self.columns += [
+            c
+            for r, c in zip(rules, self.group_columns, strict=True)
+            if r.rate.group_by not in {None, "prefix"}
+        ]
+        if self.i_qty is not None:
+            self.columns.append(self.i_qty)
+        # the width of a row with all these columns; 0 if one is missing from the file
+        self.width = 0 if _NO_COLUMN in self.columns else max(self.columns, default=0) + 1
+
+    def prices(
+        self, rows: tuple[Row, ...], stamps: list[dt.datetime], ids: list[str]
+    ) -> list[tuple[_Priced, ...]] | None:
+        """`price` for a run of records (of a usage product), or None if one is unusual."""
+        product = self.product
+        parts: list[list[Any]] = []
+        if self.i_qty is not None:
+            quantities = list(map(itemgetter(self.i_qty), rows))
+            if not all(quantities):
+                return None
+            parts.append(quantities)
+        else:
+            parts.append([None] * len(rows))
+        if not self.answered_by_quantity:
+            parts.append(list(map(self.answered, rows)))
+        for rule, column in self.tabled:
+            values = list(map(itemgetter(column), rows))
+            if not all(values):
+                return None
+            shorts = (
+                values if rule.key_length is None else list(map(itemgetter(slice(rule.key_length)), values))
+            )
+            found = list(map(rule.found.get, shorts, repeat(_UNKNOWN)))
+            if any(map(is_, found, repeat(_UNKNOWN))):
+                found = [
+                    rule.find(short) if f is _UNKNOWN else f for f, short in zip(found, shorts, strict=True)
+                ]
+            if any(map(is_, found, repeat(None))):
+                return None
+            parts.append(list(map(_KEY, found)))
+        keys = list(zip(*parts, strict=True))
+        memo = product.memo
+        entries = list(map(memo.get, keys))
+        if any(map(is_, entries, repeat(None))):
+            for i, entry in enumerate(entries):
+                if entry is None:
+                    entry = memo.get(keys[i])
+                    if entry is None:
+                        rated = self.context.rate(product, rows[i], stamps[i], ids[i])
+                        assert not isinstance(rated, Event)
+                        entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
+                        if len(memo) >= _CACHE_LIMIT:
+                            memo.clear()
+                        memo[keys[i]] = entry
+                    entries[i] = entry
+        return cast(list[tuple[_Priced, ...]], entries)
 
     def price(self, row: Row, ts: dt.datetime, rid: str) -> tuple[_Priced, ...] | bool:
         """The record's prices (True/False: a subscription's start/end), from the memo.
@@ -1034,6 +1437,26 @@ class _FastProduct:
         return entry
 
 
+def _wide(window: tuple[dt.datetime | None, dt.datetime]) -> tuple[str, str]:
+    """The window less a day at each end, as the first 19 characters of a
+    timestamp: a local time inside it is inside the window at any UTC offset."""
+    start, end = window
+    day = dt.timedelta(days=1)  # in UTC: 24 hours, longer than any offset
+    try:
+        low = "" if start is None else _naive_utc(start, day)
+        high = _naive_utc(end, -day)
+    except (OverflowError, ValueError):
+        return "~", ""  # nothing is inside
+    return low, high
+
+
+def _naive_utc(moment: dt.datetime, shift: dt.timedelta) -> str:
+    utc = moment.astimezone(dt.UTC) + shift
+    if utc.microsecond:
+        raise ValueError("bounds are whole seconds")
+    return utc.replace(tzinfo=None).isoformat()
+
+
 def _pred_fields(pred: ir.Pred) -> set[str]:
     found = {pred.field} if pred.field else set()
     for arg in pred.args:
@@ -1041,23 +1464,28 @@ def _pred_fields(pred: ir.Pred) -> set[str]:
     return found
 
 
-def duplicate_candidates(paths: Iterable[Path], exact_below: int = 20_000) -> set[str] | None:
+def duplicate_candidates(paths: Sequence[Path], exact_below: int = 20_000) -> set[str] | None:
     """The record ids that may occur more than once in these files: a superset
     of the duplicated ids, so an id outside it is certainly read once.
 
-    A first pass over the ids sets two bits per id in a Bloom filter of 16 to
-    32 bits per record; an id whose bits are all set already is a candidate.
-    Memory: the filter (2-4 bytes per record) and the candidates (the
-    duplicates and about one id in a thousand). None, to remember every id
-    instead, for small inputs (fewer than `exact_below` records) and files the
-    scan cannot read (the run then reports them).
+    Ids in strictly increasing order through the files (as switches number
+    their records) are all distinct: no candidates. Otherwise a pass over the
+    ids sets two bits per id in a Bloom filter of 16 to 32 bits per record; an
+    id whose bits are all set already is a candidate. Memory: the filter (2 to
+    4 bytes per record) and the candidates (the duplicates and about one id in
+    a thousand). None, to remember every id instead, for small inputs (fewer
+    than `exact_below` records) and files the scan cannot read (the run then
+    reports them).
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     usage = Path(folder) / "usage.csv"
     ...     _ = usage.write_text("record_id,quantity\\n" + "".join(f"R{i % 9000},1\\n" for i in range(9001)))
-    ...     sorted(duplicate_candidates([usage], exact_below=0) or ["a", "b"])[:1]
-    ['R0']
+    ...     in_order = Path(folder) / "in-order.csv"
+    ...     _ = in_order.write_text("record_id\\n" + "".join(f"R{i:05d}\\n" for i in range(9001)))
+    ...     found = duplicate_candidates([usage], exact_below=0)
+    ...     found is not None and "R0" in found, duplicate_candidates([in_order], 0)
+    (True, set())
     """
     scans = []
     for path in paths:
@@ -1068,25 +1496,53 @@ def duplicate_candidates(paths: Iterable[Path], exact_below: int = 20_000) -> se
     expected = sum(n for n, _ in scans)
     if expected < exact_below:
         return None
+    try:
+        if _increasing(chunks for _, chunks in scans):
+            return set()
+        return _bloom_candidates(expected, (scan_ids(path) for path in paths))
+    except (OSError, UnicodeDecodeError, ValueError, InputError):
+        return None  # the run reads the file again and reports what is wrong with it
+
+
+def _increasing(scans: Iterable[Iterator[list[str]]]) -> bool:
+    last: str | None = None
+    for chunks in scans:
+        try:
+            for chunk in chunks:
+                if chunk:
+                    if last is not None and not last < chunk[0]:
+                        return False
+                    if not all(map(lt, chunk, islice(chunk, 1, None))):
+                        return False
+                    last = chunk[-1]
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # the file of a scan left early
+    return True
+
+
+def _bloom_candidates(
+    expected: int, scans: Iterable[tuple[int, Iterator[list[str]]] | None]
+) -> set[str] | None:
     size = 1 << max(16, min(32, (16 * expected - 1).bit_length()))
     mask = size - 1
     bits = bytearray(size >> 3)
     candidates: set[str] = set()
-    try:
-        for _, chunks in scans:
-            for chunk in chunks:
-                for rid in chunk:
-                    h = hash(rid)  # salted per process: no input can aim at collisions
-                    a = h & mask
-                    b = (h >> 32) & mask
-                    a_byte, a_bit, b_byte, b_bit = a >> 3, 1 << (a & 7), b >> 3, 1 << (b & 7)
-                    if bits[a_byte] & a_bit and bits[b_byte] & b_bit:
-                        candidates.add(rid)
-                    else:
-                        bits[a_byte] |= a_bit
-                        bits[b_byte] |= b_bit
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None  # the run reads the file again and reports what is wrong with it
+    for scan in scans:
+        if scan is None:
+            return None
+        for chunk in scan[1]:
+            for rid in chunk:
+                h = hash(rid)  # salted per process: no input can aim at collisions
+                a = h & mask
+                b = (h >> 32) & mask
+                a_byte, a_bit, b_byte, b_bit = a >> 3, 1 << (a & 7), b >> 3, 1 << (b & 7)
+                if bits[a_byte] & a_bit and bits[b_byte] & b_bit:
+                    candidates.add(rid)
+                else:
+                    bits[a_byte] |= a_bit
+                    bits[b_byte] |= b_bit
     return candidates
 
 

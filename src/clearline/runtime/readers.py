@@ -87,12 +87,13 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
         with handle:
             try:
                 while True:
-                    # the line number is read after each row: a quoted field may span lines
-                    chunk = [(reader.line_num, row) for row in islice(reader, batch_size)]
-                    batch = [item for item in chunk if item[1]]  # blank lines are not records
+                    # the line number is read after each row: a quoted field may span lines;
+                    # blank lines are not records
+                    before = reader.line_num
+                    batch = [(reader.line_num, row) for row in islice(reader, batch_size) if row]
                     if batch:
                         yield cast(list[tuple[int, Row]], batch)
-                    if len(chunk) < batch_size:
+                    elif reader.line_num == before:
                         return
             except (UnicodeDecodeError, csv.Error) as err:
                 raise InputError(

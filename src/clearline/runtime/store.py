@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Iterable
 from decimal import Decimal
-from operator import itemgetter
+from operator import add
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,15 +54,19 @@ _TAIL_CACHE = 1 << 15
 _SPECIAL = (",", '"', "\\")
 
 
+_JSON_HEAD = '{"record_id":"'
+
+
 def _render_tail(tail: RatedTail) -> tuple[str, str]:
-    """What follows a plain record id in the rated CSV and JSON Lines files."""
+    """What follows a plain record id in the rated CSV and JSON Lines files (and
+    the JSON line, the head of the next)."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(
         ("x", tail.line_id, tail.clause, tail.quantity, tail.amount)
     )
     return buffer.getvalue()[1:], (
-        f',"line_id":"{tail.line_id}","clause":{_jstr(tail.clause)},'
-        f'"billed_quantity":"{tail.quantity}","amount":"{tail.amount}"}}\n'
+        f'","line_id":"{tail.line_id}","clause":{_jstr(tail.clause)},'
+        f'"billed_quantity":"{tail.quantity}","amount":"{tail.amount}"}}\n{_JSON_HEAD}'
     )
 
 
@@ -105,19 +109,25 @@ class RunWriter:
         tail object; when no record id of the batch needs quoting or escaping,
         each line is its id and its rendered tail.
         """
-        self.rated_count += len(rows)
+        ids, tails = rows.ids, rows.tails
+        self.rated_count += len(ids)
         csv_tails, json_tails = self._csv_tails, self._json_tails
         if len(csv_tails) > _TAIL_CACHE:
             csv_tails.clear()
             json_tails.clear()
-        for tail in set(map(itemgetter(1), rows)) - csv_tails.keys():
+        for tail in set(tails) - csv_tails.keys():
             csv_tails[tail], json_tails[tail] = _render_tail(tail)
-        ids = " ".join(map(itemgetter(0), rows))
-        if not ids.isprintable() or any(c in ids for c in _SPECIAL):
-            self._rated_rows(RatedRow(rid, t.line_id, t.clause, t.quantity, t.amount) for rid, t in rows)
+        every = " ".join(ids)
+        if not every.isprintable() or any(c in every for c in _SPECIAL):
+            self._rated_rows(
+                RatedRow(rid, t.line_id, t.clause, t.quantity, t.amount)
+                for rid, t in zip(ids, tails, strict=True)
+            )
             return
-        self._rated_csv.write("".join([f"{rid}{csv_tails[tail]}" for rid, tail in rows]))
-        self._rated_jsonl.write("".join([f'{{"record_id":"{rid}"{json_tails[tail]}' for rid, tail in rows]))
+        self._rated_csv.write("".join(map(add, ids, map(csv_tails.__getitem__, tails))))
+        if ids:  # each JSON tail ends with the next line's head: the last one is cut
+            text = "".join(map(add, ids, map(json_tails.__getitem__, tails)))
+            self._rated_jsonl.write(_JSON_HEAD + text[: -len(_JSON_HEAD)])
 
     def _rated_rows(self, rows: Iterable[RatedRow]) -> None:
         """Rated rows one by one, any record id (quoted and escaped as needed)."""
