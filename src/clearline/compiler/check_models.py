@@ -336,7 +336,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
             "lower the percentages so that they total at most 100%",
             notes,
         )
-    if rule.steps and rule.steps[-1].kind != "rest":
+    if rule.steps and not any(step.kind == "rest" for step in rule.steps):
         ck.error(
             "E0403",
             "the waterfall does not say who gets the rest",
