@@ -26,17 +26,15 @@ input (`duplicate_candidates`); without it every id is remembered.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import gc
 import hashlib
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from itertools import chain, islice, repeat
-from operator import attrgetter, is_, itemgetter, lt, mul
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter, eq, is_, itemgetter, lt
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,7 +42,7 @@ from clearline.compiler import ir
 from clearline.money import CONTEXT, parse_decimal, round_money
 from clearline.runtime import rating
 from clearline.runtime.periods import Period, period_bounds
-from clearline.runtime.readers import Customer, InputError, Row, scan_ids
+from clearline.runtime.readers import Batch, Customer, InputError, Row, scan_ids
 
 __all__ = [
     "SAMPLE_SIZE",
@@ -472,7 +470,7 @@ class Engine:
         self.contexts: dict[tuple[str, tuple[str, ...]], _FileContext] = {}
 
     # -- per file ------------------------------------------------------------------
-    def feed(self, file: str, columns: list[str], batch: list[tuple[int, Row]]) -> RatedRows:
+    def feed(self, file: str, columns: list[str], batch: Batch) -> RatedRows:
         """Rate one batch; returns its rated rows (the caller streams them out)."""
         key = (file, tuple(columns))  # JSON Lines columns grow as new keys appear
         context = self.contexts.get(key)
@@ -684,7 +682,7 @@ class _FileContext:
         return acc
 
     # -- the fast paths --------------------------------------------------------------
-    def feed(self, batch: list[tuple[int, Row]], out: RatedRows) -> None:
+    def feed(self, batch: Batch, out: RatedRows) -> None:
         """Rate a batch: in runs of ordinary records a column at a time
         (`columns`), a run with an unusual record halved until it is small,
         then record by record (`records`)."""
@@ -707,7 +705,7 @@ class _FileContext:
                 half = len(run) // 2
                 runs += [run[half:], run[:half]]
 
-    def records(self, batch: list[tuple[int, Row]], out: RatedRows) -> None:
+    def records(self, batch: Batch, out: RatedRows) -> None:
         """Rate record by record: ordinary records here, the others through `record`.
 
         The checks below are the reference path's, in its order, on the
@@ -811,7 +809,7 @@ class _FileContext:
                     add_id(rid)
                     add_tail(tail)
 
-    def columns(self, run: list[tuple[int, Row]], out: RatedRows) -> bool:
+    def columns(self, run: Batch, out: RatedRows) -> bool:
         """Rate a run of ordinary records a column at a time; False, having
         changed nothing, when any record of the run is not ordinary.
 
@@ -822,7 +820,7 @@ class _FileContext:
         (`_add_exactly` checks it; else the run goes record by record).
         """
         engine = self.engine
-        numbers, rows = zip(*run, strict=True)
+        numbers, rows = run.numbers, run.rows
         n = len(rows)
         try:
             width = min(map(len, rows))
@@ -902,8 +900,9 @@ class _FileContext:
             groups[texts[0][19:]] = texts
         elif len(varying) == 1:  # e.g. +01:00 and +02:00: one character tells them apart
             i = varying[0]
-            for c in set(joined[i::25]):
-                members = [t for t in texts if t[i] == c]
+            flags = joined[i::25]
+            for c in set(flags):
+                members = list(compress(texts, map(eq, flags, repeat(c))))
                 groups[members[0][19:]] = members
         else:
             offsets = list(map(_OFFSET_OF, texts))
@@ -926,7 +925,7 @@ class _FileContext:
         entries: list[tuple[_Priced, ...]],
         ids: list[str],
         customers: list[str],
-        rows: tuple[Row, ...],
+        rows: Sequence[Row],
         stamps: list[dt.datetime],
     ) -> list[RatedTail]:
         """Add a run's prices of the product's k-th rule to their lines; their tails."""
@@ -959,30 +958,31 @@ class _FileContext:
                 p.tails.get(line.line_id) or p.tail(line.line_id)
                 for p, line in zip(prices, lines, strict=True)
             ]
-        # per line, each distinct price with its count
-        by_line: dict[str, tuple[LineAcc, list[tuple[_Priced, int]]]] = {}
+        # each line adds its records' prices in their order, as record by record
         if first.fixed:
-            for price, count in Counter(prices).items():
-                line = cast(LineAcc, price.line)
-                by_line.setdefault(line.line_id, (line, []))[1].append((price, count))
+            distinct = {id(line): line for line in map(_LINE, set(prices))}
         else:
-            where = {line.line_id: line for line in lines}
-            for (line_key, price), count in Counter(zip(map(_LINE_ID, lines), prices, strict=True)).items():
-                by_line.setdefault(line_key, (where[line_key], []))[1].append((price, count))
-        for line, counted in by_line.values():
-            records = sum(count for _, count in counted)
-            if not _add_exactly(line, counted, records):
-                for price, each in zip(prices, lines, strict=True):
-                    if each is line:
-                        line.amount += price.amount
-                        line.quantity += price.quantity
-                        if price.paid is not None:
-                            line.gross += price.paid
-            line.units += records
-            line.records += records
+            distinct = {id(line): line for line in lines}
+        if len(distinct) > _FEW_LINES:  # a line per customer, say: one pass over the records
+            for price, line in zip(prices, lines, strict=True):
+                line.amount += price.amount
+                line.quantity += price.quantity
+                if price.paid is not None:
+                    line.gross += price.paid
+                line.units += 1
+                line.records += 1
+        else:
+            for line in distinct.values():
+                own = prices if len(distinct) == 1 else list(compress(prices, map(is_, lines, repeat(line))))
+                line.amount = sum(map(_AMOUNT, own), line.amount)
+                line.quantity = sum(map(_QUANTITY, own), line.quantity)
+                if first.paid is not None:  # a rule's prices all have one, or none
+                    line.gross = sum(map(_PAID, own), line.gross)
+                line.units += len(own)
+                line.records += len(own)
         # samples: the records whose id is below the largest kept of their line
         limits = [
-            line.samples[-1][0] if len(line.samples) >= SAMPLE_SIZE else None for line, _ in by_line.values()
+            line.samples[-1][0] if len(line.samples) >= SAMPLE_SIZE else None for line in distinct.values()
         ]
         limit = None if None in limits else max(cast(list[str], limits))
         if limit is None or min(ids) < limit:
@@ -1196,21 +1196,16 @@ def _pure(plan: ir.ChargePlan | ir.PayoutPlan) -> bool:
 _NO_TAIL = RatedTail("", "", "", "")
 
 
-def _exponent(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)  # a finite number
-    return exponent
-
-
 _SHORT_RUN = 64  # records: a run with an unusual record is halved down to this, then done one by one
 _UNKNOWN: Any = object()  # not in a cache yet
 _FIRST = itemgetter(0)
 _FORM = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (22, ":"))  # in "YYYY-MM-DDTHH:MM:SS+hh:mm"
 _OFFSET_DIGITS = (20, 21, 23, 24)
 _OFFSET_OF = itemgetter(slice(19, None))
-_AMOUNT = (attrgetter("amount"), attrgetter("amount_exponent"), attrgetter("amount_adjusted"))
-_QUANTITY = (attrgetter("quantity"), attrgetter("quantity_exponent"), attrgetter("quantity_adjusted"))
-_PAID = (attrgetter("paid"), attrgetter("paid_exponent"), attrgetter("paid_adjusted"))
+_FEW_LINES = 8  # a run's lines per rule summed a line at a time; more, record by record
+_AMOUNT = attrgetter("amount")
+_QUANTITY = attrgetter("quantity")
+_PAID = attrgetter("paid")
 _LINE = attrgetter("line")
 _LINE_TAIL = attrgetter("line_tail")
 _LINE_ID = attrgetter("line_id")
@@ -1218,43 +1213,11 @@ _GROUP = attrgetter("group")
 _KEY = attrgetter("key")
 
 
-def _add_exactly(line: LineAcc, counted: list[tuple[_Priced, int]], records: int) -> bool:
-    """Add count x price to the line's sums if that is exactly what adding the
-    prices one by one gives, i.e. when no partial sum, in any order, needs
-    rounding in the current context: every term is below 10**(high + 1), so
-    any partial sum is below 10**(high + 1 + digits of records + 1), which must
-    fit in the precision at the smallest exponent. False, the line unchanged,
-    otherwise."""
-    context = decimal.getcontext()
-    room = len(str(records + 1)) + 1
-    prices = [price for price, _ in counted]
-    counts = [count for _, count in counted]
-    paid = [(price, count) for price, count in counted if price.paid is not None]
-    sums = (
-        (line.amount, prices, _AMOUNT),
-        (line.quantity, prices, _QUANTITY),
-        (line.gross, [price for price, _ in paid], _PAID),
-    )
-    for total, terms, (_, exponent, adjusted) in sums:
-        if terms:
-            low = min(_exponent(total), *map(exponent, terms))
-            high = max(total.adjusted(), *map(adjusted, terms))
-            if high + room > min(context.prec + low, context.Emax):
-                return False
-    line.amount = sum(map(mul, counts, map(_AMOUNT[0], prices)), line.amount)
-    line.quantity = sum(map(mul, counts, map(_QUANTITY[0], prices)), line.quantity)
-    if paid:
-        line.gross = sum((count * price.paid for price, count in paid if price.paid is not None), line.gross)
-    return True
-
-
 class _Priced:
     """One rule's result for a memo entry: what the reference path computed."""
 
     __slots__ = (
         "amount",
-        "amount_adjusted",
-        "amount_exponent",
         "amount_text",
         "by_day",
         "charge",
@@ -1265,11 +1228,7 @@ class _Priced:
         "line",
         "line_tail",
         "paid",
-        "paid_adjusted",
-        "paid_exponent",
         "quantity",
-        "quantity_adjusted",
-        "quantity_exponent",
         "quantity_text",
         "rule",
         "tails",
@@ -1285,11 +1244,6 @@ class _Priced:
         self.amount = _ZERO if amount is None else amount
         self.paid = paid
         self.by_day = rule.by_day and amount is not None
-        # the exponent and adjusted exponent of what it adds to a line (see _add_exactly)
-        self.amount_exponent, self.amount_adjusted = _exponent(self.amount), self.amount.adjusted()
-        self.quantity_exponent, self.quantity_adjusted = _exponent(unit.quantity), unit.quantity.adjusted()
-        self.paid_exponent = 0 if paid is None else _exponent(paid)
-        self.paid_adjusted = 0 if paid is None else paid.adjusted()
         self.clause = rule.plan.clause.label
         self.quantity_text = format(unit.quantity, "f")
         self.amount_text = "" if amount is None else format(amount, "f")
@@ -1347,7 +1301,7 @@ class _FastProduct:
         self.width = 0 if _NO_COLUMN in self.columns else max(self.columns, default=0) + 1
 
     def prices(
-        self, rows: tuple[Row, ...], stamps: list[dt.datetime], ids: list[str]
+        self, rows: Sequence[Row], stamps: list[dt.datetime], ids: list[str]
     ) -> list[tuple[_Priced, ...]] | None:
         """`price` for a run of records (of a usage product), or None if one is unusual."""
         product = self.product
@@ -1379,18 +1333,16 @@ class _FastProduct:
         keys = list(zip(*parts, strict=True))
         memo = product.memo
         entries = list(map(memo.get, keys))
-        if any(map(is_, entries, repeat(None))):
-            for i, entry in enumerate(entries):
-                if entry is None:
-                    entry = memo.get(keys[i])
-                    if entry is None:
-                        rated = self.context.rate(product, rows[i], stamps[i], ids[i])
-                        assert not isinstance(rated, Event)
-                        entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
-                        if len(memo) >= _CACHE_LIMIT:
-                            memo.clear()
-                        memo[keys[i]] = entry
-                    entries[i] = entry
+        for i in compress(range(len(entries)), map(is_, entries, repeat(None))):
+            entry = memo.get(keys[i])
+            if entry is None:
+                rated = self.context.rate(product, rows[i], stamps[i], ids[i])
+                assert not isinstance(rated, Event)
+                entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
+                if len(memo) >= _CACHE_LIMIT:
+                    memo.clear()
+                memo[keys[i]] = entry
+            entries[i] = entry
         return cast(list[tuple[_Priced, ...]], entries)
 
     def price(self, row: Row, ts: dt.datetime, rid: str) -> tuple[_Priced, ...] | bool:

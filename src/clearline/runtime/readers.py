@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
@@ -25,6 +25,7 @@ from clearline.money import parse_decimal
 
 __all__ = [
     "BATCH_SIZE",
+    "Batch",
     "Customer",
     "FxTable",
     "InputError",
@@ -51,10 +52,28 @@ class InputError(Exception):
 
 
 @dataclass(slots=True)
+class Batch:
+    """Rows of a usage file and, side by side, the line number of each (of its
+    last line, as csv.reader counts: a quoted field may span lines)."""
+
+    numbers: Sequence[int]  # a range when every row is one line
+    rows: list[Row]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[tuple[int, Row]]:
+        return zip(self.numbers, self.rows, strict=True)
+
+    def __getitem__(self, part: slice) -> Batch:
+        return Batch(self.numbers[part], self.rows[part])
+
+
+@dataclass(slots=True)
 class UsageFile:
     path: Path
     columns: list[str]
-    batches: Iterator[list[tuple[int, Row]]]
+    batches: Iterator[Batch]
 
 
 def read_usage(path: Path, batch_size: int = BATCH_SIZE) -> UsageFile:
@@ -82,19 +101,31 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
         handle.close()
         return UsageFile(path, [], iter(()))
     columns = [h.strip() for h in header]
+    # without a quote no row spans lines: the numbers are the rows' positions
+    one_line_rows = not _has_quotes(path)
 
-    def batches() -> Iterator[list[tuple[int, Row]]]:
+    def batches() -> Iterator[Batch]:
         with handle:
             try:
                 while True:
-                    # the line number is read after each row: a quoted field may span lines;
-                    # blank lines are not records
                     before = reader.line_num
-                    batch = [(reader.line_num, row) for row in islice(reader, batch_size) if row]
-                    if batch:
-                        yield cast(list[tuple[int, Row]], batch)
-                    elif reader.line_num == before:
-                        return
+                    if one_line_rows:
+                        rows = list(islice(reader, batch_size))
+                        if not rows:
+                            return
+                        if reader.line_num != before + len(rows):
+                            raise csv.Error("a row spans lines in a file without quotes")
+                        batch = Batch(range(before + 1, reader.line_num + 1), cast(list[Row], rows))
+                        if [] in rows:  # blank lines are not records
+                            keep = [i for i, row in enumerate(rows) if row]
+                            batch = Batch([batch.numbers[i] for i in keep], [batch.rows[i] for i in keep])
+                    else:  # the line number after each row
+                        pairs = [(reader.line_num, row) for row in islice(reader, batch_size) if row]
+                        if not pairs and reader.line_num == before:
+                            return
+                        batch = Batch([n for n, _ in pairs], [cast(Row, row) for _, row in pairs])
+                    if batch.rows:
+                        yield batch
             except (UnicodeDecodeError, csv.Error) as err:
                 raise InputError(
                     path,
@@ -103,6 +134,14 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
                 ) from None
 
     return UsageFile(path, columns, batches())
+
+
+def _has_quotes(path: Path) -> bool:
+    try:
+        with path.open("rb") as raw:
+            return any(b'"' in block for block in iter(lambda: raw.read(_PLAIN_CHUNK), b""))
+    except OSError:
+        return True  # the reader meets the problem itself
 
 
 def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
@@ -148,21 +187,23 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
     except UnicodeDecodeError as err:
         raise InputError(path, f"cannot read {path}: {err}", "the file must be UTF-8") from None
 
-    def batches() -> Iterator[list[tuple[int, Row]]]:
+    def batches() -> Iterator[Batch]:
         with handle:
-            yield [(n, to_row(o)) for n, o in objects]
-            batch: list[tuple[int, Row]] = []
+            yield Batch([n for n, _ in objects], [to_row(o) for _, o in objects])
+            numbers: list[int] = []
+            rows: list[Row] = []
             try:
                 for number, text in lines:
                     if text.strip():
-                        batch.append((number, to_row(parse(number, text))))
-                    if len(batch) >= batch_size:
-                        yield batch
-                        batch = []
+                        numbers.append(number)
+                        rows.append(to_row(parse(number, text)))
+                    if len(rows) >= batch_size:
+                        yield Batch(numbers, rows)
+                        numbers, rows = [], []
             except UnicodeDecodeError as err:
                 raise InputError(path, f"cannot read {path}: {err}", "the file must be UTF-8") from None
-            if batch:
-                yield batch
+            if rows:
+                yield Batch(numbers, rows)
 
     return UsageFile(path, columns, batches())
 
@@ -231,7 +272,7 @@ def _batch_ids(path: Path) -> Iterator[list[str]]:
         # JSON Lines columns grow as keys appear: look the column up per batch, as the engine does
         index = {name: i for i, name in enumerate(usage.columns)}.get(ID_COLUMN)
         if index is not None:
-            yield [v for _, row in batch if index < len(row) and (v := row[index])]
+            yield [v for row in batch.rows if index < len(row) and (v := row[index])]
 
 
 @dataclass(frozen=True, slots=True)
