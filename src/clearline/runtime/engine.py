@@ -235,6 +235,7 @@ class _Rule:
         self.head: tuple[str, ...] = ()
         self.lines: dict[tuple[str, str], LineAcc] = {}
         self.found: dict[str, ir.RowPlan | None] = {}
+        self.found_key: dict[str, str | None] = {}  # the same, the row's key only
         prefix = self.table is not None and self.table.key_kind == "prefix"
         self.key_length = max(self.lengths, default=0) if prefix else None
         self.pure = _pure(plan)
@@ -245,7 +246,9 @@ class _Rule:
         found = rating.lookup(self.table, self.rows, self.lengths, short)
         if len(self.found) >= _CACHE_LIMIT:
             self.found.clear()
+            self.found_key.clear()
         self.found[short] = found
+        self.found_key[short] = None if found is None else found.key
         return found
 
 
@@ -933,7 +936,7 @@ class _FileContext:
         first = prices[0]
         rule = first.rule
         if first.fixed:
-            for price in set(prices):
+            for price in set(prices) if any(map(is_, map(_LINE, prices), repeat(None))) else ():
                 if price.line is None:
                     line = rule.lines.get((rule.party, price.group)) or self.line_of(
                         rule, rule.party, price.group
@@ -959,10 +962,13 @@ class _FileContext:
                 for p, line in zip(prices, lines, strict=True)
             ]
         # each line adds its records' prices in their order, as record by record
-        if first.fixed:
+        if first.fixed and len(rule.lines) <= _FEW_LINES:  # all the rule's lines: a few
+            distinct = {id(line): line for line in rule.lines.values()}
+        elif first.fixed:
             distinct = {id(line): line for line in map(_LINE, set(prices))}
         else:
             distinct = {id(line): line for line in lines}
+        present = list(distinct.values())
         if len(distinct) > _FEW_LINES:  # a line per customer, say: one pass over the records
             for price, line in zip(prices, lines, strict=True):
                 line.amount += price.amount
@@ -972,8 +978,11 @@ class _FileContext:
                 line.units += 1
                 line.records += 1
         else:
+            present = []
             for line in distinct.values():
                 own = prices if len(distinct) == 1 else list(compress(prices, map(is_, lines, repeat(line))))
+                if own:
+                    present.append(line)
                 line.amount = sum(map(_AMOUNT, own), line.amount)
                 line.quantity = sum(map(_QUANTITY, own), line.quantity)
                 if first.paid is not None:  # a rule's prices all have one, or none
@@ -981,9 +990,7 @@ class _FileContext:
                 line.units += len(own)
                 line.records += len(own)
         # samples: the records whose id is below the largest kept of their line
-        limits = [
-            line.samples[-1][0] if len(line.samples) >= SAMPLE_SIZE else None for line in distinct.values()
-        ]
+        limits = [line.samples[-1][0] if len(line.samples) >= SAMPLE_SIZE else None for line in present]
         limit = None if None in limits else max(cast(list[str], limits))
         if limit is None or min(ids) < limit:
             for price, line, rid in zip(prices, lines, ids, strict=True):
@@ -1322,26 +1329,26 @@ class _FastProduct:
             shorts = (
                 values if rule.key_length is None else list(map(itemgetter(slice(rule.key_length)), values))
             )
-            found = list(map(rule.found.get, shorts, repeat(_UNKNOWN)))
-            if any(map(is_, found, repeat(_UNKNOWN))):
-                found = [
-                    rule.find(short) if f is _UNKNOWN else f for f, short in zip(found, shorts, strict=True)
-                ]
-            if any(map(is_, found, repeat(None))):
+            keys = list(map(rule.found_key.get, shorts, repeat(_UNKNOWN)))
+            if _UNKNOWN in keys:  # str == object compares by identity, in C
+                for short in set(compress(shorts, map(is_, keys, repeat(_UNKNOWN)))):
+                    rule.find(short)
+                keys = list(map(rule.found_key.get, shorts))
+            if None in keys:
                 return None
-            parts.append(list(map(_KEY, found)))
-        keys = list(zip(*parts, strict=True))
+            parts.append(keys)
+        memo_keys = list(zip(*parts, strict=True))
         memo = product.memo
-        entries = list(map(memo.get, keys))
+        entries = list(map(memo.get, memo_keys))
         for i in compress(range(len(entries)), map(is_, entries, repeat(None))):
-            entry = memo.get(keys[i])
+            entry = memo.get(memo_keys[i])
             if entry is None:
                 rated = self.context.rate(product, rows[i], stamps[i], ids[i])
                 assert not isinstance(rated, Event)
                 entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
                 if len(memo) >= _CACHE_LIMIT:
                     memo.clear()
-                memo[keys[i]] = entry
+                memo[memo_keys[i]] = entry
             entries[i] = entry
         return cast(list[tuple[_Priced, ...]], entries)
 

@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from operator import add
 from pathlib import Path
@@ -52,21 +52,36 @@ def sha256_file(path: Path) -> str:
 _TAIL_CACHE = 1 << 15
 # a record id without these (and printable) is written as it is in both rated files
 _SPECIAL = (",", '"', "\\")
-
-
 _JSON_HEAD = '{"record_id":"'
 
 
-def _render_tail(tail: RatedTail) -> tuple[str, str]:
-    """What follows a plain record id in the rated CSV and JSON Lines files (and
-    the JSON line, the head of the next)."""
+class _Rendered(dict[RatedTail, str]):
+    """Tail -> its rendering, made the first time it is asked for."""
+
+    def __init__(self, render: Callable[[RatedTail], str]) -> None:
+        super().__init__()
+        self.render = render
+
+    def __missing__(self, tail: RatedTail) -> str:
+        text = self[tail] = self.render(tail)
+        return text
+
+
+def _csv_tail(tail: RatedTail) -> str:
+    """What follows a plain record id on its line of the rated CSV file."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(
         ("x", tail.line_id, tail.clause, tail.quantity, tail.amount)
     )
-    return buffer.getvalue()[1:], (
+    return buffer.getvalue()[1:]
+
+
+def _json_tail(tail: RatedTail) -> str:
+    """What follows a plain record id on its line of the rated JSON Lines file
+    (the line's head, `_JSON_HEAD`, comes between lines)."""
+    return (
         f'","line_id":"{tail.line_id}","clause":{_jstr(tail.clause)},'
-        f'"billed_quantity":"{tail.quantity}","amount":"{tail.amount}"}}\n{_JSON_HEAD}'
+        f'"billed_quantity":"{tail.quantity}","amount":"{tail.amount}"}}\n'
     )
 
 
@@ -92,8 +107,8 @@ class RunWriter:
         self._rated_writer.writerow(RATED_COLUMNS)
         self.rated_count = 0
         # tail -> its rendering after the record id, in each file
-        self._csv_tails: dict[RatedTail, str] = {}
-        self._json_tails: dict[RatedTail, str] = {}
+        self._csv_tails = _Rendered(_csv_tail)
+        self._json_tails = _Rendered(_json_tail)
 
     def _tmp(self, name: str) -> Path:
         return self.out / f".{name}.partial"
@@ -115,8 +130,6 @@ class RunWriter:
         if len(csv_tails) > _TAIL_CACHE:
             csv_tails.clear()
             json_tails.clear()
-        for tail in set(tails) - csv_tails.keys():
-            csv_tails[tail], json_tails[tail] = _render_tail(tail)
         every = " ".join(ids)
         if not every.isprintable() or any(c in every for c in _SPECIAL):
             self._rated_rows(
@@ -125,9 +138,9 @@ class RunWriter:
             )
             return
         self._rated_csv.write("".join(map(add, ids, map(csv_tails.__getitem__, tails))))
-        if ids:  # each JSON tail ends with the next line's head: the last one is cut
-            text = "".join(map(add, ids, map(json_tails.__getitem__, tails)))
-            self._rated_jsonl.write(_JSON_HEAD + text[: -len(_JSON_HEAD)])
+        if ids:
+            self._rated_jsonl.write(_JSON_HEAD)
+            self._rated_jsonl.write(_JSON_HEAD.join(map(add, ids, map(json_tails.__getitem__, tails))))
 
     def _rated_rows(self, rows: Iterable[RatedRow]) -> None:
         """Rated rows one by one, any record id (quoted and escaped as needed)."""
