@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import random
 import sys
 from pathlib import Path
@@ -44,8 +45,12 @@ def local_text(instant: dt.datetime) -> str:
     return f"{local.isoformat()}+0{offset.seconds // 3600}:00"
 
 
-def cdrs(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None:
+def cdrs(path: Path, n: int, seed: int, customers: int = CUSTOMERS, shuffled: bool = False) -> None:
+    """Sequential record ids (CDR-00000001, ...), or with `shuffled` the same ids
+    in a scrambled order (i -> a*i mod n, a bijection), which the duplicate
+    check cannot take for distinct at a glance."""
     rng = random.Random(seed)
+    step = _coprime(n, seed) if shuffled else 1
     span = int((MARCH_END - MARCH_START).total_seconds())
     start = MARCH_START
     with path.open("w", encoding="utf-8", newline="") as out:
@@ -61,14 +66,23 @@ def cdrs(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None:
             else:
                 destination = f"49{rng.randrange(10 ** (5 + i % 4)):0{5 + i % 4}d}"
             seconds = 0 if rng.random() < 0.08 else int(rng.expovariate(1 / 150)) + 1
+            number = (i * step) % n + 1 if shuffled else i
+            customer = customer_id(rng.randrange(customers) + 1)
             lines.append(
-                f"CDR-{i:08d},{local_text(instant)},{customer_id(rng.randrange(customers) + 1)},"
-                f"voice-out,{destination},{seconds},s\n"
+                f"CDR-{number:08d},{local_text(instant)},{customer},voice-out,{destination},{seconds},s\n"
             )
             if len(lines) >= 50_000:
                 out.write("".join(lines))
                 lines = []
         out.write("".join(lines))
+
+
+def _coprime(n: int, seed: int) -> int:
+    """A multiplier that scrambles 0..n-1 (coprime with n, about 0.6 n)."""
+    a = max(2, int(n * 0.618) + seed % 7)
+    while math.gcd(a, n) != 1:
+        a += 1
+    return a
 
 
 def events(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None:
@@ -101,8 +115,8 @@ def customers_file(path: Path, customers: int = CUSTOMERS) -> None:
             out.write(f"{customer_id(n)},Customer {n},PL,{'pl' if n % 3 else 'en'},PLN\n")
 
 
-def cdr_path(n: int, seed: int = 2026) -> Path:
-    return DATA / f"nordcarrier-{n}-seed{seed}.csv"
+def cdr_path(n: int, seed: int = 2026, shuffled: bool = False) -> Path:
+    return DATA / f"nordcarrier-{n}-seed{seed}{'-shuffled' if shuffled else ''}.csv"
 
 
 def events_path(n: int, seed: int = 2026) -> Path:
@@ -113,15 +127,15 @@ def customers_path() -> Path:
     return DATA / "customers.csv"
 
 
-def ensure(cdr_count: int = 0, event_count: int = 0, seed: int = 2026) -> None:
+def ensure(cdr_count: int = 0, event_count: int = 0, seed: int = 2026, shuffled: bool = False) -> None:
     """Write the files for these sizes unless they exist already."""
     DATA.mkdir(parents=True, exist_ok=True)
     if not customers_path().exists():
         customers_file(customers_path())
-    if cdr_count and not cdr_path(cdr_count, seed).exists():
-        tmp = cdr_path(cdr_count, seed).with_suffix(".partial")
-        cdrs(tmp, cdr_count, seed)
-        tmp.replace(cdr_path(cdr_count, seed))
+    if cdr_count and not cdr_path(cdr_count, seed, shuffled).exists():
+        tmp = cdr_path(cdr_count, seed, shuffled).with_suffix(".partial")
+        cdrs(tmp, cdr_count, seed, shuffled=shuffled)
+        tmp.replace(cdr_path(cdr_count, seed, shuffled))
     if event_count and not events_path(event_count, seed).exists():
         tmp = events_path(event_count, seed).with_suffix(".partial")
         events(tmp, event_count, seed)
@@ -133,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdrs", type=int, default=100_000, help="voice CDRs for NordCarrier")
     parser.add_argument("--events", type=int, default=10_000, help="subscription events for StreamPlus")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--shuffled-ids", action="store_true", help="CDR ids in a scrambled order")
     args = parser.parse_args(argv)
-    ensure(args.cdrs, args.events, args.seed)
-    for path in (cdr_path(args.cdrs, args.seed), events_path(args.events, args.seed), customers_path()):
+    ensure(args.cdrs, args.events, args.seed, args.shuffled_ids)
+    paths = (cdr_path(args.cdrs, args.seed, args.shuffled_ids), events_path(args.events, args.seed))
+    for path in (*paths, customers_path()):
         print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
     return 0
 

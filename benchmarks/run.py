@@ -10,6 +10,7 @@ between machines; absolute rates depend on the machine and its load.
     python benchmarks/run.py --quick          # 20k and 50k, a smoke test
     python benchmarks/run.py --sizes 1000000 5000000 --repeat 3
     python benchmarks/run.py --contract streamplus --sizes 100000 1000000
+    python benchmarks/run.py --shuffled-ids   # ids out of order: a Bloom filter pass
 
 Peak memory is reported at every size, with the growth in MB per million
 records between the smallest and the largest size: memory should grow with
@@ -106,10 +107,10 @@ def simulate(command: str, contract: Path, usage: Path, out: Path, records: int)
     return seconds, usage_info.ru_maxrss * scale / 1e6
 
 
-def measure(command: str, kind: str, records: int, repeat: int) -> Result:
+def measure(command: str, kind: str, records: int, repeat: int, shuffled: bool = False) -> Result:
     if kind == "nordcarrier":
-        generate.ensure(cdr_count=records)
-        usage = generate.cdr_path(records)
+        generate.ensure(cdr_count=records, shuffled=shuffled)
+        usage = generate.cdr_path(records, shuffled=shuffled)
     else:
         generate.ensure(event_count=records)
         usage = generate.events_path(records)
@@ -126,12 +127,13 @@ def measure(command: str, kind: str, records: int, repeat: int) -> Result:
     return Result(records, best[0], best[1], csv_rate)
 
 
-def table(kind: str, results: list[Result]) -> str:
+def table(kind: str, results: list[Result], shuffled: bool = False) -> str:
     head = (
         f"{'records':>10} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>11} "
         f"{'csv.reader rows/s':>17} {'ratio':>6}"
     )
-    lines = [f"clearline simulate contracts/{kind}.contract, end to end", head, "-" * len(head)]
+    ids = ", record ids in a scrambled order" if shuffled else ""
+    lines = [f"clearline simulate contracts/{kind}.contract, end to end{ids}", head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r.records:>10,} {r.seconds:>8.2f} {r.rate:>10,.0f} {r.peak_rss_mb:>11.1f} "
@@ -152,12 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (20k, 50k), one repeat")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size; the fastest is shown")
     parser.add_argument("--contract", choices=["nordcarrier", "streamplus"], default="nordcarrier")
+    parser.add_argument(
+        "--shuffled-ids", action="store_true", help="CDR ids out of order (the duplicate check's Bloom pass)"
+    )
     args = parser.parse_args(argv)
     sizes = [20_000, 50_000] if args.quick else sorted(args.sizes)
     repeat = 1 if args.quick else args.repeat
     command = clearline_command()
-    results = [measure(command, args.contract, n, repeat) for n in sizes]
-    print(table(args.contract, results))
+    results = [measure(command, args.contract, n, repeat, args.shuffled_ids) for n in sizes]
+    print(table(args.contract, results, args.shuffled_ids))
     return 0
 
 

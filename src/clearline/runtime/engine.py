@@ -42,7 +42,7 @@ from clearline.compiler import ir
 from clearline.money import CONTEXT, parse_decimal, round_money
 from clearline.runtime import rating
 from clearline.runtime.periods import Period, period_bounds
-from clearline.runtime.readers import Batch, Customer, InputError, Row, scan_ids
+from clearline.runtime.readers import Batch, Customer, InputError, Row, count_lines, scan_ids
 
 __all__ = [
     "SAMPLE_SIZE",
@@ -1427,14 +1427,14 @@ def duplicate_candidates(paths: Sequence[Path], exact_below: int = 20_000) -> se
     """The record ids that may occur more than once in these files: a superset
     of the duplicated ids, so an id outside it is certainly read once.
 
-    Ids in strictly increasing order through the files (as switches number
-    their records) are all distinct: no candidates. Otherwise a pass over the
-    ids sets two bits per id in a Bloom filter of 16 to 32 bits per record; an
-    id whose bits are all set already is a candidate. Memory: the filter (2 to
-    4 bytes per record) and the candidates (the duplicates and about one id in
-    a thousand). None, to remember every id instead, for small inputs (fewer
-    than `exact_below` records) and files the scan cannot read (the run then
-    reports them).
+    A first pass reads the ids: in strictly increasing order through the
+    files (as switches number their records) they are all distinct, and there
+    is no candidate. Otherwise a second pass sets two bits per id in a Bloom
+    filter of 16 to 32 bits per record; an id whose bits are all set already
+    is a candidate. Memory: the filter (2 to 4 bytes per record) and the
+    candidates (the duplicates and about one id in a thousand). None, to
+    remember every id instead, for small inputs (fewer than `exact_below`
+    records) and files the scan cannot read (the run then reports them).
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
@@ -1446,19 +1446,16 @@ def duplicate_candidates(paths: Sequence[Path], exact_below: int = 20_000) -> se
     ...     found is not None and "R0" in found, duplicate_candidates([in_order], 0)
     (True, set())
     """
-    scans = []
-    for path in paths:
-        scan = scan_ids(path)
-        if scan is None:
-            return None
-        scans.append(scan)
-    expected = sum(n for n, _ in scans)
-    if expected < exact_below:
-        return None
     try:
-        if _increasing(chunks for _, chunks in scans):
+        scans = [scan_ids(path) for path in paths]
+        if any(scan is None for scan in scans):
+            return None
+        if _increasing(cast(list[Iterator[list[str]]], scans)):
             return set()
-        return _bloom_candidates(expected, (scan_ids(path) for path in paths))
+        expected = sum(count_lines(path) for path in paths)
+        if expected < exact_below:
+            return None
+        return _bloom_candidates(expected, [scan_ids(path) for path in paths])
     except (OSError, UnicodeDecodeError, ValueError, InputError):
         return None  # the run reads the file again and reports what is wrong with it
 
@@ -1481,9 +1478,7 @@ def _increasing(scans: Iterable[Iterator[list[str]]]) -> bool:
     return True
 
 
-def _bloom_candidates(
-    expected: int, scans: Iterable[tuple[int, Iterator[list[str]]] | None]
-) -> set[str] | None:
+def _bloom_candidates(expected: int, scans: list[Iterator[list[str]] | None]) -> set[str] | None:
     size = 1 << max(16, min(32, (16 * expected - 1).bit_length()))
     mask = size - 1
     bits = bytearray(size >> 3)
@@ -1491,7 +1486,7 @@ def _bloom_candidates(
     for scan in scans:
         if scan is None:
             return None
-        for chunk in scan[1]:
+        for chunk in scan:
             for rid in chunk:
                 h = hash(rid)  # salted per process: no input can aim at collisions
                 a = h & mask

@@ -30,6 +30,7 @@ __all__ = [
     "FxTable",
     "InputError",
     "UsageFile",
+    "count_lines",
     "read_customers",
     "read_fx",
     "read_usage",
@@ -212,36 +213,61 @@ ID_COLUMN = "record_id"
 _PLAIN_CHUNK = 1 << 20
 
 
-def scan_ids(path: Path) -> tuple[int, Iterator[list[str]]] | None:
-    """(an upper bound of the records, the non-empty record ids in chunks), or None.
+def scan_ids(path: Path) -> Iterator[list[str]] | None:
+    """The non-empty record ids of a usage file, in chunks; None for a file
+    that is not CSV or JSON Lines.
 
     The ids are those the batches of `read_usage` carry, column for column; an
-    empty id is left out (the engine rejects it). None when the file cannot be
-    read: the run then meets the problem itself, at the same place as always.
+    empty id is left out (the engine rejects it). A file that cannot be read
+    raises what reading it raises (OSError, InputError, UnicodeDecodeError).
     """
-    try:
-        with path.open("rb") as raw:
-            lines = breaks = quotes = 0
-            for block in iter(lambda: raw.read(_PLAIN_CHUNK), b""):
-                lines += block.count(b"\n")
-                breaks += block.count(b"\r")
-                quotes += block.count(b'"')
-    except OSError:
-        return None
-    records = max(lines, breaks) + 1
     suffix = path.suffix.lower()
-    if suffix == ".csv" and not breaks and not quotes:
-        return records, _plain_csv_ids(path)
-    if suffix in {".csv", ".jsonl", ".ndjson"}:
-        return records, _batch_ids(path)
+    if suffix == ".csv":
+        return _csv_ids(path)
+    if suffix in {".jsonl", ".ndjson"}:
+        return _batch_ids(path)
     return None
 
 
+def count_lines(path: Path) -> int:
+    """An upper bound of the records of a usage file (its line breaks, plus one)."""
+    with path.open("rb") as raw:
+        lines = breaks = 0
+        for block in iter(lambda: raw.read(_PLAIN_CHUNK), b""):
+            lines += block.count(b"\n")
+            breaks += block.count(b"\r")
+    return max(lines, breaks) + 1
+
+
+class _NotPlain(Exception):
+    """A quote or a carriage return: csv.reader must split the text."""
+
+
+def _csv_ids(path: Path) -> Iterator[list[str]]:
+    """Split at line breaks and commas while the text has neither quotes nor
+    carriage returns (csv.reader makes the same of it); from the first chunk
+    with one, csv.reader's rows, less the ids already given."""
+    given = 0
+    try:
+        for chunk in _plain_csv_ids(path):
+            given += len(chunk)
+            yield chunk
+        return
+    except _NotPlain:
+        pass
+    for chunk in _batch_ids(path):
+        if given >= len(chunk):
+            given -= len(chunk)
+            continue
+        yield chunk[given:]
+        given = 0
+
+
 def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
-    """Ids of a CSV file without quotes or carriage returns: its rows are its
-    lines split at commas, which is what csv.reader makes of them."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         head = handle.readline()
+        if '"' in head or "\r" in head:
+            raise _NotPlain
         if not head:
             return
         columns = [h.strip() for h in head.removesuffix("\n").split(",")]
@@ -253,6 +279,8 @@ def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
             text = handle.read(_PLAIN_CHUNK)
             if not text:
                 break
+            if '"' in text or "\r" in text:
+                raise _NotPlain  # before any id of this chunk is given
             lines = (rest + text).split("\n")
             rest = lines.pop()
             yield _field(lines, index)
