@@ -49,7 +49,8 @@ __all__ = [
     "Accumulated",
     "Engine",
     "LineAcc",
-    "RatedTail",
+    "RatedLine",
+    "RatedPrice",
     "Reject",
     "duplicate_candidates",
     "fewer_collections",
@@ -99,6 +100,8 @@ class LineAcc:
     aggregates: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     # allowances `for each FIELD`: the quantity of each distinct value
     by_value: dict[str, Decimal] = field(default_factory=dict)
+    # the line part of its rated-records rows (made by the engine)
+    rated: RatedLine | None = field(default=None, compare=False, repr=False)
     # line-level shares: the sum of the units' net and gross
     net_base: Decimal = Decimal(0)
     gross_base: Decimal = Decimal(0)
@@ -145,26 +148,34 @@ class RatedRow:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class RatedTail:
-    """A rated-records row but its record id. The records that rate alike
-    share one, so the writer renders it once (it hashes by identity)."""
+class RatedLine:
+    """The line part of rated-records rows: one per line (hashed by identity)."""
 
     line_id: str
     clause: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RatedPrice:
+    """The price part of rated-records rows: records that rate alike share one."""
+
     quantity: str
     amount: str
 
 
 @dataclass(slots=True)
 class RatedRows:
-    """A batch's rated rows: the record ids and, side by side, the rest of each row."""
+    """A batch's rated rows, column by column: record id, line part, price part.
+    The writer renders each distinct part once."""
 
     ids: list[str] = field(default_factory=list)
-    tails: list[RatedTail] = field(default_factory=list)
+    lines: list[RatedLine] = field(default_factory=list)
+    prices: list[RatedPrice] = field(default_factory=list)
 
-    def add(self, record_id: str, tail: RatedTail) -> None:
+    def add(self, record_id: str, line: RatedLine, price: RatedPrice) -> None:
         self.ids.append(record_id)
-        self.tails.append(tail)
+        self.lines.append(line)
+        self.prices.append(price)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -529,6 +540,7 @@ class _FileContext:
         self.get_id = itemgetter(self.i_id or 0)
         self.get_ts = itemgetter(self.i_ts or 0)
         self.get_cust = itemgetter(self.i_cust or 0)
+        self.backoff = self.skipping = 0  # batches to rate record by record (see `feed`)
         # UTC offset as written ("+01:00") -> per product its (from, until) as timestamp text
         self.windows: dict[str, tuple[tuple[_FastProduct, str, str], ...]] = {}
 
@@ -667,12 +679,8 @@ class _FileContext:
                     acc.by_day[day] = acc.by_day.get(day, Decimal(0)) + amount
                 out.add(
                     rid,
-                    RatedTail(
-                        acc.line_id,
-                        rule.plan.clause.label,
-                        format(unit.quantity, "f"),
-                        "" if amount is None else format(amount, "f"),
-                    ),
+                    acc.rated or self.rated_line(acc, rule),
+                    RatedPrice(format(unit.quantity, "f"), "" if amount is None else format(amount, "f")),
                 )
 
     def line_of(self, rule: _Rule, party: str, group: str) -> LineAcc:
@@ -681,32 +689,51 @@ class _FileContext:
         acc = lines.get(key)
         if acc is None:
             acc = lines[key] = LineAcc(line_id(rule.kind, key), key)
+        if acc.rated is None:
+            self.rated_line(acc, rule)
         rule.lines[(party, group)] = acc
         return acc
+
+    @staticmethod
+    def rated_line(acc: LineAcc, rule: _Rule) -> RatedLine:
+        acc.rated = RatedLine(acc.line_id, rule.plan.clause.label)
+        return acc.rated
 
     # -- the fast paths --------------------------------------------------------------
     def feed(self, batch: Batch, out: RatedRows) -> None:
         """Rate a batch: in runs of ordinary records a column at a time
         (`columns`), a run with an unusual record halved until it is small,
-        then record by record (`records`)."""
+        then record by record (`records`).
+
+        When most of a batch went record by record (records of several
+        products mixed, say), the next batches skip the columns, for longer
+        each time it happens again."""
         self.engine.acc.read += len(batch)
         if not self.fast_ok:
             for line_no, row in batch:
                 self.record(line_no, row, self.prepared, out)
             return
-        if not self.columnar:
+        if not self.columnar or self.skipping > 0:
+            self.skipping -= 1
             self.records(batch, out)
             return
+        by_record = 0
         runs = [batch]
         while runs:
             run = runs.pop()
             if len(run) >= _SHORT_RUN and self.columns(run, out):
                 continue
             if len(run) < 2 * _SHORT_RUN:
+                by_record += len(run)
                 self.records(run, out)
             else:  # the halves in order: the last pushed is taken first
                 half = len(run) // 2
                 runs += [run[half:], run[:half]]
+        if 2 * by_record > len(batch):
+            self.backoff = min(2 * self.backoff + 1, _MAX_BACKOFF)
+            self.skipping = self.backoff
+        else:
+            self.backoff = 0
 
     def records(self, batch: Batch, out: RatedRows) -> None:
         """Rate record by record: ordinary records here, the others through `record`.
@@ -726,7 +753,7 @@ class _FileContext:
         candidates, seen, customers, events = engine.candidates, engine.seen, engine.customers, acc.events
         windows_of = self.windows
         parse = dt.datetime.fromisoformat
-        add_id, add_tail = out.ids.append, out.tails.append
+        add_id, add_line, add_price = out.ids.append, out.lines.append, out.prices.append
         for line_no, row in batch:
             if len(row) < width:
                 record(line_no, row, prepared, out)
@@ -791,11 +818,8 @@ class _FileContext:
                             group = (row[column] if column < len(row) else None) or ""
                         party = customer if price.charge else rule.party
                         line = rule.lines.get((party, group)) or self.line_of(rule, party, group)
-                        tail = price.tails.get(line.line_id) or price.tail(line.line_id)
                         if price.fixed:
-                            price.line, price.line_tail = line, tail
-                    else:
-                        tail = price.line_tail
+                            price.line = line
                     amount = price.amount
                     line.amount += amount
                     line.quantity += price.quantity
@@ -810,7 +834,8 @@ class _FileContext:
                         day = ts.astimezone(fast.tz).date()
                         line.by_day[day] = line.by_day.get(day, Decimal(0)) + amount
                     add_id(rid)
-                    add_tail(tail)
+                    add_line(line.rated or self.rated_line(line, price.rule))
+                    add_price(price.rated)
 
     def columns(self, run: Batch, out: RatedRows) -> bool:
         """Rate a run of ordinary records a column at a time; False, having
@@ -883,15 +908,17 @@ class _FileContext:
         file = self.file
         seen.update((rid, (file, n)) for rid, n in admitted)
         engine.acc.rated += len(rows)
-        tails = [
+        parts = [
             self.add_rule(fast, k, entries, ids, customers, rows, stamps) for k in range(len(entries[0]))
         ]
-        if len(tails) == 1:
+        if len(parts) == 1:
             out.ids += ids
-            out.tails += tails[0]
+            out.lines += parts[0][0]
+            out.prices += parts[0][1]
         else:  # each record's rows together, in the rules' order
-            out.ids += chain.from_iterable(zip(*[ids] * len(tails), strict=True))
-            out.tails += chain.from_iterable(zip(*tails, strict=True))
+            out.ids += chain.from_iterable(zip(*[ids] * len(parts), strict=True))
+            out.lines += chain.from_iterable(zip(*(p[0] for p in parts), strict=True))
+            out.prices += chain.from_iterable(zip(*(p[1] for p in parts), strict=True))
         return True
 
     def within(self, fast: _FastProduct, texts: list[str], joined: str) -> bool:
@@ -930,8 +957,9 @@ class _FileContext:
         customers: list[str],
         rows: Sequence[Row],
         stamps: list[dt.datetime],
-    ) -> list[RatedTail]:
-        """Add a run's prices of the product's k-th rule to their lines; their tails."""
+    ) -> tuple[list[RatedLine], list[RatedPrice]]:
+        """Add a run's prices of the product's k-th rule to their lines; the
+        line and price parts of their rated rows."""
         prices = list(map(itemgetter(k), entries))
         first = prices[0]
         rule = first.rule
@@ -941,12 +969,8 @@ class _FileContext:
                     line = rule.lines.get((rule.party, price.group)) or self.line_of(
                         rule, rule.party, price.group
                     )
-                    price.line, price.line_tail = (
-                        line,
-                        price.tails.get(line.line_id) or price.tail(line.line_id),
-                    )
+                    price.line = line
             lines: list[LineAcc] = list(map(_LINE, prices))
-            tails: list[RatedTail] = list(map(_LINE_TAIL, prices))
         else:
             parties = customers if first.charge else [rule.party] * len(prices)
             if first.column < 0:
@@ -957,10 +981,6 @@ class _FileContext:
             keys = list(zip(parties, groups, strict=True))
             found = list(map(rule.lines.get, keys))
             lines = [line or self.line_of(rule, *key) for line, key in zip(found, keys, strict=True)]
-            tails = [
-                p.tails.get(line.line_id) or p.tail(line.line_id)
-                for p, line in zip(prices, lines, strict=True)
-            ]
         # each line adds its records' prices in their order, as record by record
         if first.fixed and len(rule.lines) <= _FEW_LINES:  # all the rule's lines: a few
             distinct = {id(line): line for line in rule.lines.values()}
@@ -1001,7 +1021,7 @@ class _FileContext:
             for price, line, ts in zip(prices, lines, stamps, strict=True):
                 day = ts.astimezone(fast.tz).date()
                 line.by_day[day] = line.by_day.get(day, Decimal(0)) + price.amount
-        return tails
+        return cast(list[RatedLine], list(map(_RATED, lines))), list(map(_RATED, prices))
 
     def add_windows(self, offset: str) -> tuple[tuple[_FastProduct, str, str], ...]:
         """Per product, its (from, until) as timestamp text with this UTC offset,
@@ -1200,10 +1220,8 @@ def _pure(plan: ir.ChargePlan | ir.PayoutPlan) -> bool:
     )
 
 
-_NO_TAIL = RatedTail("", "", "", "")
-
-
 _SHORT_RUN = 64  # records: a run with an unusual record is halved down to this, then done one by one
+_MAX_BACKOFF = 15  # batches
 _UNKNOWN: Any = object()  # not in a cache yet
 _FIRST = itemgetter(0)
 _FORM = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (22, ":"))  # in "YYYY-MM-DDTHH:MM:SS+hh:mm"
@@ -1214,7 +1232,7 @@ _AMOUNT = attrgetter("amount")
 _QUANTITY = attrgetter("quantity")
 _PAID = attrgetter("paid")
 _LINE = attrgetter("line")
-_LINE_TAIL = attrgetter("line_tail")
+_RATED = attrgetter("rated")
 _LINE_ID = attrgetter("line_id")
 _GROUP = attrgetter("group")
 _KEY = attrgetter("key")
@@ -1225,20 +1243,16 @@ class _Priced:
 
     __slots__ = (
         "amount",
-        "amount_text",
         "by_day",
         "charge",
-        "clause",
         "column",
         "fixed",
         "group",
         "line",
-        "line_tail",
         "paid",
         "quantity",
-        "quantity_text",
+        "rated",
         "rule",
-        "tails",
         "unit",
     )
 
@@ -1251,22 +1265,15 @@ class _Priced:
         self.amount = _ZERO if amount is None else amount
         self.paid = paid
         self.by_day = rule.by_day and amount is not None
-        self.clause = rule.plan.clause.label
-        self.quantity_text = format(unit.quantity, "f")
-        self.amount_text = "" if amount is None else format(amount, "f")
         group_by = rule.rate.group_by
         # the line's group: with the price, or (column >= 0) from the record's field
         self.column = -1 if group_by is None or group_by == "prefix" else position
         self.group = (unit.row.key if unit.row else "") if group_by == "prefix" else ""
-        self.tails: dict[str, RatedTail] = {}  # line id -> the rated row's tail
+        # the price part of its rated rows
+        self.rated = RatedPrice(format(unit.quantity, "f"), "" if amount is None else format(amount, "f"))
         # a payout's line with the group from the price: the same line for every record
         self.fixed = not self.charge and self.column < 0
         self.line: LineAcc | None = None
-        self.line_tail = _NO_TAIL
-
-    def tail(self, line: str) -> RatedTail:
-        found = self.tails[line] = RatedTail(line, self.clause, self.quantity_text, self.amount_text)
-        return found
 
 
 class _FastProduct:

@@ -16,11 +16,11 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from operator import add
+from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Any
 
-from clearline.runtime.engine import RatedRow, RatedRows, RatedTail, Reject
+from clearline.runtime.engine import RatedLine, RatedPrice, RatedRow, RatedRows, Reject
 from clearline.runtime.settle import LINE_COLUMNS, Settlement
 
 __all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RunWriter", "sha256_file"]
@@ -49,40 +49,46 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-_TAIL_CACHE = 1 << 15
+_PART_CACHE = 1 << 15
 # a record id without these (and printable) is written as it is in both rated files
 _SPECIAL = (",", '"', "\\")
 _JSON_HEAD = '{"record_id":"'
 
 
-class _Rendered(dict[RatedTail, str]):
-    """Tail -> its rendering, made the first time it is asked for."""
+class _Rendered(dict[Any, str]):
+    """Part of a rated row -> its rendering, made the first time it is asked for."""
 
-    def __init__(self, render: Callable[[RatedTail], str]) -> None:
+    def __init__(self, render: Callable[[Any], str]) -> None:
         super().__init__()
         self.render = render
 
-    def __missing__(self, tail: RatedTail) -> str:
-        text = self[tail] = self.render(tail)
+    def __missing__(self, part: Any) -> str:
+        text = self[part] = self.render(part)
         return text
 
 
-def _csv_tail(tail: RatedTail) -> str:
-    """What follows a plain record id on its line of the rated CSV file."""
+def _csv_cells(*cells: str) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(
-        ("x", tail.line_id, tail.clause, tail.quantity, tail.amount)
-    )
-    return buffer.getvalue()[1:]
+    csv.writer(buffer, lineterminator="\n").writerow(("x", *cells))
+    return buffer.getvalue()[1:-1]  # ",cell,cell", as csv.writer quotes them
 
 
-def _json_tail(tail: RatedTail) -> str:
-    """What follows a plain record id on its line of the rated JSON Lines file
-    (the line's head, `_JSON_HEAD`, comes between lines)."""
-    return (
-        f'","line_id":"{tail.line_id}","clause":{_jstr(tail.clause)},'
-        f'"billed_quantity":"{tail.quantity}","amount":"{tail.amount}"}}\n'
-    )
+# a plain record id, then the line part, then the price part: the row, as csv.writer
+# and json.dumps would write it
+def _csv_line(line: RatedLine) -> str:
+    return _csv_cells(line.line_id, line.clause) + ","
+
+
+def _csv_price(price: RatedPrice) -> str:
+    return _csv_cells(price.quantity, price.amount)[1:] + "\n"
+
+
+def _json_line(line: RatedLine) -> str:
+    return f'","line_id":"{line.line_id}","clause":{_jstr(line.clause)},"billed_quantity":"'
+
+
+def _json_price(price: RatedPrice) -> str:
+    return f'{price.quantity}","amount":"{price.amount}"}}\n'
 
 
 def _jstr(text: str) -> str:
@@ -107,8 +113,8 @@ class RunWriter:
         self._rated_writer.writerow(RATED_COLUMNS)
         self.rated_count = 0
         # tail -> its rendering after the record id, in each file
-        self._csv_tails = _Rendered(_csv_tail)
-        self._json_tails = _Rendered(_json_tail)
+        self._csv_lines, self._csv_prices = _Rendered(_csv_line), _Rendered(_csv_price)
+        self._json_lines, self._json_prices = _Rendered(_json_line), _Rendered(_json_price)
 
     def _tmp(self, name: str) -> Path:
         return self.out / f".{name}.partial"
@@ -120,27 +126,36 @@ class RunWriter:
     def rated(self, rows: RatedRows) -> None:
         """Append a batch of rated rows to the CSV and JSON Lines files.
 
-        A row's tail (all but the record id) is rendered once per distinct
-        tail object; when no record id of the batch needs quoting or escaping,
-        each line is its id and its rendered tail.
+        Each distinct line part and price part is rendered once; when no
+        record id of the batch needs quoting or escaping, a row is its id and
+        its two rendered parts, joined in C.
         """
-        ids, tails = rows.ids, rows.tails
+        ids, lines, prices = rows.ids, rows.lines, rows.prices
         self.rated_count += len(ids)
-        csv_tails, json_tails = self._csv_tails, self._json_tails
-        if len(csv_tails) > _TAIL_CACHE:
-            csv_tails.clear()
-            json_tails.clear()
+        renders = (self._csv_lines, self._csv_prices, self._json_lines, self._json_prices)
+        if len(self._csv_prices) > _PART_CACHE:
+            for render in renders:
+                render.clear()
         every = " ".join(ids)
         if not every.isprintable() or any(c in every for c in _SPECIAL):
             self._rated_rows(
-                RatedRow(rid, t.line_id, t.clause, t.quantity, t.amount)
-                for rid, t in zip(ids, tails, strict=True)
+                RatedRow(rid, line.line_id, line.clause, price.quantity, price.amount)
+                for rid, line, price in zip(ids, lines, prices, strict=True)
             )
             return
-        self._rated_csv.write("".join(map(add, ids, map(csv_tails.__getitem__, tails))))
-        if ids:
-            self._rated_jsonl.write(_JSON_HEAD)
-            self._rated_jsonl.write(_JSON_HEAD.join(map(add, ids, map(json_tails.__getitem__, tails))))
+        csv_lines, csv_prices, json_lines, json_prices = renders
+        csv_rows = zip(
+            ids, map(csv_lines.__getitem__, lines), map(csv_prices.__getitem__, prices), strict=True
+        )
+        self._rated_csv.write("".join(chain.from_iterable(csv_rows)))
+        json_rows = zip(
+            repeat(_JSON_HEAD),
+            ids,
+            map(json_lines.__getitem__, lines),
+            map(json_prices.__getitem__, prices),
+            strict=False,  # the head repeats for as long as there are rows
+        )
+        self._rated_jsonl.write("".join(chain.from_iterable(json_rows)))
 
     def _rated_rows(self, rows: Iterable[RatedRow]) -> None:
         """Rated rows one by one, any record id (quoted and escaped as needed)."""
