@@ -536,7 +536,8 @@ class _FileContext:
         # columns: the width of a row with the id, timestamp and customer; 0 when one is
         # missing (every record is then unusual)
         read = [self.i_id, self.i_ts, self.i_cust]
-        self.columnar = 0 if not self.fast_ok or None in read else max(cast(list[int], read)) + 1
+        usage = any(not f.product.subscription for f in self.fast)  # only usage goes by columns
+        self.columnar = 0 if not self.fast_ok or not usage or None in read else max(cast(list[int], read)) + 1
         self.get_id = itemgetter(self.i_id or 0)
         self.get_ts = itemgetter(self.i_ts or 0)
         self.get_cust = itemgetter(self.i_cust or 0)
