@@ -8,41 +8,53 @@ A batch's effect is a sum, so batches can be fed in any order and merged.
 Every record read ends in exactly one of: rated, rejected (with the reason),
 unmatched (no product of any contract matched it).
 
-Speed: each input file gets one `_FileContext` (column positions, compiled
-predicates, and per product its period's bounds as text for each UTC offset
-met, since ISO timestamps with one offset compare as strings). An ordinary
-record -- well formed, inside the period, priced by per-record rules that
-read only the quantity, the answered flag and rate-table rows -- takes the
-fast path (`_FileContext.feed`): its prices come from a per-product memo
-keyed by exactly those inputs, filled by the reference path `rate`, so the
+Three paths, one result. `_FileContext.record` is the reference: every check
+in order, each failure a reject. `records` takes the ordinary record -- well
+formed, inside the period, priced by pure rules (`rating.pure`) -- through
+the same checks on the common case only, and hands anything else to the
+reference path. `columns` does what `records` does for a whole run of
+ordinary records at once, with maps and set operations. Prices come from a
+per-product memo keyed by what pure rules read (the quantity's text, the
+answered flag, the table rows) and filled by the reference `rate`, so the
 records that rate alike share one computation, one `Unit` and one rated-row
-tail. Any other record takes the reference path `record`, unchanged.
+part. A line adds its records' amounts in record order on every path. Each
+input file gets one `_FileContext`: column positions, compiled predicates,
+and per product its window as timestamp text for each UTC offset met
+(timestamps with one offset compare as strings).
 
 Duplicates: record ids are remembered exactly only for the `candidates`, a
 superset of the ids that occur more than once, found by a pre-scan of the
-input (`duplicate_candidates`); without it every id is remembered.
+input (`readers.duplicate_candidates`); without it every id is remembered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from itertools import chain, compress, islice, repeat
-from operator import attrgetter, eq, is_, itemgetter, lt
-from pathlib import Path
+from itertools import chain, compress, repeat
+from operator import attrgetter, eq, is_, itemgetter
 from typing import Any, cast
 
 from clearline.compiler import ir
-from clearline.money import CONTEXT, parse_decimal, round_money
+from clearline.money import CONTEXT, round_money
 from clearline.runtime import rating
 from clearline.runtime.periods import Period, period_bounds
-from clearline.runtime.readers import Batch, Customer, InputError, Row, count_lines, scan_ids
+from clearline.runtime.rating import (
+    PRODUCT_FIELDS,
+    RecordProblem,
+    RowPred,
+    at_defaults,
+    compile_pred,
+    compile_run_pred,
+    field_number,
+    pred_fields,
+    pure,
+)
+from clearline.runtime.readers import Batch, Customer, Row
 
 __all__ = [
     "SAMPLE_SIZE",
@@ -52,24 +64,11 @@ __all__ = [
     "RatedLine",
     "RatedPrice",
     "Reject",
-    "duplicate_candidates",
-    "fewer_collections",
 ]
 
 SAMPLE_SIZE = 5  # record ids (the smallest) kept per line for traces
 
-RowPred = Callable[[Row], bool]
 _ZERO = Decimal(0)
-
-
-class RecordProblem(Exception):
-    """A record that cannot be rated; the message is the reject reason."""
-
-    def __init__(self, reason: str, field: str = "", value: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.field = field
-        self.value = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +248,7 @@ class _Rule:
         self.found_key: dict[str, str | None] = {}  # the same, the row's key only
         prefix = self.table is not None and self.table.key_kind == "prefix"
         self.key_length = max(self.lengths, default=0) if prefix else None
-        self.pure = _pure(plan)
+        self.pure = pure(plan)
 
     def find(self, short: str) -> ir.RowPlan | None:
         """The table row for a key's first `key_length` chars (all of a value key), cached."""
@@ -306,7 +305,7 @@ class _ProductRT:
             label = rule.plan.clause.label
             rule.head = (rule.kind, contract.id, str(contract.version), product.name, label, str(rule.index))
         # fast path: when a record is rated without the reference path, and the memo of prices
-        self.fast = _at_defaults(product, _PRODUCT_FIELDS) and (
+        self.fast = at_defaults(product, PRODUCT_FIELDS) and (
             (product.starts is not None and product.ends is not None)
             if self.subscription
             else all(r.pure for r in self.charges + self.payouts)
@@ -338,126 +337,6 @@ def _out_of_period(period: Period, ts: dt.datetime) -> RecordProblem:
             f"({local.isoformat()[19:]})"
         )
     return RecordProblem(reason, "timestamp", ts.isoformat())
-
-
-def _number(field_name: str, text: str) -> Decimal:
-    try:
-        return parse_decimal(text)
-    except ValueError:
-        raise RecordProblem(f"`{field_name}` is not a number: {text!r}", field_name, text) from None
-
-
-def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:
-    """A predicate over raw rows of one file (column positions known)."""
-    op = pred.op
-    if op in {"and", "or"}:
-        left, right = (compile_pred(a, index) for a in pred.args)
-        if op == "and":
-            return lambda r: left(r) and right(r)
-        return lambda r: left(r) or right(r)
-    if op == "not":
-        inner = compile_pred(pred.args[0], index)
-        return lambda r: not inner(r)
-    assert pred.field is not None
-    name = pred.field
-    col = index.get(name)
-    if col is None:
-        return lambda r: False  # the file has no such column: nothing matches on it
-
-    # the column's value is `r[col] if col < len(r) else None`, written out: these run per record
-    if op == "prefix":
-        prefix = pred.values[0]
-        return lambda r: col < len(r) and (v := r[col]) is not None and v.startswith(prefix)
-    if not pred.numeric:
-        values = frozenset(pred.values)
-        if op == "eq" or op == "in":
-            if len(values) == 1:
-                only = pred.values[0]
-                return lambda r: (r[col] if col < len(r) else None) == only
-            return lambda r: (r[col] if col < len(r) else None) in values
-        return lambda r: (r[col] if col < len(r) else None) not in values  # ne
-    numbers = tuple(Decimal(v) for v in pred.values)
-    target = numbers[0]
-    compare: Callable[[Decimal], bool] = {
-        "eq": lambda x: x == target,
-        "ne": lambda x: x != target,
-        "lt": lambda x: x < target,
-        "le": lambda x: x <= target,
-        "gt": lambda x: x > target,
-        "ge": lambda x: x >= target,
-        "in": lambda x: x in numbers,
-    }[op]
-
-    answers: dict[str, bool] = {}  # by the value's text: a quantity column repeats its values
-
-    def numeric(r: Row) -> bool:
-        v = r[col] if col < len(r) else None
-        if v is None or v == "":
-            return False
-        answer = answers.get(v)
-        if answer is None:
-            answer = compare(_number(name, v))
-            if len(answers) >= _CACHE_LIMIT:
-                answers.clear()
-            answers[v] = answer
-        return answer
-
-    return numeric
-
-
-RunPred = Callable[[Sequence[Row], int], bool | None]
-
-
-def compile_run_pred(pred: ir.Pred, index: dict[str, int]) -> RunPred:
-    """A predicate over a run of rows at once: True if it holds for every row,
-    False for none, None for some (or when that is not known cheaply). The
-    second argument is the run's shortest row length.
-
-    Text comparisons (eq, in, ne) look at the set of the column's values;
-    anything else asks the row predicate of each row.
-    """
-    per_row = compile_pred(pred, index)
-
-    def each(rows: Sequence[Row], width: int) -> bool | None:
-        answers = list(map(per_row, rows))
-        return True if all(answers) else False if not any(answers) else None
-
-    op = pred.op
-    if op in {"and", "or"}:
-        left, right = (compile_run_pred(a, index) for a in pred.args)
-        if op == "and":
-            # a row-by-row answer when both sides hold for some rows only
-            return lambda rows, width: (
-                False
-                if (a := left(rows, width)) is False
-                else (b if (b := right(rows, width)) is False or a is True else each(rows, width))
-            )
-        return lambda rows, width: (
-            True
-            if (a := left(rows, width)) is True
-            else (b if (b := right(rows, width)) is True or a is False else each(rows, width))
-        )
-    if op == "not":
-        inner = compile_run_pred(pred.args[0], index)
-        return lambda rows, width: None if (a := inner(rows, width)) is None else not a
-    col = index.get(pred.field or "")
-    if op not in {"eq", "in", "ne"} or pred.numeric or col is None:
-        return each
-    values = frozenset(pred.values)
-    get = itemgetter(col)
-    holds_inside = op != "ne"  # eq and in hold for the values listed, ne for the others
-
-    def by_values(rows: Sequence[Row], width: int) -> bool | None:
-        if col >= width:
-            return each(rows, width)
-        found = set(map(get, rows))
-        if found <= values:
-            return holds_inside
-        if found.isdisjoint(values):
-            return not holds_inside
-        return None
-
-    return by_values
 
 
 class Engine:
@@ -1065,7 +944,7 @@ class _FileContext:
             text = row[self.i_qty] if self.i_qty is not None and self.i_qty < len(row) else None
             if text is None or text == "":
                 raise RecordProblem(f"product {p.product.name} reads `quantity`, which is empty", "quantity")
-            quantity = _number("quantity", text)
+            quantity = field_number("quantity", text)
             if quantity < 0:
                 raise RecordProblem(f"`quantity` is negative: {text}", "quantity", text)
         else:
@@ -1123,7 +1002,7 @@ class _FileContext:
         text = self.value(row, name)
         if text is None or text == "":
             raise RecordProblem(f"product {p.product.name} reads `{name}`, which is empty", name)
-        return _number(name, text)
+        return field_number(name, text)
 
     def unit(
         self, p: _ProductRT, rule: _Rule, row: Row, quantity: Decimal, answered: bool
@@ -1173,52 +1052,6 @@ def _text(moment: dt.datetime | None, tz: dt.timezone, offset: str) -> str:
     if local.microsecond:
         raise ValueError("bounds are whole seconds")
     return local.replace(tzinfo=None).isoformat() + offset
-
-
-# What the fast path knows of the plan. Any other field, added later, must keep its
-# default for a product to take the fast path: it may change how a record is rated.
-_PRODUCT_FIELDS = {
-    "name", "title", "span", "matches", "kind", "measure", "reads_quantity", "answered",
-    "starts", "ends", "charges", "payouts", "conversions", "tables", "tiers",
-    # period-level: applied by settle to the closed lines, never per record
-    "commitments", "waterfalls", "withholdings", "discounts", "splits",
-}  # fmt: skip
-_RULE_FIELDS = {"party", "clause", "span", "text", "rate", "vat_rate", "vat_included", "reverse_charge"}
-_RATE_FIELDS = {
-    "expr", "prorated", "first", "next", "connect_fee", "record_rounding", "line_rounding",
-    "line_rounding_declared", "group_by", "minimum", "maximum", "cap", "line_level", "floor",
-    "allowance", "pooled",
-}  # fmt: skip
-# expressions whose value depends on the unit's quantity, table row, answered flag, net and
-# gross only (not `field`, `agg`, which read the record or the line)
-_PURE_OPS = {
-    "money", "number", "per", "table", "tiers", "share", "add", "sub", "mul", "div", "larger", "smaller",
-}  # fmt: skip
-
-
-def _at_defaults(node: object, known: set[str]) -> bool:
-    for f in fields(node):  # type: ignore[arg-type]  # plan nodes are dataclasses
-        if f.name in known:
-            continue
-        if f.default is not MISSING:
-            default = f.default
-        elif f.default_factory is not MISSING:
-            default = f.default_factory()
-        else:
-            return False
-        if getattr(node, f.name) != default:
-            return False
-    return True
-
-
-def _pure(plan: ir.ChargePlan | ir.PayoutPlan) -> bool:
-    """Whether a rule's per-record price depends on the quantity, the answered
-    flag and its table row only, so that records alike can share it."""
-    return (
-        _at_defaults(plan, _RULE_FIELDS)
-        and _at_defaults(plan.rate, _RATE_FIELDS)
-        and all(e.op in _PURE_OPS for e in _walk(plan.rate.expr))
-    )
 
 
 _SHORT_RUN = 64  # records: a run with an unusual record is halved down to this, then done one by one
@@ -1295,7 +1128,7 @@ class _FastProduct:
         self.i_qty = index.get("quantity", _NO_COLUMN) if plan.reads_quantity else None
         self.answered = context.answered[id(product)]
         # when `answered when ...` reads the quantity only, the quantity's text decides it
-        self.answered_by_quantity = plan.reads_quantity and _pred_fields(plan.answered) <= {"quantity"}
+        self.answered_by_quantity = plan.reads_quantity and pred_fields(plan.answered) <= {"quantity"}
         never: RowPred = lambda r: False  # noqa: E731
         self.starts = context.starts.get(id(product), never)
         self.ends = context.ends.get(id(product), never)
@@ -1422,105 +1255,3 @@ def _naive_utc(moment: dt.datetime, shift: dt.timedelta) -> str:
     if utc.microsecond:
         raise ValueError("bounds are whole seconds")
     return utc.replace(tzinfo=None).isoformat()
-
-
-def _pred_fields(pred: ir.Pred) -> set[str]:
-    found = {pred.field} if pred.field else set()
-    for arg in pred.args:
-        found |= _pred_fields(arg)
-    return found
-
-
-def duplicate_candidates(paths: Sequence[Path], exact_below: int = 20_000) -> set[str] | None:
-    """The record ids that may occur more than once in these files: a superset
-    of the duplicated ids, so an id outside it is certainly read once.
-
-    A first pass reads the ids: in strictly increasing order through the
-    files (as switches number their records) they are all distinct, and there
-    is no candidate. Otherwise a second pass sets two bits per id in a Bloom
-    filter of 16 to 32 bits per record; an id whose bits are all set already
-    is a candidate. Memory: the filter (2 to 4 bytes per record) and the
-    candidates (the duplicates and about one id in a thousand). None, to
-    remember every id instead, for small inputs (fewer than `exact_below`
-    records) and files the scan cannot read (the run then reports them).
-
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     usage = Path(folder) / "usage.csv"
-    ...     _ = usage.write_text("record_id,quantity\\n" + "".join(f"R{i % 9000},1\\n" for i in range(9001)))
-    ...     in_order = Path(folder) / "in-order.csv"
-    ...     _ = in_order.write_text("record_id\\n" + "".join(f"R{i:05d}\\n" for i in range(9001)))
-    ...     found = duplicate_candidates([usage], exact_below=0)
-    ...     found is not None and "R0" in found, duplicate_candidates([in_order], 0)
-    (True, set())
-    """
-    try:
-        scans = [scan_ids(path) for path in paths]
-        if any(scan is None for scan in scans):
-            return None
-        if _increasing(cast(list[Iterator[list[str]]], scans)):
-            return set()
-        expected = sum(count_lines(path) for path in paths)
-        if expected < exact_below:
-            return None
-        return _bloom_candidates(expected, [scan_ids(path) for path in paths])
-    except (OSError, UnicodeDecodeError, ValueError, InputError):
-        return None  # the run reads the file again and reports what is wrong with it
-
-
-def _increasing(scans: Iterable[Iterator[list[str]]]) -> bool:
-    last: str | None = None
-    for chunks in scans:
-        try:
-            for chunk in chunks:
-                if chunk:
-                    if last is not None and not last < chunk[0]:
-                        return False
-                    if not all(map(lt, chunk, islice(chunk, 1, None))):
-                        return False
-                    last = chunk[-1]
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()  # the file of a scan left early
-    return True
-
-
-def _bloom_candidates(expected: int, scans: list[Iterator[list[str]] | None]) -> set[str] | None:
-    size = 1 << max(16, min(32, (16 * expected - 1).bit_length()))
-    mask = size - 1
-    bits = bytearray(size >> 3)
-    candidates: set[str] = set()
-    for scan in scans:
-        if scan is None:
-            return None
-        for chunk in scan:
-            for rid in chunk:
-                h = hash(rid)  # salted per process: no input can aim at collisions
-                a = h & mask
-                b = (h >> 32) & mask
-                a_byte, a_bit, b_byte, b_bit = a >> 3, 1 << (a & 7), b >> 3, 1 << (b & 7)
-                if bits[a_byte] & a_bit and bits[b_byte] & b_bit:
-                    candidates.add(rid)
-                else:
-                    bits[a_byte] |= a_bit
-                    bits[b_byte] |= b_bit
-    return candidates
-
-
-@contextmanager
-def fewer_collections(allocations: int = 50_000) -> Iterator[None]:
-    """Run the cyclic garbage collector less often while records stream through.
-
-    Every row is a list and every rated row a tuple: at the default threshold
-    (700 allocations) the collector runs thousands of times per million
-    records and moves whole batches into older generations, a third of the
-    run's time. Rating makes no reference cycles, so collecting less often
-    changes nothing but that time. The thresholds are restored on exit.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(allocations, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)

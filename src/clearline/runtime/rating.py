@@ -1,22 +1,45 @@
 """Rating: plan expressions -> Python closures, and the same expressions
-explained with the values that went in (for traces).
+explained with the values that went in (for traces); record predicates ->
+closures over raw rows.
 
-Input: `ir.Expr`, `ir.RatePlan`, `ir.TablePlan`. Output: functions of a
-rating unit (`Unit`). The closures are the hot path; `explain` mirrors them
-term by term and is tested to agree with them.
+Input: `ir.Expr`, `ir.RatePlan`, `ir.TablePlan`, `ir.Pred`. Output: functions
+of a rating unit (`Unit`), of a row, or of a run of rows at once. The
+closures are the hot path; `explain` mirrors them term by term and is tested
+to agree with them. `pure` says which rules price a record from its
+quantity, answered flag and table row only, so that the engine can share one
+price among the records that rate alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, fields
 from decimal import ROUND_CEILING, Decimal
+from operator import itemgetter
 
 from clearline.compiler import ir, units
-from clearline.money import CONTEXT, allocate
+from clearline.money import CONTEXT, allocate, parse_decimal
+from clearline.runtime.readers import Row
 from clearline.runtime.tiers import Band, apply_tiers
 
-__all__ = ["Unit", "bill_quantity", "compile_expr", "explain", "lookup", "prefix_index"]
+__all__ = [
+    "PRODUCT_FIELDS",
+    "RecordProblem",
+    "RowPred",
+    "RunPred",
+    "Unit",
+    "at_defaults",
+    "bill_quantity",
+    "compile_expr",
+    "compile_pred",
+    "compile_run_pred",
+    "explain",
+    "field_number",
+    "lookup",
+    "pred_fields",
+    "prefix_index",
+    "pure",
+]
 
 _ZERO = Decimal(0)
 
@@ -330,3 +353,197 @@ def explain(
         return value, f"the {op} of ({left}) and ({right}) = {_fmt(value)}"
     sign = {"add": "+", "sub": "-", "mul": "×", "div": "/"}[op]
     return value, f"({left}) {sign} ({right}) = {_fmt(value)}"
+
+
+# -- record predicates and rules' purity ---------------------------------------------
+
+
+class RecordProblem(Exception):
+    """A record that cannot be rated; the message is the reject reason."""
+
+    def __init__(self, reason: str, field: str = "", value: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+        self.value = value
+
+
+RowPred = Callable[[Row], bool]
+_ANSWERS = 1 << 15  # a numeric predicate's answers remembered by text (then it starts afresh)
+
+
+def field_number(field_name: str, text: str) -> Decimal:
+    try:
+        return parse_decimal(text)
+    except ValueError:
+        raise RecordProblem(f"`{field_name}` is not a number: {text!r}", field_name, text) from None
+
+
+def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:
+    """A predicate over raw rows of one file (column positions known)."""
+    op = pred.op
+    if op in {"and", "or"}:
+        left, right = (compile_pred(a, index) for a in pred.args)
+        if op == "and":
+            return lambda r: left(r) and right(r)
+        return lambda r: left(r) or right(r)
+    if op == "not":
+        inner = compile_pred(pred.args[0], index)
+        return lambda r: not inner(r)
+    assert pred.field is not None
+    name = pred.field
+    col = index.get(name)
+    if col is None:
+        return lambda r: False  # the file has no such column: nothing matches on it
+
+    # the column's value is `r[col] if col < len(r) else None`, written out: these run per record
+    if op == "prefix":
+        prefix = pred.values[0]
+        return lambda r: col < len(r) and (v := r[col]) is not None and v.startswith(prefix)
+    if not pred.numeric:
+        values = frozenset(pred.values)
+        if op == "eq" or op == "in":
+            if len(values) == 1:
+                only = pred.values[0]
+                return lambda r: (r[col] if col < len(r) else None) == only
+            return lambda r: (r[col] if col < len(r) else None) in values
+        return lambda r: (r[col] if col < len(r) else None) not in values  # ne
+    numbers = tuple(Decimal(v) for v in pred.values)
+    target = numbers[0]
+    compare: Callable[[Decimal], bool] = {
+        "eq": lambda x: x == target,
+        "ne": lambda x: x != target,
+        "lt": lambda x: x < target,
+        "le": lambda x: x <= target,
+        "gt": lambda x: x > target,
+        "ge": lambda x: x >= target,
+        "in": lambda x: x in numbers,
+    }[op]
+
+    answers: dict[str, bool] = {}  # by the value's text: a quantity column repeats its values
+
+    def numeric(r: Row) -> bool:
+        v = r[col] if col < len(r) else None
+        if v is None or v == "":
+            return False
+        answer = answers.get(v)
+        if answer is None:
+            answer = compare(field_number(name, v))
+            if len(answers) >= _ANSWERS:
+                answers.clear()
+            answers[v] = answer
+        return answer
+
+    return numeric
+
+
+RunPred = Callable[[Sequence[Row], int], bool | None]
+
+
+def compile_run_pred(pred: ir.Pred, index: dict[str, int]) -> RunPred:
+    """A predicate over a run of rows at once: True if it holds for every row,
+    False for none, None for some (or when that is not known cheaply). The
+    second argument is the run's shortest row length.
+
+    Text comparisons (eq, in, ne) look at the set of the column's values;
+    anything else asks the row predicate of each row.
+    """
+    per_row = compile_pred(pred, index)
+
+    def each(rows: Sequence[Row], width: int) -> bool | None:
+        answers = list(map(per_row, rows))
+        return True if all(answers) else False if not any(answers) else None
+
+    op = pred.op
+    if op in {"and", "or"}:
+        left, right = (compile_run_pred(a, index) for a in pred.args)
+        if op == "and":
+            # a row-by-row answer when both sides hold for some rows only
+            return lambda rows, width: (
+                False
+                if (a := left(rows, width)) is False
+                else (b if (b := right(rows, width)) is False or a is True else each(rows, width))
+            )
+        return lambda rows, width: (
+            True
+            if (a := left(rows, width)) is True
+            else (b if (b := right(rows, width)) is True or a is False else each(rows, width))
+        )
+    if op == "not":
+        inner = compile_run_pred(pred.args[0], index)
+        return lambda rows, width: None if (a := inner(rows, width)) is None else not a
+    col = index.get(pred.field or "")
+    if op not in {"eq", "in", "ne"} or pred.numeric or col is None:
+        return each
+    values = frozenset(pred.values)
+    get = itemgetter(col)
+    holds_inside = op != "ne"  # eq and in hold for the values listed, ne for the others
+
+    def by_values(rows: Sequence[Row], width: int) -> bool | None:
+        if col >= width:
+            return each(rows, width)
+        found = set(map(get, rows))
+        if found <= values:
+            return holds_inside
+        if found.isdisjoint(values):
+            return not holds_inside
+        return None
+
+    return by_values
+
+
+def pred_fields(pred: ir.Pred) -> set[str]:
+    found = {pred.field} if pred.field else set()
+    for arg in pred.args:
+        found |= pred_fields(arg)
+    return found
+
+
+# What the engine's fast path knows of the plan. Any other field, added later, must keep
+# its default for a product to take the fast path: it may change how a record is rated.
+PRODUCT_FIELDS = {
+    "name", "title", "span", "matches", "kind", "measure", "reads_quantity", "answered",
+    "starts", "ends", "charges", "payouts", "conversions", "tables", "tiers",
+    # period-level: applied by settle to the closed lines, never per record
+    "commitments", "waterfalls", "withholdings", "discounts", "splits",
+}  # fmt: skip
+_RULE_FIELDS = {"party", "clause", "span", "text", "rate", "vat_rate", "vat_included", "reverse_charge"}
+_RATE_FIELDS = {
+    "expr", "prorated", "first", "next", "connect_fee", "record_rounding", "line_rounding",
+    "line_rounding_declared", "group_by", "minimum", "maximum", "cap", "line_level", "floor",
+    "allowance", "pooled",
+}  # fmt: skip
+# expressions whose value depends on the unit's quantity, table row, answered flag, net and
+# gross only (not `field`, `agg`, which read the record or the line)
+_PURE_OPS = {
+    "money", "number", "per", "table", "tiers", "share", "add", "sub", "mul", "div", "larger", "smaller",
+}  # fmt: skip
+
+
+def at_defaults(node: object, known: set[str]) -> bool:
+    for f in fields(node):  # type: ignore[arg-type]  # plan nodes are dataclasses
+        if f.name in known:
+            continue
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            return False
+        if getattr(node, f.name) != default:
+            return False
+    return True
+
+
+def pure(plan: ir.ChargePlan | ir.PayoutPlan) -> bool:
+    """Whether a rule's per-record price depends on the quantity, the answered
+    flag and its table row only, so that records alike can share it."""
+    return (
+        at_defaults(plan, _RULE_FIELDS)
+        and at_defaults(plan.rate, _RATE_FIELDS)
+        and _pure_expr(plan.rate.expr)
+    )
+
+
+def _pure_expr(expr: ir.Expr) -> bool:
+    return expr.op in _PURE_OPS and all(_pure_expr(arg) for arg in expr.args)
