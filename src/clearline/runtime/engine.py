@@ -348,9 +348,11 @@ class Engine:
         period: str,
         customers: dict[str, Customer] | None = None,
         candidates: set[str] | frozenset[str] | None = None,
+        fast: bool = True,
     ) -> None:
         """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
-        None remembers every id."""
+        None remembers every id. `fast=False` takes every record through the
+        reference path (for checking that the fast paths agree with it)."""
         self.plans = plans
         self.period_label = period
         self.customers = customers
@@ -359,6 +361,7 @@ class Engine:
         ]
         self.acc = Accumulated()
         self.candidates = candidates
+        self.fast = fast
         self.seen: dict[str, tuple[str, int]] = {}  # record id -> where it was first read
         self.contexts: dict[tuple[str, tuple[str, ...]], _FileContext] = {}
 
@@ -406,16 +409,17 @@ class _FileContext:
         self.fast = [_FastProduct(self, p, match) for p, match in self.prepared]
         # the fast path needs an id and a timestamp column, and every product fast
         self.fast_ok = (
-            self.i_id is not None
+            engine.fast
+            and self.i_id is not None
             and self.i_ts is not None
             and bool(self.fast)
-            and all(p.fast for p in engine.products)
+            and any(p.fast for p in engine.products)  # a record another matches goes by `record`
         )
         self.min_width = max(self.i_id or 0, self.i_ts or 0) + 1
         # columns: the width of a row with the id, timestamp and customer; 0 when one is
         # missing (every record is then unusual)
         read = [self.i_id, self.i_ts, self.i_cust]
-        usage = any(not f.product.subscription for f in self.fast)  # only usage goes by columns
+        usage = any(f.ok and not f.product.subscription for f in self.fast)  # only usage by columns
         self.columnar = 0 if not self.fast_ok or not usage or None in read else max(cast(list[int], read)) + 1
         self.get_id = itemgetter(self.i_id or 0)
         self.get_ts = itemgetter(self.i_ts or 0)
@@ -669,7 +673,7 @@ class _FileContext:
             try:
                 for fast, start, end in windows:
                     if fast.match(row):
-                        if not start <= text < end:
+                        if not (fast.ok and start <= text < end):
                             raise _Unusual
                         staged.append((fast, fast.price(row, ts, rid)))
                 if not staged:
@@ -710,6 +714,9 @@ class _FileContext:
                         line.sample(rid, price.unit, amount)
                     if price.paid is not None:
                         line.gross += price.paid
+                    if price.level:
+                        line.net_base += price.unit.net
+                        line.gross_base += price.unit.gross
                     if price.by_day:
                         day = ts.astimezone(fast.tz).date()
                         line.by_day[day] = line.by_day.get(day, Decimal(0)) + amount
@@ -755,7 +762,7 @@ class _FileContext:
                     return False
                 if matches:
                     fast = candidate
-            if fast is None or fast.product.subscription or not 0 < fast.width <= width:
+            if fast is None or not fast.ok or fast.product.subscription or not 0 < fast.width <= width:
                 return False
             # inside the product's window: at once when a day away from its ends, whatever
             # the offset; else per offset, as `records` does
@@ -875,6 +882,9 @@ class _FileContext:
                 line.quantity += price.quantity
                 if price.paid is not None:
                     line.gross += price.paid
+                if price.level:
+                    line.net_base += price.unit.net
+                    line.gross_base += price.unit.gross
                 line.units += 1
                 line.records += 1
         else:
@@ -887,6 +897,9 @@ class _FileContext:
                 line.quantity = sum(map(_QUANTITY, own), line.quantity)
                 if first.paid is not None:  # a rule's prices all have one, or none
                     line.gross = sum(map(_PAID, own), line.gross)
+                if first.level:  # a line-level rule: the units' net and gross (see settle_record)
+                    line.net_base = sum(map(_NET, map(_UNIT, own)), line.net_base)
+                    line.gross_base = sum(map(_GROSS, map(_UNIT, own)), line.gross_base)
                 line.units += len(own)
                 line.records += len(own)
         # samples: the records whose id is below the largest kept of their line
@@ -1065,6 +1078,9 @@ _FEW_LINES = 8  # a run's lines per rule summed a line at a time; more, record b
 _AMOUNT = attrgetter("amount")
 _QUANTITY = attrgetter("quantity")
 _PAID = attrgetter("paid")
+_UNIT = attrgetter("unit")
+_NET = attrgetter("net")
+_GROSS = attrgetter("gross")
 _LINE = attrgetter("line")
 _RATED = attrgetter("rated")
 _LINE_ID = attrgetter("line_id")
@@ -1082,6 +1098,7 @@ class _Priced:
         "column",
         "fixed",
         "group",
+        "level",
         "line",
         "paid",
         "quantity",
@@ -1099,6 +1116,7 @@ class _Priced:
         self.amount = _ZERO if amount is None else amount
         self.paid = paid
         self.by_day = rule.by_day and amount is not None
+        self.level = amount is None  # a line-level rule: priced when the line closes
         group_by = rule.rate.group_by
         # the line's group: with the price, or (column >= 0) from the record's field
         self.column = -1 if group_by is None or group_by == "prefix" else position
@@ -1118,6 +1136,7 @@ class _FastProduct:
         self.product = product
         self.match = match
         self.run_match = compile_run_pred(product.product.matches, context.index)
+        self.ok = product.fast  # else a record it matches goes by the reference path
         self.key = (product.ci, product.pi)
         self.wide = _wide(product.window)
         tz = product.period.start.tzinfo
