@@ -200,9 +200,10 @@ def test_a_mutated_contract_loads_or_gets_diagnostics(scratch: Path, path: Path,
     ],
 )
 def test_numbers_in_a_contract_are_ascii_digits(tmp_path: Path, written: str, instead: str) -> None:
-    """Found by fuzzing: the grammar read any Unicode digit as a digit (Python's \\d), so a price
-    in Arabic-Indic digits was taken as written while the same digits in a date were "not a
-    date in the calendar". A contract's numbers are written 0-9, or the caret shows the digit."""
+    """Found probing the front end: the grammar read any Unicode digit as a digit (Python's
+    \\d), so a price in Arabic-Indic digits was taken as written while the same digits in a
+    date were "not a date in the calendar". A contract's numbers are written 0-9, or the
+    caret shows the digit."""
     text = (CONTRACTS / "nordcarrier.contract").read_text(encoding="utf-8")
     assert written in text
     path = tmp_path / "digits.contract"
@@ -214,6 +215,37 @@ def test_numbers_in_a_contract_are_ascii_digits(tmp_path: Path, written: str, in
     assert diagnostic.span is not None
     line = text.replace(written, instead, 1).splitlines()[diagnostic.span.line - 1]
     assert not line[diagnostic.span.col - 1].isascii()
+
+
+LONG_DECIMALS = "0." + "0" * 60 + "1"
+
+
+@pytest.mark.parametrize(
+    ("written", "number", "message"),
+    [
+        ("0.0001", LONG_DECIMALS, "this number has 61 decimals"),
+        ("0.0150", "9" * 60, "this number has 60 significant digits"),
+        ("30/6", "30/" + "9" * 51, "this number has 51 significant digits"),
+    ],
+    ids=["quantum", "price", "increment"],
+)
+def test_a_number_beyond_the_decimal_context_is_a_diagnostic(
+    tmp_path: Path, written: str, number: str, message: str
+) -> None:
+    """Found probing the front end: such a contract validated, then every record it rated was
+    rejected at run time ("arithmetic outside the supported range"), and its worked example
+    failed. A contract's numbers are read in the range records are read in."""
+    path = tmp_path / "long.contract"
+    text = (CONTRACTS / "nordcarrier.contract").read_text(encoding="utf-8").replace(written, number, 1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ClearlineError) as info:
+        clearline.load_plans([path])
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "E0207"
+    assert diagnostic.message.startswith(message), diagnostic.message
+    assert diagnostic.span is not None
+    shown = text.splitlines()[diagnostic.span.line - 1][diagnostic.span.col - 1 : diagnostic.span.end_col - 1]
+    assert shown == number.split("/")[-1]  # the caret under the whole number
 
 
 # --- usage and reference data ---------------------------------------------------------------------
@@ -479,3 +511,137 @@ def test_a_number_with_underscores_or_non_ascii_digits_is_rejected(tmp_path: Pat
         ("Q-1", "quantity"),
         ("Q-2", "quantity"),
     ]
+
+
+CDR_HEADER = "record_id,timestamp,customer_id,service,destination,quantity,unit"
+
+
+def cdr(record_id: str, destination: str = "4860123456") -> str:
+    return f"{record_id},2026-03-01T10:00:00+01:00,C-1001,voice-out,{destination},61,s"
+
+
+def jsonl_cdr(record_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "record_id": record_id,
+        "timestamp": "2026-03-01T10:00:00+01:00",
+        "customer_id": "C-1001",
+        "service": "voice-out",
+        "destination": "4860123456",
+        "quantity": 61,
+        "unit": "s",
+        **fields,
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="readers._read_jsonl catches only json.JSONDecodeError: a JSON Lines record nested "
+    "deeper than the interpreter's recursion limit (e.g. 100,000 '[') makes json.loads raise "
+    "RecursionError, which ends the run as an internal error (exit 70) instead of a reject",
+)
+def test_a_deeply_nested_json_record_is_a_reject(tmp_path: Path) -> None:
+    usage = tmp_path / "usage.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    usage.write_text(
+        json.dumps(jsonl_cdr("A")) + "\n" + '{"record_id": "B", "extra": ' + deep + "}\n", encoding="utf-8"
+    )
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    result = clearline.run(plans, [usage], PERIOD)
+    assert (result.read, result.rated, len(result.rejects)) == (2, 1, 1)
+    assert result.rejects[0].line == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeEncodeError,
+    reason="a JSON escape of a lone surrogate ('\\ud800') decodes to a str that is not valid "
+    "Unicode; readers keep it, and writing the rated records or rejects as UTF-8 raises "
+    "UnicodeEncodeError: the run ends as an internal error (exit 70) instead of rejecting the record",
+)
+def test_a_lone_surrogate_in_a_json_record_is_a_reject(tmp_path: Path) -> None:
+    usage = tmp_path / "usage.jsonl"
+    lines = [jsonl_cdr("A"), jsonl_cdr("B\ud800"), jsonl_cdr("C", quantity="6\udfff1")]
+    usage.write_text("".join(json.dumps(obj) + "\n" for obj in lines), encoding="utf-8")
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    result = clearline.run(plans, [usage], PERIOD, out=tmp_path / "run")
+    assert (result.read, result.rated) == (3, 1)
+    for path in (tmp_path / "run").iterdir():
+        path.read_text(encoding="utf-8")  # every output is valid UTF-8
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a CSV field longer than csv.field_size_limit() (131,072 characters) stops the whole run "
+    "with E0501 'cannot read on', and the message names the line after the field's (readers."
+    "_read_csv adds 1 to reader.line_num, which already counts the line that failed); the record "
+    "should be a reject, or at least the message should name its line",
+)
+def test_an_oversized_csv_field_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    usage = tmp_path / "usage.csv"
+    rows = [CDR_HEADER, cdr("A"), cdr("B", "4" * 200_000), cdr("C"), cdr("D")]
+    usage.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    try:
+        result = clearline.run(plans, [usage], PERIOD)
+    except ClearlineError as err:
+        (diagnostic,) = err.diagnostics
+        assert f"{usage}:3:" in diagnostic.message, diagnostic.message
+    else:
+        assert (result.read, result.rated) == (4, 3)
+        assert [r.line for r in result.rejects] == [3]
+
+
+@pytest.mark.parametrize(
+    "trace",
+    ['{"line_id": "x"\n', '{"kind": "payout"}\n', "not json at all\n"],
+    ids=["cut-short", "no-line-id", "not-json"],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="cli.explain reads trace.jsonl with json.loads and data['line_id'] unguarded: a trace "
+    "line that is not JSON (JSONDecodeError) or lacks its line_id (KeyError) ends `clearline "
+    "explain` as an internal error (exit 70) instead of E0501 like `clearline report` gives",
+)
+def test_explain_on_a_damaged_trace_is_an_error_not_a_crash(
+    march_run: Path, tmp_path: Path, trace: str
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(march_run, run)
+    line_id = read_rows(run / "payout_lines.csv")[0]["line_id"]
+    (run / "trace.jsonl").write_text(trace, encoding="utf-8")
+    result = CliRunner().invoke(app, ["explain", str(run), line_id])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1
+    assert "E0501" in result.output
+
+
+@pytest.mark.parametrize("period", ["２０２６-03", "٢٠٢٦-٠٣"], ids=["fullwidth", "arabic-indic"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime/periods.period_bounds matches the period with \\d, which takes any Unicode "
+    "digit: --period '２０２６-03' settles March 2026 and writes '２０２６-03' as the period of every "
+    "line, the manifest and the documents, so one period gets two labels; it should be E0505",
+)
+def test_a_period_in_non_ascii_digits_is_refused(period: str) -> None:
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    with pytest.raises(ClearlineError) as info:
+        clearline.run(plans, [DATA / "nordcarrier-cdrs.csv"], period)
+    assert [d.code for d in info.value.diagnostics] == ["E0505"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a record whose arithmetic leaves the decimal context (quantity 1E+60 s: 2.5E+57 EUR "
+    "rounded to 0.0001 needs 62 digits) is rejected, as designed, but the reason shows Python: "
+    '"arithmetic outside the supported range (InvalidOperation([<class '
+    "'decimal.InvalidOperation'>]))\" (the engine formats the exception's repr into the reason)",
+)
+def test_a_reject_for_arithmetic_out_of_range_reads_without_python(tmp_path: Path) -> None:
+    usage = tmp_path / "usage.csv"
+    usage.write_text(CDR_HEADER + "\n" + cdr("A").replace(",61,", ",1E+60,") + "\n", encoding="utf-8")
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    result = clearline.run(plans, [usage], PERIOD)
+    (reject,) = result.rejects
+    assert reject.record_id == "A"
+    assert "<class" not in reject.reason and "InvalidOperation" not in reject.reason, reject.reason

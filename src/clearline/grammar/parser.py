@@ -3,7 +3,8 @@
 Parsing stops at the first syntax error, explained in the writer's words by
 `syntax_errors`; inputs that would make the later, recursive stages too deep
 (parentheses nested past MAX_NESTING, trees deeper than MAX_DEPTH) are
-diagnostics too, never a RecursionError.
+diagnostics too, never a RecursionError; so are numbers with more digits than
+the decimal context holds, which no run could compute with.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from clearline.grammar import ast
 from clearline.grammar.lalr import lalr
 from clearline.grammar.syntax_errors import code_chars, position, span_at, syntax_diagnostic
 from clearline.grammar.to_ast import build
+from clearline.money import CONTEXT
 from clearline.source import SourceFile, Span
 
 __all__ = ["MAX_DEPTH", "MAX_NESTING", "parse_source"]
@@ -65,6 +67,31 @@ def _too_deep(tree: Tree[Token], file: str) -> Diagnostic | None:
     return None
 
 
+_NUMBERS = {"NUMBER", "PERCENT", "INT"}
+
+
+def _out_of_range(tree: Tree[Token], file: str) -> Diagnostic | None:
+    """A diagnostic for the first number with more digits than the decimal context holds
+    (the range records are read in, `money.parse_decimal`): the arithmetic on it would fail
+    at run time, on every record."""
+    for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type in _NUMBERS):
+        whole, _, decimals = str(token).rstrip("%").partition(".")
+        digits = len((whole + decimals).lstrip("0")) or 1
+        if digits <= CONTEXT.prec and len(decimals) <= CONTEXT.prec:
+            continue
+        too_many = (
+            f"{len(decimals)} decimals" if len(decimals) > CONTEXT.prec else f"{digits} significant digits"
+        )
+        line, col = token.line or 1, token.column or 1
+        return Diagnostic(
+            "E0207",
+            f"this number has {too_many}; Clearline reads at most {CONTEXT.prec}",
+            Span(file, line, col, token.end_line or line, token.end_column or col + 1),
+            "write a number of at most a few dozen digits",
+        )
+    return None
+
+
 def parse_source(source: SourceFile) -> ast.Document:
     """Parse one file (contract, amendment or library); raise ClearlineError with syntax diagnostics."""
     nested = _too_nested(source)
@@ -74,7 +101,7 @@ def parse_source(source: SourceFile) -> ast.Document:
         tree = lalr().parse(source.text)
     except UnexpectedInput as err:
         raise ClearlineError([syntax_diagnostic(err, source)]) from None
-    deep = _too_deep(tree, source.name)
+    deep = _too_deep(tree, source.name) or _out_of_range(tree, source.name)
     if deep is not None:
         raise ClearlineError([deep])
     try:
