@@ -21,11 +21,22 @@ __all__ = ["lower_contract"]
 _OPS = {"=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 
 
-def _text(sources: dict[str, SourceFile], span: Span) -> str:
-    source = sources.get(span.file)
-    if source is None:
-        return ""
-    lines = source.text.splitlines()[span.line - 1 : span.end_line]
+class _Lines:
+    """Each source file's lines, split once per lowering: a contract has a span per rule."""
+
+    def __init__(self, sources: dict[str, SourceFile]) -> None:
+        self.sources = sources
+        self.split: dict[str, list[str]] = {}
+
+    def of(self, file: str) -> list[str]:
+        if file not in self.split:
+            source = self.sources.get(file)
+            self.split[file] = source.text.splitlines() if source is not None else []
+        return self.split[file]
+
+
+def _text(sources: _Lines, span: Span) -> str:
+    lines = sources.of(span.file)[span.line - 1 : span.end_line]
     if not lines:
         return ""
     if len(lines) == 1:
@@ -43,13 +54,14 @@ class _Lowerer:
     def __init__(self, contract: ast.Contract, sources: dict[str, SourceFile]) -> None:
         self.c = contract
         self.source = sources
+        self.lines = _Lines(sources)
         self.currency = contract.settle[0].currency
         self.tables = {t.name.name: t for t in contract.tables}
         self.measure = "event"  # of the product being lowered
         self.deductions: tuple[ast.Deduction, ...] = ()
 
     def pred(self, p: ast.Pred) -> ir.Pred:
-        text = _text(self.source, p.span)
+        text = _text(self.lines, p.span)
         if isinstance(p, ast.Compare):
             return ir.Pred(
                 _OPS[p.op],
@@ -74,7 +86,7 @@ class _Lowerer:
         return ir.Pred(op, args=(self.pred(p.left), self.pred(p.right)), text=text)
 
     def expr(self, e: ast.Expr) -> ir.Expr:
-        text = _text(self.source, e.span)
+        text = _text(self.lines, e.span)
         if isinstance(e, ast.Money):
             if e.per is None:
                 return ir.Expr("money", value=e.amount, currency=e.currency, text=text)
@@ -126,8 +138,7 @@ class _Lowerer:
         return ir.Expr(op, (self.expr(e.left), self.expr(e.right)), text=text)
 
     def clause_ref(self, clause: ast.Clause) -> ir.ClauseRef:
-        source = self.source.get(clause.span.file)
-        lines = source.text.splitlines()[clause.span.line - 1 : clause.span.end_line] if source else []
+        lines = self.lines.of(clause.span.file)[clause.span.line - 1 : clause.span.end_line]
         return ir.ClauseRef(clause.label, clause.text, clause.span, "\n".join(lines))
 
     def rate(self, rule: ast.Charge | ast.Pay, clause: ast.Clause) -> ir.RatePlan:
@@ -195,7 +206,7 @@ class _Lowerer:
                     tiers=self.tier(table) if table else None,
                     rounding=None if st.kind == "rest" else self.rounding_or_default(st.rounding),
                     span=st.span,
-                    text=_text(self.source, st.span),
+                    text=_text(self.lines, st.span),
                 )
             )
         return ir.WaterfallPlan(ref, rule.span, rule.base, tuple(steps))
@@ -251,7 +262,7 @@ class _Lowerer:
                         ir.ChargePlan(
                             ref,
                             rule.span,
-                            _text(self.source, rule.span),
+                            _text(self.lines, rule.span),
                             self.rate(rule, clause),
                             vat,
                             vat_included=included,
@@ -263,7 +274,7 @@ class _Lowerer:
                         ir.CommitPlan(
                             clause=ref,
                             span=rule.span,
-                            text=_text(self.source, rule.span),
+                            text=_text(self.lines, rule.span),
                             amount=rule.amount.amount,
                             currency=rule.amount.currency,
                             clauses=tuple(label for label, _ in rule.clauses),
@@ -282,7 +293,7 @@ class _Lowerer:
                         ir.DiscountPlan(
                             clause=ref,
                             span=rule.span,
-                            text=_text(self.source, rule.span),
+                            text=_text(self.lines, rule.span),
                             fraction=rule.percent / 100 if rule.percent is not None else None,
                             amount=rule.money.amount if rule.money else None,
                             clauses=tuple(label for label, _ in rule.clauses),
@@ -305,7 +316,7 @@ class _Lowerer:
                             rule.party.name,
                             ref,
                             rule.span,
-                            _text(self.source, rule.span),
+                            _text(self.lines, rule.span),
                             self.rate(rule, clause),
                         )
                     )
