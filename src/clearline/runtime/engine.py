@@ -136,6 +136,24 @@ class LineAcc:
             samples[-1] = (record_id, unit, amount)
             samples.sort(key=lambda s: s[0])
 
+    def merge(self, other: LineAcc) -> None:
+        """Add another partial sum of this line (another engine's, over other records)."""
+        self.amount += other.amount
+        self.quantity += other.quantity
+        self.units += other.units
+        self.records += other.records
+        self.gross += other.gross
+        self.net_base += other.net_base
+        self.gross_base += other.gross_base
+        for day, value in other.by_day.items():
+            self.by_day[day] = self.by_day.get(day, _ZERO) + value
+        for value_key, value in other.by_value.items():
+            self.by_value[value_key] = self.by_value.get(value_key, _ZERO) + value
+        for (func, name), value in other.aggregates.items():
+            self.aggregate(func, name, value)
+        for record_id, unit, amount in other.samples:
+            self.sample(record_id, unit, amount)
+
 
 @dataclass(slots=True)
 class RatedRow:
@@ -202,6 +220,30 @@ class Accumulated:
     lines: dict[tuple[str, ...], LineAcc] = field(default_factory=dict)
     # (contract index, product index) -> customer -> lifecycle events
     events: dict[tuple[int, int], dict[str, list[Event]]] = field(default_factory=dict)
+
+    def merge(self, other: Accumulated) -> None:
+        """Add the partial results of another engine of the same plans and period.
+
+        Counts, lists and events are concatenated, and each line's sums
+        added: exact while the sums need no rounding in the decimal context
+        (50 digits), so the result does not depend on how the records were
+        split. Duplicate ids across the two are not looked for: give both
+        engines the candidates of the whole input and compare their `seen`.
+        """
+        self.read += other.read
+        self.rated += other.rated
+        self.rejects += other.rejects
+        self.unmatched += other.unmatched
+        for key, line in other.lines.items():
+            mine = self.lines.get(key)
+            if mine is None:
+                self.lines[key] = line
+            else:
+                mine.merge(line)
+        for product, by_customer in other.events.items():
+            mine_events = self.events.setdefault(product, {})
+            for customer, events in by_customer.items():
+                mine_events.setdefault(customer, []).extend(events)
 
 
 def _local_midnight(day: str, tz: dt.tzinfo) -> dt.datetime:
