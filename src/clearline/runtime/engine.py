@@ -63,6 +63,7 @@ __all__ = [
     "LineAcc",
     "RatedLine",
     "RatedPrice",
+    "RatedRows",
     "Reject",
 ]
 
@@ -449,7 +450,7 @@ class _FileContext:
         self.ends = {id(p): compile_pred(p.product.ends, index) for p in engine.products if p.product.ends}
         self.prepared = [(p, compile_pred(p.product.matches, index)) for p in engine.products]
         self.fast = [_FastProduct(self, p, match) for p, match in self.prepared]
-        # the fast path needs an id and a timestamp column, and every product fast
+        # the fast paths need an id and a timestamp column, and a product they can rate
         self.fast_ok = (
             engine.fast
             and self.i_id is not None
