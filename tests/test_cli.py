@@ -218,7 +218,7 @@ def test_simulate_with_bad_records_exits_3_and_explains_each(
         # record id: (line, field, words of the reason)
         "CDR-1001": ("3", "record_id", f"duplicate record id: first read at {usage}:2"),
         "CDR-1002": ("4", "timestamp", "has no UTC offset"),
-        "CDR-1003": ("5", "quantity", "`quantity` is not a number: 'sixty'"),
+        "CDR-1003": ("5", "quantity", "`quantity`: 'sixty' is not a number"),
         "CDR-1005": ("7", "timestamp", "outside the settled period 2026-03"),
     }
     assert set(rejects) == set(expected)
@@ -498,7 +498,7 @@ def test_bad_reference_files(
 def test_unreadable_usage_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     binary = tmp_path / "usage.csv"
-    binary.write_bytes(b"record_id,timestamp\n\xff\xfe\x00garbage\n")
+    binary.write_bytes(b"\xff\xfe\x00record_id,timestamp\n\xff\xfe\x00garbage\n")  # not even a header
     spreadsheet = tmp_path / "usage.xlsx"
     spreadsheet.write_bytes(b"PK\x03\x04")
     for usage in (binary, spreadsheet):

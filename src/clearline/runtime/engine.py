@@ -488,7 +488,9 @@ class _FileContext:
         engine = self.engine
         first = row[0] if row else None
         if first is not None and first.startswith("\x00"):
-            engine.reject(self.file, line_no, "", first[1:])
+            # an unreadable line (see readers.marker); its record id, if any, rides last
+            carried = row[-1] if len(row) > len(self.index) else None
+            engine.reject(self.file, line_no, carried or "", first[1:])
             return
         rid = row[self.i_id] if self.i_id is not None and self.i_id < len(row) else None
         if not rid:

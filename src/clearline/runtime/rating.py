@@ -375,8 +375,8 @@ _ANSWERS = 1 << 15  # a numeric predicate's answers remembered by text (then it 
 def field_number(field_name: str, text: str) -> Decimal:
     try:
         return parse_decimal(text)
-    except ValueError:
-        raise RecordProblem(f"`{field_name}` is not a number: {text!r}", field_name, text) from None
+    except ValueError as err:
+        raise RecordProblem(f"`{field_name}`: {err}", field_name, text) from None
 
 
 def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:

@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import gc
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from decimal import Decimal
 from itertools import islice
 from operator import lt
 from pathlib import Path
-from typing import cast
+from typing import IO, cast
 
 from clearline.money import parse_decimal
 
@@ -97,50 +98,137 @@ def read_usage(path: Path, batch_size: int = BATCH_SIZE) -> UsageFile:
     )
 
 
+MAX_LINE = 1 << 20  # a usage line longer than this is rejected, never read whole
+_LINE_ENDS = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def marker(reason: str, width: int, record_id: str = "") -> Row:
+    """A row that stands for an unreadable line: the engine rejects it with `reason`.
+
+    Padded to the file's width so that every column lookup finds a cell; the
+    record id, when the line showed one, rides after the last column.
+    """
+    return [f"\x00{reason}", *([""] * (width - 1)), record_id]
+
+
+def _lines(raw: IO[bytes]) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None, reason) for each line, decoded one at a time.
+
+    A line that is not UTF-8 or is longer than MAX_LINE comes out as None with
+    the reason, so one bad line costs one reject, not the file; an over-long
+    line is skipped in chunks and never held in memory.
+    """
+    number = 0
+    while True:
+        data = raw.readline(MAX_LINE + 1)
+        if not data:
+            return
+        number += 1
+        if len(data) > MAX_LINE and not data.endswith(b"\n"):
+            while data and not data.endswith(b"\n"):
+                data = raw.readline(MAX_LINE)
+            yield number, None, "the line is longer than 1 MiB; it was skipped unread"
+            continue
+        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            bad = f"byte 0x{data[err.start]:02x} at column {err.start + 1}"
+            yield number, None, f"the line is not UTF-8 text ({bad})"
+            continue
+        if "\r" in text.removesuffix("\n").removesuffix("\r"):
+            # a lone carriage return ends a line too (old Mac files), as in universal newlines
+            pieces = _LINE_ENDS.findall(text)
+            for piece in pieces[:-1]:
+                yield number, piece, ""
+                number += 1
+            text = pieces[-1]
+        yield number, text, ""
+
+
 def _read_csv(path: Path, batch_size: int) -> UsageFile:
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-        reader = csv.reader(handle)
-        header = next(reader, None)
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(path, f"cannot read {path}: {err}") from None
-    if header is None:
-        handle.close()
+        raw = path.open("rb")
+    except OSError as err:
+        raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
+    lines = _lines(raw)
+    first = next(lines, None)
+    if first is None:
+        raw.close()
         return UsageFile(path, [], iter(()))
-    columns = [h.strip() for h in header]
-    # without a quote no row spans lines: the numbers are the rows' positions
+    if first[1] is None:
+        raw.close()
+        raise InputError(
+            path, f"{path}:1: the header cannot be read: {first[2]}", "the file must be UTF-8 CSV"
+        )
+    if first[1].count('"') % 2:
+        raw.close()
+        raise InputError(
+            path,
+            f"{path}:1: the header has a quote that is never closed",
+            "the first line names the columns: record_id,timestamp,customer_id,...",
+        )
+    columns = [h.strip() for h in next(csv.reader([first[1]]), [])]
+    width = len(columns)
+    i_id = columns.index(ID_COLUMN) if ID_COLUMN in columns else None
+    # without a quote no row spans lines: each line is one row
     one_line_rows = not _has_quotes(path)
 
+    def rows_of(chunk: list[tuple[int, str | None, str]]) -> Batch:
+        numbers: list[int] = []
+        rows: list[Row] = []
+        if one_line_rows:
+            texts = [text for _, text, _ in chunk if text is not None]
+            parsed = csv.reader(texts)
+            for number, text, reason in chunk:
+                row: Row = cast(Row, next(parsed)) if text is not None else marker(reason, width)
+                if row:
+                    numbers.append(number)
+                    rows.append(_whole(row, width, i_id))
+        else:
+            # a quoted field may span lines: feed the text on, and the number of a row
+            # is that of its last line (as csv.reader counts)
+            feed: list[tuple[int, str]] = []
+            for number, text, reason in chunk:
+                if text is None:
+                    numbers.append(number)
+                    rows.append(marker(reason, width))
+                else:
+                    feed.append((number, text))
+            reader = csv.reader(text for _, text in feed)
+            for cells in reader:
+                if cells:
+                    numbers.append(feed[reader.line_num - 1][0])
+                    rows.append(_whole(cast(Row, cells), width, i_id))
+            order = sorted(range(len(rows)), key=numbers.__getitem__)
+            numbers, rows = [numbers[i] for i in order], [rows[i] for i in order]
+        return Batch(numbers, rows)
+
     def batches() -> Iterator[Batch]:
-        with handle:
+        with raw:
             try:
                 while True:
-                    before = reader.line_num
-                    if one_line_rows:
-                        rows = list(islice(reader, batch_size))
-                        if not rows:
-                            return
-                        if reader.line_num != before + len(rows):
-                            raise csv.Error("a row spans lines in a file without quotes")
-                        batch = Batch(range(before + 1, reader.line_num + 1), cast(list[Row], rows))
-                        if [] in rows:  # blank lines are not records
-                            keep = [i for i, row in enumerate(rows) if row]
-                            batch = Batch([batch.numbers[i] for i in keep], [batch.rows[i] for i in keep])
-                    else:  # the line number after each row
-                        pairs = [(reader.line_num, row) for row in islice(reader, batch_size) if row]
-                        if not pairs and reader.line_num == before:
-                            return
-                        batch = Batch([n for n, _ in pairs], [cast(Row, row) for _, row in pairs])
+                    chunk = list(islice(lines, batch_size))
+                    if not chunk:
+                        return
+                    batch = rows_of(chunk)
                     if batch.rows:
                         yield batch
-            except (UnicodeDecodeError, csv.Error) as err:
+            except csv.Error as err:
                 raise InputError(
-                    path,
-                    f"{path}:{reader.line_num + 1}: cannot read on: {err}",
-                    "the file must be UTF-8 CSV",
+                    path, f"{path}: cannot read on: {err}", "the file must be UTF-8 CSV"
                 ) from None
 
     return UsageFile(path, columns, batches())
+
+
+def _whole(row: Row, width: int, i_id: int | None) -> Row:
+    """A row with fewer cells than the header (a truncated line) becomes a reject."""
+    if len(row) >= width:
+        return row
+    rid = row[i_id] if i_id is not None and i_id < len(row) and row[i_id] else ""
+    return marker(f"the line has {len(row)} of {width} columns; it looks cut short", width, rid or "")
 
 
 def _has_quotes(path: Path) -> bool:
@@ -154,16 +242,18 @@ def _has_quotes(path: Path) -> bool:
 def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
     # Columns are the union of keys of the first batch; later keys are read too.
     try:
-        handle = path.open(encoding="utf-8-sig")
+        raw = path.open("rb")
     except OSError as err:
-        raise InputError(path, f"cannot read {path}: {err}") from None
+        raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
     columns: list[str] = []
     index: dict[str, int] = {}
-    objects: list[tuple[int, dict[str, object] | str]] = []
+    lines = _lines(raw)
 
-    def parse(number: int, text: str) -> dict[str, object] | str:
+    def parse(text: str | None, reason: str) -> dict[str, object] | str:
+        if text is None:
+            return reason
         try:
-            obj = json.loads(text, parse_float=str, parse_int=str)
+            obj = json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
         except json.JSONDecodeError as err:
             return f"not valid JSON: {err.msg} at column {err.colno}"
         if not isinstance(obj, dict):
@@ -176,7 +266,7 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
 
     def to_row(obj: dict[str, object] | str) -> Row:
         if isinstance(obj, str):
-            return [f"\x00{obj}"]  # the engine rejects rows marked as unparsable
+            return marker(obj, max(1, len(columns)))
         row: Row = [None] * len(columns)
         for key, value in obj.items():
             row[index[key]] = (
@@ -184,33 +274,19 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
             )
         return row
 
-    lines = enumerate(handle, start=1)
-    try:
-        for number, text in lines:
-            if text.strip():
-                objects.append((number, parse(number, text)))
-            if len(objects) >= batch_size:
-                break
-    except UnicodeDecodeError as err:
-        raise InputError(path, f"cannot read {path}: {err}", "the file must be UTF-8") from None
+    def read(count: int) -> list[tuple[int, dict[str, object] | str]]:
+        return [
+            (n, parse(text, why)) for n, text, why in islice(lines, count) if text is None or text.strip()
+        ]
+
+    first = read(batch_size)  # the first batch names the columns
 
     def batches() -> Iterator[Batch]:
-        with handle:
-            yield Batch([n for n, _ in objects], [to_row(o) for _, o in objects])
-            numbers: list[int] = []
-            rows: list[Row] = []
-            try:
-                for number, text in lines:
-                    if text.strip():
-                        numbers.append(number)
-                        rows.append(to_row(parse(number, text)))
-                    if len(rows) >= batch_size:
-                        yield Batch(numbers, rows)
-                        numbers, rows = [], []
-            except UnicodeDecodeError as err:
-                raise InputError(path, f"cannot read {path}: {err}", "the file must be UTF-8") from None
-            if rows:
-                yield Batch(numbers, rows)
+        with raw:
+            chunk = first
+            while chunk:
+                yield Batch([n for n, _ in chunk], [to_row(o) for _, o in chunk])
+                chunk = read(batch_size)
 
     return UsageFile(path, columns, batches())
 
