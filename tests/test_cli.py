@@ -258,12 +258,6 @@ contract IOT-1 "SIM fees" {
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a field declared `integer` accepts any decimal: a record with active_sims 1500.5 is "
-    "rated (0.80 EUR x 1500.5 = 1200.40) instead of rejected naming the field; the engine only "
-    "parses numbers (engine._number), the declared type is never checked at run time",
-)
 def test_a_non_integer_value_of_an_integer_field_is_rejected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

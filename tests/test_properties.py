@@ -769,13 +769,6 @@ contract AG-1 "Aggregates" {{
 
 
 @pytest.mark.parametrize("func", ["maximum", "minimum"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="the maximum/minimum of a field keeps whichever of two equal values came first, so "
-    "`5` and `5.0` in two records give quantity `5` or `5.0` (and `4.00` or `4.000` in the "
-    "trace) depending on record order: LineAcc.aggregate uses max()/min(), which return the "
-    "first of equal Decimals; invoice_lines.csv and trace.jsonl are not order-independent",
-)
 def test_equal_extremes_written_differently_do_not_depend_on_record_order(func: str, tmp_path: Path) -> None:
     (tmp_path / "c.contract").write_text(AGGREGATE_CONTRACT.format(func=func), encoding="utf-8")
     plans, _ = clearline.load_plans([tmp_path / "c.contract"])

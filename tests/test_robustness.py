@@ -520,13 +520,6 @@ def jsonl_cdr(record_id: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readers.py marks a JSON Lines line that does not parse as a row whose only field starts "
-    "with NUL (`\\x00` + message); engine.py takes any row whose first field starts with NUL for that "
-    "marker, so a CSV record whose first field begins with NUL is rejected with the rest of the "
-    "field as its reason ('CDR-9', or '' for a lone NUL) and an empty record id",
-)
 def test_a_csv_record_starting_with_nul_keeps_its_id_and_reason(tmp_path: Path) -> None:
     usage = tmp_path / "usage.csv"
     usage.write_text(f"{CDR_HEADER}\n\x00{cdr('CDR-9')}\n\x00\n", encoding="utf-8")
@@ -538,13 +531,6 @@ def test_a_csv_record_starting_with_nul_keeps_its_id_and_reason(tmp_path: Path) 
     assert second.reason != ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="numbers in records are read with Python's Decimal(), which also takes digit-group "
-    "underscores and any Unicode digits: quantity '1_000' is rated as 1000 s, '١٢٣' (Arabic-Indic) as "
-    "123 s and '１２' (fullwidth) as 12 s, where a CSV or JSON number has ASCII digits only; such a "
-    "value should be a reject naming the field, as 'NaN' or '0x10' are",
-)
 def test_a_number_with_underscores_or_non_ascii_digits_is_rejected(tmp_path: Path) -> None:
     usage = tmp_path / "usage.csv"
     rows = [cdr(f"Q-{i}").replace(",61,", f",{q},") for i, q in enumerate(["1_000", "١٢٣", "１２"])]
@@ -559,13 +545,6 @@ def test_a_number_with_underscores_or_non_ascii_digits_is_rejected(tmp_path: Pat
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="readers._read_jsonl catches only json.JSONDecodeError: a JSON Lines record nested "
-    "deeper than the interpreter's recursion limit (e.g. 100,000 '[') makes json.loads raise "
-    "RecursionError, which ends the run as an internal error (exit 70) instead of a reject",
-)
 def test_a_deeply_nested_json_record_is_a_reject(tmp_path: Path) -> None:
     usage = tmp_path / "usage.jsonl"
     deep = "[" * 100_000 + "]" * 100_000
@@ -578,13 +557,6 @@ def test_a_deeply_nested_json_record_is_a_reject(tmp_path: Path) -> None:
     assert result.rejects[0].line == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="a JSON escape of a lone surrogate ('\\ud800') decodes to a str that is not valid "
-    "Unicode; readers keep it, and writing the rated records or rejects as UTF-8 raises "
-    "UnicodeEncodeError: the run ends as an internal error (exit 70) instead of rejecting the record",
-)
 def test_a_lone_surrogate_in_a_json_record_is_a_reject(tmp_path: Path) -> None:
     usage = tmp_path / "usage.jsonl"
     lines = [jsonl_cdr("A"), jsonl_cdr("B\ud800"), jsonl_cdr("C", quantity="6\udfff1")]
@@ -596,13 +568,6 @@ def test_a_lone_surrogate_in_a_json_record_is_a_reject(tmp_path: Path) -> None:
         path.read_text(encoding="utf-8")  # every output is valid UTF-8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a CSV field longer than csv.field_size_limit() (131,072 characters) stops the whole run "
-    "with E0501 'cannot read on', and the message names the line after the field's (readers."
-    "_read_csv adds 1 to reader.line_num, which already counts the line that failed); the record "
-    "should be a reject, or at least the message should name its line",
-)
 def test_an_oversized_csv_field_is_reported_on_its_own_line(tmp_path: Path) -> None:
     usage = tmp_path / "usage.csv"
     rows = [CDR_HEADER, cdr("A"), cdr("B", "4" * 200_000), cdr("C"), cdr("D")]
@@ -623,12 +588,6 @@ def test_an_oversized_csv_field_is_reported_on_its_own_line(tmp_path: Path) -> N
     ['{"line_id": "x"\n', '{"kind": "payout"}\n', "not json at all\n"],
     ids=["cut-short", "no-line-id", "not-json"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.explain reads trace.jsonl with json.loads and data['line_id'] unguarded: a trace "
-    "line that is not JSON (JSONDecodeError) or lacks its line_id (KeyError) ends `clearline "
-    "explain` as an internal error (exit 70) instead of E0501 like `clearline report` gives",
-)
 def test_explain_on_a_damaged_trace_is_an_error_not_a_crash(
     march_run: Path, tmp_path: Path, trace: str
 ) -> None:
@@ -643,12 +602,6 @@ def test_explain_on_a_damaged_trace_is_an_error_not_a_crash(
 
 
 @pytest.mark.parametrize("period", ["２０２６-03", "٢٠٢٦-٠٣"], ids=["fullwidth", "arabic-indic"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/periods.period_bounds matches the period with \\d, which takes any Unicode "
-    "digit: --period '２０２６-03' settles March 2026 and writes '２０２６-03' as the period of every "
-    "line, the manifest and the documents, so one period gets two labels; it should be E0505",
-)
 def test_a_period_in_non_ascii_digits_is_refused(period: str) -> None:
     plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
     with pytest.raises(ClearlineError) as info:
@@ -656,13 +609,6 @@ def test_a_period_in_non_ascii_digits_is_refused(period: str) -> None:
     assert [d.code for d in info.value.diagnostics] == ["E0505"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a record whose arithmetic leaves the decimal context (quantity 1E+60 s: 2.5E+57 EUR "
-    "rounded to 0.0001 needs 62 digits) is rejected, as designed, but the reason shows Python: "
-    '"arithmetic outside the supported range (InvalidOperation([<class '
-    "'decimal.InvalidOperation'>]))\" (the engine formats the exception's repr into the reason)",
-)
 def test_a_reject_for_arithmetic_out_of_range_reads_without_python(tmp_path: Path) -> None:
     usage = tmp_path / "usage.csv"
     usage.write_text(CDR_HEADER + "\n" + cdr("A").replace(",61,", ",1E+60,") + "\n", encoding="utf-8")

@@ -343,9 +343,18 @@ def explain(
     trace = None
     ids: list[str] = []
     with trace_file.open(encoding="utf-8") as handle:
-        for text in handle:
-            data = json.loads(text)
-            ids.append(data["line_id"])
+        for number, text in enumerate(handle, start=1):
+            try:
+                data = json.loads(text)
+                ids.append(data["line_id"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                err.print(
+                    f"error[E0501]: {escape(str(trace_file))}:{number} is damaged: not a trace "
+                    "written by clearline simulate\n   = hint: run the settlement again, or "
+                    "`clearline verify` the folder",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(EXIT_ERRORS) from None
             if data["line_id"] == line_id:
                 trace = data
                 break

@@ -10,6 +10,7 @@ declares goes through `round_money`.
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -156,14 +157,24 @@ def round_money(value: Decimal, rounding: Rounding) -> Decimal:
     return result
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_NOT_FINITE = {"nan", "snan", "inf", "infinity"}
+
+
 def parse_decimal(text: str) -> Decimal:
     """Parse a finite decimal within the bounded context, or raise ValueError.
 
     >>> parse_decimal("0.0150")
     Decimal('0.0150')
     """
+    stripped = text.strip()
+    if stripped.lower().lstrip("+-") in _NOT_FINITE:
+        raise ValueError(f"{text!r} is not a finite number")
+    if not _NUMBER.fullmatch(stripped):
+        # Decimal() would also take '1_000' and any Unicode digits; a number in a file has ASCII ones
+        raise ValueError(f"{text!r} is not a number")
     try:
-        value = Decimal(text.strip())
+        value = Decimal(stripped)
     except decimal.InvalidOperation:
         raise ValueError(f"{text!r} is not a number") from None
     if not value.is_finite():

@@ -111,10 +111,12 @@ class LineAcc:
         current = self.aggregates.get(key)
         if current is None:
             self.aggregates[key] = value
-        elif func == "maximum":
-            self.aggregates[key] = max(current, value)
-        elif func == "minimum":
-            self.aggregates[key] = min(current, value)
+        elif func in ("maximum", "minimum"):
+            # equal values written differently (5 and 5.0): keep the shorter writing, so the
+            # result does not depend on which record came first
+            better = value > current if func == "maximum" else value < current
+            if better or (value == current and _exponent(value) > _exponent(current)):
+                self.aggregates[key] = value
         else:  # sum, and average (divided by the record count when the line closes)
             self.aggregates[key] = current + value
 
@@ -336,6 +338,7 @@ class _ProductRT:
         self.ci, self.pi = ci, pi
         self.contract = contract
         self.product = product
+        self.integers = frozenset(f.name for f in contract.fields if f.type == "integer")
         self.period: Period = period_bounds(period_label, contract.period, contract.time_zone)
         tz = self.period.start.tzinfo
         assert tz is not None
@@ -360,6 +363,11 @@ class _ProductRT:
             else (max(self.effective_from, start), min(self.effective_until, end))
         )
         self.memo: dict[tuple[str | bool | None, ...], tuple[_Priced, ...]] = {}
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0
 
 
 def _out_of_period(period: Period, ts: dt.datetime) -> RecordProblem:
@@ -581,8 +589,13 @@ class _FileContext:
         except RecordProblem as problem:
             engine.reject(self.file, line_no, rid, problem.reason, problem.field, problem.value)
             return
-        except (InvalidOperation, ArithmeticError) as err:
-            engine.reject(self.file, line_no, rid, f"arithmetic outside the supported range ({err!r})")
+        except (InvalidOperation, ArithmeticError):
+            engine.reject(
+                self.file,
+                line_no,
+                rid,
+                f"the amounts of this record are too large to compute exactly within {CONTEXT.prec} digits",
+            )
             return
         engine.acc.rated += 1
         for p, result in staged:
@@ -1060,7 +1073,10 @@ class _FileContext:
         text = self.value(row, name)
         if text is None or text == "":
             raise RecordProblem(f"product {p.product.name} reads `{name}`, which is empty", name)
-        return field_number(name, text)
+        value = field_number(name, text)
+        if p.integers and name in p.integers and value != value.to_integral_value():
+            raise RecordProblem(f"`{name}` is an integer field: {text!r} is not a whole number", name, text)
+        return value
 
     def unit(
         self, p: _ProductRT, rule: _Rule, row: Row, quantity: Decimal, answered: bool

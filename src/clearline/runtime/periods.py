@@ -46,19 +46,19 @@ def period_bounds(label: str, kind: str, time_zone: str) -> Period:
     tz = zoneinfo.ZoneInfo(time_zone)
     first: dt.date
     end: dt.date
-    if kind == "monthly" and (m := re.fullmatch(r"(\d{4})-(\d{2})", label)):
+    if kind == "monthly" and (m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", label)):
         first = dt.date(int(m[1]), int(m[2]), 1) if 1 <= int(m[2]) <= 12 else _bad(label, kind)
         end = _month_add(first, 1)
-    elif kind == "quarterly" and (m := re.fullmatch(r"(\d{4})-Q([1-4])", label)):
+    elif kind == "quarterly" and (m := re.fullmatch(r"([0-9]{4})-Q([1-4])", label)):
         first = dt.date(int(m[1]), 3 * int(m[2]) - 2, 1)
         end = _month_add(first, 3)
-    elif kind == "weekly" and (m := re.fullmatch(r"(\d{4})-W(\d{2})", label)):
+    elif kind == "weekly" and (m := re.fullmatch(r"([0-9]{4})-W([0-9]{2})", label)):
         try:
             first = dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
         except ValueError:
             _bad(label, kind)
         end = first + dt.timedelta(days=7)
-    elif kind == "daily" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", label):
+    elif kind == "daily" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", label):
         try:
             first = dt.date.fromisoformat(label)
         except ValueError:

@@ -99,6 +99,8 @@ def read_usage(path: Path, batch_size: int = BATCH_SIZE) -> UsageFile:
 
 
 MAX_LINE = 1 << 20  # a usage line longer than this is rejected, never read whole
+# A field may be as long as a line may (the csv module's own limit is 128 KiB).
+csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_LINE))
 _LINE_ENDS = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -182,7 +184,11 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
             texts = [text for _, text, _ in chunk if text is not None]
             parsed = csv.reader(texts)
             for number, text, reason in chunk:
-                row: Row = cast(Row, next(parsed)) if text is not None else marker(reason, width)
+                if text is None:
+                    numbers.append(number)
+                    rows.append(marker(reason, width))
+                    continue
+                row = cast(Row, next(parsed))
                 if row:
                     numbers.append(number)
                     rows.append(_whole(row, width, i_id))
@@ -223,8 +229,27 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
     return UsageFile(path, columns, batches())
 
 
+def _encodable(value: object) -> bool:
+    """Whether every text in a parsed JSON value is valid Unicode (no lone surrogates)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    return True
+
+
 def _whole(row: Row, width: int, i_id: int | None) -> Row:
-    """A row with fewer cells than the header (a truncated line) becomes a reject."""
+    """A row with fewer cells than the header (a truncated line) becomes a reject, and so
+    does one whose first cell starts with NUL (it would read as a marker)."""
+    if row[0] and row[0][0] == "\x00":
+        rid = row[i_id] if i_id is not None and i_id < len(row) and row[i_id] else ""
+        return marker("the line starts with a NUL character", width, rid or "")
     if len(row) >= width:
         return row
     rid = row[i_id] if i_id is not None and i_id < len(row) and row[i_id] else ""
@@ -256,6 +281,10 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
             obj = json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
         except json.JSONDecodeError as err:
             return f"not valid JSON: {err.msg} at column {err.colno}"
+        except RecursionError:
+            return "the JSON is nested too deeply to be a usage record"
+        if "\\u" in text and not _encodable(obj):
+            return "the JSON holds a \\u escape that is not a character (a lone surrogate)"
         if not isinstance(obj, dict):
             return "a JSON Lines record must be an object"
         for key in obj:
