@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import heapq
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,8 @@ from clearline.runtime.engine import Engine, Event, LineAcc, RatedRow, Reject, _
 from clearline.runtime.readers import FxTable
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
+
+TRACE_IDS = 10  # record ids a trace names; `explain --records` lists them all
 
 KINDS = {"I": "invoice", "P": "payout", "R": "retained"}
 
@@ -172,7 +175,8 @@ class _Finisher:
         self.fx = fx
         self.acc = engine.acc
         self.rt = {(p.ci, p.pi): p for p in engine.products}
-        self.record_ids: dict[str, list[str]] = {}  # subscription line -> event record ids
+        # subscription line -> the smallest event record ids (for the trace), never all of them
+        self.record_ids: dict[str, list[str]] = {}
         self.lifecycle_rows: list[RatedRow] = []
         self.problems: list[Diagnostic] = []
 
@@ -248,7 +252,8 @@ class _Finisher:
             if rule.line_level:
                 acc.net_base += unit.net
                 acc.gross_base += unit.gross
-            self.record_ids.setdefault(acc.line_id, []).extend(ids)
+            kept = self.record_ids.setdefault(acc.line_id, [])
+            kept[:] = heapq.nsmallest(TRACE_IDS, [*kept, *ids])
             touched.append((acc.line_id, rule.plan.clause.label))
         for rid in ids:
             for lid, clause in touched:
@@ -441,7 +446,7 @@ class _Finisher:
             for key, unit, value in acc.samples:
                 _, text = rating.explain(rate.expr, rate, product.measure, unit, rule.tiers, rule.bundle)
                 shown.append({"unit": key, "arithmetic": text, "amount": _s(value)})
-        ids = sorted(self.record_ids.get(acc.line_id, [])) or [s[0] for s in acc.samples]
+        ids = self.record_ids.get(acc.line_id) or [s[0] for s in acc.samples]
         trace: dict[str, Any] = {
             "trace_id": acc.line_id,
             "line_id": acc.line_id,
@@ -480,7 +485,7 @@ class _Finisher:
             "fx": fx_trace,
             "records": {
                 "count": acc.records,
-                "first": ids[:10],
+                "first": ids[:TRACE_IDS],
                 "list_command": f"grep -F ',{acc.line_id},' rated_records.csv",
             },
         }
