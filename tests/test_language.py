@@ -659,3 +659,50 @@ def test_one_call_rated_by_a_retail_and_a_wholesale_contract(tmp_path: Path) -> 
     assert {r["record_id"] for r in rows if r["clause"] == "1 Calls"} == {f"CDR-000{i}" for i in range(1, 7)}
     manifest = json.loads((out / "manifest.json").read_text())
     assert (manifest["counts"]["read"], manifest["counts"]["rated"]) == (6, 6)
+
+
+def test_a_discount_on_the_whole_invoice_spans_the_contracts_products(tmp_path: Path) -> None:
+    text = contract(
+        "INV-1",
+        "EUR",
+        """
+      usage fields {
+        service text
+      }
+      product calls "Calls" {
+        matches service = "voice"
+        clause "1 Calls" {
+          charge customer 10.00 EUR
+          round each line half up to 0.01
+          vat 20%
+        }
+      }
+      product texts "Texts" {
+        matches service = "sms"
+        clause "2 Texts" {
+          charge customer 5.00 EUR
+          round each line half up to 0.01
+          vat 10%
+        }
+        clause "9 Loyalty" {
+          discount 10% on the invoice
+          round each line half up to 0.01
+        }
+      }
+    """,
+    )
+    usage = """\
+        record_id,timestamp,customer_id,service
+        V1,2026-03-02T10:00:00+01:00,C1,voice
+        S1,2026-03-02T11:00:00+01:00,C1,sms
+    """
+    out = settle(tmp_path, text, {"u.csv": usage})
+    discounts = {
+        r["vat_rate"]: (r["amount"], r["vat_amount"])
+        for r in read_csv(out / "invoice_lines.csv")
+        if r["clause"] == "9 Loyalty"
+    }
+    # one line per VAT rate of the discounted lines: 10% of 10.00 at 20%, 10% of 5.00 at 10%
+    assert discounts == {"20%": ("-1.00", "-0.20"), "10%": ("-0.50", "-0.05")}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["conservation"]["ok"] is True

@@ -238,6 +238,7 @@ class DiscountPlan:
     amount: Decimal | None
     clauses: tuple[str, ...]
     line_rounding: Rounding
+    invoice: bool = False  # on the subtotal of every product of the contract, not only this one
 
 
 @dataclass(frozen=True, slots=True)

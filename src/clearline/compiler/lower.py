@@ -298,6 +298,7 @@ class _Lowerer:
                             amount=rule.money.amount if rule.money else None,
                             clauses=tuple(label for label, _ in rule.clauses),
                             line_rounding=self.rounding_or_default(line_round),
+                            invoice=rule.invoice,
                         )
                     )
                 elif isinstance(rule, ast.Split):

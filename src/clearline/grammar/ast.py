@@ -398,6 +398,7 @@ class Discount:
     money: Money | None
     clauses: tuple[tuple[str, Span], ...]  # empty: all the product's charges
     span: Span
+    invoice: bool = False  # `on the invoice`: the customer's whole invoice from this contract
 
 
 @dataclass(frozen=True, slots=True)

@@ -517,12 +517,17 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def discount(self, meta: Meta, children: list[Any]) -> ast.Discount:
         amount, target = children
+        invoice = target == "invoice"
+        clauses = () if invoice else target
         if isinstance(amount, Token):
-            return ast.Discount(Decimal(str(amount)[:-1]), None, target, self.span(meta))
-        return ast.Discount(None, amount, target, self.span(meta))
+            return ast.Discount(Decimal(str(amount)[:-1]), None, clauses, self.span(meta), invoice)
+        return ast.Discount(None, amount, clauses, self.span(meta), invoice)
 
     def all_charges(self, children: list[Any]) -> tuple[tuple[str, Any], ...]:
         return ()
+
+    def whole_invoice(self, children: list[Any]) -> str:
+        return "invoice"
 
     def clause_list(self, children: list[Token]) -> tuple[tuple[str, Any], ...]:
         return tuple((_unquote(c), self.tspan(c)) for c in children)

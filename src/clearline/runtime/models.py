@@ -191,14 +191,18 @@ def discounts(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: N
     """A negative invoice line per customer (and VAT rate) for each discount of the product."""
     out: list[Any] = []
     traces: list[dict[str, Any]] = []
-    own = {d.clause.label for d in p.product.discounts}
+    # `lines` are the contract's (every product): an invoice discount takes them all
+    own = {d.clause.label for q in p.contract.products for d in q.discounts}
     for disc in p.product.discounts:
         targets = [
             ln
             for ln in lines
             if ln.kind == "invoice"
             and ln.clause not in own
-            and (not disc.clauses or ln.clause in disc.clauses)
+            and (
+                disc.invoice
+                or (ln.product == p.product.name and (not disc.clauses or ln.clause in disc.clauses))
+            )
         ]
         for customer in sorted({ln.party for ln in targets}):
             groups: dict[tuple[Decimal | None, bool], list[Any]] = {}

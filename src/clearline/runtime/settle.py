@@ -290,23 +290,28 @@ class _Finisher:
             line, trace = self.line(p, rule, acc, party, group)
             lines.append(line)
             traces.append(trace)
-        for p in self.engine.products:
-            key3 = (p.contract.id, p.contract.version, p.product.name)
-            mine = [ln for ln in lines if (ln.contract_id, ln.contract_version, ln.product) == key3]
-            for model in (
-                models.commitments,
-                models.discounts,
-                models.waterfalls,
-                models.splits,
-                models.withholdings,
-            ):
-                if model in (models.commitments, models.discounts):
-                    namer = functools.partial(self.party_name, p.contract, "I")
-                else:
-                    namer = functools.partial(self.party_name, p.contract, "P")
-                added, added_traces = model(p, mine, Line, namer)
+        # each model for every product before the next model: an invoice discount sees every
+        # product's true-ups, and a waterfall sees the discounts
+        for model in (
+            models.commitments,
+            models.discounts,
+            models.waterfalls,
+            models.splits,
+            models.withholdings,
+        ):
+            for p in self.engine.products:
+                contract_version = (p.contract.id, p.contract.version)
+                mine = [
+                    ln
+                    for ln in lines
+                    if (ln.contract_id, ln.contract_version) == contract_version
+                    and (model is models.discounts or ln.product == p.product.name)
+                ]
+                role = "I" if model in (models.commitments, models.discounts) else "P"
+                added, added_traces = model(
+                    p, mine, Line, functools.partial(self.party_name, p.contract, role)
+                )
                 lines += added
-                mine += added
                 traces += added_traces
         retained, retained_traces = self.retained(lines)
         lines += retained
