@@ -303,18 +303,21 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
             )
         return row
 
-    def read(count: int) -> list[tuple[int, dict[str, object] | str]]:
-        return [
-            (n, parse(text, why)) for n, text, why in islice(lines, count) if text is None or text.strip()
-        ]
+    def read(count: int) -> list[tuple[int, dict[str, object] | str]] | None:
+        """The records of the next `count` lines (blank lines are not records); None at the end."""
+        taken = list(islice(lines, count))
+        if not taken:
+            return None
+        return [(n, parse(text, why)) for n, text, why in taken if text is None or text.strip()]
 
     first = read(batch_size)  # the first batch names the columns
 
     def batches() -> Iterator[Batch]:
         with raw:
             chunk = first
-            while chunk:
-                yield Batch([n for n, _ in chunk], [to_row(o) for _, o in chunk])
+            while chunk is not None:  # a chunk of blank lines is empty, not the end
+                if chunk:
+                    yield Batch([n for n, _ in chunk], [to_row(o) for _, o in chunk])
                 chunk = read(batch_size)
 
     return UsageFile(path, columns, batches())
