@@ -295,7 +295,7 @@ def settle(scratch: Path, usage: list[Path], fx: Path, customers: Path) -> clear
         assert_diagnostics(err)
         assert not (out / "manifest.json").exists(), "a failed run left a manifest"
         return None
-    assert_accounted_for(result, out, any(b"\x00" in p.read_bytes() for p in usage))
+    assert_accounted_for(result, out)
     return result
 
 
@@ -304,7 +304,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def assert_accounted_for(result: clearline.Settlement, out: Path, nul_in_input: bool) -> None:
+def assert_accounted_for(result: clearline.Settlement, out: Path) -> None:
     rejected, unmatched = len(result.rejects), len(result.unmatched)
     assert result.read == result.rated + rejected + unmatched
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -318,8 +318,7 @@ def assert_accounted_for(result: clearline.Settlement, out: Path, nul_in_input: 
     assert counts["reconciled"] is True
     assert len(read_rows(out / "rejects.csv")) == rejected
     assert len(read_rows(out / "unmatched.csv")) == unmatched
-    if not nul_in_input:  # see test_a_csv_record_starting_with_nul_keeps_its_id_and_reason
-        assert all(r["reason"] for r in read_rows(out / "rejects.csv"))
+    assert all(r["reason"] for r in read_rows(out / "rejects.csv"))
     # conservation, as the run reports it and recomputed from the line files
     assert result.ok and manifest["conservation"]["ok"] is True
     sums: dict[tuple[str, str], Decimal] = {}
@@ -497,7 +496,7 @@ def test_a_killed_run_never_looks_complete_and_a_rerun_gives_the_same_bytes(tmp_
         assert again[name] == fresh[name], name
 
 
-# --- known runtime and CLI bugs (docs/fuzzing.md): strict xfails until fixed there -------------
+# --- runtime and CLI findings (docs/fuzzing.md): regression tests, strict xfails while open -------
 
 
 CDR_HEADER = "record_id,timestamp,customer_id,service,destination,quantity,unit"
@@ -617,3 +616,27 @@ def test_a_reject_for_arithmetic_out_of_range_reads_without_python(tmp_path: Pat
     (reject,) = result.rejects
     assert reject.record_id == "A"
     assert "<class" not in reject.reason and "InvalidOperation" not in reject.reason, reject.reason
+
+
+BLANK_RUN_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="readers._read_jsonl takes `batch_size` raw lines per batch and drops the blank ones, and "
+    "its batch loop stops at the first empty batch: a run of at least batch_size blank lines ends "
+    "the file, every record after it is silently lost and the run exits 0 as clean (1 of 3 records "
+    "read here with batch_size 5; with the default 10,000, after 10,000 blank lines)",
+)
+
+
+@pytest.mark.parametrize("fmt", [pytest.param("jsonl", marks=BLANK_RUN_BUG), "csv"])
+def test_a_run_of_blank_lines_loses_no_record(tmp_path: Path, fmt: str) -> None:
+    gap = "\n" * 20
+    if fmt == "jsonl":
+        text = "".join(json.dumps(jsonl_cdr(rid)) + "\n" + gap for rid in "ABC")
+    else:
+        text = CDR_HEADER + "\n" + "".join(cdr(rid) + "\n" + gap for rid in "ABC")
+    usage = tmp_path / f"usage.{fmt}"
+    usage.write_text(text, encoding="utf-8")
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    for batch_size in (10_000, 5):
+        result = clearline.run(plans, [usage], PERIOD, batch_size=batch_size)
+        assert (result.read, result.rated) == (3, 3), batch_size
