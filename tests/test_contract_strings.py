@@ -9,8 +9,9 @@ escapes them (the page has exactly the markup it has for plain names) and
 Markdown backslash-escapes them (a line break shows as a space).
 
 Then a scan of the source: no module calls eval, exec, compile or
-__import__, loads pickles or runs commands, and the only code generation
-(jinja2 compiling the report templates) reads the packaged templates only.
+__import__, loads pickles (nor lets Lark load its cache from the shared
+temporary folder) or runs commands, and the only code generation (jinja2
+compiling the report templates) reads the packaged templates only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import ast
 import csv
 import html.parser
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from typer.testing import CliRunner
 
 import clearline
 from clearline.cli import app
+from clearline.grammar.lalr import lalr
 from clearline.reports.render import md_escape
 
 SRC = Path(clearline.__file__).resolve().parent
@@ -465,6 +469,9 @@ def _offences(path: Path, root: Path = SRC) -> list[str]:
                 found.append(f"{where}: calls {func.id}()")
             if isinstance(func, ast.Attribute) and func.attr in FORBIDDEN_CALLS - {"compile"}:
                 found.append(f"{where}: calls .{func.attr}()")
+            for keyword in node.keywords:
+                if keyword.arg == "cache" and isinstance(keyword.value, ast.Constant) and keyword.value.value:
+                    found.append(f"{where}: cache=True (Lark unpickles it from the shared temporary folder)")
             if isinstance(func, ast.Attribute) and func.attr == "import_module":
                 found.append(f"{where}: imports a module by name")
             if isinstance(func, ast.Attribute) and func.attr == "from_string":
@@ -515,6 +522,7 @@ def test_the_scan_catches_what_it_looks_for(tmp_path: Path) -> None:
         "jinja2.Environment(loader=jinja2.DictLoader({}))\njinja2.Environment(autoescape=False)\n"
         "env.from_string('{{ x }}')\nf = eval\n"
         "for f in fields(x):\n    getattr(x, f.name)\n"
+        "Lark(grammar, parser='lalr', cache=True)\n"
         "re.compile('x')\n"
     )
     probe = tmp_path / "probe.py"
@@ -538,8 +546,25 @@ def test_the_scan_catches_what_it_looks_for(tmp_path: Path) -> None:
         "without autoescape=True",
         "compiles a template from a string",
         "refers to eval",
+        "cache=True (Lark unpickles it",
     ):
         assert expected in kinds, expected
     assert len([o for o in offences if "getattr()" in o]) == 1  # the field loop is fine
     assert "re.compile" not in kinds and "importlib.resources" not in kinds
-    assert not [o for o in offences if o.startswith(("probe.py:19:", "probe.py:20:"))]  # the field loop, re
+    allowed = [n for n, line in enumerate(text.splitlines(), 1) if "f.name" in line or "re.compile" in line]
+    assert not [o for o in offences if int(o.split(":")[1]) in allowed]  # a field's name, a regex
+
+
+def test_the_parser_tables_are_never_unpickled_from_a_shared_folder() -> None:
+    """Lark's cache is a pickle: with `cache=True` it is read from the shared temporary folder
+    under a predictable name, where another user could plant one that runs code when any
+    `clearline` command starts. Clearline caches in a folder only its user can write, or not."""
+    cache = lalr().options.cache
+    if cache is False:
+        return
+    assert isinstance(cache, str), cache
+    folder = Path(cache).parent
+    assert folder.resolve() != Path(tempfile.gettempdir()).resolve()
+    info = folder.stat()
+    assert info.st_uid == os.getuid()
+    assert not info.st_mode & 0o022, oct(info.st_mode)

@@ -7,23 +7,40 @@ in `clearline.lark` beside this module.
 from __future__ import annotations
 
 import functools
+import os
 from importlib import resources
+from pathlib import Path
 
 from lark import Lark
 
 __all__ = ["lalr"]
 
 
+def _cache_file() -> str | bool:
+    """Where Lark keeps the built LALR tables (a pickle, keyed inside by the grammar's hash and
+    Lark's version, rebuilt when either changes): the user's own cache folder, never the shared
+    temporary folder, where another user could plant a pickle under the predictable name that
+    Lark's `cache=True` uses. False (no cache) when no private folder can be had."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "clearline"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return False
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        return False
+    return str(folder / "lalr-tables.cache")
+
+
 @functools.cache
 def lalr() -> Lark:
     grammar = resources.files("clearline.grammar").joinpath("clearline.lark").read_text("utf-8")
-    # cache=True: Lark keeps the built LALR tables in a file of the temporary folder, keyed by
-    # the grammar's hash and Lark's version, and rebuilds them when either changes
     return Lark(
         grammar,
         parser="lalr",
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=False,
-        cache=True,
+        cache=_cache_file(),
     )
