@@ -635,14 +635,6 @@ def test_a_run_of_blank_lines_loses_no_record(tmp_path: Path, fmt: str) -> None:
         assert (result.read, result.rated) == (3, 3), batch_size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readers._read_csv (since c4089af) parses each batch of `batch_size` raw lines on its own, "
-    "so a quoted field holding a line break that straddles a batch boundary is cut there: the "
-    "record keeps half a field and the rest becomes a phantom record rejected as cut short. "
-    "Five valid records read as 10 in batches of 1 and 7 in batches of 3 (with the default batch "
-    "size, at every 10,000th line); found by fuzz_readers round 4 (batches of 7 against 10,000)",
-)
 def test_a_quoted_line_break_does_not_depend_on_the_batch_size(tmp_path: Path) -> None:
     usage = tmp_path / "usage.csv"
     rows = [f'{cdr(f"R-{i}")},"line one\nline two"' for i in range(5)]

@@ -178,42 +178,54 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
     one_line_rows = not _has_quotes(path)
 
     def rows_of(chunk: list[tuple[int, str | None, str]]) -> Batch:
+        """The rows of a file without quotes: each line is one row."""
         numbers: list[int] = []
         rows: list[Row] = []
-        if one_line_rows:
-            texts = [text for _, text, _ in chunk if text is not None]
-            parsed = csv.reader(texts)
-            for number, text, reason in chunk:
-                if text is None:
-                    numbers.append(number)
-                    rows.append(marker(reason, width))
-                    continue
-                row = cast(Row, next(parsed))
-                if row:
-                    numbers.append(number)
-                    rows.append(_whole(row, width, i_id))
-        else:
-            # a quoted field may span lines: feed the text on, and the number of a row
-            # is that of its last line (as csv.reader counts)
-            feed: list[tuple[int, str]] = []
-            for number, text, reason in chunk:
-                if text is None:
-                    numbers.append(number)
-                    rows.append(marker(reason, width))
-                else:
-                    feed.append((number, text))
-            reader = csv.reader(text for _, text in feed)
-            for cells in reader:
-                if cells:
-                    numbers.append(feed[reader.line_num - 1][0])
-                    rows.append(_whole(cast(Row, cells), width, i_id))
-            order = sorted(range(len(rows)), key=numbers.__getitem__)
-            numbers, rows = [numbers[i] for i in order], [rows[i] for i in order]
+        parsed = csv.reader(text for _, text, _ in chunk if text is not None)
+        for number, text, reason in chunk:
+            if text is None:
+                numbers.append(number)
+                rows.append(marker(reason, width))
+                continue
+            row = cast(Row, next(parsed))
+            if row:
+                numbers.append(number)
+                rows.append(_whole(row, width, i_id))
         return Batch(numbers, rows)
+
+    def quoted_rows() -> Iterator[tuple[int, Row]]:
+        """One csv.reader over the whole file: a quoted field may span lines and batches.
+
+        An unreadable line becomes its own reject and feeds an empty line on (a blank
+        line between records, or a line break inside a broken quoted field).
+        """
+        held: list[tuple[int, Row]] = []
+        last = [0]
+
+        def feed() -> Iterator[str]:
+            for number, text, reason in lines:
+                last[0] = number
+                if text is None:
+                    held.append((number, marker(reason, width)))
+                    yield "\n"
+                else:
+                    yield text
+
+        for cells in csv.reader(feed()):
+            while held:
+                yield held.pop(0)
+            if cells:
+                yield last[0], _whole(cast(Row, cells), width, i_id)
+        yield from held
 
     def batches() -> Iterator[Batch]:
         with raw:
             try:
+                if not one_line_rows:
+                    source = quoted_rows()
+                    while pairs := list(islice(source, batch_size)):
+                        yield Batch([n for n, _ in pairs], [row for _, row in pairs])
+                    return
                 while True:
                     chunk = list(islice(lines, batch_size))
                     if not chunk:
