@@ -85,7 +85,7 @@ def main() -> int:
         (
             BIN / "ruff",
             "check",
-            *[p for p in ("src", "tests", "benchmarks", "scripts", "dev.py") if (ROOT / p).exists()],
+            *[p for p in ("src", "tests", "benchmarks", "scripts", "fuzz", "dev.py") if (ROOT / p).exists()],
         ),
         (BIN / "mypy"),
         (BIN / "pytest", *sys.argv[2:]),
