@@ -645,15 +645,6 @@ def test_a_quoted_line_break_does_not_depend_on_the_batch_size(tmp_path: Path) -
         assert (result.read, result.rated, len(result.rejects)) == (5, 5, 0), batch_size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readers._read_csv decides whether the header's quotes close by counting them on its first "
-    'line: in `unit,no"te,"x` the first quote is a literal one inside an unquoted field (as '
-    "Python's csv reads it) and the second opens a field that ends on the next line, but the count "
-    'is even, so line 1 is taken as the whole header and line 2 (`y"`) becomes a phantom record '
-    "(read 2 for 1 record), where a header whose open quote is plain to see is refused (E0501 'the "
-    "header has a quote that is never closed'); found by fuzz_readers round 4",
-)
 def test_a_header_spanning_lines_is_read_as_csv_reads_it_or_refused(tmp_path: Path) -> None:
     usage = tmp_path / "usage.csv"
     usage.write_text(f'{CDR_HEADER},no"te,"x\ny"\n{cdr("R-1")},a,b\n', encoding="utf-8")

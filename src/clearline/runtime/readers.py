@@ -164,7 +164,12 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
         raise InputError(
             path, f"{path}:1: the header cannot be read: {first[2]}", "the file must be UTF-8 CSV"
         )
-    if first[1].count('"') % 2:
+    try:  # the header is one line: a quoted field it leaves open would swallow the next ones
+        list(csv.reader([first[1]], strict=True))
+        header_open = False
+    except csv.Error:
+        header_open = True
+    if header_open or first[1].count('"') % 2:
         raw.close()
         raise InputError(
             path,
