@@ -17,7 +17,7 @@ from typing import Any
 
 from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
-from clearline.money import CONTEXT, Rounding, round_money
+from clearline.money import CONTEXT, Rounding, minor_unit, round_money
 from clearline.runtime import models, rating
 from clearline.runtime.engine import Engine, Event, LineAcc, RatedRow, Reject, _ProductRT, line_id
 from clearline.runtime.readers import FxTable
@@ -730,7 +730,8 @@ def conservation(lines: list[Line]) -> list[dict[str, Any]]:
             continue  # a part of a payout held for the tax authority, not a separate use of revenue
         t = totals.setdefault(
             (ln.contract_id, ln.period, ln.currency),
-            {"invoice": Decimal(0), "payout": Decimal(0), "retained": Decimal(0)},
+            # zero in the currency's minor unit: a contract with no invoice shows 0.00, not 0
+            dict.fromkeys(("invoice", "payout", "retained"), minor_unit(ln.currency) * 0),
         )
         t[ln.kind] += ln.amount
     out = []
