@@ -30,6 +30,7 @@ from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
 from clearline.money import CONTEXT
 from clearline.runtime.engine import Engine
+from clearline.runtime.parallel import settle_in_workers
 from clearline.runtime.periods import period_bounds
 from clearline.runtime.readers import (
     BATCH_SIZE,
@@ -280,11 +281,16 @@ def run(
     out: str | Path | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
     `progress` is called with the number of records read after each batch.
+    `workers` > 1 rates in that many processes (`runtime.parallel`); the
+    result and every file are the same whatever the number.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be 1 or more, not {workers}")
     plan_list = list(plans)
     for p in plan_list:
         try:
@@ -318,17 +324,20 @@ def run(
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
             candidates = duplicate_candidates([Path(u) for u in usage])
             engine = Engine(plan_list, period, customer_table, candidates)
-            for path in usage:
-                try:
-                    usage_file = read_usage(Path(path), batch_size)
-                    for batch in usage_file.batches:
-                        rows = engine.feed(str(path), usage_file.columns, batch)
-                        if writer is not None:
-                            writer.rated(rows)
-                        if progress is not None:
-                            progress(engine.acc.read)
-                except InputError as err:
-                    raise _input_error(err) from None
+            try:
+                if workers > 1:
+                    settle_in_workers(engine, [str(u) for u in usage], batch_size, workers, writer, progress)
+                else:
+                    for path in usage:
+                        usage_file = read_usage(Path(path), batch_size)
+                        for batch in usage_file.batches:
+                            rows = engine.feed(str(path), usage_file.columns, batch)
+                            if writer is not None:
+                                writer.rated(rows)
+                            if progress is not None:
+                                progress(engine.acc.read)
+            except InputError as err:
+                raise _input_error(err) from None
             result = finish(engine, fx_table)
             if writer is not None:
                 writer.finish(result, inputs, plans_hash(plan_list))

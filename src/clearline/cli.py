@@ -150,13 +150,16 @@ def test_(
 @app.command()
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `clearline simulate`.")],
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", help="Processes that rate records again.", min=1)
+    ] = 1,
 ) -> None:
     """Reproduce a run: re-hash its inputs, settle again, compare every output byte for byte."""
     from clearline.verify import verify_run
 
     out, err = _consoles()
     try:
-        result = verify_run(run_dir)
+        result = verify_run(run_dir, workers)
     except ClearlineError as error:
         raise _fail(error, err) from None
     for item in result.changed_inputs:
@@ -219,6 +222,12 @@ def simulate(
         Path | None, typer.Option("--out", "-o", help="Run folder (default out/PERIOD).")
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Records per batch.", min=1)] = 10_000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-j", help="Processes that rate records; the files are the same for any.", min=1
+        ),
+    ] = 1,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
@@ -253,6 +262,7 @@ def simulate(
                 out=folder,
                 batch_size=batch_size,
                 progress=callback,
+                workers=workers,
             )
     except ClearlineError as error:
         raise _fail(error, err) from None

@@ -54,8 +54,9 @@ def _manifest(run: Path) -> dict[str, Any]:
     return data
 
 
-def verify_run(run: str | Path) -> Verification:
-    """Re-hash the inputs and re-settle the run; compare every output's SHA-256."""
+def verify_run(run: str | Path, workers: int = 1) -> Verification:
+    """Re-hash the inputs and re-settle the run (in `workers` processes);
+    compare every output's SHA-256."""
     folder = Path(run)
     manifest = _manifest(folder)
     result = Verification(folder)
@@ -88,6 +89,7 @@ def verify_run(run: str | Path) -> Verification:
             fx=fx[0] if fx else None,
             customers=customers[0] if customers else None,
             out=again,
+            workers=workers,
         )
         for name, digest in sorted(manifest["outputs"].items()):
             result.outputs_checked += 1

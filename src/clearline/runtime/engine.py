@@ -428,6 +428,36 @@ class Engine:
         context.feed(batch, out)
         return out
 
+    def admit(self, file: str, columns: list[str], batch: Batch) -> None:
+        """Remember the ids of a batch that another engine rates, without rating it.
+
+        Exactly the ids `_FileContext.record` would remember -- a record with
+        an id and a timestamp with a UTC offset, not read before -- so that
+        engines which each rate some of the batches and admit the others find
+        every duplicate where one engine would (`runtime.parallel`).
+        """
+        index = {name: i for i, name in enumerate(columns)}  # as `feed` makes it
+        i_id, i_ts = index.get("record_id"), index.get("timestamp")
+        if i_id is None or i_ts is None:
+            return  # `record` rejects every row of this file before its id counts
+        candidates, seen = self.candidates, self.seen
+        parse = dt.datetime.fromisoformat
+        for line_no, row in batch:
+            if len(row) <= i_ts or len(row) <= i_id:
+                continue
+            rid = row[i_id]
+            if not rid or (candidates is not None and rid not in candidates) or rid in seen:
+                continue
+            first, text = row[0], row[i_ts]
+            if (first is not None and first.startswith("\x00")) or not text:
+                continue
+            try:
+                if parse(text).tzinfo is None:
+                    continue
+            except ValueError:
+                continue
+            seen[rid] = (file, line_no)
+
     def reject(
         self,
         file: str,

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from itertools import chain, repeat
@@ -23,7 +24,7 @@ from typing import IO, Any
 from clearline.runtime.engine import RatedLine, RatedPrice, RatedRow, RatedRows, Reject
 from clearline.runtime.settle import LINE_COLUMNS, Settlement
 
-__all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RunWriter", "sha256_file"]
+__all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RatedText", "RunWriter", "sha256_file"]
 
 RATED_COLUMNS = ["record_id", "line_id", "clause", "billed_quantity", "amount"]
 REJECT_COLUMNS = ["file", "line", "record_id", "field", "value", "reason"]
@@ -97,6 +98,60 @@ def _jstr(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+class RatedText:
+    """Renders batches of rated rows as the text of the two rated files.
+
+    Each distinct line part and price part is rendered once; when no record
+    id of the batch needs quoting or escaping, a row is its id and its two
+    rendered parts, joined in C.
+    """
+
+    def __init__(self) -> None:
+        # tail -> its rendering after the record id, in each file
+        self._csv_lines, self._csv_prices = _Rendered(_csv_line), _Rendered(_csv_price)
+        self._json_lines, self._json_prices = _Rendered(_json_line), _Rendered(_json_price)
+
+    def render(self, rows: RatedRows) -> tuple[str, str]:
+        """The batch's rows as CSV text and as JSON Lines text."""
+        ids, lines, prices = rows.ids, rows.lines, rows.prices
+        renders = (self._csv_lines, self._csv_prices, self._json_lines, self._json_prices)
+        if len(self._csv_prices) > _PART_CACHE:
+            for render in renders:
+                render.clear()
+        every = " ".join(ids)
+        if not every.isprintable() or any(c in every for c in _SPECIAL):
+            return _rated_rows(
+                RatedRow(rid, line.line_id, line.clause, price.quantity, price.amount)
+                for rid, line, price in zip(ids, lines, prices, strict=True)
+            )
+        csv_lines, csv_prices, json_lines, json_prices = renders
+        csv_rows = zip(
+            ids, map(csv_lines.__getitem__, lines), map(csv_prices.__getitem__, prices), strict=True
+        )
+        json_rows = zip(
+            repeat(_JSON_HEAD),
+            ids,
+            map(json_lines.__getitem__, lines),
+            map(json_prices.__getitem__, prices),
+            strict=False,  # the head repeats for as long as there are rows
+        )
+        return "".join(chain.from_iterable(csv_rows)), "".join(chain.from_iterable(json_rows))
+
+
+def _rated_rows(rows: Iterable[RatedRow]) -> tuple[str, str]:
+    """Rated rows one by one, any record id (quoted and escaped as needed)."""
+    buffer = io.StringIO()
+    write_csv = csv.writer(buffer, lineterminator="\n").writerow
+    lines: list[str] = []
+    for r in rows:
+        write_csv((r.record_id, r.line_id, r.clause, r.quantity, r.amount))
+        lines.append(
+            f'{{"record_id":{_jstr(r.record_id)},"line_id":"{r.line_id}",'
+            f'"clause":{_jstr(r.clause)},"billed_quantity":"{r.quantity}","amount":"{r.amount}"}}\n'
+        )
+    return buffer.getvalue(), "".join(lines)
+
+
 class RunWriter:
     """Writes one run folder. Use as a context manager around the run."""
 
@@ -106,15 +161,14 @@ class RunWriter:
         manifest = self.out / "manifest.json"
         if manifest.exists():
             manifest.unlink()  # the folder no longer holds a complete run
+        for stale in self.out.glob(".workers-*"):  # left by a run that was killed
+            shutil.rmtree(stale, ignore_errors=True)
         self.pending: list[str] = []
-        self._rated_csv: IO[str] = self._open("rated_records.csv")
-        self._rated_jsonl: IO[str] = self._open("rated_records.jsonl")
-        self._rated_writer = csv.writer(self._rated_csv, lineterminator="\n")
-        self._rated_writer.writerow(RATED_COLUMNS)
+        self._rated_csv: IO[bytes] = self._open_bytes("rated_records.csv")
+        self._rated_jsonl: IO[bytes] = self._open_bytes("rated_records.jsonl")
+        self._rated_csv.write((",".join(RATED_COLUMNS) + "\n").encode())
         self.rated_count = 0
-        # tail -> its rendering after the record id, in each file
-        self._csv_lines, self._csv_prices = _Rendered(_csv_line), _Rendered(_csv_price)
-        self._json_lines, self._json_prices = _Rendered(_json_line), _Rendered(_json_price)
+        self._text = RatedText()
 
     def _tmp(self, name: str) -> Path:
         return self.out / f".{name}.partial"
@@ -123,51 +177,20 @@ class RunWriter:
         self.pending.append(name)
         return self._tmp(name).open("w", encoding="utf-8", newline="")
 
+    def _open_bytes(self, name: str) -> IO[bytes]:
+        self.pending.append(name)
+        return self._tmp(name).open("wb")
+
     def rated(self, rows: RatedRows) -> None:
-        """Append a batch of rated rows to the CSV and JSON Lines files.
+        """Append a batch of rated rows to the CSV and JSON Lines files."""
+        csv_text, json_text = self._text.render(rows)
+        self.rated_text(len(rows), csv_text.encode(), json_text.encode())
 
-        Each distinct line part and price part is rendered once; when no
-        record id of the batch needs quoting or escaping, a row is its id and
-        its two rendered parts, joined in C.
-        """
-        ids, lines, prices = rows.ids, rows.lines, rows.prices
-        self.rated_count += len(ids)
-        renders = (self._csv_lines, self._csv_prices, self._json_lines, self._json_prices)
-        if len(self._csv_prices) > _PART_CACHE:
-            for render in renders:
-                render.clear()
-        every = " ".join(ids)
-        if not every.isprintable() or any(c in every for c in _SPECIAL):
-            self._rated_rows(
-                RatedRow(rid, line.line_id, line.clause, price.quantity, price.amount)
-                for rid, line, price in zip(ids, lines, prices, strict=True)
-            )
-            return
-        csv_lines, csv_prices, json_lines, json_prices = renders
-        csv_rows = zip(
-            ids, map(csv_lines.__getitem__, lines), map(csv_prices.__getitem__, prices), strict=True
-        )
-        self._rated_csv.write("".join(chain.from_iterable(csv_rows)))
-        json_rows = zip(
-            repeat(_JSON_HEAD),
-            ids,
-            map(json_lines.__getitem__, lines),
-            map(json_prices.__getitem__, prices),
-            strict=False,  # the head repeats for as long as there are rows
-        )
-        self._rated_jsonl.write("".join(chain.from_iterable(json_rows)))
-
-    def _rated_rows(self, rows: Iterable[RatedRow]) -> None:
-        """Rated rows one by one, any record id (quoted and escaped as needed)."""
-        write_csv = self._rated_writer.writerow
-        lines: list[str] = []
-        for r in rows:
-            write_csv((r.record_id, r.line_id, r.clause, r.quantity, r.amount))
-            lines.append(
-                f'{{"record_id":{_jstr(r.record_id)},"line_id":"{r.line_id}",'
-                f'"clause":{_jstr(r.clause)},"billed_quantity":"{r.quantity}","amount":"{r.amount}"}}\n'
-            )
-        self._rated_jsonl.write("".join(lines))
+    def rated_text(self, count: int, csv_text: bytes, json_text: bytes) -> None:
+        """Append rated rows already rendered (by `RatedText`, UTF-8)."""
+        self.rated_count += count
+        self._rated_csv.write(csv_text)
+        self._rated_jsonl.write(json_text)
 
     def _table(self, stem: str, columns: list[str], rows: list[dict[str, str]]) -> None:
         with self._open(f"{stem}.csv") as handle:

@@ -1,0 +1,186 @@
+"""Worker processes (`--workers`): the run folder is the same, byte for byte,
+whatever the number of workers -- rated records in read order, duplicates
+rejected where one process would reject them, the same errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from decimal import localcontext
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import clearline
+from clearline.money import CONTEXT
+from clearline.runtime import parallel
+from clearline.runtime.engine import Engine
+from clearline.runtime.settle import finish
+from conftest import CONTRACTS, DATA, PERIOD, read_csv
+
+HEADER = "record_id,timestamp,customer_id,service,destination,quantity,unit\n"
+
+
+def cdr(rid: str, ts: str = "2026-03-02T10:00:00+01:00", quantity: str = "61") -> str:
+    return f"{rid},{ts},C-1001,voice-out,4860123456,{quantity},s\n"
+
+
+def tricky_usage(folder: Path) -> list[Path]:
+    """Duplicates whose first reading sits in another batch (of another worker), first
+    readings that do not count (no offset, not a date), bad and unmatched records."""
+    first = folder / "cdrs-1.csv"
+    first.write_bytes(
+        (
+            HEADER
+            + cdr("A")  # line 2: A is first read here
+            + cdr("B", ts="2026-03-02T10:00:00")  # no offset: rejected, B not yet read
+            + cdr("C", quantity="abc")  # a bad quantity: rejected, but C was read
+            + cdr("D", ts="not a date")
+            + cdr("E")
+            + cdr("A")  # line 7: duplicate of line 2
+            + cdr("B")  # line 8: the first B that counts
+            + cdr("C")  # line 9: duplicate of line 4
+            + "F,2026-03-03T10:00:00+01:00,C-1001,sms-out,4860,1,msg\n"  # unmatched
+        ).encode()
+        + b"G,2026-03-03T10:00:00+01:00,C-1001,voice-out,48\xff,1,s\n"  # not UTF-8
+        + (cdr("B") + cdr("D") + cdr("H") + cdr("E", ts="2026-04-02T10:00:00+02:00")).encode()
+    )
+    second = folder / "cdrs-2.csv"
+    second.write_text(HEADER + cdr("E") + cdr("I") + cdr("H") + cdr("J"), encoding="utf-8")
+    return [first, second, DATA / "streamplus-subscriptions.csv"]
+
+
+def settle_into(out: Path, usage: list[Path], workers: int, batch_size: int = 2) -> clearline.Settlement:
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract", CONTRACTS / "streamplus.contract"])
+    return clearline.run(
+        plans,
+        usage,
+        PERIOD,
+        fx=DATA / "fx-rates.csv",
+        customers=DATA / "customers.csv",
+        out=out,
+        batch_size=batch_size,
+        workers=workers,
+    )
+
+
+def folder_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_any_number_of_workers_writes_the_same_run_folder(tmp_path: Path) -> None:
+    usage = tricky_usage(tmp_path)
+    one = settle_into(tmp_path / "one", usage, workers=1)
+    expected = folder_bytes(tmp_path / "one")
+    assert set(expected) >= {"manifest.json", "rated_records.csv", "rejects.csv", "trace.jsonl"}
+    for workers, batch_size in ((2, 2), (3, 1), (4, 5)):
+        out = tmp_path / f"workers-{workers}"
+        result = settle_into(out, usage, workers, batch_size)
+        assert folder_bytes(out) == expected, workers
+        assert (result.read, result.rated) == (one.read, one.rated)
+    # what one process finds, spelled out
+    rejects = [
+        (r["file"].rsplit("/", 1)[1], r["line"], r["record_id"], r["reason"])
+        for r in read_csv(tmp_path / "one" / "rejects.csv")
+    ]
+    duplicates = [
+        (f, line, rid, reason.rsplit("/", 1)[1]) for f, line, rid, reason in rejects if "duplicate" in reason
+    ]
+    assert duplicates == [
+        ("cdrs-1.csv", "7", "A", "cdrs-1.csv:2"),
+        ("cdrs-1.csv", "9", "C", "cdrs-1.csv:4"),  # the first C was rejected, but read
+        ("cdrs-1.csv", "12", "B", "cdrs-1.csv:8"),  # the first B had no offset: line 8 counts
+        ("cdrs-1.csv", "15", "E", "cdrs-1.csv:6"),  # a duplicate before it is out of period
+        ("cdrs-2.csv", "2", "E", "cdrs-1.csv:6"),
+        ("cdrs-2.csv", "4", "H", "cdrs-1.csv:14"),
+    ]
+    manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert manifest["counts"]["reconciled"] is True
+    assert [r["record_id"] for r in read_csv(tmp_path / "one" / "unmatched.csv")] == ["F"]
+
+
+def test_a_file_that_cannot_be_read_stops_every_worker_with_the_same_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_text('record_id,"timestamp\n' + cdr("A"), encoding="utf-8")
+    usage = [DATA / "nordcarrier-cdrs.csv", broken]
+    messages = []
+    for workers in (1, 2):
+        with pytest.raises(clearline.ClearlineError) as caught:
+            settle_into(tmp_path / f"out-{workers}", usage, workers)
+        (diagnostic,) = caught.value.diagnostics
+        messages.append((diagnostic.code, diagnostic.message))
+        assert not (tmp_path / f"out-{workers}" / "manifest.json").exists()
+        assert not list((tmp_path / f"out-{workers}").glob(".workers-*"))
+    assert messages[0] == messages[1]
+    assert messages[0][0] == "E0501"
+    assert "the header has a quote that is never closed" in messages[0][1]
+
+
+# --- the sharing itself, in one process: quick enough for many examples ---------------------
+
+ids = st.sampled_from(["A", "B", "C", "D", "E"])
+stamps = st.sampled_from(
+    ["2026-03-02T10:00:00+01:00", "2026-03-31T23:30:00+02:00", "2026-03-02T10:00:00", "2026-02-30T10:00", ""]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(ids, stamps, st.sampled_from(["61", "0", "x", "-1"])), max_size=30),
+    workers=st.integers(2, 4),
+    batch_size=st.integers(1, 4),
+)
+def test_shared_batches_settle_as_one_engine_does(
+    rows: list[tuple[str, str, str]], workers: int, batch_size: int, tmp_path: Path
+) -> None:
+    usage = tmp_path / "usage.csv"
+    usage.write_text(HEADER + "".join(cdr(rid, ts, q) for rid, ts, q in rows), encoding="utf-8")
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+
+    def settle(shares: int) -> tuple[object, ...]:
+        engine = Engine(plans, PERIOD, None, None)
+        outcomes = [
+            parallel._rate_share(
+                parallel._Share(plans, PERIOD, None, None, [str(usage)], batch_size, k, shares, None),
+                lambda read: None,
+            )
+            for k in range(shares)
+        ]
+        engine.acc = outcomes[0].acc
+        for outcome in outcomes[1:]:
+            engine.acc.merge(outcome.acc)
+        with localcontext(CONTEXT):
+            result = finish(engine, None)
+        return (
+            [ln.row() for ln in result.lines],
+            result.traces,
+            sorted(dataclasses.astuple(r) for r in result.rejects),
+            sorted(dataclasses.astuple(r) for r in result.unmatched),
+            result.read,
+            result.rated,
+        )
+
+    assert settle(workers) == settle(1)
+
+
+def test_the_cli_takes_workers_and_verify_reproduces_with_them(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "clearline.cli", "simulate", str(CONTRACTS / "nordcarrier.contract")]
+    command += ["-u", str(DATA / "nordcarrier-cdrs.csv"), "-p", PERIOD, "-o", str(out), "--workers", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "clearline.cli", "verify", str(out), "-j", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "reproduced byte for byte" in again.stdout
+    zero = subprocess.run([*command[:-1], "0"], capture_output=True, text=True, check=False)
+    assert zero.returncode == 2
+    assert "Traceback" not in zero.stderr
