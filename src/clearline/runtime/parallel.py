@@ -13,8 +13,9 @@ size; the parent merges the workers' `Accumulated` states -- exact sums, so
 the merge does not depend on how the batches were shared -- and copies the
 parts back in read order. A worker that fails stops the run: an input error
 is raised as one process would raise it (every worker reads the same files in
-the same order, so the first error is the same), anything else as an
-internal error with the worker's traceback.
+the same order, so the first error is the same), an OSError writing its part
+files (disk full) as the OSError it is, anything else as an internal error
+with the worker's traceback.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def _work(share: _Share, messages: Any) -> None:
         outcome = _rate_share(share, lambda read: messages.put(("read", share.worker, read)))
     except InputError as err:
         messages.put(("input", share.worker, (err.path, err.message, err.hint)))
+    except OSError as err:  # its part files cannot be written (disk full)
+        messages.put(("os", share.worker, (err.errno, err.strerror, err.filename)))
     except BaseException:  # reported to the parent, which stops the run
         messages.put(("crash", share.worker, traceback.format_exc()))
     else:
@@ -185,6 +188,8 @@ def _collect(processes: list[Any], messages: Any, progress: Callable[[int], None
         elif kind == "input":
             path, message, hint = payload
             raise InputError(path, message, hint)
+        elif kind == "os":
+            raise OSError(*payload)
         else:
             raise WorkerFailed(f"worker {worker} failed:\n{payload}")
     return [outcomes[k] for k in range(len(processes))]

@@ -239,10 +239,18 @@ class RunWriter:
         return manifest
 
     def abort(self) -> None:
+        """Remove what the run wrote; never raises (it runs while another error is
+        on its way out, a full disk's, say, which closing a file meets again)."""
         for handle in (self._rated_csv, self._rated_jsonl):
-            handle.close()
-        for name in self.pending:
-            self._tmp(name).unlink(missing_ok=True)
+            try:
+                handle.close()
+            except OSError:
+                pass
+        for name in [*self.pending, "manifest.json"]:
+            try:
+                self._tmp(name).unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def _as_parts(rows: list[RatedRow]) -> RatedRows:
