@@ -192,6 +192,7 @@ def test_value_keyed_table_and_missing_rate(tmp_path: Path) -> None:
         "rated": 4,
         "rejected": 1,
         "unmatched": 1,
+        "routed": 0,
         "reconciled": True,
         "lines": None,
     }

@@ -46,6 +46,7 @@ from clearline.runtime.store import RunWriter
 from clearline.source import SourceFile, Span
 
 __all__ = [
+    "OUT_OF_PERIOD",
     "ClearlineError",
     "Diagnostic",
     "Settlement",
@@ -59,6 +60,8 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+OUT_OF_PERIOD = ("reject", "route")  # what a run does with a record of another period
 
 
 def read_source(path: str | Path) -> SourceFile:
@@ -282,15 +285,20 @@ def run(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
+    out_of_period: str = "reject",
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
     `progress` is called with the number of records read after each batch.
     `workers` > 1 rates in that many processes (`runtime.parallel`); the
     result and every file are the same whatever the number.
+    `out_of_period`: "reject" a record of another period, or "route" it to
+    the run folder's `routed-PERIOD.jsonl`, a usage file for that period's run.
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
+    if out_of_period not in OUT_OF_PERIOD:
+        raise ValueError(f"out_of_period must be one of {', '.join(OUT_OF_PERIOD)}, not {out_of_period!r}")
     plan_list = list(plans)
     for p in plan_list:
         try:
@@ -323,7 +331,7 @@ def run(
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
             candidates = duplicate_candidates([Path(u) for u in usage])
-            engine = Engine(plan_list, period, customer_table, candidates)
+            engine = Engine(plan_list, period, customer_table, candidates, route=out_of_period == "route")
             try:
                 if workers > 1:
                     settle_in_workers(engine, [str(u) for u in usage], batch_size, workers, writer, progress)
@@ -340,7 +348,8 @@ def run(
                 raise _input_error(err) from None
             result = finish(engine, fx_table)
             if writer is not None:
-                writer.finish(result, inputs, plans_hash(plan_list))
+                options = {"out_of_period": out_of_period}
+                writer.finish(result, inputs, plans_hash(plan_list), {"options": options})
                 writer = None
             return result
     finally:

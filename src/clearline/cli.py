@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -209,6 +210,11 @@ def _estimate_records(paths: list[Path]) -> int:
     return total
 
 
+class OutOfPeriod(StrEnum):
+    reject = "reject"
+    route = "route"
+
+
 @app.command()
 def simulate(
     contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
@@ -228,6 +234,14 @@ def simulate(
             "--workers", "-j", help="Processes that rate records; the files are the same for any.", min=1
         ),
     ] = 1,
+    out_of_period: Annotated[
+        OutOfPeriod,
+        typer.Option(
+            "--out-of-period",
+            help="A record of another period: reject it, or route it to routed-PERIOD.jsonl "
+            "for that period's run.",
+        ),
+    ] = OutOfPeriod.reject,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
@@ -263,6 +277,7 @@ def simulate(
                 batch_size=batch_size,
                 progress=callback,
                 workers=workers,
+                out_of_period=out_of_period.value,
             )
     except ClearlineError as error:
         raise _fail(error, err) from None
@@ -290,10 +305,25 @@ def _money(value: Decimal) -> str:
 
 def _summary(result: clearline.Settlement, folder: Path, out: Console) -> None:
     records = Table(title=f"Records, period {result.period}")
-    for column in ("read", "rated", "rejected", "unmatched"):
+    counts = {
+        "read": result.read,
+        "rated": result.rated,
+        "rejected": len(result.rejects),
+        "unmatched": len(result.unmatched),
+    }
+    if result.routed:
+        counts["routed"] = len(result.routed)
+    for column in counts:
         records.add_column(column, justify="right")
-    records.add_row(str(result.read), str(result.rated), str(len(result.rejects)), str(len(result.unmatched)))
+    records.add_row(*map(str, counts.values()))
     out.print(records)
+    periods = sorted({r.period for r in result.routed})
+    if periods:
+        files = ", ".join(escape(str(folder / f"routed-{p}.jsonl")) for p in periods)
+        out.print(
+            f"{len(result.routed)} record(s) of other periods set aside for their own runs: {files} "
+            f"(list: {escape(str(folder / 'routed.csv'))})"
+        )
 
     parties = Table(title="Lines per party")
     for column, justify in (

@@ -51,6 +51,9 @@ def _manifest(run: Path) -> dict[str, Any]:
         raise _fail(f"cannot read {path}: {err}") from None
     if not isinstance(data, dict) or "inputs" not in data or "outputs" not in data:
         raise _fail(f"{path} is not a Clearline manifest")
+    options = data.get("options", {})  # runs written before options were recorded: the defaults
+    if not isinstance(options, dict) or options.get("out_of_period", "reject") not in clearline.OUT_OF_PERIOD:
+        raise _fail(f"{path} names options this version of Clearline does not know: {options}")
     return data
 
 
@@ -90,6 +93,7 @@ def verify_run(run: str | Path, workers: int = 1) -> Verification:
             customers=customers[0] if customers else None,
             out=again,
             workers=workers,
+            out_of_period=manifest.get("options", {}).get("out_of_period", "reject"),
         )
         for name, digest in sorted(manifest["outputs"].items()):
             result.outputs_checked += 1

@@ -42,7 +42,7 @@ from typing import Any, cast
 from clearline.compiler import ir
 from clearline.money import CONTEXT, round_money
 from clearline.runtime import rating
-from clearline.runtime.periods import Period, period_bounds
+from clearline.runtime.periods import Period, period_bounds, period_of
 from clearline.runtime.rating import (
     PRODUCT_FIELDS,
     RecordProblem,
@@ -65,6 +65,7 @@ __all__ = [
     "RatedPrice",
     "RatedRows",
     "Reject",
+    "Routed",
 ]
 
 SAMPLE_SIZE = 5  # record ids (the smallest) kept per line for traces
@@ -214,12 +215,24 @@ class Event:
     starts: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A record of another period, set aside for that period's run (`--out-of-period route`)."""
+
+    file: str
+    line: int
+    record_id: str
+    period: str  # the label of the period it belongs to
+    fields: tuple[tuple[str, str], ...]  # the record as read: column, text
+
+
 @dataclass(slots=True)
 class Accumulated:
     read: int = 0
     rated: int = 0
     rejects: list[Reject] = field(default_factory=list)
     unmatched: list[Reject] = field(default_factory=list)
+    routed: list[Routed] = field(default_factory=list)
     lines: dict[tuple[str, ...], LineAcc] = field(default_factory=dict)
     # (contract index, product index) -> customer -> lifecycle events
     events: dict[tuple[int, int], dict[str, list[Event]]] = field(default_factory=dict)
@@ -237,6 +250,7 @@ class Accumulated:
         self.rated += other.rated
         self.rejects += other.rejects
         self.unmatched += other.unmatched
+        self.routed += other.routed
         for key, line in other.lines.items():
             mine = self.lines.get(key)
             if mine is None:
@@ -370,6 +384,10 @@ def _exponent(value: Decimal) -> int:
     return exponent if isinstance(exponent, int) else 0
 
 
+class OutOfPeriod(RecordProblem):
+    """A record outside the settled period: rejected, or routed to its own."""
+
+
 def _out_of_period(period: Period, ts: dt.datetime) -> RecordProblem:
     """The reject of a record outside the period, saying when it is in the contract's time zone.
 
@@ -387,7 +405,7 @@ def _out_of_period(period: Period, ts: dt.datetime) -> RecordProblem:
             f"; note that the record's offset {ts.isoformat()[19:]} is not {tz}'s offset on that date "
             f"({local.isoformat()[19:]})"
         )
-    return RecordProblem(reason, "timestamp", ts.isoformat())
+    return OutOfPeriod(reason, "timestamp", ts.isoformat())
 
 
 class Engine:
@@ -400,10 +418,14 @@ class Engine:
         customers: dict[str, Customer] | None = None,
         candidates: set[str] | frozenset[str] | None = None,
         fast: bool = True,
+        route: bool = False,
     ) -> None:
         """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
         None remembers every id. `fast=False` takes every record through the
-        reference path (for checking that the fast paths agree with it)."""
+        reference path (for checking that the fast paths agree with it).
+        `route`: a record of another period is set aside for it (`Routed`)
+        instead of rejected, when every product it matches puts it in the same
+        other period."""
         self.plans = plans
         self.period_label = period
         self.customers = customers
@@ -413,6 +435,7 @@ class Engine:
         self.acc = Accumulated()
         self.candidates = candidates
         self.fast = fast
+        self.route = route
         self.seen: dict[str, tuple[str, int]] = {}  # record id -> where it was first read
         self.contexts: dict[tuple[str, tuple[str, ...]], _FileContext] = {}
 
@@ -617,6 +640,15 @@ class _FileContext:
             for p in matched:
                 staged.append((p, self.rate(p, row, ts, rid)))
         except RecordProblem as problem:
+            routes = isinstance(problem, OutOfPeriod) and engine.route
+            if routes and (target := self.period_of(matched, ts)) is not None:
+                fields = tuple(
+                    (name, cell)
+                    for name, i in self.index.items()
+                    if i < len(row) and (cell := row[i]) is not None
+                )
+                engine.acc.routed.append(Routed(self.file, line_no, rid, target, fields))
+                return
             engine.reject(self.file, line_no, rid, problem.reason, problem.field, problem.value)
             return
         except (InvalidOperation, ArithmeticError):
@@ -654,6 +686,18 @@ class _FileContext:
                     acc.rated or self.rated_line(acc, rule),
                     RatedPrice(format(unit.quantity, "f"), "" if amount is None else format(amount, "f")),
                 )
+
+    @staticmethod
+    def period_of(matched: list[_ProductRT], ts: dt.datetime) -> str | None:
+        """The one other period every matched product puts the record in; None when one
+        of them settles it in this period or two disagree (contracts in other time zones)."""
+        labels = set()
+        for p in matched:
+            inside = ts < p.period.end if p.subscription else p.period.start <= ts < p.period.end
+            if inside:
+                return None
+            labels.add(period_of(ts, p.contract.period, p.contract.time_zone))
+        return labels.pop() if len(labels) == 1 else None
 
     def line_of(self, rule: _Rule, party: str, group: str) -> LineAcc:
         key = (*rule.head, party, group)

@@ -58,6 +58,7 @@ class _Share:
     worker: int
     workers: int
     parts: str | None  # the folder for rated rows' part files; None writes none
+    route: bool = False  # records of other periods are routed, not rejected
 
 
 @dataclass(slots=True)
@@ -87,7 +88,7 @@ def _work(share: _Share, messages: Any) -> None:
 
 def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
     with localcontext(CONTEXT), fewer_collections():
-        engine = Engine(share.plans, share.period, share.customers, share.candidates)
+        engine = Engine(share.plans, share.period, share.customers, share.candidates, route=share.route)
         outcome = _Outcome(engine.acc)
         text = RatedText()
         csv_part: IO[bytes] | None = None
@@ -144,6 +145,7 @@ def settle_in_workers(
                 k,
                 workers,
                 parts if writer is not None else None,
+                engine.route,
             )
             for k in range(workers)
         ]

@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 
-__all__ = ["Period", "period_bounds"]
+__all__ = ["Period", "period_bounds", "period_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,25 @@ def period_bounds(label: str, kind: str, time_zone: str) -> Period:
         dt.datetime.combine(first, dt.time(), tz),
         dt.datetime.combine(end, dt.time(), tz),
     )
+
+
+def period_of(moment: dt.datetime, kind: str, time_zone: str) -> str:
+    """The label of the period of `kind` that holds `moment` in `time_zone`.
+
+    >>> period_of(dt.datetime.fromisoformat("2026-03-31T23:05:00+01:00"), "monthly", "Europe/Warsaw")
+    '2026-04'
+    >>> period_of(dt.datetime.fromisoformat("2026-03-31T12:00:00+02:00"), "weekly", "Europe/Warsaw")
+    '2026-W14'
+    """
+    day = moment.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
+    if kind == "monthly":
+        return f"{day.year:04d}-{day.month:02d}"
+    if kind == "quarterly":
+        return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
+    if kind == "weekly":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return day.isoformat()
 
 
 _EXAMPLES = {

@@ -19,7 +19,7 @@ from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, Rounding, minor_unit, round_money
 from clearline.runtime import models, rating
-from clearline.runtime.engine import Engine, Event, LineAcc, RatedRow, Reject, _ProductRT, line_id
+from clearline.runtime.engine import Engine, Event, LineAcc, RatedRow, Reject, Routed, _ProductRT, line_id
 from clearline.runtime.readers import FxTable
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
@@ -135,6 +135,8 @@ class Settlement:
     unmatched: list[Reject]
     conservation: list[dict[str, Any]]
     lifecycle_rows: list[RatedRow] = field(default_factory=list)
+    # records of other periods set aside for them (`--out-of-period route`), in read order
+    routed: list[Routed] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -342,6 +344,7 @@ class _Finisher:
             unmatched=self.acc.unmatched,
             conservation=conservation(lines),
             lifecycle_rows=self.lifecycle_rows,
+            routed=sorted(self.acc.routed, key=lambda r: (r.file, r.line)),
         )
 
     def line(

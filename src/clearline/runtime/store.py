@@ -21,13 +21,14 @@ from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Any
 
-from clearline.runtime.engine import RatedLine, RatedPrice, RatedRow, RatedRows, Reject
+from clearline.runtime.engine import RatedLine, RatedPrice, RatedRow, RatedRows, Reject, Routed
 from clearline.runtime.settle import LINE_COLUMNS, Settlement
 
 __all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RatedText", "RunWriter", "sha256_file"]
 
 RATED_COLUMNS = ["record_id", "line_id", "clause", "billed_quantity", "amount"]
 REJECT_COLUMNS = ["file", "line", "record_id", "field", "value", "reason"]
+ROUTED_COLUMNS = ["file", "line", "record_id", "period", "routed_to"]
 INVOICE_TOTAL_COLUMNS = [
     "customer",
     "period",
@@ -163,6 +164,8 @@ class RunWriter:
             manifest.unlink()  # the folder no longer holds a complete run
         for stale in self.out.glob(".workers-*"):  # left by a run that was killed
             shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.out.glob("routed-*.jsonl"):  # an earlier run's, perhaps for other periods
+            stale.unlink()
         self.pending: list[str] = []
         self._rated_csv: IO[bytes] = self._open_bytes("rated_records.csv")
         self._rated_jsonl: IO[bytes] = self._open_bytes("rated_records.jsonl")
@@ -222,6 +225,7 @@ class RunWriter:
         self._table("invoice_totals", INVOICE_TOTAL_COLUMNS, result.invoice_totals())
         self._table("rejects", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.rejects)])
         self._table("unmatched", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.unmatched)])
+        self._routed(result.routed)
         with self._open("trace.jsonl") as handle:
             for trace in result.traces:
                 handle.write(json.dumps(trace, ensure_ascii=False, sort_keys=True) + "\n")
@@ -237,6 +241,30 @@ class RunWriter:
         )
         os.replace(tmp, self.out / "manifest.json")
         return manifest
+
+    def _routed(self, routed: list[Routed]) -> None:
+        """The list of routed records, and per period they belong to a usage file of
+        them (JSON Lines, every field as read) for that period's run."""
+        by_period: dict[str, list[Routed]] = {}
+        for r in routed:
+            by_period.setdefault(r.period, []).append(r)
+        rows: list[dict[str, str]] = []
+        for period, records in sorted(by_period.items()):
+            name = f"routed-{period}.jsonl"
+            with self._open(name) as handle:
+                for number, r in enumerate(records, start=1):
+                    handle.write(json.dumps(dict(r.fields), ensure_ascii=False) + "\n")
+                    rows.append(
+                        {
+                            "file": r.file,
+                            "line": str(r.line),
+                            "record_id": r.record_id,
+                            "period": period,
+                            "routed_to": f"{name}:{number}",
+                        }
+                    )
+        rows.sort(key=lambda row: (row["file"], int(row["line"])))
+        self._table("routed", ROUTED_COLUMNS, rows)
 
     def abort(self) -> None:
         """Remove what the run wrote; never raises (it runs while another error is
@@ -315,7 +343,8 @@ def build_manifest(
             "rated": result.rated,
             "rejected": rejected,
             "unmatched": unmatched,
-            "reconciled": result.read == result.rated + rejected + unmatched,
+            "routed": len(result.routed),
+            "reconciled": result.read == result.rated + rejected + unmatched + len(result.routed),
             "lines": {
                 k: sum(1 for ln in result.lines if ln.kind == k)
                 for k in ("invoice", "payout", "withholding", "retained")
