@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,18 @@ from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, Rounding, minor_unit, round_money
 from clearline.runtime import models, rating
-from clearline.runtime.engine import Engine, Event, LineAcc, RatedRow, Reject, Routed, _ProductRT, line_id
+from clearline.runtime.engine import (
+    Engine,
+    Event,
+    LineAcc,
+    RatedLine,
+    RatedPrice,
+    RatedRows,
+    Reject,
+    Routed,
+    _ProductRT,
+    line_id,
+)
 from clearline.runtime.readers import FxTable
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
@@ -123,6 +135,10 @@ class Line:
         }
 
 
+# a subscriber's events: their record ids, the (line id, clause) of each line they fed, days
+Lifecycle = tuple[list[str], tuple[tuple[str, str], ...], str]
+
+
 @dataclass(slots=True)
 class Settlement:
     period: str
@@ -134,9 +150,28 @@ class Settlement:
     rejects: list[Reject]
     unmatched: list[Reject]
     conservation: list[dict[str, Any]]
-    lifecycle_rows: list[RatedRow] = field(default_factory=list)
+    # the rated-records rows of subscription events, made as they are written
+    lifecycle: list[Lifecycle] = field(default_factory=list)
     # records of other periods set aside for them (`--out-of-period route`), in read order
     routed: list[Routed] = field(default_factory=list)
+
+    def lifecycle_rows(self, batch: int = 10_000) -> Iterator[RatedRows]:
+        """The rated-records rows of the subscription events, a batch at a time: per
+        subscriber, each event's id with each line it fed (or none, when inactive)."""
+        lines: dict[tuple[str, str], RatedLine] = {}
+        prices: dict[str, RatedPrice] = {}
+        out = RatedRows()
+        for ids, touched, days in self.lifecycle:
+            price = prices.get(days) or prices.setdefault(days, RatedPrice(days, ""))
+            parts = [lines.get(t) or lines.setdefault(t, RatedLine(*t)) for t in touched]
+            for rid in ids:
+                for line in parts:
+                    out.add(rid, line, price)
+            if len(out) >= batch:
+                yield out
+                out = RatedRows()
+        if len(out):
+            yield out
 
     @property
     def ok(self) -> bool:
@@ -179,7 +214,7 @@ class _Finisher:
         self.rt = {(p.ci, p.pi): p for p in engine.products}
         # subscription line -> the smallest event record ids (for the trace), never all of them
         self.record_ids: dict[str, list[str]] = {}
-        self.lifecycle_rows: list[RatedRow] = []
+        self.lifecycle: list[Lifecycle] = []
         self.problems: list[Diagnostic] = []
 
     # subscriptions ------------------------------------------------------------------
@@ -211,8 +246,7 @@ class _Finisher:
     def subscriber(self, p: _ProductRT, customer: str, events: list[Event], days: int) -> None:
         ids = [e.record_id for e in events]
         if days == 0:
-            for rid in ids:
-                self.lifecycle_rows.append(RatedRow(rid, "", "", "0", ""))
+            self.lifecycle.append((ids, (("", ""),), "0"))
             return
         unit = rating.Unit(Decimal(days), None, False, days, p.period.days)
         net = Decimal(0)
@@ -257,9 +291,7 @@ class _Finisher:
             kept = self.record_ids.setdefault(acc.line_id, [])
             kept[:] = heapq.nsmallest(TRACE_IDS, [*kept, *ids])
             touched.append((acc.line_id, rule.plan.clause.label))
-        for rid in ids:
-            for lid, clause in touched:
-                self.lifecycle_rows.append(RatedRow(rid, lid, clause, str(days), ""))
+        self.lifecycle.append((ids, tuple(touched), str(days)))
 
     @staticmethod
     def vat(amount: Decimal, rate: Decimal | None, rounding: Rounding) -> Decimal | None:
@@ -343,7 +375,7 @@ class _Finisher:
             rejects=self.acc.rejects,
             unmatched=self.acc.unmatched,
             conservation=conservation(lines),
-            lifecycle_rows=self.lifecycle_rows,
+            lifecycle=self.lifecycle,
             routed=sorted(self.acc.routed, key=lambda r: (r.file, r.line)),
         )
 

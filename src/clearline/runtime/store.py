@@ -212,7 +212,8 @@ class RunWriter:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write everything but the streamed file, then the manifest; return it."""
-        self.rated(_as_parts(result.lifecycle_rows))
+        for rows in result.lifecycle_rows():
+            self.rated(rows)
         self._rated_csv.close()
         self._rated_jsonl.close()
         # withholding lines sit under the payouts they reduce, in the payout file
@@ -279,23 +280,6 @@ class RunWriter:
                 self._tmp(name).unlink(missing_ok=True)
             except OSError:
                 pass
-
-
-def _as_parts(rows: list[RatedRow]) -> RatedRows:
-    """Rated rows made after the stream (subscriptions'), as line and price parts."""
-    lines: dict[tuple[str, str], RatedLine] = {}
-    prices: dict[tuple[str, str], RatedPrice] = {}
-    line_keys = [(r.line_id, r.clause) for r in rows]
-    price_keys = [(r.quantity, r.amount) for r in rows]
-    for key in set(line_keys):
-        lines[key] = RatedLine(*key)
-    for key in set(price_keys):
-        prices[key] = RatedPrice(*key)
-    return RatedRows(
-        [r.record_id for r in rows],
-        list(map(lines.__getitem__, line_keys)),
-        list(map(prices.__getitem__, price_keys)),
-    )
 
 
 def _sorted(rejects: list[Reject]) -> list[Reject]:
