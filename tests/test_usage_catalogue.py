@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 import clearline
 from clearline.cli import app
 from clearline.compiler import ir
-from clearline.runtime import readers
+from clearline.runtime import duplicates, parquet, readers
 from conftest import CONTRACTS, DATA, ROOT, read_csv
 
 FIXTURES = Path(__file__).resolve().parent / "usage_catalogue"
@@ -438,9 +438,9 @@ def test_timestamps_in_arrow_read_as_value_by_value(
     """The vectorised timestamp text is the reference text (around DST changes too)."""
     per = 10**digits
     counts = [None if s is None else (start + s) * per + fractions % per for s in steps]
-    tz = None if zone is None else readers._zone(Path("t.parquet"), "t", zone)
-    fast = readers._timestamp_texts(pa, "t", digits, tz, pa.array(counts, pa.int64()))
-    assert fast == readers._timestamp_cells("t", counts, digits, tz)
+    tz = None if zone is None else parquet._zone(Path("t.parquet"), "t", zone)
+    fast = parquet._timestamp_texts(pa, "t", digits, tz, pa.array(counts, pa.int64()))
+    assert fast == parquet._timestamp_cells("t", counts, digits, tz)
 
 
 def test_a_parquet_value_that_cannot_be_text_rejects_its_row_with_its_record_id(tmp_path: Path) -> None:
@@ -499,10 +499,10 @@ def test_scan_ids_of_parquet_are_the_ids_of_its_batches(tmp_path: Path) -> None:
         row_group_size=2,
     )
     from_batches = [row[0] for _, row in cells(usage, 3) for row in [list(row.values())] if row[0]]
-    scanned = [rid for chunk in readers.scan_ids(usage) or [] for rid in chunk]
+    scanned = [rid for chunk in duplicates.scan_ids(usage) or [] for rid in chunk]
     assert scanned == from_batches == ["3", "1", "3"]
-    assert readers.count_lines(usage) == 5
-    assert readers.duplicate_candidates([usage], exact_below=0) == {"3"}
+    assert duplicates.count_lines(usage) == 5
+    assert duplicates.duplicate_candidates([usage], exact_below=0) == {"3"}
 
 
 def test_duplicates_across_csv_and_parquet_name_where_the_first_was_read(tmp_path: Path) -> None:

@@ -29,18 +29,12 @@ from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
 from clearline.money import CONTEXT
+from clearline.runtime.duplicates import duplicate_candidates
 from clearline.runtime.engine import Engine
 from clearline.runtime.parallel import settle_in_workers
 from clearline.runtime.periods import period_bounds
-from clearline.runtime.readers import (
-    BATCH_SIZE,
-    InputError,
-    duplicate_candidates,
-    fewer_collections,
-    read_customers,
-    read_fx,
-    read_usage,
-)
+from clearline.runtime.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
+from clearline.runtime.refdata import read_customers, read_fx
 from clearline.runtime.settle import Settlement, finish
 from clearline.runtime.store import RunWriter
 from clearline.source import SourceFile, Span

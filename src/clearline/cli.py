@@ -219,7 +219,7 @@ class OutOfPeriod(StrEnum):
 def simulate(
     contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
     usage: Annotated[
-        list[Path], typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl); repeatable.")
+        list[Path], typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl, .parquet); repeatable.")
     ],
     period: Annotated[str, typer.Option("--period", "-p", help="Period to settle, e.g. 2026-03.")],
     fx: Annotated[Path | None, typer.Option("--fx", help="FX rates CSV: date,from,to,rate.")] = None,

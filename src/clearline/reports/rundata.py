@@ -24,7 +24,8 @@ from typing import Any
 import clearline
 from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError
-from clearline.runtime.readers import Customer, InputError, read_customers
+from clearline.runtime.readers import InputError
+from clearline.runtime.refdata import Customer, read_customers
 from clearline.runtime.store import sha256_file
 
 __all__ = ["LINE_FILES", "LineRow", "Party", "RejectRow", "RunData", "RunFolderError", "read_run"]

@@ -25,7 +25,7 @@ and per product its window as timestamp text for each UTC offset met
 
 Duplicates: record ids are remembered exactly only for the `candidates`, a
 superset of the ids that occur more than once, found by a pre-scan of the
-input (`readers.duplicate_candidates`); without it every id is remembered.
+input (`duplicates.duplicate_candidates`); without it every id is remembered.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ from clearline.runtime.rating import (
     field_number,
     pure,
 )
-from clearline.runtime.readers import Batch, Customer, Row
+from clearline.runtime.readers import Batch, Row
+from clearline.runtime.refdata import Customer
 
 __all__ = [  # with what it accumulates (runtime.accumulate), for the modules that read it
     "SAMPLE_SIZE",

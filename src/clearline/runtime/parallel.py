@@ -33,7 +33,8 @@ from typing import IO, Any
 from clearline.compiler import ir
 from clearline.money import CONTEXT
 from clearline.runtime.engine import Accumulated, Engine
-from clearline.runtime.readers import Customer, InputError, fewer_collections, read_usage
+from clearline.runtime.readers import InputError, fewer_collections, read_usage
+from clearline.runtime.refdata import Customer
 from clearline.runtime.store import RatedText, RunWriter
 
 __all__ = ["WorkerFailed", "settle_in_workers"]

@@ -32,7 +32,7 @@ from clearline.runtime.engine import (
     _ProductRT,
     line_id,
 )
-from clearline.runtime.readers import FxTable
+from clearline.runtime.refdata import FxTable
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
 
