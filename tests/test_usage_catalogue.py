@@ -83,6 +83,43 @@ CASES: dict[str, tuple[int, list[tuple[str, str, str, str]], list[str]]] = {
     "truncated_last_line.csv": (1, [("BAD-1", "3", "", "the line has 3 of 7 columns")], []),
     "truncated_last_line.jsonl": (1, [("", "2", "", "not valid JSON")], []),
     "not_an_object.jsonl": (1, [("", "2", "", "a JSON Lines record must be an object")], []),
+    # JSON Lines: the same cases, lines numbered from 1 (there is no header)
+    "empty_quantity.jsonl": (
+        1,
+        [("BAD-1", "2", "quantity", "product voice reads `quantity`, which is empty")],
+        [],
+    ),
+    "null_quantity.jsonl": (
+        1,
+        [("BAD-1", "2", "quantity", "product voice reads `quantity`, which is empty")],
+        [],
+    ),
+    "negative_quantity.jsonl": (1, [("BAD-1", "2", "quantity", "`quantity` is negative: -5")], []),
+    "timestamp_without_offset.jsonl": (
+        1,
+        [("BAD-1", "2", "timestamp", "`timestamp` 2026-03-02T10:00:00 has no UTC offset")],
+        [],
+    ),
+    "impossible_date.jsonl": (
+        1,
+        [("BAD-1", "2", "timestamp", "`timestamp` is not a date and time: '2026-02-30")],
+        [],
+    ),
+    "out_of_period.jsonl": (1, [("BAD-1", "2", "timestamp", "outside the settled period 2026-03")], []),
+    "unknown_product.jsonl": (1, [], ["BAD-1"]),
+    "duplicate_id.jsonl": (1, [("CDR-0001", "2", "record_id", "duplicate record id: first read at ")], []),
+    "missing_column.jsonl": (
+        0,
+        [("CDR-0001", "1", "destination", "rate table termination reads `destination`, which is empty")],
+        [],
+    ),
+    "extra_columns.jsonl": (1, [], []),
+    "reordered_header.jsonl": (1, [], []),
+    "utf8_bom.jsonl": (1, [], []),
+    "crlf.jsonl": (1, [], []),
+    "empty_file.jsonl": (0, [], []),
+    "blank_lines_only.jsonl": (0, [], []),
+    "not_utf8.jsonl": (1, [("", "2", "", "the line is not UTF-8 text (byte 0xff at column 105)")], []),
     # Parquet: the same records as typed or text columns, rows numbered from 1
     "non_numeric_quantity.parquet": (
         1,
@@ -187,6 +224,21 @@ def test_an_over_long_line_is_rejected_without_being_held(tmp_path: Path) -> Non
     clearline.run(plans, [usage], "2026-03", out=out)
     (reject,) = read_csv(out / "rejects.csv")
     assert (reject["line"], reject["reason"]) == ("2", "the line is longer than 1 MiB; it was skipped unread")
+    assert [r["record_id"] for r in read_csv(out / "rated_records.csv")] == ["CDR-0001"]
+
+
+def test_an_over_long_json_line_is_rejected_without_being_held(tmp_path: Path) -> None:
+    good = '{"record_id":"CDR-0001","timestamp":"2026-03-01T10:00:00+01:00","customer_id":"C-1001",'
+    good += '"service":"voice-out","destination":"4860123456","quantity":61,"unit":"s"}\n'
+    usage = tmp_path / "long.jsonl"
+    with usage.open("w", encoding="utf-8") as handle:
+        handle.write('{"record_id":"CDR-LONG","destination":"' + "9" * (3 << 20) + '"}\n')
+        handle.write(good)
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    out = tmp_path / "out"
+    clearline.run(plans, [usage], "2026-03", out=out)
+    (reject,) = read_csv(out / "rejects.csv")
+    assert (reject["line"], reject["reason"]) == ("1", "the line is longer than 1 MiB; it was skipped unread")
     assert [r["record_id"] for r in read_csv(out / "rated_records.csv")] == ["CDR-0001"]
 
 
