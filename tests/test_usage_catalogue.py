@@ -178,7 +178,7 @@ CASES: dict[str, tuple[int, list[tuple[str, str, str, str]], list[str]]] = {
     "zero_rows.parquet": (0, [], []),
     "not_utf8.parquet": (
         1,
-        [("BAD-1", "2", "", "the value of `unit` is not UTF-8 text (byte 0xff at position 2)")],
+        [("BAD-1", "2", "unit", "the value of `unit` is not UTF-8 text (byte 0xff at position 2)")],
         [],
     ),
 }
@@ -505,10 +505,11 @@ def test_a_parquet_value_that_cannot_be_text_rejects_its_row_with_its_record_id(
         },
     )
     rows = [(n, row) for batch in readers.read_usage(usage).batches for n, row in batch]
-    assert [(n, row[0], row[-1]) for n, row in rows] == [
-        (1, "\x00the value of `record_id` starts with a NUL character", "\x00A"),
-        (2, "\x00the value of `unit` is not UTF-8 text (byte 0xc3 at position 1)", "B-1"),
-        (3, "\x00the value of `timestamp` is outside the years 1 to 9999", "C-1"),
+    # the record id and the field at fault ride after the columns
+    assert [(n, row[0], row[-2], row[-1]) for n, row in rows] == [
+        (1, "\x00the value of `record_id` starts with a NUL character", "\x00A", "record_id"),
+        (2, "\x00the value of `unit` is not UTF-8 text (byte 0xc3 at position 1)", "B-1", "unit"),
+        (3, "\x00the value of `timestamp` is outside the years 1 to 9999", "C-1", "timestamp"),
     ]
 
 

@@ -364,9 +364,8 @@ class _FileContext(FastPaths):
         engine = self.engine
         first = row[0] if row else None
         if first is not None and first.startswith("\x00"):
-            # an unreadable line (see readers.marker); its record id, if any, rides last
-            carried = row[-1] if len(row) > len(self.index) else None
-            engine.reject(self.file, line_no, carried or "", first[1:])
+            # an unreadable line (see readers.marker): its record id and field ride last
+            engine.reject(self.file, line_no, row[-2] or "", first[1:], row[-1] or "")
             return
         rid = row[self.i_id] if self.i_id is not None and self.i_id < len(row) else None
         if not rid:

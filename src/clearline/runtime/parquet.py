@@ -136,22 +136,23 @@ def _parquet_rows(
 ) -> list[Row]:
     """The rows of a record batch, as text; a row with a value that cannot be text is a marker."""
     cells: list[list[str | None]] = []
-    problems: dict[int, str] = {}
-    for convert, array in zip(converts, record_batch.columns, strict=True):
+    problems: dict[int, tuple[str, str]] = {}  # row -> (column, reason)
+    for name, convert, array in zip(columns, converts, record_batch.columns, strict=True):
         column, bad = convert(array)
         cells.append(column)
         for i, reason in bad.items():
-            problems.setdefault(i, reason)  # the first column's reason
+            problems.setdefault(i, (name, reason))  # the first column's reason
     if cells and "\x00" in "".join(c[:1] for c in cells[0] if c):
         for i, text in enumerate(cells[0]):
             if text and text[0] == "\x00":  # it would read as a marker
-                problems.setdefault(i, f"the value of `{columns[0]}` starts with a NUL character")
+                reason = f"the value of `{columns[0]}` starts with a NUL character"
+                problems.setdefault(i, (columns[0], reason))
     if not cells:
         return [[] for _ in range(record_batch.num_rows)]
     rows: list[Row] = list(map(list, zip(*cells, strict=True)))
-    for i, reason in sorted(problems.items()):
+    for i, (name, reason) in sorted(problems.items()):
         rid = cells[i_id][i] if i_id is not None else None
-        rows[i] = marker(reason, len(columns), rid or "")
+        rows[i] = marker(reason, len(columns), rid or "", name)
     return rows
 
 

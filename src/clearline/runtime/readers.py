@@ -104,13 +104,14 @@ csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_LINE))
 _LINE_ENDS = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
-def marker(reason: str, width: int, record_id: str = "") -> Row:
+def marker(reason: str, width: int, record_id: str = "", field: str = "") -> Row:
     """A row that stands for an unreadable line: the engine rejects it with `reason`.
 
     Padded to the file's width so that every column lookup finds a cell; the
-    record id, when the line showed one, rides after the last column.
+    record id, when the line showed one, and the field at fault, when one is,
+    ride after the last column.
     """
-    return [f"\x00{reason}", *([""] * (width - 1)), record_id]
+    return [f"\x00{reason}", *([""] * (width - 1)), record_id, field]
 
 
 def _lines(raw: IO[bytes]) -> Iterator[tuple[int, str | None, str]]:
