@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import csv
 import gc
+import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 from typing import IO, cast
 
@@ -114,14 +115,14 @@ def marker(reason: str, width: int, record_id: str = "", field: str = "") -> Row
     return [f"\x00{reason}", *([""] * (width - 1)), record_id, field]
 
 
-def _lines(raw: IO[bytes]) -> Iterator[tuple[int, str | None, str]]:
-    """(line number, text or None, reason) for each line, decoded one at a time.
+def _lines(raw: IO[bytes], number: int = 0) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None, reason) for each line after line `number`,
+    decoded one at a time.
 
     A line that is not UTF-8 or is longer than MAX_LINE comes out as None with
     the reason, so one bad line costs one reject, not the file; an over-long
     line is skipped in chunks and never held in memory.
     """
-    number = 0
     while True:
         data = raw.readline(MAX_LINE + 1)
         if not data:
@@ -150,6 +151,75 @@ def _lines(raw: IO[bytes]) -> Iterator[tuple[int, str | None, str]]:
         yield number, text, ""
 
 
+_BLOCK = 1 << 20  # bytes read at a time by `_line_runs`
+# a line of `_line_runs`: a run of readable lines (the number of the first, their texts
+# without line ends), or one unreadable line (its number, None, the reason)
+LineRun = tuple[int, list[str], str] | tuple[int, None, str]
+
+
+def _line_runs(raw: IO[bytes], number: int) -> Iterator[LineRun]:
+    """The lines after line `number`, as `_lines` makes them, a block at a time.
+
+    A block of whole lines that decodes as UTF-8, has no carriage return and
+    no line longer than MAX_LINE is split in C and comes out as one run; any
+    other block goes through `_lines` line by line. A line with no end within
+    MAX_LINE bytes is skipped in chunks, never held.
+    """
+    rest = b""
+    while True:
+        block = raw.read(_BLOCK)
+        if not block:
+            break
+        data = rest + block if rest else block
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no line ends here yet
+            if len(data) <= MAX_LINE:
+                rest = data
+                continue
+            line = data
+            while line and not line.endswith(b"\n"):
+                line = raw.readline(MAX_LINE)
+            number += 1
+            rest = b""
+            yield number, None, "the line is longer than 1 MiB; it was skipped unread"
+            continue
+        whole, rest = data[:cut], data[cut:]
+        text = None
+        # only the first line may be long; a NUL at a line's start would read as a marker
+        crlf = b"\r" in whole
+        if (
+            (not crlf or whole.count(b"\r") == whole.count(b"\r\n"))
+            and whole.find(b"\n") <= MAX_LINE
+            and b"\x00" not in whole
+        ):
+            try:
+                text = whole.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if text is None:
+            number = yield from _slow_runs(whole, number)
+            continue
+        if crlf:  # every carriage return ends a line with its line feed
+            text = text.replace("\r\n", "\n")
+        texts = text.split("\n")
+        texts.pop()  # after the last line end
+        yield number + 1, texts, ""
+        number += len(texts)
+    if rest:
+        yield from _slow_runs(rest, number)
+
+
+def _slow_runs(data: bytes, number: int) -> Generator[LineRun, None, int]:
+    """The lines of `data`, after line `number`, one by one through `_lines`;
+    returns the number of the last."""
+    for number, text, reason in _lines(io.BytesIO(data), number):  # noqa: B020  (the count runs on)
+        if text is None:
+            yield number, None, reason
+        else:  # without its line end, as csv.reader reads it
+            yield number, [text.removesuffix("\n").removesuffix("\r")], ""
+    return number
+
+
 def _read_csv(path: Path, batch_size: int) -> UsageFile:
     try:
         raw = path.open("rb")
@@ -165,6 +235,7 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
         raise InputError(
             path, f"{path}:1: the header cannot be read: {first[2]}", "the file must be UTF-8 CSV"
         )
+    header = first[1]
     try:  # the header is one line: a quoted field it leaves open would swallow the next ones
         list(csv.reader([first[1]], strict=True))
         header_open = False
@@ -182,6 +253,35 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
     i_id = columns.index(ID_COLUMN) if ID_COLUMN in columns else None
     # without a quote no row spans lines: each line is one row
     one_line_rows = not _has_quotes(path)
+
+    def add_run(start: int, texts: list[str], numbers: list[int], rows: list[Row]) -> None:
+        """The rows of a run of lines of a file without quotes: each line is one row,
+        its cells split at commas, as csv.reader splits a line without quotes."""
+        parsed = cast(list[Row], list(map(str.split, texts, repeat(","))))
+        # a run of many lines came through a block without NUL; a line alone, maybe not
+        if len(texts) > 1 and "" not in texts and min(map(len, parsed)) >= width:
+            numbers.extend(range(start, start + len(parsed)))
+            rows.extend(parsed)
+            return
+        for k, (text, row) in enumerate(zip(texts, parsed, strict=True)):
+            if text:  # a blank line is no row, as csv.reader reads it
+                numbers.append(start + k)
+                rows.append(_whole(row, width, i_id))
+
+    def plain_batches() -> Iterator[Batch]:
+        numbers: list[int] = []
+        rows: list[Row] = []
+        for start, texts, reason in _line_runs(raw, 1):
+            if texts is None:
+                numbers.append(start)
+                rows.append(marker(reason, width))
+            else:
+                add_run(start, texts, numbers, rows)
+            while len(rows) >= batch_size:
+                yield _batch(numbers[:batch_size], rows[:batch_size])
+                del numbers[:batch_size], rows[:batch_size]
+        if rows:
+            yield _batch(numbers, rows)
 
     def rows_of(chunk: list[tuple[int, str | None, str]]) -> Batch:
         """The rows of a file without quotes: each line is one row."""
@@ -232,7 +332,11 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
                     while pairs := list(islice(source, batch_size)):
                         yield Batch([n for n, _ in pairs], [row for _, row in pairs])
                     return
-                while True:
+                if "\r" not in header.removesuffix("\n").removesuffix("\r"):
+                    # the header was one whole line: the rest is read a block at a time
+                    yield from plain_batches()
+                    return
+                while True:  # lines that end with a lone carriage return (old Mac files)
                     chunk = list(islice(lines, batch_size))
                     if not chunk:
                         return
@@ -245,6 +349,13 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
                 ) from None
 
     return UsageFile(path, columns, batches())
+
+
+def _batch(numbers: list[int], rows: list[Row]) -> Batch:
+    """A batch, its line numbers a range when they run on (a blank line breaks them)."""
+    if numbers[-1] - numbers[0] == len(numbers) - 1:
+        return Batch(range(numbers[0], numbers[-1] + 1), rows)
+    return Batch(numbers, rows)
 
 
 def _encodable(value: object) -> bool:
