@@ -69,6 +69,22 @@ def test_blocks_read_what_lines_read(
     path = tmp_path / "usage.csv"
     path.write_bytes(b"record_id,q\n" + body)
     assert by_blocks(path, batch_size) == line_by_line(path)
+    # the header's own line end generated too (a lone carriage return, say)
+    path.write_bytes(b"record_id,q" + body)
+    with path.open("rb") as raw:
+        header_readable = next(readers._lines(raw))[1] is not None
+    if header_readable:
+        assert by_blocks(path, batch_size) == line_by_line(path)
+    else:
+        with pytest.raises(readers.InputError, match="the header cannot be read"):
+            by_blocks(path, batch_size)
+
+
+def test_a_header_ended_by_a_lone_carriage_return_keeps_the_line_after_it(tmp_path: Path) -> None:
+    """Fuzz finding 16: the header's line held a record after a lone CR."""
+    path = tmp_path / "usage.csv"
+    path.write_bytes(b"record_id,q\rR-1,1\nR-2,2\n")
+    assert by_blocks(path, 10) == line_by_line(path) == [(2, ["R-1", "1"]), (3, ["R-2", "2"])]
 
 
 def test_a_megabyte_of_lines_reads_as_lines_do(tmp_path: Path) -> None:

@@ -332,8 +332,9 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
                     while pairs := list(islice(source, batch_size)):
                         yield Batch([n for n, _ in pairs], [row for _, row in pairs])
                     return
-                if "\r" not in header.removesuffix("\n").removesuffix("\r"):
-                    # the header was one whole line: the rest is read a block at a time
+                if header.endswith("\n") and "\r" not in header.removesuffix("\n").removesuffix("\r"):
+                    # the header was a whole line (`_lines` holds no piece of it after a
+                    # lone carriage return): the rest is read a block at a time
                     yield from plain_batches()
                     return
                 while True:  # lines that end with a lone carriage return (old Mac files)
