@@ -4,9 +4,10 @@ Worker k of N reads every usage file and rates the batches whose number
 (counted through the files in order) is k modulo N. The other batches it only
 admits (`Engine.admit`): its engine remembers their ids exactly as one engine
 reading everything would, so a duplicate is rejected whichever worker rates
-it, naming where the id was first read. Reading is cheap next to rating (the
-benchmark measures both), so every worker reading everything costs little
-and spares sending rows between processes.
+it, naming where the id was first read. Of those batches it parses only the
+rows of candidate duplicates (`read_usage(skim=...)`; none when the ids
+increase), so reading them costs little next to rating, and no row is sent
+between processes.
 
 Each worker renders its rated rows into part files and notes each batch's
 size; the parent merges the workers' `Accumulated` states -- exact sums, so
@@ -25,6 +26,7 @@ import queue as queues
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import localcontext
 from pathlib import Path
@@ -33,7 +35,7 @@ from typing import IO, Any
 from clearline.compiler import ir
 from clearline.money import CONTEXT
 from clearline.runtime.engine import Accumulated, Engine
-from clearline.runtime.readers import InputError, fewer_collections, read_usage
+from clearline.runtime.readers import InputError, Skim, fewer_collections, read_usage
 from clearline.runtime.refdata import Customer
 from clearline.runtime.store import RatedText, RunWriter
 
@@ -100,7 +102,7 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
         try:
             number = 0
             for path in share.usage:
-                usage_file = read_usage(Path(path), share.batch_size)
+                usage_file = read_usage(Path(path), share.batch_size, _skim(share, number))
                 for batch in usage_file.batches:
                     if number % share.workers != share.worker:
                         engine.admit(path, usage_file.columns, batch)
@@ -119,6 +121,19 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
                 if handle is not None:
                     handle.close()
         return outcome
+
+
+def _skim(share: _Share, first: int) -> Skim | None:
+    """The batches of a file (its first is batch `first` of the run) another worker
+    rates: only the rows of the candidate duplicates are wanted of them, to admit."""
+    candidates = share.candidates
+    if candidates is None:  # every id is remembered: every row is wanted
+        return None
+
+    def skim(n: int) -> AbstractSet[str] | None:
+        return None if (first + n) % share.workers == share.worker else candidates
+
+    return skim
 
 
 def settle_in_workers(

@@ -18,7 +18,8 @@ import gc
 import io
 import json
 import re
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice, repeat
@@ -32,6 +33,7 @@ __all__ = [
     "Batch",
     "InputError",
     "Row",
+    "Skim",
     "UsageFile",
     "fewer_collections",
     "marker",
@@ -81,13 +83,24 @@ class UsageFile:
     batches: Iterator[Batch]
 
 
-def read_usage(path: Path, batch_size: int = BATCH_SIZE) -> UsageFile:
-    """Open a usage file by its extension: .csv, .jsonl/.ndjson, .parquet/.parq."""
+# batch number (from 0, in the file) -> None to read the batch whole, or the only
+# record ids its rows are wanted for (the others are left unparsed)
+Skim = Callable[[int], AbstractSet[str] | None]
+
+
+def read_usage(path: Path, batch_size: int = BATCH_SIZE, skim: Skim | None = None) -> UsageFile:
+    """Open a usage file by its extension: .csv, .jsonl/.ndjson, .parquet/.parq.
+
+    `skim`: a batch it gives ids for may come with only the rows of those ids
+    (CSV files without quotes do; the others come whole). Batches end at the
+    same rows either way: a worker skims the batches another rates
+    (runtime.parallel), and counts them as every worker does.
+    """
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
         return _read_jsonl(path, batch_size)
     if suffix == ".csv":
-        return _read_csv(path, batch_size)
+        return _read_csv(path, batch_size, skim)
     if suffix in PARQUET_SUFFIXES:
         from clearline.runtime import parquet  # pyarrow is imported only for Parquet files
 
@@ -220,7 +233,7 @@ def _slow_runs(data: bytes, number: int) -> Generator[LineRun, None, int]:
     return number
 
 
-def _read_csv(path: Path, batch_size: int) -> UsageFile:
+def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFile:
     try:
         raw = path.open("rb")
     except OSError as err:
@@ -251,6 +264,7 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
     columns = [h.strip() for h in next(csv.reader([first[1]]), [])]
     width = len(columns)
     i_id = columns.index(ID_COLUMN) if ID_COLUMN in columns else None
+    i_record = {name: i for i, name in enumerate(columns)}.get(ID_COLUMN)  # the engine's: the last
     # without a quote no row spans lines: each line is one row
     one_line_rows = not _has_quotes(path)
 
@@ -268,19 +282,63 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
                 numbers.append(start + k)
                 rows.append(_whole(row, width, i_id))
 
+    def add_kept(
+        start: int, texts: list[str], keep: AbstractSet[str], numbers: list[int], rows: list[Row]
+    ) -> None:
+        """The rows of the lines whose record id is one of `keep`; the others stay text."""
+        if i_record is None or not keep:
+            return
+        if i_record == 0:
+            ids = [text.partition(",")[0] for text in texts]
+        else:
+            ids = [p[i_record] if len(p := t.split(",", i_record + 1)) > i_record else "" for t in texts]
+        if keep.isdisjoint(ids):
+            return
+        for k, rid in enumerate(ids):
+            if rid in keep and texts[k]:
+                numbers.append(start + k)
+                rows.append(_whole(cast(Row, texts[k].split(",")), width, i_id))
+
     def plain_batches() -> Iterator[Batch]:
+        """Batches of `batch_size` rows (a line but a blank one is a row, read or a reject)."""
         numbers: list[int] = []
         rows: list[Row] = []
+        count = batch_no = 0  # rows of the batch being filled, kept or skimmed; its number
+        keep = skim(0) if skim else None
         for start, texts, reason in _line_runs(raw, 1):
             if texts is None:
-                numbers.append(start)
-                rows.append(marker(reason, width))
-            else:
-                add_run(start, texts, numbers, rows)
-            while len(rows) >= batch_size:
-                yield _batch(numbers[:batch_size], rows[:batch_size])
-                del numbers[:batch_size], rows[:batch_size]
-        if rows:
+                texts, reason_row = [], marker(reason, width)
+                if keep is None:
+                    numbers.append(start)
+                    rows.append(reason_row)
+                count += 1
+            i = 0
+            while i < len(texts):
+                need = batch_size - count
+                part = texts[i : i + need]
+                got = len(part)
+                if "" in part:  # blank lines are no rows: take lines until `need` rows
+                    j = i
+                    got = 0
+                    while j < len(texts) and got < need:
+                        got += texts[j] != ""
+                        j += 1
+                    part = texts[i:j]
+                if keep is None:
+                    add_run(start + i, part, numbers, rows)
+                else:
+                    add_kept(start + i, part, keep, numbers, rows)
+                count += got
+                i += len(part)
+                if count == batch_size:
+                    yield _batch(numbers, rows)
+                    numbers, rows, count, batch_no = [], [], 0, batch_no + 1
+                    keep = skim(batch_no) if skim else None
+            if count == batch_size:  # a reject row filled it
+                yield _batch(numbers, rows)
+                numbers, rows, count, batch_no = [], [], 0, batch_no + 1
+                keep = skim(batch_no) if skim else None
+        if count:
             yield _batch(numbers, rows)
 
     def rows_of(chunk: list[tuple[int, str | None, str]]) -> Batch:
@@ -354,7 +412,9 @@ def _read_csv(path: Path, batch_size: int) -> UsageFile:
 
 def _batch(numbers: list[int], rows: list[Row]) -> Batch:
     """A batch, its line numbers a range when they run on (a blank line breaks them)."""
-    if numbers[-1] - numbers[0] == len(numbers) - 1:
+    if not numbers or numbers[-1] - numbers[0] == len(numbers) - 1:
+        if not numbers:
+            return Batch(range(0), rows)
         return Batch(range(numbers[0], numbers[-1] + 1), rows)
     return Batch(numbers, rows)
 
