@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import subprocess
 import sys
 from decimal import localcontext
@@ -101,6 +102,15 @@ def test_any_number_of_workers_writes_the_same_run_folder(tmp_path: Path) -> Non
     manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
     assert manifest["counts"]["reconciled"] is True
     assert [r["record_id"] for r in read_csv(tmp_path / "one" / "unmatched.csv")] == ["F"]
+
+
+def test_spawned_workers_write_the_same_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers are forked on Linux when the process runs one thread, else spawned."""
+    usage = tricky_usage(tmp_path)
+    settle_into(tmp_path / "forked", usage, workers=2)
+    monkeypatch.setattr(parallel, "_start_method", lambda: multiprocessing.get_context("spawn"))
+    settle_into(tmp_path / "spawned", usage, workers=2)
+    assert folder_bytes(tmp_path / "spawned") == folder_bytes(tmp_path / "forked")
 
 
 def test_a_file_that_cannot_be_read_stops_every_worker_with_the_same_error(tmp_path: Path) -> None:

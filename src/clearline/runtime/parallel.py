@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queues
+import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
@@ -123,6 +125,15 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
         return outcome
 
 
+def _start_method() -> Any:
+    """Fork on Linux while this process runs one thread (a worker then starts in
+    milliseconds, with nothing to import); else spawn, the only safe way with
+    threads (a progress bar's) or on other systems. Results do not depend on it."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _skim(share: _Share, first: int) -> Skim | None:
     """The batches of a file (its first is batch `first` of the run) another worker
     rates: only the rows of the candidate duplicates are wanted of them, to admit."""
@@ -146,7 +157,7 @@ def settle_in_workers(
 ) -> None:
     """Rate the usage files in `workers` processes into `engine.acc`, and the
     rated rows, in read order, into `writer`."""
-    context = multiprocessing.get_context("spawn")  # the same on every platform
+    context = _start_method()
     messages = context.Queue()
     parts_root = writer.out if writer is not None else None
     with tempfile.TemporaryDirectory(prefix=".workers-", dir=parts_root) as parts:
