@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
@@ -224,6 +225,50 @@ def test_an_over_long_line_is_rejected_without_being_held(tmp_path: Path) -> Non
     clearline.run(plans, [usage], "2026-03", out=out)
     (reject,) = read_csv(out / "rejects.csv")
     assert (reject["line"], reject["reason"]) == ("2", "the line is longer than 1 MiB; it was skipped unread")
+    assert [r["record_id"] for r in read_csv(out / "rated_records.csv")] == ["CDR-0001"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_one_gigabyte_line_is_rejected_in_bounded_memory(suffix: str, tmp_path: Path) -> None:
+    """A sparse file (no disk used) with a 1 GiB line of NULs between two records'
+    fields: the run rejects it and settles the next record, and its peak memory
+    stays far below the line's size (measured in the child, with wait4)."""
+    usage = tmp_path / f"huge{suffix}"
+    good = "CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,4860123456,61,s\n"
+    head, start = "record_id,timestamp,customer_id,service,destination,quantity,unit\n", "CDR-HUGE,"
+    if suffix == ".jsonl":
+        good = (
+            '{"record_id":"CDR-0001","timestamp":"2026-03-01T10:00:00+01:00","customer_id":"C-1001",'
+            '"service":"voice-out","destination":"4860123456","quantity":61,"unit":"s"}\n'
+        )
+        head, start = "", '{"record_id":"CDR-HUGE","destination":"'
+    with usage.open("wb") as handle:
+        handle.write((head + start).encode())
+        handle.seek(handle.tell() + (1 << 30))  # a hole: reads as a gigabyte of NULs
+        handle.write(b'"}\n' if suffix == ".jsonl" else b",61,s\n")
+        handle.write(good.encode())
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "clearline.cli", "simulate", str(CONTRACTS / "nordcarrier.contract")]
+    child = subprocess.Popen(
+        [*command, "-u", str(usage), "-p", "2026-03", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 600  # a guard against a hang (reading it takes seconds)
+    while (waited := os.wait4(child.pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if waited[0] == 0:
+        child.kill()
+        child.wait()
+        pytest.fail("reading a 1 GiB line did not end within 10 minutes")
+    _, status, usage_info = waited
+    assert os.waitstatus_to_exitcode(status) == 3  # completed with rejects
+    assert usage_info.ru_maxrss < 300 * 1024  # kilobytes: the line is 1,048,576 KiB
+    (reject,) = read_csv(out / "rejects.csv")
+    assert (reject["line"], reject["reason"]) == (
+        "2" if suffix == ".csv" else "1",
+        "the line is longer than 1 MiB; it was skipped unread",
+    )
     assert [r["record_id"] for r in read_csv(out / "rated_records.csv")] == ["CDR-0001"]
 
 
@@ -682,3 +727,14 @@ def test_parquet_in_workers_settles_to_the_same_bytes(tmp_path: Path) -> None:
         folders.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert folders[0] == folders[1]
     assert len(read_csv(tmp_path / "workers-2" / "rejects.csv")) == 5  # 3 bad, CDR-0001 in 2 more files
+
+
+def test_the_id_scan_skips_an_over_long_line_as_the_reader_does(tmp_path: Path) -> None:
+    """The pre-scan once kept the unfinished line and added each chunk to it:
+    a 1 GiB line took quadratic time and its whole size in memory."""
+    usage = tmp_path / "long.csv"
+    with usage.open("w", encoding="utf-8") as handle:
+        handle.write("record_id,destination\nR-1,48\nR-LONG," + "9" * (3 << 20) + "\nR-2,48\n")
+    scanned = [rid for chunk in duplicates.scan_ids(usage) or [] for rid in chunk]
+    read = [row[0] for batch in readers.read_usage(usage).batches for _, row in batch if row[0][:1] != "\x00"]
+    assert scanned == read == ["R-1", "R-2"]

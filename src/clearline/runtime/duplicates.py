@@ -18,6 +18,7 @@ from clearline.runtime.readers import (
     _PLAIN_CHUNK,
     BATCH_SIZE,
     ID_COLUMN,
+    MAX_LINE,
     PARQUET_SUFFIXES,
     InputError,
     read_usage,
@@ -100,14 +101,22 @@ def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
         if index is None:
             return
         rest = ""
+        skipping = False  # inside a line the reader skips unread (longer than MAX_LINE)
         while True:
             text = handle.read(_PLAIN_CHUNK)
             if not text:
                 break
             if '"' in text or "\r" in text:
                 raise _NotPlain  # before any id of this chunk is given
+            if skipping:
+                end = text.find("\n")
+                if end < 0:
+                    continue
+                text, skipping = text[end + 1 :], False
             lines = (rest + text).split("\n")
             rest = lines.pop()
+            if len(rest) > MAX_LINE:  # characters: its bytes are more still
+                rest, skipping = "", True
             yield _field(lines, index)
         if rest:
             yield _field([rest], index)
