@@ -354,6 +354,32 @@ def test_mutated_usage_settles_with_every_record_accounted_for(
             assert result.read == expected, "records were lost or invented"
 
 
+@cache
+def as_parquet(path: Path) -> bytes:
+    """A usage CSV as a Parquet file of text columns, in small row groups (so that
+    mutations land in pages, dictionaries and the footer alike)."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    table = pa.table({name: [row[name] for row in rows] for name in rows[0]})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=200)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("path", USAGE_FILES, ids=[p.stem for p in USAGE_FILES])
+@MUTATIONS
+@given(data=st.data())
+def test_mutated_parquet_settles_or_is_a_file_error(scratch: Path, path: Path, data: st.DataObject) -> None:
+    """Byte edits of a Parquet file: a diagnostic (E0501, the file cannot be read), or
+    a run with every record it read accounted for -- never an unhandled exception."""
+    body = data.draw(mutated(as_parquet(path)), label="usage")
+    usage = scratch / "usage.parquet"
+    usage.write_bytes(body)
+    settle(scratch, [usage], REFERENCE_FILES["fx"], REFERENCE_FILES["customers"])
+
+
 @pytest.mark.parametrize("role", sorted(REFERENCE_FILES))
 @MUTATIONS
 @given(data=st.data())

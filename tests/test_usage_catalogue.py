@@ -372,7 +372,7 @@ def test_a_parquet_file_damaged_inside_stops_the_run_with_an_input_error(tmp_pat
         clearline.run(nordcarrier(), [damaged], "2026-03")
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.code == "E0501"
-    assert diagnostic.message.startswith(f"{damaged}: the Parquet file cannot be read on from row 1: ")
+    assert diagnostic.message.startswith(f"{damaged}: the Parquet file cannot be read from row 1 on: ")
 
 
 def write_parquet(path: Path, columns: dict[str, pa.Array], **options: int) -> Path:
@@ -738,3 +738,44 @@ def test_the_id_scan_skips_an_over_long_line_as_the_reader_does(tmp_path: Path) 
     scanned = [rid for chunk in duplicates.scan_ids(usage) or [] for rid in chunk]
     read = [row[0] for batch in readers.read_usage(usage).batches for _, row in batch if row[0][:1] != "\x00"]
     assert scanned == read == ["R-1", "R-2"]
+
+
+def test_a_string_column_holding_bytes_that_are_not_utf8_rejects_the_row(tmp_path: Path) -> None:
+    """Found by mutating Parquet files (tests/test_robustness.py): Parquet's string type
+    promises UTF-8, but a writer need not check; reading such a value raised
+    UnicodeDecodeError out of the run (exit 70)."""
+    raw = pa.array([b"voice-out", b"voice-\xc3(", b"voice-out"], pa.binary())
+    service = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())  # unchecked
+    usage = write_parquet(
+        tmp_path / "usage.parquet",
+        {
+            "record_id": pa.array(["CDR-1", "BAD-1", "CDR-2"]),
+            "timestamp": pa.array(["2026-03-01T10:00:00+01:00"] * 3),
+            "customer_id": pa.array(["C-1001"] * 3),
+            "service": service,
+            "destination": pa.array(["4860123456"] * 3),
+            "quantity": pa.array([61, 61, 61]),
+            "unit": pa.array(["s"] * 3),
+        },
+    )
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    result = clearline.run(plans, [usage], "2026-03", out=tmp_path / "out")
+    (reject,) = read_csv(tmp_path / "out" / "rejects.csv")
+    assert (reject["line"], reject["record_id"], reject["field"]) == ("2", "BAD-1", "service")
+    assert reject["reason"] == "the value of `service` is not UTF-8 text (byte 0xc3 at position 7)"
+    assert result.rated == 2
+
+
+def test_a_column_name_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
+    """Found by mutating Parquet files: pyarrow raised UnicodeDecodeError while
+    opening a file whose schema names a column in bytes that are not UTF-8."""
+    columns = {"record_id": pa.array(["CDR-1"]), "service": pa.array(["x"])}
+    data = write_parquet(tmp_path / "good.parquet", columns).read_bytes()
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(data.replace(b"service", b"serv\xe9ce"))  # the names in the footer
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    with pytest.raises(clearline.ClearlineError) as caught:
+        clearline.run(plans, [damaged], "2026-03")
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "E0501"
+    assert diagnostic.message.startswith(f"{damaged}: the Parquet file cannot be read: ")

@@ -60,8 +60,10 @@ def _open_parquet(path: Path) -> tuple[Any, Any, IO[bytes]]:
     except OSError as err:
         raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
     try:
-        return pyarrow, pyarrow.parquet.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 20), handle
-    except (pyarrow.ArrowException, OSError) as err:
+        parquet = pyarrow.parquet.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 20)
+        parquet.schema_arrow  # noqa: B018  (a damaged schema fails here, not later)
+        return pyarrow, parquet, handle
+    except (pyarrow.ArrowException, OSError, ValueError) as err:  # ValueError: names not UTF-8
         problem = _not_parquet(path, handle, err)
         handle.close()
         raise problem from None
@@ -95,7 +97,7 @@ def _not_parquet(path: Path, handle: IO[bytes], err: Exception) -> InputError:
             f"{path} is not a Parquet file: it does not start and end with the bytes PAR1",
             "give a Parquet file, or name the file for its format: .csv or .jsonl",
         )
-    return InputError(path, f"{path}: the Parquet file cannot be read: {err}", _DAMAGED_HINT)
+    return InputError(path, f"{path}: the Parquet file cannot be read: {_said(err)}", _DAMAGED_HINT)
 
 
 def read_parquet(path: Path, batch_size: int) -> UsageFile:
@@ -117,14 +119,14 @@ def read_parquet(path: Path, batch_size: int) -> UsageFile:
             while True:
                 try:
                     record_batch = next(source, None)
-                except (pa.ArrowException, OSError) as err:
-                    message = f"{path}: the Parquet file cannot be read on from row {number}: {err}"
+                    count = 0 if record_batch is None else record_batch.num_rows
+                    rows = _parquet_rows(record_batch, converts, columns, i_id) if count else []
+                except (pa.ArrowException, OSError, ValueError) as err:  # a damaged page
+                    message = f"{path}: the Parquet file cannot be read from row {number} on: {_said(err)}"
                     raise InputError(path, message, _DAMAGED_HINT) from None
                 if record_batch is None:
                     return
-                count = record_batch.num_rows
                 if count:
-                    rows = _parquet_rows(record_batch, converts, columns, i_id)
                     yield Batch(range(number, number + count), rows)
                     number += count
 
@@ -169,7 +171,7 @@ def _converter(path: Path, name: str, kind: Any, pa: Any) -> Convert:
     if types.is_null(kind):  # a column with no value at all
         return lambda array: ([None] * len(array), {})
     if types.is_string(kind) or types.is_large_string(kind) or str(kind) == "string_view":
-        return lambda array: (array.to_pylist(), {})
+        return lambda array: _string_texts(pa, name, array)
     if (
         types.is_binary(kind)
         or types.is_large_binary(kind)
@@ -194,6 +196,15 @@ def _converter(path: Path, name: str, kind: Any, pa: Any) -> Convert:
         f"{path}: the column `{name}` holds values of type {kind}, which a usage field cannot hold",
         "write it as text, numbers, booleans, dates or timestamps, or leave the column out",
     )
+
+
+def _string_texts(pa: Any, name: str, array: Any) -> Cells:
+    """A string column's cells; a value that is not UTF-8 after all (a writer that did
+    not check, a damaged page) rejects its row, as binary that is not UTF-8 does."""
+    try:
+        return array.to_pylist(), {}
+    except UnicodeDecodeError:
+        return _utf8_cells(name, array.cast(pa.large_binary()).to_pylist())
 
 
 def _utf8_texts(pa: Any, name: str, array: Any) -> Cells:
@@ -345,12 +356,12 @@ def parquet_ids(path: Path) -> Iterator[list[str]]:
         while True:
             try:
                 record_batch = next(source, None)
-            except (pa.ArrowException, OSError) as err:
-                raise InputError(path, f"{path}: the Parquet file cannot be read on: {err}") from None
-            if record_batch is None:
-                return
-            # every column named record_id comes: the last is the engine's
-            cells, _ = convert(record_batch.column(record_batch.num_columns - 1))
+                if record_batch is None:
+                    return
+                # every column named record_id comes: the last is the engine's
+                cells, _ = convert(record_batch.column(record_batch.num_columns - 1))
+            except (pa.ArrowException, OSError, ValueError) as err:
+                raise InputError(path, f"{path}: the Parquet file cannot be read on: {_said(err)}") from None
             yield [rid for rid in cells if rid]
 
 
@@ -359,3 +370,8 @@ def parquet_rows_count(path: Path) -> int:
     _, parquet, handle = _open_parquet(path)
     with handle:
         return int(parquet.metadata.num_rows)
+
+
+def _said(err: Exception) -> str:
+    """pyarrow's message on one line (some end with a line break, some hold one)."""
+    return " ".join(str(err).split())
