@@ -1,9 +1,10 @@
 """Fuzz the input side of a run: bytes -> usage, FX or customers file -> settlement.
 
-The first byte of an input says what the rest is (its value modulo 4):
-0 a usage CSV file, 1 a usage JSON Lines file, 2 the FX rates CSV, 3 the
-customers CSV. The four bundled contracts settle March 2026 with it (and the
-bundled data for the other roles) into a run folder. What must hold,
+The first byte of an input says what the rest is: 0xFF a usage Parquet file
+(when pyarrow is installed), else by its value modulo 4: 0 a usage CSV file,
+1 a usage JSON Lines file, 2 the FX rates CSV, 3 the customers CSV. The four
+bundled contracts settle March 2026 with it (and the bundled data for the
+other roles) into a run folder. What must hold,
 whatever the bytes:
 
 - the run ends in a settlement or in a `ClearlineError` with registered codes
@@ -12,8 +13,8 @@ whatever the bytes:
   or the previous run's folder as it was);
 - every record is accounted for: read = rated + rejected + unmatched, in the
   result and the manifest; read is the number of records the file holds
-  (non-blank CSV rows after the header, non-blank JSON lines), so none is
-  lost; each rated record id is counted once;
+  (non-blank CSV rows after the header, non-blank JSON lines, the rows a
+  Parquet footer counts), so none is lost; each rated record id is counted once;
 - conservation holds, as the run reports it and recomputed from the lines
   (invoice net = payouts + retained, per contract and currency);
 - every line file parses back (CSV and JSON Lines, as many rows in both), and
@@ -48,6 +49,7 @@ DATA = common.ROOT / "contracts" / "data"
 USAGE = ["streamplus-subscriptions.csv", "nordcarrier-cdrs.csv", "fleetiot-usage.csv", "dcb-purchases.csv"]
 SEED_ROWS = 40  # the DCB file has 1,350 rows: its first rows seed well enough
 ROLES = ("usage.csv", "usage.jsonl", "fx.csv", "customers.csv")
+PARQUET = 0xFF  # the first byte of a Parquet usage input
 LINE_STEMS = ("invoice_lines", "payout_lines", "retained_lines", "invoice_totals", "rejects", "unmatched")
 NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
@@ -66,6 +68,29 @@ def csv_to_jsonl(text: str) -> str:
     return "".join(line + "\n" for line in out)
 
 
+def as_parquet(text: str) -> bytes | None:
+    """The records of a CSV text as a Parquet file of text columns (None without pyarrow)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    sink = io.BytesIO()
+    pq.write_table(pa.table({name: [r[name] for r in rows] for name in rows[0]}), sink, row_group_size=16)
+    return sink.getvalue()
+
+
+def parquet_rows(data: bytes) -> int | None:
+    """The rows a Parquet file's footer counts (None when it cannot be read)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
+    except Exception:  # any damage: no count to compare with
+        return None
+
+
 def seeds() -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for name in USAGE:
@@ -73,6 +98,9 @@ def seeds() -> dict[str, bytes]:
         text = "".join(lines)
         found[f"csv-{name}"] = b"\x00" + text.encode()
         found[f"jsonl-{name}"] = b"\x01" + csv_to_jsonl(text).encode()
+        parquet = as_parquet(text)
+        if parquet is not None:
+            found[f"parquet-{name}"] = b"\xff" + parquet
     found["fx"] = b"\x02" + (DATA / "fx-rates.csv").read_bytes()
     found["customers"] = b"\x03" + (DATA / "customers.csv").read_bytes()
     return found
@@ -140,7 +168,7 @@ def main() -> int:
     def one_input(data: bytes) -> None:
         if not data:
             return
-        role = ROLES[data[0] % 4]
+        role = "usage.parquet" if data[0] == PARQUET else ROLES[data[0] % 4]
         body = data[1:]
         for old in folder.glob("input-*"):
             old.unlink()
@@ -165,7 +193,7 @@ def main() -> int:
             except ClearlineError:
                 return
             raise common.Finding("the run fails in batches of 10000 and not of 7") from None
-        check(result, out, body if role.startswith("usage") else None, role == "usage.jsonl")
+        check(result, out, body if role.startswith("usage") else None, role)
         again = settle(usage, fx, customers, None, 7)
         if (again.read, again.rated, _rows(again.rejects), _rows(again.unmatched)) != (
             result.read,
@@ -189,12 +217,15 @@ def main() -> int:
             if hashlib.sha256((run_dir / name).read_bytes()).hexdigest() != digest:
                 raise common.Finding(f"the folder has a manifest, but {name} is not the output it hashes")
 
-    def check(result: clearline.Settlement, run_dir: Path, body: bytes | None, jsonl: bool) -> None:
+    def check(result: clearline.Settlement, run_dir: Path, body: bytes | None, role: str) -> None:
         rejected, unmatched = len(result.rejects), len(result.unmatched)
         if result.read != result.rated + rejected + unmatched:
             raise common.Finding("read != rated + rejected + unmatched")
         if body is not None:
-            expected = expected_records(body, jsonl)
+            if role == "usage.parquet":
+                expected = parquet_rows(body)
+            else:
+                expected = expected_records(body, role == "usage.jsonl")
             if expected is not None and expected != result.read:
                 raise common.Finding(f"the file holds {expected} record(s), the run read {result.read}")
         if not result.ok:
