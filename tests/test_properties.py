@@ -719,6 +719,24 @@ def test_random_contracts_conserve_money_and_account_for_every_record(
         assert {r["line"] for r in rejected} | {r["line"] for r in unmatched} <= lines_read
         assert not rated_ids & {r["record_id"] for r in rejected + unmatched if r["record_id"]}
 
+        # the same records in batches of 3 and two worker processes: the same bytes
+        result = clearline.run(
+            plans, [usage], PERIOD, fx=DATA / "fx-rates.csv", out=base / "b3", batch_size=3, workers=2
+        )
+        assert order_free_files(base / "b3") == order_free_files(out)
+        assert (base / "b3" / "rated_records.csv").read_bytes() == (out / "rated_records.csv").read_bytes()
+        # in the opposite order (in batches of 5): the same lines and traces, and the same
+        # records rejected for the same reasons (on other lines)
+        write_csv(usage, USAGE_COLUMNS, records[::-1])
+        settle(plans, [usage], base / "reversed", batch_size=5)
+        for name in ("invoice_lines.csv", "payout_lines.csv", "retained_lines.csv", "trace.jsonl"):
+            assert (base / "reversed" / name).read_bytes() == (out / name).read_bytes(), name
+        for name in ("rejects.csv", "unmatched.csv"):
+            again = read_csv(base / "reversed" / name)
+            assert sorted((r["record_id"], r["field"], r["value"], r["reason"]) for r in again) == sorted(
+                (r["record_id"], r["field"], r["value"], r["reason"]) for r in read_csv(out / name)
+            )
+
 
 # --- the plan's JSON form ------------------------------------------------------------
 

@@ -37,6 +37,13 @@ CONTEXT = decimal.Context(
     Emax=100,
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
+# Where the engine adds up records' amounts. A record's amount is computed in CONTEXT
+# (50 digits; a division may round it there); its line's sum is taken here, with room
+# for 60 more digits, so that adding a few million amounts of any magnitudes from 10**-52
+# to 10**9 never rounds: the sum, and every figure made from it, is the same whatever the
+# order of the records, the batches or the worker processes.
+SUMS = CONTEXT.copy()
+SUMS.prec = CONTEXT.prec + 60
 
 # ISO 4217 minor units for the currencies Clearline knows. A currency not in
 # this table is a diagnostic, not a guess.

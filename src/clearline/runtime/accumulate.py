@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
+from clearline.money import SUMS
 from clearline.runtime import rating
 
 __all__ = [
@@ -203,11 +204,15 @@ class Accumulated:
         """Add the partial results of another engine of the same plans and period.
 
         Counts, lists and events are concatenated, and each line's sums
-        added: exact while the sums need no rounding in the decimal context
-        (50 digits), so the result does not depend on how the records were
-        split. Duplicate ids across the two are not looked for: give both
-        engines the candidates of the whole input and compare their `seen`.
+        added in money.SUMS, as the engine adds records: exactly, so the
+        result does not depend on how the records were split. Duplicate ids
+        across the two are not looked for: runtime.parallel gives every
+        engine every batch's candidate ids instead (`Engine.admit`).
         """
+        with localcontext(SUMS):  # exact, as the engine's own sums (see money.SUMS)
+            self._merge(other)
+
+    def _merge(self, other: Accumulated) -> None:
         self.read += other.read
         self.rated += other.rated
         self.rejects += other.rejects

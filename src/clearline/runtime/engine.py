@@ -31,12 +31,12 @@ input (`duplicates.duplicate_candidates`); without it every id is remembered.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from operator import itemgetter
 from typing import cast
 
 from clearline.compiler import ir
-from clearline.money import CONTEXT, round_money
+from clearline.money import CONTEXT, SUMS, round_money
 from clearline.runtime import rating
 from clearline.runtime.accumulate import (
     SAMPLE_SIZE,
@@ -263,7 +263,8 @@ class Engine:
             index = {name: i for i, name in enumerate(columns)}
             context = self.contexts[key] = _FileContext(self, file, index)
         out = RatedRows()
-        context.feed(batch, out)
+        with localcontext(SUMS):  # exact sums (see money.SUMS); each record rates in CONTEXT
+            context.feed(batch, out)
         return out
 
     def admit(self, file: str, columns: list[str], batch: Batch) -> None:
@@ -530,6 +531,12 @@ class _FileContext(FastPaths):
         return acc.rated
 
     def rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str) -> list[Rated] | Event:
+        """The record's amounts for product `p` (or its lifecycle event), computed in
+        the run's decimal CONTEXT whatever the context of the caller."""
+        with localcontext(CONTEXT):
+            return self._rate(p, row, ts, rid)
+
+    def _rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str) -> list[Rated] | Event:
         period = p.period
         if not ts < period.end:
             raise _out_of_period(period, ts)
