@@ -681,3 +681,26 @@ def test_a_header_spanning_lines_is_read_as_csv_reads_it_or_refused(tmp_path: Pa
         assert [d.code for d in err.diagnostics] == ["E0501"]
     else:
         assert (result.read, result.rated) == (1, 1)
+
+
+def test_a_carriage_return_in_a_value_is_quoted_in_every_csv_output(tmp_path: Path) -> None:
+    """Fuzz finding 19: csv.writer quotes only the characters of its line ending ("\\n"),
+    so an id or value holding a lone CR went out bare and split its row when read back."""
+    usage = tmp_path / "usage.jsonl"
+    records = [
+        {"record_id": "A\rB", "timestamp": "2026-03-02T10:00:00+01:00", "customer_id": "C-1001"},
+        {"record_id": "C\rD", "timestamp": "2026-03-02T10:00:00+01:00", "customer_id": "C-1001"},
+    ]
+    records[0] |= {"service": "voice-out", "destination": "4860123456", "quantity": "61", "unit": "s"}
+    records[1] |= {"service": "voice-out", "destination": "4860123456", "quantity": "6\r1", "unit": "s"}
+    usage.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
+    out = tmp_path / "out"
+    clearline.run(plans, [usage], PERIOD, out=out)
+    for stem, expected in (("rated_records", ["A\rB"]), ("rejects", ["C\rD"])):
+        with (out / f"{stem}.csv").open(encoding="utf-8", newline="") as handle:
+            assert [row["record_id"] for row in csv.DictReader(handle)] == expected, stem
+        lines = (out / f"{stem}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["record_id"] for line in lines] == expected, stem
+    (reject,) = read_rows(out / "rejects.csv")
+    assert (reject["field"], reject["value"]) == ("quantity", "6\r1")

@@ -15,7 +15,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from itertools import chain, repeat
 from pathlib import Path
@@ -69,10 +69,20 @@ class _Rendered(dict[Any, str]):
         return text
 
 
-def _csv_cells(*cells: str) -> str:
+def _csv_row(cells: Sequence[str]) -> str:
+    """One CSV row, ended by a line feed, as csv.writer quotes it -- and a carriage
+    return quoted too: csv.writer quotes only the characters of its line ending, so a
+    lone CR would go out bare and a reader would end the row there."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(("x", *cells))
-    return buffer.getvalue()[1:-1]  # ",cell,cell", as csv.writer quotes them
+    if any("\r" in cell for cell in cells):
+        csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(cells)
+    else:
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def _csv_cells(*cells: str) -> str:
+    return _csv_row(("x", *cells))[1:-1]  # ",cell,cell", as csv.writer quotes them
 
 
 # a plain record id, then the line part, then the price part: the row, as csv.writer
@@ -142,10 +152,9 @@ class RatedText:
 def _rated_rows(rows: Iterable[RatedRow]) -> tuple[str, str]:
     """Rated rows one by one, any record id (quoted and escaped as needed)."""
     buffer = io.StringIO()
-    write_csv = csv.writer(buffer, lineterminator="\n").writerow
     lines: list[str] = []
     for r in rows:
-        write_csv((r.record_id, r.line_id, r.clause, r.quantity, r.amount))
+        buffer.write(_csv_row((r.record_id, r.line_id, r.clause, r.quantity, r.amount)))
         lines.append(
             f'{{"record_id":{_jstr(r.record_id)},"line_id":"{r.line_id}",'
             f'"clause":{_jstr(r.clause)},"billed_quantity":"{r.quantity}","amount":"{r.amount}"}}\n'
@@ -197,9 +206,8 @@ class RunWriter:
 
     def _table(self, stem: str, columns: list[str], rows: list[dict[str, str]]) -> None:
         with self._open(f"{stem}.csv") as handle:
-            writer = csv.DictWriter(handle, columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+            handle.write(_csv_row(columns))
+            handle.writelines(_csv_row([row.get(c, "") for c in columns]) for row in rows)
         with self._open(f"{stem}.jsonl") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
