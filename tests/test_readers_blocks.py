@@ -39,10 +39,12 @@ def line_by_line(path: Path) -> list[tuple[int, Row]]:
     columns = [h.strip() for h in next(csv.reader([lines[0][1] or ""]), [])]
     width = len(columns)
     i_id = columns.index("record_id") if "record_id" in columns else None
+    i_record = {name: i for i, name in enumerate(columns)}.get("record_id")
     out: list[tuple[int, Row]] = []
     for number, text, reason in lines[1:]:
-        if text is None:
-            out.append((number, readers.marker(reason, width)))
+        if text is None:  # with the record id the line's start shows
+            shown = readers.unread_id(reason, lambda head: readers.csv_id(head, i_record))
+            out.append((number, readers.marker(reason, width, shown)))
             continue
         row: Row = list(next(csv.reader([text]), []))
         if row:

@@ -80,9 +80,9 @@ CASES: dict[str, tuple[int, list[tuple[str, str, str, str]], list[str]]] = {
     "crlf.csv": (1, [], []),
     "empty_file.csv": (0, [], []),
     "header_only.csv": (0, [], []),
-    "not_utf8.csv": (1, [("", "3", "", "the line is not UTF-8 text")], []),
+    "not_utf8.csv": (1, [("BAD-1", "3", "", "the line is not UTF-8 text")], []),
     "truncated_last_line.csv": (1, [("BAD-1", "3", "", "the line has 3 of 7 columns")], []),
-    "truncated_last_line.jsonl": (1, [("", "2", "", "not valid JSON")], []),
+    "truncated_last_line.jsonl": (1, [("BAD-1", "2", "", "not valid JSON")], []),
     "not_an_object.jsonl": (1, [("", "2", "", "a JSON Lines record must be an object")], []),
     # JSON Lines: the same cases, lines numbered from 1 (there is no header)
     "empty_quantity.jsonl": (
@@ -120,7 +120,7 @@ CASES: dict[str, tuple[int, list[tuple[str, str, str, str]], list[str]]] = {
     "crlf.jsonl": (1, [], []),
     "empty_file.jsonl": (0, [], []),
     "blank_lines_only.jsonl": (0, [], []),
-    "not_utf8.jsonl": (1, [("", "2", "", "the line is not UTF-8 text (byte 0xff at column 105)")], []),
+    "not_utf8.jsonl": (1, [("BAD-1", "2", "", "the line is not UTF-8 text (byte 0xff at column 105)")], []),
     # Parquet: the same records as typed or text columns, rows numbered from 1
     "non_numeric_quantity.parquet": (
         1,
@@ -265,8 +265,9 @@ def test_a_one_gigabyte_line_is_rejected_in_bounded_memory(suffix: str, tmp_path
     assert os.waitstatus_to_exitcode(status) == 3  # completed with rejects
     assert usage_info.ru_maxrss < 300 * 1024  # kilobytes: the line is 1,048,576 KiB
     (reject,) = read_csv(out / "rejects.csv")
-    assert (reject["line"], reject["reason"]) == (
+    assert (reject["line"], reject["record_id"], reject["reason"]) == (
         "2" if suffix == ".csv" else "1",
+        "CDR-HUGE",  # from the line's first bytes
         "the line is longer than 1 MiB; it was skipped unread",
     )
     assert [r["record_id"] for r in read_csv(out / "rated_records.csv")] == ["CDR-0001"]

@@ -128,6 +128,62 @@ def marker(reason: str, width: int, record_id: str = "", field: str = "") -> Row
     return [f"\x00{reason}", *([""] * (width - 1)), record_id, field]
 
 
+_HEAD = 1 << 12  # bytes of an unreadable line kept to find its record id in
+
+
+class Unread(str):
+    """The reason a line could not be read, with the line's first bytes (`head`):
+    enough to name its record id in the reject, never the whole line."""
+
+    head: bytes
+
+    def __new__(cls, reason: str, head: bytes) -> Unread:
+        made = super().__new__(cls, reason)
+        made.head = head[:_HEAD]
+        return made
+
+
+_JSON_ID = re.compile(r'"record_id"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+def csv_id(text: str, i_id: int | None) -> str:
+    """The record id the start of a CSV line shows: its cell, whole (a comma or the
+    line's end after it), with no quote before it."""
+    if i_id is None:
+        return ""
+    line, end, _ = text.partition("\n")
+    cells = line.removesuffix("\r").split(",", i_id + 1)
+    if len(cells) <= i_id or (len(cells) == i_id + 1 and not end):
+        return ""
+    if '"' in ",".join(cells[: i_id + 1]):
+        return ""
+    return _plain(cells[i_id])
+
+
+def json_id(text: str) -> str:
+    """The record id the start of a JSON line shows, as a string value."""
+    match = _JSON_ID.search(text)
+    if match is None:
+        return ""
+    try:
+        found = json.loads(match[1])
+    except ValueError:
+        return ""
+    return _plain(found) if isinstance(found, str) else ""
+
+
+def _plain(found: str) -> str:
+    """An id to show: printable, and whole (no byte was replaced in decoding it)."""
+    return found if found.isprintable() and "\ufffd" not in found else ""
+
+
+def unread_id(reason: str, find: Callable[[str], str]) -> str:
+    """The record id of an unreadable line, from its head (see `Unread`)."""
+    if not isinstance(reason, Unread):
+        return ""
+    return find(reason.head.decode("utf-8", "replace"))
+
+
 def _lines(raw: IO[bytes], number: int = 0) -> Iterator[tuple[int, str | None, str]]:
     """(line number, text or None, reason) for each line after line `number`,
     decoded one at a time.
@@ -142,9 +198,10 @@ def _lines(raw: IO[bytes], number: int = 0) -> Iterator[tuple[int, str | None, s
             return
         number += 1
         if len(data) > MAX_LINE and not data.endswith(b"\n"):
+            head = data[:_HEAD]
             while data and not data.endswith(b"\n"):
                 data = raw.readline(MAX_LINE)
-            yield number, None, "the line is longer than 1 MiB; it was skipped unread"
+            yield number, None, Unread("the line is longer than 1 MiB; it was skipped unread", head)
             continue
         if number == 1 and data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -152,7 +209,7 @@ def _lines(raw: IO[bytes], number: int = 0) -> Iterator[tuple[int, str | None, s
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
             bad = f"byte 0x{data[err.start]:02x} at column {err.start + 1}"
-            yield number, None, f"the line is not UTF-8 text ({bad})"
+            yield number, None, Unread(f"the line is not UTF-8 text ({bad})", data)
             continue
         if "\r" in text.removesuffix("\n").removesuffix("\r"):
             # a lone carriage return ends a line too (old Mac files), as in universal newlines
@@ -194,7 +251,7 @@ def _line_runs(raw: IO[bytes], number: int) -> Iterator[LineRun]:
                 line = raw.readline(MAX_LINE)
             number += 1
             rest = b""
-            yield number, None, "the line is longer than 1 MiB; it was skipped unread"
+            yield number, None, Unread("the line is longer than 1 MiB; it was skipped unread", data)
             continue
         whole, rest = data[:cut], data[cut:]
         text = None
@@ -265,6 +322,11 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
     width = len(columns)
     i_id = columns.index(ID_COLUMN) if ID_COLUMN in columns else None
     i_record = {name: i for i, name in enumerate(columns)}.get(ID_COLUMN)  # the engine's: the last
+
+    def unreadable(reason: str) -> Row:
+        """The reject row of a line that cannot be read, with the id its start shows."""
+        return marker(reason, width, unread_id(reason, lambda head: csv_id(head, i_record)))
+
     # without a quote no row spans lines: each line is one row
     one_line_rows = not _has_quotes(path)
 
@@ -307,7 +369,7 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
         keep = skim(0) if skim else None
         for start, texts, reason in _line_runs(raw, 1):
             if texts is None:
-                texts, reason_row = [], marker(reason, width)
+                texts, reason_row = [], unreadable(reason)
                 if keep is None:
                     numbers.append(start)
                     rows.append(reason_row)
@@ -349,7 +411,7 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
         for number, text, reason in chunk:
             if text is None:
                 numbers.append(number)
-                rows.append(marker(reason, width))
+                rows.append(unreadable(reason))
                 continue
             row = cast(Row, next(parsed))
             if row:
@@ -370,7 +432,7 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
             for number, text, reason in lines:
                 last[0] = number
                 if text is None:
-                    held.append((number, marker(reason, width)))
+                    held.append((number, unreadable(reason)))
                     yield "\n"
                 else:
                     yield text
@@ -467,14 +529,15 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
     def parse(text: str | None, reason: str) -> dict[str, object] | str:
         if text is None:
             return reason
+        head = text[:_HEAD].encode("utf-8", "replace")
         try:
             obj = json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
         except json.JSONDecodeError as err:
-            return f"not valid JSON: {err.msg} at column {err.colno}"
+            return Unread(f"not valid JSON: {err.msg} at column {err.colno}", head)
         except RecursionError:
-            return "the JSON is nested too deeply to be a usage record"
+            return Unread("the JSON is nested too deeply to be a usage record", head)
         if "\\u" in text and not _encodable(obj):
-            return "the JSON holds a \\u escape that is not a character (a lone surrogate)"
+            return Unread("the JSON holds a \\u escape that is not a character (a lone surrogate)", head)
         if not isinstance(obj, dict):
             return "a JSON Lines record must be an object"
         for key in obj:
@@ -485,7 +548,7 @@ def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
 
     def to_row(obj: dict[str, object] | str) -> Row:
         if isinstance(obj, str):
-            return marker(obj, max(1, len(columns)))
+            return marker(obj, max(1, len(columns)), unread_id(obj, json_id))
         row: Row = [None] * len(columns)
         for key, value in obj.items():
             row[index[key]] = (
