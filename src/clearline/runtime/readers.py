@@ -147,8 +147,12 @@ _JSON_ID = re.compile(r'"record_id"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
 def csv_id(text: str, i_id: int | None) -> str:
-    """The record id the start of a CSV line shows: its cell, whole (a comma or the
-    line's end after it), with no quote before it."""
+    r"""The record id the start of a CSV line shows: its cell, whole (a comma or the
+    line's end after it), with no quote before it.
+
+    >>> csv_id("R-1,2026-03-01,\xff", 0), csv_id("x,R-2\n", 1), csv_id("x,R-2", 1), csv_id('"R,3",x', 0)
+    ('R-1', 'R-2', '', '')
+    """
     if i_id is None:
         return ""
     line, end, _ = text.partition("\n")
@@ -161,7 +165,11 @@ def csv_id(text: str, i_id: int | None) -> str:
 
 
 def json_id(text: str) -> str:
-    """The record id the start of a JSON line shows, as a string value."""
+    r"""The record id the start of a JSON line shows, as a string value.
+
+    >>> json_id('{"quantity": 6, "record_id": "R\\u002d1", "x": '), json_id('{"record_id": 7}')
+    ('R-1', '')
+    """
     match = _JSON_ID.search(text)
     if match is None:
         return ""
