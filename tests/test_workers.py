@@ -7,8 +7,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import os
+import signal
 import subprocess
 import sys
+import time
 from decimal import localcontext
 from pathlib import Path
 
@@ -213,3 +216,29 @@ def test_the_cli_takes_workers_and_verify_reproduces_with_them(tmp_path: Path) -
     zero = subprocess.run([*command[:-1], "0"], capture_output=True, text=True, check=False)
     assert zero.returncode == 2
     assert "Traceback" not in zero.stderr
+
+
+def test_ctrl_c_stops_every_worker_and_leaves_no_complete_looking_folder(tmp_path: Path) -> None:
+    """SIGINT to the terminal's process group (what Ctrl-C sends) while workers rate:
+    "interrupted", exit 130, no traceback from any process, no manifest, no partial files."""
+    usage = tmp_path / "cdrs.csv"
+    with usage.open("w", encoding="utf-8") as handle:
+        handle.write(HEADER)
+        handle.writelines(cdr(f"CDR-{i:07d}") for i in range(400_000))
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "clearline.cli", "simulate", str(CONTRACTS / "nordcarrier.contract")]
+    command += ["-u", str(usage), "-p", PERIOD, "-o", str(out), "--workers", "2"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".workers-*/worker-*.csv")) and child.poll() is None:
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.02)
+    os.killpg(child.pid, signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    if child.returncode == 0:  # the run ended first: nothing left to interrupt
+        pytest.skip("the run finished before the interrupt")
+    assert child.returncode == 130, stderr.decode()
+    assert "interrupted: " in stderr.decode() and "holds no complete run" in stderr.decode()
+    assert b"Traceback" not in stderr
+    assert not (out / "manifest.json").exists()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []

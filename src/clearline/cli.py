@@ -36,6 +36,7 @@ EXIT_ERRORS = 1
 EXIT_REJECTS = 3
 EXIT_CONSERVATION = 4
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 app = typer.Typer(
     name="clearline",
@@ -284,6 +285,9 @@ def simulate(
     except OSError as error:  # the run folder cannot be written (permissions, disk full)
         err.print(f"error[E0501]: cannot write the run folder {escape(str(folder))}: {escape(str(error))}")
         raise typer.Exit(EXIT_ERRORS) from None
+    except KeyboardInterrupt:  # Ctrl-C: the workers stop too, and the folder has no manifest
+        err.print(f"interrupted: {escape(str(folder))} holds no complete run (no manifest.json)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     _summary(result, folder, out)
     if not result.ok:
         err.print(
