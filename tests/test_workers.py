@@ -228,7 +228,15 @@ def test_ctrl_c_stops_every_worker_and_leaves_no_complete_looking_folder(tmp_pat
     out = tmp_path / "run"
     command = [sys.executable, "-m", "clearline.cli", "simulate", str(CONTRACTS / "nordcarrier.contract")]
     command += ["-u", str(usage), "-p", PERIOD, "-o", str(out), "--workers", "2"]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        # a shell that starts a job in the background (as CI may) ignores SIGINT in it,
+        # and Python keeps an ignored SIGINT: give the run the default, as in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while not list(out.glob(".workers-*/worker-*.csv")) and child.poll() is None:
         assert time.monotonic() < deadline, "the workers did not start"
