@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queues
+import signal
 import sys
 import tempfile
 import threading
@@ -78,7 +79,11 @@ def _part(folder: str, worker: int, suffix: str) -> Path:
 
 
 def _work(share: _Share, messages: Any) -> None:
-    """A worker's whole life: rate its batches, admit the others, report."""
+    """A worker's whole life: rate its batches, admit the others, report.
+
+    Ctrl-C is the parent's to handle: it stops the workers (SIGTERM) on its way
+    out, so a worker ignores SIGINT rather than race it with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         outcome = _rate_share(share, lambda read: messages.put(("read", share.worker, read)))
     except InputError as err:
