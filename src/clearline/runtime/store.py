@@ -69,15 +69,22 @@ class _Rendered(dict[Any, str]):
         return text
 
 
+class _CsvWriter:
+    """csv.writer with rows ended by a line feed -- and a carriage return quoted too:
+    csv.writer quotes only the characters of its line ending, so a lone CR would go
+    out bare and a reader would end the row there. Such a row is quoted whole."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._plain = csv.writer(handle, lineterminator="\n")
+        self._quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, cells: Sequence[str]) -> None:
+        (self._quoted if "\r" in "".join(cells) else self._plain).writerow(cells)
+
+
 def _csv_row(cells: Sequence[str]) -> str:
-    """One CSV row, ended by a line feed, as csv.writer quotes it -- and a carriage
-    return quoted too: csv.writer quotes only the characters of its line ending, so a
-    lone CR would go out bare and a reader would end the row there."""
     buffer = io.StringIO()
-    if any("\r" in cell for cell in cells):
-        csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(cells)
-    else:
-        csv.writer(buffer, lineterminator="\n").writerow(cells)
+    _CsvWriter(buffer).writerow(cells)
     return buffer.getvalue()
 
 
@@ -152,9 +159,10 @@ class RatedText:
 def _rated_rows(rows: Iterable[RatedRow]) -> tuple[str, str]:
     """Rated rows one by one, any record id (quoted and escaped as needed)."""
     buffer = io.StringIO()
+    write_csv = _CsvWriter(buffer).writerow
     lines: list[str] = []
     for r in rows:
-        buffer.write(_csv_row((r.record_id, r.line_id, r.clause, r.quantity, r.amount)))
+        write_csv((r.record_id, r.line_id, r.clause, r.quantity, r.amount))
         lines.append(
             f'{{"record_id":{_jstr(r.record_id)},"line_id":"{r.line_id}",'
             f'"clause":{_jstr(r.clause)},"billed_quantity":"{r.quantity}","amount":"{r.amount}"}}\n'
@@ -206,8 +214,10 @@ class RunWriter:
 
     def _table(self, stem: str, columns: list[str], rows: list[dict[str, str]]) -> None:
         with self._open(f"{stem}.csv") as handle:
-            handle.write(_csv_row(columns))
-            handle.writelines(_csv_row([row.get(c, "") for c in columns]) for row in rows)
+            writer = _CsvWriter(handle)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([row.get(c, "") for c in columns])
         with self._open(f"{stem}.jsonl") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
