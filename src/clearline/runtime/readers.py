@@ -383,7 +383,13 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
                     rows.append(reason_row)
                 count += 1
             i = 0
-            while i < len(texts):
+            while True:
+                if count == batch_size:  # filled by the lines so far, or by a reject row
+                    yield _batch(numbers, rows)
+                    numbers, rows, count, batch_no = [], [], 0, batch_no + 1
+                    keep = skim(batch_no) if skim else None
+                if i == len(texts):
+                    break
                 need = batch_size - count
                 part = texts[i : i + need]
                 got = len(part)
@@ -400,14 +406,6 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
                     add_kept(start + i, part, keep, numbers, rows)
                 count += got
                 i += len(part)
-                if count == batch_size:
-                    yield _batch(numbers, rows)
-                    numbers, rows, count, batch_no = [], [], 0, batch_no + 1
-                    keep = skim(batch_no) if skim else None
-            if count == batch_size:  # a reject row filled it
-                yield _batch(numbers, rows)
-                numbers, rows, count, batch_no = [], [], 0, batch_no + 1
-                keep = skim(batch_no) if skim else None
         if count:
             yield _batch(numbers, rows)
 
