@@ -90,8 +90,6 @@ def _work(share: _Share, messages: Any) -> None:
         messages.put(("input", share.worker, (err.path, err.message, err.hint)))
     except OSError as err:  # its part files cannot be written (disk full)
         messages.put(("os", share.worker, (err.errno, err.strerror, err.filename)))
-    except KeyboardInterrupt:  # Ctrl-C reaches every process of the terminal's group
-        messages.put(("interrupted", share.worker, None))
     except BaseException:  # reported to the parent, which stops the run
         messages.put(("crash", share.worker, traceback.format_exc()))
     else:
@@ -226,8 +224,6 @@ def _collect(processes: list[Any], messages: Any, progress: Callable[[int], None
             raise InputError(path, message, hint)
         elif kind == "os":
             raise OSError(*payload)
-        elif kind == "interrupted":
-            raise KeyboardInterrupt
         else:
             raise WorkerFailed(f"worker {worker} failed:\n{payload}")
     return [outcomes[k] for k in range(len(processes))]
