@@ -20,6 +20,17 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def text_parquet(source: Path, target: Path, row_group_size: int | None = None) -> Path:
+    """A usage CSV file as Parquet, every column text: the same cells (needs pyarrow)."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    with source.open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    table = pa.table({h: pa.array([r[i] for r in rows], pa.string()) for i, h in enumerate(header)})
+    pq.write_table(table, target, row_group_size=row_group_size)
+    return target
+
+
 @pytest.fixture(scope="session")
 def march_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """StreamPlus and NordCarrier settled for March 2026 into a run folder."""

@@ -49,7 +49,7 @@ from clearline.compiler.lower import lower_contract
 from clearline.diagnostics import CODES, ClearlineError, render_all
 from clearline.grammar import ast
 from clearline.source import SourceFile
-from conftest import CONTRACTS, DATA, PERIOD
+from conftest import CONTRACTS, DATA, PERIOD, text_parquet
 
 CONTRACT_FILES = sorted(CONTRACTS.glob("*.contract"))
 USAGE_FILES = sorted(p for p in DATA.glob("*.csv") if p.name not in {"fx-rates.csv", "customers.csv"})
@@ -358,14 +358,8 @@ def test_mutated_usage_settles_with_every_record_accounted_for(
 def as_parquet(path: Path) -> bytes:
     """A usage CSV as a Parquet file of text columns, in small row groups (so that
     mutations land in pages, dictionaries and the footer alike)."""
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    table = pa.table({name: [row[name] for row in rows] for name in rows[0]})
-    sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=200)
-    return sink.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        return text_parquet(path, Path(folder) / "usage.parquet", row_group_size=200).read_bytes()
 
 
 @pytest.mark.parametrize("path", USAGE_FILES, ids=[p.stem for p in USAGE_FILES])

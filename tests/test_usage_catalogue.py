@@ -6,7 +6,6 @@ a Parquet reject's `line` is its row number, from 1)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import importlib.util
 import json
@@ -30,7 +29,7 @@ import clearline
 from clearline.cli import app
 from clearline.compiler import ir
 from clearline.runtime import duplicates, parquet, readers
-from conftest import CONTRACTS, DATA, ROOT, read_csv
+from conftest import CONTRACTS, DATA, ROOT, read_csv, text_parquet
 
 FIXTURES = Path(__file__).resolve().parent / "usage_catalogue"
 
@@ -641,17 +640,6 @@ def test_settling_csv_never_imports_pyarrow() -> None:
     subprocess.run([sys.executable, "-c", script], check=True, env=env)
 
 
-def text_parquet(source: Path, folder: Path) -> Path:
-    """The CSV file as Parquet, every column text: the same cells."""
-    with source.open(encoding="utf-8", newline="") as handle:
-        header, *rows = list(csv.reader(handle))
-    target = folder / f"{source.stem}.parquet"
-    pq.write_table(
-        pa.table({h: pa.array([r[i] for r in rows], pa.string()) for i, h in enumerate(header)}), target
-    )
-    return target
-
-
 def typed_parquet(source: Path, folder: Path) -> Path:
     """The NordCarrier CDRs with a zoned timestamp and an integer quantity column."""
     rows = read_csv(source)
@@ -702,7 +690,7 @@ def test_parquet_with_the_records_of_csv_settles_to_the_same_bytes(tmp_path: Pat
     ]
     reference = {"fx": DATA / "fx-rates.csv", "customers": DATA / "customers.csv"}
     clearline.run(plans, [DATA / n for n in names], "2026-03", out=tmp_path / "csv", **reference)
-    parquet = [text_parquet(DATA / n, tmp_path) for n in names]
+    parquet = [text_parquet(DATA / n, tmp_path / f"{Path(n).stem}.parquet") for n in names]
     clearline.run(plans, parquet, "2026-03", out=tmp_path / "parquet", **reference)
     assert read_csv(tmp_path / "parquet" / "rejects.csv")  # the demo has rejects: their lines count
     assert run_files(tmp_path / "parquet") == shift_lines(run_files(tmp_path / "csv"))
