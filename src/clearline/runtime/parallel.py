@@ -28,8 +28,9 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import localcontext
 from pathlib import Path
@@ -139,6 +140,22 @@ def _start_method() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+@contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start workers with SIGINT ignored from their first instruction (a fork and an
+    exec keep an ignored signal), so that Ctrl-C reaches the parent alone and none of
+    them prints a traceback before `_work` could ignore it; the parent's own handling
+    comes back once they are started."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; `_work` ignores SIGINT itself
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _skim(share: _Share, first: int) -> Skim | None:
     """The batches of a file (its first is batch `first` of the run) another worker
     rates: only the rows of the candidate duplicates are wanted of them, to admit."""
@@ -182,8 +199,9 @@ def settle_in_workers(
             for k in range(workers)
         ]
         processes = [context.Process(target=_work, args=(share, messages), daemon=True) for share in shares]
-        for process in processes:
-            process.start()
+        with _workers_ignore_sigint():
+            for process in processes:
+                process.start()
         try:
             outcomes = _collect(processes, messages, progress)
         finally:
