@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import clearline
 import generate  # a sibling script, not a package
-from clearline.runtime.engine import Engine
+from clearline.runtime.rating.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / "contracts"

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 import clearline
 from clearline.compiler import ir
 from clearline.money import ROUNDING_MODES, Rounding, allocate, round_money
-from clearline.runtime import rating
+from clearline.runtime.rating import closures
 from clearline.source import Span
 from conftest import CONTRACTS, DATA, PERIOD, read_csv
 
@@ -180,7 +180,7 @@ increments = st.integers(min_value=1, max_value=300)
 
 @given(q=quantities, first=increments, nxt=increments)
 def test_bill_quantity_bills_whole_blocks_and_never_less(q: Decimal, first: int, nxt: int) -> None:
-    billed = rating.bill_quantity(q, first, nxt)
+    billed = closures.bill_quantity(q, first, nxt)
     assert billed >= q
     if q > first:
         blocks = (billed - first) / nxt
@@ -195,12 +195,12 @@ def test_bill_quantity_bills_whole_blocks_and_never_less(q: Decimal, first: int,
 @given(a=quantities, b=quantities, first=increments, nxt=increments)
 def test_bill_quantity_is_monotone(a: Decimal, b: Decimal, first: int, nxt: int) -> None:
     low, high = sorted((a, b))
-    assert rating.bill_quantity(low, first, nxt) <= rating.bill_quantity(high, first, nxt)
+    assert closures.bill_quantity(low, first, nxt) <= closures.bill_quantity(high, first, nxt)
 
 
 @given(q=quantities)
 def test_bill_quantity_without_increments_bills_what_was_used(q: Decimal) -> None:
-    assert rating.bill_quantity(q, None, None) == q
+    assert closures.bill_quantity(q, None, None) == q
 
 
 SPAN = Span("test.contract", 1, 1, 1, 1)
@@ -271,9 +271,9 @@ rows = st.builds(
 
 
 @st.composite
-def rating_units(draw: st.DrawFn) -> rating.Unit:
+def rating_units(draw: st.DrawFn) -> closures.Unit:
     period_days = draw(st.integers(min_value=28, max_value=31))
-    return rating.Unit(
+    return closures.Unit(
         quantity=draw(quantities),
         row=draw(rows),
         answered=draw(st.booleans()),
@@ -305,10 +305,12 @@ def _subexpressions(expr: ir.Expr) -> list[ir.Expr]:
 
 
 @given(expr=expressions, rate=rate_plans, unit=rating_units())
-def test_explain_agrees_with_the_rating_closure(expr: ir.Expr, rate: ir.RatePlan, unit: rating.Unit) -> None:
+def test_explain_agrees_with_the_rating_closure(
+    expr: ir.Expr, rate: ir.RatePlan, unit: closures.Unit
+) -> None:
     for sub in _subexpressions(expr):
-        expected = rating.compile_expr(sub, rate, "second", TIERS)(unit)
-        value, text = rating.explain(sub, rate, "second", unit, TIERS)
+        expected = closures.compile_expr(sub, rate, "second", TIERS)(unit)
+        value, text = closures.explain(sub, rate, "second", unit, TIERS)
         assert value == expected, (sub.op, text)
         assert format(value, "f") in text or sub.op in {"money", "number"}, (sub.op, text)
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearline.runtime import readers
-from clearline.runtime.readers import Row
+from clearline.runtime.inputs import readers
+from clearline.runtime.inputs.readers import Row
 
 TOKENS = [
     b"A",

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 import clearline
 from clearline.cli import app
 from clearline.compiler import ir
-from clearline.runtime import duplicates, parquet, readers
+from clearline.runtime.inputs import duplicates, parquet, readers
 from conftest import CONTRACTS, DATA, ROOT, read_csv, text_parquet
 
 FIXTURES = Path(__file__).resolve().parent / "usage_catalogue"

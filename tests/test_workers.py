@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import clearline
 from clearline.money import CONTEXT
 from clearline.runtime import parallel
-from clearline.runtime.engine import Engine
-from clearline.runtime.settle import finish
+from clearline.runtime.rating.engine import Engine
+from clearline.runtime.settlement.settle import finish
 from conftest import CONTRACTS, DATA, PERIOD, read_csv
 
 HEADER = "record_id,timestamp,customer_id,service,destination,quantity,unit\n"

@@ -29,14 +29,14 @@ from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
 from clearline.money import CONTEXT
-from clearline.runtime.duplicates import duplicate_candidates
-from clearline.runtime.engine import Engine
+from clearline.runtime.inputs.duplicates import duplicate_candidates
+from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
+from clearline.runtime.inputs.refdata import read_customers, read_fx
 from clearline.runtime.parallel import settle_in_workers
-from clearline.runtime.periods import period_bounds
-from clearline.runtime.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
-from clearline.runtime.refdata import read_customers, read_fx
-from clearline.runtime.settle import Settlement, finish
-from clearline.runtime.store import RunWriter
+from clearline.runtime.rating.engine import Engine
+from clearline.runtime.rating.periods import period_bounds
+from clearline.runtime.settlement.settle import Settlement, finish
+from clearline.runtime.store.run_folder import RunWriter
 from clearline.source import SourceFile, Span
 
 __all__ = [

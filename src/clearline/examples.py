@@ -23,7 +23,7 @@ import clearline
 from clearline.compiler.ir import ContractPlan
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.grammar import ast
-from clearline.runtime.settle import Line
+from clearline.runtime.settlement.settle import Line
 from clearline.source import Span
 
 __all__ = ["ExampleResult", "failures_as_diagnostics", "run_examples"]

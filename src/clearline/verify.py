@@ -16,7 +16,7 @@ from typing import Any
 
 import clearline
 from clearline.diagnostics import ClearlineError, Diagnostic
-from clearline.runtime.store import sha256_file
+from clearline.runtime.store.run_folder import sha256_file
 
 __all__ = ["Verification", "verify_run"]
 

@@ -23,10 +23,10 @@ from clearline.money import CONTEXT, MINOR_UNITS, round_money
 from clearline.reports.i18n import N_, language_for
 from clearline.reports.rundata import LineRow, Party, RejectRow, RunData
 from clearline.reports.traces import Node, trace_tree
-from clearline.runtime.periods import period_bounds
-from clearline.runtime.rating import bands as tier_bands
-from clearline.runtime.rating import tier_quantity
-from clearline.runtime.tiers import apply_tiers
+from clearline.runtime.rating.closures import bands as tier_bands
+from clearline.runtime.rating.closures import tier_quantity
+from clearline.runtime.rating.periods import period_bounds
+from clearline.runtime.rating.tiers import apply_tiers
 
 __all__ = [
     "Audit",

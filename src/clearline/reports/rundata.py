@@ -24,9 +24,9 @@ from typing import Any
 import clearline
 from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError
-from clearline.runtime.readers import InputError
-from clearline.runtime.refdata import Customer, read_customers
-from clearline.runtime.store import sha256_file
+from clearline.runtime.inputs.readers import InputError
+from clearline.runtime.inputs.refdata import Customer, read_customers
+from clearline.runtime.store.run_folder import sha256_file
 
 __all__ = ["LINE_FILES", "LineRow", "Party", "RejectRow", "RunData", "RunFolderError", "read_run"]
 

@@ -38,10 +38,10 @@ from typing import IO, Any
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT
-from clearline.runtime.engine import Accumulated, Engine
-from clearline.runtime.readers import InputError, Skim, fewer_collections, read_usage
-from clearline.runtime.refdata import Customer
-from clearline.runtime.store import RatedText, RunWriter
+from clearline.runtime.inputs.readers import InputError, Skim, fewer_collections, read_usage
+from clearline.runtime.inputs.refdata import Customer
+from clearline.runtime.rating.engine import Accumulated, Engine
+from clearline.runtime.store.run_folder import RatedText, RunWriter
 
 __all__ = ["WorkerFailed", "settle_in_workers"]
 

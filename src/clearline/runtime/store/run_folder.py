@@ -21,8 +21,8 @@ from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Any
 
-from clearline.runtime.engine import RatedLine, RatedPrice, RatedRow, RatedRows, Reject, Routed
-from clearline.runtime.settle import LINE_COLUMNS, Settlement
+from clearline.runtime.rating.engine import RatedLine, RatedPrice, RatedRow, RatedRows, Reject, Routed
+from clearline.runtime.settlement.settle import LINE_COLUMNS, Settlement
 
 __all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RatedText", "RunWriter", "sha256_file"]
 

@@ -19,8 +19,8 @@ from operator import itemgetter
 
 from clearline.compiler import ir, units
 from clearline.money import CONTEXT, allocate, parse_decimal
-from clearline.runtime.readers import Row
-from clearline.runtime.tiers import Band, apply_tiers
+from clearline.runtime.inputs.readers import Row
+from clearline.runtime.rating.tiers import Band, apply_tiers
 
 __all__ = [
     "PRODUCT_FIELDS",

@@ -11,7 +11,7 @@ unmatched (no product of any contract matched it).
 
 Three paths, one result. `_FileContext.record` is the reference: every check
 in order, each failure a reject. The fast paths (runtime.fast): `records` takes the ordinary record -- well
-formed, inside the period, priced by pure rules (`rating.pure`) -- through
+formed, inside the period, priced by pure rules (`closures.pure`) -- through
 the same checks on the common case only, and hands anything else to the
 reference path. `columns` does what `records` does for a whole run of
 ordinary records at once, with maps and set operations. Prices come from a
@@ -37,8 +37,10 @@ from typing import cast
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT, SUMS, round_money
-from clearline.runtime import rating
-from clearline.runtime.accumulate import (
+from clearline.runtime.inputs.readers import Batch, Row
+from clearline.runtime.inputs.refdata import Customer
+from clearline.runtime.rating import closures
+from clearline.runtime.rating.accumulate import (
     SAMPLE_SIZE,
     Accumulated,
     Event,
@@ -51,9 +53,7 @@ from clearline.runtime.accumulate import (
     Routed,
     line_id,
 )
-from clearline.runtime.fast import _CACHE_LIMIT, FastPaths, _FastProduct, _Priced
-from clearline.runtime.periods import Period, period_bounds, period_of
-from clearline.runtime.rating import (
+from clearline.runtime.rating.closures import (
     PRODUCT_FIELDS,
     RecordProblem,
     RowPred,
@@ -62,8 +62,8 @@ from clearline.runtime.rating import (
     field_number,
     pure,
 )
-from clearline.runtime.readers import Batch, Row
-from clearline.runtime.refdata import Customer
+from clearline.runtime.rating.fast import _CACHE_LIMIT, FastPaths, _FastProduct, _Priced
+from clearline.runtime.rating.periods import Period, period_bounds, period_of
 
 __all__ = [  # with what it accumulates (runtime.accumulate), for the modules that read it
     "SAMPLE_SIZE",
@@ -101,7 +101,7 @@ class _Rule:
         self.vat = plan.vat_rate if isinstance(plan, ir.ChargePlan) else None
         self.tiers = {t.name: t for t in product.tiers}
         self.bundle = product.components
-        self.fn = rating.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers, self.bundle)
+        self.fn = closures.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers, self.bundle)
         self.line_level = plan.rate.line_level
         self.allowance_per = plan.rate.allowance_per
         self.vat_included = (
@@ -116,7 +116,7 @@ class _Rule:
         tables = {t.name: t for t in product.tables}
         names = _tables_of(plan.rate.expr)
         self.table = tables[names[0]] if names else None
-        self.rows, self.lengths = rating.prefix_index(self.table) if self.table else ({}, ())
+        self.rows, self.lengths = closures.prefix_index(self.table) if self.table else ({}, ())
         self.record_rounding = plan.rate.record_rounding
         self.by_day = any(c.party == self.party and c.fixing == "record date" for c in product.conversions)
         # fast path: the line key but party and group, the lines by (party, group), and the
@@ -132,7 +132,7 @@ class _Rule:
     def find(self, short: str) -> ir.RowPlan | None:
         """The table row for a key's first `key_length` chars (all of a value key), cached."""
         assert self.table is not None
-        found = rating.lookup(self.table, self.rows, self.lengths, short)
+        found = closures.lookup(self.table, self.rows, self.lengths, short)
         if len(self.found) >= _CACHE_LIMIT:
             self.found.clear()
             self.found_key.clear()
@@ -143,7 +143,7 @@ class _Rule:
 
 # (rule, group, unit, net amount or None for line-level rules, amount paid incl. VAT or None,
 #  aggregate values (function, field, value))
-Rated = tuple["_Rule", str, rating.Unit, Decimal | None, Decimal | None, list[tuple[str, str, Decimal]]]
+Rated = tuple["_Rule", str, closures.Unit, Decimal | None, Decimal | None, list[tuple[str, str, Decimal]]]
 
 
 def _walk(expr: ir.Expr) -> list[ir.Expr]:
@@ -619,7 +619,7 @@ class _FileContext(FastPaths):
 
     def unit(
         self, p: _ProductRT, rule: _Rule, row: Row, quantity: Decimal, answered: bool
-    ) -> tuple[rating.Unit, str]:
+    ) -> tuple[closures.Unit, str]:
         row_plan = None
         first, nxt = rule.rate.first, rule.rate.next
         if rule.table is not None:
@@ -629,7 +629,7 @@ class _FileContext(FastPaths):
                     f"rate table {rule.table.name} reads `{rule.table.field}`, which is empty",
                     rule.table.field,
                 )
-            row_plan = rating.lookup(rule.table, rule.rows, rule.lengths, key)
+            row_plan = closures.lookup(rule.table, rule.rows, rule.lengths, key)
             if row_plan is None:
                 raise RecordProblem(
                     f"no rate in table {rule.table.name} for {rule.table.field} {key}",
@@ -637,7 +637,7 @@ class _FileContext(FastPaths):
                     key,
                 )
             first, nxt = row_plan.first, row_plan.next
-        billed = rating.bill_quantity(quantity, first, nxt) if answered else quantity
+        billed = closures.bill_quantity(quantity, first, nxt) if answered else quantity
         group_by = rule.rate.group_by
         if group_by is None:
             group = ""
@@ -645,4 +645,4 @@ class _FileContext(FastPaths):
             group = row_plan.key if row_plan else ""
         else:
             group = self.value(row, group_by) or ""
-        return rating.Unit(billed, row_plan, answered, 0, p.period.days), group
+        return closures.Unit(billed, row_plan, answered, 0, p.period.days), group

@@ -14,7 +14,7 @@ from operator import lt
 from pathlib import Path
 from typing import cast
 
-from clearline.runtime.readers import (
+from clearline.runtime.inputs.readers import (
     _PLAIN_CHUNK,
     BATCH_SIZE,
     ID_COLUMN,
@@ -44,7 +44,7 @@ def scan_ids(path: Path) -> Iterator[list[str]] | None:
     if suffix in {".jsonl", ".ndjson"}:
         return _batch_ids(path)
     if suffix in PARQUET_SUFFIXES:
-        from clearline.runtime import parquet  # pyarrow is imported only for Parquet files
+        from clearline.runtime.inputs import parquet  # pyarrow is imported only for Parquet files
 
         return parquet.parquet_ids(path)
     return None
@@ -54,7 +54,7 @@ def count_lines(path: Path) -> int:
     """An upper bound of the records of a usage file (its line breaks, plus one;
     a Parquet file's row count, from its footer)."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
-        from clearline.runtime import parquet
+        from clearline.runtime.inputs import parquet
 
         return parquet.parquet_rows_count(path) + 1
     with path.open("rb") as raw:

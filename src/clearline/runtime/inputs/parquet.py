@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from clearline.runtime.readers import BATCH_SIZE, ID_COLUMN, Batch, InputError, Row, UsageFile, marker
+from clearline.runtime.inputs.readers import BATCH_SIZE, ID_COLUMN, Batch, InputError, Row, UsageFile, marker
 
 __all__ = ["parquet_ids", "parquet_rows_count", "read_parquet"]
 

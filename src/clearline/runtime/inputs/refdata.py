@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from clearline.money import parse_decimal
-from clearline.runtime.readers import InputError
+from clearline.runtime.inputs.readers import InputError
 
 __all__ = ["Customer", "FxTable", "read_customers", "read_fx"]
 

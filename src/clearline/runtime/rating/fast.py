@@ -19,12 +19,12 @@ from itertools import chain, compress, repeat
 from operator import attrgetter, eq, is_, itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
-from clearline.runtime.accumulate import SAMPLE_SIZE, Event, LineAcc, RatedLine, RatedPrice, RatedRows
-from clearline.runtime.rating import RecordProblem, RowPred, compile_run_pred, pred_fields
-from clearline.runtime.readers import Batch, Row
+from clearline.runtime.inputs.readers import Batch, Row
+from clearline.runtime.rating.accumulate import SAMPLE_SIZE, Event, LineAcc, RatedLine, RatedPrice, RatedRows
+from clearline.runtime.rating.closures import RecordProblem, RowPred, compile_run_pred, pred_fields
 
 if TYPE_CHECKING:
-    from clearline.runtime.engine import Engine, Rated, _FileContext, _ProductRT, _Rule
+    from clearline.runtime.rating.engine import Engine, Rated, _FileContext, _ProductRT, _Rule
 
 __all__ = ["FastPaths"]
 

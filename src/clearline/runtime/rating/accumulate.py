@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
 from clearline.money import SUMS
-from clearline.runtime import rating
+from clearline.runtime.rating import closures
 
 __all__ = [
     "SAMPLE_SIZE",
@@ -56,7 +56,7 @@ class LineAcc:
     quantity: Decimal = Decimal(0)
     units: int = 0
     records: int = 0
-    samples: list[tuple[str, rating.Unit, Decimal]] = field(default_factory=list)
+    samples: list[tuple[str, closures.Unit, Decimal]] = field(default_factory=list)
     # per local day, for payouts converted at the rate of each record's date
     by_day: dict[dt.date, Decimal] = field(default_factory=dict)
     gross: Decimal = Decimal(0)  # with `vat N% included`: the sum of gross amounts
@@ -84,7 +84,7 @@ class LineAcc:
         else:  # sum, and average (divided by the record count when the line closes)
             self.aggregates[key] = current + value
 
-    def add(self, record_id: str, unit: rating.Unit, amount: Decimal) -> None:
+    def add(self, record_id: str, unit: closures.Unit, amount: Decimal) -> None:
         self.amount += amount
         self.quantity += unit.quantity
         self.units += 1
@@ -93,7 +93,7 @@ class LineAcc:
         if len(samples) < SAMPLE_SIZE or record_id < samples[-1][0]:
             self.sample(record_id, unit, amount)
 
-    def sample(self, record_id: str, unit: rating.Unit, amount: Decimal) -> None:
+    def sample(self, record_id: str, unit: closures.Unit, amount: Decimal) -> None:
         """Keep the unit if its id is among the SAMPLE_SIZE smallest (for the trace)."""
         samples = self.samples
         if len(samples) < SAMPLE_SIZE:

@@ -102,7 +102,7 @@ def read_usage(path: Path, batch_size: int = BATCH_SIZE, skim: Skim | None = Non
     if suffix == ".csv":
         return _read_csv(path, batch_size, skim)
     if suffix in PARQUET_SUFFIXES:
-        from clearline.runtime import parquet  # pyarrow is imported only for Parquet files
+        from clearline.runtime.inputs import parquet  # pyarrow is imported only for Parquet files
 
         return parquet.read_parquet(path, batch_size)
     raise InputError(

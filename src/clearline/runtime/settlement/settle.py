@@ -19,8 +19,9 @@ from typing import Any
 from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, Rounding, minor_unit, round_money
-from clearline.runtime import models, rating
-from clearline.runtime.engine import (
+from clearline.runtime.inputs.refdata import FxTable
+from clearline.runtime.rating import closures
+from clearline.runtime.rating.engine import (
     Engine,
     Event,
     LineAcc,
@@ -32,7 +33,7 @@ from clearline.runtime.engine import (
     _ProductRT,
     line_id,
 )
-from clearline.runtime.refdata import FxTable
+from clearline.runtime.settlement import models
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
 
@@ -248,7 +249,7 @@ class _Finisher:
         if days == 0:
             self.lifecycle.append((ids, (("", ""),), "0"))
             return
-        unit = rating.Unit(Decimal(days), None, False, days, p.period.days)
+        unit = closures.Unit(Decimal(days), None, False, days, p.period.days)
         net = Decimal(0)
         gross = Decimal(0)
         touched: list[tuple[str, str]] = []
@@ -282,7 +283,7 @@ class _Finisher:
             acc = self.acc.lines.get(key)
             if acc is None:
                 acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
-            snapshot = rating.Unit(unit.quantity, None, False, days, p.period.days, unit.net, unit.gross)
+            snapshot = closures.Unit(unit.quantity, None, False, days, p.period.days, unit.net, unit.gross)
             acc.add(customer, snapshot, amount)
             acc.records += len(ids) - 1
             if rule.line_level:
@@ -484,7 +485,7 @@ class _Finisher:
         shown = []
         if not rate.line_level:
             for key, unit, value in acc.samples:
-                _, text = rating.explain(rate.expr, rate, product.measure, unit, rule.tiers, rule.bundle)
+                _, text = closures.explain(rate.expr, rate, product.measure, unit, rule.tiers, rule.bundle)
                 shown.append({"unit": key, "arithmetic": text, "amount": _s(value)})
         ids = self.record_ids.get(acc.line_id) or [s[0] for s in acc.samples]
         trace: dict[str, Any] = {
@@ -544,10 +545,10 @@ class _Finisher:
         if rate.allowance is not None:
             quantity, free = _chargeable(rate, acc, p.product.measure)
         # a line is not an event: no connect fee is added at line level
-        unit = rating.Unit(
+        unit = closures.Unit(
             quantity, None, False, 0, p.period.days, acc.net_base, acc.gross_base, aggregates=aggregates
         )
-        value, text = rating.explain(rate.expr, rate, p.product.measure, unit, rule.tiers, rule.bundle)
+        value, text = closures.explain(rate.expr, rate, p.product.measure, unit, rule.tiers, rule.bundle)
         return value, f"{free}; {text}" if free else text
 
     @staticmethod

@@ -1,0 +1,5 @@
+"""`python -m clearline.cli`: the same entry point as the `clearline` command."""
+
+from clearline.cli import main
+
+main()

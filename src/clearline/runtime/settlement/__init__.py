@@ -1,0 +1,2 @@
+"""Settlement: exact sums per line key -> lines, VAT, FX, retained revenue,
+models (commitments, discounts, waterfalls, splits, withholding), conservation and traces."""
