@@ -85,3 +85,26 @@ def test_each_stage_can_stop_there() -> None:
     plan = clearline.plan(source)
     assert [p.name for p in plan.products] == ["voice"]
     assert plan.products[0].tables[0].rows[0].key == "4860"
+
+
+def test_error_codes_are_named_constants() -> None:
+    """A code is written `codes.CURRENCY_MISMATCH`, never "E0301": a typo is an import error."""
+    import re
+
+    literal = re.compile(r"^[EW][0-9]{4}$")
+    offences = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        if rel in {"codes.py", "errors_doc.py"}:
+            continue
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and literal.match(node.value):
+                offences.append(f"{rel}:{node.lineno}: {node.value}")
+    assert offences == []
+
+
+def test_every_code_has_one_name() -> None:
+    from clearline import codes
+
+    named = {v: k for k, v in vars(codes).items() if k.isupper() and isinstance(v, str)}
+    assert set(named) == set(codes.CODES)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from decimal import localcontext
 from pathlib import Path
 
+from clearline import codes
 from clearline.compiler import ir
 from clearline.compiler.check import check_contract
 from clearline.compiler.link import apply_amendments, check_versions, resolve_imports
@@ -70,7 +71,7 @@ def read_source(path: str | Path) -> SourceFile:
         raise ClearlineError(
             [
                 Diagnostic(
-                    "E0104",
+                    codes.UNREADABLE_FILE,
                     f"{path} is not UTF-8 text: byte 0x{err.object[err.start]:02x} at line {line}, "
                     f"column {col} is not valid UTF-8",
                     None,
@@ -80,7 +81,14 @@ def read_source(path: str | Path) -> SourceFile:
         ) from None
     except OSError as err:
         raise ClearlineError(
-            [Diagnostic("E0104", f"cannot read {path}: {err.strerror or err}", None, "check the path")]
+            [
+                Diagnostic(
+                    codes.UNREADABLE_FILE,
+                    f"cannot read {path}: {err.strerror or err}",
+                    None,
+                    "check the path",
+                )
+            ]
         ) from None
 
 
@@ -98,7 +106,9 @@ def check(document: ast.Document) -> list[Diagnostic]:
     if isinstance(document, ast.Contract):
         found = check_contract(document)
     elif isinstance(document, ast.Library):
-        found = [d for d in check_contract(_library_as_contract(document)) if d.code != "E0403"]
+        found = [
+            d for d in check_contract(_library_as_contract(document)) if d.code != codes.MISSING_DECLARATION
+        ]
     else:
         found = []
     return sorted(found, key=Diagnostic.sort_key)
@@ -130,7 +140,7 @@ def plan(source: SourceFile, root: str | Path | None = None) -> ir.ContractPlan:
         raise ClearlineError(
             [
                 Diagnostic(
-                    "E0403",
+                    codes.MISSING_DECLARATION,
                     f"{source.name} is not a contract",
                     None,
                     "compile a file that starts with `contract`",
@@ -189,7 +199,9 @@ def load_plans(
         try:
             document = read(path)
         except FileNotFoundError:
-            diagnostics.append(Diagnostic("E0104", f"cannot read {path}: no such file", None, None))
+            diagnostics.append(
+                Diagnostic(codes.UNREADABLE_FILE, f"cannot read {path}: no such file", None, None)
+            )
             continue
         except ClearlineError as err:
             diagnostics += err.diagnostics
@@ -206,7 +218,7 @@ def load_plans(
             for a in items:
                 diagnostics.append(
                     Diagnostic(
-                        "E0410",
+                        codes.AMENDMENT_DOES_NOT_APPLY,
                         f"no contract {cid} to amend among the files given",
                         a.span,
                         did_you_mean(cid, known) or "pass the contract file together with its amendments",
@@ -250,7 +262,7 @@ def _load_plan_json(path: Path) -> ir.ContractPlan:
         raise ClearlineError(
             [
                 Diagnostic(
-                    "E0104",
+                    codes.UNREADABLE_FILE,
                     f"cannot load the plan {path}: {err}",
                     None,
                     "write it with `clearline compile CONTRACT --json > FILE.json`",
@@ -265,7 +277,7 @@ def plans_hash(plans: Sequence[ir.ContractPlan]) -> str:
 
 
 def _input_error(err: InputError) -> ClearlineError:
-    return ClearlineError([Diagnostic("E0501", err.message, None, err.hint)])
+    return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, err.message, None, err.hint)])
 
 
 def run(
@@ -301,7 +313,7 @@ def run(
             raise ClearlineError(
                 [
                     Diagnostic(
-                        "E0505",
+                        codes.BAD_OPTION,
                         f"contract {p.id}: {err}",
                         None,
                         "pass --period in the contract's period form",

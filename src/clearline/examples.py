@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import clearline
+from clearline import codes
 from clearline.compiler.ir import ContractPlan
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.grammar import ast
@@ -152,7 +153,7 @@ def run_examples(paths: Sequence[str | Path]) -> list[ExampleResult]:
 def failures_as_diagnostics(results: list[ExampleResult]) -> list[Diagnostic]:
     return [
         Diagnostic(
-            "E0412",
+            codes.EXAMPLE_FAILED,
             f'example "{r.label}" of {r.contract_id} failed',
             r.span,
             "compare the expected lines with what the contract produces",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import clearline
+from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.runtime.store.run_folder import sha256_file
 
@@ -35,7 +36,7 @@ class Verification:
 
 
 def _fail(message: str, hint: str | None = None) -> ClearlineError:
-    return ClearlineError([Diagnostic("E0501", message, None, hint)])
+    return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, message, None, hint)])
 
 
 def _manifest(run: Path) -> dict[str, Any]:

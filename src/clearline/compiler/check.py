@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from clearline import codes
 from clearline.compiler import units
 from clearline.compiler.check_models import (
     check_allowance,
@@ -116,7 +117,7 @@ class _Checker:
         notes: tuple[str, ...] = (),
     ) -> None:
         if (
-            code == "E0301"
+            code == codes.CURRENCY_MISMATCH
             and self.currency
             and self.currency not in MINOR_UNITS
             and self.currency in message
@@ -130,7 +131,7 @@ class _Checker:
     def one(self, items: tuple[object, ...], what: str, example: str) -> None:
         if not items:
             self.error(
-                "E0403",
+                codes.MISSING_DECLARATION,
                 f"contract {self.c.id} has no {what}",
                 self.c.span,
                 f"add `{example}` inside the contract",
@@ -142,7 +143,7 @@ class _Checker:
             if name in seen:
                 shown = f'"{name}"' if what == "clause" else f"`{name}`"
                 self.error(
-                    "E0402",
+                    codes.DUPLICATE_NAME,
                     f"{what} {shown} is declared twice",
                     span,
                     f"the first declaration is at {seen[name]}; remove or rename one",
@@ -163,7 +164,7 @@ class _Checker:
             for item in items[1:]:
                 span = item[1] if isinstance(item, tuple) else item.span
                 self.error(
-                    "E0402",
+                    codes.DUPLICATE_NAME,
                     f"the contract states its {what} twice",
                     span,
                     "keep one; amendments belong in their own file",
@@ -173,7 +174,7 @@ class _Checker:
             until = self.date(eff.until, eff.until_span)
             if start and until and until <= start:
                 self.error(
-                    "E0202",
+                    codes.EMPTY_INTERVAL,
                     f"the contract ends ({eff.until}) before it starts ({eff.start})"
                     if until < start
                     else f"the contract starts and ends on {eff.start}, so it covers no day",
@@ -185,19 +186,19 @@ class _Checker:
         zones = [s.time_zone for s in c.settle if s.time_zone] + list(c.time_zones)
         if c.settle and not zones:
             self.error(
-                "E0403",
+                codes.MISSING_DECLARATION,
                 f"contract {c.id} has no time zone",
                 c.settle[0].span,
                 "add `, time zone Europe/Warsaw` to the settle line",
             )
         for _, span in zones[1:]:
-            self.error("E0402", "the time zone is stated twice", span, "keep one")
+            self.error(codes.DUPLICATE_NAME, "the time zone is stated twice", span, "keep one")
         for name, span in zones[:1]:
             try:
                 zoneinfo.ZoneInfo(name)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 self.error(
-                    "E0203",
+                    codes.UNKNOWN_TIME_ZONE,
                     f"`{name}` is not a time zone",
                     span,
                     did_you_mean(name, sorted(zoneinfo.available_timezones()))
@@ -211,7 +212,7 @@ class _Checker:
             return dt.date.fromisoformat(text)
         except ValueError:
             self.error(
-                "E0201",
+                codes.INVALID_DATE,
                 f"{text} is not a date in the calendar",
                 span,
                 "write a real date as YYYY-MM-DD",
@@ -222,7 +223,7 @@ class _Checker:
         if code in MINOR_UNITS:
             return True
         self.error(
-            "E0204",
+            codes.UNKNOWN_CURRENCY,
             f"`{code}` is not a currency Clearline knows",
             span,
             did_you_mean(code, MINOR_UNITS) or "use an ISO 4217 code like EUR",
@@ -236,14 +237,14 @@ class _Checker:
         operators = [p for p in c.parties if p.role == "operator"]
         if not operators:
             self.error(
-                "E0403",
+                codes.MISSING_DECLARATION,
                 f"contract {c.id} has no operator",
                 c.span,
                 'add e.g. `operator telcopl "TelcoPL S.A." currency PLN country PL`',
             )
         for extra in operators[1:]:
             self.error(
-                "E0402",
+                codes.DUPLICATE_NAME,
                 "a contract has one operator",
                 extra.span,
                 f"`{operators[0].name.name}` is already the operator; make this one a partner",
@@ -258,7 +259,7 @@ class _Checker:
             implicit = IMPLICIT_FIELDS.get(f.name.name)
             if implicit and implicit != f.type:
                 self.error(
-                    "E0306",
+                    codes.WRONG_KIND_OF_AMOUNT,
                     f"`{f.name.name}` is always a {implicit} field",
                     f.span,
                     f"declare it as `{f.name.name} {implicit}` or leave it out",
@@ -269,7 +270,7 @@ class _Checker:
         if ident.name in self.fields:
             return self.fields[ident.name]
         self.error(
-            "E0401",
+            codes.UNKNOWN_NAME,
             f"unknown usage field `{ident.name}`",
             ident.span,
             did_you_mean(ident.name, self.fields) or f"declare it in `usage fields {{ {ident.name} text }}`",
@@ -289,7 +290,7 @@ class _Checker:
                 )
                 if row.key in seen:
                     self.error(
-                        "E0404",
+                        codes.DUPLICATE_RATE_KEY,
                         f'rate table {t.name.name} gives the {what} "{row.key}" a rate twice',
                         key_span,
                         f"the first rate for it is at {seen[row.key]}; keep one",
@@ -297,7 +298,7 @@ class _Checker:
                 seen.setdefault(row.key, row.span)
                 if t.key_kind == "prefix" and not row.key:
                     self.error(
-                        "E0404",
+                        codes.DUPLICATE_RATE_KEY,
                         "an empty prefix would match every number",
                         key_span,
                         'write the digits the prefix starts with, e.g. "48"',
@@ -307,7 +308,7 @@ class _Checker:
                 unit = units.canonical(row.price.per)
                 if unit in units.PERIOD_UNITS:
                     self.error(
-                        "E0307",
+                        codes.UNIT_MISMATCH,
                         f"a rate-table price is per usage unit, not per {row.price.per}",
                         row.price.span,
                         "price per minute, second, MB, event, ...",
@@ -318,7 +319,7 @@ class _Checker:
                     self.check_money(row.connect_fee.fee)
                     if row.connect_fee.fee.currency != row.price.currency:
                         self.error(
-                            "E0301",
+                            codes.CURRENCY_MISMATCH,
                             f"the connect fee is in {row.connect_fee.fee.currency} "
                             f"but the rate is in {row.price.currency}",
                             row.connect_fee.span,
@@ -328,7 +329,7 @@ class _Checker:
     def increments(self, inc: ast.Increments) -> None:
         if inc.first <= 0 or inc.next <= 0:
             self.error(
-                "E0206",
+                codes.INVALID_INCREMENTS,
                 f"increments {inc.first}/{inc.next} bill blocks of nothing: both must be at least 1",
                 inc.span,
                 "write e.g. `increments 60/60`: the first block, then each next block",
@@ -352,7 +353,7 @@ class _Checker:
                     continue
                 if isinstance(p, ast.StartsWith) and numeric:
                     self.error(
-                        "E0306",
+                        codes.WRONG_KIND_OF_AMOUNT,
                         f"`{p.field.name}` is a number; `starts with` reads text",
                         p.span,
                         "compare numbers with =, <, >, ...",
@@ -362,13 +363,18 @@ class _Checker:
                 ):
                     want = "a number" if numeric else "a quoted text"
                     self.error(
-                        "E0306",
+                        codes.WRONG_KIND_OF_AMOUNT,
                         f"`{p.field.name}` is a {ftype} field; compare it with {want}",
                         p.span,
                         None,
                     )
                 elif isinstance(p, ast.Compare) and p.op in {"<", "<=", ">", ">="} and not numeric:
-                    self.error("E0306", f"`{p.field.name}` is text; only = and != apply", p.span, None)
+                    self.error(
+                        codes.WRONG_KIND_OF_AMOUNT,
+                        f"`{p.field.name}` is text; only = and != apply",
+                        p.span,
+                        None,
+                    )
 
     # amounts -----------------------------------------------------------------------
     def check_expr(self, expr: ast.Expr, product: ast.Product, is_charge: bool) -> MoneyType:
@@ -388,7 +394,7 @@ class _Checker:
         check_product_models(self, product)
         if not product.matches:
             self.error(
-                "E0403",
+                codes.MISSING_DECLARATION,
                 f"product {name} does not say which records it matches",
                 product.span,
                 'add e.g. `matches service = "voice-out"`',
@@ -401,7 +407,7 @@ class _Checker:
         ):
             for item in extra:
                 span = item[1] if isinstance(item, tuple) else item.span
-                self.error("E0402", f"product {name} states `{what}` twice", span, "keep one")
+                self.error(codes.DUPLICATE_NAME, f"product {name} states `{what}` twice", span, "keep one")
         for pred in product.matches + product.answered:
             self.check_pred(pred)
         for sub in product.subscription:
@@ -409,21 +415,21 @@ class _Checker:
             self.check_pred(sub.ends)
         if product.subscription and product.measured:
             self.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 f"product {name} is a subscription; it is not measured in usage units",
                 product.measured[0][1],
                 "remove `measured in` or the subscription line",
             )
         if product.subscription and product.answered:
             self.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 "`answered when` applies to usage products, not subscriptions",
                 product.answered[0].span,
                 None,
             )
         if not product.clauses:
             self.error(
-                "E0403",
+                codes.MISSING_DECLARATION,
                 f"product {name} has no clause",
                 product.span,
                 'add e.g. `clause "3.1 Retail price" { charge customer ... }`',
@@ -450,7 +456,7 @@ class _Checker:
                     f"{rule.span}: pays {rule.party.name} up to {pct}% of {base}" for pct, rule in rules
                 )
                 self.error(
-                    "E0304",
+                    codes.SHARES_EXCEED_BASE,
                     f"the shares of {base} paid in product {name} add up to {total}%, more than all of it",
                     rules[-1][1].span,
                     "lower the percentages so that they total at most 100%",
@@ -465,7 +471,7 @@ class _Checker:
             if isinstance(rule, ast.Round):
                 if rule.point in rounds:
                     self.error(
-                        "E0402",
+                        codes.DUPLICATE_NAME,
                         "this clause already rounds at that point",
                         rule.span,
                         f"the first rounding is at {rounds[rule.point].span}",
@@ -478,7 +484,7 @@ class _Checker:
                     party = self.party(rule.party)
                     if party and party.role == "operator":
                         self.error(
-                            "E0405",
+                            codes.MISPLACED_RULE,
                             f"`{party.name.name}` is the operator; it keeps what is not paid out",
                             rule.party.span,
                             "pay a partner; the operator's part is the retained line",
@@ -487,7 +493,7 @@ class _Checker:
                 if mtype.currency is None:
                     number = rule.amount.value if isinstance(rule.amount, ast.Number) else Decimal("0.05")
                     self.error(
-                        "E0306",
+                        codes.WRONG_KIND_OF_AMOUNT,
                         f"this rule {'charges' if is_charge else 'pays'} a plain number, "
                         "not an amount of money",
                         rule.amount.span,
@@ -503,7 +509,7 @@ class _Checker:
                     else:
                         hint = f"state the price in {self.currency}, the currency the contract settles in"
                     self.error(
-                        "E0301",
+                        codes.CURRENCY_MISMATCH,
                         f"this amount is in {mtype.currency} but the contract settles in {self.currency}",
                         rule.amount.span,
                         hint,
@@ -514,14 +520,14 @@ class _Checker:
             elif isinstance(rule, ast.Vat):
                 if not 0 <= rule.percent <= 100:
                     self.error(
-                        "E0303",
+                        codes.PERCENTAGE_OUT_OF_RANGE,
                         f"VAT of {rule.percent}% is more than 100%",
                         rule.span,
                         "write a rate between 0% and 100%",
                     )
                 if rule.reverse_charge and rule.percent != 0:
                     self.error(
-                        "E0405",
+                        codes.MISPLACED_RULE,
                         "reverse charge means the customer accounts for VAT: "
                         f"the rate is 0%, not {rule.percent}%",
                         rule.span,
@@ -529,7 +535,7 @@ class _Checker:
                     )
                 if not any(isinstance(r, ast.Charge | ast.Commit) for r in clause.rules):
                     self.error(
-                        "E0405",
+                        codes.MISPLACED_RULE,
                         "VAT applies to customer charges; this clause charges nothing",
                         rule.span,
                         "move `vat` into the clause with `charge customer`",
@@ -541,7 +547,7 @@ class _Checker:
                     self.rounding(rule.rounding, "line", [], currency=rule.currency)
                 if rule.fixing == "record date" and kind == "subscription":
                     self.error(
-                        "E0405",
+                        codes.MISPLACED_RULE,
                         "a subscription has no record date to fix a rate on",
                         rule.span,
                         "use `at the rate of the period end`",
@@ -565,7 +571,7 @@ class _Checker:
                         for r in clause.rules
                     ):
                         self.error(
-                            "E0405",
+                            codes.MISPLACED_RULE,
                             "`one line per prefix` needs a rule priced from a rate table",
                             rule.span,
                             "use `the rate from table NAME` in this clause",
@@ -578,7 +584,7 @@ class _Checker:
             check_limit(self, mod, kind)
         if isinstance(mod, ast.Prorated) and kind != "subscription":
             self.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 "only subscriptions are prorated by active days",
                 mod.span,
                 "remove `prorated by active days`, or make the product a subscription",
@@ -586,12 +592,17 @@ class _Checker:
         if isinstance(mod, ast.Increments):
             self.increments(mod)
             if kind == "subscription":
-                self.error("E0405", "rating increments apply to usage, not subscriptions", mod.span, None)
+                self.error(
+                    codes.MISPLACED_RULE,
+                    "rating increments apply to usage, not subscriptions",
+                    mod.span,
+                    None,
+                )
         if isinstance(mod, ast.ConnectFee):
             self.check_money(mod.fee)
             if kind == "subscription":
                 self.error(
-                    "E0405",
+                    codes.MISPLACED_RULE,
                     "a connect fee applies to usage events, not subscriptions",
                     mod.span,
                     None,
@@ -611,7 +622,7 @@ class _Checker:
             span = Span(span.file, span.line, span.end_col - len(written), span.line, span.end_col)
         if not is_power_of_ten(rule.quantum):
             self.error(
-                "E0205",
+                codes.INVALID_ROUNDING_QUANTUM,
                 f"cannot round to {written}: amounts are rounded to 1, 0.1, 0.01, 0.001, ...",
                 span,
                 f"write `to {format(Decimal(1).scaleb(rule.quantum.adjusted() + 1), 'f')}` "
@@ -622,7 +633,7 @@ class _Checker:
         if point == "line" and currency in MINOR_UNITS and rule.quantum < minor_unit(currency):
             decimals = MINOR_UNITS[currency]
             self.error(
-                "E0305",
+                codes.ROUNDING_FINER_THAN_CURRENCY,
                 f"a line in {currency} cannot be rounded to {written}: "
                 f"{currency} amounts have {decimals} decimal{'s' if decimals != 1 else ''}",
                 span,
@@ -633,7 +644,7 @@ class _Checker:
         party = self.parties.get(ident.name)
         if party is None:
             self.error(
-                "E0401",
+                codes.UNKNOWN_NAME,
                 f"unknown party `{ident.name}`",
                 ident.span,
                 did_you_mean(ident.name, self.parties)
@@ -648,7 +659,7 @@ class _Checker:
                 line_round = any(isinstance(r, ast.Round) and r.point in {None, "line"} for r in clause.rules)
                 if has_amount and not line_round and self.currency in MINOR_UNITS:
                     self.error(
-                        "W0101",
+                        codes.DEFAULT_ROUNDING,
                         f'clause "{clause.label}" declares no line rounding; lines are '
                         f"rounded half up to {minor_unit(self.currency or 'EUR')} {self.currency}",
                         clause.span,
@@ -668,7 +679,7 @@ class _Checker:
                             uses_connect = True
             if uses_connect and not product.answered and not product.subscription:
                 self.error(
-                    "W0102",
+                    codes.DEFAULT_ANSWERED_RULE,
                     f"product {product.name.name} charges connect fees but does not say "
                     "when an event is answered; events with quantity > 0 count as answered",
                     product.span,
@@ -694,7 +705,7 @@ class _Checker:
                     dt.date.fromisoformat(day)
                 except ValueError:
                     self.error(
-                        "E0201",
+                        codes.INVALID_DATE,
                         f"the example's {source}/{target} rate is dated {day}, "
                         "which is not a date in the calendar",
                         example.span,
@@ -706,7 +717,7 @@ class _Checker:
                         self.check_money(money)
                 if expect.clause is not None and expect.clause not in labels:
                     self.error(
-                        "E0401",
+                        codes.UNKNOWN_NAME,
                         f'the example expects a line for clause "{expect.clause}", which the contract lacks',
                         expect.span,
                         did_you_mean(expect.clause, labels)
@@ -718,7 +729,7 @@ class _Checker:
                 role = "operator" if expect.kind == "retained" else "partner"
                 if party is None:
                     self.error(
-                        "E0401",
+                        codes.UNKNOWN_NAME,
                         f'the example expects a {expect.kind} line for "{expect.party}", '
                         "which is not a party of the contract",
                         expect.span,
@@ -732,7 +743,7 @@ class _Checker:
                         else "is a partner: what it gets is a payout; only the operator retains"
                     )
                     self.error(
-                        "E0405",
+                        codes.MISPLACED_RULE,
                         f"`{expect.party}` {what}",
                         expect.span,
                         f'write `expect {right} "{expect.party}" ...`',
@@ -750,7 +761,7 @@ class _Checker:
             return
         if not re.fullmatch(patterns[kind], label):
             self.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 f"the contract settles {kind}; `{label}` is not a {kind} period",
                 span,
                 f"write the example's period like {forms[kind]}",
@@ -765,7 +776,7 @@ class _Checker:
                 dt.date.fromisoformat(label)
         except ValueError:
             self.error(
-                "E0201",
+                codes.INVALID_DATE,
                 f"{label} is not a period in the calendar",
                 span,
                 f"write a real {kind} period, like {forms[kind]}",
@@ -802,14 +813,14 @@ def infer(
             unit = units.canonical(expr.per)
             if subscription and unit not in units.PERIOD_UNITS:
                 ck.error(
-                    "E0307",
+                    codes.UNIT_MISMATCH,
                     f"a subscription is priced per month or per day, not per {expr.per}",
                     expr.span,
                     "write e.g. `39.00 PLN per month`",
                 )
             elif not subscription and unit in units.PERIOD_UNITS:
                 ck.error(
-                    "E0307",
+                    codes.UNIT_MISMATCH,
                     f"a usage product is priced per unit of usage, not per {expr.per}",
                     expr.span,
                     "make the product a subscription, or price per minute, MB, event, ...",
@@ -818,7 +829,7 @@ def infer(
                 measure = units.canonical(product.measured[0][0]) if product.measured else "event"
                 if units.dimension(unit) != units.dimension(measure):
                     ck.error(
-                        "E0307",
+                        codes.UNIT_MISMATCH,
                         f"the product is measured in {units.plural(measure)}; "
                         f"a price per {expr.per} cannot apply",
                         expr.span,
@@ -826,7 +837,7 @@ def infer(
                     )
             elif unit == "month" and ck.c.settle and ck.c.settle[0].period != "monthly":
                 ck.error(
-                    "E0307",
+                    codes.UNIT_MISMATCH,
                     f"a price per month needs monthly settlement; this contract settles "
                     f"{ck.c.settle[0].period}",
                     expr.span,
@@ -838,14 +849,14 @@ def infer(
     if isinstance(expr, ast.Share):
         if not 0 <= expr.percent <= 100:
             ck.error(
-                "E0303",
+                codes.PERCENTAGE_OUT_OF_RANGE,
                 f"{expr.percent}% is more than the whole",
                 expr.span,
                 "a share is a percentage between 0% and 100%",
             )
         if is_charge:
             ck.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 f"a customer charge cannot be a share of its own {expr.base}",
                 expr.span,
                 "shares of net or gross are for `pay` rules",
@@ -855,7 +866,7 @@ def infer(
     if isinstance(expr, ast.ShareOf):
         if not 0 <= expr.percent <= 100:
             ck.error(
-                "E0303",
+                codes.PERCENTAGE_OUT_OF_RANGE,
                 f"{expr.percent}% is more than the whole",
                 expr.span,
                 "a share is a percentage between 0% and 100%",
@@ -863,7 +874,7 @@ def infer(
         inner = infer(expr.amount, ck, product, is_charge, line_level)
         if inner.currency is None:
             ck.error(
-                "E0306",
+                codes.WRONG_KIND_OF_AMOUNT,
                 "a percentage is taken of an amount of money, not of a plain number",
                 expr.amount.span,
                 None,
@@ -872,7 +883,7 @@ def infer(
     if isinstance(expr, ast.BaseAmount):
         if is_charge:
             ck.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 f"a customer charge cannot be its own {expr.base}",
                 expr.span,
                 "net and gross are bases for `pay` rules and deductions",
@@ -882,7 +893,7 @@ def infer(
         table = ck.tables.get(expr.table.name)
         if table is None:
             ck.error(
-                "E0401",
+                codes.UNKNOWN_NAME,
                 f"unknown rate table `{expr.table.name}`",
                 expr.table.span,
                 did_you_mean(expr.table.name, ck.tables)
@@ -891,7 +902,12 @@ def infer(
             )
             return MoneyType(ck.currency)
         if subscription:
-            ck.error("E0405", "rate tables price usage; this product is a subscription", expr.span, None)
+            ck.error(
+                codes.MISPLACED_RULE,
+                "rate tables price usage; this product is a subscription",
+                expr.span,
+                None,
+            )
         measure = units.canonical(product.measured[0][0]) if product.measured else "event"
         currencies = sorted({r.price.currency for r in table.rows})
         for row in table.rows:
@@ -899,7 +915,7 @@ def infer(
             unit = units.canonical(row.price.per)
             if unit not in units.PERIOD_UNITS and units.dimension(unit) != units.dimension(measure):
                 ck.error(
-                    "E0307",
+                    codes.UNIT_MISMATCH,
                     f"the product is measured in {units.plural(measure)}; "
                     f'the rate for "{row.key}" is per {row.price.per}',
                     row.price.span,
@@ -907,7 +923,7 @@ def infer(
                 )
         if len(currencies) > 1:
             ck.error(
-                "E0301",
+                codes.CURRENCY_MISMATCH,
                 f"rate table {table.name.name} mixes {' and '.join(currencies)}",
                 table.span,
                 "state every rate of one table in one currency",
@@ -920,14 +936,14 @@ def infer(
             if left.currency and right.currency:
                 word = "add" if expr.op == "+" else "subtract"
                 ck.error(
-                    "E0301",
+                    codes.CURRENCY_MISMATCH,
                     f"cannot {word} {right.currency} {'to' if expr.op == '+' else 'from'} {left.currency}",
                     expr.right.span,
                     "state both amounts in one currency; conversions apply to payouts after the split",
                 )
             else:
                 ck.error(
-                    "E0306",
+                    codes.WRONG_KIND_OF_AMOUNT,
                     f"cannot {'add' if expr.op == '+' else 'subtract'} {right} and {left}",
                     expr.span,
                     "give the number a currency",
@@ -938,7 +954,7 @@ def infer(
         right = infer(expr.right, ck, product, is_charge, line_level)
         if left.currency and right.currency:
             ck.error(
-                "E0302",
+                codes.MONEY_TIMES_MONEY,
                 f"cannot {'multiply' if expr.op == '*' else 'divide'} money by money "
                 f"({left.currency} {expr.op} {right.currency})",
                 expr.span,
@@ -946,20 +962,25 @@ def infer(
             )
         if expr.op == "/" and right.currency and not left.currency:
             ck.error(
-                "E0302",
+                codes.MONEY_TIMES_MONEY,
                 "cannot divide a plain number by an amount of money",
                 expr.span,
                 "divide the amount of money by the number instead",
             )
         if expr.op == "/" and isinstance(expr.right, ast.Number) and expr.right.value == 0:
-            ck.error("E0207", "cannot divide by zero", expr.right.span, "divide by a number other than 0")
+            ck.error(
+                codes.INVALID_NUMBER,
+                "cannot divide by zero",
+                expr.right.span,
+                "divide by a number other than 0",
+            )
         return left if left.currency else right
     assert isinstance(expr, ast.Larger)
     left = infer(expr.left, ck, product, is_charge, line_level)
     right = infer(expr.right, ck, product, is_charge, line_level)
     if left.currency != right.currency:
         ck.error(
-            "E0301",
+            codes.CURRENCY_MISMATCH,
             f"cannot compare {left} with {right}",
             expr.right.span,
             "state both amounts in one currency",

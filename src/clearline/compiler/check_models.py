@@ -11,6 +11,7 @@ import itertools
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from clearline import codes
 from clearline.compiler import units
 from clearline.diagnostics import did_you_mean
 from clearline.grammar import ast
@@ -47,7 +48,7 @@ def check_tier_tables(ck: _Checker) -> None:
         kinds = {b.percent for b in bands}
         if len(kinds) > 1:
             ck.error(
-                "E0411",
+                codes.TIER_BANDS_OUT_OF_ORDER,
                 f"tiers {table.name.name} mix prices and percentages",
                 table.span,
                 "a tier table either prices units or shares an amount",
@@ -57,21 +58,21 @@ def check_tier_tables(ck: _Checker) -> None:
                 ck.known_currency(band.currency, band.span)
             if band.percent and not 0 <= band.rate <= 100:
                 ck.error(
-                    "E0303",
+                    codes.PERCENTAGE_OUT_OF_RANGE,
                     f"{band.rate}% is more than the whole",
                     band.span,
                     "write a percentage between 0% and 100%",
                 )
             if band.upper is not None and band.upper <= band.lower:
                 ck.error(
-                    "E0411",
+                    codes.TIER_BANDS_OUT_OF_ORDER,
                     f"the band from {_fmt(band.lower)} to {_fmt(band.upper)} is empty",
                     band.span,
                     "a band's upper bound is above its lower bound",
                 )
         if bands and bands[0].lower != 0:
             ck.error(
-                "E0411",
+                codes.TIER_BANDS_OUT_OF_ORDER,
                 f"tiers {table.name.name} start at {_fmt(bands[0].lower)}, not at 0",
                 bands[0].span,
                 f"add a band from 0 to {_fmt(bands[0].lower)}",
@@ -79,14 +80,14 @@ def check_tier_tables(ck: _Checker) -> None:
         for before, after in itertools.pairwise(bands):
             if before.upper is None:
                 ck.error(
-                    "E0411",
+                    codes.TIER_BANDS_OUT_OF_ORDER,
                     f"the band from {_fmt(before.lower)} has no upper bound but is not the last",
                     before.span,
                     f"end it where the next band starts: `to {_fmt(after.lower)}`",
                 )
             elif after.lower > before.upper:
                 ck.error(
-                    "E0411",
+                    codes.TIER_BANDS_OUT_OF_ORDER,
                     f"tiers {table.name.name} leave a gap from {_fmt(before.upper)} to "
                     f"{_fmt(after.lower)} between the band from {_fmt(before.lower)} and the band from "
                     f"{_fmt(after.lower)}",
@@ -96,7 +97,7 @@ def check_tier_tables(ck: _Checker) -> None:
             elif after.lower < before.upper:
                 what = "overlaps" if after.lower > before.lower else "is out of order after"
                 ck.error(
-                    "E0411",
+                    codes.TIER_BANDS_OUT_OF_ORDER,
                     f"the band from {_fmt(after.lower)} {what} the band from "
                     f"{_fmt(before.lower)} to {_fmt(before.upper)}",
                     after.span,
@@ -104,7 +105,7 @@ def check_tier_tables(ck: _Checker) -> None:
                 )
         if bands and bands[-1].upper is not None:
             ck.error(
-                "E0411",
+                codes.TIER_BANDS_OUT_OF_ORDER,
                 f"the last band of tiers {table.name.name} ends at {_fmt(bands[-1].upper)}",
                 bands[-1].span,
                 "leave the last band open: `from X at ...` without `to`",
@@ -115,7 +116,7 @@ def _tier_table(ck: _Checker, ident: ast.Ident) -> ast.TierTable | None:
     table = next((t for t in ck.c.tiers if t.name.name == ident.name), None)
     if table is None:
         ck.error(
-            "E0401",
+            codes.UNKNOWN_NAME,
             f"unknown tier table `{ident.name}`",
             ident.span,
             did_you_mean(ident.name, [t.name.name for t in ck.c.tiers])
@@ -132,7 +133,7 @@ def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType
         table = _tier_table(ck, expr.table)
         if table is not None and not all(b.percent for b in table.bands):
             ck.error(
-                "E0306",
+                codes.WRONG_KIND_OF_AMOUNT,
                 f"tiers {table.name.name} price units; a tiered share needs percentage bands",
                 expr.table.span,
                 "write bands like `from 0.00 PLN to 10000.00 PLN at 70%`",
@@ -144,18 +145,23 @@ def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType
             return MoneyType(ck.currency)
         if any(b.percent for b in table.bands):
             ck.error(
-                "E0306",
+                codes.WRONG_KIND_OF_AMOUNT,
                 f"tiers {table.name.name} are shares; they apply to an amount in a waterfall",
                 expr.span,
                 "use `tiers NAME of the remainder` inside `distribute`, or price units in the tiers",
             )
         if product.subscription:
-            ck.error("E0405", "tiers price a period's usage; this product is a subscription", expr.span, None)
+            ck.error(
+                codes.MISPLACED_RULE,
+                "tiers price a period's usage; this product is a subscription",
+                expr.span,
+                None,
+            )
         measure = units.canonical(product.measured[0][0]) if product.measured else "event"
         for band in table.bands:
             if band.unit and units.dimension(units.canonical(band.unit)) != units.dimension(measure):
                 ck.error(
-                    "E0307",
+                    codes.UNIT_MISMATCH,
                     f"the product is measured in {units.plural(measure)}; the band from "
                     f"{_fmt(band.lower)} is priced per {band.unit}",
                     band.span,
@@ -164,7 +170,7 @@ def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType
         currencies = sorted({b.currency for b in table.bands if b.currency})
         if len(currencies) > 1:
             ck.error(
-                "E0301",
+                codes.CURRENCY_MISMATCH,
                 f"tiers {table.name.name} mix {' and '.join(currencies)}",
                 table.span,
                 "state every band in one currency",
@@ -174,7 +180,7 @@ def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType
         ftype = ck.field(expr.field)
         if ftype is not None and ftype not in {"decimal", "integer"}:
             ck.error(
-                "E0306",
+                codes.WRONG_KIND_OF_AMOUNT,
                 f"`{expr.field.name}` is a {ftype} field; an amount is read from a decimal field",
                 expr.field.span,
                 f"declare it as `{expr.field.name} decimal`",
@@ -185,13 +191,13 @@ def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType
         ftype = ck.field(expr.field)
         if ftype is not None and ftype not in {"decimal", "integer"}:
             ck.error(
-                "E0306",
+                codes.WRONG_KIND_OF_AMOUNT,
                 f"the {expr.func} of `{expr.field.name}` needs a number field; it is {ftype}",
                 expr.field.span,
                 f"declare it as `{expr.field.name} integer` or `decimal`",
             )
         if product.subscription:
-            ck.error("E0405", "aggregates over records apply to usage products", expr.span, None)
+            ck.error(codes.MISPLACED_RULE, "aggregates over records apply to usage products", expr.span, None)
         return MoneyType(None)
     return None
 
@@ -200,14 +206,14 @@ def check_limit(ck: _Checker, mod: ast.Limit, kind: str) -> None:
     ck.check_money(mod.amount)
     if ck.currency and mod.amount.currency != ck.currency:
         ck.error(
-            "E0301",
+            codes.CURRENCY_MISMATCH,
             f"the limit is in {mod.amount.currency} but the contract settles in {ck.currency}",
             mod.amount.span,
             f"state it in {ck.currency}",
         )
     if mod.kind != "cap" and kind == "subscription":
         ck.error(
-            "E0405",
+            codes.MISPLACED_RULE,
             "a minimum or maximum per event applies to usage, not subscriptions",
             mod.span,
             "use `capped at ... per period` to cap a subscription's line",
@@ -223,27 +229,27 @@ def _charging_clauses(
         clause = labels.get(label)
         if clause is None:
             ck.error(
-                "E0401",
+                codes.UNKNOWN_NAME,
                 f'product {product.name.name} has no clause "{label}"',
                 span,
                 did_you_mean(label, labels) or "name a clause of this product that charges the customer",
             )
         elif not any(isinstance(r, ast.Charge) for r in clause.rules):
-            ck.error("E0405", f'clause "{label}" charges no customer; {why}', span, None)
+            ck.error(codes.MISPLACED_RULE, f'clause "{label}" charges no customer; {why}', span, None)
 
 
 def check_commit(ck: _Checker, rule: ast.Commit, product: ast.Product) -> None:
     ck.check_money(rule.amount)
     if ck.currency and rule.amount.currency != ck.currency:
         ck.error(
-            "E0301",
+            codes.CURRENCY_MISMATCH,
             f"the commitment is in {rule.amount.currency} but the contract settles in {ck.currency}",
             rule.amount.span,
             f"state it in {ck.currency}",
         )
     if rule.amount.per and units.canonical(rule.amount.per) != "month":
         ck.error(
-            "E0307",
+            codes.UNIT_MISMATCH,
             f"a commitment is per month, not per {rule.amount.per}",
             rule.amount.span,
             'write e.g. `minimum spend 9000.00 EUR per month on clause "2.2 Data"`',
@@ -258,7 +264,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
     base_steps: list[ast.Step] = []
     if not any(isinstance(r, ast.Charge) for c in product.clauses for r in c.rules):
         ck.error(
-            "E0405",
+            codes.MISPLACED_RULE,
             f"product {product.name.name} charges no customer; there is no net to distribute",
             rule.span,
             "add a clause with `charge customer ...`",
@@ -272,7 +278,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
                 else f"write `pay {step.party.name} ...`"
             )
             ck.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 f"`{step.party.name}` is the {party.role}; "
                 f"{'it keeps its part' if party.role == 'operator' else 'it is paid'}",
                 step.span,
@@ -280,7 +286,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
             )
         if step.percent is not None and not 0 <= step.percent <= 100:
             ck.error(
-                "E0303",
+                codes.PERCENTAGE_OUT_OF_RANGE,
                 f"{step.percent}% is more than the whole",
                 step.span,
                 "write a percentage between 0% and 100%",
@@ -290,7 +296,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
             base_steps.append(step)
         if step.kind == "step" and step.of_step is not None and step.of_step[0] not in labels:
             ck.error(
-                "E0401",
+                codes.UNKNOWN_NAME,
                 f'no earlier step is labelled "{step.of_step[0]}"',
                 step.of_step[1],
                 did_you_mean(step.of_step[0], labels)
@@ -300,7 +306,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
             ck.check_money(step.money)
             if ck.currency and step.money.currency != ck.currency:
                 ck.error(
-                    "E0301",
+                    codes.CURRENCY_MISMATCH,
                     f"this step is in {step.money.currency} but the contract settles in {ck.currency}",
                     step.money.span,
                     f"state it in {ck.currency}",
@@ -309,7 +315,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
             table = _tier_table(ck, step.tiers)
             if table is not None and not all(b.percent for b in table.bands):
                 ck.error(
-                    "E0306",
+                    codes.WRONG_KIND_OF_AMOUNT,
                     f"tiers {table.name.name} price units; a waterfall step needs percentage tiers",
                     step.tiers.span,
                     "write bands like `from 0.00 PLN to 10000.00 PLN at 70%`",
@@ -318,19 +324,19 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
             ck.rounding(step.rounding, "line", [])
         if step.kind == "rest" and i != len(rule.steps) - 1:
             ck.error(
-                "E0405",
+                codes.MISPLACED_RULE,
                 "`the rest` is the last step: nothing remains after it",
                 step.span,
                 "move it to the end",
             )
         if step.label:
             if step.label in labels:
-                ck.error("E0402", f'step label "{step.label}" is used twice', step.span, None)
+                ck.error(codes.DUPLICATE_NAME, f'step label "{step.label}" is used twice', step.span, None)
             labels[step.label] = step
     if base_total > 100:
         notes = tuple(f"{s.span}: {s.percent}% of the {rule.base} to {s.party.name}" for s in base_steps)
         ck.error(
-            "E0304",
+            codes.SHARES_EXCEED_BASE,
             f"the steps take {base_total}% of the period's {rule.base}, more than the whole",
             base_steps[-1].span,
             "lower the percentages so that they total at most 100%",
@@ -338,7 +344,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
         )
     if rule.steps and not any(step.kind == "rest" for step in rule.steps):
         ck.error(
-            "E0403",
+            codes.MISSING_DECLARATION,
             "the waterfall does not say who gets the rest",
             rule.steps[-1].span,
             "end it with e.g. `telcopl keeps the rest`",
@@ -349,11 +355,17 @@ def check_withhold(ck: _Checker, rule: ast.Withhold) -> None:
     party = ck.party(rule.party)
     if party is not None and party.role == "operator":
         ck.error(
-            "E0405", "tax is withheld from a partner's payouts, not the operator's", rule.party.span, None
+            codes.MISPLACED_RULE,
+            "tax is withheld from a partner's payouts, not the operator's",
+            rule.party.span,
+            None,
         )
     if not 0 <= rule.percent <= 100:
         ck.error(
-            "E0303", f"{rule.percent}% is not a rate of tax", rule.span, "write a rate between 0% and 100%"
+            codes.PERCENTAGE_OUT_OF_RANGE,
+            f"{rule.percent}% is not a rate of tax",
+            rule.span,
+            "write a rate between 0% and 100%",
         )
 
 
@@ -361,23 +373,30 @@ def check_allowance(ck: _Checker, rule: ast.Charge | ast.Pay, product: ast.Produ
     allowances = [m for m in rule.modifiers if isinstance(m, ast.Allowance)]
     pooled = [m for m in rule.modifiers if isinstance(m, ast.Pooled)]
     for extra in allowances[1:]:
-        ck.error("E0402", "this rule already has an allowance", extra.span, "state one allowance per rule")
+        ck.error(
+            codes.DUPLICATE_NAME,
+            "this rule already has an allowance",
+            extra.span,
+            "state one allowance per rule",
+        )
     if pooled and not any(a.per is not None for a in allowances):
         ck.error(
-            "E0405",
+            codes.MISPLACED_RULE,
             "`pooled` shares per-subscriber allowances; this rule has none",
             pooled[0].span,
             "write e.g. `first 100 MB free for each sim, pooled`",
         )
     for allowance in allowances[:1]:
         if product.subscription:
-            ck.error("E0405", "free units apply to usage, not subscriptions", allowance.span, None)
+            ck.error(
+                codes.MISPLACED_RULE, "free units apply to usage, not subscriptions", allowance.span, None
+            )
             continue
         measure = units.canonical(product.measured[0][0]) if product.measured else "event"
         unit = units.canonical(allowance.unit)
         if unit in units.PERIOD_UNITS or units.dimension(unit) != units.dimension(measure):
             ck.error(
-                "E0307",
+                codes.UNIT_MISMATCH,
                 f"the product is measured in {units.plural(measure)}; free {allowance.unit} cannot apply",
                 allowance.span,
                 f"state the free units in {units.plural(measure)}",
@@ -389,7 +408,7 @@ def check_allowance(ck: _Checker, rule: ast.Charge | ast.Pay, product: ast.Produ
 def check_block(ck: _Checker, money: ast.Money) -> None:
     if money.block is not None and money.block <= 0:
         ck.error(
-            "E0206",
+            codes.INVALID_INCREMENTS,
             f"a block of {money.block} {money.per} is empty",
             money.span,
             "write the block size as a positive number, e.g. `per block of 100 MB`",
@@ -399,7 +418,7 @@ def check_block(ck: _Checker, money: ast.Money) -> None:
 def check_discount(ck: _Checker, rule: ast.Discount, product: ast.Product) -> None:
     if rule.percent is not None and not 0 <= rule.percent <= 100:
         ck.error(
-            "E0303",
+            codes.PERCENTAGE_OUT_OF_RANGE,
             f"a discount of {rule.percent}% is not a percentage",
             rule.span,
             "write a discount between 0% and 100%",
@@ -408,7 +427,7 @@ def check_discount(ck: _Checker, rule: ast.Discount, product: ast.Product) -> No
         ck.check_money(rule.money)
         if ck.currency and rule.money.currency != ck.currency:
             ck.error(
-                "E0301",
+                codes.CURRENCY_MISMATCH,
                 f"the discount is in {rule.money.currency} but the contract settles in {ck.currency}",
                 rule.money.span,
                 f"state it in {ck.currency}",
@@ -422,13 +441,18 @@ def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
     for party, pct in rule.shares:
         ck.party(party)
         if not 0 <= pct <= 100:
-            ck.error("E0303", f"{pct}% is more than the whole", party.span, None)
+            ck.error(codes.PERCENTAGE_OUT_OF_RANGE, f"{pct}% is more than the whole", party.span, None)
     for i, name in enumerate(names):
         if name in names[:i]:
-            ck.error("E0402", f"`{name}` has two shares in this split", rule.shares[i][0].span, "merge them")
+            ck.error(
+                codes.DUPLICATE_NAME,
+                f"`{name}` has two shares in this split",
+                rule.shares[i][0].span,
+                "merge them",
+            )
     if total != 100:
         notes = tuple(f"{party.span}: {party.name} {pct}%" for party, pct in rule.shares)
-        code = "E0304" if total > 100 else "E0405"
+        code = codes.SHARES_EXCEED_BASE if total > 100 else codes.MISPLACED_RULE
         ck.error(
             code,
             f"the shares of the split add up to {total}%, not 100%",
@@ -438,14 +462,14 @@ def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
         )
     if rule.residual is not None and rule.residual.name not in names:
         ck.error(
-            "E0401",
+            codes.UNKNOWN_NAME,
             f"the residual goes to `{rule.residual.name}`, which has no share in the split",
             rule.residual.span,
             did_you_mean(rule.residual.name, names),
         )
     if not any(isinstance(r, ast.Charge) for c in product.clauses for r in c.rules):
         ck.error(
-            "E0405",
+            codes.MISPLACED_RULE,
             f"product {product.name.name} charges no customer; there is no net to split",
             rule.span,
             "add a clause with `charge customer ...`",
@@ -456,7 +480,7 @@ def check_share_base(ck: _Checker, share: ast.Share, product: ast.Product) -> No
     """`... after deductions` needs deductions; `the allocated net of X` needs component X."""
     if share.after_deductions and not product.deductions:
         ck.error(
-            "E0403",
+            codes.MISSING_DECLARATION,
             f"product {product.name.name} declares no deductions",
             share.span,
             'declare them in the product, e.g. `deduction bad_debt "Bad-debt allowance" is 3% of net`',
@@ -465,7 +489,7 @@ def check_share_base(ck: _Checker, share: ast.Share, product: ast.Product) -> No
         names = [c.name for c, _ in product.components]
         if share.component.name not in names:
             ck.error(
-                "E0401",
+                codes.UNKNOWN_NAME,
                 f"product {product.name.name} has no component `{share.component.name}`",
                 share.component.span,
                 did_you_mean(share.component.name, names)
@@ -481,10 +505,12 @@ def check_product_models(ck: _Checker, product: ast.Product) -> None:
     for deduction in product.deductions:
         kind = infer(deduction.amount, ck, product, False)
         if kind.currency is None:
-            ck.error("E0306", "a deduction is an amount of money", deduction.amount.span, None)
+            ck.error(
+                codes.WRONG_KIND_OF_AMOUNT, "a deduction is an amount of money", deduction.amount.span, None
+            )
         elif ck.currency and kind.currency != ck.currency:
             ck.error(
-                "E0301",
+                codes.CURRENCY_MISMATCH,
                 f"the deduction is in {kind.currency} but the contract settles in {ck.currency}",
                 deduction.amount.span,
                 f"state it in {ck.currency}",
@@ -494,7 +520,7 @@ def check_product_models(ck: _Checker, product: ast.Product) -> None:
         ck.check_money(money)
         if ck.currency and money.currency != ck.currency:
             ck.error(
-                "E0301",
+                codes.CURRENCY_MISMATCH,
                 f"component {name.name} is priced in {money.currency} but the contract settles in "
                 f"{ck.currency}",
                 money.span,
@@ -502,7 +528,7 @@ def check_product_models(ck: _Checker, product: ast.Product) -> None:
             )
         if money.amount <= 0:
             ck.error(
-                "E0207",
+                codes.INVALID_NUMBER,
                 f"component {name.name} has no standalone price",
                 money.span,
                 "a bundle is allocated by standalone prices, which must be above zero",

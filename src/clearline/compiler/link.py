@@ -19,6 +19,7 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+from clearline import codes
 from clearline.diagnostics import Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.source import Span
@@ -54,7 +55,7 @@ def resolve_imports(
         if not _inside(target, root):
             diags.append(
                 Diagnostic(
-                    "E0407",
+                    codes.IMPORT_OUTSIDE_ROOT,
                     f"`{text}` is outside the contracts root {root}",
                     span,
                     "keep shared files inside the contracts folder and import them by a "
@@ -67,7 +68,7 @@ def resolve_imports(
         except FileNotFoundError:
             diags.append(
                 Diagnostic(
-                    "E0401",
+                    codes.UNKNOWN_NAME,
                     f"there is no file `{text}` next to {contract.file}",
                     span,
                     "import paths are relative to the importing file",
@@ -77,7 +78,7 @@ def resolve_imports(
         if not isinstance(library, ast.Library):
             diags.append(
                 Diagnostic(
-                    "E0408",
+                    codes.NOT_A_LIBRARY,
                     f"`{text}` is not a library",
                     span,
                     "a contract imports files that start with `library NAME { ... }`",
@@ -130,7 +131,7 @@ def _apply(contract: ast.Contract, amendment: ast.Amendment, diags: list[Diagnos
             if label not in labels:
                 diags.append(
                     Diagnostic(
-                        "E0410",
+                        codes.AMENDMENT_DOES_NOT_APPLY,
                         f'contract {contract.id} has no clause "{label}"',
                         change.span,
                         did_you_mean(label, labels) or "amend a clause the contract has",
@@ -149,7 +150,7 @@ def _apply(contract: ast.Contract, amendment: ast.Amendment, diags: list[Diagnos
             if change.product.name not in names:
                 diags.append(
                     Diagnostic(
-                        "E0410",
+                        codes.AMENDMENT_DOES_NOT_APPLY,
                         f"contract {contract.id} has no product `{change.product.name}`",
                         change.product.span,
                         did_you_mean(change.product.name, names),
@@ -159,7 +160,7 @@ def _apply(contract: ast.Contract, amendment: ast.Amendment, diags: list[Diagnos
             if change.clause.label in labels:
                 diags.append(
                     Diagnostic(
-                        "E0402",
+                        codes.DUPLICATE_NAME,
                         f'clause "{change.clause.label}" already exists',
                         change.span,
                         "use `replace clause` to change it",
@@ -173,7 +174,7 @@ def _apply(contract: ast.Contract, amendment: ast.Amendment, diags: list[Diagnos
             if change.table.name not in names:
                 diags.append(
                     Diagnostic(
-                        "E0410",
+                        codes.AMENDMENT_DOES_NOT_APPLY,
                         f"contract {contract.id} has no rate table `{change.table.name}`",
                         change.table.span,
                         did_you_mean(change.table.name, names),
@@ -207,7 +208,7 @@ def apply_amendments(
         if day is None:
             diags.append(
                 Diagnostic(
-                    "E0201",
+                    codes.INVALID_DATE,
                     f"{amendment.start} is not a date in the calendar",
                     amendment.start_span,
                     "write a real date as YYYY-MM-DD",
@@ -216,7 +217,7 @@ def apply_amendments(
         elif amendment.start in seen:
             diags.append(
                 Diagnostic(
-                    "E0409",
+                    codes.OVERLAPPING_OR_GAPPED_VERSIONS,
                     f"two amendments of {base.id} take effect on {amendment.start}",
                     amendment.start_span,
                     f"the other is at {seen[amendment.start].span}; merge them into one amendment",
@@ -225,7 +226,7 @@ def apply_amendments(
         elif start and until and not start < day < until:
             diags.append(
                 Diagnostic(
-                    "E0409",
+                    codes.OVERLAPPING_OR_GAPPED_VERSIONS,
                     f"the amendment takes effect on {amendment.start}, outside "
                     f"{base.id}'s effective interval {eff.start} until {eff.until}",
                     amendment.start_span,
@@ -235,7 +236,7 @@ def apply_amendments(
         elif not amendment.versions:
             diags.append(
                 Diagnostic(
-                    "E0403",
+                    codes.MISSING_DECLARATION,
                     "the amendment does not state its version",
                     amendment.span,
                     "add `version N` with N above the version it amends",
@@ -251,7 +252,7 @@ def apply_amendments(
         if number <= current.versions[0][0]:
             diags.append(
                 Diagnostic(
-                    "E0409",
+                    codes.OVERLAPPING_OR_GAPPED_VERSIONS,
                     f"version {number} does not follow version {current.versions[0][0]}",
                     vspan,
                     f"number it {current.versions[0][0] + 1} or higher",
@@ -286,7 +287,7 @@ def check_versions(spans: dict[str, list[tuple[str, str, int, Span | None]]]) ->
             if start < until:
                 diags.append(
                     Diagnostic(
-                        "E0409",
+                        codes.OVERLAPPING_OR_GAPPED_VERSIONS,
                         f"versions {version} and {nxt} of {cid} overlap: "
                         f"{nxt} starts {start}, before {version} ends {until}",
                         span,
@@ -296,7 +297,7 @@ def check_versions(spans: dict[str, list[tuple[str, str, int, Span | None]]]) ->
             elif start > until:
                 diags.append(
                     Diagnostic(
-                        "E0409",
+                        codes.OVERLAPPING_OR_GAPPED_VERSIONS,
                         f"versions {version} and {nxt} of {cid} leave a gap from {until} to {start}",
                         span,
                         "make one end where the next begins, or write an amendment",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from lark import Token, Tree, UnexpectedInput
 from lark.exceptions import VisitError
 
+from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.grammar import ast
 from clearline.grammar.lalr import lalr
@@ -42,7 +43,7 @@ def _too_nested(source: SourceFile) -> Diagnostic | None:
         return None
     line, col = position(source.text, where)
     return Diagnostic(
-        "E0105",
+        codes.NESTING_TOO_DEEP,
         f"parentheses are nested {best} deep; Clearline reads at most {MAX_NESTING}",
         span_at(source.name, line, col),
         "write the amount with fewer parentheses, or split it over several rules",
@@ -58,7 +59,7 @@ def _too_deep(tree: Tree[Token], file: str) -> Diagnostic | None:
             meta = node.meta
             line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
             return Diagnostic(
-                "E0105",
+                codes.NESTING_TOO_DEEP,
                 "this is too long or too deeply nested for Clearline to read",
                 Span(file, line, col, getattr(meta, "end_line", line), getattr(meta, "end_column", col + 1)),
                 "split it over several simpler rules",
@@ -84,7 +85,7 @@ def _out_of_range(tree: Tree[Token], file: str) -> Diagnostic | None:
         )
         line, col = token.line or 1, token.column or 1
         return Diagnostic(
-            "E0207",
+            codes.INVALID_NUMBER,
             f"this number has {too_many}; Clearline reads at most {CONTEXT.prec}",
             Span(file, line, col, token.end_line or line, token.end_column or col + 1),
             "write a number of at most a few dozen digits",
@@ -114,7 +115,7 @@ def parse_source(source: SourceFile) -> ast.Document:
             raise ClearlineError(
                 [
                     Diagnostic(
-                        "E0207",
+                        codes.INVALID_NUMBER,
                         "this number is too long",
                         span_at(source.name, line, col),
                         "write a number of at most a few dozen digits",

@@ -18,6 +18,7 @@ import unicodedata
 from lark import Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
+from clearline import codes
 from clearline.diagnostics import Diagnostic, did_you_mean
 from clearline.grammar.lalr import lalr
 from clearline.grammar.mistakes import KNOWN_MISTAKES, Mistake
@@ -368,7 +369,7 @@ def _char_diagnostic(err: UnexpectedCharacters, source: SourceFile) -> Diagnosti
     if char == '"':
         width = max(1, len(text[pos:line_end].rstrip()))
         return Diagnostic(
-            "E0102",
+            codes.UNTERMINATED_TEXT,
             "this text has no closing quote on its line",
             span_at(source.name, err.line, err.column, width),
             'end the text with `"` on the same line; write \\" for a quote inside a text',
@@ -386,26 +387,26 @@ def _char_diagnostic(err: UnexpectedCharacters, source: SourceFile) -> Diagnosti
         shown = f"an invisible character (U+{ord(char):04X} {unicodedata.name(char, 'UNKNOWN')})"
     if char == "." and pos > 0 and text[pos - 1].isdigit():
         return Diagnostic(
-            "E0101",
+            codes.SYNTAX_ERROR,
             "a whole number is needed here, without decimals",
             span_at(source.name, err.line, err.column),
             "write e.g. `60`",
         )
-    codes = {"€": "EUR", "$": "USD", "£": "GBP"}
-    if char in codes:
+    symbols = {"€": "EUR", "$": "USD", "£": "GBP"}
+    if char in symbols:
         number = re.match(r"\s*(\d+(?:\.\d+)?)", text[pos + 1 :]) or re.search(
             r"(\d+(?:\.\d+)?)\s*$", text[:pos]
         )
         return Diagnostic(
-            "E0103",
+            codes.UNEXPECTED_CHARACTER,
             f"`{char}` is not part of the contract language",
             span_at(source.name, err.line, err.column),
             f"write the currency code after the amount, e.g. `{number.group(1) if number else '39.00'} "
-            f"{codes[char]}`",
+            f"{symbols[char]}`",
         )
     if char == "%":
         return Diagnostic(
-            "E0103",
+            codes.UNEXPECTED_CHARACTER,
             "a percentage is written without a space before `%`",
             span_at(source.name, err.line, err.column),
             "write e.g. `55%`",
@@ -414,7 +415,7 @@ def _char_diagnostic(err: UnexpectedCharacters, source: SourceFile) -> Diagnosti
     if hint is None and char.isalpha():
         hint = "names use only lower-case letters a-z, digits and _; other letters belong inside quotes"
     return Diagnostic(
-        "E0103",
+        codes.UNEXPECTED_CHARACTER,
         f"{shown} is not part of the contract language",
         span_at(source.name, err.line, err.column),
         hint or "remove it, or put it inside a text in quotes",
@@ -497,7 +498,7 @@ class _TokenError:
         line, col = position(self.text, opened)
         block = _block_name(self.text, opened)
         return Diagnostic(
-            "E0101",
+            codes.SYNTAX_ERROR,
             f"{block} is never closed: the file ends before its `}}`",
             span_at(self.file, line, col),
             f"add `}}` where {block} ends",
@@ -518,7 +519,7 @@ class _TokenError:
                 fixed = number.replace(",", ".") if decimal else number.replace(",", "")
                 line, col = position(text, start)
                 return Diagnostic(
-                    "E0101",
+                    codes.SYNTAX_ERROR,
                     "numbers are written with a decimal point and no thousands separators",
                     span_at(self.file, line, col, len(number)),
                     f"write `{fixed}`",
@@ -529,7 +530,7 @@ class _TokenError:
             day, _, month, year = date.groups()
             line, col = position(text, offset)
             return Diagnostic(
-                "E0101",
+                codes.SYNTAX_ERROR,
                 "dates are written year first, as year-month-day",
                 span_at(self.file, line, col, len(date.group())),
                 f"write `{year}-{int(month):02}-{int(day):02}`"
@@ -539,7 +540,7 @@ class _TokenError:
         # 55 percent: a percentage in words.
         if self.token.value.lower() in {"percent", "per cent", "pct"} and self.previous is not None:
             return Diagnostic(
-                "E0101",
+                codes.SYNTAX_ERROR,
                 "a percentage is written with `%`",
                 self.here(),
                 f"write `{self.previous.value}%`",
@@ -548,7 +549,7 @@ class _TokenError:
         after = re.match(r"[A-Z]{3}\s+(\d+(?:\.\d+)?)", text[offset:])
         if after and "NUMBER" in self.accepts and self.token.value == text[offset : offset + 3]:
             return Diagnostic(
-                "E0101",
+                codes.SYNTAX_ERROR,
                 "the currency code comes after the amount",
                 self.here(),
                 f"write `{after.group(1)} {self.token.value}`",
@@ -564,7 +565,10 @@ class _TokenError:
             upper = word.upper()
             if name in self.accepts and word != upper and _fits(Token(name, upper), {name}):
                 return Diagnostic(
-                    "E0101", f"{what} codes are written in capital letters", self.here(), f"write `{upper}`"
+                    codes.SYNTAX_ERROR,
+                    f"{what} codes are written in capital letters",
+                    self.here(),
+                    f"write `{upper}`",
                 )
         candidates = [w for name in self.accepts for w in _words_of(name)]
         # Two-word keywords (`half up`) are tried against this word and the next.
@@ -575,7 +579,7 @@ class _TokenError:
         )
         if suggestion is None:
             return None
-        return Diagnostic("E0101", f"unknown word {_shown(self.token)}", self.here(), suggestion)
+        return Diagnostic(codes.SYNTAX_ERROR, f"unknown word {_shown(self.token)}", self.here(), suggestion)
 
     def known(self) -> Diagnostic | None:
         """A mistake from the table of known mistakes."""
@@ -591,7 +595,7 @@ class _TokenError:
             "lower": re.sub(r"[^a-z0-9_]", "_", self.token.value.lower()),
         }
         return Diagnostic(
-            "E0101",
+            codes.SYNTAX_ERROR,
             _fill(mistake.message, facts),
             {"token": self.here, "auto": self.auto}.get(mistake.at, self.there)(),
             _fill(mistake.hint, facts),
@@ -614,7 +618,7 @@ class _TokenError:
             block = _block_name(self.text, self.opened[-1])
             line = position(self.text, self.opened[-1])[0]
             return Diagnostic(
-                "E0101",
+                codes.SYNTAX_ERROR,
                 f"{block} (line {line}) is not closed before {_shown(self.token)}",
                 self.here(),
                 f"add `}}` to close {block} before this line",
@@ -622,29 +626,36 @@ class _TokenError:
         what = _describe(missing)
         if self.previous is None or (self.new_line and self.complete):
             hint = f"start the line with {what}" if self.new_line else None
-            return Diagnostic("E0101", f"expected {what} before {_shown(self.token)}", self.here(), hint)
+            return Diagnostic(
+                codes.SYNTAX_ERROR, f"expected {what} before {_shown(self.token)}", self.here(), hint
+            )
         if self.new_line:
             # The caret stands where the unfinished line stops, where the missing word goes.
             end, col = self.previous.end_line or 1, self.previous.end_column or 1
             return Diagnostic(
-                "E0101",
+                codes.SYNTAX_ERROR,
                 f"expected {what} after {_shown(self.previous)} at the end of line {end}",
                 span_at(self.file, end, col),
                 f"add {what} at the end of line {end}",
             )
         hint = f"insert {what} between {_shown(self.previous)} and {_shown(self.token)}"
-        return Diagnostic("E0101", f"expected {what} after {_shown(self.previous)}", self.here(), hint)
+        return Diagnostic(
+            codes.SYNTAX_ERROR, f"expected {what} after {_shown(self.previous)}", self.here(), hint
+        )
 
     def misplaced(self) -> Diagnostic | None:
         """A `}` with nothing to close, or a statement out of place."""
         if self.token.type == "RBRACE" and not self.opened:
             return Diagnostic(
-                "E0101", "this `}` closes nothing", self.here(), "remove it, or add the `{` it closes"
+                codes.SYNTAX_ERROR,
+                "this `}` closes nothing",
+                self.here(),
+                "remove it, or add the `{` it closes",
             )
         word = self.token.value
         if word in _places() and self.new_line:
             return Diagnostic(
-                "E0101",
+                codes.SYNTAX_ERROR,
                 f"{_shown(self.token)} cannot stand here: it belongs {_places()[word][0]}",
                 self.here(),
                 f"move this line {_places()[word][1]}",
@@ -656,17 +667,21 @@ class _TokenError:
         previous = self.previous
         if self.at_end:
             after = f" after {_shown(previous)}" if previous is not None else ""
-            return Diagnostic("E0101", f"the file ends too early{after}", self.auto(), self.expected())
+            return Diagnostic(
+                codes.SYNTAX_ERROR, f"the file ends too early{after}", self.auto(), self.expected()
+            )
         if previous is not None and self.new_line and not self.complete:
             # point where the unfinished line stops, not at the next line's first word
             line, col = previous.end_line or 1, previous.end_column or 1
             return Diagnostic(
-                "E0101",
+                codes.SYNTAX_ERROR,
                 f"line {line} ends too early, after {_shown(previous)}",
                 span_at(self.file, line, col),
                 self.expected(),
             )
-        return Diagnostic("E0101", f"unexpected {_shown(self.token)} here", self.here(), self.expected())
+        return Diagnostic(
+            codes.SYNTAX_ERROR, f"unexpected {_shown(self.token)} here", self.here(), self.expected()
+        )
 
 
 def syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
@@ -677,7 +692,7 @@ def syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
     # An unexpected end the parser did not attach to a token (not raised by LALR).
     lines = source.text.splitlines() or [""]
     return Diagnostic(
-        "E0101",
+        codes.SYNTAX_ERROR,
         "the file ends too early",
         span_at(source.name, len(lines), len(lines[-1]) + 1),
         None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from clearline import codes
 from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, Rounding, minor_unit, round_money
@@ -585,7 +586,7 @@ class _Finisher:
         if self.fx is None:
             self.problems.append(
                 Diagnostic(
-                    "E0503",
+                    codes.MISSING_REFERENCE_DATA,
                     f'clause "{conv.clause.label}" pays {conv.party} in {conv.currency}, '
                     "but no FX rates were given",
                     conv.span,
@@ -603,7 +604,7 @@ class _Finisher:
             if found is None:
                 self.problems.append(
                     Diagnostic(
-                        "E0503",
+                        codes.MISSING_REFERENCE_DATA,
                         f"no {conv.currency}/{contract.currency} rate for {day} in {self.fx.name}",
                         conv.span,
                         f"add a row `{day},{conv.currency},{contract.currency},RATE` to {self.fx.name}",

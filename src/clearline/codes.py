@@ -1,0 +1,146 @@
+"""The error-code registry: every code Clearline reports, as a named constant.
+
+Call sites write `codes.CURRENCY_MISMATCH`, never the string "E0301": a typo
+is an import error, not a silent new code. Codes are never renumbered;
+`docs/errors.md` is generated from this registry (with the longer texts in
+`errors_doc.py`).
+
+>>> CURRENCY_MISMATCH
+'E0301'
+>>> CODES[CURRENCY_MISMATCH].title
+'currency mismatch'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["CODES", "Code"]
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    title: str
+    explanation: str
+
+
+_REGISTRY: list[Code] = []
+
+
+def _code(code: str, title: str, explanation: str) -> str:
+    _REGISTRY.append(Code(code, title, explanation))
+    return code
+
+
+# E01xx: syntax
+SYNTAX_ERROR: Final = _code(
+    "E0101", "syntax error", "The text is not written the way Clearline reads contracts."
+)
+UNTERMINATED_TEXT: Final = _code("E0102", "unterminated text", "A quoted text is missing its closing quote.")
+UNEXPECTED_CHARACTER: Final = _code(
+    "E0103", "unexpected character", "A character that no part of the language uses."
+)
+UNREADABLE_FILE: Final = _code("E0104", "unreadable file", "The file cannot be read or is not UTF-8 text.")
+NESTING_TOO_DEEP: Final = _code(
+    "E0105", "nesting too deep", "Expressions are nested deeper than Clearline accepts."
+)
+# E02xx: values
+INVALID_DATE: Final = _code("E0201", "invalid date", "A date that does not exist in the calendar.")
+EMPTY_INTERVAL: Final = _code(
+    "E0202", "empty interval", "An effective interval whose end is not after its start."
+)
+UNKNOWN_TIME_ZONE: Final = _code(
+    "E0203", "unknown time zone", "A time zone that is not in the IANA database."
+)
+UNKNOWN_CURRENCY: Final = _code("E0204", "unknown currency", "A currency code that is not in ISO 4217.")
+INVALID_ROUNDING_QUANTUM: Final = _code(
+    "E0205", "invalid rounding quantum", "A rounding quantum that is not a power of ten."
+)
+INVALID_INCREMENTS: Final = _code(
+    "E0206", "invalid increments", "Rating increments that are zero or negative."
+)
+INVALID_NUMBER: Final = _code("E0207", "invalid number", "A number outside the range Clearline accepts.")
+# E03xx: money and types
+CURRENCY_MISMATCH: Final = _code(
+    "E0301", "currency mismatch", "Two amounts in different currencies are combined."
+)
+MONEY_TIMES_MONEY: Final = _code(
+    "E0302", "money times money", "Two amounts of money are multiplied or divided."
+)
+PERCENTAGE_OUT_OF_RANGE: Final = _code(
+    "E0303", "percentage out of range", "A percentage below 0% or above 100%."
+)
+SHARES_EXCEED_BASE: Final = _code(
+    "E0304", "shares exceed the base", "Shares of one base sum to more than 100%."
+)
+ROUNDING_FINER_THAN_CURRENCY: Final = _code(
+    "E0305",
+    "line rounding finer than the currency",
+    "A line amount is rounded to a quantum smaller than the currency's minor unit.",
+)
+WRONG_KIND_OF_AMOUNT: Final = _code(
+    "E0306", "wrong kind of amount", "An amount of the wrong kind for where it is used."
+)
+UNIT_MISMATCH: Final = _code(
+    "E0307", "unit mismatch", "A price per unit that cannot apply to the product's measure."
+)
+# E04xx: names and structure
+UNKNOWN_NAME: Final = _code("E0401", "unknown name", "A name that is not declared.")
+DUPLICATE_NAME: Final = _code("E0402", "duplicate name", "A name declared twice.")
+MISSING_DECLARATION: Final = _code(
+    "E0403", "missing declaration", "A declaration the contract needs is missing."
+)
+DUPLICATE_RATE_KEY: Final = _code(
+    "E0404", "duplicate rate key", "A rate-table key (e.g. a prefix) defined twice."
+)
+MISPLACED_RULE: Final = _code("E0405", "misplaced rule", "A rule that has no meaning where it stands.")
+DUPLICATE_CONTRACT: Final = _code(
+    "E0406", "duplicate contract", "Two contract files declare the same contract id."
+)
+IMPORT_OUTSIDE_ROOT: Final = _code(
+    "E0407", "import outside the contracts root", "An import that leaves the contracts root folder."
+)
+NOT_A_LIBRARY: Final = _code("E0408", "not a library", "An import of a file that is not a `library`.")
+OVERLAPPING_OR_GAPPED_VERSIONS: Final = _code(
+    "E0409", "overlapping or gapped versions", "Versions of one contract that overlap or leave a gap."
+)
+AMENDMENT_DOES_NOT_APPLY: Final = _code(
+    "E0410", "amendment does not apply", "An amendment that changes something its contract does not have."
+)
+TIER_BANDS_OUT_OF_ORDER: Final = _code(
+    "E0411",
+    "tier bands out of order",
+    "Tier bands with a gap, an overlap, unsorted, or no open-ended last band.",
+)
+EXAMPLE_FAILED: Final = _code(
+    "E0412", "example failed", "A worked example whose lines differ from what the contract produces."
+)
+# W01xx: warnings about documented defaults
+DEFAULT_ROUNDING: Final = _code(
+    "W0101", "default rounding", "No rounding declared: the documented default applies."
+)
+DEFAULT_ANSWERED_RULE: Final = _code(
+    "W0102",
+    "default answered rule",
+    "No `answered when` rule: calls with quantity > 0 count as answered.",
+)
+# R-codes: run-time problems with inputs (not the contract)
+UNREADABLE_INPUT: Final = _code("E0501", "unreadable input", "An input file cannot be read.")
+MISSING_COLUMN: Final = _code("E0502", "missing column", "An input file lacks a column the contracts read.")
+MISSING_REFERENCE_DATA: Final = _code(
+    "E0503", "missing reference data", "A rate or reference the settlement needs is missing."
+)
+CONSERVATION_VIOLATED: Final = _code(
+    "E0504", "conservation violated", "Payouts and retained do not add up to net revenue."
+)
+BAD_OPTION: Final = _code("E0505", "bad option", "A command-line option with an invalid value.")
+INPUT_CHANGED: Final = _code(
+    "E0506", "input changed", "An input of a run differs from what the run's manifest recorded."
+)
+OUTPUT_NOT_REPRODUCED: Final = _code(
+    "E0507", "output not reproduced", "Settling a run again does not give the same output."
+)
+
+CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}
