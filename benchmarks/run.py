@@ -58,13 +58,18 @@ class Result:
 
 
 def clearline_command() -> str:
-    """The `clearline` next to this interpreter (the project's venv), else on PATH."""
-    beside = Path(sys.executable).parent / "clearline"
-    if beside.exists():
-        return str(beside)
+    """The `clearline` next to this interpreter, else the Quickstart's (`.venv/bin/clearline`,
+    so that a plain `python3 benchmarks/run.py` works after `python3 dev.py demo`), else on PATH."""
+    venv = Path(os.environ.get("CLEARLINE_VENV", ROOT / ".venv"))
+    for candidate in (Path(sys.executable).parent / "clearline", venv / "bin" / "clearline"):
+        if candidate.exists():
+            return str(candidate)
     found = shutil.which("clearline")
     if found is None:
-        sys.exit("cannot find the `clearline` command: install the project (pip install -e .)")
+        sys.exit(
+            "cannot find the `clearline` command: run `python3 dev.py demo` first (it installs "
+            "Clearline into .venv), or install the project (pip install -e .)"
+        )
     return found
 
 

@@ -14,12 +14,11 @@ nothing else escapes for a problem with a contract or an input file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from decimal import localcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clearline import codes
 from clearline.compiler import ir
@@ -29,16 +28,14 @@ from clearline.compiler.lower import lower_contract
 from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
-from clearline.money import CONTEXT
-from clearline.runtime.inputs.duplicates import duplicate_candidates
-from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
-from clearline.runtime.inputs.refdata import read_customers, read_fx
-from clearline.runtime.parallel import settle_in_workers
-from clearline.runtime.rating.engine import Engine
-from clearline.runtime.rating.periods import period_bounds
-from clearline.runtime.settlement.settle import Settlement, finish
-from clearline.runtime.store.run_folder import RunWriter
 from clearline.source import SourceFile, Span
+
+# The runtime (engine, readers, workers, run folder) is imported by `run`, when a
+# period is settled: `clearline validate` and the other authoring commands start
+# without it (tests/test_startup.py checks the import graph).
+if TYPE_CHECKING:
+    from clearline.runtime.inputs.readers import InputError
+    from clearline.runtime.settlement.settle import Settlement
 
 __all__ = [
     "OUT_OF_PERIOD",
@@ -272,6 +269,8 @@ def _load_plan_json(path: Path) -> ir.ContractPlan:
 
 
 def plans_hash(plans: Sequence[ir.ContractPlan]) -> str:
+    import hashlib
+
     data = [ir.to_json(p) for p in sorted(plans, key=lambda p: p.id)]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -288,7 +287,7 @@ def run(
     fx: str | Path | None = None,
     customers: str | Path | None = None,
     out: str | Path | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     out_of_period: str = "reject",
@@ -300,7 +299,22 @@ def run(
     result and every file are the same whatever the number.
     `out_of_period`: "reject" a record of another period, or "route" it to
     the run folder's `routed-PERIOD.jsonl`, a usage file for that period's run.
+    `batch_size`: records per batch (default `runtime.inputs.readers.BATCH_SIZE`).
     """
+    from decimal import localcontext
+
+    from clearline.money import CONTEXT
+    from clearline.runtime.inputs.duplicates import duplicate_candidates
+    from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
+    from clearline.runtime.inputs.refdata import read_customers, read_fx
+    from clearline.runtime.parallel import settle_in_workers
+    from clearline.runtime.rating.engine import Engine
+    from clearline.runtime.rating.periods import period_bounds
+    from clearline.runtime.settlement.settle import finish
+    from clearline.runtime.store.run_folder import RunWriter
+
+    if batch_size is None:
+        batch_size = BATCH_SIZE
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if out_of_period not in OUT_OF_PERIOD:
@@ -332,7 +346,7 @@ def run(
     inputs += [("usage", Path(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []
-    writer = RunWriter(Path(out)) if out is not None else None
+    writer = RunWriter(Path(out), route=out_of_period == "route") if out is not None else None
     try:
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
@@ -361,3 +375,12 @@ def run(
     finally:
         if writer is not None:
             writer.abort()
+
+
+def __getattr__(name: str) -> object:
+    """`clearline.Settlement`, imported with the runtime when first asked for."""
+    if name == "Settlement":
+        from clearline.runtime.settlement.settle import Settlement
+
+        return Settlement
+    raise AttributeError(f"module 'clearline' has no attribute {name!r}")

@@ -16,20 +16,21 @@ from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.tree import Tree
 
 import clearline
-from clearline.compiler import ir
-from clearline.compiler.printer import format_plan
 from clearline.diagnostics import ClearlineError, Diagnostic, render_all
 from clearline.source import SourceFile
+
+# Heavy modules (rich's progress bar, tables and trees, the runtime, jinja2) are
+# imported by the commands that use them: `clearline validate` starts fast
+# (tests/test_startup.py checks what it imports, benchmarks/startup.py times it).
+if TYPE_CHECKING:
+    from rich.tree import Tree
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
@@ -45,6 +46,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"clearline {clearline.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print Clearline's version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    """Contract language and compiler for telecom partner settlement."""
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -182,6 +201,9 @@ def compile_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the serialised plan (JSON).")] = False,
 ) -> None:
     """Print the settlement plan of a contract, readable or as JSON."""
+    from clearline.compiler import ir
+    from clearline.compiler.printer import format_plan
+
     _, err = _consoles()
     try:
         source = clearline.read_source(contract)
@@ -245,6 +267,8 @@ def simulate(
     ] = OutOfPeriod.reject,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     out, err = _consoles()
     files = _contract_files(contracts, err)
     try:
@@ -296,6 +320,7 @@ def simulate(
         )
         raise typer.Exit(EXIT_CONSERVATION)
     if result.rejects or result.unmatched:
+        _first_rejects(result, err)
         err.print(
             f"completed with {len(result.rejects)} rejected and {len(result.unmatched)} unmatched "
             f"record(s): see {folder / 'rejects.csv'} and {folder / 'unmatched.csv'}"
@@ -303,11 +328,28 @@ def simulate(
         raise typer.Exit(EXIT_REJECTS)
 
 
+SHOWN_REJECTS = 5  # the summary shows this many rejected (and unmatched) records with their reasons
+
+
+def _first_rejects(result: clearline.Settlement, err: Console) -> None:
+    """The first rejected and unmatched records (file order) with their reasons, and how many more."""
+    for title, found in (("rejected", result.rejects), ("unmatched", result.unmatched)):
+        ordered = sorted(found, key=lambda r: (r.file, r.line))
+        for r in ordered[:SHOWN_REJECTS]:
+            where = f"{r.file}:{r.line}" + (f" {r.record_id}" if r.record_id else "")
+            field = f" ({r.field} {r.value!r})" if r.field else ""
+            err.print(f"{title}: {escape(where)}{escape(field)}: {escape(r.reason)}", soft_wrap=True)
+        if len(ordered) > SHOWN_REJECTS:
+            err.print(f"... and {len(ordered) - SHOWN_REJECTS} more {title} record(s)")
+
+
 def _money(value: Decimal) -> str:
     return f"{value:,f}"
 
 
 def _summary(result: clearline.Settlement, folder: Path, out: Console) -> None:
+    from rich.table import Table
+
     records = Table(title=f"Records, period {result.period}")
     counts = {
         "read": result.read,
@@ -417,6 +459,8 @@ def explain(
 
 
 def _trace_tree(t: dict[str, Any], run_dir: Path) -> Tree:
+    from rich.tree import Tree
+
     e = escape
     amount = f"{t['amount']} {t['currency']}"
     head = f"[bold]{e(t['line_id'])}[/bold]  {t['kind']} {e(t['party'])}  [bold]{amount}[/bold]"
@@ -546,3 +590,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+from clearline.cli import new as _new  # noqa: E402, F401  # `clearline new`

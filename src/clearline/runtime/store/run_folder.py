@@ -173,16 +173,17 @@ def _rated_rows(rows: Iterable[RatedRow]) -> tuple[str, str]:
 class RunWriter:
     """Writes one run folder. Use as a context manager around the run."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, route: bool = False) -> None:
         self.out = out_dir
+        self.route = route  # --out-of-period route: the routed files are written (else none)
         self.out.mkdir(parents=True, exist_ok=True)
         manifest = self.out / "manifest.json"
         if manifest.exists():
             manifest.unlink()  # the folder no longer holds a complete run
         for stale in self.out.glob(".workers-*"):  # left by a run that was killed
             shutil.rmtree(stale, ignore_errors=True)
-        for stale in self.out.glob("routed-*.jsonl"):  # an earlier run's, perhaps for other periods
-            stale.unlink()
+        for stale in [*self.out.glob("routed-*.jsonl"), self.out / "routed.csv", self.out / "routed.jsonl"]:
+            stale.unlink(missing_ok=True)  # an earlier run's, perhaps for other periods
         self.pending: list[str] = []
         self._rated_csv: IO[bytes] = self._open_bytes("rated_records.csv")
         self._rated_jsonl: IO[bytes] = self._open_bytes("rated_records.jsonl")
@@ -244,7 +245,8 @@ class RunWriter:
         self._table("invoice_totals", INVOICE_TOTAL_COLUMNS, result.invoice_totals())
         self._table("rejects", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.rejects)])
         self._table("unmatched", REJECT_COLUMNS, [_reject_row(r) for r in _sorted(result.unmatched)])
-        self._routed(result.routed)
+        if self.route:
+            self._routed(result.routed)
         with self._open("trace.jsonl") as handle:
             for trace in result.traces:
                 handle.write(json.dumps(trace, ensure_ascii=False, sort_keys=True) + "\n")
