@@ -172,7 +172,7 @@ def test_new_contract_of_each_kind_validates_and_passes_its_example(kind: str, i
 def test_new_contract_defaults_to_revenue_share_and_never_overwrites(in_copy: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["new", "contract", "deal.contract"]).exit_code == 0
-    assert 'pay partnerco 55% of net' in Path("deal.contract").read_text(encoding="utf-8")
+    assert "pay partnerco 55% of net" in Path("deal.contract").read_text(encoding="utf-8")
     Path("deal.contract").write_text("mine", encoding="utf-8")
     again = runner.invoke(app, ["new", "contract", "deal.contract", "--kind", "interconnect"])
     assert again.exit_code == 1
@@ -181,3 +181,21 @@ def test_new_contract_defaults_to_revenue_share_and_never_overwrites(in_copy: Pa
     wrong = runner.invoke(app, ["new", "contract", "x.contract", "--kind", "barter"])
     assert wrong.exit_code == 2
     assert "Traceback" not in wrong.output
+
+
+def test_documents_without_a_customers_file_name_the_customer_by_id(in_copy: Path) -> None:
+    """No --customers: C-1001's invoice is addressed to C-1001 (not an empty name) and
+    says its language is not known (not "language (—)"); 269 purchases, net 5,900.00."""
+    runner = CliRunner()
+    assert runner.invoke(app, [*GAMESTUDIO, "--out", "out/gs"]).exit_code == 3
+    result = runner.invoke(app, ["report", "out/gs", "--format", "md"])
+    assert result.exit_code == 0, result.output
+    invoice = Path("out/gs/documents/invoice-2026-03-C-1001.md").read_text(encoding="utf-8")
+    assert "## Bill to\n\n- **C-1001**\n- Customer number: C-1001\n" in invoice
+    assert "> This document is in English because its recipient's language is not known.\n" in invoice
+    assert "(—)" not in invoice
+    assert "| 269 events |" in invoice and "5,900.00" in invoice
+    html = runner.invoke(app, ["report", "out/gs", "--format", "html", "--lang", "pl"])
+    assert html.exit_code == 0
+    page = Path("out/gs/documents/invoice-2026-03-C-1001.html").read_text(encoding="utf-8")
+    assert '<div class="name">C-1001</div>' in page

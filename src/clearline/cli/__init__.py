@@ -415,17 +415,42 @@ def _summary(result: clearline.Settlement, folder: Path, out: Console) -> None:
 @app.command()
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `clearline simulate`.")],
-    line_id: Annotated[str, typer.Argument(help="The line id, e.g. P-39c41c12e8.")],
+    line_id: Annotated[
+        str | None, typer.Argument(help="The line id, e.g. P-39c41c12e8.", show_default=False)
+    ] = None,
     all_records: Annotated[
         bool, typer.Option("--records", help="List every rated record of the line.")
     ] = False,
+    record_id: Annotated[
+        str | None,
+        typer.Option("--record", metavar="ID", help="Every line a record fed, with its share of each."),
+    ] = None,
+    party: Annotated[
+        str | None, typer.Option("--party", metavar="PARTY", help="A party's lines, with their totals.")
+    ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", metavar="CUSTOMER", help="An end customer's invoice lines, with totals."),
+    ] = None,
 ) -> None:
-    """Explain one line: clause, formula with values, rounding, FX and records."""
+    """Explain one line (clause, formula with values, rounding, FX and records), or
+    the lines of a record, a party or a customer."""
     out, err = _consoles()
     trace_file = run_dir / "trace.jsonl"
     if not (run_dir / "manifest.json").exists() or not trace_file.is_file():
         err.print(f"error[E0501]: {run_dir} is not a complete run folder (no manifest.json)")
         raise typer.Exit(EXIT_ERRORS)
+    asked = [a for a in (line_id, record_id, party, customer) if a is not None]
+    if len(asked) != 1:
+        raise typer.BadParameter(
+            "give one of: a LINE_ID, --record ID, --party PARTY or --customer CUSTOMER",
+            param_hint="LINE_ID",
+        )
+    if line_id is None:
+        from clearline.cli.lookups import explain_other_end
+
+        explain_other_end(run_dir, record_id, party, customer, out, err)
+        return
     trace = None
     ids: list[str] = []
     with trace_file.open(encoding="utf-8") as handle:

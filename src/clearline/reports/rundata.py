@@ -139,9 +139,10 @@ class RunData:
         """A party by id; `name` (from the line files) when nothing else is known."""
         if role == "customer":
             c = (self.customers or {}).get(party_id)
+            # without a customers file (or a name in it) the documents name the customer by id
             if c is not None:
-                return Party(party_id, c.name or name, role, c.country, c.language, c.currency)
-            return Party(party_id, name, role, "", "", "")
+                return Party(party_id, c.name or name or party_id, role, c.country, c.language, c.currency)
+            return Party(party_id, name or party_id, role, "", "", "")
         for plan in self.plans:
             for p in plan.parties:
                 if p.name == party_id and p.role == role:
