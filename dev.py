@@ -69,6 +69,30 @@ def setup() -> None:
     stamp.touch()
 
 
+def shown(path: Path) -> str:
+    """`path` as the user types it from where they are (relative below the working directory)."""
+    path = Path(os.path.abspath(path))  # not resolve(): .venv may be a link, and is shown as one
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def next_steps() -> str:
+    """What the demo prints last: the next command, runnable as printed from where dev.py ran."""
+    clearline = shown(BIN / "clearline")
+    run_folder = shown(ROOT / DEMO[DEMO.index("--out") + 1])
+    activate = shown(BIN / ("activate.bat" if os.name == "nt" else "activate"))
+    activate = activate if os.name == "nt" else f"source {activate}"
+    return (
+        "\nClearline is installed in the project's .venv, not on your PATH. Next, render the invoices,\n"
+        "self-billing statements and audit report of this run:\n\n"
+        f"    {clearline} report {run_folder}\n\n"
+        f"or run `{activate}` once in this shell and then `clearline report {run_folder}`.\n"
+        "Your own first agreement: docs/tutorial.md"
+    )
+
+
 def main() -> int:
     if sys.version_info < (3, 11):
         print("Clearline needs Python 3.11 or newer", file=sys.stderr)
@@ -80,7 +104,10 @@ def main() -> int:
     setup()
     if task == "demo":
         code = run(BIN / "clearline", *DEMO)
-        return 0 if code in {0, 3} else code
+        if code not in {0, 3}:
+            return code
+        print(next_steps(), flush=True)
+        return 0
     for step in (
         (
             BIN / "ruff",

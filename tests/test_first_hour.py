@@ -9,6 +9,7 @@ agreement of each kind that validates and passes its worked example.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -199,3 +200,32 @@ def test_documents_without_a_customers_file_name_the_customer_by_id(in_copy: Pat
     assert html.exit_code == 0
     page = Path("out/gs/documents/invoice-2026-03-C-1001.html").read_text(encoding="utf-8")
     assert '<div class="name">C-1001</div>' in page
+
+
+def test_benchmarks_run_with_plain_python3_after_the_quickstart(tmp_path: Path) -> None:
+    """`python3 benchmarks/startup.py` in a fresh shell (no venv on PATH, not activated)
+    finds the Quickstart's `.venv/bin/clearline` and prints both figures."""
+    from test_readme import copy_of_the_repository
+
+    venv = Path(sys.prefix)
+    if not (venv / "bin" / "clearline").exists():
+        pytest.skip("the tests do not run in a venv with the clearline console script")
+    repo = copy_of_the_repository(tmp_path / "clearline")
+    path = ":".join(p for p in os.environ["PATH"].split(":") if Path(p) != venv / "bin")
+    python3 = shutil.which("python3", path=path)
+    if python3 is None:
+        pytest.skip("no python3 on PATH besides the tests' venv")
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "CLEARLINE_VENV"}}
+    done = subprocess.run(
+        [python3, "benchmarks/startup.py", "--repeat", "1"],
+        cwd=repo,
+        env={**env, "PATH": path},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("command") and "fastest s  median s   (1 runs each)" in lines[0]
+    assert lines[1].startswith("python -c pass ")
+    assert lines[2].startswith("clearline validate contracts/nordcarrier.contract ")
+    assert lines[3].startswith("clearline's own start-up: ")

@@ -1,12 +1,15 @@
-"""The README and the language guide are tested: every `clearline` command
-they show runs, every contract they show validates, and the diagnostic they
-show is what Clearline prints."""
+"""The README and the language guide are tested: every command the README
+shows runs as printed (in a copy of the repository, in one shell, in order),
+every contract they show validates, and the diagnostic and outputs it shows
+are what Clearline prints."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,23 +53,73 @@ def test_demo_runs_the_readme_simulate_command() -> None:
     assert ["clearline", *dev.DEMO] == simulate
 
 
-def test_readme_clearline_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shutil.copytree(ROOT / "contracts", tmp_path / "contracts")
-    shutil.copytree(ROOT / "docs", tmp_path / "docs")
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    for argv in commands(README):
-        if argv[0] != "clearline":
-            continue
-        result = runner.invoke(app, argv[1:])
-        # validate of the broken example: 1; simulate of the demo: 3, for the two DCB purchases
-        # stamped with the winter offset that fall on 1 April in Warsaw (see test_scenarios.py);
-        # 0 when they are routed to April, and for April's run over them
-        line = " ".join(argv)
-        routed = "--out-of-period route" in line or "routed-2026-04" in line
-        expected = 1 if "mixed-currency" in line else 3 if argv[1] == "simulate" and not routed else 0
-        assert result.exit_code == expected, (argv, result.output)
-        assert "Traceback" not in result.output
+def copy_of_the_repository(target: Path) -> Path:
+    """The repository as a fresh clone has it, after the Quickstart: its files (no run
+    folders, caches or generated benchmark data) and `.venv`, the environment the tests
+    run in (a link: `python3 dev.py demo` made it, and finds it installed)."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder).resolve()
+        skipped = {".git", ".venv", "out", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+        if here == ROOT / "benchmarks":
+            skipped |= {"data", "out"}
+        return {n for n in names if n in skipped or n.endswith(".egg-info")}
+
+    shutil.copytree(ROOT, target, ignore=ignore)
+    (target / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    # dev.py reinstalls when pyproject.toml is newer than its stamp: not into the tests' venv
+    os.utime(target / "pyproject.toml", (0, 0))
+    return target
+
+
+def expected_exit(line: str) -> int:
+    """validate of the broken example: 1; simulate of the demo: 3, for the two DCB purchases
+    stamped with the winter offset that fall on 1 April in Warsaw (see test_scenarios.py); 0
+    when they are routed to April, for April's run over them, and for every other command."""
+    routed = "--out-of-period route" in line or "routed-2026-04" in line
+    if "mixed-currency" in line:
+        return 1
+    return 3 if line.startswith("clearline simulate") and not routed else 0
+
+
+def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
+    """Every `$ ` line of every console block, in order, in one bash session in a copy of
+    the repository, as a user pastes them: the Quickstart's demo, `.venv/bin/clearline`,
+    `source .venv/bin/activate`, then `clearline ...` and `python3 benchmarks/...`. Only
+    `python3 dev.py test` is left out: it is the suite running this test."""
+    venv = Path(sys.prefix)
+    if not (venv / ".clearline-installed").exists() or not (venv / "bin" / "clearline").exists():
+        pytest.skip("the tests do not run in a venv made by dev.py (it would reinstall into it)")
+    repo = copy_of_the_repository(tmp_path / "clearline")
+    lines = [line for block in blocks(README, "console") for line in block.splitlines()]
+    lines = [line[2:] for line in lines if line.startswith("$ ") and line != "$ python3 dev.py test"]
+    script = ["set +e", f"cd {shlex.quote(str(repo))}"]
+    for line in lines:
+        script += [f"printf '::command %s\\n' {shlex.quote(line)}", f"{line} 2>&1", 'echo "::exit $?"']
+    # PATH without the tests' venv: `clearline` is found only after `source .venv/bin/activate`
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv / "bin")
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "CLEARLINE_VENV"}}
+    done = subprocess.run(
+        ["bash", "-c", "\n".join(script)], env={**env, "PATH": path}, capture_output=True, text=True
+    )
+    parts = done.stdout.split("::command ")[1:]
+    assert len(parts) == len(lines), done.stdout + done.stderr
+    outputs: dict[str, str] = {}
+    for line, part in zip(lines, parts, strict=True):
+        shown, _, rest = part.partition("\n")
+        output, _, code = rest.rpartition("::exit ")
+        assert shown == line
+        assert int(code) == expected_exit(line), (line, output)
+        assert "Traceback" not in output, (line, output)
+        outputs[line] = output
+    demo = outputs["python3 dev.py demo"]
+    assert "\n    .venv/bin/clearline report out/2026-03\n" in demo  # the next command, run just after
+    assert outputs["clearline --version"] == "clearline 0.1.0\n"
+    party = next(b for b in blocks(README, "text") if b.startswith("streamco (StreamCo Ltd)"))
+    assert outputs["clearline explain out/2026-03 --party streamco"] == party
+    assert "python -c pass" in outputs["python3 benchmarks/startup.py"]
+    quick = outputs["python3 benchmarks/run.py --quick"]
+    assert "clearline simulate contracts/nordcarrier.contract, end to end" in quick
 
 
 def test_readme_diagnostic_is_what_validate_prints(monkeypatch: pytest.MonkeyPatch) -> None:

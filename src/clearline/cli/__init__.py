@@ -16,11 +16,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 import clearline
 from clearline.diagnostics import ClearlineError, Diagnostic, render_all
@@ -30,7 +28,35 @@ from clearline.source import SourceFile
 # imported by the commands that use them: `clearline validate` starts fast
 # (tests/test_startup.py checks what it imports, benchmarks/startup.py times it).
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.tree import Tree
+
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported when first needed (`validate` starts without rich)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+class _Printer(Protocol):
+    """What `_report` and `_contract_files` need of a console: a rich Console, or `_Plain`."""
+
+    def print(self, *objects: Any, markup: bool | None = None, soft_wrap: bool | None = None) -> None: ...
+
+
+class _Plain:
+    """Plain text to stdout or stderr: `validate` prints nothing styled, and starting it
+    without rich (40 ms) matters in an authoring loop."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self.stderr = stderr
+
+    def print(self, *objects: Any, markup: bool | None = None, soft_wrap: bool | None = None) -> None:
+        text = " ".join(str(o) for o in objects)
+        if markup is not False:
+            text = text.replace("\\[", "[")  # what `escape` did for rich's markup
+        print(text, file=sys.stderr if self.stderr else sys.stdout)
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
@@ -67,6 +93,8 @@ def _options(
 
 
 def _consoles() -> tuple[Console, Console]:
+    from rich.console import Console
+
     # Wide when not a terminal (pipes, tests): a trace line is never cropped.
     width = None if sys.stdout.isatty() else 200
     return (
@@ -86,7 +114,7 @@ def _sources(diagnostics: list[Diagnostic]) -> dict[str, SourceFile]:
     return sources
 
 
-def _report(diagnostics: list[Diagnostic], err: Console) -> None:
+def _report(diagnostics: list[Diagnostic], err: _Printer) -> None:
     if diagnostics:
         # soft_wrap: a long source line must not wrap, or the caret would stand under the wrong text
         err.print(render_all(diagnostics, _sources(diagnostics)), markup=False, soft_wrap=True)
@@ -105,7 +133,7 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(help="Contract files or folders of *.contract files.")],
 ) -> None:
     """Check contracts: syntax, names, currencies, shares, roundings. Exit 1 on errors."""
-    out, err = _consoles()
+    out, err = _Plain(), _Plain(stderr=True)
     files = _contract_files(paths, err)
     # Linked as a run links them: imports resolved, amendments applied, versions checked.
     try:
@@ -118,7 +146,7 @@ def validate(
     out.print(f"{len(files)} contract(s) OK")
 
 
-def _contract_files(paths: list[Path], err: Console) -> list[Path]:
+def _contract_files(paths: list[Path], err: _Printer) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
