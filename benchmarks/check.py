@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import clearline
 import generate  # a sibling script, not a package
+from clearline.runtime.rating import engine as engine_module
 from clearline.runtime.rating.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,13 +41,14 @@ EXAMPLE_USAGE = [
 
 def settle(contracts: list[Path], usage: list[Path], out: Path, fast: bool, **options: object) -> None:
     plans, _ = clearline.load_plans(contracts)
-    engine = clearline.Engine  # the facade's import, swapped for a moment
+    # `clearline.run` imports the engine when it runs: the module's class, swapped for a moment
+    engine = engine_module.Engine
     try:
         if not fast:
-            clearline.Engine = functools.partial(Engine, fast=False)
+            engine_module.Engine = functools.partial(Engine, fast=False)
         clearline.run(plans, usage, "2026-03", out=out, **options)
     finally:
-        clearline.Engine = engine
+        engine_module.Engine = engine
 
 
 def differences(left: Path, right: Path) -> list[str]:

@@ -225,7 +225,7 @@ def test_benchmarks_run_with_plain_python3_after_the_quickstart(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("command") and "fastest s  median s   (1 runs each)" in lines[0]
+    assert lines[0].startswith("command") and "wall: fastest  median   cpu: fastest  median" in lines[0]
     assert lines[1].startswith("python -c pass ")
     assert lines[2].startswith("clearline validate contracts/nordcarrier.contract ")
     assert lines[3].startswith("clearline's own start-up: ")
