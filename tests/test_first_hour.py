@@ -229,3 +229,21 @@ def test_benchmarks_run_with_plain_python3_after_the_quickstart(tmp_path: Path) 
     assert lines[1].startswith("python -c pass ")
     assert lines[2].startswith("clearline validate contracts/nordcarrier.contract ")
     assert lines[3].startswith("clearline's own start-up: ")
+
+
+def test_the_demo_s_next_command_runs_from_where_dev_py_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the repository the demo prints `.venv/bin/clearline report out/2026-03` (what
+    the README runs next); from elsewhere, the same command with absolute paths."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import dev
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(dev, "BIN", ROOT / ".venv" / "bin")
+    monkeypatch.chdir(ROOT)
+    assert "\n    .venv/bin/clearline report out/2026-03\n" in dev.next_steps()
+    assert "`source .venv/bin/activate`" in dev.next_steps()
+    monkeypatch.chdir(tmp_path)
+    assert f"\n    {ROOT}/.venv/bin/clearline report {ROOT}/out/2026-03\n" in dev.next_steps()

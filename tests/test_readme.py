@@ -114,6 +114,7 @@ def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
         outputs[line] = output
     demo = outputs["python3 dev.py demo"]
     assert "\n    .venv/bin/clearline report out/2026-03\n" in demo  # the next command, run just after
+    assert lines[lines.index("python3 dev.py demo") + 1] == ".venv/bin/clearline report out/2026-03"
     assert outputs["clearline --version"] == "clearline 0.1.0\n"
     party = next(b for b in blocks(README, "text") if b.startswith("streamco (StreamCo Ltd)"))
     assert outputs["clearline explain out/2026-03 --party streamco"] == party
