@@ -146,3 +146,14 @@ def test_one_question_at_a_time(run: Path) -> None:
     assert code == 2
     text = " ".join(" ".join(line.strip("│ ").split()) for line in lines)  # inside rich's error box
     assert "give one of: a LINE_ID, --record ID, --party PARTY or --customer CUSTOMER" in text
+
+
+def test_a_damaged_line_file_is_a_diagnostic(run: Path, tmp_path: Path) -> None:
+    """A payout file without its amount column: a coded message, no traceback."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run, damaged)
+    (damaged / "payout_lines.csv").write_text("line_id,kind,party\nP-1,payout,streamco\n", encoding="utf-8")
+    code, lines = explain(str(damaged), "--party", "streamco")
+    assert code == 1
+    assert lines[0].startswith(f"error[E0501]: {damaged} is damaged: a line file has no column")
+    assert "Traceback" not in "\n".join(lines)

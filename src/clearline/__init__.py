@@ -32,7 +32,7 @@ from clearline.source import SourceFile, Span
 
 # The runtime (engine, readers, workers, run folder) is imported by `run`, when a
 # period is settled: `clearline validate` and the other authoring commands start
-# without it (tests/test_startup.py checks the import graph).
+# without it (tests/test_first_hour.py checks the import graph).
 if TYPE_CHECKING:
     from clearline.runtime.inputs.readers import InputError
     from clearline.runtime.settlement.settle import Settlement

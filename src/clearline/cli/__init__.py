@@ -26,7 +26,7 @@ from clearline.source import SourceFile
 
 # Heavy modules (rich's progress bar, tables and trees, the runtime, jinja2) are
 # imported by the commands that use them: `clearline validate` starts fast
-# (tests/test_startup.py checks what it imports, benchmarks/startup.py times it).
+# (tests/test_first_hour.py checks what it imports, benchmarks/startup.py times it).
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.tree import Tree

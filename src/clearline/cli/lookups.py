@@ -210,6 +210,37 @@ def _line_text(ln: dict[str, str]) -> str:
     )
 
 
+def _record_text(run_dir: Path, record_id: str) -> list[str]:
+    fed, derived = record(run_dir, record_id)
+    shown = [f"{record_id} fed {len(fed)} line(s):"]
+    for f in fed:
+        if f.amount:
+            part = f"this record {f.amount}" + (f" ({f.share})" if f.share else "")
+        else:
+            part = "priced for the period, not per record (see the line's explanation)"
+        shown.append(f"  {_line_text(f.line)}: {part}; billed quantity {f.billed_quantity}")
+    if derived:
+        shown.append(f"{len(derived)} line(s) computed from those:")
+        shown += [f"  {_line_text(d.line)}  from {', '.join(d.sources)}" for d in derived]
+    return shown
+
+
+def _party_text(run_dir: Path, name: str, customer: bool) -> list[str]:
+    found = party(run_dir, name, ("invoice",) if customer else None)
+    title = found[0].get("party_name") or ""
+    shown = [
+        f"{name} ({title}): {len(found)} line(s)"
+        if title and title != name
+        else f"{name}: {len(found)} line(s)"
+    ]
+    shown += [f"  {_line_text(ln)}" for ln in found]
+    for t in totals(found):
+        gross = f", gross {t.gross} {t.currency}" if t.kind == "invoice" else ""
+        paid = f", paid {t.paid_text()}" if t.paid else ""
+        shown.append(f"total {t.kind}: {t.amount} {t.currency}{gross}{paid} ({t.lines} line(s))")
+    return shown
+
+
 def explain_other_end(
     run_dir: Path,
     record_id: str | None,
@@ -218,39 +249,24 @@ def explain_other_end(
     out: Console,
     err: Console,
 ) -> None:
-    """Print the lines of a record, a party or a customer (exit 1 naming the nearest id)."""
+    """Print the lines of a record, a party or a customer (exit 1 naming the nearest id);
+    nothing is printed before the whole answer is known."""
+    from clearline import codes
+
     try:
         if record_id is not None:
-            fed, derived = record(run_dir, record_id)
-            out.print(f"{escape(record_id)} fed {len(fed)} line(s):", soft_wrap=True)
-            for f in fed:
-                if f.amount:
-                    part = f"this record {f.amount}" + (f" ({f.share})" if f.share else "")
-                else:
-                    part = "priced for the period, not per record (see the line's explanation)"
-                out.print(
-                    f"  {escape(_line_text(f.line))}: {escape(part)}; billed quantity {f.billed_quantity}",
-                    soft_wrap=True,
-                )
-            if derived:
-                out.print(f"{len(derived)} line(s) computed from those:", soft_wrap=True)
-                for d in derived:
-                    out.print(f"  {escape(_line_text(d.line))}  from {', '.join(d.sources)}", soft_wrap=True)
+            shown = _record_text(run_dir, record_id)
         else:
-            kinds = ("invoice",) if customer is not None else None
-            name = customer if customer is not None else str(party_name)
-            found = party(run_dir, name, kinds)
-            title = found[0].get("party_name") or ""
-            shown = f"{name} ({title})" if title and title != name else name
-            out.print(f"{escape(shown)}: {len(found)} line(s)", soft_wrap=True)
-            for ln in found:
-                out.print(f"  {escape(_line_text(ln))}", soft_wrap=True)
-            for t in totals(found):
-                gross = f", gross {t.gross} {t.currency}" if t.kind == "invoice" else ""
-                paid = f", paid {t.paid_text()}" if t.paid else ""
-                out.print(f"total {t.kind}: {t.amount} {t.currency}{gross}{paid} ({t.lines} line(s))")
+            shown = _party_text(run_dir, customer or str(party_name), customer is not None)
+    except (KeyError, InvalidOperation) as error:  # a line file edited or cut short by hand
+        err.print(
+            f"error[{codes.UNREADABLE_INPUT}]: {escape(str(run_dir))} is damaged: a line file has "
+            f"no column or no number where one belongs ({escape(str(error))})\n"
+            "   = hint: run the settlement again, or `clearline verify` the folder",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
     except NotInRun as error:
-        from clearline import codes
         from clearline.diagnostics import did_you_mean
 
         asked = record_id or party_name or customer or ""
@@ -259,4 +275,6 @@ def explain_other_end(
             f"error[{codes.UNKNOWN_NAME}]: {escape(error.message)}\n   = hint: {escape(hint)}", soft_wrap=True
         )
         raise typer.Exit(1) from None
+    for line in shown:
+        out.print(escape(line), soft_wrap=True)
     out.print(f"explain a line: clearline explain {escape(str(run_dir))} LINE_ID", soft_wrap=True)
