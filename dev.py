@@ -89,7 +89,7 @@ def next_steps() -> str:
         "self-billing statements and audit report of this run:\n\n"
         f"    {clearline} report {run_folder}\n\n"
         f"or run `{activate}` once in this shell and then `clearline report {run_folder}`.\n"
-        "Your own first agreement: docs/tutorial.md"
+        f"Your own first agreement: {shown(ROOT / 'docs' / 'tutorial.md')}"
     )
 
 
