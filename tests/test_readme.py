@@ -98,6 +98,8 @@ def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
         script += [f"printf '::command %s\\n' {shlex.quote(line)}", f"{line} 2>&1", 'echo "::exit $?"']
     # PATH without the tests' venv: `clearline` is found only after `source .venv/bin/activate`
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv / "bin")
+    if shutil.which("python3", path=path) is None:  # the venv's is the only python3: keep it
+        path = os.environ["PATH"]
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "CLEARLINE_VENV"}}
     done = subprocess.run(
         ["bash", "-c", "\n".join(script)], env={**env, "PATH": path}, capture_output=True, text=True
