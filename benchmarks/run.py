@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -136,23 +135,32 @@ def simulate(
         str(workers),
     ]
     with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the
-        # maximum over every child so far.
-        _, status, usage_info = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        # the workers are the child's children: their peak is in RUSAGE_CHILDREN of the
-        # child, which wait4 does not give; the largest RSS of this process's children so far is
-        # (every earlier child was a clearline run as well, never larger than the largest here)
-        peak = max(usage_info.ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode not in (0, 3):  # 3: settled, with rejected or unmatched records
+        # a fresh wrapper process times the run: its RUSAGE_CHILDREN covers clearline and
+        # its workers only (this process's also covers the yardsticks' children)
+        done = subprocess.run(
+            [sys.executable, "-c", _TIMED, *args], stdout=subprocess.PIPE, stderr=err, text=True, check=False
+        )
+        if done.returncode != 0:
             err.seek(0)
-            sys.exit(f"clearline simulate failed ({child.returncode}):\n{err.read().decode()}")
+            sys.exit(f"clearline simulate failed:\n{err.read().decode()}")
+    seconds, own, largest = done.stdout.split()
     # ru_maxrss is in kilobytes on Linux, in bytes on macOS
     scale = 1 if sys.platform == "darwin" else 1024
-    return seconds, (peak if workers > 1 else usage_info.ru_maxrss) * scale / 1e6
+    return float(seconds), (int(largest) if workers > 1 else int(own)) * scale / 1e6
+
+
+_TIMED = """
+import os, resource, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+seconds = time.perf_counter() - start
+code = os.waitstatus_to_exitcode(status)
+if code not in (0, 3):  # 3: settled, with rejected or unmatched records
+    sys.exit(code)
+# the workers are clearline's children: the largest peak of this process's descendants
+print(seconds, usage.ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
 
 
 def measure(
