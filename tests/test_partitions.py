@@ -138,3 +138,36 @@ def test_parts_read_as_the_whole_file(body: bytes, target: int, batch: int, tmp_
             rows_of_parts(plan_partitions(usage, target), batch)
         return
     assert rows_of_parts(plan_partitions(usage, target), batch) == whole
+
+
+# --- the id pre-scan of CRLF files (runtime.inputs.duplicates) ------------------------------
+
+id_lines = st.lists(
+    st.tuples(st.sampled_from(["R1", "R2", "R3", ""]), st.sampled_from(["\n", "\r\n", "\r\n", "\r"])),
+    max_size=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=id_lines, chunk=st.integers(1, 40), last=st.booleans())
+def test_the_id_scan_of_crlf_files_gives_the_ids_of_the_batches(
+    lines: list[tuple[str, str]],
+    chunk: int,
+    last: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks of 1 to 40 characters, so a CRLF falls between two: the scan gives the
+    ids the reader's rows carry, and only a lone carriage return sends it to csv.reader."""
+    from clearline.runtime.inputs import duplicates
+
+    monkeypatch.setattr(duplicates, "_PLAIN_CHUNK", chunk)
+    usage = tmp_path / "usage.csv"
+    head = "quantity,record_id" if last else "record_id,quantity"
+    body = "".join((f"6,{rid}" if last else f"{rid},6") + end for rid, end in lines)
+    usage.write_bytes((head + "\r\n" + body).encode())
+    index = 1 if last else 0
+    read = [r[index] for _, r in rows_of_whole(usage) if r[0] and r[0][0] != "\x00" and r[index]]
+    assert [rid for ids in duplicates.scan_ids(usage) or [] for rid in ids] == read
+    if "\r" not in body.replace("\r\n", ""):  # CRLF only: the split path, no csv.reader
+        assert [rid for ids in duplicates._plain_csv_ids(usage) for rid in ids] == read
