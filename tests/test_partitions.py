@@ -121,7 +121,7 @@ pieces = st.sampled_from(
         b"F,2026-03-02,C-1001\n",  # cut short
         b"\n",
         b'G,x,"open\n',  # a quote left open: the rest of the file is one field
-        b"H,2026-03-02T10:00:00+01:00,C-1001,in\"side,4860,61,s\n",  # a quote inside a cell
+        b'H,2026-03-02T10:00:00+01:00,C-1001,in"side,4860,61,s\n',  # a quote inside a cell
     ]
 )
 
