@@ -247,6 +247,7 @@ def settle_in_workers(
             for found in _run(_first_reads, shares, None):
                 first_reads.update(found)
             before = _seen_before([first_reads.get(n, {}) for n, _ in parts])
+            first_reads.clear()
             shares = [replace(share, seen_before={n: before[n] for n, _ in share.parts}) for share in shares]
         outcomes = _run(_rate_share, shares, progress)
         engine.acc = outcomes[0].acc
@@ -257,12 +258,14 @@ def settle_in_workers(
 
 
 def _seen_before(first_reads: list[Seen]) -> list[Seen]:
-    """Per partition, the first reading of each id in the partitions before it: the
-    earliest wins, as in one process reading them in order."""
+    """Per partition, of the ids it remembers, those first read in a partition before
+    it, with where: the earliest wins, as in one process reading them in order. (An id
+    it does not remember -- not in it, or only on records rejected before the duplicate
+    check -- it never looks up.)"""
     before: list[Seen] = []
     running: Seen = {}
     for found in first_reads:
-        before.append(dict(running))
+        before.append({rid: running[rid] for rid in found.keys() & running.keys()})
         for rid, where in found.items():
             running.setdefault(rid, where)
     return before

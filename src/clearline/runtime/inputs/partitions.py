@@ -135,23 +135,33 @@ def _only_crlf(raw: IO[bytes]) -> bool:
 
 def _plain_cuts(raw: IO[bytes], target: int) -> list[tuple[int, int]]:
     """(offset just after a line feed, the number of the line that starts there), one
-    near each multiple of `target` bytes: every line is a row."""
+    near each multiple of `target` bytes: every line is a row. Read a chunk at a time."""
     cuts: list[tuple[int, int]] = []
     offset = raw.tell()
     line = 2  # the number of the line at `offset`
+    goal = offset + target
     while True:
-        block = raw.read(target)
+        block = raw.read(min(_PLAIN_CHUNK, goal - offset))
         if not block:
             return cuts
         line += block.count(b"\n")
         offset += len(block)
-        rest = raw.readline()  # on to the end of the line the block stopped in
-        if not rest:
-            return cuts
-        offset += len(rest)
-        if rest.endswith(b"\n"):
+        if offset < goal or block.endswith(b"\n"):
+            if offset >= goal:
+                cuts.append((offset, line))
+                goal = offset + target
+            continue
+        while True:  # on to the end of the line the block stopped in
+            rest = raw.readline(_PLAIN_CHUNK)
+            offset += len(rest)
+            if not rest.endswith(b"\n"):
+                if not rest:
+                    return cuts
+                continue
             line += 1
             cuts.append((offset, line))
+            goal = offset + target
+            break
 
 
 class _Counting:
