@@ -120,7 +120,10 @@ def test_version() -> None:
     assert result.output == f"clearline {clearline.__version__}\n"
 
 
-HEAVY = ("clearline.runtime", "clearline.reports", "jinja2", "babel", "rich.progress", "pyarrow")
+HEAVY = (
+    *("clearline.runtime", "clearline.reports", "jinja2", "babel", "rich.progress"),
+    *("pyarrow", "polars", "duckdb"),
+)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +133,7 @@ HEAVY = ("clearline.runtime", "clearline.reports", "jinja2", "babel", "rich.prog
 def test_authoring_commands_do_not_import_the_runtime(argv: list[str]) -> None:
     """An import-graph check, not a timing: `validate`, `--help` and `test` of a
     contract load none of the engine, the reports, jinja2, babel, rich's progress bar
-    or pyarrow (benchmarks/startup.py measures what that saves)."""
+    or the columnar libraries (benchmarks/startup.py measures what that saves)."""
     script = (
         "import sys\n"
         "from clearline.cli import main\n"
