@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 import clearline
 from clearline.compiler import ir
 from clearline.runtime import parallel
+from clearline.runtime.rating import engine as engine_module
 from clearline.runtime.rating.engine import Engine
 from conftest import CONTRACTS, DATA, PERIOD
 from test_properties import USAGE_COLUMNS, RandomContract, mixed_records, random_contracts, write_csv
@@ -44,13 +45,14 @@ Settle = Callable[[Sequence[ir.ContractPlan], Sequence[Path], Path, dict[str, ob
 
 @contextmanager
 def reference_engine() -> Iterator[None]:
-    """The facade's Engine made the reference path for a moment (as benchmarks/check.py)."""
-    engine = clearline.Engine
-    clearline.Engine = functools.partial(Engine, fast=False)
+    """The engine made the reference path for a moment (as benchmarks/check.py): the
+    engine module's class, which `clearline.run` imports when it runs."""
+    engine = engine_module.Engine
+    engine_module.Engine = functools.partial(Engine, fast=False)
     try:
         yield
     finally:
-        clearline.Engine = engine
+        engine_module.Engine = engine
 
 
 @contextmanager
