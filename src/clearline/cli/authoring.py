@@ -137,3 +137,16 @@ def diff_(
             typer.echo(render_impact(report), nl=False)
     if report.differs if report is not None else bool(changes):
         raise typer.Exit(EXIT_ERRORS)
+
+
+@app.command()
+def lsp() -> None:
+    """Run the language server over stdio (for editors; needs `pip install 'clearline[lsp]'`)."""
+    try:
+        from clearline.lsp.server import serve
+    except ImportError as error:  # pygls is an optional extra
+        _, err = _consoles()
+        why = f"the language server needs pygls ({error})"
+        _report([Diagnostic(codes.UNREADABLE_FILE, why, None, "pip install 'clearline[lsp]'")], err)
+        raise typer.Exit(EXIT_ERRORS) from None
+    serve()

@@ -13,17 +13,19 @@ diagnostics `parse_source` gives, so callers report them as `validate` does.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token, Tree, UnexpectedInput
+from lark.exceptions import LarkError
 
-from clearline.grammar.lalr import _cache_file
+from clearline.grammar.lalr import _cache_file, lalr
 from clearline.grammar.parser import parse_source
 from clearline.source import SourceFile
 
-__all__ = ["Comment", "Node", "Tok", "comments", "concrete_tree", "tokens"]
+__all__ = ["Comment", "Node", "Tok", "comments", "concrete_tree", "next_words", "tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +148,43 @@ def comments(text: str, toks: list[Tok]) -> list[Comment]:
             found.append(Comment(gap[i:end].rstrip(), line, col, start, a + end))
             offset = end
     return found
+
+
+def _words_of(pattern: str) -> list[str]:
+    """The words a keyword-like terminal's regex spells, `(daily|weekly)(?!...)` -> daily, weekly;
+    a plural written `seconds?` gives both forms. Empty for other regexes (names, numbers)."""
+    body = re.sub(r"\(\?![^)]*\)$", "", pattern)
+    match = re.fullmatch(r"\(((?:[A-Za-z' \-]+\??\|?)+)\)", body)
+    if not match:
+        return []
+    out: list[str] = []
+    for word in match.group(1).split("|"):
+        out += [word[:-2], word[:-1]] if word.endswith("s?") else [word]
+    return out
+
+
+def next_words(prefix: str) -> tuple[set[str], set[str]] | None:
+    """What the grammar accepts after `prefix`: (keywords and fixed words such as `monthly` or
+    `half up`, the kinds of free token: NAME, CURRENCY, STRING...); None if the prefix does not parse."""
+    parser = lalr()
+    try:
+        interactive = parser.parse_interactive(prefix)
+        interactive.exhaust_lexer()
+        accepted: set[str] = interactive.accepts()  # type: ignore[no-untyped-call]
+    except (UnexpectedInput, LarkError):
+        return None
+    patterns = {t.name: t.pattern for t in parser.terminals}
+    words: set[str] = set()
+    kinds: set[str] = set()
+    for name in accepted:
+        pattern = patterns.get(name)
+        if pattern is None:
+            continue
+        if pattern.type == "str":
+            words.add(pattern.value)
+        elif spelled := _words_of(pattern.value):
+            words.update(spelled)
+            kinds.add(name)
+        else:
+            kinds.add(name)
+    return words, kinds
