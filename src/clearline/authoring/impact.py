@@ -150,16 +150,22 @@ def _signed(value: Decimal) -> str:
 
 
 def render_impact(report: ImpactReport) -> str:
-    """The impact as text: a line per party and line key, then the totals per party."""
+    """The impact as text: a line per party and line key whose money changes, then the totals
+    of the parties whose money changes (the JSON form has every line and party)."""
     out = [f"money impact, period {report.period} (old -> new, delta)"]
-    for r in report.rows:
+    changed = [r for r in report.rows if r.delta or r.paid_delta]
+    for r in changed:
         name = f"{r.kind} {r.party}  {r.product}" + (f' "{r.clause}"' if r.clause else "")
         text = f"  {name}: {r.old} -> {r.new} {r.currency} ({_signed(r.delta)})"
         if r.paid_currency:
             text += f"; paid {r.old_paid} -> {r.new_paid} {r.paid_currency} ({_signed(r.paid_delta)})"
         out.append(text)
-    out.append("totals per party")
-    for party, currency, old, new in report.totals():
+    if len(changed) < len(report.rows):
+        out.append(f"  {len(report.rows) - len(changed)} other line key(s) unchanged")
+    totals = [t for t in report.totals() if t[2] != t[3]]
+    if totals:
+        out.append("totals per party")
+    for party, currency, old, new in totals:
         out.append(f"  {party}: {old} -> {new} {currency} ({_signed(new - old)})")
     if report.records["old"] != report.records["new"]:
         out.append(f"records: old {report.records['old']}, new {report.records['new']}")

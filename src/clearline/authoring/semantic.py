@@ -323,9 +323,13 @@ def _order(label: str, *maps: dict[str, tuple[dict[str, Any], list[Any]]]) -> tu
     return 0, label
 
 
-def render_changes(old: ir.ContractPlan, new: ir.ContractPlan, changes: list[Change]) -> str:
-    """The changes as text: a heading per change, `-` old words, `+` new words."""
-    out = [f"{old.id} version {old.version} ({old.file}) -> {new.id} version {new.version} ({new.file})"]
+def render_changes(
+    old: ir.ContractPlan, new: ir.ContractPlan, changes: list[Change], files: tuple[str, str] | None = None
+) -> str:
+    """The changes as text: a heading per change, `-` old words, `+` new words. `files`: the
+    names to show for the two sides (default: the plans' contract files)."""
+    was, now = files or (old.file, new.file)
+    out = [f"{old.id} version {old.version} ({was}) -> {new.id} version {new.version} ({now})"]
     if not changes:
         out.append("no changes: both settle the same way")
     for c in changes:

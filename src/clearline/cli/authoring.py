@@ -125,14 +125,14 @@ def diff_(
         raise _fail(error, err) from None
     if as_json:
         data = {
-            "old": {"id": was.id, "version": was.version, "file": was.file},
-            "new": {"id": now.id, "version": now.version, "file": now.file},
+            "old": {"id": was.id, "version": was.version, "file": str(old)},
+            "new": {"id": now.id, "version": now.version, "file": str(new)},
             "changes": [c.to_json() for c in changes],
             "impact": report.to_json() if report else None,
         }
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        typer.echo(render_changes(was, now, changes), nl=False)
+        typer.echo(render_changes(was, now, changes, (str(old), str(new))), nl=False)
         if report is not None:
             typer.echo(render_impact(report), nl=False)
     if report.differs if report is not None else bool(changes):
