@@ -166,3 +166,30 @@ def test_open_diagnose_fix_by_code_action_then_clean(tmp_path: Path) -> None:
     formatted = format_text(SourceFile(str(path), seen["fixed"]))
     assert edit.new_text == formatted
     assert '  operator telcopl  "TelcoPL S.A."  currency PLN' in formatted
+
+
+def test_names_from_an_imported_library_resolve_into_it(tmp_path: Path) -> None:
+    """The analysis behind definition/references (the protocol is tested above): the operator
+    and the rate table of nordcarrier live in a library the contract imports."""
+    from clearline.lsp.analysis import analyse, completions
+    from test_amendments import LIBRARY, importing
+
+    (tmp_path / "shared").mkdir()
+    library = tmp_path / "shared" / "telcopl.contract"
+    library.write_text(LIBRARY, encoding="utf-8")
+    path = tmp_path / "nc.contract"
+    text = importing("shared/telcopl.contract")
+    path.write_text(text, encoding="utf-8")
+    result = analyse(str(path), text)
+    assert result.diagnostics == []
+    table = result.symbols[("rate table", "termination")]
+    assert (table.file, table.range[0]) == (str(library.resolve()), 5)  # line 6 of the library
+    assert result.symbols[("party", "telcopl")].file == str(library.resolve())
+    (use,) = [o for o in result.references("rate table", "termination") if not o.definition]
+    assert text.split("\n")[use.range[0]].strip() == "pay nordcarrier the rate from table termination"
+    (imported,) = [o for o in result.occurrences if o.kind == "import"]
+    assert imported.name == str(library.resolve())
+    assert '"4860"  0.0150 EUR per minute' in table.hover
+    offset = text.index("pay nordcarrier") + len("pay ")
+    assert ("nordcarrier", "party") in completions(result, offset)
+    assert ("telcopl", "party") in completions(result, offset)
