@@ -119,3 +119,22 @@ def test_a_contract_with_errors_gets_its_diagnostics(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["diff", str(CONTRACTS / "nordcarrier.contract"), str(bad)])
     assert result.exit_code == 1
     assert f"{bad}:2:3: error[E0101]: unknown word `versoin`" in result.stderr
+
+
+def test_tier_bands_and_waterfall_steps_are_shown_as_written(tmp_path: Path) -> None:
+    """GameStudio's content share from 70% to 75% on the first band (a tier table a waterfall
+    step uses) and the bad-debt allowance from 3% to 2%."""
+    text = (CONTRACTS / "gamestudio.contract").read_text(encoding="utf-8")
+    new = tmp_path / "gs.contract"
+    new.write_text(text.replace("at 70%", "at 75%").replace("keeps 3% of", "keeps 2% of"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["diff", str(CONTRACTS / "gamestudio.contract"), str(new)])
+    assert result.exit_code == 1
+    assert (
+        f"tiers studio_share: changed  ({CONTRACTS / 'gamestudio.contract'}:17:3 -> {new}:17:3)\n"
+        "  - from 0.00 PLN to 10000.00 PLN at 70%\n"
+        "  + from 0.00 PLN to 10000.00 PLN at 75%\n"
+    ) in result.output
+    assert (
+        '  - telcopl keeps 3% of the net as "bad-debt allowance", round half up to 0.01\n'
+        '  + telcopl keeps 2% of the net as "bad-debt allowance", round half up to 0.01\n'
+    ) in result.output

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -114,6 +114,11 @@ def _party(p: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def _key(t: dict[str, Any]) -> str:
+    kind = "longest prefix" if t.get("key_kind") == "prefix" else "value"
+    return f"{kind} of {t.get('field')}"
+
+
 def _field(f: dict[str, Any]) -> str:
     return f"{f['name']} {f['type']}"
 
@@ -134,14 +139,17 @@ def _row(r: dict[str, Any]) -> str:
 
 
 def _bands(t: dict[str, Any]) -> list[str]:
-    out = []
+    """A tier table as written: its heading, then a band a line (a share table's bounds are
+    money in its currency; a price table's are quantities)."""
+    out = [f"tiers {t['name']} {t['mode']}"]
+    bound = f" {t['currency']}" if t.get("kind") == "share" and t.get("currency") else ""
     for b in t["bands"]:
-        upper = f" to {b['upper']}" if b.get("upper") is not None else ""
+        upper = f" to {b['upper']}{bound}" if b.get("upper") is not None else ""
         if t.get("kind") == "price":
             rate = f"{b['rate']} {t.get('currency') or ''} per {t.get('unit') or ''}".replace("  ", " ")
         else:
             rate = f"{(Decimal(b['rate']) * 100).normalize():f}%"
-        out.append(f"from {b['lower']}{upper} at {rate}")
+        out.append(f"from {b['lower']}{bound}{upper} at {rate}")
     return out
 
 
@@ -172,8 +180,8 @@ def _lines(old: list[str], new: list[str]) -> tuple[tuple[str, ...], tuple[str, 
 
 def _keyed(
     what: str,
-    old: dict[str, tuple[str, str | None]],
-    new: dict[str, tuple[str, str | None]],
+    old: Mapping[str, tuple[str, str | None]],
+    new: Mapping[str, tuple[str, str | None]],
     product: str | None = None,
 ) -> Iterator[Change]:
     """Changes between two name -> (words, where) maps."""
@@ -196,12 +204,26 @@ def _contract_terms(p: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
     }
 
 
+def _declared(value: Any, marker: str, found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every table of the plan, wherever a rule holds it (a product's tables, a waterfall
+    step's tiers...): the dicts with a name and `marker` ("rows" or "bands")."""
+    if isinstance(value, dict):
+        if marker in value and "name" in value:
+            found.setdefault(str(value["name"]), value)
+        for v in value.values():
+            _declared(v, marker, found)
+    elif isinstance(value, list):
+        for v in value:
+            _declared(v, marker, found)
+    return found
+
+
 def _tables(products: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for prod in products for t in prod.get("tables", [])}
+    return _declared(products, "rows", {})
 
 
 def _tiers(products: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for prod in products for t in prod.get("tiers", [])}
+    return _declared(products, "bands", {})
 
 
 def contract_changes(old: ir.ContractPlan, new: ir.ContractPlan) -> list[Change]:
@@ -214,6 +236,14 @@ def contract_changes(old: ir.ContractPlan, new: ir.ContractPlan) -> list[Change]
     for name in sorted(old_tables.keys() | new_tables.keys()):
         was_rows = _words(old_tables[name]["rows"], "key", _row) if name in old_tables else {}
         now_rows = _words(new_tables[name]["rows"], "key", _row) if name in new_tables else {}
+        was_head = (
+            {"": (f"rate table {name} by {_key(old_tables[name])}", None)} if name in old_tables else {}
+        )
+        now_head = (
+            {"": (f"rate table {name} by {_key(new_tables[name])}", None)} if name in new_tables else {}
+        )
+        for c in _keyed("heading", was_head, now_head):
+            changes.append(Change(f"rate table {name}", "heading", c.change, c.old, c.new))
         for c in _keyed("row", was_rows, now_rows):
             changes.append(Change(f"rate table {name}", f'row "{c.name}"', c.change, c.old, c.new))
     old_tiers, new_tiers = _tiers(a["products"]), _tiers(b["products"])
@@ -223,7 +253,8 @@ def contract_changes(old: ir.ContractPlan, new: ir.ContractPlan) -> list[Change]
         if was != now:
             kind = "added" if not was else "removed" if not now else "changed"
             gone, came = _lines(was, now)
-            changes.append(Change("tiers", name, kind, gone, came))
+            places = (_at(t.get("span")) if t else None for t in (old_tiers.get(name), new_tiers.get(name)))
+            changes.append(Change("tiers", name, kind, gone, came, *places))
     old_products = {p["name"]: p for p in a["products"]}
     new_products = {p["name"]: p for p in b["products"]}
     for name in sorted(old_products.keys() | new_products.keys()):
