@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import clearline
+from clearline.authoring.formatter import format_text
+from clearline.authoring.semantic import contract_changes
 from clearline.cli import app
+from clearline.source import SourceFile
 from conftest import CONTRACTS, DATA
 from test_amendments import RAISE_SHARE
+from test_fmt import laid_out_at_random
+from test_properties import RandomContract, random_contracts
 
 MARCH = ["--period", "2026-03", "--fx", str(DATA / "fx-rates.csv")]
 
@@ -138,3 +146,21 @@ def test_tier_bands_and_waterfall_steps_are_shown_as_written(tmp_path: Path) -> 
         '  - telcopl keeps 3% of the net as "bad-debt allowance", round half up to 0.01\n'
         '  + telcopl keeps 2% of the net as "bad-debt allowance", round half up to 0.01\n'
     ) in result.output
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), contract=random_contracts(1))
+def test_a_contract_laid_out_otherwise_has_no_changes(data: st.DataObject, contract: RandomContract) -> None:
+    """Over the generated contracts, laid out at random with comments and then formatted:
+    the semantic diff sees no change (it compares plans, not text)."""
+    messy, _ = data.draw(laid_out_at_random(contract.text, with_comments=True))
+    plans = [
+        clearline.plan(SourceFile(f"{name}.contract", text))
+        for name, text in (
+            ("generated", contract.text),
+            ("messy", messy),
+            ("formatted", format_text(SourceFile("f", messy))),
+        )
+    ]
+    assert contract_changes(plans[0], plans[1]) == []
+    assert contract_changes(plans[1], plans[2]) == []

@@ -57,10 +57,11 @@ class Change:
 
 
 def _meaning(value: Any) -> Any:
-    """Plan JSON without its source places; quoted rule texts compared word for word."""
+    """Plan JSON without its source places; quoted rule texts compared without their spacing
+    (`60 / 60` is `60/60`: the text is only shown, its meaning is in the other fields)."""
     if isinstance(value, dict):
         return {
-            k: " ".join(v.split()) if k == "text" and isinstance(v, str) else _meaning(v)
+            k: "".join(v.split()) if k == "text" and isinstance(v, str) else _meaning(v)
             for k, v in value.items()
             if k not in _PLACES
         }
@@ -190,7 +191,7 @@ def _keyed(
             yield Change(what, name, "removed", (old[name][0],), (), old[name][1], None, product)
         elif name not in old:
             yield Change(what, name, "added", (), (new[name][0],), None, new[name][1], product)
-        elif old[name][0] != new[name][0]:
+        elif "".join(old[name][0].split()) != "".join(new[name][0].split()):  # spacing is no change
             yield Change(
                 what, name, "changed", (old[name][0],), (new[name][0],), old[name][1], new[name][1], product
             )
@@ -264,7 +265,7 @@ def contract_changes(old: ir.ContractPlan, new: ir.ContractPlan) -> list[Change]
 
 def _product_head(p: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
     head = {"title": (json.dumps(p["title"], ensure_ascii=False), _at(p.get("span")))}
-    head["matches"] = (f"matches {p['matches']['text']}", None)
+    head["matches"] = (" ".join(f"matches {p['matches']['text']}".split()), None)
     head["measured"] = (f"measured in {p['measure']}", None)
     if p.get("starts") and p.get("ends"):
         head["subscription"] = (
@@ -272,7 +273,7 @@ def _product_head(p: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
             None,
         )
     elif p.get("answered"):
-        head["answered"] = (f"answered when {p['answered']['text']}", None)
+        head["answered"] = (" ".join(f"answered when {p['answered']['text']}".split()), None)
     return head
 
 
