@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from clearline.diagnostics import ClearlineError
 from clearline.grammar.concrete import Comment, Node, Tok, comments, concrete_tree, tokens
 from clearline.source import SourceFile
 
@@ -209,7 +210,30 @@ def format_text(source: SourceFile, known: frozenset[str] = KNOWN_RULES) -> str:
         if tok.type == "LBRACE":
             depth += 1
         prev = tok
-    return _render(lines)
+    formatted = _render(lines)
+    _same_words(source, toks, len(items) - len(toks), formatted, info, known)
+    return formatted
+
+
+def _same_words(
+    source: SourceFile,
+    toks: list[Tok],
+    notes: int,
+    formatted: str,
+    info: dict[int, _Info],
+    known: frozenset[str],
+) -> None:
+    """The formatted text must read as the same tokens (numbers respelled) and comments: a
+    formatter bug is an error here, never a contract rewritten into something else."""
+    try:
+        new = tokens(concrete_tree(SourceFile(source.name, formatted)))
+    except ClearlineError:
+        new = []
+    words = [(t.type, _spell(t, info[t.start].owner, known)) for t in toks]
+    if [(t.type, t.value) for t in new] != words or len(comments(formatted, new)) != notes:
+        raise RuntimeError(
+            f"the formatter would change the words of {source.name}; the file is left as it is"
+        )
 
 
 def _blank(text: str, prev: Tok | Comment | None, item: Tok | Comment) -> bool:
