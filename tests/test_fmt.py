@@ -260,3 +260,23 @@ def test_fmt_keeps_the_plan_and_every_comment(data: st.DataObject, contract: Ran
     after = clearline.plan(SourceFile("x.contract", once))
     assert meaning(before) == meaning(after)
     assert meaning(clearline.plan(SourceFile("x.contract", contract.text))) == meaning(after)
+
+
+def test_amendments_and_libraries_are_formatted_too() -> None:
+    from test_amendments import LIBRARY, RAISE_SHARE
+
+    messy = RAISE_SHARE.replace("  version 4", "version   4").replace("    pay", "pay")
+    assert fmt(messy) == RAISE_SHARE
+    assert fmt(LIBRARY) == LIBRARY.replace('"TelcoPL S.A." currency', '"TelcoPL S.A."  currency').replace(
+        "currency PLN country PL language pl", "currency PLN  country PL  language pl"
+    )
+
+
+def test_a_folder_with_a_bad_file_formats_the_others_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "good.contract").write_text(MESSY, encoding="utf-8")
+    (tmp_path / "bad.contract").write_text("contract X {\n  versoin 1\n}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["fmt", str(tmp_path)])
+    assert result.exit_code == 1
+    assert (tmp_path / "good.contract").read_text(encoding="utf-8") == TIDY
+    assert (tmp_path / "bad.contract").read_text(encoding="utf-8") == "contract X {\n  versoin 1\n}\n"
+    assert "1 file(s) reformatted, 0 left as they were" in result.output
