@@ -103,6 +103,10 @@ async def session(path: Path) -> dict[str, Any]:
         seen["clause_hover"] = await client.text_document_hover_async(
             lsp.HoverParams(text_document=doc, position=lsp.Position(line=clause_line, character=14))
         )
+        round_line = fixed.split("\n").index("      round the period total half up to 0.01")
+        seen["rule_hover"] = await client.text_document_hover_async(
+            lsp.HoverParams(text_document=doc, position=lsp.Position(line=round_line, character=12))
+        )
         settle_line = fixed.split("\n").index("  settle monthly in PLN, time zone Europe/Warsaw")
         seen["completion"] = await client.text_document_completion_async(
             lsp.CompletionParams(text_document=doc, position=lsp.Position(line=settle_line, character=9))
@@ -156,6 +160,8 @@ def test_open_diagnose_fix_by_code_action_then_clean(tmp_path: Path) -> None:
     clause = seen["clause_hover"].contents.value
     assert "StreamCo receives 55% of net revenue" in clause
     assert "amount    max(55% × net, 18.00 PLN per month × active days / period days)" in clause
+
+    assert seen["rule_hover"].contents.value == clause  # a rule of 4.2: the clause's rules
 
     words = {item.label for item in seen["completion"].items}
     assert words == {"daily", "weekly", "monthly", "quarterly"}

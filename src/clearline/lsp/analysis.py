@@ -69,6 +69,14 @@ class Analysis:
     symbols: dict[tuple[str, str], Symbol] = field(default_factory=dict)
     occurrences: list[Occurrence] = field(default_factory=list)
     imports: dict[Range, str] = field(default_factory=dict)  # the import's text -> the file it names
+    clauses: list[tuple[Range, str]] = field(default_factory=list)  # where each clause is written
+
+    def clause_at(self, line: int, col: int) -> Symbol | None:
+        """The clause written around a position (hovering a rule shows its clause's rules)."""
+        for (a, b, c, d), label in self.clauses:
+            if (a, b) <= (line, col) <= (c, d):
+                return self.symbols.get(("clause", label))
+        return None
 
     def at(self, line: int, col: int) -> Occurrence | None:
         for occ in self.occurrences:
@@ -200,6 +208,7 @@ def analyse(path: str, text: str) -> Analysis:
         symbols += _library_symbols(target)
     for symbol in symbols:
         result.symbols.setdefault((symbol.kind, symbol.name), symbol)
+    result.clauses = _clause_ranges(root)
     names = {name: kind for kind in reversed(_NAME_KINDS) for (k, name) in result.symbols if k == kind}
     declared = {o.range for o in result.occurrences}
     nodes: list[Node] = []
@@ -218,6 +227,18 @@ def analyse(path: str, text: str) -> Analysis:
                 result.occurrences.append(Occurrence("clause", _label(child), _range(child), False))
     result.occurrences.sort(key=lambda o: o.range)
     return result
+
+
+def _clause_ranges(root: Node) -> list[tuple[Range, str]]:
+    nodes: list[Node] = []
+    _walk(root, nodes)
+    out = []
+    for node in nodes:
+        if node.rule == "clause":
+            toks = tokens(node)
+            label = next(t for t in node.children if isinstance(t, Tok) and t.type == "STRING")
+            out.append((_range(toks[0], toks[-1]), _label(label)))
+    return out
 
 
 def completions(analysis: Analysis, offset: int) -> list[tuple[str, str]]:

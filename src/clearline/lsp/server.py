@@ -99,9 +99,11 @@ def did_close(ls: LanguageServer, params: lsp.DidCloseTextDocumentParams) -> Non
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 def hover(ls: LanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
     result = _analysis(ls, params.text_document.uri)
-    occ = result.at(params.position.line, params.position.character)
-    if occ is None:
-        return None
+    line, col = params.position.line, params.position.character
+    occ = result.at(line, col)
+    if occ is None:  # inside a clause's rules: the clause, its rules in plain words
+        clause = result.clause_at(line, col)
+        return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, clause.hover)) if clause else None
     if occ.kind == "import":
         text = f"**import** `{occ.name}`"
     else:
