@@ -649,7 +649,7 @@ def main() -> None:
 
 
 from clearline.cli import authoring as _authoring  # noqa: E402, F401  # fmt, diff, lsp
+from clearline.cli import new as _new  # noqa: E402, F401  # `clearline new`
 
 if __name__ == "__main__":
     main()
-from clearline.cli import new as _new  # noqa: E402, F401  # `clearline new`

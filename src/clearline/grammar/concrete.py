@@ -62,10 +62,15 @@ class Comment:
     end: int
 
 
+def _concrete_name(cache: str) -> str:
+    path = Path(cache)
+    return str(path.with_name(path.name.replace("lalr-tables-", "lalr-tables-concrete-", 1)))
+
+
 @functools.cache
 def _parser() -> Lark:
     grammar = resources.files("clearline.grammar").joinpath("clearline.lark").read_text("utf-8")
-    cache = _cache_file()
+    cache = _cache_file(grammar)
     return Lark(
         grammar,
         parser="lalr",
@@ -74,7 +79,8 @@ def _parser() -> Lark:
         maybe_placeholders=False,
         keep_all_tokens=True,
         # its own table file: one file per option set, or each parser would rebuild the other's
-        cache=str(Path(cache).with_name("lalr-tables-concrete.cache")) if isinstance(cache, str) else False,
+        # (the name keeps the grammar's hash: lalr-tables-concrete-<hash>.cache)
+        cache=_concrete_name(cache) if isinstance(cache, str) else False,
     )
 
 
