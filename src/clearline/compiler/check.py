@@ -13,9 +13,11 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from clearline import codes
 from clearline.compiler import units
+from clearline.compiler.check_currency import check_conversions
 from clearline.compiler.check_models import (
     check_allowance,
     check_block,
@@ -29,6 +31,7 @@ from clearline.compiler.check_models import (
     check_tier_tables,
     check_withhold,
     infer_model,
+    percent_text,
 )
 from clearline.diagnostics import Diagnostic, did_you_mean
 from clearline.grammar import ast
@@ -74,29 +77,29 @@ def _walk_preds(pred: ast.Pred) -> Iterator[ast.Pred]:
         yield from _walk_preds(pred.operand)
 
 
-def max_share(expr: ast.Expr, base: str, parts: dict[str, Decimal] | None = None) -> Decimal:
-    """The largest percentage of `base` that `expr` can pay (for the 100% check).
+def max_share(expr: ast.Expr, base: str, parts: dict[str, Fraction] | None = None) -> Fraction:
+    """The largest percentage of `base` that `expr` can pay (for the 100% check), exactly.
 
     `parts`: a bundle's components as fractions of the whole (a share of the
     allocated net of a component is that fraction of the share).
     """
     if isinstance(expr, ast.Share):
         if expr.base != base:
-            return Decimal(0)
+            return Fraction(0)
         if expr.component is not None:
-            return expr.percent * (parts or {}).get(expr.component.name, Decimal(1))
-        return expr.percent
+            return Fraction(expr.percent) * (parts or {}).get(expr.component.name, Fraction(1))
+        return Fraction(expr.percent)
     if isinstance(expr, ast.BaseAmount):
-        return Decimal(100) if expr.base == base else Decimal(0)
+        return Fraction(100) if expr.base == base else Fraction(0)
     if isinstance(expr, ast.ShareOf):
-        return expr.percent * max_share(expr.amount, base, parts) / 100
+        return Fraction(expr.percent) * max_share(expr.amount, base, parts) / 100
     if isinstance(expr, ast.Larger):
         return max(max_share(expr.left, base, parts), max_share(expr.right, base, parts))
     if isinstance(expr, ast.Add) and expr.op == "+":
         return max_share(expr.left, base, parts) + max_share(expr.right, base, parts)
     if isinstance(expr, ast.Add):
         return max_share(expr.left, base, parts)
-    return Decimal(0)
+    return Fraction(0)
 
 
 class _Checker:
@@ -434,9 +437,9 @@ class _Checker:
                 product.span,
                 'add e.g. `clause "3.1 Retail price" { charge customer ... }`',
             )
-        shares: dict[str, list[tuple[Decimal, ast.Pay]]] = {"net": [], "gross": []}
-        whole = sum((m.amount for _, m in product.components), Decimal(0))
-        parts = {n.name: m.amount / whole for n, m in product.components} if whole > 0 else {}
+        shares: dict[str, list[tuple[Fraction, ast.Pay]]] = {"net": [], "gross": []}
+        whole = sum((Fraction(m.amount) for _, m in product.components), Fraction(0))
+        parts = {n.name: Fraction(m.amount) / whole for n, m in product.components} if whole > 0 else {}
         for clause in product.clauses:
             self.check_clause(clause, product)
             for rule in clause.rules:
@@ -446,18 +449,20 @@ class _Checker:
                         if pct:
                             shares[base].append((pct, rule))
         for base, rules in shares.items():
-            total = sum((p for p, _ in rules), Decimal(0))
+            total = sum((p for p, _ in rules), Fraction(0))
             # A single share above 100% is reported as such (E0303), not again here.
             too_large = any(
                 isinstance(e, ast.Share) and e.percent > 100 for _, r in rules for e in _walk_exprs(r.amount)
             )
             if total > 100 and not too_large:
                 notes = tuple(
-                    f"{rule.span}: pays {rule.party.name} up to {pct}% of {base}" for pct, rule in rules
+                    f"{rule.span}: pays {rule.party.name} up to {percent_text(pct)} of {base}"
+                    for pct, rule in rules
                 )
                 self.error(
                     codes.SHARES_EXCEED_BASE,
-                    f"the shares of {base} paid in product {name} add up to {total}%, more than all of it",
+                    f"the shares of {base} paid in product {name} add up to {percent_text(total)}, "
+                    "more than all of it",
                     rules[-1][1].span,
                     "lower the percentages so that they total at most 100%",
                     notes,
@@ -540,18 +545,21 @@ class _Checker:
                         rule.span,
                         "move `vat` into the clause with `charge customer`",
                     )
+                elif rule.included and not any(
+                    isinstance(r, ast.Round) and r.point == "record" for r in clause.rules
+                ):
+                    self.error(
+                        codes.VAT_EXTRACTED_FROM_LINE,
+                        f"prices include {rule.percent}% VAT and no record rounding is declared: "
+                        "the net is extracted from each line's total, then rounded with the line",
+                        rule.span,
+                        "to extract and round each record's net, add `round each record half up to 0.01`",
+                    )
             elif isinstance(rule, ast.Convert):
                 self.party(rule.party)
                 self.known_currency(rule.currency, rule.span)
                 if rule.rounding:
                     self.rounding(rule.rounding, "line", [], currency=rule.currency)
-                if rule.fixing == "record date" and kind == "subscription":
-                    self.error(
-                        codes.MISPLACED_RULE,
-                        "a subscription has no record date to fix a rate on",
-                        rule.span,
-                        "use `at the rate of the period end`",
-                    )
             elif isinstance(rule, ast.Commit):
                 check_commit(self, rule, product)
             elif isinstance(rule, ast.Distribute):
@@ -789,6 +797,7 @@ class _Checker:
         self.check_tables()
         check_tier_tables(self)
         self.check_products()
+        check_conversions(self)
         self.check_examples()
         self.warnings()
         return self.diags

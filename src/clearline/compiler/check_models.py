@@ -7,8 +7,10 @@ Called by `check._Checker`; each function reports through the checker's
 
 from __future__ import annotations
 
+import decimal
 import itertools
 from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from clearline import codes
@@ -33,6 +35,7 @@ __all__ = [
     "check_tier_tables",
     "check_withhold",
     "infer_model",
+    "percent_text",
 ]
 
 
@@ -260,7 +263,7 @@ def check_commit(ck: _Checker, rule: ast.Commit, product: ast.Product) -> None:
 def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -> None:
     """Parties known, named steps earlier, shares of the base at most 100%, the rest last."""
     labels: dict[str, ast.Step] = {}
-    base_total = Decimal(0)
+    base_total = Fraction(0)  # exact: see check_split
     base_steps: list[ast.Step] = []
     if not any(isinstance(r, ast.Charge) for c in product.clauses for r in c.rules):
         ck.error(
@@ -292,7 +295,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
                 "write a percentage between 0% and 100%",
             )
         if step.kind == "base" and step.percent is not None:
-            base_total += step.percent
+            base_total += Fraction(step.percent)
             base_steps.append(step)
         if step.kind == "step" and step.of_step is not None and step.of_step[0] not in labels:
             ck.error(
@@ -337,7 +340,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
         notes = tuple(f"{s.span}: {s.percent}% of the {rule.base} to {s.party.name}" for s in base_steps)
         ck.error(
             codes.SHARES_EXCEED_BASE,
-            f"the steps take {base_total}% of the period's {rule.base}, more than the whole",
+            f"the steps take {percent_text(base_total)} of the period's {rule.base}, more than the whole",
             base_steps[-1].span,
             "lower the percentages so that they total at most 100%",
             notes,
@@ -435,27 +438,59 @@ def check_discount(ck: _Checker, rule: ast.Discount, product: ast.Product) -> No
     _charging_clauses(ck, product, rule.clauses, "there is nothing to discount")
 
 
+def percent_text(percent: Fraction) -> str:
+    """An exact percentage as written when it is a decimal (25/2 -> 12.5%), else as a
+    fraction of a percent (200/3 -> 200/3%)."""
+    wide = decimal.Context(prec=200)
+    digits = wide.divide(Decimal(percent.numerator), Decimal(percent.denominator))
+    if Fraction(digits) == percent:
+        return format(wide.normalize(digits), "f") + "%"
+    return f"{percent.numerator}/{percent.denominator}%"
+
+
+def _written(fraction: Fraction) -> str:
+    """An exact share as a percentage when it is one (1/8 -> 12.5%), else as a fraction."""
+    percent = fraction * 100
+    # wide enough for any sum of shares written in the bounded 50-digit context
+    wide = decimal.Context(prec=200)
+    digits = wide.divide(Decimal(percent.numerator), Decimal(percent.denominator))
+    if Fraction(digits) == percent:
+        return format(wide.normalize(digits), "f") + "%"
+    return f"{fraction.numerator}/{fraction.denominator}"
+
+
 def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
-    total = sum((pct for _, pct in rule.shares), Decimal(0))
-    names = [party.name for party, _ in rule.shares]
-    for party, pct in rule.shares:
-        ck.party(party)
-        if not 0 <= pct <= 100:
-            ck.error(codes.PERCENTAGE_OUT_OF_RANGE, f"{pct}% is more than the whole", party.span, None)
+    # exact: 1/3 + 1/3 + 1/3 is the whole, and 33.3333333333333333333333333334% (past the
+    # default 28 digits) is not
+    total = sum((s.share for s in rule.shares), Fraction(0))
+    names = [s.party.name for s in rule.shares]
+    for share in rule.shares:
+        ck.party(share.party)
+        if share.written.endswith("/0"):
+            ck.error(
+                codes.INVALID_NUMBER,
+                f"the share {share.written} divides by zero",
+                share.span,
+                "write a fraction like 1/3",
+            )
+        elif not 0 <= share.share <= 1:
+            ck.error(
+                codes.PERCENTAGE_OUT_OF_RANGE, f"{share.written} is more than the whole", share.span, None
+            )
     for i, name in enumerate(names):
         if name in names[:i]:
             ck.error(
                 codes.DUPLICATE_NAME,
                 f"`{name}` has two shares in this split",
-                rule.shares[i][0].span,
+                rule.shares[i].party.span,
                 "merge them",
             )
-    if total != 100:
-        notes = tuple(f"{party.span}: {party.name} {pct}%" for party, pct in rule.shares)
-        code = codes.SHARES_EXCEED_BASE if total > 100 else codes.MISPLACED_RULE
+    if total != 1 and not rule.equally:
+        notes = tuple(f"{s.party.span}: {s.party.name} {s.written}" for s in rule.shares)
+        code = codes.SHARES_EXCEED_BASE if total > 1 else codes.MISPLACED_RULE
         ck.error(
             code,
-            f"the shares of the split add up to {total}%, not 100%",
+            f"the shares of the split add up to {_written(total)}, not 100%",
             rule.span,
             "a split divides the whole: make the shares total 100%",
             notes,
