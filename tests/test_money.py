@@ -367,3 +367,47 @@ def test_equal_shares_place_the_residual_once_by_largest_remainder(tmp_path: Pat
     assert payouts == {"a": "33.34", "b": "33.33"}
     (kept,) = [r for r in read_csv(out / "retained_lines.csv") if r["party"] == "telcopl"]
     assert kept["amount"] == "33.33"
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_rejected(tmp_path: Path) -> None:
+    """`destination` holds an unquoted comma in R2: 7 cells under a 6-column header.
+    Read as it stands, every later field would shift; it is a reject with the reason,
+    and only R1 is rated: 1 × 2.50 EUR = 2.50 EUR. The same holds when every line is
+    long (no short line sends the reader down its careful path)."""
+    text = contract(
+        "CSV-1",
+        "EUR",
+        """
+  usage fields {
+    service     text
+    destination text
+  }
+  product calls "Calls" {
+    matches service = "call"
+    clause "1 Price" {
+      charge customer 2.50 EUR
+      round each line half up to 0.01
+    }
+  }
+""",
+    )
+    usage = """\
+    record_id,timestamp,customer_id,service,destination,quantity
+    R1,2026-03-10T10:00:00+01:00,C1,call,Warsaw,1
+    R2,2026-03-10T11:00:00+01:00,C1,call,Warsaw, PL,1
+"""
+    out = settle(tmp_path, text, {"u.csv": usage})
+    (reject,) = read_csv(out / "rejects.csv")
+    assert (reject["record_id"], reject["reason"]) == (
+        "R2",
+        "the line has 7 cells, the header 6: a field may hold an unquoted comma",
+    )
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert line["amount"] == "2.50"
+    long_lines = "    record_id,timestamp,customer_id,service,destination,quantity\n" + "".join(
+        f"    R{i},2026-03-10T11:00:00+01:00,C1,call,Warsaw, PL,1\n" for i in range(5)
+    )
+    (tmp_path / "all").mkdir()
+    out = settle(tmp_path / "all", text, {"u.csv": long_lines})
+    assert len(read_csv(out / "rejects.csv")) == 5
+    assert read_csv(out / "invoice_lines.csv") == []
