@@ -7,15 +7,11 @@ Output: diagnostics through the checker's `error`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from clearline import codes
+from clearline.compiler.checker import Checker
 from clearline.grammar import ast
 from clearline.money import MINOR_UNITS
 from clearline.source import Span
-
-if TYPE_CHECKING:
-    from clearline.compiler.check import _Checker
 
 __all__ = ["check_conversions", "payers"]
 
@@ -44,7 +40,7 @@ def _labels(paid: list[tuple[str, str, ast.Product]]) -> str:
     return ("clause " if len(seen) == 1 else "clauses ") + ", ".join(f'"{label}"' for label in seen)
 
 
-def check_conversions(ck: _Checker) -> None:
+def check_conversions(ck: Checker) -> None:
     """Each conversion converts something; a party with its own currency is converted."""
     paid = payers(ck.c)
     conversions: dict[str, tuple[ast.Convert, Span]] = {}
@@ -73,7 +69,7 @@ def check_conversions(ck: _Checker) -> None:
 
 
 def _conversion(
-    ck: _Checker,
+    ck: Checker,
     rule: ast.Convert,
     paid: list[tuple[str, str, ast.Product]],
     seen: dict[str, tuple[ast.Convert, Span]],
