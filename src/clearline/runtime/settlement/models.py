@@ -130,9 +130,12 @@ def commitments(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name:
     for commit in p.product.commitments:
         days = _effective_days(p)
         committed, proration = commit.amount, ""
+        shown = _s(commit.amount)  # the commitment as the description states it
         if commit.prorated and days != p.period.days:
             committed = CONTEXT.divide(CONTEXT.multiply(commit.amount, Decimal(days)), Decimal(p.period.days))
             proration = f"{_s(commit.amount)} × {days} / {p.period.days} contract days = {_s(committed)}; "
+            # exact, not its 50 digits: the trace shows the arithmetic
+            shown = f"{_s(commit.amount)} × {days}/{p.period.days} days"
         for customer in customers:
             counted = [
                 ln
@@ -153,7 +156,7 @@ def commitments(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name:
                 customer,
                 name(customer),
                 "invoice",
-                f"commitment true-up ({_s(committed)} committed, {_s(spent)} charged)",
+                f"commitment true-up ({shown} committed, {_s(spent)} charged)",
                 amount,
                 vat_rate=commit.vat_rate,
                 vat_amount=vat,
