@@ -43,12 +43,14 @@ def _labels(paid: list[tuple[str, str, ast.Product]]) -> str:
 def check_conversions(ck: Checker) -> None:
     """Each conversion converts something; a party with its own currency is converted."""
     paid = payers(ck.c)
+    # a rule that pays a misspelt party is reported there; what it leaves unpaid is not news
+    misspelt = any(name not in ck.parties for name in paid)
     conversions: dict[str, tuple[ast.Convert, Span]] = {}
     for product in ck.c.products:
         for clause in product.clauses:
             for rule in clause.rules:
                 if isinstance(rule, ast.Convert):
-                    _conversion(ck, rule, paid.get(rule.party.name, []), conversions)
+                    _conversion(ck, rule, paid.get(rule.party.name, []), conversions, misspelt)
     names = [p.name.name for p in ck.c.parties]
     for party in ck.c.parties:
         name = party.name.name
@@ -73,6 +75,7 @@ def _conversion(
     rule: ast.Convert,
     paid: list[tuple[str, str, ast.Product]],
     seen: dict[str, tuple[ast.Convert, Span]],
+    misspelt: bool,
 ) -> None:
     name = rule.party.name
     if name in seen:
@@ -91,6 +94,8 @@ def _conversion(
         why = f"`{name}` is the operator, which is never paid"
     elif rule.currency == ck.currency:
         why = f"the contract already settles in {rule.currency}"
+    elif not paid and misspelt:
+        return
     elif not paid:
         why = f"no clause of the contract pays `{name}`"
     else:
