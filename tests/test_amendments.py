@@ -182,6 +182,12 @@ def test_two_files_with_one_contract_id_must_not_overlap(tmp_path: Path) -> None
     assert diagnostics(tmp_path) == [
         ("E0409", "versions 1 and 2 of NC-2026 overlap: 2 starts 2026-06-01, before 1 ends 2027-01-01"),
     ]
+    # the diagnostic points at the later version's `effective` line (line 4 of b.contract)
+    with pytest.raises(clearline.ClearlineError) as info:
+        clearline.load_plans(sorted(tmp_path.glob("*.contract")))
+    (overlap,) = info.value.diagnostics
+    assert overlap.span is not None
+    assert (Path(overlap.span.file).name, overlap.span.line) == ("b.contract", 4)
     write(
         tmp_path,
         "b.contract",

@@ -580,6 +580,9 @@ def test_a_commitment_is_prorated_when_the_contract_starts_mid_period(tmp_path: 
     got = {r["clause"]: r["amount"] for r in read_csv(out / "invoice_lines.csv")}
     # 16 of 31 days in force: 9,000.00 x 16 / 31 = 4,645.16...; data 100,000 x 0.0040 = 400.00
     assert got == {"2.1 SIM fee": "8.00", "2.2 Data": "400.00", "2.3 Commitment": "4245.16"}
+    # the description states the commitment as written and prorated, not with 50 digits
+    (true_up,) = [r for r in read_csv(out / "invoice_lines.csv") if r["clause"] == "2.3 Commitment"]
+    assert "(9000.00 × 16/31 days committed, 400.00 charged)" in true_up["description"]
 
 
 CHAIN = contract(

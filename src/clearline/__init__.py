@@ -69,9 +69,9 @@ def read_source(path: str | Path) -> SourceFile:
             [
                 Diagnostic(
                     codes.UNREADABLE_FILE,
-                    f"{path} is not UTF-8 text: byte 0x{err.object[err.start]:02x} at line {line}, "
-                    f"column {col} is not valid UTF-8",
-                    None,
+                    f"{path} is not UTF-8 text: byte 0x{err.object[err.start]:02x} is not valid UTF-8",
+                    # file:line:col: like every diagnostic (the line itself cannot be shown)
+                    Span(str(path), line, col, line, col + 1),
                     "save the contract as UTF-8 (most editors: File > Save with Encoding > UTF-8)",
                 )
             ]
@@ -222,6 +222,7 @@ def load_plans(
                     )
                 )
     versions: dict[str, list[tuple[str, str, int, Span | None]]] = {}
+    spans: dict[int, Span] = {}
     for contract in contracts:
         try:
             linked, found = resolve_imports(contract, base, read)
@@ -237,8 +238,13 @@ def load_plans(
             if any(d.is_error for d in found) or any(d.is_error for d in diagnostics):
                 continue
             plans.append(lower_contract(version, sources))
+            # a version from a file points at its `effective` line (E0409 names it)
+            where = version.effective[0].span if version.effective else version.span
+            spans[id(plans[-1])] = where
     for p in plans:
-        versions.setdefault(p.id, []).append((p.effective_from, p.effective_until, p.version, None))
+        versions.setdefault(p.id, []).append(
+            (p.effective_from, p.effective_until, p.version, spans.get(id(p)))
+        )
     diagnostics += check_versions(versions)
     diagnostics = _dedupe(diagnostics)
     if any(d.is_error for d in diagnostics):

@@ -117,6 +117,11 @@ TIER_BANDS_OUT_OF_ORDER: Final = _code(
 EXAMPLE_FAILED: Final = _code(
     "E0412", "example failed", "A worked example whose lines differ from what the contract produces."
 )
+CONVERSION_WITHOUT_EFFECT: Final = _code(
+    "E0413",
+    "conversion without effect",
+    "A `pay PARTY in CUR at the rate of ...` that converts no line of the contract.",
+)
 # W01xx: warnings about documented defaults
 DEFAULT_ROUNDING: Final = _code(
     "W0101", "default rounding", "No rounding declared: the documented default applies."
@@ -125,6 +130,16 @@ DEFAULT_ANSWERED_RULE: Final = _code(
     "W0102",
     "default answered rule",
     "No `answered when` rule: calls with quantity > 0 count as answered.",
+)
+PAID_IN_ANOTHER_CURRENCY: Final = _code(
+    "W0103",
+    "paid in another currency",
+    "A party declares its own currency but is paid in the settlement currency: no conversion says so.",
+)
+VAT_EXTRACTED_FROM_LINE: Final = _code(
+    "W0104",
+    "VAT extracted from the line",
+    "Prices include VAT and no record rounding is declared: the net is extracted from the line's total.",
 )
 # R-codes: run-time problems with inputs (not the contract)
 UNREADABLE_INPUT: Final = _code("E0501", "unreadable input", "An input file cannot be read.")

@@ -272,6 +272,16 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="If the contract is right, correct the expected lines; otherwise correct the contract.",
         fixed='  expect invoice "C-1004" for "3.1 Retail price" 18.87 PLN',
     ),
+    "E0413": ErrorDoc(
+        wrote='settle monthly in PLN, time zone Europe/Warsaw\n...\nclause "6.1 Payment currency" {\n'
+        "  pay streamco in PLN at the rate of the period end\n}",
+        wrong="A conversion that converts no line: it pays the party in the currency the contract "
+        "already settles in, names the operator (who is never paid), or names a partner no clause "
+        "pays. A conversion applies to every payout of its party in the contract: `pay` lines, "
+        "split shares, waterfall steps, minimum guarantees and the withholding under them.",
+        fix="Name the currency the partner is paid in, or remove the conversion.",
+        fixed='clause "6.1 Payment currency" {\n  pay streamco in EUR at the rate of the period end\n}',
+    ),
     # W01xx: documented defaults ---------------------------------------------------------------
     "W0101": ErrorDoc(
         wrote='clause "4.2 Revenue share" {\n  pay streamco 55% of net\n}',
@@ -279,6 +289,28 @@ ENTRIES: dict[str, ErrorDoc] = {
         "documented default applies (half up to the currency's smallest unit).",
         fix="State the rounding, even if it is the default, so the contract says what it does.",
         fixed='clause "4.2 Revenue share" {\n  pay streamco 55% of net\n  round each line half up to 0.01\n}',
+    ),
+    "W0103": ErrorDoc(
+        wrote='partner streamco "StreamCo Ltd" currency EUR\n...\nclause "4.2 Revenue share" {\n'
+        "  pay streamco 55% of net\n}",
+        wrong="A warning: the partner declares its own currency, but no clause converts its "
+        "payouts, so it is paid in the settlement currency. The warning names the clauses that "
+        "pay it.",
+        fix="Add a conversion, which then applies to every payout of the party; or declare the "
+        "partner's currency as the settlement currency if that is how it is paid.",
+        fixed='clause "6.1 Payment currency" {\n  pay streamco in EUR at the rate of the period end\n}',
+    ),
+    "W0104": ErrorDoc(
+        wrote='clause "5.1 Purchases" {\n  charge customer the value of amount in PLN\n'
+        "  vat 23% included\n  round each line half up to 0.01\n}",
+        wrong="A warning: the prices include VAT and the clause declares no record rounding, so the "
+        "net is extracted from each line's total (the sum of the records' exact nets), then "
+        "rounded with the line. 1,000 purchases of 2.99 give a net of 2,430.89, where rounding each "
+        "record's net (2.43) would give 2,430.00.",
+        fix="Say where the net is extracted: add `round each record ...` to extract it per "
+        "record; leave it out to extract it from the line.",
+        fixed='clause "5.1 Purchases" {\n  charge customer the value of amount in PLN\n'
+        "  vat 23% included\n  round each record half up to 0.01\n  round each line half up to 0.01\n}",
     ),
     "W0102": ErrorDoc(
         wrote='product voice "Voice termination" {\n  measured in seconds\n  clause ... { pay nordcarrier '

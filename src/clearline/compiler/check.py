@@ -10,146 +10,61 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from clearline import codes
 from clearline.compiler import units
+from clearline.compiler.check_currency import check_conversions
 from clearline.compiler.check_models import (
     check_allowance,
-    check_block,
     check_commit,
     check_discount,
     check_distribute,
     check_limit,
     check_product_models,
-    check_share_base,
     check_split,
     check_tier_tables,
     check_withhold,
-    infer_model,
+    percent_text,
 )
+from clearline.compiler.checker import IMPLICIT_FIELDS, Checker, MoneyType, walk_exprs, walk_preds
+from clearline.compiler.infer import infer
 from clearline.diagnostics import Diagnostic, did_you_mean
 from clearline.grammar import ast
-from clearline.money import MINOR_UNITS, is_power_of_ten, minor_unit
+from clearline.money import MINOR_UNITS, minor_unit
 from clearline.source import Span
 
 __all__ = ["IMPLICIT_FIELDS", "MoneyType", "check_contract", "infer"]
 
-# Fields every usage record has; a contract may read them without declaring.
-IMPLICIT_FIELDS = {
-    "record_id": "text",
-    "timestamp": "timestamp",
-    "customer_id": "text",
-    "quantity": "decimal",
-}
 
-
-@dataclass(frozen=True, slots=True)
-class MoneyType:
-    """The type of an amount expression: money in a currency, or a number."""
-
-    currency: str | None  # None: a plain number
-
-    def __str__(self) -> str:
-        return f"an amount in {self.currency}" if self.currency else "a plain number"
-
-
-def _walk_exprs(expr: ast.Expr) -> Iterator[ast.Expr]:
-    yield expr
-    if isinstance(expr, ast.Add | ast.Mul | ast.Larger):
-        yield from _walk_exprs(expr.left)
-        yield from _walk_exprs(expr.right)
-    elif isinstance(expr, ast.ShareOf):
-        yield from _walk_exprs(expr.amount)
-
-
-def _walk_preds(pred: ast.Pred) -> Iterator[ast.Pred]:
-    yield pred
-    if isinstance(pred, ast.And | ast.Or):
-        yield from _walk_preds(pred.left)
-        yield from _walk_preds(pred.right)
-    elif isinstance(pred, ast.Not):
-        yield from _walk_preds(pred.operand)
-
-
-def max_share(expr: ast.Expr, base: str, parts: dict[str, Decimal] | None = None) -> Decimal:
-    """The largest percentage of `base` that `expr` can pay (for the 100% check).
+def max_share(expr: ast.Expr, base: str, parts: dict[str, Fraction] | None = None) -> Fraction:
+    """The largest percentage of `base` that `expr` can pay (for the 100% check), exactly.
 
     `parts`: a bundle's components as fractions of the whole (a share of the
     allocated net of a component is that fraction of the share).
     """
     if isinstance(expr, ast.Share):
         if expr.base != base:
-            return Decimal(0)
+            return Fraction(0)
         if expr.component is not None:
-            return expr.percent * (parts or {}).get(expr.component.name, Decimal(1))
-        return expr.percent
+            return Fraction(expr.percent) * (parts or {}).get(expr.component.name, Fraction(1))
+        return Fraction(expr.percent)
     if isinstance(expr, ast.BaseAmount):
-        return Decimal(100) if expr.base == base else Decimal(0)
+        return Fraction(100) if expr.base == base else Fraction(0)
     if isinstance(expr, ast.ShareOf):
-        return expr.percent * max_share(expr.amount, base, parts) / 100
+        return Fraction(expr.percent) * max_share(expr.amount, base, parts) / 100
     if isinstance(expr, ast.Larger):
         return max(max_share(expr.left, base, parts), max_share(expr.right, base, parts))
     if isinstance(expr, ast.Add) and expr.op == "+":
         return max_share(expr.left, base, parts) + max_share(expr.right, base, parts)
     if isinstance(expr, ast.Add):
         return max_share(expr.left, base, parts)
-    return Decimal(0)
+    return Fraction(0)
 
 
-class _Checker:
-    def __init__(self, contract: ast.Contract) -> None:
-        self.c = contract
-        self.diags: list[Diagnostic] = []
-        self.currency = contract.settle[0].currency if contract.settle else None
-        self.fields = dict(IMPLICIT_FIELDS)
-        self.parties = {p.name.name: p for p in contract.parties}
-        self.tables = {t.name.name: t for t in contract.tables}
-
-    def error(
-        self,
-        code: str,
-        message: str,
-        span: Span | None,
-        hint: str | None = None,
-        notes: tuple[str, ...] = (),
-    ) -> None:
-        if (
-            code == codes.CURRENCY_MISMATCH
-            and self.currency
-            and self.currency not in MINOR_UNITS
-            and self.currency in message
-        ):
-            # An unknown settlement currency is reported once (E0204), not again
-            # for every amount that cannot match it.
-            return
-        self.diags.append(Diagnostic(code, message, span, hint, notes))
-
+class _Checker(Checker):
     # header -----------------------------------------------------------------------
-    def one(self, items: tuple[object, ...], what: str, example: str) -> None:
-        if not items:
-            self.error(
-                codes.MISSING_DECLARATION,
-                f"contract {self.c.id} has no {what}",
-                self.c.span,
-                f"add `{example}` inside the contract",
-            )
-
-    def duplicates(self, spans: list[tuple[str, Span]], what: str) -> None:
-        seen: dict[str, Span] = {}
-        for name, span in spans:
-            if name in seen:
-                shown = f'"{name}"' if what == "clause" else f"`{name}`"
-                self.error(
-                    codes.DUPLICATE_NAME,
-                    f"{what} {shown} is declared twice",
-                    span,
-                    f"the first declaration is at {seen[name]}; remove or rename one",
-                )
-            else:
-                seen[name] = span
 
     def check_header(self) -> None:
         c = self.c
@@ -207,29 +122,6 @@ class _Checker:
         for s in c.settle:
             self.known_currency(s.currency, s.currency_span)
 
-    def date(self, text: str, span: Span) -> dt.date | None:
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            self.error(
-                codes.INVALID_DATE,
-                f"{text} is not a date in the calendar",
-                span,
-                "write a real date as YYYY-MM-DD",
-            )
-            return None
-
-    def known_currency(self, code: str, span: Span) -> bool:
-        if code in MINOR_UNITS:
-            return True
-        self.error(
-            codes.UNKNOWN_CURRENCY,
-            f"`{code}` is not a currency Clearline knows",
-            span,
-            did_you_mean(code, MINOR_UNITS) or "use an ISO 4217 code like EUR",
-        )
-        return False
-
     # declarations ----------------------------------------------------------------
     def check_parties(self) -> None:
         c = self.c
@@ -265,17 +157,6 @@ class _Checker:
                     f"declare it as `{f.name.name} {implicit}` or leave it out",
                 )
             self.fields[f.name.name] = f.type
-
-    def field(self, ident: ast.Ident) -> str | None:
-        if ident.name in self.fields:
-            return self.fields[ident.name]
-        self.error(
-            codes.UNKNOWN_NAME,
-            f"unknown usage field `{ident.name}`",
-            ident.span,
-            did_you_mean(ident.name, self.fields) or f"declare it in `usage fields {{ {ident.name} text }}`",
-        )
-        return None
 
     def check_tables(self) -> None:
         self.duplicates([(t.name.name, t.name.span) for t in self.c.tables], "rate table")
@@ -326,21 +207,9 @@ class _Checker:
                             "state both in the same currency",
                         )
 
-    def increments(self, inc: ast.Increments) -> None:
-        if inc.first <= 0 or inc.next <= 0:
-            self.error(
-                codes.INVALID_INCREMENTS,
-                f"increments {inc.first}/{inc.next} bill blocks of nothing: both must be at least 1",
-                inc.span,
-                "write e.g. `increments 60/60`: the first block, then each next block",
-            )
-
-    def check_money(self, money: ast.Money) -> None:
-        self.known_currency(money.currency, money.span)
-
     # predicates ------------------------------------------------------------------
     def check_pred(self, pred: ast.Pred) -> None:
-        for p in _walk_preds(pred):
+        for p in walk_preds(pred):
             if isinstance(p, ast.Compare | ast.OneOf | ast.StartsWith):
                 ftype = self.field(p.field)
                 values = (
@@ -378,7 +247,7 @@ class _Checker:
 
     # amounts -----------------------------------------------------------------------
     def check_expr(self, expr: ast.Expr, product: ast.Product, is_charge: bool) -> MoneyType:
-        line_level = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in _walk_exprs(expr))
+        line_level = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(expr))
         return infer(expr, self, product, is_charge, line_level)
 
     def check_products(self) -> None:
@@ -434,9 +303,9 @@ class _Checker:
                 product.span,
                 'add e.g. `clause "3.1 Retail price" { charge customer ... }`',
             )
-        shares: dict[str, list[tuple[Decimal, ast.Pay]]] = {"net": [], "gross": []}
-        whole = sum((m.amount for _, m in product.components), Decimal(0))
-        parts = {n.name: m.amount / whole for n, m in product.components} if whole > 0 else {}
+        shares: dict[str, list[tuple[Fraction, ast.Pay]]] = {"net": [], "gross": []}
+        whole = sum((Fraction(m.amount) for _, m in product.components), Fraction(0))
+        parts = {n.name: Fraction(m.amount) / whole for n, m in product.components} if whole > 0 else {}
         for clause in product.clauses:
             self.check_clause(clause, product)
             for rule in clause.rules:
@@ -446,18 +315,20 @@ class _Checker:
                         if pct:
                             shares[base].append((pct, rule))
         for base, rules in shares.items():
-            total = sum((p for p, _ in rules), Decimal(0))
+            total = sum((p for p, _ in rules), Fraction(0))
             # A single share above 100% is reported as such (E0303), not again here.
             too_large = any(
-                isinstance(e, ast.Share) and e.percent > 100 for _, r in rules for e in _walk_exprs(r.amount)
+                isinstance(e, ast.Share) and e.percent > 100 for _, r in rules for e in walk_exprs(r.amount)
             )
             if total > 100 and not too_large:
                 notes = tuple(
-                    f"{rule.span}: pays {rule.party.name} up to {pct}% of {base}" for pct, rule in rules
+                    f"{rule.span}: pays {rule.party.name} up to {percent_text(pct)} of {base}"
+                    for pct, rule in rules
                 )
                 self.error(
                     codes.SHARES_EXCEED_BASE,
-                    f"the shares of {base} paid in product {name} add up to {total}%, more than all of it",
+                    f"the shares of {base} paid in product {name} add up to {percent_text(total)}, "
+                    "more than all of it",
                     rules[-1][1].span,
                     "lower the percentages so that they total at most 100%",
                     notes,
@@ -540,18 +411,21 @@ class _Checker:
                         rule.span,
                         "move `vat` into the clause with `charge customer`",
                     )
+                elif rule.included and not any(
+                    isinstance(r, ast.Round) and r.point == "record" for r in clause.rules
+                ):
+                    self.error(
+                        codes.VAT_EXTRACTED_FROM_LINE,
+                        f"prices include {rule.percent}% VAT and no record rounding is declared: "
+                        "the net is extracted from each line's total, then rounded with the line",
+                        rule.span,
+                        "to extract and round each record's net, add `round each record half up to 0.01`",
+                    )
             elif isinstance(rule, ast.Convert):
                 self.party(rule.party)
                 self.known_currency(rule.currency, rule.span)
                 if rule.rounding:
                     self.rounding(rule.rounding, "line", [], currency=rule.currency)
-                if rule.fixing == "record date" and kind == "subscription":
-                    self.error(
-                        codes.MISPLACED_RULE,
-                        "a subscription has no record date to fix a rate on",
-                        rule.span,
-                        "use `at the rate of the period end`",
-                    )
             elif isinstance(rule, ast.Commit):
                 check_commit(self, rule, product)
             elif isinstance(rule, ast.Distribute):
@@ -567,7 +441,7 @@ class _Checker:
                 if key == "prefix":
                     if not any(
                         isinstance(r, ast.Charge | ast.Pay)
-                        and any(isinstance(e, ast.TableRate) for e in _walk_exprs(r.amount))
+                        and any(isinstance(e, ast.TableRate) for e in walk_exprs(r.amount))
                         for r in clause.rules
                     ):
                         self.error(
@@ -608,50 +482,6 @@ class _Checker:
                     None,
                 )
 
-    def rounding(
-        self,
-        rule: ast.Round,
-        point: str,
-        amounts: list[ast.Charge | ast.Pay],
-        currency: str | None = None,
-    ) -> None:
-        # The quantum ends the rounding: point at it, as written.
-        written = format(rule.quantum, "f")
-        span = rule.span
-        if span.end_line == span.line and span.end_col - len(written) > span.col:
-            span = Span(span.file, span.line, span.end_col - len(written), span.line, span.end_col)
-        if not is_power_of_ten(rule.quantum):
-            self.error(
-                codes.INVALID_ROUNDING_QUANTUM,
-                f"cannot round to {written}: amounts are rounded to 1, 0.1, 0.01, 0.001, ...",
-                span,
-                f"write `to {format(Decimal(1).scaleb(rule.quantum.adjusted() + 1), 'f')}` "
-                f"or `to {format(Decimal(1).scaleb(rule.quantum.adjusted()), 'f')}`",
-            )
-            return
-        currency = currency or self.currency
-        if point == "line" and currency in MINOR_UNITS and rule.quantum < minor_unit(currency):
-            decimals = MINOR_UNITS[currency]
-            self.error(
-                codes.ROUNDING_FINER_THAN_CURRENCY,
-                f"a line in {currency} cannot be rounded to {written}: "
-                f"{currency} amounts have {decimals} decimal{'s' if decimals != 1 else ''}",
-                span,
-                f"round lines to {minor_unit(currency)}; round each record finer if needed",
-            )
-
-    def party(self, ident: ast.Ident) -> ast.Party | None:
-        party = self.parties.get(ident.name)
-        if party is None:
-            self.error(
-                codes.UNKNOWN_NAME,
-                f"unknown party `{ident.name}`",
-                ident.span,
-                did_you_mean(ident.name, self.parties)
-                or f'declare it in the contract, e.g. `partner {ident.name} "Full Name Ltd" currency EUR`',
-            )
-        return party
-
     def warnings(self) -> None:
         for product in self.c.products:
             for clause in product.clauses:
@@ -673,7 +503,7 @@ class _Checker:
                         continue
                     if any(isinstance(m, ast.ConnectFee) for m in r.modifiers):
                         uses_connect = True
-                    for e in _walk_exprs(r.amount):
+                    for e in walk_exprs(r.amount):
                         table = self.tables.get(e.table.name) if isinstance(e, ast.TableRate) else None
                         if table and any(row.connect_fee for row in table.rows):
                             uses_connect = True
@@ -789,203 +619,10 @@ class _Checker:
         self.check_tables()
         check_tier_tables(self)
         self.check_products()
+        check_conversions(self)
         self.check_examples()
         self.warnings()
         return self.diags
-
-
-def infer(
-    expr: ast.Expr, ck: _Checker, product: ast.Product, is_charge: bool, line_level: bool = False
-) -> MoneyType:
-    """The money type of `expr`, reporting every type error on the way.
-
-    `line_level`: the rule is priced once per line from the period's totals
-    (it uses tiers or an aggregate), so a usage product may price per month.
-    """
-    modelled = infer_model(expr, ck, product)
-    if modelled is not None:
-        return modelled
-    subscription = bool(product.subscription) or line_level
-    if isinstance(expr, ast.Money):
-        ck.check_money(expr)
-        check_block(ck, expr)
-        if expr.per is not None:
-            unit = units.canonical(expr.per)
-            if subscription and unit not in units.PERIOD_UNITS:
-                ck.error(
-                    codes.UNIT_MISMATCH,
-                    f"a subscription is priced per month or per day, not per {expr.per}",
-                    expr.span,
-                    "write e.g. `39.00 PLN per month`",
-                )
-            elif not subscription and unit in units.PERIOD_UNITS:
-                ck.error(
-                    codes.UNIT_MISMATCH,
-                    f"a usage product is priced per unit of usage, not per {expr.per}",
-                    expr.span,
-                    "make the product a subscription, or price per minute, MB, event, ...",
-                )
-            elif not subscription:
-                measure = units.canonical(product.measured[0][0]) if product.measured else "event"
-                if units.dimension(unit) != units.dimension(measure):
-                    ck.error(
-                        codes.UNIT_MISMATCH,
-                        f"the product is measured in {units.plural(measure)}; "
-                        f"a price per {expr.per} cannot apply",
-                        expr.span,
-                        f"price per {measure}, or change `measured in`",
-                    )
-            elif unit == "month" and ck.c.settle and ck.c.settle[0].period != "monthly":
-                ck.error(
-                    codes.UNIT_MISMATCH,
-                    f"a price per month needs monthly settlement; this contract settles "
-                    f"{ck.c.settle[0].period}",
-                    expr.span,
-                    "price per day, or settle monthly",
-                )
-        return MoneyType(expr.currency)
-    if isinstance(expr, ast.Number):
-        return MoneyType(None)
-    if isinstance(expr, ast.Share):
-        if not 0 <= expr.percent <= 100:
-            ck.error(
-                codes.PERCENTAGE_OUT_OF_RANGE,
-                f"{expr.percent}% is more than the whole",
-                expr.span,
-                "a share is a percentage between 0% and 100%",
-            )
-        if is_charge:
-            ck.error(
-                codes.MISPLACED_RULE,
-                f"a customer charge cannot be a share of its own {expr.base}",
-                expr.span,
-                "shares of net or gross are for `pay` rules",
-            )
-        check_share_base(ck, expr, product)
-        return MoneyType(ck.currency)
-    if isinstance(expr, ast.ShareOf):
-        if not 0 <= expr.percent <= 100:
-            ck.error(
-                codes.PERCENTAGE_OUT_OF_RANGE,
-                f"{expr.percent}% is more than the whole",
-                expr.span,
-                "a share is a percentage between 0% and 100%",
-            )
-        inner = infer(expr.amount, ck, product, is_charge, line_level)
-        if inner.currency is None:
-            ck.error(
-                codes.WRONG_KIND_OF_AMOUNT,
-                "a percentage is taken of an amount of money, not of a plain number",
-                expr.amount.span,
-                None,
-            )
-        return MoneyType(inner.currency or ck.currency)
-    if isinstance(expr, ast.BaseAmount):
-        if is_charge:
-            ck.error(
-                codes.MISPLACED_RULE,
-                f"a customer charge cannot be its own {expr.base}",
-                expr.span,
-                "net and gross are bases for `pay` rules and deductions",
-            )
-        return MoneyType(ck.currency)
-    if isinstance(expr, ast.TableRate):
-        table = ck.tables.get(expr.table.name)
-        if table is None:
-            ck.error(
-                codes.UNKNOWN_NAME,
-                f"unknown rate table `{expr.table.name}`",
-                expr.table.span,
-                did_you_mean(expr.table.name, ck.tables)
-                or f"declare it, e.g. `rate table {expr.table.name} by longest prefix of "
-                "destination { ... }`",
-            )
-            return MoneyType(ck.currency)
-        if subscription:
-            ck.error(
-                codes.MISPLACED_RULE,
-                "rate tables price usage; this product is a subscription",
-                expr.span,
-                None,
-            )
-        measure = units.canonical(product.measured[0][0]) if product.measured else "event"
-        currencies = sorted({r.price.currency for r in table.rows})
-        for row in table.rows:
-            assert row.price.per is not None
-            unit = units.canonical(row.price.per)
-            if unit not in units.PERIOD_UNITS and units.dimension(unit) != units.dimension(measure):
-                ck.error(
-                    codes.UNIT_MISMATCH,
-                    f"the product is measured in {units.plural(measure)}; "
-                    f'the rate for "{row.key}" is per {row.price.per}',
-                    row.price.span,
-                    f"price per {measure}, or change `measured in`",
-                )
-        if len(currencies) > 1:
-            ck.error(
-                codes.CURRENCY_MISMATCH,
-                f"rate table {table.name.name} mixes {' and '.join(currencies)}",
-                table.span,
-                "state every rate of one table in one currency",
-            )
-        return MoneyType(currencies[0] if currencies else ck.currency)
-    if isinstance(expr, ast.Add):
-        left = infer(expr.left, ck, product, is_charge, line_level)
-        right = infer(expr.right, ck, product, is_charge, line_level)
-        if left.currency != right.currency:
-            if left.currency and right.currency:
-                word = "add" if expr.op == "+" else "subtract"
-                ck.error(
-                    codes.CURRENCY_MISMATCH,
-                    f"cannot {word} {right.currency} {'to' if expr.op == '+' else 'from'} {left.currency}",
-                    expr.right.span,
-                    "state both amounts in one currency; conversions apply to payouts after the split",
-                )
-            else:
-                ck.error(
-                    codes.WRONG_KIND_OF_AMOUNT,
-                    f"cannot {'add' if expr.op == '+' else 'subtract'} {right} and {left}",
-                    expr.span,
-                    "give the number a currency",
-                )
-        return left if left.currency else right
-    if isinstance(expr, ast.Mul):
-        left = infer(expr.left, ck, product, is_charge, line_level)
-        right = infer(expr.right, ck, product, is_charge, line_level)
-        if left.currency and right.currency:
-            ck.error(
-                codes.MONEY_TIMES_MONEY,
-                f"cannot {'multiply' if expr.op == '*' else 'divide'} money by money "
-                f"({left.currency} {expr.op} {right.currency})",
-                expr.span,
-                "multiply an amount by a plain number or a percentage",
-            )
-        if expr.op == "/" and right.currency and not left.currency:
-            ck.error(
-                codes.MONEY_TIMES_MONEY,
-                "cannot divide a plain number by an amount of money",
-                expr.span,
-                "divide the amount of money by the number instead",
-            )
-        if expr.op == "/" and isinstance(expr.right, ast.Number) and expr.right.value == 0:
-            ck.error(
-                codes.INVALID_NUMBER,
-                "cannot divide by zero",
-                expr.right.span,
-                "divide by a number other than 0",
-            )
-        return left if left.currency else right
-    assert isinstance(expr, ast.Larger)
-    left = infer(expr.left, ck, product, is_charge, line_level)
-    right = infer(expr.right, ck, product, is_charge, line_level)
-    if left.currency != right.currency:
-        ck.error(
-            codes.CURRENCY_MISMATCH,
-            f"cannot compare {left} with {right}",
-            expr.right.span,
-            "state both amounts in one currency",
-        )
-    return left
 
 
 def check_contract(contract: ast.Contract) -> list[Diagnostic]:

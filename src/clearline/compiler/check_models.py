@@ -7,32 +7,30 @@ Called by `check._Checker`; each function reports through the checker's
 
 from __future__ import annotations
 
+import decimal
 import itertools
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from fractions import Fraction
 
 from clearline import codes
 from clearline.compiler import units
+from clearline.compiler.checker import Checker
+from clearline.compiler.infer import infer, tier_table
 from clearline.diagnostics import did_you_mean
 from clearline.grammar import ast
 from clearline.source import Span
 
-if TYPE_CHECKING:
-    from clearline.compiler.check import MoneyType, _Checker
-
 __all__ = [
     "check_allowance",
-    "check_block",
     "check_commit",
     "check_discount",
     "check_distribute",
     "check_limit",
     "check_product_models",
-    "check_share_base",
     "check_split",
     "check_tier_tables",
     "check_withhold",
-    "infer_model",
+    "percent_text",
 ]
 
 
@@ -40,7 +38,7 @@ def _fmt(value: Decimal | None) -> str:
     return "∞" if value is None else format(value, "f")
 
 
-def check_tier_tables(ck: _Checker) -> None:
+def check_tier_tables(ck: Checker) -> None:
     """Bands sorted, contiguous, non-overlapping, open-ended last; one kind of rate."""
     ck.duplicates([(t.name.name, t.name.span) for t in ck.c.tiers], "tier table")
     for table in ck.c.tiers:
@@ -112,97 +110,7 @@ def check_tier_tables(ck: _Checker) -> None:
             )
 
 
-def _tier_table(ck: _Checker, ident: ast.Ident) -> ast.TierTable | None:
-    table = next((t for t in ck.c.tiers if t.name.name == ident.name), None)
-    if table is None:
-        ck.error(
-            codes.UNKNOWN_NAME,
-            f"unknown tier table `{ident.name}`",
-            ident.span,
-            did_you_mean(ident.name, [t.name.name for t in ck.c.tiers])
-            or "declare it with `tiers NAME graduated { from 0 to ... at ... }`",
-        )
-    return table
-
-
-def infer_model(expr: ast.Expr, ck: _Checker, product: ast.Product) -> MoneyType | None:
-    """Types of the model atoms (tiers, record values, aggregates); None for other nodes."""
-    from clearline.compiler.check import MoneyType
-
-    if isinstance(expr, ast.TierRef) and expr.base is not None:
-        table = _tier_table(ck, expr.table)
-        if table is not None and not all(b.percent for b in table.bands):
-            ck.error(
-                codes.WRONG_KIND_OF_AMOUNT,
-                f"tiers {table.name.name} price units; a tiered share needs percentage bands",
-                expr.table.span,
-                "write bands like `from 0.00 PLN to 10000.00 PLN at 70%`",
-            )
-        return MoneyType(ck.currency)
-    if isinstance(expr, ast.TierRef):
-        table = _tier_table(ck, expr.table)
-        if table is None:
-            return MoneyType(ck.currency)
-        if any(b.percent for b in table.bands):
-            ck.error(
-                codes.WRONG_KIND_OF_AMOUNT,
-                f"tiers {table.name.name} are shares; they apply to an amount in a waterfall",
-                expr.span,
-                "use `tiers NAME of the remainder` inside `distribute`, or price units in the tiers",
-            )
-        if product.subscription:
-            ck.error(
-                codes.MISPLACED_RULE,
-                "tiers price a period's usage; this product is a subscription",
-                expr.span,
-                None,
-            )
-        measure = units.canonical(product.measured[0][0]) if product.measured else "event"
-        for band in table.bands:
-            if band.unit and units.dimension(units.canonical(band.unit)) != units.dimension(measure):
-                ck.error(
-                    codes.UNIT_MISMATCH,
-                    f"the product is measured in {units.plural(measure)}; the band from "
-                    f"{_fmt(band.lower)} is priced per {band.unit}",
-                    band.span,
-                    f"price per {measure}, or change `measured in`",
-                )
-        currencies = sorted({b.currency for b in table.bands if b.currency})
-        if len(currencies) > 1:
-            ck.error(
-                codes.CURRENCY_MISMATCH,
-                f"tiers {table.name.name} mix {' and '.join(currencies)}",
-                table.span,
-                "state every band in one currency",
-            )
-        return MoneyType(currencies[0] if currencies else ck.currency)
-    if isinstance(expr, ast.FieldValue):
-        ftype = ck.field(expr.field)
-        if ftype is not None and ftype not in {"decimal", "integer"}:
-            ck.error(
-                codes.WRONG_KIND_OF_AMOUNT,
-                f"`{expr.field.name}` is a {ftype} field; an amount is read from a decimal field",
-                expr.field.span,
-                f"declare it as `{expr.field.name} decimal`",
-            )
-        ck.known_currency(expr.currency, expr.span)
-        return MoneyType(expr.currency)
-    if isinstance(expr, ast.Aggregate):
-        ftype = ck.field(expr.field)
-        if ftype is not None and ftype not in {"decimal", "integer"}:
-            ck.error(
-                codes.WRONG_KIND_OF_AMOUNT,
-                f"the {expr.func} of `{expr.field.name}` needs a number field; it is {ftype}",
-                expr.field.span,
-                f"declare it as `{expr.field.name} integer` or `decimal`",
-            )
-        if product.subscription:
-            ck.error(codes.MISPLACED_RULE, "aggregates over records apply to usage products", expr.span, None)
-        return MoneyType(None)
-    return None
-
-
-def check_limit(ck: _Checker, mod: ast.Limit, kind: str) -> None:
+def check_limit(ck: Checker, mod: ast.Limit, kind: str) -> None:
     ck.check_money(mod.amount)
     if ck.currency and mod.amount.currency != ck.currency:
         ck.error(
@@ -221,7 +129,7 @@ def check_limit(ck: _Checker, mod: ast.Limit, kind: str) -> None:
 
 
 def _charging_clauses(
-    ck: _Checker, product: ast.Product, refs: tuple[tuple[str, Span], ...], why: str
+    ck: Checker, product: ast.Product, refs: tuple[tuple[str, Span], ...], why: str
 ) -> None:
     """Clauses named by a commitment or discount exist in the product and charge the customer."""
     labels = {c.label: c for c in product.clauses}
@@ -238,7 +146,7 @@ def _charging_clauses(
             ck.error(codes.MISPLACED_RULE, f'clause "{label}" charges no customer; {why}', span, None)
 
 
-def check_commit(ck: _Checker, rule: ast.Commit, product: ast.Product) -> None:
+def check_commit(ck: Checker, rule: ast.Commit, product: ast.Product) -> None:
     ck.check_money(rule.amount)
     if ck.currency and rule.amount.currency != ck.currency:
         ck.error(
@@ -257,10 +165,10 @@ def check_commit(ck: _Checker, rule: ast.Commit, product: ast.Product) -> None:
     _charging_clauses(ck, product, rule.clauses, "a commitment counts customer charges")
 
 
-def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -> None:
+def check_distribute(ck: Checker, rule: ast.Distribute, product: ast.Product) -> None:
     """Parties known, named steps earlier, shares of the base at most 100%, the rest last."""
     labels: dict[str, ast.Step] = {}
-    base_total = Decimal(0)
+    base_total = Fraction(0)  # exact: see check_split
     base_steps: list[ast.Step] = []
     if not any(isinstance(r, ast.Charge) for c in product.clauses for r in c.rules):
         ck.error(
@@ -292,7 +200,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
                 "write a percentage between 0% and 100%",
             )
         if step.kind == "base" and step.percent is not None:
-            base_total += step.percent
+            base_total += Fraction(step.percent)
             base_steps.append(step)
         if step.kind == "step" and step.of_step is not None and step.of_step[0] not in labels:
             ck.error(
@@ -312,7 +220,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
                     f"state it in {ck.currency}",
                 )
         if step.kind == "tiers" and step.tiers is not None:
-            table = _tier_table(ck, step.tiers)
+            table = tier_table(ck, step.tiers)
             if table is not None and not all(b.percent for b in table.bands):
                 ck.error(
                     codes.WRONG_KIND_OF_AMOUNT,
@@ -337,7 +245,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
         notes = tuple(f"{s.span}: {s.percent}% of the {rule.base} to {s.party.name}" for s in base_steps)
         ck.error(
             codes.SHARES_EXCEED_BASE,
-            f"the steps take {base_total}% of the period's {rule.base}, more than the whole",
+            f"the steps take {percent_text(base_total)} of the period's {rule.base}, more than the whole",
             base_steps[-1].span,
             "lower the percentages so that they total at most 100%",
             notes,
@@ -351,7 +259,7 @@ def check_distribute(ck: _Checker, rule: ast.Distribute, product: ast.Product) -
         )
 
 
-def check_withhold(ck: _Checker, rule: ast.Withhold) -> None:
+def check_withhold(ck: Checker, rule: ast.Withhold) -> None:
     party = ck.party(rule.party)
     if party is not None and party.role == "operator":
         ck.error(
@@ -369,7 +277,7 @@ def check_withhold(ck: _Checker, rule: ast.Withhold) -> None:
         )
 
 
-def check_allowance(ck: _Checker, rule: ast.Charge | ast.Pay, product: ast.Product) -> None:
+def check_allowance(ck: Checker, rule: ast.Charge | ast.Pay, product: ast.Product) -> None:
     allowances = [m for m in rule.modifiers if isinstance(m, ast.Allowance)]
     pooled = [m for m in rule.modifiers if isinstance(m, ast.Pooled)]
     for extra in allowances[1:]:
@@ -405,17 +313,7 @@ def check_allowance(ck: _Checker, rule: ast.Charge | ast.Pay, product: ast.Produ
             ck.field(allowance.per)
 
 
-def check_block(ck: _Checker, money: ast.Money) -> None:
-    if money.block is not None and money.block <= 0:
-        ck.error(
-            codes.INVALID_INCREMENTS,
-            f"a block of {money.block} {money.per} is empty",
-            money.span,
-            "write the block size as a positive number, e.g. `per block of 100 MB`",
-        )
-
-
-def check_discount(ck: _Checker, rule: ast.Discount, product: ast.Product) -> None:
+def check_discount(ck: Checker, rule: ast.Discount, product: ast.Product) -> None:
     if rule.percent is not None and not 0 <= rule.percent <= 100:
         ck.error(
             codes.PERCENTAGE_OUT_OF_RANGE,
@@ -435,27 +333,59 @@ def check_discount(ck: _Checker, rule: ast.Discount, product: ast.Product) -> No
     _charging_clauses(ck, product, rule.clauses, "there is nothing to discount")
 
 
-def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
-    total = sum((pct for _, pct in rule.shares), Decimal(0))
-    names = [party.name for party, _ in rule.shares]
-    for party, pct in rule.shares:
-        ck.party(party)
-        if not 0 <= pct <= 100:
-            ck.error(codes.PERCENTAGE_OUT_OF_RANGE, f"{pct}% is more than the whole", party.span, None)
+def percent_text(percent: Fraction) -> str:
+    """An exact percentage as written when it is a decimal (25/2 -> 12.5%), else as a
+    fraction of a percent (200/3 -> 200/3%)."""
+    wide = decimal.Context(prec=200)
+    digits = wide.divide(Decimal(percent.numerator), Decimal(percent.denominator))
+    if Fraction(digits) == percent:
+        return format(wide.normalize(digits), "f") + "%"
+    return f"{percent.numerator}/{percent.denominator}%"
+
+
+def _written(fraction: Fraction) -> str:
+    """An exact share as a percentage when it is one (1/8 -> 12.5%), else as a fraction."""
+    percent = fraction * 100
+    # wide enough for any sum of shares written in the bounded 50-digit context
+    wide = decimal.Context(prec=200)
+    digits = wide.divide(Decimal(percent.numerator), Decimal(percent.denominator))
+    if Fraction(digits) == percent:
+        return format(wide.normalize(digits), "f") + "%"
+    return f"{fraction.numerator}/{fraction.denominator}"
+
+
+def check_split(ck: Checker, rule: ast.Split, product: ast.Product) -> None:
+    # exact: 1/3 + 1/3 + 1/3 is the whole, and 33.3333333333333333333333333334% (past the
+    # default 28 digits) is not
+    total = sum((s.share for s in rule.shares), Fraction(0))
+    names = [s.party.name for s in rule.shares]
+    for share in rule.shares:
+        ck.party(share.party)
+        if share.written.endswith("/0"):
+            ck.error(
+                codes.INVALID_NUMBER,
+                f"the share {share.written} divides by zero",
+                share.span,
+                "write a fraction like 1/3",
+            )
+        elif not 0 <= share.share <= 1:
+            ck.error(
+                codes.PERCENTAGE_OUT_OF_RANGE, f"{share.written} is more than the whole", share.span, None
+            )
     for i, name in enumerate(names):
         if name in names[:i]:
             ck.error(
                 codes.DUPLICATE_NAME,
                 f"`{name}` has two shares in this split",
-                rule.shares[i][0].span,
+                rule.shares[i].party.span,
                 "merge them",
             )
-    if total != 100:
-        notes = tuple(f"{party.span}: {party.name} {pct}%" for party, pct in rule.shares)
-        code = codes.SHARES_EXCEED_BASE if total > 100 else codes.MISPLACED_RULE
+    if total != 1 and not rule.equally:
+        notes = tuple(f"{s.party.span}: {s.party.name} {s.written}" for s in rule.shares)
+        code = codes.SHARES_EXCEED_BASE if total > 1 else codes.MISPLACED_RULE
         ck.error(
             code,
-            f"the shares of the split add up to {total}%, not 100%",
+            f"the shares of the split add up to {_written(total)}, not 100%",
             rule.span,
             "a split divides the whole: make the shares total 100%",
             notes,
@@ -476,31 +406,8 @@ def check_split(ck: _Checker, rule: ast.Split, product: ast.Product) -> None:
         )
 
 
-def check_share_base(ck: _Checker, share: ast.Share, product: ast.Product) -> None:
-    """`... after deductions` needs deductions; `the allocated net of X` needs component X."""
-    if share.after_deductions and not product.deductions:
-        ck.error(
-            codes.MISSING_DECLARATION,
-            f"product {product.name.name} declares no deductions",
-            share.span,
-            'declare them in the product, e.g. `deduction bad_debt "Bad-debt allowance" is 3% of net`',
-        )
-    if share.component is not None:
-        names = [c.name for c, _ in product.components]
-        if share.component.name not in names:
-            ck.error(
-                codes.UNKNOWN_NAME,
-                f"product {product.name.name} has no component `{share.component.name}`",
-                share.component.span,
-                did_you_mean(share.component.name, names)
-                or "declare the bundle's components: `components tv 30.00 PLN, music 20.00 PLN`",
-            )
-
-
-def check_product_models(ck: _Checker, product: ast.Product) -> None:
+def check_product_models(ck: Checker, product: ast.Product) -> None:
     """Deductions and bundle components."""
-    from clearline.compiler.check import infer
-
     ck.duplicates([(d.name.name, d.name.span) for d in product.deductions], "deduction")
     for deduction in product.deductions:
         kind = infer(deduction.amount, ck, product, False)

@@ -249,8 +249,11 @@ class SplitPlan:
     clause: ClauseRef
     span: Span
     base: str
-    shares: tuple[tuple[str, Decimal], ...]  # party, fraction; fractions sum to 1
+    # party, weight: a fraction of the whole (sum 1), or whole numbers over a common
+    # denominator when the contract writes fractions; each party gets base × weight / Σ weights
+    shares: tuple[tuple[str, Decimal], ...]
     residual: str | None
+    written: tuple[str, ...] = ()  # each share as the contract writes it: "33.33%", "1/3"
 
 
 @dataclass(frozen=True, slots=True)

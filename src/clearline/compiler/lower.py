@@ -227,10 +227,34 @@ class _Lowerer:
         )
         return ir.TablePlan(t.name.name, t.key_kind, t.field.name, rows, t.span)
 
+    def conversions(self) -> tuple[ir.ConversionPlan, ...]:
+        """Every `pay PARTY in CUR at the rate of ...` of the contract, whichever product holds it."""
+        out: list[ir.ConversionPlan] = []
+        for product in self.c.products:
+            for clause in product.clauses:
+                for rule in clause.rules:
+                    if not isinstance(rule, ast.Convert):
+                        continue
+                    rounding = (
+                        Rounding(rule.rounding.mode, rule.rounding.quantum)
+                        if rule.rounding
+                        else Rounding("half up", minor_unit(rule.currency))
+                    )
+                    out.append(
+                        ir.ConversionPlan(
+                            rule.party.name,
+                            rule.currency,
+                            rule.fixing,
+                            rounding,
+                            self.clause_ref(clause),
+                            rule.span,
+                        )
+                    )
+        return tuple(out)
+
     def product(self, p: ast.Product) -> ir.ProductPlan:
         charges: list[ir.ChargePlan] = []
         payouts: list[ir.PayoutPlan] = []
-        conversions: list[ir.ConversionPlan] = []
         used_tables: list[str] = []
         commitments: list[ir.CommitPlan] = []
         waterfalls: list[ir.WaterfallPlan] = []
@@ -307,8 +331,12 @@ class _Lowerer:
                             clause=ref,
                             span=rule.span,
                             base=rule.base,
-                            shares=tuple((party.name, pct / 100) for party, pct in rule.shares),
+                            shares=_split_weights(rule),
                             residual=rule.residual.name if rule.residual else None,
+                            # percentages print from their weights, as they always have
+                            written=()
+                            if all(share.written.endswith("%") for share in rule.shares)
+                            else tuple(share.written for share in rule.shares),
                         )
                     )
                 elif isinstance(rule, ast.Pay):
@@ -319,17 +347,6 @@ class _Lowerer:
                             rule.span,
                             _text(self.lines, rule.span),
                             self.rate(rule, clause),
-                        )
-                    )
-                elif isinstance(rule, ast.Convert):
-                    rounding = (
-                        Rounding(rule.rounding.mode, rule.rounding.quantum)
-                        if rule.rounding
-                        else Rounding("half up", minor_unit(rule.currency))
-                    )
-                    conversions.append(
-                        ir.ConversionPlan(
-                            rule.party.name, rule.currency, rule.fixing, rounding, ref, rule.span
                         )
                     )
         subscription = p.subscription[0] if p.subscription else None
@@ -352,7 +369,8 @@ class _Lowerer:
             ends=self.pred(subscription.ends) if subscription else None,
             charges=tuple(charges),
             payouts=tuple(payouts),
-            conversions=tuple(conversions),
+            # a conversion is the contract's: it applies to every payout of its party, in any product
+            conversions=self.conversions(),
             tables=tuple(self.table(self.tables[t]) for t in used_tables),
             tiers=tuple(self.tier(tier_tables[t]) for t in used_tiers),
             commitments=tuple(commitments),
@@ -417,6 +435,25 @@ def _exprs(e: ast.Expr) -> list[ast.Expr]:
     elif isinstance(e, ast.ShareOf):
         out += _exprs(e.amount)
     return out
+
+
+def _split_weights(rule: ast.Split) -> tuple[tuple[str, Decimal], ...]:
+    """Each party's weight in the split. Percentages give their fraction of the whole as
+    written (33.34% -> 0.3334); once a share is a fraction (1/3, or `equally`), every
+    weight is a whole number over the shares' common denominator (1/3, 2/3 -> 1, 2), so
+    the engine divides once, exactly, and the cents go by the declared residual rule."""
+    if all(share.written.endswith("%") for share in rule.shares):
+        return tuple((s.party.name, Decimal(s.written[:-1]) / 100) for s in rule.shares)
+    common = 1
+    for share in rule.shares:
+        den = share.share.denominator
+        a, b = common, den
+        while b:
+            a, b = b, a % b
+        common = common * den // a
+    return tuple(
+        (s.party.name, Decimal(s.share.numerator * (common // s.share.denominator))) for s in rule.shares
+    )
 
 
 def lower_contract(contract: ast.Contract, sources: dict[str, SourceFile]) -> ir.ContractPlan:

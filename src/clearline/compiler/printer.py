@@ -157,9 +157,15 @@ def format_plan(plan: ir.ContractPlan) -> str:
                 vat = format((charge.vat_rate * 100).normalize(), "f")
                 if charge.vat_included:
                     divisor = 1 + charge.vat_rate
-                    out.append(
-                        f"      vat       {vat}% included: each record's net is its amount / {divisor}"
+                    record = charge.rate.record_rounding
+                    where = (
+                        f"each record's net is its amount / {divisor}, rounded {record.describe()} "
+                        "(the record rounding)"
+                        if record is not None
+                        else f"each line's net is its total / {divisor}, rounded "
+                        f"{charge.rate.line_rounding.describe()} (the line rounding; no record rounding)"
                     )
+                    out.append(f"      vat       {vat}% included: {where}")
                 elif charge.reverse_charge:
                     out.append(f"      vat       {vat}% reverse charge")
                 else:
@@ -188,7 +194,9 @@ def format_plan(plan: ir.ContractPlan) -> str:
             on = ", ".join(f'"{c}"' for c in disc.clauses) or "all charges"
             out.append(f"    discount {what} on {on}, per customer and VAT rate  [{disc.clause.label}]")
         for split in prod.splits:
-            shares = ", ".join(f"{party} {format((f * 100).normalize(), 'f')}%" for party, f in split.shares)
+            percents = tuple(f"{format((f * 100).normalize(), 'f')}%" for _, f in split.shares)
+            written = split.written or percents
+            shares = ", ".join(f"{party} {w}" for (party, _), w in zip(split.shares, written, strict=True))
             residual = f"residual to {split.residual}" if split.residual else "residual by largest remainder"
             out.append(f"    split the period's {split.base}: {shares}; {residual}  [{split.clause.label}]")
         for wh in prod.withholdings:

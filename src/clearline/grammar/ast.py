@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from clearline.source import Span
 
@@ -402,13 +403,25 @@ class Discount:
 
 
 @dataclass(frozen=True, slots=True)
+class SplitShare:
+    """One party's share of a split: `tvco 60%`, `tvco 1/3`, `1/3 to tvco`."""
+
+    party: Ident
+    share: Fraction  # of the whole, exactly (60% is 3/5); a zero denominator is 0 (see written)
+    written: str  # as the contract writes it: "60%", "1/3"
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Split:
-    """`split the period's net { tvco 60% musicco 40% } residual to tvco`."""
+    """`split the period's net { tvco 60% musicco 40% } residual to tvco`, or
+    `split the period's net equally between a, b and c`."""
 
     base: str
-    shares: tuple[tuple[Ident, Decimal], ...]
+    shares: tuple[SplitShare, ...]
     residual: Ident | None
     span: Span
+    equally: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -658,7 +658,10 @@ class _TokenError:
                 codes.SYNTAX_ERROR,
                 f"{_shown(self.token)} cannot stand here: it belongs {_places()[word][0]}",
                 self.here(),
-                f"move this line {_places()[word][1]}",
+                # a file holds one contract, library or amendment: another opens its own file
+                "an amendment is its own file: move it to a new `.contract` file"
+                if word == "amendment"
+                else f"move this line {_places()[word][1]}",
             )
         return None
 

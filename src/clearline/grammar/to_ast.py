@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
@@ -535,12 +536,33 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def split(self, meta: Meta, children: list[Any]) -> ast.Split:
         base = str(children[0])
-        shares = tuple(c for c in children[1:] if isinstance(c, tuple))
+        shares = tuple(c for c in children[1:] if isinstance(c, ast.SplitShare))
         residual = next((self.ident(c) for c in children[1:] if isinstance(c, Token)), None)
         return ast.Split(base, shares, residual, self.span(meta))
 
-    def split_share(self, children: list[Token]) -> tuple[ast.Ident, Decimal]:
-        return (self.ident(children[0]), Decimal(str(children[1])[:-1]))
+    @v_args(meta=True)
+    def split_equally(self, meta: Meta, children: list[Any]) -> ast.Split:
+        base = str(children[0])
+        names = [self.ident(c) for c in children[1:] if isinstance(c, Token)]
+        residual = next((c for c in children[1:] if isinstance(c, ast.Ident)), None)
+        count = len(names)
+        shares = tuple(ast.SplitShare(n, Fraction(1, count), f"1/{count}", n.span) for n in names)
+        return ast.Split(base, shares, residual, self.span(meta), equally=True)
+
+    @v_args(meta=True)
+    def split_share(self, meta: Meta, children: list[Token]) -> ast.SplitShare:
+        name, value = (children[0], children[1]) if children[0].type == "NAME" else (children[1], children[0])
+        written = str(value)
+        if written.endswith("%"):
+            share = Fraction(Decimal(written[:-1])) / 100
+        else:
+            top, bottom = written.split("/")
+            # a zero denominator is reported by the checker, with its span
+            share = Fraction(int(top), int(bottom)) if int(bottom) else Fraction(0)
+        return ast.SplitShare(self.ident(name), share, written, self.span(meta))
+
+    def equal_residual(self, children: list[Token]) -> ast.Ident:
+        return self.ident(children[0])
 
     @v_args(meta=True)
     def money_block(self, meta: Meta, children: list[Any]) -> ast.Money:

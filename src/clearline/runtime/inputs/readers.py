@@ -390,7 +390,8 @@ def _read_csv(
         its cells split at commas, as csv.reader splits a line without quotes."""
         parsed = cast(list[Row], list(map(str.split, texts, repeat(","))))
         # a run of many lines came through a block without NUL; a line alone, maybe not
-        if len(texts) > 1 and "" not in texts and min(map(len, parsed)) >= width:
+        lengths = set(map(len, parsed))
+        if len(texts) > 1 and "" not in texts and lengths == {width}:
             numbers.extend(range(start, start + len(parsed)))
             rows.extend(parsed)
             return
@@ -551,13 +552,20 @@ def _encodable(value: object) -> bool:
 
 def _whole(row: Row, width: int, i_id: int | None) -> Row:
     """A row with fewer cells than the header (a truncated line) becomes a reject, and so
-    does one whose first cell starts with NUL (it would read as a marker)."""
+    does one with more (an unquoted comma shifts every later field: rated, it would pay on
+    the wrong columns) and one whose first cell starts with NUL (it would read as a marker)."""
     if row[0] and row[0][0] == "\x00":
         rid = row[i_id] if i_id is not None and i_id < len(row) and row[i_id] else ""
         return marker("the line starts with a NUL character", width, rid or "")
-    if len(row) >= width:
+    if len(row) == width:
         return row
     rid = row[i_id] if i_id is not None and i_id < len(row) and row[i_id] else ""
+    if len(row) > width:
+        return marker(
+            f"the line has {len(row)} cells, the header {width}: a field may hold an unquoted comma",
+            width,
+            rid or "",
+        )
     return marker(f"the line has {len(row)} of {width} columns; it looks cut short", width, rid or "")
 
 

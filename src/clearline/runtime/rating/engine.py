@@ -104,6 +104,7 @@ class _Rule:
         self.fn = closures.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers, self.bundle)
         self.line_level = plan.rate.line_level
         self.allowance_per = plan.rate.allowance_per
+        self.subscription = product.kind == "subscription"
         self.vat_included = (
             isinstance(plan, ir.ChargePlan) and plan.vat_included and plan.vat_rate is not None
         )
@@ -589,10 +590,12 @@ class _FileContext(FastPaths):
             paid: Decimal | None = None
             if rule.vat_included:
                 assert rule.vat is not None
-                # the amount paid includes VAT: extract the net, rounded per record
+                # the amount paid includes VAT: extract the net where the contract rounds it,
+                # each record's net when it rounds each record, else the line's (exactly here)
                 paid = amount
-                rounding = rule.record_rounding or rule.rate.line_rounding
-                amount = round_money(CONTEXT.divide(paid, 1 + rule.vat), rounding)
+                amount = CONTEXT.divide(paid, 1 + rule.vat)
+                if rule.record_rounding is not None:
+                    amount = round_money(amount, rule.record_rounding)
             elif rule.record_rounding is not None:
                 amount = round_money(amount, rule.record_rounding)
             if rule.kind == "I":

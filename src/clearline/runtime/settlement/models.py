@@ -130,9 +130,12 @@ def commitments(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name:
     for commit in p.product.commitments:
         days = _effective_days(p)
         committed, proration = commit.amount, ""
+        shown = _s(commit.amount)  # the commitment as the description states it
         if commit.prorated and days != p.period.days:
             committed = CONTEXT.divide(CONTEXT.multiply(commit.amount, Decimal(days)), Decimal(p.period.days))
             proration = f"{_s(commit.amount)} × {days} / {p.period.days} contract days = {_s(committed)}; "
+            # exact, not its 50 digits: the trace shows the arithmetic
+            shown = f"{_s(commit.amount)} × {days}/{p.period.days} days"
         for customer in customers:
             counted = [
                 ln
@@ -153,7 +156,7 @@ def commitments(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name:
                 customer,
                 name(customer),
                 "invoice",
-                f"commitment true-up ({_s(committed)} committed, {_s(spent)} charged)",
+                f"commitment true-up ({shown} committed, {_s(spent)} charged)",
                 amount,
                 vat_rate=commit.vat_rate,
                 vat_amount=vat,
@@ -368,29 +371,36 @@ def _step_arithmetic(result: StepResult) -> str:
 
 
 def splits(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
-    """The period's net divided among parties, exactly, residual by largest remainder."""
+    """The period's net divided among parties, exactly, residual by largest remainder.
+
+    The split is of the period's total, never of each record: three records of 100.00
+    split three ways give each party 100.00, the residual cents placed once.
+    """
     out: list[Any] = []
     traces: list[dict[str, Any]] = []
     invoices = [ln for ln in lines if ln.kind == "invoice"]
     quantum = minor_unit(p.contract.currency)
     for split in p.product.splits:
         base = _base(invoices, split.base)
-        weights = [fraction for _, fraction in split.shares]
+        weights = [weight for _, weight in split.shares]
+        whole = sum(weights, Decimal(0))
+        exact = [CONTEXT.divide(CONTEXT.multiply(base, w), whole) for w in weights]
+        written = split.written or tuple(_pct(w) for w in weights)
         if split.residual is None:
             shares = allocate(base, weights, quantum)
             rule = "largest remainder, ties by declaration order"
         else:
             down = Rounding("down", quantum)
-            shares = [round_money(CONTEXT.multiply(base, w), down) for w in weights]
+            shares = [round_money(e, down) for e in exact]
             shares[[party for party, _ in split.shares].index(split.residual)] += base - sum(
                 shares, Decimal(0)
             )
             rule = f"each share rounded down; the residual to {split.residual}"
         parts = [
-            {"party": party, "exact": _s(CONTEXT.multiply(base, w)), "amount": _s(a)}
-            for (party, w), a in zip(split.shares, shares, strict=True)
+            {"party": party, "exact": _s(e), "amount": _s(a)}
+            for (party, _), e, a in zip(split.shares, exact, shares, strict=True)
         ]
-        for (party, fraction), amount in zip(split.shares, shares, strict=True):
+        for (party, _), share, e, amount in zip(split.shares, written, exact, shares, strict=True):
             kind = "retained" if p.contract.party(party).role == "operator" else "payout"
             line = _new_line(
                 make,
@@ -400,7 +410,7 @@ def splits(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Name
                 party,
                 name(party),
                 kind,
-                f"{_pct(fraction)} of the period's {split.base} {_s(base)}",
+                f"{share} of the period's {split.base} {_s(base)}",
                 amount,
                 records=sum(ln.records for ln in invoices),
             )
@@ -410,9 +420,8 @@ def splits(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Name
                     line,
                     p,
                     split.clause,
-                    formula=f"{_pct(fraction)} of the period's {split.base}",
-                    arithmetic=f"{_s(base)} × {_pct(fraction)} = {_s(CONTEXT.multiply(base, fraction))}; "
-                    f"split to {quantum}: {rule}",
+                    formula=f"{share} of the period's {split.base}",
+                    arithmetic=f"{_s(base)} × {share} = {_s(e)}; split to {quantum}: {rule}",
                     split=parts,
                     from_lines={"invoice": [ln.line_id for ln in invoices][:20]},
                 )
@@ -468,6 +477,20 @@ def withholdings(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name
                     arithmetic=f"{_s(ln.amount)} × {_pct(wh.rate)} = {_s(exact)}",
                     rounding=_rounding(rounding, exact, withheld),
                     from_lines={"payout": [ln.line_id]},
+                    fx=None
+                    if paid is None or conv is None
+                    else {
+                        "fixing": conv.fixing,
+                        "date": ln.fx_date,
+                        "rate": _s(ln.fx_rate),
+                        "arithmetic": [
+                            f"{_pct(wh.rate)} of the payout paid, {_s(ln.paid_amount)} {conv.currency}"
+                        ],
+                        "exact": _s(CONTEXT.multiply(ln.paid_amount or Decimal(0), wh.rate)),
+                        "rounding": {"mode": conv.rounding.mode, "quantum": str(conv.rounding.quantum)},
+                        "result": f"{_s(paid)} {conv.currency}",
+                        "clause": {"label": conv.clause.label, "span": str(conv.clause.span)},
+                    },
                 )
             )
     return out, traces

@@ -8,6 +8,7 @@ computed here, once per line, through `money.round_money`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import heapq
@@ -254,6 +255,7 @@ class _Finisher:
         net = Decimal(0)
         gross = Decimal(0)
         touched: list[tuple[str, str]] = []
+        paid = Decimal(0)
         for rule in p.charges + p.payouts:
             unit.net, unit.gross = net, gross
             if rule.line_level:
@@ -263,7 +265,15 @@ class _Finisher:
                 amount = rule.fn(unit)
                 if rule.record_rounding is not None:
                     amount = round_money(amount, rule.record_rounding)
-                if rule.kind == "I":
+                if rule.kind == "I" and rule.vat_included:
+                    # the price includes VAT: the subscriber's line is its rating unit, so its net
+                    # is extracted and rounded with the line, and VAT is what was paid less it
+                    paid = amount
+                    assert rule.vat is not None  # `included` is a VAT mode: the rule has a rate
+                    amount = round_money(CONTEXT.divide(paid, 1 + rule.vat), rule.rate.line_rounding)
+                    net += amount
+                    gross += paid
+                elif rule.kind == "I":
                     # A subscriber's charge line is its own rating unit: line rounding applies now,
                     # and shares of `net` see the rounded line, as the invoice shows it.
                     amount = round_money(amount, rule.rate.line_rounding)
@@ -286,6 +296,8 @@ class _Finisher:
                 acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
             snapshot = closures.Unit(unit.quantity, None, False, days, p.period.days, unit.net, unit.gross)
             acc.add(customer, snapshot, amount)
+            if rule.kind == "I" and rule.vat_included and not rule.line_level:
+                acc.gross += paid
             acc.records += len(ids) - 1
             if rule.line_level:
                 acc.net_base += unit.net
@@ -335,6 +347,10 @@ class _Finisher:
             models.splits,
             models.withholdings,
         ):
+            if model is models.withholdings:
+                # every payout of a party paid in its own currency, whichever rule made it;
+                # withholding then takes its part of the converted amount too
+                lines = self.converted(lines, traces)
             for p in self.engine.products:
                 contract_version = (p.contract.id, p.contract.version)
                 mine = [
@@ -420,16 +436,29 @@ class _Finisher:
             }
         )
         vat_rate = rule.vat if rule.kind == "I" else None
-        if rule.kind == "I" and rule.vat_included:
+        subscription = product.kind == "subscription"
+        if rule.kind == "I" and rule.vat_included and rate.line_level:
+            # priced once for the line: the amount is what the customer pays, VAT included
+            paid = amount
+            assert vat_rate is not None  # `included` is a VAT mode: the rule has a rate
+            amount = round_money(CONTEXT.divide(paid, 1 + vat_rate), rate.line_rounding)
+            gross: Decimal | None = paid
+            vat_amount: Decimal | None = paid - amount
+            rounding_steps[-1]["after"] = _s(amount)
+            rounding_steps[-1]["note"] = f"the net extracted from the line's {_s(paid)} incl. VAT"
+        elif rule.kind == "I" and rule.vat_included and rate.record_rounding is None and not subscription:
+            # no record rounding: the net was summed exactly and is rounded with the line
+            gross = round_money(acc.gross, rate.line_rounding)
+            vat_amount = gross - amount
+        elif rule.kind == "I" and rule.vat_included:
             # VAT was extracted per record: the line's VAT is what was paid less the net
-            vat_amount: Decimal | None = acc.gross - amount
-            gross: Decimal | None = acc.gross
+            vat_amount = acc.gross - amount
+            gross = acc.gross
         else:
             vat_amount = self.vat(amount, vat_rate, rate.line_rounding)
             gross = amount + vat_amount if vat_amount is not None else None
         reverse = rule.kind == "I" and rule.plan.reverse_charge
         unit_price = _unit_price(rate.expr, acc)
-        subscription = product.kind == "subscription"
         if subscription and rule.kind == "I":
             quantity, unit_name = acc.quantity, "day"
             description = f"{product.title}, {acc.quantity} of {p.period.days} days"
@@ -455,7 +484,8 @@ class _Finisher:
         if rule.kind == "P":
             conversion = next((c for c in product.conversions if c.party == party), None)
             if conversion is not None and conversion.currency != contract.currency:
-                paid_amount, fx_rate, fx_date, fx_trace = self.convert(p, conversion, amount, acc)
+                days = sorted(acc.by_day.items()) if conversion.fixing == "record date" else None
+                paid_amount, fx_rate, fx_date, fx_trace = self.convert(p, conversion, amount, days)
                 paid_currency = conversion.currency
         line = Line(
             line_id=acc.line_id,
@@ -557,9 +587,16 @@ class _Finisher:
         rule: Any, amount: Decimal, rate: Decimal, vat: Decimal | None, gross: Decimal | None
     ) -> dict[str, str]:
         if rule.vat_included:
+            record = rule.rate.record_rounding
+            if record is not None and not rule.rate.line_level:
+                where = f"each record's net is its amount / {_s(1 + rate)}, rounded {record.describe()}"
+            elif rule.subscription and not rule.rate.line_level:
+                where = f"each subscriber's net is its amount / {_s(1 + rate)}, rounded with the line"
+            else:
+                where = f"the line's net is its total / {_s(1 + rate)}, rounded with the line"
             arithmetic = (
-                f"prices include {_pct(rate)} VAT: each record's net is its amount / "
-                f"{_s(1 + rate)}, rounded; VAT = paid {_s(gross)} - net {_s(amount)} = {_s(vat)}"
+                f"prices include {_pct(rate)} VAT: {where}; "
+                f"VAT = paid {_s(gross)} - net {_s(amount)} = {_s(vat)}"
             )
         elif rule.plan.reverse_charge:
             arithmetic = "reverse charge: the customer accounts for VAT (0%)"
@@ -573,14 +610,52 @@ class _Finisher:
             "gross": _s(gross),
         }
 
+    def converted(self, lines: list[Line], traces: list[dict[str, Any]]) -> list[Line]:
+        """The payout lines the period's models made (split shares, waterfall steps), paid
+        in the party's currency when the contract converts its payouts: the line's rounded
+        amount at the rate of the period end, the FX rate, date and table in its trace."""
+        by_product = {(p.contract.id, p.contract.version, p.product.name): p for p in self.engine.products}
+        by_id = {str(t["line_id"]): t for t in traces}
+        rule_lines = {acc.line_id for acc in self.acc.lines.values()}
+        out: list[Line] = []
+        for ln in lines:
+            p = by_product.get((ln.contract_id, ln.contract_version, ln.product))
+            conv = (
+                next((c for c in p.product.conversions if c.party == ln.party), None)
+                # a rule's own lines were converted (or failed to be) when they closed
+                if p is not None and ln.kind == "payout" and ln.line_id not in rule_lines
+                else None
+            )
+            if p is None or conv is None or conv.currency == ln.currency:
+                out.append(ln)
+                continue
+            paid, rate, day, fx_trace = self.convert(p, conv, ln.amount, None)
+            out.append(
+                dataclasses.replace(
+                    ln,
+                    paid_amount=paid,
+                    paid_currency=conv.currency if paid is not None else "",
+                    fx_rate=rate,
+                    fx_date=day,
+                )
+            )
+            trace = by_id.get(ln.line_id)
+            if trace is not None:
+                trace["fx"] = fx_trace
+        return out
+
     def convert(
-        self, p: _ProductRT, conv: ir.ConversionPlan, amount: Decimal, acc: LineAcc
+        self,
+        p: _ProductRT,
+        conv: ir.ConversionPlan,
+        amount: Decimal,
+        by_day: list[tuple[dt.date, Decimal]] | None,
     ) -> tuple[Decimal | None, Decimal | None, str, dict[str, Any]]:
         """Pay `amount` (settlement currency) in the party's currency.
 
-        Period end: the line's rounded amount at the rate of the period's last
-        day. Record date: each day's share of the line at that day's rate,
-        summed exactly, then rounded once.
+        Period end (`by_day` None): the line's rounded amount at the rate of the
+        period's last day. Record date: each day's share of the line at that
+        day's rate, summed exactly, then rounded once.
         """
         contract = p.contract
         if self.fx is None:
@@ -594,8 +669,7 @@ class _Finisher:
                 )
             )
             return None, None, "", {}
-        by_day = conv.fixing == "record date"
-        parts = sorted(acc.by_day.items()) if by_day else [(p.period.last_day, amount)]
+        parts = by_day if by_day is not None else [(p.period.last_day, amount)]
         exact = Decimal(0)
         steps: list[str] = []
         rate: Decimal | None = None

@@ -1,0 +1,413 @@
+"""Money that is never silently wrong (issue 9): conversions on every payout,
+declared VAT extraction points, exact share sums, equal and fractional splits.
+
+Every figure is computed by hand in the test's docstring.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import clearline
+from clearline import codes
+from clearline.compiler.printer import format_plan
+from clearline.source import SourceFile
+from conftest import read_csv
+from test_language import contract, settle
+
+FX = """\
+    date,from,to,rate
+    2026-03-31,EUR,USD,1.0921
+    2026-03-31,EUR,JPY,158.4410
+"""
+
+PARTNERS = """
+  partner usco "US Co" currency USD
+  partner jpco "JP Co" currency JPY
+  partner euco "EU Co" currency EUR
+  usage fields { service text }
+"""
+
+ONE_DEAL = """\
+    record_id,timestamp,customer_id,service,quantity
+    R1,2026-03-10T10:00:00+01:00,C1,deal,1
+"""
+
+
+def _traces(out: Path) -> dict[str, dict[str, object]]:
+    return {
+        str(t["line_id"]): t for t in map(json.loads, (out / "trace.jsonl").read_text().splitlines())
+    }
+
+
+def _check(text: str) -> list[clearline.Diagnostic]:
+    source = SourceFile("c.contract", text)
+    return list(clearline.check(clearline.parse(source)))
+
+
+def test_a_conversion_applies_to_every_split_share(tmp_path: Path) -> None:
+    """900.00 EUR split equally three ways: 300.00 each (exact, no residual).
+    usco is paid in USD at 1.0921: 300.00 × 1.0921 = 327.63 USD; jpco in JPY at
+    158.4410: 300.00 × 158.4410 = 47,532.30 -> 47,532 JPY (0 minor digits, half up);
+    euco is paid in EUR, the settlement currency: no conversion."""
+    text = contract(
+        "FX-1",
+        "EUR",
+        PARTNERS
+        + """
+  product deals "Deals" {
+    matches service = "deal"
+    clause "1 Price" {
+      charge customer 900.00 EUR
+      round each line half up to 0.01
+    }
+    clause "2 Split" {
+      split the period's net equally between usco, jpco and euco
+    }
+    clause "3 Currencies" {
+      pay usco in USD at the rate of the period end
+      pay jpco in JPY at the rate of the period end
+    }
+  }
+""",
+    )
+    out = settle(tmp_path, text, {"u.csv": ONE_DEAL}, fx=FX)
+    payouts = {
+        r["party"]: (r["amount"], r["paid_amount"], r["paid_currency"], r["fx_rate"], r["fx_date"])
+        for r in read_csv(out / "payout_lines.csv")
+    }
+    assert payouts == {
+        "usco": ("300.00", "327.63", "USD", "1.0921", "2026-03-31"),
+        "jpco": ("300.00", "47532", "JPY", "158.4410", "2026-03-31"),
+        "euco": ("300.00", "", "", "", ""),
+    }
+    traces = _traces(out)
+    usco = next(r for r in read_csv(out / "payout_lines.csv") if r["party"] == "usco")
+    fx = traces[usco["line_id"]]["fx"]
+    assert isinstance(fx, dict)
+    assert (fx["rate"], fx["date"], fx["table"], fx["result"]) == (
+        "1.0921",
+        "2026-03-31",
+        "fx.csv",
+        "327.63 USD",
+    )
+    assert fx["clause"]["label"] == "3 Currencies"
+
+
+def test_a_conversion_applies_to_waterfall_steps_minimums_and_withholding(tmp_path: Path) -> None:
+    """Net 1,000.00 EUR. The waterfall pays usco 10% of the net: 100.00 EUR ->
+    100.00 × 1.0921 = 109.21 USD. Withholding 10% of it: 10.00 EUR, paid
+    -(109.21 × 10%) = -10.921 -> -10.92 USD. A second product pays jpco 1% of net
+    with a minimum guarantee of 50.00 EUR per period: 1% of 1,000.00 is 10.00, raised
+    to 50.00 EUR -> 50.00 × 158.4410 = 7,922.05 -> 7,922 JPY."""
+    text = contract(
+        "FX-2",
+        "EUR",
+        PARTNERS
+        + """
+  product deals "Deals" {
+    matches service = "deal"
+    clause "1 Price" {
+      charge customer 1000.00 EUR
+      round each line half up to 0.01
+    }
+    clause "2 Chain" {
+      distribute the period's net {
+        pay usco 10% of the net as "fee", round half up to 0.01
+        telcopl keeps the rest
+      }
+    }
+    clause "3 Tax" {
+      withhold 10% tax from usco
+    }
+    clause "4 Currencies" {
+      pay usco in USD at the rate of the period end
+      pay jpco in JPY at the rate of the period end
+    }
+  }
+  product extras "Extras" {
+    matches service = "extra"
+    clause "5 Price" {
+      charge customer 1000.00 EUR
+      round each line half up to 0.01
+    }
+    clause "6 Share" {
+      pay jpco 1% of net, at least 50.00 EUR per period
+      round each line half up to 0.01
+    }
+  }
+""",
+    )
+    usage = ONE_DEAL + "    R2,2026-03-11T10:00:00+01:00,C1,extra,1\n"
+    out = settle(tmp_path, text, {"u.csv": usage}, fx=FX)
+    rows = {
+        (r["kind"], r["party"]): (r["amount"], r["paid_amount"], r["paid_currency"])
+        for r in read_csv(out / "payout_lines.csv")
+    }
+    assert rows == {
+        ("payout", "usco"): ("100.00", "109.21", "USD"),
+        ("withholding", "usco"): ("-10.00", "-10.92", "USD"),
+        ("payout", "jpco"): ("50.00", "7922", "JPY"),
+    }
+    traces = _traces(out)
+    for r in read_csv(out / "payout_lines.csv"):
+        fx = traces[r["line_id"]]["fx"]
+        assert isinstance(fx, dict) and fx["rate"] and fx["date"] == "2026-03-31", r
+
+
+def test_a_partner_with_its_own_currency_and_no_conversion_is_warned() -> None:
+    """usco declares USD and is paid by a split share with no conversion: W0103
+    names the party, its currency and the clause."""
+    text = contract(
+        "FX-3",
+        "EUR",
+        """
+  partner usco "US Co" currency USD
+  usage fields { service text }
+  product deals "Deals" {
+    matches service = "deal"
+    clause "1 Price" {
+      charge customer 900.00 EUR
+      round each line half up to 0.01
+    }
+    clause "2 Split" {
+      split the period's net { usco 50% telcopl 50% }
+    }
+  }
+""",
+    )
+    (diag,) = _check(text)
+    assert diag.code == codes.PAID_IN_ANOTHER_CURRENCY
+    assert diag.message == (
+        '`usco` declares currency USD but is paid in EUR by clause "2 Split", '
+        "and no clause converts its payouts"
+    )
+
+
+def test_a_conversion_of_a_split_share_at_the_record_date_is_an_error() -> None:
+    """A split share is a period total: there is no record date to take a rate from."""
+    text = contract(
+        "FX-4",
+        "EUR",
+        """
+  partner usco "US Co" currency USD
+  usage fields { service text }
+  product deals "Deals" {
+    matches service = "deal"
+    clause "1 Price" {
+      charge customer 900.00 EUR
+      round each line half up to 0.01
+    }
+    clause "2 Split" {
+      split the period's net { usco 50% telcopl 50% }
+    }
+    clause "3 Currency" {
+      pay usco in USD at the rate of the record date
+    }
+  }
+""",
+    )
+    (diag,) = _check(text)
+    assert diag.code == codes.MISPLACED_RULE
+    assert "split share" in diag.message and diag.span is not None and diag.span.line == 19  # the conversion
+
+
+PURCHASES = """
+  usage fields {{
+    service text
+    amount  decimal
+  }}
+  product purchases "Purchases" {{
+    matches service = "purchase"
+    clause "1 Purchases" {{
+      charge customer the value of amount in PLN
+      vat 23% included
+{record}      round each line half up to 0.01
+    }}
+  }}
+"""
+
+
+def _purchases(tmp_path: Path, record: str) -> dict[str, str]:
+    rows = "".join(
+        f"    P{i:04d},2026-03-10T10:00:00+01:00,C1,purchase,1,2.99\n" for i in range(1000)
+    )
+    usage = "    record_id,timestamp,customer_id,service,quantity,amount\n" + rows
+    text = contract("VAT-1", "PLN", PURCHASES.format(record=record))
+    out = settle(tmp_path, text, {"u.csv": usage})
+    (line,) = read_csv(out / "invoice_lines.csv")
+    return line
+
+
+def test_vat_included_is_extracted_per_record_when_the_contract_rounds_each_record(
+    tmp_path: Path,
+) -> None:
+    """1,000 purchases of 2.99 PLN incl. 23% VAT, `round each record half up to 0.01`:
+    each net is 2.99 / 1.23 = 2.43089... -> 2.43; the line's net 1,000 × 2.43 =
+    2,430.00; VAT = 2,990.00 paid - 2,430.00 = 560.00."""
+    line = _purchases(tmp_path, "      round each record half up to 0.01\n")
+    assert (line["amount"], line["vat_amount"], line["gross_amount"]) == ("2430.00", "560.00", "2990.00")
+
+
+def test_vat_included_is_extracted_from_the_line_without_a_record_rounding(tmp_path: Path) -> None:
+    """The same 1,000 purchases with no record rounding: the net is extracted from the
+    line, 2,990.00 / 1.23 = 2,430.8943... -> 2,430.89; VAT = 2,990.00 - 2,430.89 = 559.11.
+    Validation says which point applies (W0104), and so does `compile`."""
+    line = _purchases(tmp_path, "")
+    assert (line["amount"], line["vat_amount"], line["gross_amount"]) == ("2430.89", "559.11", "2990.00")
+    text = contract("VAT-1", "PLN", PURCHASES.format(record=""))
+    (diag,) = _check(text)
+    assert diag.code == codes.VAT_EXTRACTED_FROM_LINE
+    printed = format_plan(clearline.plan(SourceFile("c.contract", text)))
+    assert (
+        "vat       23% included: each line's net is its total / 1.23, rounded half up to 0.01 "
+        "(the line rounding; no record rounding)" in printed
+    )
+
+
+def _split_diags(shares: str) -> list[clearline.Diagnostic]:
+    text = contract(
+        "SPLIT-1",
+        "EUR",
+        f"""
+  partner a "A" currency EUR
+  partner b "B" currency EUR
+  usage fields {{ service text }}
+  product deals "Deals" {{
+    matches service = "deal"
+    clause "1 Price" {{
+      charge customer 100.00 EUR
+      round each line half up to 0.01
+    }}
+    clause "2 Split" {{
+      split the period's net {{ {shares} }}
+    }}
+  }}
+""",
+    )
+    return [d for d in _check(text) if d.severity == "error"]
+
+
+def test_share_sums_are_checked_exactly() -> None:
+    """Thirds sum to exactly 1; 33.3333333333333333333333333333% three times (30
+    digits, past the default 28-digit context, where the sum rounded to 100) is
+    99.9999999999999999999999999999%, not the whole."""
+    assert _split_diags("a 1/3 b 1/3 telcopl 1/3") == []
+    assert _split_diags("1/3 to a  2/3 to b") == []
+    third = "33.3333333333333333333333333333%"
+    (diag,) = _split_diags(f"a {third} b {third} telcopl {third}")
+    assert diag.message == "the shares of the split add up to 99.9999999999999999999999999999%, not 100%"
+    (diag,) = _split_diags("a 1/2 b 2/3")
+    assert diag.code == codes.SHARES_EXCEED_BASE
+    assert diag.message == "the shares of the split add up to 7/6, not 100%"
+
+
+def test_fractional_shares_split_the_period_total_once(tmp_path: Path) -> None:
+    """Three records of 100.00 EUR, split 1/3 to a, 1/3 to b, 1/3 to the operator:
+    the period's net is 300.00, each third is exactly 100.00 — not 33.33 + 33.33 +
+    33.34 per record (which would give a 100.02 over three records)."""
+    text = contract(
+        "SPLIT-2",
+        "EUR",
+        """
+  partner a "A" currency EUR
+  partner b "B" currency EUR
+  usage fields { service text }
+  product deals "Deals" {
+    matches service = "deal"
+    clause "1 Price" {
+      charge customer 100.00 EUR
+      round each line half up to 0.01
+    }
+    clause "2 Split" {
+      split the period's net { 1/3 to a  1/3 to b  1/3 to telcopl }
+    }
+  }
+""",
+    )
+    usage = ONE_DEAL + (
+        "    R2,2026-03-11T10:00:00+01:00,C1,deal,1\n    R3,2026-03-12T10:00:00+01:00,C1,deal,1\n"
+    )
+    out = settle(tmp_path, text, {"u.csv": usage})
+    payouts = {r["party"]: (r["amount"], r["description"]) for r in read_csv(out / "payout_lines.csv")}
+    assert payouts == {
+        "a": ("100.00", "Deals: 1/3 of the period's net 300.00"),
+        "b": ("100.00", "Deals: 1/3 of the period's net 300.00"),
+    }
+    (kept,) = [r for r in read_csv(out / "retained_lines.csv") if r["party"] == "telcopl"]
+    assert kept["amount"] == "100.00"
+
+
+def test_equal_shares_place_the_residual_once_by_largest_remainder(tmp_path: Path) -> None:
+    """100.00 EUR split equally between a, b and the operator: 33.333... each, rounded
+    down to 33.33; the one residual cent goes by largest remainder, ties by declaration
+    order, to a: 33.34 + 33.33 + 33.33 = 100.00."""
+    text = contract(
+        "SPLIT-3",
+        "EUR",
+        """
+  partner a "A" currency EUR
+  partner b "B" currency EUR
+  usage fields { service text }
+  product deals "Deals" {
+    matches service = "deal"
+    clause "1 Price" {
+      charge customer 100.00 EUR
+      round each line half up to 0.01
+    }
+    clause "2 Split" {
+      split the period's net equally between a, b, telcopl
+    }
+  }
+""",
+    )
+    out = settle(tmp_path, text, {"u.csv": ONE_DEAL})
+    payouts = {r["party"]: r["amount"] for r in read_csv(out / "payout_lines.csv")}
+    assert payouts == {"a": "33.34", "b": "33.33"}
+    (kept,) = [r for r in read_csv(out / "retained_lines.csv") if r["party"] == "telcopl"]
+    assert kept["amount"] == "33.33"
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_rejected(tmp_path: Path) -> None:
+    """`destination` holds an unquoted comma in R2: 7 cells under a 6-column header.
+    Read as it stands, every later field would shift; it is a reject with the reason,
+    and only R1 is rated: 1 × 2.50 EUR = 2.50 EUR. The same holds when every line is
+    long (no short line sends the reader down its careful path)."""
+    text = contract(
+        "CSV-1",
+        "EUR",
+        """
+  usage fields {
+    service     text
+    destination text
+  }
+  product calls "Calls" {
+    matches service = "call"
+    clause "1 Price" {
+      charge customer 2.50 EUR
+      round each line half up to 0.01
+    }
+  }
+""",
+    )
+    usage = """\
+    record_id,timestamp,customer_id,service,destination,quantity
+    R1,2026-03-10T10:00:00+01:00,C1,call,Warsaw,1
+    R2,2026-03-10T11:00:00+01:00,C1,call,Warsaw, PL,1
+"""
+    out = settle(tmp_path, text, {"u.csv": usage})
+    (reject,) = read_csv(out / "rejects.csv")
+    assert (reject["record_id"], reject["reason"]) == (
+        "R2",
+        "the line has 7 cells, the header 6: a field may hold an unquoted comma",
+    )
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert line["amount"] == "2.50"
+    long_lines = "    record_id,timestamp,customer_id,service,destination,quantity\n" + "".join(
+        f"    R{i},2026-03-10T11:00:00+01:00,C1,call,Warsaw, PL,1\n" for i in range(5)
+    )
+    (tmp_path / "all").mkdir()
+    out = settle(tmp_path / "all", text, {"u.csv": long_lines})
+    assert len(read_csv(out / "rejects.csv")) == 5
+    assert read_csv(out / "invoice_lines.csv") == []
