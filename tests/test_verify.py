@@ -41,7 +41,10 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_run_verifies(run: Path) -> None:
     result = CliRunner().invoke(app, ["verify", str(run)])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("verified: 7 input(s) unchanged, 17 output(s) reproduced byte for byte")
+    assert result.output.startswith(
+        "verified: 7 input(s) unchanged, 21 output(s) reproduced byte for byte, "
+        "8 manifest claim(s) recomputed"
+    )
 
 
 def test_an_edited_output_is_found(run: Path) -> None:

@@ -14,6 +14,7 @@ nothing else escapes for a problem with a contract or an input file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ from clearline.runtime.parallel import settle_in_workers
 from clearline.runtime.rating.engine import Engine
 from clearline.runtime.rating.periods import period_bounds
 from clearline.runtime.settlement.settle import Settlement, finish
+from clearline.runtime.store.folder import FolderInUse, FolderNotARun
 from clearline.runtime.store.run_folder import RunWriter
 from clearline.source import SourceFile, Span
 
@@ -280,6 +282,30 @@ def _input_error(err: InputError) -> ClearlineError:
     return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, err.message, None, err.hint)])
 
 
+def _writer(out: Path, force: bool) -> RunWriter:
+    try:
+        return RunWriter(out, force)
+    except FolderInUse as err:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.RUN_FOLDER_IN_USE, str(err), None, "wait for it to end, or write to another --out"
+                )
+            ]
+        ) from None
+    except FolderNotARun as err:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.NOT_A_RUN_FOLDER,
+                    f"{err}; a run would overwrite or delete them",
+                    None,
+                    "give --out a new or empty folder, or pass --force to write into this one",
+                )
+            ]
+        ) from None
+
+
 def run(
     plans: Sequence[ir.ContractPlan],
     usage: Sequence[str | Path],
@@ -292,6 +318,9 @@ def run(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     out_of_period: str = "reject",
+    force: bool = False,
+    pack: bool = False,
+    names: dict[str, str] | None = None,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -300,6 +329,10 @@ def run(
     result and every file are the same whatever the number.
     `out_of_period`: "reject" a record of another period, or "route" it to
     the run folder's `routed-PERIOD.jsonl`, a usage file for that period's run.
+    `force` writes into an `out` folder that holds other files than a run's;
+    `pack` copies the inputs into the run folder (`inputs/sha256/...`).
+    `names` maps an input's path to the name rejects and traces give it
+    (`verify` reads packed copies under the names the run gave them).
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
@@ -321,7 +354,10 @@ def run(
                 ]
             ) from None
     try:
+        label = (names or {}).get
         fx_table = read_fx(Path(fx)) if fx else None
+        if fx_table is not None and fx is not None:
+            fx_table = dataclasses.replace(fx_table, name=Path(label(str(fx), str(fx))).name)
         customer_table = read_customers(Path(customers)) if customers else None
     except InputError as err:
         raise _input_error(err) from None
@@ -332,7 +368,7 @@ def run(
     inputs += [("usage", Path(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []
-    writer = RunWriter(Path(out)) if out is not None else None
+    writer = _writer(Path(out), force) if out is not None else None
     try:
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
@@ -340,12 +376,14 @@ def run(
             engine = Engine(plan_list, period, customer_table, candidates, route=out_of_period == "route")
             try:
                 if workers > 1:
-                    settle_in_workers(engine, [str(u) for u in usage], batch_size, workers, writer, progress)
+                    paths = [str(u) for u in usage]
+                    labels = [label(u, u) for u in paths]
+                    settle_in_workers(engine, paths, batch_size, workers, writer, progress, labels)
                 else:
                     for path in usage:
                         usage_file = read_usage(Path(path), batch_size)
                         for batch in usage_file.batches:
-                            rows = engine.feed(str(path), usage_file.columns, batch)
+                            rows = engine.feed(label(str(path), str(path)), usage_file.columns, batch)
                             if writer is not None:
                                 writer.rated(rows)
                             if progress is not None:
@@ -355,7 +393,7 @@ def run(
             result = finish(engine, fx_table)
             if writer is not None:
                 options = {"out_of_period": out_of_period}
-                writer.finish(result, inputs, plans_hash(plan_list), {"options": options})
+                writer.finish(result, inputs, plans_hash(plan_list), {"options": options}, pack)
                 writer = None
             return result
     finally:

@@ -168,11 +168,22 @@ def verify(
         err.print(f"error[E0506]: input changed since the run: {escape(item)}")
     for name in result.differing_outputs:
         err.print(f"error[E0507]: {escape(name)} does not reproduce")
+    for claim in result.wrong_claims:
+        err.print(f"error[E0522]: manifest.json claims {escape(claim)}", soft_wrap=True)
+    for problem in result.bad_documents:
+        err.print(f"error[E0523]: {escape(problem)}", soft_wrap=True)
     if not result.ok:
         raise typer.Exit(EXIT_ERRORS)
+    documents = (
+        f", {result.documents_checked} document(s) rendered from this manifest"
+        if result.documents_checked
+        else ""
+    )
     out.print(
         f"verified: {result.inputs_checked} input(s) unchanged, "
-        f"{result.outputs_checked} output(s) reproduced byte for byte"
+        f"{result.outputs_checked} output(s) reproduced byte for byte, "
+        f"{result.claims_checked} manifest claim(s) recomputed{documents}",
+        soft_wrap=True,
     )
 
 
@@ -243,6 +254,12 @@ def simulate(
             "for that period's run.",
         ),
     ] = OutOfPeriod.reject,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an --out folder that holds other files.")
+    ] = False,
+    pack: Annotated[
+        bool, typer.Option("--pack", help="Copy the inputs into the run folder (inputs/sha256/...).")
+    ] = False,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
@@ -279,6 +296,8 @@ def simulate(
                 progress=callback,
                 workers=workers,
                 out_of_period=out_of_period.value,
+                force=force,
+                pack=pack,
             )
     except ClearlineError as error:
         raise _fail(error, err) from None

@@ -227,15 +227,21 @@ def _rejects(path: Path) -> list[RejectRow]:
 
 
 def _find_input(entry: dict[str, Any], folder: Path) -> tuple[Path | None, str]:
-    """The pinned input file: as written, else relative to the run folder's ancestors.
+    """The pinned input file: packed in the run folder, else at its absolute path, as
+    written, or relative to the run folder's ancestors.
 
     Returns (path, "") when a file with the pinned SHA-256 is found, else
     (None, why not). The hash makes the search safe: only the same bytes count.
     """
     written = Path(str(entry.get("path", "")))
     pinned = str(entry.get("sha256", ""))
+    packed = Path(str(entry["packed"])) if "packed" in entry else None
     candidates = [written]
-    if not written.is_absolute():
+    if packed is not None and not packed.is_absolute() and ".." not in packed.parts:
+        candidates = [folder / packed]  # the pack is the evidence
+    elif "absolute" in entry:
+        candidates = [Path(str(entry["absolute"])), written]
+    if packed is None and not written.is_absolute():
         candidates += [base / written for base in (folder.resolve(), *folder.resolve().parents)]
     changed = None
     for candidate in candidates:
@@ -246,6 +252,25 @@ def _find_input(entry: dict[str, Any], folder: Path) -> tuple[Path | None, str]:
     if changed is not None:
         return None, f"{written} has changed since the run (its SHA-256 is not the one in the manifest)"
     return None, f"{written} was not found"
+
+
+def _recorded_plans(manifest: dict[str, Any], folder: Path) -> list[ir.ContractPlan] | None:
+    """The plans the run recorded (None for a run written before it did)."""
+    contracts = manifest.get("contracts")
+    if not isinstance(contracts, list) or not contracts:
+        return None
+    if not all(isinstance(c, dict) and isinstance(c.get("plan"), str) for c in contracts):
+        return None
+    plans = []
+    for c in contracts:
+        name = Path(c["plan"])
+        if name.is_absolute() or ".." in name.parts:
+            raise RunFolderError(f"{folder / 'manifest.json'} names a plan outside the run folder")
+        try:
+            plans.append(ir.from_json(json.loads((folder / name).read_text(encoding="utf-8"))))
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+            raise RunFolderError(f"cannot read the plan {folder / name}: {err}") from None
+    return plans
 
 
 def read_run(folder: Path) -> RunData:
@@ -304,12 +329,15 @@ def read_run(folder: Path) -> RunData:
 def _parties(
     manifest: dict[str, Any], folder: Path, notes: list[str]
 ) -> tuple[dict[str, Customer] | None, list[ir.ContractPlan]]:
+    """The customers file and the plans: the plans the run recorded, or for a run
+    written before it recorded them, its contracts compiled again."""
     customers: dict[str, Customer] | None = None
+    recorded = _recorded_plans(manifest, folder)
     contract_paths: list[Path] = []
     inputs = [i for i in manifest.get("inputs") or [] if isinstance(i, dict)]
     for entry in inputs:
         role = entry.get("role")
-        if role not in {"customers", "contract"}:
+        if role not in {"customers", "contract"} or (role == "contract" and recorded is not None):
             continue
         path, why = _find_input(entry, folder)
         if path is None:
@@ -324,6 +352,8 @@ def _parties(
             contract_paths.append(path)
     if not any(i.get("role") == "customers" for i in inputs):
         notes.append("the run had no customers file: invoices are in English")
+    if recorded is not None:
+        return customers, recorded
     plans: list[ir.ContractPlan] = []
     if contract_paths:
         try:

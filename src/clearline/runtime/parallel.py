@@ -66,6 +66,7 @@ class _Share:
     workers: int
     parts: str | None  # the folder for rated rows' part files; None writes none
     route: bool = False  # records of other periods are routed, not rejected
+    labels: list[str] | None = None  # how each usage file is named in rejects and traces
 
 
 @dataclass(slots=True)
@@ -109,14 +110,14 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
             json_part = _part(share.parts, share.worker, "jsonl").open("wb")
         try:
             number = 0
-            for path in share.usage:
+            for path, label in zip(share.usage, share.labels or share.usage, strict=True):
                 usage_file = read_usage(Path(path), share.batch_size, _skim(share, number))
                 for batch in usage_file.batches:
                     if number % share.workers != share.worker:
-                        engine.admit(path, usage_file.columns, batch)
+                        engine.admit(label, usage_file.columns, batch)
                     else:
                         before = engine.acc.read
-                        rows = engine.feed(path, usage_file.columns, batch)
+                        rows = engine.feed(label, usage_file.columns, batch)
                         if csv_part is not None and json_part is not None:
                             csv_text, json_text = (t.encode() for t in text.render(rows))
                             csv_part.write(csv_text)
@@ -176,9 +177,11 @@ def settle_in_workers(
     workers: int,
     writer: RunWriter | None,
     progress: Callable[[int], None] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> None:
     """Rate the usage files in `workers` processes into `engine.acc`, and the
-    rated rows, in read order, into `writer`."""
+    rated rows, in read order, into `writer`. `labels` name the files in rejects
+    and traces (default: their paths)."""
     context = _start_method()
     messages = context.Queue()
     parts_root = writer.out if writer is not None else None
@@ -195,6 +198,7 @@ def settle_in_workers(
                 workers,
                 parts if writer is not None else None,
                 engine.route,
+                list(labels) if labels is not None else None,
             )
             for k in range(workers)
         ]
