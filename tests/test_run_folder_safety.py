@@ -129,7 +129,8 @@ def test_verify_finds_documents_of_another_run(tmp_path: Path) -> None:
 def test_formulas_in_text_cells_are_neutralised_in_csv_only(tmp_path: Path) -> None:
     """A record id `=HYPERLINK(...)` and one starting `@`, `+`, `-`: the CSV files a
     spreadsheet opens carry them with a leading apostrophe; the JSON Lines files carry
-    them as read. Amounts (numbers, also negative ones) are left alone."""
+    them as read. Amounts (numbers, also negative ones) and a plain number (`+1`) are
+    left alone."""
     usage = tmp_path / "cdrs.csv"
     header = (DATA / "nordcarrier-cdrs.csv").read_text(encoding="utf-8").splitlines()[0]
     columns = header.split(",")
@@ -137,7 +138,7 @@ def test_formulas_in_text_cells_are_neutralised_in_csv_only(tmp_path: Path) -> N
         zip(columns, (DATA / "nordcarrier-cdrs.csv").read_text().splitlines()[1].split(","), strict=True)
     )
     rows = []
-    for rid in ('=HYPERLINK("http://x")', "@SUM(A1)", "+1", "-2", "\tTAB"):
+    for rid in ('=HYPERLINK("http://x")', "@SUM(A1)", "+1", "-2+3", "\tTAB"):
         quoted = '"' + rid.replace('"', '""') + '"'
         rows.append(",".join(quoted if c == "record_id" else first[c] for c in columns))
     usage.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -146,10 +147,10 @@ def test_formulas_in_text_cells_are_neutralised_in_csv_only(tmp_path: Path) -> N
     assert result.exit_code in (0, 3), result.output
     ids = [r["record_id"] for r in read_csv(out / "rated_records.csv")]
     ids += [r["record_id"] for r in read_csv(out / "rejects.csv")]
-    assert set(ids) == {'\'=HYPERLINK("http://x")', "'@SUM(A1)", "'+1", "'-2", "'\tTAB"}
+    assert set(ids) == {'\'=HYPERLINK("http://x")', "'@SUM(A1)", "+1", "'-2+3", "'\tTAB"}
     raw = [json.loads(t)["record_id"] for t in (out / "rated_records.jsonl").open(encoding="utf-8")]
     raw += [json.loads(t)["record_id"] for t in (out / "rejects.jsonl").open(encoding="utf-8")]
-    assert set(raw) == {'=HYPERLINK("http://x")', "@SUM(A1)", "+1", "-2", "\tTAB"}
+    assert set(raw) == {'=HYPERLINK("http://x")', "@SUM(A1)", "+1", "-2+3", "\tTAB"}
     assert CliRunner().invoke(app, ["verify", str(out)]).exit_code == 0
 
 

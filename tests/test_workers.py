@@ -24,6 +24,7 @@ from clearline.money import CONTEXT
 from clearline.runtime import parallel
 from clearline.runtime.rating.engine import Engine
 from clearline.runtime.settlement.settle import finish
+from clearline.runtime.store.folder import MARKER
 from conftest import CONTRACTS, DATA, PERIOD, read_csv
 
 HEADER = "record_id,timestamp,customer_id,service,destination,quantity,unit\n"
@@ -249,4 +250,5 @@ def test_ctrl_c_stops_every_worker_and_leaves_no_complete_looking_folder(tmp_pat
     assert "interrupted: " in stderr.decode() and "holds no complete run" in stderr.decode()
     assert b"Traceback" not in stderr
     assert not (out / "manifest.json").exists()
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    # only the marker that says the folder is a run folder (and is its lock)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MARKER]

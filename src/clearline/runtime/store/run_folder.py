@@ -9,8 +9,9 @@ interrupted run never looks complete. The folder is locked for the run.
 
 CSV files are for spreadsheets: a text cell starting with `=`, `+`, `-`, `@`,
 a tab or a carriage return is written with a leading apostrophe, so that no
-spreadsheet runs it as a formula (numbers, negative ones too, are left as
-they are). The JSON Lines files carry every value as it is.
+spreadsheet runs it as a formula (numbers, negative ones too, and a text
+that is a plain number are left as they are). The JSON Lines files carry
+every value as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, repeat
@@ -55,13 +57,20 @@ NUMERIC_COLUMNS = frozenset(
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def neutralise(cell: str) -> str:
-    """A text cell as a spreadsheet shows it and never runs it.
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
-    >>> neutralise("=SUM(A1)"), neutralise("C-1001"), neutralise("-5")
-    ("'=SUM(A1)", 'C-1001', "'-5")
+
+def neutralise(cell: str) -> str:
+    """A text cell as a spreadsheet shows it and never runs it: one that starts like
+    a formula gets a leading apostrophe, unless it is a plain number (`-5`, a
+    negative quantity a reject shows, is no formula).
+
+    >>> neutralise("=SUM(A1)"), neutralise("C-1001"), neutralise("-5"), neutralise("-2+3")
+    ("'=SUM(A1)", 'C-1001', '-5', "'-2+3")
     """
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    if cell.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 _PART_CACHE = 1 << 15
@@ -214,8 +223,11 @@ class RunWriter:
             self._claim.clear_stale()
             for stale in self.out.glob(".workers-*"):  # left by a run that was killed
                 shutil.rmtree(stale, ignore_errors=True)
-            # an earlier run's, perhaps for other periods or of other contracts
+            # an earlier run's, perhaps for other periods or of other contracts, and the
+            # temporary files of a run that was killed (the lock says none is running)
             for stale in [*self.out.glob("routed-*.jsonl"), *self.out.glob("plan-*.json")]:
+                stale.unlink()
+            for stale in self.out.glob(".*.partial"):
                 stale.unlink()
             self.pending: dict[str, Path] = {}
             self._rated_csv: IO[bytes] = self._open_bytes("rated_records.csv")
