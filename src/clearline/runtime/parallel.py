@@ -16,12 +16,15 @@ parts back in read order. A worker that fails stops the run: an input error
 is raised as one process would raise it (every worker reads the same files in
 the same order, so the first error is the same), an OSError writing its part
 files (disk full) as the OSError it is, anything else as an internal error
-with the worker's traceback.
+with the worker's traceback. A worker dies with its parent (SIGKILL or SIGTERM
+of the parent leaves no worker rating on and filling the disk with parts).
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import queue as queues
 import signal
 import sys
@@ -46,6 +49,7 @@ from clearline.runtime.store.run_folder import RatedText, RunWriter
 __all__ = ["WorkerFailed", "settle_in_workers"]
 
 _POLL = 1  # second between looks at the workers while waiting for a message
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
 class WorkerFailed(RuntimeError):
@@ -67,6 +71,7 @@ class _Share:
     parts: str | None  # the folder for rated rows' part files; None writes none
     route: bool = False  # records of other periods are routed, not rejected
     labels: list[str] | None = None  # how each usage file is named in rejects and traces
+    parent: int | None = None  # the parent's process id: the worker dies with it
 
 
 @dataclass(slots=True)
@@ -80,14 +85,42 @@ def _part(folder: str, worker: int, suffix: str) -> Path:
     return Path(folder) / f"worker-{worker}.{suffix}"
 
 
+def _die_with(parent: int) -> None:
+    """End this worker when `parent` ends, however it ends (SIGKILL too): on Linux
+    the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); and if the
+    parent died before that was set (or elsewhere), the worker's parent is no
+    longer `parent`, which `_orphaned` sees after each batch."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the check after each batch remains
+            pass
+    _orphaned(parent)
+
+
+def _orphaned(parent: int) -> None:
+    if os.getppid() != parent:
+        os._exit(1)  # nobody waits for this worker's outcome: stop writing part files now
+
+
 def _work(share: _Share, messages: Any) -> None:
     """A worker's whole life: rate its batches, admit the others, report.
 
     Ctrl-C is the parent's to handle: it stops the workers (SIGTERM) on its way
-    out, so a worker ignores SIGINT rather than race it with a traceback."""
+    out, so a worker ignores SIGINT rather than race it with a traceback. A
+    worker dies with its parent (`_die_with`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if share.parent is not None:
+        _die_with(share.parent)
+
+    def progress(read: int) -> None:
+        if share.parent is not None:
+            _orphaned(share.parent)
+        messages.put(("read", share.worker, read))
+
     try:
-        outcome = _rate_share(share, lambda read: messages.put(("read", share.worker, read)))
+        outcome = _rate_share(share, progress)
     except InputError as err:
         messages.put(("input", share.worker, (err.path, err.message, err.hint)))
     except OSError as err:  # its part files cannot be written (disk full)
@@ -199,6 +232,7 @@ def settle_in_workers(
                 parts if writer is not None else None,
                 engine.route,
                 list(labels) if labels is not None else None,
+                os.getpid(),
             )
             for k in range(workers)
         ]
