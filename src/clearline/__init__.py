@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Sequence
 from decimal import localcontext
 from pathlib import Path
@@ -43,6 +44,7 @@ from clearline.runtime.store.run_folder import RunWriter
 from clearline.source import SourceFile, Span
 
 __all__ = [
+    "MAX_CONTRACT_BYTES",
     "OUT_OF_PERIOD",
     "ClearlineError",
     "Diagnostic",
@@ -61,10 +63,44 @@ __version__ = "0.1.0"
 OUT_OF_PERIOD = ("reject", "route")  # what a run does with a record of another period
 
 
-def read_source(path: str | Path) -> SourceFile:
-    """Read a contract file; an unreadable or non-UTF-8 file is a diagnostic."""
+MAX_CONTRACT_BYTES = 10_000_000  # a contract file larger than this is a diagnostic (E0110)
+
+
+def _size(count: int) -> str:
+    return f"{count // 1_000_000} MB" if count % 1_000_000 == 0 else f"{count:,} bytes"
+
+
+def read_source(path: str | Path, max_bytes: int = MAX_CONTRACT_BYTES) -> SourceFile:
+    """Read a contract file; an unreadable, non-UTF-8 or too large file (over
+    `max_bytes`) is a diagnostic, and so is a device or a folder."""
     try:
-        return SourceFile.read(path)
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        codes.UNREADABLE_FILE,
+                        f"cannot read {path}: it is not a regular file",
+                        None,
+                        "give a contract file",
+                    )
+                ]
+            )
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        codes.CONTRACT_TOO_LARGE,
+                        f"{path} is larger than {_size(max_bytes)}, the limit for a contract",
+                        None,
+                        "check that this is a contract; to read a larger one, raise the limit with "
+                        "--max-contract-size (in MB)",
+                    )
+                ]
+            )
+        return SourceFile(str(path), data.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         # point at the first byte that is not UTF-8, on its line
         before = err.object[: err.start]
@@ -167,12 +203,14 @@ def load_plans(
     paths: Sequence[str | Path],
     root: str | Path | None = None,
     sources: dict[str, SourceFile] | None = None,
+    max_contract_bytes: int = MAX_CONTRACT_BYTES,
 ) -> tuple[list[ir.ContractPlan], list[Diagnostic]]:
     """Plans for contract files, amendments and saved JSON plans, with all diagnostics.
 
     Imports resolve relative to the importing file and may not leave `root`
     (default: the deepest folder that holds every file given). Each
-    amendment becomes a version of its contract. Raises ClearlineError if any
+    amendment becomes a version of its contract. A file larger than
+    `max_contract_bytes` is an error (E0110). Raises ClearlineError if any
     file has errors (warnings are returned).
     """
     sources = dict(sources or {})
@@ -184,7 +222,7 @@ def load_plans(
             if key not in sources:
                 if not path.is_file():
                     raise FileNotFoundError(key)
-                sources[key] = read_source(path)
+                sources[key] = read_source(path, max_contract_bytes)
             cache[key] = parse(sources[key])
         return cache[key]
 

@@ -76,6 +76,12 @@ def _report(diagnostics: list[Diagnostic], err: Console) -> None:
         err.print(f"{errors} error(s), {warnings} warning(s)", soft_wrap=True)
 
 
+MaxContractSize = Annotated[
+    int,
+    typer.Option("--max-contract-size", help="Largest contract file read, in MB (default 10).", min=1),
+]
+
+
 def _fail(error: ClearlineError, err: Console) -> typer.Exit:
     _report(error.diagnostics, err)
     return typer.Exit(EXIT_ERRORS)
@@ -84,13 +90,14 @@ def _fail(error: ClearlineError, err: Console) -> typer.Exit:
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Contract files or folders of *.contract files.")],
+    max_contract_size: MaxContractSize = 10,
 ) -> None:
     """Check contracts: syntax, names, currencies, shares, roundings. Exit 1 on errors."""
     out, err = _consoles()
     files = _contract_files(paths, err)
     # Linked as a run links them: imports resolved, amendments applied, versions checked.
     try:
-        _, diagnostics = clearline.load_plans(files)
+        _, diagnostics = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
     except ClearlineError as error:
         diagnostics = error.diagnostics
     _report(diagnostics, err)
@@ -191,11 +198,12 @@ def verify(
 def compile_(
     contract: Annotated[Path, typer.Argument(help="The contract file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the serialised plan (JSON).")] = False,
+    max_contract_size: MaxContractSize = 10,
 ) -> None:
     """Print the settlement plan of a contract, readable or as JSON."""
     _, err = _consoles()
     try:
-        source = clearline.read_source(contract)
+        source = clearline.read_source(contract, max_contract_size * 1_000_000)
         warnings = [d for d in clearline.check(clearline.parse(source)) if not d.is_error]
         plan = clearline.plan(source)
     except ClearlineError as error:
@@ -260,12 +268,13 @@ def simulate(
     pack: Annotated[
         bool, typer.Option("--pack", help="Copy the inputs into the run folder (inputs/sha256/...).")
     ] = False,
+    max_contract_size: MaxContractSize = 10,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
     files = _contract_files(contracts, err)
     try:
-        plans, warnings = clearline.load_plans(files)
+        plans, warnings = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
     except ClearlineError as error:
         raise _fail(error, err) from None
     _report(warnings, err)
