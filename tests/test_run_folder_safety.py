@@ -152,6 +152,10 @@ def test_formulas_in_text_cells_are_neutralised_in_csv_only(tmp_path: Path) -> N
     raw += [json.loads(t)["record_id"] for t in (out / "rejects.jsonl").open(encoding="utf-8")]
     assert set(raw) == {'=HYPERLINK("http://x")', "@SUM(A1)", "+1", "-2+3", "\tTAB"}
     assert CliRunner().invoke(app, ["verify", str(out)]).exit_code == 0
+    # the documents show the values as read (they read the JSON Lines files)
+    assert CliRunner().invoke(app, ["report", str(out), "--format", "md"]).exit_code == 0
+    audit = (out / "documents" / "audit-2026-03.md").read_text(encoding="utf-8")
+    assert "@SUM(A1)" in audit and "'@SUM(A1)" not in audit
 
 
 def test_negative_amounts_are_not_quoted(march_run: Path) -> None:

@@ -8,7 +8,6 @@ report it); 70 an internal error (also a bug).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -438,8 +437,9 @@ def explain(
         raise typer.Exit(EXIT_ERRORS)
     out.print(_trace_tree(trace, run_dir))
     if all_records:
-        with (run_dir / "rated_records.csv").open(encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
+        # the JSON Lines file: record ids as read (the CSV file neutralises formulas)
+        with (run_dir / "rated_records.jsonl").open(encoding="utf-8") as handle:
+            for row in map(json.loads, handle):
                 if row["line_id"] == line_id:
                     out.print(f"{escape(row['record_id'])}  {row['billed_quantity']}  {row['amount']}")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -162,11 +163,29 @@ def _decimal(text: str, column: str, path: Path, line: int) -> Decimal | None:
     return value / 100 if text.endswith("%") else value
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def _raw(cell: str) -> str:
+    """A CSV cell as the run had it: the apostrophe the run folder puts before a text
+    that starts like a spreadsheet formula is taken off again.
+
+    >>> _raw("'=SUM(A1)"), _raw("'-5"), _raw("-5"), _raw("'quoted")
+    ('=SUM(A1)', "'-5", '-5', "'quoted")
+    """
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(cell[1:]):
+        return cell[1:]
+    return cell
+
+
 def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
-            return [(reader.line_num, {k: v or "" for k, v in row.items() if k}) for row in reader]
+            return [(reader.line_num, {k: _raw(v or "") for k, v in row.items() if k}) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise RunFolderError(f"cannot read {path}: {err}") from None
 
