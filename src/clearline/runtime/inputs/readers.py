@@ -152,10 +152,10 @@ def regular_file(path: Path) -> None:
 def header_line(raw: IO[bytes], path: Path) -> bytes:
     """The first line of a file with a header, read at most 1 MiB far."""
     head = raw.readline(MAX_LINE + 1)
-    if len(head) > MAX_LINE and not head.endswith(b"\n"):
+    if len(head) > MAX_LINE and not head.endswith(b"\n") and b"\r" not in head:  # a lone CR ends it too
         raise InputError(
             path,
-            f"{path}:1: the header is longer than 1 MiB (no line end within it)",
+            f"{path}:1: the header cannot be read: it is longer than 1 MiB (no line end within it)",
             "the first line names the columns: record_id,timestamp,customer_id,...",
         )
     return head
