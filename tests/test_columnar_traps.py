@@ -29,7 +29,7 @@ HALF_UP_CENT = Rounding("half up", Decimal("0.01"))
 UNIT = Rounding("half up", Decimal("1"))
 
 # Each expression's value, as text (Decimals and floats by str), in a fresh interpreter.
-_PROBE = r'''
+_PROBE = r"""
 import json
 from decimal import Decimal as D
 import polars as pl, pyarrow as pa, pyarrow.compute as pc, duckdb
@@ -64,7 +64,7 @@ out = {
     ).fetchall()[0]),
 }
 print(json.dumps({k: [str(v) for v in vs] for k, vs in out.items()}))
-'''
+"""
 
 
 @pytest.fixture(scope="module")

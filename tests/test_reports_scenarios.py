@@ -170,7 +170,7 @@ def test_golden_documents_in_polish(polish: Path, name: str) -> None:
 
 
 def test_each_party_gets_its_documents_in_its_language(documents: Path) -> None:
-    names = sorted(p.name for p in documents.iterdir())
+    names = sorted(p.name for p in documents.iterdir() if p.name != "documents.json")
     customers = ["B-2001", *(f"C-100{i}" for i in range(1, 6))]
     partners = ["gamestudio", "nordcarrier", "payhub", "streamco"]
     assert names == sorted(

@@ -48,6 +48,7 @@ from clearline.compiler import ir
 from clearline.compiler.lower import lower_contract
 from clearline.diagnostics import CODES, ClearlineError, render_all
 from clearline.grammar import ast
+from clearline.runtime.store.folder import MARKER
 from clearline.source import SourceFile
 from conftest import CONTRACTS, DATA, PERIOD, text_parquet
 
@@ -465,14 +466,15 @@ def child_env() -> dict[str, str]:
 
 def kill_while_streaming(usage: Path, out: Path) -> bool:
     """Start a run and SIGKILL it once it has streamed rated records; False if it ended first."""
-    partial = out / ".rated_records.csv.partial"
     child = subprocess.Popen(
         simulate_command(usage, out), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         while child.poll() is None:
             try:
-                if partial.stat().st_size > 64 * 1024:
+                # temporary names are unpredictable: .rated_records.csv.RANDOM.partial
+                partials = list(out.glob(".rated_records.csv.*.partial")) if out.is_dir() else []
+                if partials and partials[0].stat().st_size > 64 * 1024:
                     child.send_signal(signal.SIGKILL)
                     child.wait()
                     return True
@@ -500,7 +502,8 @@ def test_a_killed_run_never_looks_complete_and_a_rerun_gives_the_same_bytes(tmp_
         pytest.fail("every run finished before it could be killed midway")
     left = sorted(p.name for p in out.iterdir())
     assert "manifest.json" not in left
-    assert [name for name in left if not name.endswith(".partial")] == [], left
+    # the marker (the folder's lock, saying it is a run folder) stays
+    assert [name for name in left if not name.endswith(".partial")] == [MARKER], left
 
     for folder in (out, tmp_path / "fresh"):
         done = subprocess.run(

@@ -41,8 +41,12 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_run_verifies(run: Path) -> None:
     result = CliRunner().invoke(app, ["verify", str(run)])
     assert result.exit_code == 0, result.output
-    # 15 outputs: no routed.csv / routed.jsonl in a run without --out-of-period route
-    assert result.output.startswith("verified: 7 input(s) unchanged, 15 output(s) reproduced byte for byte")
+    # 19 outputs: no routed.csv / routed.jsonl in a run without --out-of-period route,
+    # and the plan of each of the four contracts
+    assert result.output.startswith(
+        "verified: 7 input(s) unchanged, 19 output(s) reproduced byte for byte, "
+        "8 manifest claim(s) recomputed"
+    )
 
 
 def test_an_edited_output_is_found(run: Path) -> None:

@@ -26,6 +26,7 @@ from clearline.runtime import parallel
 from clearline.runtime.inputs.partitions import plan_partitions
 from clearline.runtime.rating.engine import Engine
 from clearline.runtime.settlement.settle import finish
+from clearline.runtime.store.folder import MARKER
 from conftest import CONTRACTS, DATA, PERIOD, read_csv, text_parquet
 
 HEADER = "record_id,timestamp,customer_id,service,destination,quantity,unit\n"
@@ -332,4 +333,56 @@ def test_ctrl_c_stops_every_worker_and_leaves_no_complete_looking_folder(tmp_pat
     assert "interrupted: " in stderr.decode() and "holds no complete run" in stderr.decode()
     assert b"Traceback" not in stderr
     assert not (out / "manifest.json").exists()
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    # only the marker that says the folder is a run folder (and is its lock)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MARKER]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has stopped; only its exit status is left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers in /proc (Linux)")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_their_parent(tmp_path: Path, how: signal.Signals) -> None:
+    """SIGKILL (or SIGTERM) of the parent while two workers rate a large file: both
+    workers are gone within seconds, instead of rating on and filling the disk."""
+    usage = tmp_path / "cdrs.csv"
+    with usage.open("w", encoding="utf-8") as handle:
+        handle.write(HEADER)
+        handle.writelines(cdr(f"CDR-{i:07d}") for i in range(600_000))
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "clearline.cli", "simulate", str(CONTRACTS / "nordcarrier.contract")]
+    command += ["-u", str(usage), "-p", PERIOD, "-o", str(out), "--workers", "2"]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and child.poll() is None:
+        assert time.monotonic() < deadline, "the workers did not start"
+        if list(out.glob(".workers-*/worker-*.csv")):
+            workers = [pid for pid in _children(child.pid) if _alive(pid)]
+        time.sleep(0.02)
+    if child.poll() is not None:
+        pytest.skip("the run finished before its parent could be killed")
+    os.kill(child.pid, how)
+    child.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in workers if _alive(pid)] == []

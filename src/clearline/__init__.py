@@ -14,8 +14,11 @@ nothing else escapes for a problem with a contract or an input file.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,8 +39,10 @@ from clearline.source import SourceFile, Span
 if TYPE_CHECKING:
     from clearline.runtime.inputs.readers import InputError
     from clearline.runtime.settlement.settle import Settlement
+    from clearline.runtime.store.run_folder import RunWriter
 
 __all__ = [
+    "MAX_CONTRACT_BYTES",
     "OUT_OF_PERIOD",
     "ClearlineError",
     "Diagnostic",
@@ -56,10 +61,44 @@ __version__ = "0.1.0"
 OUT_OF_PERIOD = ("reject", "route")  # what a run does with a record of another period
 
 
-def read_source(path: str | Path) -> SourceFile:
-    """Read a contract file; an unreadable or non-UTF-8 file is a diagnostic."""
+MAX_CONTRACT_BYTES = 10_000_000  # a contract file larger than this is a diagnostic (E0110)
+
+
+def _size(count: int) -> str:
+    return f"{count // 1_000_000} MB" if count % 1_000_000 == 0 else f"{count:,} bytes"
+
+
+def read_source(path: str | Path, max_bytes: int = MAX_CONTRACT_BYTES) -> SourceFile:
+    """Read a contract file; an unreadable, non-UTF-8 or too large file (over
+    `max_bytes`) is a diagnostic, and so is a device or a folder."""
     try:
-        return SourceFile.read(path)
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        codes.UNREADABLE_FILE,
+                        f"cannot read {path}: it is not a regular file",
+                        None,
+                        "give a contract file",
+                    )
+                ]
+            )
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        codes.CONTRACT_TOO_LARGE,
+                        f"{path} is larger than {_size(max_bytes)}, the limit for a contract",
+                        None,
+                        "check that this is a contract; to read a larger one, raise the limit with "
+                        "--max-contract-size (in MB)",
+                    )
+                ]
+            )
+        return SourceFile(str(path), data.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         # point at the first byte that is not UTF-8, on its line
         before = err.object[: err.start]
@@ -162,12 +201,14 @@ def load_plans(
     paths: Sequence[str | Path],
     root: str | Path | None = None,
     sources: dict[str, SourceFile] | None = None,
+    max_contract_bytes: int = MAX_CONTRACT_BYTES,
 ) -> tuple[list[ir.ContractPlan], list[Diagnostic]]:
     """Plans for contract files, amendments and saved JSON plans, with all diagnostics.
 
     Imports resolve relative to the importing file and may not leave `root`
     (default: the deepest folder that holds every file given). Each
-    amendment becomes a version of its contract. Raises ClearlineError if any
+    amendment becomes a version of its contract. A file larger than
+    `max_contract_bytes` is an error (E0110). Raises ClearlineError if any
     file has errors (warnings are returned).
     """
     sources = dict(sources or {})
@@ -179,7 +220,7 @@ def load_plans(
             if key not in sources:
                 if not path.is_file():
                     raise FileNotFoundError(key)
-                sources[key] = read_source(path)
+                sources[key] = read_source(path, max_contract_bytes)
             cache[key] = parse(sources[key])
         return cache[key]
 
@@ -275,14 +316,39 @@ def _load_plan_json(path: Path) -> ir.ContractPlan:
 
 
 def plans_hash(plans: Sequence[ir.ContractPlan]) -> str:
-    import hashlib
-
     data = [ir.to_json(p) for p in sorted(plans, key=lambda p: p.id)]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def _input_error(err: InputError) -> ClearlineError:
     return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, err.message, None, err.hint)])
+
+
+def _writer(out: Path, force: bool, route: bool) -> RunWriter:
+    from clearline.runtime.store.folder import FolderInUse, FolderNotARun
+    from clearline.runtime.store.run_folder import RunWriter
+
+    try:
+        return RunWriter(out, force, route=route)
+    except FolderInUse as err:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.RUN_FOLDER_IN_USE, str(err), None, "wait for it to end, or write to another --out"
+                )
+            ]
+        ) from None
+    except FolderNotARun as err:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.NOT_A_RUN_FOLDER,
+                    f"{err}; a run would overwrite or delete them",
+                    None,
+                    "give --out a new or empty folder, or pass --force to write into this one",
+                )
+            ]
+        ) from None
 
 
 def run(
@@ -297,6 +363,9 @@ def run(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     out_of_period: str = "reject",
+    force: bool = False,
+    pack: bool = False,
+    names: dict[str, str] | None = None,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -306,6 +375,10 @@ def run(
     `out_of_period`: "reject" a record of another period, or "route" it to
     the run folder's `routed-PERIOD.jsonl`, a usage file for that period's run.
     `batch_size`: records per batch (default `runtime.inputs.readers.BATCH_SIZE`).
+    `force` writes into an `out` folder that holds other files than a run's;
+    `pack` copies the inputs into the run folder (`inputs/sha256/...`).
+    `names` maps an input's path to the name rejects and traces give it
+    (`verify` reads packed copies under the names the run gave them).
     """
     from decimal import localcontext
 
@@ -341,7 +414,10 @@ def run(
                 ]
             ) from None
     try:
+        label = (names or {}).get
         fx_table = read_fx(Path(fx)) if fx else None
+        if fx_table is not None and fx is not None:
+            fx_table = dataclasses.replace(fx_table, name=Path(label(str(fx), str(fx))).name)
         customer_table = read_customers(Path(customers)) if customers else None
     except InputError as err:
         raise _input_error(err) from None
@@ -352,7 +428,7 @@ def run(
     inputs += [("usage", Path(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []
-    writer = RunWriter(Path(out), route=out_of_period == "route") if out is not None else None
+    writer = _writer(Path(out), force, route=out_of_period == "route") if out is not None else None
     try:
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
@@ -360,12 +436,14 @@ def run(
             engine = Engine(plan_list, period, customer_table, candidates, route=out_of_period == "route")
             try:
                 if workers > 1:
-                    settle_in_workers(engine, [str(u) for u in usage], batch_size, workers, writer, progress)
+                    paths = [str(u) for u in usage]
+                    labels = [label(u, u) for u in paths]
+                    settle_in_workers(engine, paths, batch_size, workers, writer, progress, labels)
                 else:
                     for path in usage:
                         usage_file = read_usage(Path(path), batch_size)
                         for batch in usage_file.batches:
-                            rows = engine.feed(str(path), usage_file.columns, batch)
+                            rows = engine.feed(label(str(path), str(path)), usage_file.columns, batch)
                             if writer is not None:
                                 writer.rated(rows)
                             if progress is not None:
@@ -375,7 +453,7 @@ def run(
             result = finish(engine, fx_table)
             if writer is not None:
                 options = {"out_of_period": out_of_period}
-                writer.finish(result, inputs, plans_hash(plan_list), {"options": options})
+                writer.finish(result, inputs, plans_hash(plan_list), {"options": options}, pack)
                 writer = None
             return result
     finally:

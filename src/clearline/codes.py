@@ -43,6 +43,9 @@ UNEXPECTED_CHARACTER: Final = _code(
     "E0103", "unexpected character", "A character that no part of the language uses."
 )
 UNREADABLE_FILE: Final = _code("E0104", "unreadable file", "The file cannot be read or is not UTF-8 text.")
+CONTRACT_TOO_LARGE: Final = _code(
+    "E0110", "contract too large", "A contract file is larger than the limit Clearline reads."
+)
 NESTING_TOO_DEEP: Final = _code(
     "E0105", "nesting too deep", "Expressions are nested deeper than Clearline accepts."
 )
@@ -156,6 +159,17 @@ INPUT_CHANGED: Final = _code(
 )
 OUTPUT_NOT_REPRODUCED: Final = _code(
     "E0507", "output not reproduced", "Settling a run again does not give the same output."
+)
+# the run folder: who may write it, and what verify finds in it
+RUN_FOLDER_IN_USE: Final = _code("E0520", "run folder in use", "Another run is writing the same run folder.")
+NOT_A_RUN_FOLDER: Final = _code(
+    "E0521", "not a run folder", "The --out folder holds files that no Clearline run wrote."
+)
+MANIFEST_CLAIM_WRONG: Final = _code(
+    "E0522", "manifest claim wrong", "A figure manifest.json states is not what the run folder holds."
+)
+DOCUMENT_NOT_OF_RUN: Final = _code(
+    "E0523", "document not of this run", "A document in documents/ was not rendered from this run."
 )
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

@@ -66,6 +66,25 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean `{match[0]}`?" if match else None
 
 
+EXCERPT_SIDE = 100  # characters of a long source line shown either side of the caret
+EXCERPT_CARET = 100  # the most carets under a long line
+
+
+def _clip(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """A long line cut to the text around the caret, `...` where it was cut; the
+    caret's column and width in the cut line.
+
+    >>> _clip("a" * 500 + "!" + "b" * 500, 501, 1)[0].count("a"), _clip("a" * 500 + "!", 501, 1)[1]
+    (100, 104)
+    """
+    width = min(width, EXCERPT_CARET)
+    start = max(0, col - 1 - EXCERPT_SIDE)
+    end = min(len(text), col - 1 + width + EXCERPT_SIDE)
+    head = "..." if start > 0 else ""
+    tail = "..." if end < len(text) else ""
+    return head + text[start:end] + tail, col - start + len(head), width
+
+
 def render(diag: Diagnostic, sources: dict[str, SourceFile] | None = None) -> str:
     """Render one diagnostic the way the CLI prints it.
 
@@ -93,9 +112,12 @@ def render(diag: Diagnostic, sources: dict[str, SourceFile] | None = None) -> st
                 else len(text.rstrip()) - diag.span.col + 1
             )
             width = max(1, width)
+            col = diag.span.col
+            if len(text) > 2 * EXCERPT_SIDE + EXCERPT_CARET:
+                text, col, width = _clip(text, col, width)
             # Tabs stay tabs under the text, so the caret lines up however they are shown.
-            indent = "".join(c if c == "\t" else " " for c in text[: diag.span.col - 1])
-            indent += " " * (diag.span.col - 1 - len(indent))
+            indent = "".join(c if c == "\t" else " " for c in text[: col - 1])
+            indent += " " * (col - 1 - len(indent))
             lines.append(f"{pad} |")
             lines.append(f"{num} | {text}")
             lines.append(f"{pad} | {indent}{'^' * width}")

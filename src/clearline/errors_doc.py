@@ -63,6 +63,15 @@ ENTRIES: dict[str, ErrorDoc] = {
         "'Encoding').",
         lang="shell",
     ),
+    "E0110": ErrorDoc(
+        wrote="clearline validate generated.contract   # 40 MB of generated rate-table rows",
+        wrong="The contract file is larger than the limit (10 MB by default): a contract that large is "
+        "almost always a mistake (a usage file passed as a contract), and reading it would take "
+        "minutes and gigabytes.",
+        fix="Pass the right file; for a contract that really is that large, raise the limit with "
+        "`--max-contract-size` (megabytes), e.g. `--max-contract-size 50`.",
+        lang="shell",
+    ),
     "E0105": ErrorDoc(
         wrote="pay streamco ((((((((((...55% of net...))))))))))",
         wrong="An amount is nested in more than 64 pairs of parentheses, or is a sum or a condition so "
@@ -363,6 +372,37 @@ ENTRIES: dict[str, ErrorDoc] = {
         wrong="An input of a run (a contract, a usage file, FX rates, customers) differs from what the "
         "run's manifest recorded, so the run cannot be reproduced from it.",
         fix="Restore the input the run read, or settle again and keep the new run.",
+        lang="shell",
+    ),
+    "E0520": ErrorDoc(
+        wrote="clearline simulate contracts --usage march.csv --period 2026-03 --out runs/2026-03\n"
+        "# ... while another simulate writes runs/2026-03",
+        wrong="Another run holds the folder's lock (`.clearline-run`): two runs writing one folder "
+        "would mix their files.",
+        fix="Wait for the other run to end, or write this run to another folder.",
+        lang="shell",
+    ),
+    "E0521": ErrorDoc(
+        wrote="clearline simulate contracts --usage march.csv --period 2026-03 --out ~/Documents",
+        wrong="The `--out` folder is not empty and is not a Clearline run folder (it has neither "
+        "`.clearline-run` nor `manifest.json`): its files could be overwritten or deleted.",
+        fix="Write the run to a new or empty folder; `--force` writes into this one anyway.",
+        fixed="clearline simulate contracts --usage march.csv --period 2026-03 --out runs/2026-03",
+        lang="shell",
+    ),
+    "E0522": ErrorDoc(
+        wrote="clearline verify runs/2026-03   # manifest.json edited to claim other totals",
+        wrong="A claim of `manifest.json` (a count, a total per party and currency, a conservation "
+        "figure, a plan hash, the list of outputs) is not what the run folder's own files give "
+        "when verify recomputes it.",
+        fix="Do not trust the folder: settle the run again from its inputs.",
+        lang="shell",
+    ),
+    "E0523": ErrorDoc(
+        wrote="clearline verify runs/2026-03   # documents/ of an earlier run copied back",
+        wrong="A document in `documents/` was rendered from another manifest (another run), was "
+        "changed since it was rendered, or is not listed in `documents/documents.json`.",
+        fix="Render the documents again: `clearline report runs/2026-03`.",
         lang="shell",
     ),
     "E0507": ErrorDoc(

@@ -8,7 +8,6 @@ report it); 70 an internal error (also a bug).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -123,6 +122,12 @@ def _report(diagnostics: list[Diagnostic], err: _Printer) -> None:
         err.print(f"{errors} error(s), {warnings} warning(s)", soft_wrap=True)
 
 
+MaxContractSize = Annotated[
+    int,
+    typer.Option("--max-contract-size", help="Largest contract file read, in MB (default 10).", min=1),
+]
+
+
 def _fail(error: ClearlineError, err: Console) -> typer.Exit:
     _report(error.diagnostics, err)
     return typer.Exit(EXIT_ERRORS)
@@ -131,13 +136,14 @@ def _fail(error: ClearlineError, err: Console) -> typer.Exit:
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Contract files or folders of *.contract files.")],
+    max_contract_size: MaxContractSize = 10,
 ) -> None:
     """Check contracts: syntax, names, currencies, shares, roundings. Exit 1 on errors."""
     out, err = _Plain(), _Plain(stderr=True)
     files = _contract_files(paths, err)
     # Linked as a run links them: imports resolved, amendments applied, versions checked.
     try:
-        _, diagnostics = clearline.load_plans(files)
+        _, diagnostics = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
     except ClearlineError as error:
         diagnostics = error.diagnostics
     _report(diagnostics, err)
@@ -215,11 +221,22 @@ def verify(
         err.print(f"error[E0506]: input changed since the run: {escape(item)}")
     for name in result.differing_outputs:
         err.print(f"error[E0507]: {escape(name)} does not reproduce")
+    for claim in result.wrong_claims:
+        err.print(f"error[E0522]: manifest.json claims {escape(claim)}", soft_wrap=True)
+    for problem in result.bad_documents:
+        err.print(f"error[E0523]: {escape(problem)}", soft_wrap=True)
     if not result.ok:
         raise typer.Exit(EXIT_ERRORS)
+    documents = (
+        f", {result.documents_checked} document(s) rendered from this manifest"
+        if result.documents_checked
+        else ""
+    )
     out.print(
         f"verified: {result.inputs_checked} input(s) unchanged, "
-        f"{result.outputs_checked} output(s) reproduced byte for byte"
+        f"{result.outputs_checked} output(s) reproduced byte for byte, "
+        f"{result.claims_checked} manifest claim(s) recomputed{documents}",
+        soft_wrap=True,
     )
 
 
@@ -227,6 +244,7 @@ def verify(
 def compile_(
     contract: Annotated[Path, typer.Argument(help="The contract file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the serialised plan (JSON).")] = False,
+    max_contract_size: MaxContractSize = 10,
     paths: Annotated[
         bool, typer.Option("--paths", help="Also print which engine path rates each rule, and why.")
     ] = False,
@@ -237,7 +255,7 @@ def compile_(
 
     _, err = _consoles()
     try:
-        source = clearline.read_source(contract)
+        source = clearline.read_source(contract, max_contract_size * 1_000_000)
         warnings = [d for d in clearline.check(clearline.parse(source)) if not d.is_error]
         plan = clearline.plan(source)
     except ClearlineError as error:
@@ -300,6 +318,13 @@ def simulate(
             "for that period's run.",
         ),
     ] = OutOfPeriod.reject,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an --out folder that holds other files.")
+    ] = False,
+    pack: Annotated[
+        bool, typer.Option("--pack", help="Copy the inputs into the run folder (inputs/sha256/...).")
+    ] = False,
+    max_contract_size: MaxContractSize = 10,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -307,7 +332,7 @@ def simulate(
     out, err = _consoles()
     files = _contract_files(contracts, err)
     try:
-        plans, warnings = clearline.load_plans(files)
+        plans, warnings = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
     except ClearlineError as error:
         raise _fail(error, err) from None
     _report(warnings, err)
@@ -338,6 +363,8 @@ def simulate(
                 progress=callback,
                 workers=workers,
                 out_of_period=out_of_period.value,
+                force=force,
+                pack=pack,
             )
     except ClearlineError as error:
         raise _fail(error, err) from None
@@ -512,8 +539,9 @@ def explain(
         raise typer.Exit(EXIT_ERRORS)
     out.print(_trace_tree(trace, run_dir))
     if all_records:
-        with (run_dir / "rated_records.csv").open(encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
+        # the JSON Lines file: record ids as read (the CSV file neutralises formulas)
+        with (run_dir / "rated_records.jsonl").open(encoding="utf-8") as handle:
+            for row in map(json.loads, handle):
                 if row["line_id"] == line_id:
                     out.print(f"{escape(row['record_id'])}  {row['billed_quantity']}  {row['amount']}")
 

@@ -7,10 +7,13 @@ document and format in the output folder:
     self-billing-<period>-<partner>.<fmt>   one per partner and period
     audit-<period>.<fmt>                    the run's audit report
 
+    documents.json                          the manifest's SHA-256, each document's
+
 Each document is in its party's language (English when that language has no
 catalog, and the document says so), or in `lang` for all of them. Files are
 written under temporary names and renamed, so a crash never leaves half a
-document.
+document. `documents.json` ties the documents to the manifest they were
+rendered from: `clearline verify` fails on a document of another run.
 
     result = render_reports(Path("out/2026-03"))
     result.files, result.notes
@@ -19,6 +22,7 @@ document.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -85,7 +89,8 @@ def render_reports(
     """Render every document of the run in `run_dir` into `out_dir`.
 
     `out_dir` defaults to `run_dir/documents`; `run_name` is how documents
-    name the run folder (default: `run_dir` as given). Documents this
+    name the run folder (default: the folder's own name, so that a run copied
+    elsewhere renders the same bytes). Documents this
     function wrote earlier for another run are removed. Raises
     `RunFolderError` when `run_dir` is not a complete run.
     """
@@ -97,7 +102,7 @@ def render_reports(
     run = read_run(run_dir)
     out = out_dir if out_dir is not None else run_dir / "documents"
     out.mkdir(parents=True, exist_ok=True)
-    name = run_name if run_name is not None else str(run_dir)
+    name = run_name if run_name is not None else run_dir.resolve().name
     renderer = Renderer()
     languages: dict[str, Language] = {}
 
@@ -149,8 +154,29 @@ def render_reports(
         _write(path, text)
         written.append(path)
     _remove_stale(out, written, formats)
+    _write_index(out, run_dir, written)
     result.files = written
     return result
+
+
+INDEX = "documents.json"
+
+
+def _write_index(out: Path, run_dir: Path, written: list[Path]) -> None:
+    """documents.json: the manifest's SHA-256 and every document's (those of earlier
+    renderings in other formats kept, when rendered from the same manifest)."""
+    manifest = hashlib.sha256((run_dir / "manifest.json").read_bytes()).hexdigest()
+    documents: dict[str, str] = {}
+    try:
+        old = json.loads((out / INDEX).read_text(encoding="utf-8"))
+        if old.get("manifest_sha256") == manifest:
+            documents = {k: v for k, v in old["documents"].items() if (out / k).is_file()}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        pass
+    for path in written:
+        documents[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    index = {"schema": 1, "manifest_sha256": manifest, "documents": dict(sorted(documents.items()))}
+    _write(out / INDEX, json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def _remove_stale(out: Path, written: list[Path], formats: Sequence[str]) -> None:

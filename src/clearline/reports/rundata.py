@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -163,11 +164,29 @@ def _decimal(text: str, column: str, path: Path, line: int) -> Decimal | None:
     return value / 100 if text.endswith("%") else value
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def _raw(cell: str) -> str:
+    """A CSV cell as the run had it: the apostrophe the run folder puts before a text
+    that starts like a spreadsheet formula is taken off again.
+
+    >>> _raw("'=SUM(A1)"), _raw("'-5"), _raw("-5"), _raw("'quoted")
+    ('=SUM(A1)', "'-5", '-5', "'quoted")
+    """
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(cell[1:]):
+        return cell[1:]
+    return cell
+
+
 def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
-            return [(reader.line_num, {k: v or "" for k, v in row.items() if k}) for row in reader]
+            return [(reader.line_num, {k: _raw(v or "") for k, v in row.items() if k}) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise RunFolderError(f"cannot read {path}: {err}") from None
 
@@ -228,15 +247,21 @@ def _rejects(path: Path) -> list[RejectRow]:
 
 
 def _find_input(entry: dict[str, Any], folder: Path) -> tuple[Path | None, str]:
-    """The pinned input file: as written, else relative to the run folder's ancestors.
+    """The pinned input file: packed in the run folder, else at its absolute path, as
+    written, or relative to the run folder's ancestors.
 
     Returns (path, "") when a file with the pinned SHA-256 is found, else
     (None, why not). The hash makes the search safe: only the same bytes count.
     """
     written = Path(str(entry.get("path", "")))
     pinned = str(entry.get("sha256", ""))
+    packed = Path(str(entry["packed"])) if "packed" in entry else None
     candidates = [written]
-    if not written.is_absolute():
+    if packed is not None and not packed.is_absolute() and ".." not in packed.parts:
+        candidates = [folder / packed]  # the pack is the evidence
+    elif "absolute" in entry:
+        candidates = [Path(str(entry["absolute"])), written]
+    if packed is None and not written.is_absolute():
         candidates += [base / written for base in (folder.resolve(), *folder.resolve().parents)]
     changed = None
     for candidate in candidates:
@@ -247,6 +272,25 @@ def _find_input(entry: dict[str, Any], folder: Path) -> tuple[Path | None, str]:
     if changed is not None:
         return None, f"{written} has changed since the run (its SHA-256 is not the one in the manifest)"
     return None, f"{written} was not found"
+
+
+def _recorded_plans(manifest: dict[str, Any], folder: Path) -> list[ir.ContractPlan] | None:
+    """The plans the run recorded (None for a run written before it did)."""
+    contracts = manifest.get("contracts")
+    if not isinstance(contracts, list) or not contracts:
+        return None
+    if not all(isinstance(c, dict) and isinstance(c.get("plan"), str) for c in contracts):
+        return None
+    plans = []
+    for c in contracts:
+        name = Path(c["plan"])
+        if name.is_absolute() or ".." in name.parts:
+            raise RunFolderError(f"{folder / 'manifest.json'} names a plan outside the run folder")
+        try:
+            plans.append(ir.from_json(json.loads((folder / name).read_text(encoding="utf-8"))))
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+            raise RunFolderError(f"cannot read the plan {folder / name}: {err}") from None
+    return plans
 
 
 def read_run(folder: Path) -> RunData:
@@ -305,12 +349,15 @@ def read_run(folder: Path) -> RunData:
 def _parties(
     manifest: dict[str, Any], folder: Path, notes: list[str]
 ) -> tuple[dict[str, Customer] | None, list[ir.ContractPlan]]:
+    """The customers file and the plans: the plans the run recorded, or for a run
+    written before it recorded them, its contracts compiled again."""
     customers: dict[str, Customer] | None = None
+    recorded = _recorded_plans(manifest, folder)
     contract_paths: list[Path] = []
     inputs = [i for i in manifest.get("inputs") or [] if isinstance(i, dict)]
     for entry in inputs:
         role = entry.get("role")
-        if role not in {"customers", "contract"}:
+        if role not in {"customers", "contract"} or (role == "contract" and recorded is not None):
             continue
         path, why = _find_input(entry, folder)
         if path is None:
@@ -325,6 +372,8 @@ def _parties(
             contract_paths.append(path)
     if not any(i.get("role") == "customers" for i in inputs):
         notes.append("the run had no customers file: invoices are in English")
+    if recorded is not None:
+        return customers, recorded
     plans: list[ir.ContractPlan] = []
     if contract_paths:
         try:

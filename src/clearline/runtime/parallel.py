@@ -24,12 +24,16 @@ records were shared -- and copies the parts back in read order. A worker
 that fails stops the run: of input errors, the one of the earliest partition
 is raised, which is the one one process reading in order meets first; an
 OSError writing its part files (disk full) as the OSError it is, anything
-else as an internal error with the worker's traceback.
+else as an internal error with the worker's traceback. A worker dies with its
+parent (SIGKILL or SIGTERM of the parent leaves no worker rating on and filling
+the disk with parts).
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import queue as queues
 import signal
 import sys
@@ -54,6 +58,7 @@ from clearline.runtime.store.run_folder import RatedText, RunWriter
 __all__ = ["MIN_PARTITION", "WorkerFailed", "partitions_for", "settle_in_workers"]
 
 _POLL = 1  # second between looks at the workers while waiting for a message
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 MIN_PARTITION = 4 << 20  # bytes: a smaller file is one partition
 PER_WORKER = 4  # partitions per worker, about, for a fair share when some are slower
 
@@ -79,6 +84,11 @@ class _Share:
     route: bool = False  # records of other periods are routed, not rejected
     # per partition number: the remembered ids first read in the partitions before it
     seen_before: dict[int, Seen] = field(default_factory=dict)
+    labels: dict[str, str] | None = None  # a usage file's path -> its name in rejects and traces
+    parent: int | None = None  # the parent's process id: the worker dies with it
+
+    def label(self, path: str) -> str:
+        return path if self.labels is None else self.labels.get(path, path)
 
 
 @dataclass(slots=True)
@@ -115,14 +125,42 @@ def partitions_for(usage: Sequence[str], workers: int, route: bool = False) -> l
     return [part for path in usage for part in plan_partitions(Path(path), target, json_lines=not route)]
 
 
+def _die_with(parent: int) -> None:
+    """End this worker when `parent` ends, however it ends (SIGKILL too): on Linux
+    the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); and if the
+    parent died before that was set (or elsewhere), the worker's parent is no
+    longer `parent`, which `_orphaned` sees after each batch."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the check after each batch remains
+            pass
+    _orphaned(parent)
+
+
+def _orphaned(parent: int) -> None:
+    if os.getppid() != parent:
+        os._exit(1)  # nobody waits for this worker's outcome: stop writing part files now
+
+
 def _work(job: Callable[[_Share, Callable[[int], None]], Any], share: _Share, messages: Any) -> None:
     """A worker's whole life: one pass over its partitions, then report.
 
     Ctrl-C is the parent's to handle: it stops the workers (SIGTERM) on its way
-    out, so a worker ignores SIGINT rather than race it with a traceback."""
+    out, so a worker ignores SIGINT rather than race it with a traceback. A
+    worker dies with its parent (`_die_with`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if share.parent is not None:
+        _die_with(share.parent)
+
+    def progress(read: int) -> None:
+        if share.parent is not None:
+            _orphaned(share.parent)
+        messages.put(("read", share.worker, read))
+
     try:
-        outcome = job(share, lambda read: messages.put(("read", share.worker, read)))
+        outcome = job(share, progress)
     except _PartFailed as failed:
         err = failed.error
         messages.put(("input", share.worker, (failed.number, err.path, err.message, err.hint)))
@@ -149,7 +187,7 @@ def _first_reads(share: _Share, progress: Callable[[int], None]) -> dict[int, Se
             try:
                 usage_file = read_partition(part, share.batch_size, _skim(share))
                 for batch in usage_file.batches:
-                    engine.admit(part.path, usage_file.columns, batch)
+                    engine.admit(share.label(part.path), usage_file.columns, batch)
             except InputError as err:
                 raise _PartFailed(number, err) from None
             found[number] = engine.seen
@@ -175,7 +213,7 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
                     usage_file = read_partition(part, share.batch_size)
                     for k, batch in enumerate(usage_file.batches):
                         before = engine.acc.read
-                        rows = engine.feed(part.path, usage_file.columns, batch)
+                        rows = engine.feed(share.label(part.path), usage_file.columns, batch)
                         if csv_part is not None and json_part is not None:
                             csv_text, json_text = (t.encode() for t in text.render(rows))
                             csv_part.write(csv_text)
@@ -223,9 +261,11 @@ def settle_in_workers(
     workers: int,
     writer: RunWriter | None,
     progress: Callable[[int], None] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> None:
     """Rate the usage files in `workers` processes into `engine.acc`, and the
-    rated rows, in read order, into `writer`."""
+    rated rows, in read order, into `writer`. `labels` name the files in rejects
+    and traces (default: their paths)."""
     parts = list(enumerate(partitions_for(usage, workers, engine.route)))
     count = max(1, min(workers, len(parts)))
     parts_root = writer.out if writer is not None else None
@@ -241,6 +281,10 @@ def settle_in_workers(
                 k,
                 folder if writer is not None else None,
                 engine.route,
+                labels=dict(zip(map(str, map(Path, usage)), labels, strict=True))
+                if labels is not None
+                else None,
+                parent=os.getpid(),
             )
             for k in range(count)
         ]

@@ -21,7 +21,9 @@ from clearline.runtime.inputs.readers import (
     MAX_LINE,
     PARQUET_SUFFIXES,
     InputError,
+    header_line,
     read_usage,
+    regular_file,
 )
 
 __all__ = ["count_lines", "duplicate_candidates", "scan_ids"]
@@ -93,6 +95,8 @@ def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
     """The ids of a file without quotes, split at line ends and commas; CRLF line ends
     too (every carriage return followed by its line feed: the reader makes the same of
     them). A quote or a lone carriage return raises _NotPlain before any id of its chunk."""
+    with path.open("rb") as raw:
+        header_line(raw, path)  # at most 1 MiB, however long the first line
     with path.open(newline="", encoding="utf-8-sig") as handle:
         head = handle.readline()
         if '"' in head or "\r" in head.removesuffix("\r\n"):
@@ -187,6 +191,8 @@ def duplicate_candidates(paths: Sequence[Path], exact_below: int = 20_000) -> se
     (True, set())
     """
     try:
+        for path in paths:
+            regular_file(path)
         scans = [scan_ids(path) for path in paths]
         if any(scan is None for scan in scans):
             return None

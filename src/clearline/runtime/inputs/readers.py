@@ -18,6 +18,7 @@ import gc
 import io
 import json
 import re
+import stat
 from collections.abc import Callable, Generator, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
@@ -37,8 +38,10 @@ __all__ = [
     "Skim",
     "UsageFile",
     "fewer_collections",
+    "header_line",
     "marker",
     "read_usage",
+    "regular_file",
 ]
 
 PARQUET_SUFFIXES = frozenset({".parquet", ".parq"})
@@ -113,6 +116,7 @@ def read_usage(
     header) or JSON Lines file, with the line numbers of the whole file
     (runtime.inputs.partitions).
     """
+    regular_file(path)
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
         return _read_jsonl(path, batch_size, span)
@@ -130,6 +134,33 @@ def read_usage(
 
 
 MAX_LINE = 1 << 20  # a usage line longer than this is rejected, never read whole
+
+
+def regular_file(path: Path) -> None:
+    """An input must be a regular file: a device (/dev/zero) or a pipe never ends, or
+    cannot be read twice (the duplicate scan reads a usage file before the run does).
+    A path that cannot be looked at is left to the reader to report."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode) else "not a file"
+        raise InputError(path, f"cannot read {path}: it is {kind}, not a regular file", "give a file")
+
+
+def header_line(raw: IO[bytes], path: Path) -> bytes:
+    """The first line of a file with a header, read at most 1 MiB far."""
+    head = raw.readline(MAX_LINE + 1)
+    if len(head) > MAX_LINE and not head.endswith(b"\n") and b"\r" not in head:  # a lone CR ends it too
+        raise InputError(
+            path,
+            f"{path}:1: the header cannot be read: it is longer than 1 MiB (no line end within it)",
+            "the first line names the columns: record_id,timestamp,customer_id,...",
+        )
+    return head
+
+
 # A field may be as long as a line may (the csv module's own limit is 128 KiB).
 csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_LINE))
 _LINE_ENDS = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -343,6 +374,12 @@ def _read_csv(
         raw = path.open("rb")
     except OSError as err:
         raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        header_line(raw, path)
+    except InputError:
+        raw.close()
+        raise
+    raw.seek(0)
     lines = _lines(raw)
     first = next(lines, None)
     if first is None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from clearline.money import parse_decimal
-from clearline.runtime.inputs.readers import InputError
+from clearline.runtime.inputs.readers import InputError, header_line, regular_file
 
 __all__ = ["Customer", "FxTable", "read_customers", "read_fx"]
 
@@ -28,7 +28,10 @@ class Customer:
 
 
 def _dict_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    regular_file(path)
     try:
+        with path.open("rb") as raw:
+            header_line(raw, path)  # at most 1 MiB, however long the first line
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in required if c not in (reader.fieldnames or [])]

@@ -1,10 +1,17 @@
 """The run folder: streamed rated records, line files, rejects, traces and
 the manifest, written atomically.
 
-Every file is written under a temporary name and renamed into place; the old
-manifest is removed first and the new one is written last, so a folder whose
-manifest exists holds a complete run, and an interrupted run never looks
-complete.
+Every file is written under a temporary name (unpredictable, created with
+O_EXCL and O_NOFOLLOW: see `store.folder`) and renamed into place; the old
+manifest and documents are removed first and the new manifest is written
+last, so a folder whose manifest exists holds a complete run, and an
+interrupted run never looks complete. The folder is locked for the run.
+
+CSV files are for spreadsheets: a text cell starting with `=`, `+`, `-`, `@`,
+a tab or a carriage return is written with a leading apostrophe, so that no
+spreadsheet runs it as a formula (numbers, negative ones too, and a text
+that is a plain number are left as they are). The JSON Lines files carry
+every value as it is.
 """
 
 from __future__ import annotations
@@ -14,17 +21,19 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
 from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Any
 
 from clearline.runtime.rating.engine import RatedLine, RatedPrice, RatedRow, RatedRows, Reject, Routed
 from clearline.runtime.settlement.settle import LINE_COLUMNS, Settlement
+from clearline.runtime.store.folder import Claim, create_exclusive, temporary_name
+from clearline.runtime.store.manifest import build_manifest, input_entries, plan_text, sha256_file
 
-__all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RatedText", "RunWriter", "sha256_file"]
+__all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RatedText", "RunWriter", "neutralise", "sha256_file"]
 
 RATED_COLUMNS = ["record_id", "line_id", "clause", "billed_quantity", "amount"]
 REJECT_COLUMNS = ["file", "line", "record_id", "field", "value", "reason"]
@@ -40,15 +49,28 @@ INVOICE_TOTAL_COLUMNS = [
     "gross",
     "lines",
 ]
-MANIFEST_SCHEMA = 1
+# cells of these columns are numbers; any other cell is text, neutralised in CSV
+NUMERIC_COLUMNS = frozenset(
+    {"billed_quantity", "amount", "quantity", "unit_price", "vat_rate", "vat_amount", "gross_amount"}
+    | {"paid_amount", "fx_rate", "records", "line", "contract_version", "net", "vat", "gross", "lines"}
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def neutralise(cell: str) -> str:
+    """A text cell as a spreadsheet shows it and never runs it: one that starts like
+    a formula gets a leading apostrophe, unless it is a plain number (`-5`, a
+    negative quantity a reject shows, is no formula).
+
+    >>> neutralise("=SUM(A1)"), neutralise("C-1001"), neutralise("-5"), neutralise("-2+3")
+    ("'=SUM(A1)", 'C-1001', '-5', "'-2+3")
+    """
+    if cell.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 _PART_CACHE = 1 << 15
@@ -72,14 +94,24 @@ class _Rendered(dict[Any, str]):
 class _CsvWriter:
     """csv.writer with rows ended by a line feed -- and a carriage return quoted too:
     csv.writer quotes only the characters of its line ending, so a lone CR would go
-    out bare and a reader would end the row there. Such a row is quoted whole."""
+    out bare and a reader would end the row there. Such a row is quoted whole.
+    The cells at `text` (indexes) are neutralised (see `neutralise`)."""
 
-    def __init__(self, handle: IO[str]) -> None:
+    def __init__(self, handle: IO[str], text: Sequence[int] = ()) -> None:
         self._plain = csv.writer(handle, lineterminator="\n")
         self._quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self._text = tuple(text)
 
     def writerow(self, cells: Sequence[str]) -> None:
+        if self._text:
+            cells = list(cells)
+            for i in self._text:
+                cells[i] = neutralise(cells[i])
         (self._quoted if "\r" in "".join(cells) else self._plain).writerow(cells)
+
+
+def _text_columns(columns: Sequence[str]) -> list[int]:
+    return [i for i, c in enumerate(columns) if c not in NUMERIC_COLUMNS]
 
 
 def _csv_row(cells: Sequence[str]) -> str:
@@ -95,7 +127,7 @@ def _csv_cells(*cells: str) -> str:
 # a plain record id, then the line part, then the price part: the row, as csv.writer
 # and json.dumps would write it
 def _csv_line(line: RatedLine) -> str:
-    return _csv_cells(line.line_id, line.clause) + ","
+    return _csv_cells(line.line_id, neutralise(line.clause)) + ","
 
 
 def _csv_price(price: RatedPrice) -> str:
@@ -137,7 +169,12 @@ class RatedText:
             for render in renders:
                 render.clear()
         every = " ".join(ids)
-        if not every.isprintable() or any(c in every for c in _SPECIAL):
+        if (
+            not every.isprintable()
+            or any(c in every for c in _SPECIAL)
+            or every.startswith(FORMULA_STARTS)
+            or any(f" {c}" in every for c in FORMULA_STARTS)
+        ):
             return _rated_rows(
                 RatedRow(rid, line.line_id, line.clause, price.quantity, price.amount)
                 for rid, line, price in zip(ids, lines, prices, strict=True)
@@ -159,7 +196,7 @@ class RatedText:
 def _rated_rows(rows: Iterable[RatedRow]) -> tuple[str, str]:
     """Rated rows one by one, any record id (quoted and escaped as needed)."""
     buffer = io.StringIO()
-    write_csv = _CsvWriter(buffer).writerow
+    write_csv = _CsvWriter(buffer, _text_columns(RATED_COLUMNS)).writerow
     lines: list[str] = []
     for r in rows:
         write_csv((r.record_id, r.line_id, r.clause, r.quantity, r.amount))
@@ -171,36 +208,52 @@ def _rated_rows(rows: Iterable[RatedRow]) -> tuple[str, str]:
 
 
 class RunWriter:
-    """Writes one run folder. Use as a context manager around the run."""
+    """Writes one run folder. Use as a context manager around the run.
 
-    def __init__(self, out_dir: Path, route: bool = False) -> None:
+    Raises `FolderInUse` when another run holds the folder, `FolderNotARun`
+    when it holds other files (unless `force`)."""
+
+    def __init__(self, out_dir: Path, force: bool = False, route: bool = False) -> None:
         self.out = out_dir
         self.route = route  # --out-of-period route: the routed files are written (else none)
-        self.out.mkdir(parents=True, exist_ok=True)
-        manifest = self.out / "manifest.json"
-        if manifest.exists():
-            manifest.unlink()  # the folder no longer holds a complete run
-        for stale in self.out.glob(".workers-*"):  # left by a run that was killed
-            shutil.rmtree(stale, ignore_errors=True)
-        for stale in [*self.out.glob("routed-*.jsonl"), self.out / "routed.csv", self.out / "routed.jsonl"]:
-            stale.unlink(missing_ok=True)  # an earlier run's, perhaps for other periods
-        self.pending: list[str] = []
-        self._rated_csv: IO[bytes] = self._open_bytes("rated_records.csv")
-        self._rated_jsonl: IO[bytes] = self._open_bytes("rated_records.jsonl")
+        self._claim = Claim(out_dir, force)
+        try:
+            manifest = self.out / "manifest.json"
+            if manifest.exists() or manifest.is_symlink():
+                manifest.unlink()  # the folder no longer holds a complete run
+            self._claim.clear_stale()
+            for stale in self.out.glob(".workers-*"):  # left by a run that was killed
+                shutil.rmtree(stale, ignore_errors=True)
+            # an earlier run's, perhaps for other periods or of other contracts, and the
+            # temporary files of a run that was killed (the lock says none is running)
+            routed = [self.out / "routed.csv", self.out / "routed.jsonl"]
+            for stale in [*self.out.glob("routed-*.jsonl"), *self.out.glob("plan-*.json"), *routed]:
+                stale.unlink(missing_ok=True)
+            for stale in self.out.glob(".*.partial"):
+                stale.unlink()
+            self.pending: dict[str, Path] = {}
+            self._rated_csv: IO[bytes] = self._open_bytes("rated_records.csv")
+            self._rated_jsonl: IO[bytes] = self._open_bytes("rated_records.jsonl")
+        except BaseException:
+            self._claim.release()
+            raise
         self._rated_csv.write((",".join(RATED_COLUMNS) + "\n").encode())
         self.rated_count = 0
         self._text = RatedText()
 
-    def _tmp(self, name: str) -> Path:
-        return self.out / f".{name}.partial"
+    def temporary(self, name: str) -> Path:
+        """Where the file `name` of the run is written until it is complete."""
+        if name not in self.pending:
+            self.pending[name] = temporary_name(self.out / name)
+        return self.pending[name]
 
     def _open(self, name: str) -> IO[str]:
-        self.pending.append(name)
-        return self._tmp(name).open("w", encoding="utf-8", newline="")
+        return io.TextIOWrapper(self._open_bytes(name), encoding="utf-8", newline="")
 
     def _open_bytes(self, name: str) -> IO[bytes]:
-        self.pending.append(name)
-        return self._tmp(name).open("wb")
+        path = self.temporary(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create_exclusive(path)
 
     def rated(self, rows: RatedRows) -> None:
         """Append a batch of rated rows to the CSV and JSON Lines files."""
@@ -215,7 +268,7 @@ class RunWriter:
 
     def _table(self, stem: str, columns: list[str], rows: list[dict[str, str]]) -> None:
         with self._open(f"{stem}.csv") as handle:
-            writer = _CsvWriter(handle)
+            writer = _CsvWriter(handle, _text_columns(columns))
             writer.writerow(columns)
             for row in rows:
                 writer.writerow([row.get(c, "") for c in columns])
@@ -229,8 +282,10 @@ class RunWriter:
         inputs: list[tuple[str, Path]],
         plan_sha256: str,
         extra: dict[str, Any] | None = None,
+        pack: bool = False,
     ) -> dict[str, Any]:
-        """Write everything but the streamed file, then the manifest; return it."""
+        """Write everything but the streamed file, then the manifest; return it.
+        With `pack`, the inputs are copied in (`inputs/sha256/HEX`)."""
         for rows in result.lifecycle_rows():
             self.rated(rows)
         self._rated_csv.close()
@@ -250,17 +305,26 @@ class RunWriter:
         with self._open("trace.jsonl") as handle:
             for trace in result.traces:
                 handle.write(json.dumps(trace, ensure_ascii=False, sort_keys=True) + "\n")
-        for name in self.pending:
-            os.replace(self._tmp(name), self.out / name)
-        manifest = build_manifest(result, inputs, plan_sha256, self.out, self.pending)
+        plans = []
+        for plan in result.plans:
+            text = plan_text(plan)
+            name = f"plan-{hashlib.sha256(text).hexdigest()}.json"
+            if name not in self.pending:
+                with self._open_bytes(name) as handle:
+                    handle.write(text)
+            plans.append((plan, name))
+        for name, tmp in self.pending.items():
+            os.replace(tmp, self.out / name)
+        entries = input_entries(inputs, self.out if pack else None)
+        manifest = build_manifest(result, entries, plans, plan_sha256, self.out, list(self.pending))
         if extra:
             manifest.update(extra)
-        tmp = self._tmp("manifest.json")
-        tmp.write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
-            encoding="utf-8",
-        )
+        tmp = temporary_name(self.out / "manifest.json")
+        with create_exclusive(tmp) as handle:
+            handle.write((json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode())
         os.replace(tmp, self.out / "manifest.json")
+        self.pending = {}
+        self._claim.release()
         return manifest
 
     def _routed(self, routed: list[Routed]) -> None:
@@ -295,11 +359,12 @@ class RunWriter:
                 handle.close()
             except OSError:
                 pass
-        for name in [*self.pending, "manifest.json"]:
+        for tmp in self.pending.values():
             try:
-                self._tmp(name).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
             except OSError:
                 pass
+        self._claim.release()
 
 
 def _sorted(rejects: list[Reject]) -> list[Reject]:
@@ -314,53 +379,4 @@ def _reject_row(r: Reject) -> dict[str, str]:
         "field": r.field,
         "value": r.value,
         "reason": r.reason,
-    }
-
-
-def build_manifest(
-    result: Settlement,
-    inputs: list[tuple[str, Path]],
-    plan_sha256: str,
-    out: Path,
-    outputs: list[str],
-) -> dict[str, Any]:
-    totals: dict[str, dict[str, dict[str, Decimal]]] = {}
-    for ln in result.lines:
-        by_kind = totals.setdefault(ln.party, {}).setdefault(ln.kind, {})
-        by_kind[ln.currency] = by_kind.get(ln.currency, Decimal(0)) + ln.amount
-        if ln.paid_amount is not None:
-            paid = totals[ln.party].setdefault("paid", {})
-            paid[ln.paid_currency] = paid.get(ln.paid_currency, Decimal(0)) + ln.paid_amount
-    rejected = len(result.rejects)
-    unmatched = len(result.unmatched)
-    return {
-        "schema": MANIFEST_SCHEMA,
-        "period": result.period,
-        "status": "clean" if not rejected and not unmatched else "completed with rejects",
-        "inputs": [{"role": role, "path": str(path), "sha256": sha256_file(path)} for role, path in inputs],
-        "contracts": [
-            {"id": p.id, "version": p.version, "file": p.file, "sha256": p.sha256} for p in result.plans
-        ],
-        "plan_sha256": plan_sha256,
-        "counts": {
-            "read": result.read,
-            "rated": result.rated,
-            "rejected": rejected,
-            "unmatched": unmatched,
-            "routed": len(result.routed),
-            "reconciled": result.read == result.rated + rejected + unmatched + len(result.routed),
-            "lines": {
-                k: sum(1 for ln in result.lines if ln.kind == k)
-                for k in ("invoice", "payout", "withholding", "retained")
-            },
-        },
-        "totals": {
-            party: {
-                kind: {cur: format(v, "f") for cur, v in sorted(by_cur.items())}
-                for kind, by_cur in sorted(kinds.items())
-            }
-            for party, kinds in sorted(totals.items())
-        },
-        "conservation": {"ok": result.ok, "checks": result.conservation},
-        "outputs": {name: sha256_file(out / name) for name in sorted(outputs)},
     }
