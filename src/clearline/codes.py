@@ -142,5 +142,36 @@ INPUT_CHANGED: Final = _code(
 OUTPUT_NOT_REPRODUCED: Final = _code(
     "E0507", "output not reproduced", "Settling a run again does not give the same output."
 )
+# E07xx: the settlement ledger
+NOT_A_LEDGER: Final = _code(
+    "E0701", "not a Clearline ledger", "The ledger URL names a file or database that is not a ledger."
+)
+LEDGER_TOO_NEW: Final = _code(
+    "E0702", "ledger schema too new", "The ledger was written by a newer Clearline than this one."
+)
+PERIOD_ALREADY_CLOSED: Final = _code(
+    "E0703", "period already closed", "A close of a period that another run already closed."
+)
+RUN_NOT_VERIFIED: Final = _code(
+    "E0704", "run does not verify", "A close of a run folder that `clearline verify` does not reproduce."
+)
+LEDGER_HISTORY_CHANGED: Final = _code(
+    "E0705", "ledger history changed", "A closed period's rows no longer match the ledger's hash chain."
+)
+CONTRACT_CHANGED_IN_PLACE: Final = _code(
+    "E0706",
+    "contract changed in place",
+    "A contract whose id and version were closed with another plan: an amendment must be a new version.",
+)
+INVALID_NUMBER_FORMAT: Final = _code(
+    "E0707", "invalid document number format", "A document number format the ledger cannot number with."
+)
+LEDGER_UNREACHABLE: Final = _code(
+    "E0708", "ledger unreachable", "The ledger's database cannot be opened or reached."
+)
+RECORD_ALREADY_SETTLED: Final = _code(
+    "E0709", "record already settled", "A close of records that an earlier close already settled."
+)
+UNKNOWN_DOCUMENT: Final = _code("E0710", "unknown document", "A document number the ledger never issued.")
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

@@ -29,6 +29,8 @@ class Verification:
     outputs_checked: int = 0
     changed_inputs: list[str] = field(default_factory=list)
     differing_outputs: list[str] = field(default_factory=list)
+    # the run settled again (with its partial sums, which the ledger keeps), when it was
+    settlement: clearline.Settlement | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,7 +88,7 @@ def verify_run(run: str | Path, workers: int = 1) -> Verification:
     plans, _ = clearline.load_plans(contracts)
     with tempfile.TemporaryDirectory(prefix="clearline-verify-") as tmp:
         again = Path(tmp) / "run"
-        clearline.run(
+        result.settlement = clearline.run(
             plans,
             roles.get("usage", []),
             manifest["period"],

@@ -544,5 +544,7 @@ def main() -> None:
         sys.exit(EXIT_INTERNAL)
 
 
+from clearline.cli import ledger as _ledger  # noqa: E402, F401  (close, ledger ...)
+
 if __name__ == "__main__":
     main()

@@ -387,3 +387,15 @@ def from_json(data: dict[str, Any]) -> ContractPlan:
 def plan_hash(plan: ContractPlan) -> str:
     text = json.dumps(to_json(plan), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def encode(value: Any) -> Any:
+    """Any plan node (a dataclass of the plan) as JSON-ready data, as `to_json` writes it."""
+    return _encode(value)
+
+
+def decode(tp: type[T], data: Any) -> T:
+    """A plan node of type `tp` from what `encode` wrote."""
+    node = _decode(tp, data)
+    assert isinstance(node, tp)
+    return node

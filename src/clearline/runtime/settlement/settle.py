@@ -22,6 +22,7 @@ from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, Rounding, minor_unit, round_money
 from clearline.runtime.inputs.refdata import FxTable
 from clearline.runtime.rating import closures
+from clearline.runtime.rating.accumulate import Accumulated
 from clearline.runtime.rating.engine import (
     Engine,
     Event,
@@ -156,6 +157,9 @@ class Settlement:
     lifecycle: list[Lifecycle] = field(default_factory=list)
     # records of other periods set aside for them (`--out-of-period route`), in read order
     routed: list[Routed] = field(default_factory=list)
+    # the engine's exact sums of usage lines and its subscription events, before the period
+    # closed: what the ledger keeps to re-settle the period with late records (clearline.ledger)
+    partials: Accumulated | None = None
 
     def lifecycle_rows(self, batch: int = 10_000) -> Iterator[RatedRows]:
         """The rated-records rows of the subscription events, a batch at a time: per
@@ -790,4 +794,9 @@ def conservation(lines: list[Line]) -> list[dict[str, Any]]:
 
 def finish(engine: Engine, fx: FxTable | None) -> Settlement:
     """Close the period: every line, its trace, and the conservation check."""
-    return _Finisher(engine, fx).build()
+    usage_keys = list(engine.acc.lines)  # closing adds the subscription lines
+    result = _Finisher(engine, fx).build()
+    result.partials = Accumulated(
+        lines={k: engine.acc.lines[k] for k in usage_keys}, events=engine.acc.events
+    )
+    return result

@@ -1,0 +1,197 @@
+"""Closing a period: a verified run folder -> one close written to the ledger.
+
+Input: a run folder written by `clearline simulate` and an open `Ledger`.
+Output: the `CloseOutcome` (the close's number, hash and the documents'
+legal numbers). The run is verified first (`clearline.verify`: its inputs
+re-hashed, the run settled again and every output compared byte for byte);
+the settlement that verification produced gives the lines and the exact
+partial sums, and the folder's rated records give the record ids.
+
+Documents, in the order they are numbered: per issuer (the contract's
+operator), one invoice per customer and currency, then one self-billing
+statement per partner and currency, sorted by party. The operator's
+retained lines belong to no document.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from clearline import codes
+from clearline.compiler import ir
+from clearline.ledger import numbering, partials
+from clearline.ledger.errors import LedgerError
+from clearline.ledger.store import Close, CloseOutcome, DocumentDraft, Ledger, LineEntry
+from clearline.runtime.rating.periods import period_bounds
+from clearline.runtime.settlement.settle import Line, Settlement
+
+__all__ = ["ClosedRun", "build_close", "close_run"]
+
+_SERIES_OF_KIND = {"invoice": "invoice", "payout": "self-billing", "withholding": "self-billing"}
+_DOCUMENT_KIND = {"invoice": "invoice", "self-billing": "self-billing", "credit-note": "credit-note"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedRun:
+    outcome: CloseOutcome
+    close: Close
+
+
+def _run_id(run: Path) -> str:
+    try:
+        return hashlib.sha256((run / "manifest.json").read_bytes()).hexdigest()
+    except OSError as err:
+        raise LedgerError(
+            codes.RUN_NOT_VERIFIED,
+            f"{run} is not a complete run folder: {err.strerror or err}",
+            "close the folder that `clearline simulate --out` wrote",
+        ) from None
+
+
+def _contracts(plans: Sequence[ir.ContractPlan], period: str) -> tuple[tuple[str, int, str], ...]:
+    """The contracts whose period this run settles: id, highest version in force in the
+    period, and one hash over the plans of every such version."""
+    by_id: dict[str, list[ir.ContractPlan]] = {}
+    for plan in plans:
+        bounds = period_bounds(period, plan.period, plan.time_zone)
+        first, end = bounds.first_day.isoformat(), bounds.end_day.isoformat()
+        if plan.effective_from < end and first < plan.effective_until:
+            by_id.setdefault(plan.id, []).append(plan)
+    out = []
+    for cid, versions in sorted(by_id.items()):
+        versions.sort(key=lambda p: p.version)
+        joined = "".join(ir.plan_hash(p) for p in versions)
+        out.append((cid, versions[-1].version, hashlib.sha256(joined.encode()).hexdigest()))
+    return tuple(out)
+
+
+def _issuers(plans: Sequence[ir.ContractPlan]) -> dict[str, str]:
+    return {p.id: p.operator.name for p in plans}
+
+
+def _sum(values: Iterable[Decimal | None]) -> Decimal:
+    return sum((v for v in values if v is not None), Decimal(0))
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def documents_of(
+    lines: Sequence[Line], plans: Sequence[ir.ContractPlan], period: str
+) -> tuple[list[DocumentDraft], dict[str, str]]:
+    """The documents the lines go on (in numbering order) and each line id's document key."""
+    issuer_of = _issuers(plans)
+    groups: dict[tuple[int, str, str, str], list[Line]] = {}
+    for ln in lines:
+        series = _SERIES_OF_KIND.get(ln.kind)
+        if series is None:
+            continue  # retained: the operator's own, on no document
+        place = numbering.SERIES.index(series)
+        groups.setdefault((place, issuer_of[ln.contract_id], ln.party, ln.currency), []).append(ln)
+    drafts: list[DocumentDraft] = []
+    doc_of: dict[str, str] = {}
+    for (place, issuer, party, currency), members in sorted(groups.items()):
+        series = numbering.SERIES[place]
+        key = f"{series}:{issuer}:{party}:{currency}"
+        net = _sum(ln.amount for ln in members)
+        vat = _sum(ln.vat_amount for ln in members)
+        gross = _sum(ln.gross_amount if ln.gross_amount is not None else ln.amount for ln in members)
+        drafts.append(
+            DocumentDraft(
+                key=key,
+                issuer=issuer,
+                series=series,
+                kind=_DOCUMENT_KIND[series],
+                party=party,
+                party_name=members[0].party_name,
+                period=period,
+                currency=currency,
+                net=_text(net),
+                vat=_text(vat),
+                gross=_text(gross),
+                number_format=numbering.DEFAULT_FORMATS[series],
+            )
+        )
+        for ln in members:
+            doc_of[ln.line_id] = key
+    return drafts, doc_of
+
+
+def _records(run: Path, doc_of: dict[str, str]) -> list[tuple[str, str]]:
+    """Each settled record id once, with the document of the first line it fed that is on
+    one (a customer's invoice before a partner's statement: invoice lines come first)."""
+    found: dict[str, tuple[int, str]] = {}
+    with (run / "rated_records.csv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            rid = row["record_id"]
+            doc = doc_of.get(row["line_id"], "")
+            rank = 0 if doc.startswith("invoice:") else 1 if doc else 2
+            current = found.get(rid)
+            if current is None or rank < current[0]:
+                found[rid] = (rank, doc)
+    return sorted((rid, doc) for rid, (_, doc) in found.items())
+
+
+def build_close(run: Path, result: Settlement) -> Close:
+    """The close of a run folder's settlement (a settlement of a whole period)."""
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    drafts, doc_of = documents_of(result.lines, result.plans, result.period)
+    entries = tuple(
+        LineEntry(
+            line_id=ln.line_id,
+            kind=ln.kind,
+            party=ln.party,
+            contract_id=ln.contract_id,
+            period=ln.period,
+            amount=_text(ln.amount),
+            currency=ln.currency,
+            document=doc_of.get(ln.line_id, ""),
+            row=json.dumps(ln.row(), ensure_ascii=False, sort_keys=True),
+        )
+        for ln in result.lines
+    )
+    rows = partials.dump(result.partials, result.plans) if result.partials is not None else []
+    return Close(
+        run_id=_run_id(run),
+        run_path=str(run),
+        period=result.period,
+        kind="period",
+        plan_sha256=str(manifest.get("plan_sha256", "")),
+        contracts=_contracts(result.plans, result.period),
+        documents=tuple(drafts),
+        lines=entries,
+        records=tuple(_records(run, doc_of)),
+        partials=tuple(rows),
+    )
+
+
+def close_run(run: str | Path, ledger: Ledger, workers: int = 1) -> ClosedRun:
+    """Verify the run folder and close its period in the ledger (one transaction)."""
+    from clearline.verify import verify_run
+
+    folder = Path(run)
+    run_id = _run_id(folder)
+    for done in ledger.closes():
+        if done.run_id == run_id:  # closed before: no need to settle it again
+            return ClosedRun(CloseOutcome(done.seq, done.hash, True, {}), _empty(folder, done.period))
+    verification = verify_run(folder, workers)
+    if not verification.ok or verification.settlement is None:
+        problems = [*verification.changed_inputs, *verification.differing_outputs]
+        raise LedgerError(
+            codes.RUN_NOT_VERIFIED,
+            f"{folder} does not verify, so it is not closed: {'; '.join(problems)}",
+            f"run `clearline verify {folder}` to see what differs, then settle again",
+        )
+    close = build_close(folder, verification.settlement)
+    return ClosedRun(ledger.close(close), close)
+
+
+def _empty(run: Path, period: str) -> Close:
+    return Close(_run_id(run), str(run), period, "period", "", (), (), (), (), ())

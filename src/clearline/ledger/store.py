@@ -1,0 +1,620 @@
+"""The ledger store: one small interface over SQLite and PostgreSQL (SQLAlchemy Core).
+
+Input: a ledger URL (`sqlite:///path`, a bare file path, or
+`postgresql://...`) and, to close, a `Close` (built from a verified run
+folder by `closing.py`). Output: a `Ledger` that opens (creating or
+migrating the schema, refusing what is not a Clearline ledger or is of a
+newer schema), closes a period in one explicit transaction, looks up
+settled record ids and partial sums, and tells the next document number.
+
+Concurrency: a close takes the ledger's write lock first (SQLite:
+`BEGIN IMMEDIATE` in WAL mode; PostgreSQL: `LOCK TABLE closes IN EXCLUSIVE
+MODE`), so closes run one after another; the second of two closes of one
+period finds it closed and is refused. A close that dies half-way (kill -9)
+leaves nothing: its transaction was never committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from clearline import codes
+from clearline.ledger import chain, numbering
+from clearline.ledger.errors import LedgerError
+from clearline.ledger.schema import CLOSES, DOCUMENTS, LINES, META, NUMBERING, PARTIALS, PERIODS, RECORDS
+
+__all__ = [
+    "Close",
+    "CloseOutcome",
+    "ClosedPeriod",
+    "DocumentDraft",
+    "Ledger",
+    "LineEntry",
+    "Settled",
+    "open_ledger",
+]
+
+PRODUCT = "clearline-ledger"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_LOOKUP_CHUNK = 500  # record ids per IN (...) query
+# fault injection for the kill -9 test: pause inside a close's transaction (see tests/test_ledger_close.py)
+FAULT_PAUSE = "CLEARLINE_LEDGER_PAUSE_IN_CLOSE"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentDraft:
+    """A document a close issues; `number` is assigned by the ledger."""
+
+    key: str  # the close's own name for it, that lines and records refer to
+    issuer: str
+    series: str  # one of numbering.SERIES
+    kind: str  # invoice, self-billing, credit-note, supplementary
+    party: str
+    party_name: str
+    period: str
+    currency: str
+    net: str
+    vat: str
+    gross: str
+    number_format: str
+    refers_to: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LineEntry:
+    line_id: str
+    kind: str
+    party: str
+    contract_id: str
+    period: str
+    amount: str
+    currency: str
+    document: str  # a DocumentDraft key
+    row: str  # JSON
+    adjusts: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Everything one close writes, ready for one transaction."""
+
+    run_id: str
+    run_path: str
+    period: str
+    kind: str  # "period" or "adjustment"
+    plan_sha256: str
+    contracts: tuple[tuple[str, int, str], ...]  # id, version, plan sha256
+    documents: tuple[DocumentDraft, ...]
+    lines: tuple[LineEntry, ...]
+    records: tuple[tuple[str, str], ...]  # record id, DocumentDraft key
+    partials: tuple[tuple[str, str, str], ...]  # contract id, line key (JSON), sums (JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseOutcome:
+    seq: int
+    hash: str
+    already: bool  # the same run was closed before: nothing written
+    numbers: dict[str, str]  # DocumentDraft key -> number
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    record_id: str
+    period: str
+    document: str
+    run_path: str
+
+    def describe(self) -> str:
+        return f"already settled in {self.period}, document {self.document} (run {self.run_path})"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedPeriod:
+    contract_id: str
+    period: str
+    contract_version: int
+    contract_sha256: str
+    close_seq: int
+    run_id: str
+    run_path: str
+
+
+def _url(text: str) -> sa.URL:
+    """A ledger URL: `sqlite:///path`, a bare path (SQLite), `postgresql://...`."""
+    if "://" not in text:
+        text = f"sqlite:///{text}"
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError:
+        raise LedgerError(
+            codes.LEDGER_UNREACHABLE,
+            f"{text!r} is not a ledger URL",
+            "write sqlite:///PATH, a file path, or postgresql://USER@HOST:PORT/DATABASE",
+        ) from None
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return url.set(drivername="postgresql+psycopg")
+    if url.drivername in ("sqlite", "sqlite+pysqlite"):
+        return url.set(drivername="sqlite+pysqlite")
+    raise LedgerError(
+        codes.LEDGER_UNREACHABLE,
+        f"{url.drivername}:// is not a database the ledger runs on",
+        "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE",
+    )
+
+
+def _shown(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True).replace("+psycopg", "").replace("+pysqlite", "")
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    path = url.database or ""
+    if path and path != ":memory:":
+        file = Path(path)
+        if file.is_dir():
+            raise LedgerError(codes.NOT_A_LEDGER, f"{path} is a folder, not a ledger file")
+        if file.exists() and file.stat().st_size > 0:
+            with file.open("rb") as handle:
+                if handle.read(16) != _SQLITE_HEADER:
+                    raise LedgerError(
+                        codes.NOT_A_LEDGER,
+                        f"{path} is not a Clearline ledger (not a SQLite database)",
+                        "name the ledger's own file, or a new file to start a ledger in",
+                    )
+        file.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi: Any, _record: Any) -> None:
+        dbapi.isolation_level = None  # the driver's own transactions off: we say BEGIN
+        cursor = dbapi.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # every transaction takes the write lock at its start: a close never upgrades a
+        # read lock mid-way (which SQLite refuses as busy), and two closes queue
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Ledger:
+    """An open ledger. Use `open_ledger(url)`; close it with `dispose()` (or `with`)."""
+
+    def __init__(self, engine: Engine, shown: str) -> None:
+        self.engine = engine
+        self.url = shown
+        self.postgres = engine.dialect.name == "postgresql"
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.dispose()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self, lock: bool = False) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                if lock and self.postgres:
+                    conn.execute(sa.text("LOCK TABLE closes IN EXCLUSIVE MODE"))
+                yield conn
+        except OperationalError as err:
+            raise LedgerError(
+                codes.LEDGER_UNREACHABLE,
+                f"the ledger {self.url} cannot be used: {_first_line(err)}",
+                "check that the database is reachable and not locked for long by another process",
+            ) from None
+
+    # -- look-ups ---------------------------------------------------------------------
+    def settled(self, record_ids: Iterable[str]) -> dict[str, Settled]:
+        """The ids among `record_ids` that a close settled, with where."""
+        ids = sorted(set(record_ids))
+        found: dict[str, Settled] = {}
+        query = sa.select(RECORDS.c.record_id, RECORDS.c.period, RECORDS.c.document, CLOSES.c.run_path).join(
+            CLOSES, CLOSES.c.seq == RECORDS.c.close_seq
+        )
+        with self._transaction() as conn:
+            for start in range(0, len(ids), _LOOKUP_CHUNK):
+                chunk = ids[start : start + _LOOKUP_CHUNK]
+                for rid, period, document, run_path in conn.execute(
+                    query.where(RECORDS.c.record_id.in_(chunk))
+                ):
+                    found[rid] = Settled(rid, period, document, run_path)
+        return found
+
+    def closed_period(self, contract_id: str, period: str) -> ClosedPeriod | None:
+        query = (
+            sa.select(PERIODS, CLOSES.c.run_id, CLOSES.c.run_path)
+            .join(CLOSES, CLOSES.c.seq == PERIODS.c.close_seq)
+            .where(PERIODS.c.contract_id == contract_id, PERIODS.c.period == period)
+        )
+        with self._transaction() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return ClosedPeriod(
+            row.contract_id,
+            row.period,
+            row.contract_version,
+            row.contract_sha256,
+            row.close_seq,
+            row.run_id,
+            row.run_path,
+        )
+
+    def partials(self, contract_id: str, period: str) -> list[tuple[str, str]]:
+        """The exact partial sums of a closed period's lines: (line key, sums), JSON
+        text, every close of the period (the first and its adjustments) in order."""
+        query = (
+            sa.select(PARTIALS.c.key, PARTIALS.c.data)
+            .where(PARTIALS.c.contract_id == contract_id, PARTIALS.c.period == period)
+            .order_by(PARTIALS.c.close_seq, PARTIALS.c.key)
+        )
+        with self._transaction() as conn:
+            return [(k, d) for k, d in conn.execute(query)]
+
+    def next_number(self, issuer: str, series: str) -> int:
+        """The place in its series the next document of `issuer` would take (not reserved)."""
+        query = sa.select(NUMBERING.c.last_seq).where(
+            NUMBERING.c.issuer == issuer, NUMBERING.c.series == series
+        )
+        with self._transaction() as conn:
+            last = conn.execute(query).scalar()
+        return (last or 0) + 1
+
+    def closes(self) -> list[sa.Row[Any]]:
+        with self._transaction() as conn:
+            return list(conn.execute(sa.select(CLOSES).order_by(CLOSES.c.seq)))
+
+    def periods(self) -> list[sa.Row[Any]]:
+        query = (
+            sa.select(PERIODS, CLOSES.c.run_path)
+            .join(CLOSES, CLOSES.c.seq == PERIODS.c.close_seq)
+            .order_by(PERIODS.c.period, PERIODS.c.contract_id)
+        )
+        with self._transaction() as conn:
+            return list(conn.execute(query))
+
+    def lines(self, contract_id: str | None = None, period: str | None = None) -> list[sa.Row[Any]]:
+        query = sa.select(LINES).order_by(LINES.c.close_seq, LINES.c.line_id)
+        if contract_id is not None:
+            query = query.where(LINES.c.contract_id == contract_id)
+        if period is not None:
+            query = query.where(LINES.c.period == period)
+        with self._transaction() as conn:
+            return list(conn.execute(query))
+
+    def documents(self) -> list[sa.Row[Any]]:
+        query = sa.select(DOCUMENTS).order_by(
+            DOCUMENTS.c.close_seq, DOCUMENTS.c.issuer, DOCUMENTS.c.series, DOCUMENTS.c.seq
+        )
+        with self._transaction() as conn:
+            return list(conn.execute(query))
+
+    def document(self, number: str) -> tuple[sa.Row[Any], list[sa.Row[Any]]]:
+        """A document and its lines; LedgerError if the ledger never issued it."""
+        with self._transaction() as conn:
+            doc = conn.execute(sa.select(DOCUMENTS).where(DOCUMENTS.c.number == number)).first()
+            if doc is None:
+                raise LedgerError(
+                    codes.UNKNOWN_DOCUMENT,
+                    f"the ledger {self.url} issued no document {number}",
+                    "list them with `clearline ledger URL documents`",
+                )
+            lines = list(
+                conn.execute(sa.select(LINES).where(LINES.c.document == number).order_by(LINES.c.line_id))
+            )
+        return doc, lines
+
+    # -- closing ----------------------------------------------------------------------
+    def close(self, close: Close) -> CloseOutcome:
+        """Write a close in one transaction: numbers, documents, lines, record ids, partial
+        sums, the periods it closes and the close itself, chained to the one before."""
+        for doc in close.documents:
+            problem = numbering.problem(doc.number_format)
+            if problem:
+                raise LedgerError(
+                    codes.INVALID_NUMBER_FORMAT,
+                    f"document number format {doc.number_format!r} of {doc.issuer}: {problem}",
+                )
+        with self._transaction(lock=True) as conn:
+            before = conn.execute(sa.select(CLOSES).where(CLOSES.c.run_id == close.run_id)).first()
+            if before is not None:
+                numbers = {
+                    r.number: r.number
+                    for r in conn.execute(sa.select(DOCUMENTS).where(DOCUMENTS.c.close_seq == before.seq))
+                }
+                return CloseOutcome(before.seq, before.hash, True, numbers)
+            self._check_periods(conn, close)
+            self._check_records(conn, close)
+            last = conn.execute(sa.select(CLOSES).order_by(CLOSES.c.seq.desc()).limit(1)).first()
+            seq = (last.seq if last is not None else 0) + 1
+            prev_hash = last.hash if last is not None else chain.GENESIS
+            numbers, documents = self._number(conn, close, seq)
+
+            def doc_of(key: str) -> str | None:
+                return numbers[key] if key else None
+
+            lines = [
+                {
+                    "close_seq": seq,
+                    "line_id": ln.line_id,
+                    "kind": ln.kind,
+                    "party": ln.party,
+                    "contract_id": ln.contract_id,
+                    "period": ln.period,
+                    "amount": ln.amount,
+                    "currency": ln.currency,
+                    "document": doc_of(ln.document),
+                    "adjusts": ln.adjusts,
+                    "row": ln.row,
+                }
+                for ln in close.lines
+            ]
+            records = [
+                {"record_id": rid, "close_seq": seq, "period": close.period, "document": doc_of(key) or ""}
+                for rid, key in close.records
+            ]
+            partials = [
+                {"close_seq": seq, "contract_id": cid, "period": close.period, "key": key, "data": data}
+                for cid, key, data in close.partials
+            ]
+            periods = [
+                {
+                    "contract_id": cid,
+                    "period": close.period,
+                    "contract_version": version,
+                    "contract_sha256": sha,
+                    "close_seq": seq,
+                }
+                for cid, version, sha in close.contracts
+            ]
+            if close.kind != "period":
+                periods = []
+            content = chain.content_sha256(documents, lines, records, partials, periods)
+            row = {
+                "seq": seq,
+                "run_id": close.run_id,
+                "run_path": close.run_path,
+                "period": close.period,
+                "kind": close.kind,
+                "plan_sha256": close.plan_sha256,
+                "closed_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "content_sha256": content,
+                "prev_hash": prev_hash,
+            }
+            row["hash"] = chain.close_hash(row)
+            conn.execute(CLOSES.insert(), row)
+            if periods:
+                conn.execute(PERIODS.insert(), periods)
+            if documents:
+                conn.execute(DOCUMENTS.insert(), documents)
+            if lines:
+                conn.execute(LINES.insert(), lines)
+            _pause_if_asked()
+            for start in range(0, len(records), 10_000):
+                conn.execute(RECORDS.insert(), records[start : start + 10_000])
+            if partials:
+                conn.execute(PARTIALS.insert(), partials)
+        return CloseOutcome(seq, str(row["hash"]), False, numbers)
+
+    def _check_periods(self, conn: Connection, close: Close) -> None:
+        for cid, version, sha in close.contracts:
+            found = conn.execute(
+                sa.select(PERIODS, CLOSES.c.run_path)
+                .join(CLOSES, CLOSES.c.seq == PERIODS.c.close_seq)
+                .where(PERIODS.c.contract_id == cid, PERIODS.c.period == close.period)
+            ).first()
+            if found is None:
+                if close.kind != "period":
+                    raise LedgerError(
+                        codes.PERIOD_ALREADY_CLOSED,
+                        f"the run adjusts {cid} {close.period}, which the ledger never closed",
+                        "close the period's own run first",
+                    )
+                continue
+            if found.contract_version == version and found.contract_sha256 != sha:
+                raise LedgerError(
+                    codes.CONTRACT_CHANGED_IN_PLACE,
+                    f"contract {cid} version {version} was closed for {close.period} with another plan "
+                    f"(sha256 {found.contract_sha256[:16]}..., this run's {sha[:16]}...)",
+                    "restore the contract as closed; write the change as an amendment (a new version)",
+                )
+            if close.kind == "period":
+                raise LedgerError(
+                    codes.PERIOD_ALREADY_CLOSED,
+                    f"{cid} {close.period} is already closed by the run {found.run_path} "
+                    f"(close {found.close_seq})",
+                    "issued documents are never replaced: settle new records with "
+                    "`clearline simulate ... --ledger URL`, which re-settles the closed period into "
+                    "adjustment lines, and close that run",
+                )
+
+    def _check_records(self, conn: Connection, close: Close) -> None:
+        ids = sorted({rid for rid, _ in close.records})
+        query = sa.select(RECORDS.c.record_id, RECORDS.c.period, RECORDS.c.document)
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            hit = conn.execute(
+                query.where(RECORDS.c.record_id.in_(ids[start : start + _LOOKUP_CHUNK]))
+            ).first()
+            if hit is not None:
+                raise LedgerError(
+                    codes.RECORD_ALREADY_SETTLED,
+                    f"record {hit.record_id} of this run is already settled in {hit.period}, "
+                    f"document {hit.document}",
+                    "settle the run again with `--ledger URL`, which rejects records already "
+                    "settled, and close that run",
+                )
+
+    def _number(
+        self, conn: Connection, close: Close, seq: int
+    ) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Numbers for the close's documents, in the order given (deterministic), each
+        series of each issuer going on from its last number."""
+        last: dict[tuple[str, str], int] = {}
+        numbers: dict[str, str] = {}
+        documents: list[dict[str, Any]] = []
+        for doc in close.documents:
+            key = (doc.issuer, doc.series)
+            if key not in last:
+                last[key] = (
+                    conn.execute(
+                        sa.select(NUMBERING.c.last_seq).where(
+                            NUMBERING.c.issuer == doc.issuer, NUMBERING.c.series == doc.series
+                        )
+                    ).scalar()
+                    or 0
+                )
+            last[key] += 1
+            number = numbering.render(doc.number_format, doc.period, doc.issuer, last[key])
+            clash = conn.execute(sa.select(DOCUMENTS.c.issuer).where(DOCUMENTS.c.number == number)).first()
+            if clash is not None or number in numbers.values():
+                raise LedgerError(
+                    codes.INVALID_NUMBER_FORMAT,
+                    f"document number {number} ({doc.issuer}, {doc.series}) was already issued",
+                    "give each issuer and series its own number format (e.g. with {issuer})",
+                )
+            numbers[doc.key] = number
+            documents.append(
+                {
+                    "number": number,
+                    "close_seq": seq,
+                    "issuer": doc.issuer,
+                    "series": doc.series,
+                    "seq": last[key],
+                    "kind": doc.kind,
+                    "party": doc.party,
+                    "party_name": doc.party_name,
+                    "period": doc.period,
+                    "currency": doc.currency,
+                    "net": doc.net,
+                    "vat": doc.vat,
+                    "gross": doc.gross,
+                    "refers_to": doc.refers_to,
+                }
+            )
+        for (issuer, series), value in sorted(last.items()):
+            updated = conn.execute(
+                NUMBERING.update()
+                .where(NUMBERING.c.issuer == issuer, NUMBERING.c.series == series)
+                .values(last_seq=value)
+            )
+            if updated.rowcount == 0:
+                conn.execute(NUMBERING.insert(), {"issuer": issuer, "series": series, "last_seq": value})
+        return numbers, documents
+
+    # -- verifying --------------------------------------------------------------------
+    def verify(self) -> list[str]:
+        """Walk the hash chain and the numbering; the problems found (none: intact)."""
+        with self._transaction() as conn:
+            return chain.verify(conn)
+
+
+def _pause_if_asked() -> None:
+    marker = os.environ.get(FAULT_PAUSE)
+    if marker:
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(120)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def open_ledger(url: str) -> Ledger:
+    """Open (or start) the ledger at `url`, migrating its schema to this version's.
+
+    Raises LedgerError: not a Clearline ledger (a foreign file or database),
+    a schema newer than this Clearline knows, or a database that cannot be
+    reached.
+    """
+    parsed = _url(url)
+    shown = _shown(parsed)
+    if parsed.drivername.startswith("sqlite"):
+        engine = _sqlite_engine(parsed)
+    else:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    ledger = Ledger(engine, shown)
+    try:
+        _prepare(ledger)
+    except LedgerError:
+        engine.dispose()
+        raise
+    except (OperationalError, DBAPIError) as err:
+        engine.dispose()
+        if "file is not a database" in str(err) or "malformed" in str(err):
+            raise LedgerError(
+                codes.NOT_A_LEDGER, f"{shown} is not a Clearline ledger: {_first_line(err)}"
+            ) from None
+        raise LedgerError(
+            codes.LEDGER_UNREACHABLE,
+            f"cannot open the ledger {shown}: {_first_line(err)}",
+            "check the URL, that the server runs and accepts the user, or the file's permissions",
+        ) from None
+    return ledger
+
+
+def _prepare(ledger: Ledger) -> None:
+    """Check that the database is a ledger (or empty) and bring its schema to head."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    heads = set(script.get_heads())
+    with ledger.engine.begin() as conn:
+        if ledger.postgres:  # two first opens at once: one creates the schema
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
+        tables = set(sa.inspect(conn).get_table_names())
+        if tables and META.name not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise LedgerError(
+                codes.NOT_A_LEDGER,
+                f"{ledger.url} is not a Clearline ledger: it holds other tables ({shown})",
+                "name the ledger's own database, or a new (empty) one to start a ledger in",
+            )
+        current = set(MigrationContext.configure(conn).get_current_heads())
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current - known:
+            raise LedgerError(
+                codes.LEDGER_TOO_NEW,
+                f"the ledger {ledger.url} has schema {', '.join(sorted(current))}, newer than this "
+                f"Clearline knows (up to {', '.join(sorted(heads))})",
+                "upgrade Clearline to the version that wrote the ledger",
+            )
+        if META.name in tables:
+            product = conn.execute(sa.select(META.c.value).where(META.c.key == "product")).scalar()
+            if product != PRODUCT:
+                raise LedgerError(codes.NOT_A_LEDGER, f"{ledger.url} is not a Clearline ledger")
+        if current != heads:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            from alembic import command
+
+            command.upgrade(config, "head")
+            if not tables:
+                conn.execute(META.insert(), [{"key": "product", "value": PRODUCT}])
