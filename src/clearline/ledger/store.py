@@ -533,10 +533,16 @@ class Ledger:
 
 
 def _pause_if_asked() -> None:
+    """Fault injection for the tests of concurrent and killed closes: with FAULT_PAUSE
+    naming a file, the close writes its process id there, mid-transaction, and waits
+    until the file is removed (or two minutes pass)."""
     marker = os.environ.get(FAULT_PAUSE)
     if marker:
-        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
-        time.sleep(120)
+        path = Path(marker)
+        path.write_text(str(os.getpid()), encoding="utf-8")
+        deadline = time.monotonic() + 120
+        while path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def _first_line(err: BaseException) -> str:
