@@ -14,6 +14,7 @@ nothing else escapes for a problem with a contract or an input file.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -34,9 +35,12 @@ from clearline.runtime.inputs.duplicates import duplicate_candidates
 from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
 from clearline.runtime.inputs.refdata import read_customers, read_fx
 from clearline.runtime.parallel import settle_in_workers
+from clearline.runtime.rating.accumulate import Accumulated
 from clearline.runtime.rating.engine import Engine
 from clearline.runtime.rating.periods import period_bounds
+from clearline.runtime.settlement.prior import ADJUSTMENT_COLUMNS, PRIOR_FILE, Prior, adjustments
 from clearline.runtime.settlement.settle import Settlement, finish
+from clearline.runtime.store import partials
 from clearline.runtime.store.run_folder import RunWriter
 from clearline.source import SourceFile, Span
 
@@ -280,6 +284,16 @@ def _input_error(err: InputError) -> ClearlineError:
     return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, err.message, None, err.hint)])
 
 
+def _merge_prior(engine: Engine, prior: Prior | None, plans: list[ir.ContractPlan]) -> Accumulated | None:
+    """Merge a closed period's partial sums into the engine; return the engine's own
+    (the late records') sums from before, or None without a closed period."""
+    if prior is None or not prior.base:
+        return None
+    late = Accumulated(lines=copy.deepcopy(engine.acc.lines), events=copy.deepcopy(engine.acc.events))
+    engine.acc.merge(partials.load(prior.base, plans))
+    return late
+
+
 def run(
     plans: Sequence[ir.ContractPlan],
     usage: Sequence[str | Path],
@@ -292,6 +306,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     out_of_period: str = "reject",
+    prior: Prior | None = None,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -300,6 +315,10 @@ def run(
     result and every file are the same whatever the number.
     `out_of_period`: "reject" a record of another period, or "route" it to
     the run folder's `routed-PERIOD.jsonl`, a usage file for that period's run.
+    `prior`: what the ledger knows (`runtime.settlement.prior`): record ids it
+    settled are rejected as duplicates naming where; a closed period is
+    settled as a whole (its partial sums and these records) into adjustment
+    lines. It is written to the run folder, which `verify` reads it back from.
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
@@ -337,7 +356,14 @@ def run(
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
             candidates = duplicate_candidates([Path(u) for u in usage])
-            engine = Engine(plan_list, period, customer_table, candidates, route=out_of_period == "route")
+            engine = Engine(
+                plan_list,
+                period,
+                customer_table,
+                candidates,
+                route=out_of_period == "route",
+                settled=prior.settled if prior is not None else None,
+            )
             try:
                 if workers > 1:
                     settle_in_workers(engine, [str(u) for u in usage], batch_size, workers, writer, progress)
@@ -352,10 +378,22 @@ def run(
                                 progress(engine.acc.read)
             except InputError as err:
                 raise _input_error(err) from None
+            late = _merge_prior(engine, prior, plan_list)
             result = finish(engine, fx_table)
+            extra: dict[str, object] = {"options": {"out_of_period": out_of_period}}
+            if prior is not None:
+                if late is not None:
+                    result.partials = late  # the ledger keeps these records' sums, not the base again
+                result.adjustments = adjustments(result.lines, prior, "late usage")
+                extra["ledger"] = {"prior": PRIOR_FILE, "resettles": prior.resettles}
+                if writer is not None:
+                    writer.text(PRIOR_FILE, prior.text())
+                    if prior.resettles:
+                        writer.table(
+                            "adjustment_lines", ADJUSTMENT_COLUMNS, [a.row() for a in result.adjustments]
+                        )
             if writer is not None:
-                options = {"out_of_period": out_of_period}
-                writer.finish(result, inputs, plans_hash(plan_list), {"options": options})
+                writer.finish(result, inputs, plans_hash(plan_list), extra)
                 writer = None
             return result
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 import clearline
 from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.runtime.settlement.prior import PRIOR_FILE, Prior
 from clearline.runtime.store.run_folder import sha256_file
 
 __all__ = ["Verification", "verify_run"]
@@ -60,6 +61,18 @@ def _manifest(run: Path) -> dict[str, Any]:
     return data
 
 
+def _prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
+    """What the ledger told the run (`simulate --ledger`), as the run folder keeps it."""
+    ledger = manifest.get("ledger")
+    if not ledger:
+        return None
+    path = run / str(ledger.get("prior", PRIOR_FILE))
+    try:
+        return Prior.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise _fail(f"cannot read {path}: {err}", "settle the run again with --ledger") from None
+
+
 def verify_run(run: str | Path, workers: int = 1) -> Verification:
     """Re-hash the inputs and re-settle the run (in `workers` processes);
     compare every output's SHA-256."""
@@ -86,6 +99,7 @@ def verify_run(run: str | Path, workers: int = 1) -> Verification:
     fx = roles.get("fx", [])
     customers = roles.get("customers", [])
     plans, _ = clearline.load_plans(contracts)
+    prior = _prior(folder, manifest)
     with tempfile.TemporaryDirectory(prefix="clearline-verify-") as tmp:
         again = Path(tmp) / "run"
         result.settlement = clearline.run(
@@ -97,6 +111,7 @@ def verify_run(run: str | Path, workers: int = 1) -> Verification:
             out=again,
             workers=workers,
             out_of_period=manifest.get("options", {}).get("out_of_period", "reject"),
+            prior=prior,
         )
         for name, digest in sorted(manifest["outputs"].items()):
             result.outputs_checked += 1

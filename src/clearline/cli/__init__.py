@@ -243,6 +243,15 @@ def simulate(
             "for that period's run.",
         ),
     ] = OutOfPeriod.reject,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            envvar="CLEARLINE_LEDGER",
+            help="The ledger (sqlite:///PATH or postgresql://...): records it settled are rejected as "
+            "duplicates; a closed period is settled again as a whole into adjustment lines.",
+        ),
+    ] = None,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
@@ -253,6 +262,11 @@ def simulate(
         raise _fail(error, err) from None
     _report(warnings, err)
     folder = out_dir or Path("out") / period
+    prior = None
+    if ledger is not None:
+        from clearline.cli.ledger import ledger_prior
+
+        prior = ledger_prior(ledger, plans, usage, period)
     estimate = _estimate_records(usage)
     show_progress = estimate > 200_000 and err.is_terminal
     progress = Progress(
@@ -279,6 +293,7 @@ def simulate(
                 progress=callback,
                 workers=workers,
                 out_of_period=out_of_period.value,
+                prior=prior,
             )
     except ClearlineError as error:
         raise _fail(error, err) from None
@@ -289,6 +304,10 @@ def simulate(
         err.print(f"interrupted: {escape(str(folder))} holds no complete run (no manifest.json)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     _summary(result, folder, out)
+    if result.adjustments:
+        from clearline.cli.ledger import show_adjustments
+
+        show_adjustments(result, out)
     if not result.ok:
         err.print(
             "error[E0504]: conservation violated: payouts and retained do not add up to net "

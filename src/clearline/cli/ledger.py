@@ -9,13 +9,14 @@ its code (exit 1), never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -24,7 +25,10 @@ from clearline.cli import EXIT_ERRORS, _consoles, _fail, app
 from clearline.diagnostics import ClearlineError, Diagnostic
 
 if TYPE_CHECKING:
+    from clearline.compiler import ir
     from clearline.ledger import Ledger
+    from clearline.runtime.settlement.prior import Prior
+    from clearline.runtime.settlement.settle import Settlement
 
 LEDGER_ENV = "CLEARLINE_LEDGER"
 
@@ -112,6 +116,44 @@ def close(
             doc.currency,
         )
     out.print(table)
+
+
+def ledger_prior(url: str, plans: Sequence[ir.ContractPlan], usage: Sequence[Path], period: str) -> Prior:
+    """What the ledger tells `simulate --ledger` (settled ids; a closed period's sums)."""
+    from clearline.ledger.resettle import prior_for
+
+    with opened(url) as store:
+        return prior_for(store, plans, usage, period)
+
+
+def show_adjustments(result: Settlement, out: Console) -> None:
+    table = Table(title=f"Adjustments of the closed period {result.period} (new total - issued)")
+    for column in (
+        "line",
+        "adjusts",
+        "document",
+        "kind",
+        "party",
+        "issued",
+        "total",
+        "adjustment",
+        "currency",
+    ):
+        table.add_column(column, justify="right" if column in {"issued", "total", "adjustment"} else "left")
+    for a in result.adjustments:
+        table.add_row(
+            escape(a.line_id),
+            escape(a.adjusts),
+            escape(a.document),
+            a.kind,
+            escape(a.party),
+            f"{a.issued:,f}",
+            f"{a.total:,f}",
+            f"{a.amount:+,f}",
+            a.currency,
+        )
+    out.print(table)
+    out.print("close the run to issue supplementary invoices, credit notes and partner adjustments")
 
 
 def _money(text: str) -> str:

@@ -22,14 +22,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from clearline import codes
 from clearline.compiler import ir
-from clearline.ledger import numbering, partials
+from clearline.money import minor_unit
+from clearline.ledger import numbering
 from clearline.ledger.errors import LedgerError
+from clearline.ledger.resettle import in_force
 from clearline.ledger.store import Close, CloseOutcome, DocumentDraft, Ledger, LineEntry
-from clearline.runtime.rating.periods import period_bounds
+from clearline.runtime.settlement.prior import PRIOR_FILE, Adjustment, Prior
 from clearline.runtime.settlement.settle import Line, Settlement
+from clearline.runtime.store import partials
 
 __all__ = ["ClosedRun", "build_close", "close_run"]
 
@@ -57,11 +61,10 @@ def _run_id(run: Path) -> str:
 def _contracts(plans: Sequence[ir.ContractPlan], period: str) -> tuple[tuple[str, int, str], ...]:
     """The contracts whose period this run settles: id, highest version in force in the
     period, and one hash over the plans of every such version."""
+    ids = set(in_force(plans, period))
     by_id: dict[str, list[ir.ContractPlan]] = {}
     for plan in plans:
-        bounds = period_bounds(period, plan.period, plan.time_zone)
-        first, end = bounds.first_day.isoformat(), bounds.end_day.isoformat()
-        if plan.effective_from < end and first < plan.effective_until:
+        if plan.id in ids:
             by_id.setdefault(plan.id, []).append(plan)
     out = []
     for cid, versions in sorted(by_id.items()):
@@ -75,8 +78,10 @@ def _issuers(plans: Sequence[ir.ContractPlan]) -> dict[str, str]:
     return {p.id: p.operator.name for p in plans}
 
 
-def _sum(values: Iterable[Decimal | None]) -> Decimal:
-    return sum((v for v in values if v is not None), Decimal(0))
+def _sum(values: Iterable[Decimal | None], currency: str = "") -> Decimal:
+    """The sum, from the currency's zero (0.00 PLN, not 0)."""
+    zero = minor_unit(currency) * 0 if currency else Decimal(0)
+    return sum((v for v in values if v is not None), zero)
 
 
 def _text(value: Decimal) -> str:
@@ -101,7 +106,7 @@ def documents_of(
         series = numbering.SERIES[place]
         key = f"{series}:{issuer}:{party}:{currency}"
         net = _sum(ln.amount for ln in members)
-        vat = _sum(ln.vat_amount for ln in members)
+        vat = _sum((ln.vat_amount for ln in members), currency)
         gross = _sum(ln.gross_amount if ln.gross_amount is not None else ln.amount for ln in members)
         drafts.append(
             DocumentDraft(
@@ -139,9 +144,61 @@ def _records(run: Path, doc_of: dict[str, str]) -> list[tuple[str, str]]:
     return sorted((rid, doc) for rid, (_, doc) in found.items())
 
 
+def adjustment_documents(
+    adjusted: Sequence[Adjustment], plans: Sequence[ir.ContractPlan]
+) -> tuple[list[DocumentDraft], dict[str, str]]:
+    """The documents of a closed period's adjustments, in numbering order, and each
+    adjustment's (and adjusted line's) document key: a customer whose net goes up gets
+    a supplementary invoice, one whose net goes down a credit note, each referring to
+    the invoice it corrects; a partner gets an adjustment statement referring to its
+    statement. The operator's retained adjustments belong to no document."""
+    issuer_of = _issuers(plans)
+    groups: dict[tuple[str, str, str, str], list[Adjustment]] = {}
+    for a in adjusted:
+        series = _SERIES_OF_KIND.get(a.kind)
+        if series is None:
+            continue
+        groups.setdefault((series, issuer_of[a.contract_id], a.party, a.currency), []).append(a)
+    keyed: list[tuple[tuple[int, str, str, str], DocumentDraft, list[Adjustment]]] = []
+    for (series, issuer, party, currency), members in groups.items():
+        net = _sum(a.amount for a in members)
+        kind = "self-billing adjustment"
+        if series == "invoice":
+            series, kind = ("credit-note", "credit-note") if net < 0 else ("invoice", "supplementary")
+        key = f"{series}:{issuer}:{party}:{currency}"
+        draft = DocumentDraft(
+            key=key,
+            issuer=issuer,
+            series=series,
+            kind=kind,
+            party=party,
+            party_name=members[0].party_name,
+            period=members[0].period,
+            currency=currency,
+            net=_text(net),
+            vat=_text(_sum((a.vat_amount for a in members), currency)),
+            gross=_text(_sum(a.gross_amount if a.gross_amount is not None else a.amount for a in members)),
+            number_format=numbering.DEFAULT_FORMATS[series],
+            refers_to=", ".join(sorted({a.document for a in members if a.document})),
+        )
+        keyed.append(((numbering.SERIES.index(series), issuer, party, currency), draft, members))
+    drafts: list[DocumentDraft] = []
+    doc_of: dict[str, str] = {}
+    for _, draft, members in sorted(keyed, key=lambda k: k[0]):
+        drafts.append(draft)
+        for a in members:
+            doc_of[a.line_id] = draft.key
+            if a.adjusts:
+                doc_of[a.adjusts] = draft.key  # the records of the adjusted line
+    return drafts, doc_of
+
+
 def build_close(run: Path, result: Settlement) -> Close:
-    """The close of a run folder's settlement (a settlement of a whole period)."""
+    """The close of a run folder's settlement: a period's, or a closed period's adjustments."""
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    prior = _prior(run, manifest)
+    if prior is not None and prior.resettles:
+        return _adjustment_close(run, manifest, result, prior)
     drafts, doc_of = documents_of(result.lines, result.plans, result.period)
     entries = tuple(
         LineEntry(
@@ -169,6 +226,47 @@ def build_close(run: Path, result: Settlement) -> Close:
         lines=entries,
         records=tuple(_records(run, doc_of)),
         partials=tuple(rows),
+    )
+
+
+def _prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
+    ledger = manifest.get("ledger")
+    if not ledger:
+        return None
+    text = (run / str(ledger.get("prior", PRIOR_FILE))).read_text(encoding="utf-8")
+    return Prior.from_json(json.loads(text))
+
+
+def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, prior: Prior) -> Close:
+    drafts, doc_of = adjustment_documents(result.adjustments, result.plans)
+    entries = tuple(
+        LineEntry(
+            line_id=a.line_id,
+            kind=a.kind,
+            party=a.party,
+            contract_id=a.contract_id,
+            period=a.period,
+            amount=_text(a.amount),
+            currency=a.currency,
+            document=doc_of.get(a.line_id, ""),
+            row=json.dumps(a.row(), ensure_ascii=False, sort_keys=True),
+            adjusts=a.adjusts,
+        )
+        for a in result.adjustments
+    )
+    rows = partials.dump(result.partials, result.plans) if result.partials is not None else []
+    return Close(
+        run_id=_run_id(run),
+        run_path=str(run),
+        period=result.period,
+        kind="adjustment",
+        plan_sha256=str(manifest.get("plan_sha256", "")),
+        contracts=_contracts(result.plans, result.period),
+        documents=tuple(drafts),
+        lines=entries,
+        records=tuple(_records(run, doc_of)),
+        partials=tuple(rows),
+        based_on=tuple(prior.based_on),
     )
 
 

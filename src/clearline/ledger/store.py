@@ -101,6 +101,8 @@ class Close:
     lines: tuple[LineEntry, ...]
     records: tuple[tuple[str, str], ...]  # record id, DocumentDraft key
     partials: tuple[tuple[str, str, str], ...]  # contract id, line key (JSON), sums (JSON)
+    # an adjustment's: the closes of the period the run settled on (seq, hash)
+    based_on: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +350,7 @@ class Ledger:
                 }
                 return CloseOutcome(before.seq, before.hash, True, numbers)
             self._check_periods(conn, close)
+            self._check_basis(conn, close)
             self._check_records(conn, close)
             last = conn.execute(sa.select(CLOSES).order_by(CLOSES.c.seq.desc()).limit(1)).first()
             seq = (last.seq if last is not None else 0) + 1
@@ -451,6 +454,25 @@ class Ledger:
                     "`clearline simulate ... --ledger URL`, which re-settles the closed period into "
                     "adjustment lines, and close that run",
                 )
+
+    def _check_basis(self, conn: Connection, close: Close) -> None:
+        if close.kind == "period":
+            return
+        now = [
+            (r.seq, r.hash)
+            for r in conn.execute(
+                sa.select(CLOSES.c.seq, CLOSES.c.hash)
+                .where(CLOSES.c.period == close.period)
+                .order_by(CLOSES.c.seq)
+            )
+        ]
+        if now != list(close.based_on):
+            raise LedgerError(
+                codes.PERIOD_ALREADY_CLOSED,
+                f"{close.period} was closed again since this run settled it "
+                f"(then {len(close.based_on)} close(s), now {len(now)})",
+                "settle the late records again with `--ledger`, on the ledger as it is now",
+            )
 
     def _check_records(self, conn: Connection, close: Close) -> None:
         ids = sorted({rid for rid, _ in close.records})

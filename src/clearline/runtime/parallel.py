@@ -66,6 +66,7 @@ class _Share:
     workers: int
     parts: str | None  # the folder for rated rows' part files; None writes none
     route: bool = False  # records of other periods are routed, not rejected
+    settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
 
 
 @dataclass(slots=True)
@@ -99,7 +100,14 @@ def _work(share: _Share, messages: Any) -> None:
 
 def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
     with localcontext(CONTEXT), fewer_collections():
-        engine = Engine(share.plans, share.period, share.customers, share.candidates, route=share.route)
+        engine = Engine(
+            share.plans,
+            share.period,
+            share.customers,
+            share.candidates,
+            route=share.route,
+            settled=share.settled,
+        )
         outcome = _Outcome(engine.acc)
         text = RatedText()
         csv_part: IO[bytes] | None = None
@@ -195,6 +203,7 @@ def settle_in_workers(
                 workers,
                 parts if writer is not None else None,
                 engine.route,
+                engine.settled,
             )
             for k in range(workers)
         ]

@@ -234,13 +234,16 @@ class Engine:
         candidates: set[str] | frozenset[str] | None = None,
         fast: bool = True,
         route: bool = False,
+        settled: dict[str, str] | None = None,
     ) -> None:
         """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
         None remembers every id. `fast=False` takes every record through the
         reference path (for checking that the fast paths agree with it).
         `route`: a record of another period is set aside for it (`Routed`)
         instead of rejected, when every product it matches puts it in the same
-        other period."""
+        other period.
+        `settled`: record ids a closed period settled (the ledger's) -> where, each
+        rejected as a duplicate that names it."""
         self.plans = plans
         self.period_label = period
         self.customers = customers
@@ -252,6 +255,11 @@ class Engine:
         self.fast = fast
         self.route = route
         self.seen: dict[str, tuple[str, int]] = {}  # record id -> where it was first read
+        self.settled = settled or {}
+        if self.settled:  # seen already: every path hands them to `record`, which rejects them
+            self.seen.update((rid, ("", 0)) for rid in self.settled)
+            if candidates is not None:
+                self.candidates = frozenset(candidates).union(self.settled)
         self.contexts: dict[tuple[str, tuple[str, ...]], _FileContext] = {}
 
     # -- per file ------------------------------------------------------------------
@@ -400,11 +408,12 @@ class _FileContext(FastPaths):
             return
         seen = engine.seen.get(rid) if engine.candidates is None or rid in engine.candidates else None
         if seen is not None:
+            where = engine.settled.get(rid) if seen[1] == 0 else None  # line 0: the ledger's
             engine.reject(
                 self.file,
                 line_no,
                 rid,
-                f"duplicate record id: first read at {seen[0]}:{seen[1]}",
+                f"duplicate record id: {where or f'first read at {seen[0]}:{seen[1]}'}",
                 "record_id",
                 rid,
             )

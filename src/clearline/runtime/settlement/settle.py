@@ -14,7 +14,7 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearline import codes
 from clearline.compiler import ir, units
@@ -36,6 +36,9 @@ from clearline.runtime.rating.engine import (
     line_id,
 )
 from clearline.runtime.settlement import models
+
+if TYPE_CHECKING:
+    from clearline.runtime.settlement.prior import Adjustment
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
 
@@ -160,6 +163,8 @@ class Settlement:
     # the engine's exact sums of usage lines and its subscription events, before the period
     # closed: what the ledger keeps to re-settle the period with late records (clearline.ledger)
     partials: Accumulated | None = None
+    # with the ledger's prior (a closed period settled again): new total minus issued, per line
+    adjustments: list[Adjustment] = field(default_factory=list)
 
     def lifecycle_rows(self, batch: int = 10_000) -> Iterator[RatedRows]:
         """The rated-records rows of the subscription events, a batch at a time: per

@@ -1,0 +1,101 @@
+"""What the ledger tells a run before it settles (`simulate --ledger`).
+
+Input: an open `Ledger`, the run's plans, usage files and period. Output: a
+`runtime.settlement.prior.Prior`: the record ids of the usage files that a
+closed period settled (each rejected as a duplicate naming period, run and
+document), and -- when the run's period is closed -- the period's exact
+partial sums and every line issued for it, so the run settles the period
+as a whole and emits adjustment lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from clearline import codes
+from clearline.compiler import ir
+from clearline.ledger.errors import LedgerError
+from clearline.ledger.store import Ledger
+from clearline.runtime.inputs.duplicates import scan_ids
+from clearline.runtime.settlement.prior import Issued, Prior
+
+__all__ = ["in_force", "prior_for"]
+
+
+def in_force(plans: Sequence[ir.ContractPlan], period: str) -> list[str]:
+    """The ids of the contracts with a version in force in the period."""
+    from clearline.runtime.rating.periods import period_bounds
+
+    found = set()
+    for plan in plans:
+        bounds = period_bounds(period, plan.period, plan.time_zone)
+        if (
+            plan.effective_from < bounds.end_day.isoformat()
+            and bounds.first_day.isoformat() < plan.effective_until
+        ):
+            found.add(plan.id)
+    return sorted(found)
+
+
+def _ids(usage: Sequence[str | Path]) -> set[str]:
+    ids: set[str] = set()
+    for path in usage:
+        try:
+            chunks = scan_ids(Path(path))
+            for chunk in chunks or ():
+                ids.update(chunk)
+        except Exception:  # unreadable: the run itself reports the file, with its diagnostic
+            continue
+    return ids
+
+
+def _dec(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def prior_for(
+    ledger: Ledger, plans: Sequence[ir.ContractPlan], usage: Sequence[str | Path], period: str
+) -> Prior:
+    """The run's `Prior`; LedgerError if some of its contracts' period is closed and
+    others' is not (settle them in separate runs)."""
+    settled = {rid: s.describe() for rid, s in ledger.settled(_ids(usage)).items()}
+    contracts = in_force(plans, period)
+    closed = {cid: ledger.closed_period(cid, period) for cid in contracts}
+    shut = sorted(cid for cid, c in closed.items() if c is not None)
+    if not shut:
+        return Prior(period, settled)
+    open_ = sorted(set(contracts) - set(shut))
+    if open_:
+        raise LedgerError(
+            codes.PERIOD_ALREADY_CLOSED,
+            f"{period} is closed for {', '.join(shut)} but not for {', '.join(open_)}",
+            "settle the closed contracts' late records in a run of their own",
+        )
+    base: list[tuple[str, str]] = []
+    issued: list[Issued] = []
+    for cid in shut:
+        base += ledger.partials(cid, period)
+        for ln in ledger.lines(cid, period):
+            row = json.loads(ln.row)
+            issued.append(
+                Issued(
+                    line_id=ln.adjusts or ln.line_id,
+                    kind=ln.kind,
+                    party=ln.party,
+                    party_name=row.get("party_name", ""),
+                    contract_id=ln.contract_id,
+                    period=ln.period,
+                    currency=ln.currency,
+                    amount=Decimal(ln.amount),
+                    vat_amount=_dec(row.get("vat_amount", "")),
+                    gross_amount=_dec(row.get("gross_amount", "")),
+                    paid_amount=_dec(row.get("paid_amount", "")),
+                    paid_currency=row.get("paid_currency", ""),
+                    document=row.get("document", "") if ln.adjusts else (ln.document or ""),
+                )
+            )
+    based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period]
+    return Prior(period, settled, base, issued, based_on)
