@@ -564,6 +564,7 @@ def main() -> None:
 
 
 from clearline.cli import ledger as _ledger  # noqa: E402, F401  (close, ledger ...)
+from clearline.cli import serve as _serve  # noqa: E402, F401  (serve)
 
 if __name__ == "__main__":
     main()

@@ -77,19 +77,43 @@ LedgerOption = Annotated[
 
 @app.command()
 def close(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `clearline simulate`.")],
     ledger: LedgerOption,
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="A run folder written by `clearline simulate`.")
+    ] = None,
     workers: Annotated[
         int, typer.Option("--workers", "-j", help="Processes that verify the run.", min=1)
     ] = 1,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="Close this period from the records `clearline serve` accepted (instead of RUN_DIR).",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="With --period: the run folder (default out/PERIOD-intake-SEQ)."),
+    ] = None,
 ) -> None:
     """Close a period: verify the run, then write its lines, documents (with legal numbers),
     record ids and exact partial sums to the ledger in one transaction."""
-    out, _ = _consoles()
+    out, err = _consoles()
     from clearline.ledger.closing import close_run
 
+    if (run_dir is None) == (period is None):
+        err.print("error: give a run folder or --period PERIOD (one of them)")
+        raise typer.Exit(2)
     with opened(ledger) as store:
-        closed = close_run(run_dir, store, workers)
+        if period is not None:
+            from clearline.service.close import close_period
+
+            closed = close_period(store, period, out_dir)
+            run_dir = Path(closed.close.run_path)
+        else:
+            assert run_dir is not None
+            closed = close_run(run_dir, store, workers)
     outcome = closed.outcome
     if outcome.already:
         out.print(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,9 +331,10 @@ class Ledger:
         return doc, lines
 
     # -- closing ----------------------------------------------------------------------
-    def close(self, close: Close) -> CloseOutcome:
+    def close(self, close: Close, also: Callable[[Connection, int], None] | None = None) -> CloseOutcome:
         """Write a close in one transaction: numbers, documents, lines, record ids, partial
-        sums, the periods it closes and the close itself, chained to the one before."""
+        sums, the periods it closes and the close itself, chained to the one before.
+        `also(conn, seq)` writes more in the same transaction (the service's intake marks)."""
         for doc in close.documents:
             problem = numbering.problem(doc.number_format)
             if problem:
@@ -421,6 +422,8 @@ class Ledger:
                 conn.execute(RECORDS.insert(), records[start : start + 10_000])
             if partials:
                 conn.execute(PARTIALS.insert(), partials)
+            if also is not None:
+                also(conn, seq)
         return CloseOutcome(seq, str(row["hash"]), False, numbers)
 
     def _check_periods(self, conn: Connection, close: Close) -> None:
