@@ -163,8 +163,11 @@ def adjustment_documents(
     for (series, issuer, party, currency), members in groups.items():
         net = _sum(a.amount for a in members)
         kind = "self-billing adjustment"
+        originals = sorted({a.document for a in members if a.document})
         if series == "invoice":
             series, kind = ("credit-note", "credit-note") if net < 0 else ("invoice", "supplementary")
+            if not originals:  # a customer new in the period: its first invoice for it
+                kind = "invoice"
         key = f"{series}:{issuer}:{party}:{currency}"
         draft = DocumentDraft(
             key=key,
@@ -179,7 +182,7 @@ def adjustment_documents(
             vat=_text(_sum((a.vat_amount for a in members), currency)),
             gross=_text(_sum(a.gross_amount if a.gross_amount is not None else a.amount for a in members)),
             number_format=numbering.DEFAULT_FORMATS[series],
-            refers_to=", ".join(sorted({a.document for a in members if a.document})),
+            refers_to=", ".join(originals),
         )
         keyed.append(((numbering.SERIES.index(series), issuer, party, currency), draft, members))
     drafts: list[DocumentDraft] = []

@@ -133,7 +133,7 @@ class Adjustment:
     """New total minus issued total of one line of a closed period."""
 
     line_id: str  # its own id: "A-" + a hash of the line it adjusts and the closes before
-    adjusts: str  # the line id it corrects
+    adjusts: str  # the line id it corrects (a line new in the period: that line's id)
     document: str  # the number of the document that line is on
     kind: str
     party: str
@@ -232,7 +232,7 @@ def adjustments(lines: list[Line], prior: Prior, reason: str) -> list[Adjustment
         out.append(
             Adjustment(
                 line_id=f"A-{digest}",
-                adjusts=lid if old is not None else "",
+                adjusts=lid,  # the line it corrects (or, new in the period, the line it adds)
                 document=ref.document if ref is not None else "",
                 kind=(ln.kind if ln else old.kind if old else ""),
                 party=(ln.party if ln else old.party if old else ""),
