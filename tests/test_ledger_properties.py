@@ -33,7 +33,8 @@ def _usage(path: Path, rows: list[tuple[int, str, str]]) -> Path:
     path.write_text(
         HEAD
         + "".join(
-            f"P-{i},2026-03-{(i % 28) + 1:02d}T12:00:00+01:00,{customer},carrier-billing,gamestudio,{amount},PLN\n"
+            f"P-{i},2026-03-{(i % 28) + 1:02d}T12:00:00+01:00,{customer},"
+            f"carrier-billing,gamestudio,{amount},PLN\n"
             for i, customer, amount in rows
         ),
         encoding="utf-8",

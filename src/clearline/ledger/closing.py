@@ -26,11 +26,11 @@ from typing import Any
 
 from clearline import codes
 from clearline.compiler import ir
-from clearline.money import minor_unit
 from clearline.ledger import numbering
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.resettle import in_force
 from clearline.ledger.store import Close, CloseOutcome, DocumentDraft, Ledger, LineEntry
+from clearline.money import minor_unit
 from clearline.runtime.settlement.prior import PRIOR_FILE, Adjustment, Prior
 from clearline.runtime.settlement.settle import Line, Settlement
 from clearline.runtime.store import partials
