@@ -216,7 +216,9 @@ def adjustments(lines: list[Line], prior: Prior, reason: str) -> list[Adjustment
     for item in prior.issued:  # the original line, then each adjustment of it: summed
         had = issued.get(item.line_id)
         issued[item.line_id] = item if had is None else _summed(had, item)
-    basis = hashlib.sha256(json.dumps(prior.based_on).encode()).hexdigest()
+    # the id names the line and how many closes of the period it follows: the same
+    # re-settlement gives the same ids, a later one others
+    basis = json.dumps([seq for seq, _ in prior.based_on])
     out: list[Adjustment] = []
     new = {ln.line_id: ln for ln in lines if ln.contract_id in contracts}
     for lid in sorted(set(new) | set(issued)):
