@@ -407,6 +407,8 @@ class _Lowerer:
             fields=tuple(ir.FieldPlan(k, v) for k, v in sorted(fields.items())),
             products=tuple(self.product(p) for p in c.products),
             sources=tuple(sorted({c.file} | self.files())),
+            number_formats=tuple(sorted((f.series, f.format) for f in c.numbering)),
+            late_periods=c.late_usage[0][0] if c.late_usage else None,
         )
 
 

@@ -535,6 +535,15 @@ class Settle:
 
 
 @dataclass(frozen=True, slots=True)
+class NumberFormat:
+    """`invoice numbers "FV/{year}/{month}/{seq:05}"`: a document series' number format."""
+
+    series: str  # invoice, credit-note, self-billing
+    format: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     id: str
     title: str | None
@@ -551,6 +560,8 @@ class Contract:
     tiers: tuple[TierTable, ...] = ()
     imports: tuple[tuple[str, Span], ...] = ()
     examples: tuple[Example, ...] = ()
+    numbering: tuple[NumberFormat, ...] = ()  # `invoice numbers "FV/{year}/{seq:05}"`
+    late_usage: tuple[tuple[int, Span], ...] = ()  # `accept late usage for 2 periods`
 
 
 # --- worked examples ---------------------------------------------------------------

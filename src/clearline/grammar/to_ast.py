@@ -86,6 +86,8 @@ class _Builder(Transformer[Token, Any]):
             tiers=tuple(pick("tiers")),
             imports=tuple(pick("import")),
             examples=tuple(pick("example")),
+            numbering=tuple(pick("numbering")),
+            late_usage=tuple(pick("late_usage")),
         )
 
     @v_args(meta=True)
@@ -227,6 +229,15 @@ class _Builder(Transformer[Token, Any]):
             "settle",
             ast.Settle(str(period), str(currency), self.tspan(currency), tz, self.span(meta)),
         )
+
+    @v_args(meta=True)
+    def numbering(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        series, text = children
+        return ("numbering", ast.NumberFormat(str(series), _unquote(text), self.span(meta)))
+
+    @v_args(meta=True)
+    def late_usage(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("late_usage", (int(children[0]), self.span(meta)))
 
     @v_args(meta=True)
     def time_zone(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:

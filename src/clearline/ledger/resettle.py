@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clearline import codes
 from clearline.compiler import ir
+from clearline.compiler.check_ledger import DEFAULT_LATE_PERIODS
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.store import Ledger
 from clearline.runtime.inputs.duplicates import scan_ids
@@ -52,6 +53,32 @@ def _ids(usage: Sequence[str | Path]) -> set[str]:
     return ids
 
 
+def _check_window(ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[str], period: str) -> None:
+    """A closed period takes late records while fewer of the contract's later periods are
+    closed than its late-usage window (`accept late usage for N periods`)."""
+    later: dict[str, list[str]] = {}
+    for row in ledger.periods():
+        if row.contract_id in shut and row.period > period:  # labels of one kind sort in time
+            later.setdefault(row.contract_id, []).append(row.period)
+    for cid in shut:
+        declared = [p.late_periods for p in plans if p.id == cid and p.late_periods is not None]
+        window = max(declared) if declared else DEFAULT_LATE_PERIODS
+        closed_after = sorted(later.get(cid, []))
+        if len(closed_after) >= window:
+            clause = (
+                f"accept late usage for {window} period(s)"
+                if declared
+                else f"the default window of {window} period(s)"
+            )
+            raise LedgerError(
+                codes.LATE_USAGE_TOO_LATE,
+                f"{cid} {period} is past its late-usage window ({clause}): "
+                f"{', '.join(closed_after)} closed since",
+                "late records of so old a period are not settled; widen the window in a new version "
+                "of the contract if the agreement allows it",
+            )
+
+
 def _dec(text: str) -> Decimal | None:
     return Decimal(text) if text else None
 
@@ -74,6 +101,7 @@ def prior_for(
             f"{period} is closed for {', '.join(shut)} but not for {', '.join(open_)}",
             "settle the closed contracts' late records in a run of their own",
         )
+    _check_window(ledger, plans, shut, period)
     base: list[tuple[str, str]] = []
     issued: list[Issued] = []
     for cid in shut:

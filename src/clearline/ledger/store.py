@@ -30,8 +30,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from clearline import codes
-from clearline.ledger import chain, numbering
+from clearline import codes, numbering
+from clearline.ledger import chain
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.schema import CLOSES, DOCUMENTS, LINES, META, NUMBERING, PARTIALS, PERIODS, RECORDS
 
