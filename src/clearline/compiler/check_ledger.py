@@ -1,4 +1,5 @@
-"""Checks of a contract's ledger terms: document number formats and the late-usage window.
+"""Checks of a contract's ledger terms: document number formats, the late-usage window
+and refunds.
 
 Called by `check._Checker`; reports through the checker's `error`. Input: the
 contract's `numbering` and `late_usage` (AST). Output: diagnostics -- a
@@ -40,6 +41,26 @@ def check_ledger_terms(ck: _Checker) -> None:
                 fmt.span,
                 'e.g. `invoice numbers "FV/{year}/{month}/{seq:05}"`',
             )
+    fields = {f.name.name: f.type for f in ck.c.fields}
+    for product in ck.c.products:
+        for extra in product.refunds[1:]:
+            ck.error(codes.DUPLICATE_NAME, "`accepts refunds` is stated twice", extra.span, "keep one")
+        for refunds in product.refunds[:1]:
+            if product.subscription:
+                ck.error(
+                    codes.MISPLACED_RULE,
+                    f"subscription {product.name.name} cannot accept refunds",
+                    refunds.span,
+                    "a subscription's amount comes from its active days; refund a usage product",
+                )
+            if refunds.field is not None and fields.get(refunds.field.name) != "text":
+                ck.error(
+                    codes.UNKNOWN_NAME,
+                    f"`accepts refunds of {refunds.field.name}`: {refunds.field.name} is not a text "
+                    "usage field",
+                    refunds.field.span,
+                    f"declare it in `usage fields {{ {refunds.field.name} text }}`",
+                )
     for _, span in ck.c.late_usage[1:]:
         ck.error(
             codes.DUPLICATE_NAME,

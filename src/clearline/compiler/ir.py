@@ -285,6 +285,9 @@ class ProductPlan:
     discounts: tuple[DiscountPlan, ...] = ()
     splits: tuple[SplitPlan, ...] = ()
     components: tuple[tuple[str, Decimal], ...] = ()  # a bundle's components and standalone prices
+    # `accepts refunds [of FIELD]`: negative records allowed, FIELD naming the refunded record
+    refunds: bool = field(default=False, metadata=_OMIT_DEFAULT)
+    refund_field: str | None = field(default=None, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)

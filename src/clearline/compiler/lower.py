@@ -361,6 +361,8 @@ class _Lowerer:
             discounts=tuple(discounts),
             splits=tuple(splits),
             components=tuple((name.name, money.amount) for name, money in p.components),
+            refunds=bool(p.refunds),
+            refund_field=p.refunds[0].field.name if p.refunds and p.refunds[0].field else None,
         )
 
     def sha256(self) -> str:

@@ -459,6 +459,16 @@ class Product:
     span: Span
     deductions: tuple[Deduction, ...] = ()
     components: tuple[tuple[Ident, Money], ...] = ()
+    refunds: tuple[Refunds, ...] = ()  # `accepts refunds [of FIELD]`
+
+
+@dataclass(frozen=True, slots=True)
+class Refunds:
+    """`accepts refunds of refunded_id`: records with a negative quantity or amount,
+    each naming (in the optional field) the record it refunds."""
+
+    field: Ident | None
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)

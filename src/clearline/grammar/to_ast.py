@@ -335,8 +335,14 @@ class _Builder(Transformer[Token, Any]):
                 span=self.span(meta),
                 deductions=pick("deduction"),
                 components=tuple(c for group in pick("components") for c in group),
+                refunds=pick("refunds"),
             ),
         )
+
+    @v_args(meta=True)
+    def refunds(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        field = self.ident(children[0]) if children else None
+        return ("refunds", ast.Refunds(field, self.span(meta)))
 
     def matches(self, children: list[Any]) -> tuple[str, Any]:
         return ("matches", children[0])

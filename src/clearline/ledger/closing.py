@@ -252,7 +252,15 @@ def build_close(run: Path, result: Settlement) -> Close:
         lines=entries,
         records=tuple(_records(run, doc_of)),
         partials=tuple(rows),
+        refunds=_refunds(run, prior),
     )
+
+
+def _refunds(run: Path, prior: Prior | None) -> tuple[tuple[str, str], ...]:
+    """The run's accepted refunds (refund record id, the record it refunds)."""
+    if prior is None:
+        return ()
+    return tuple(sorted((rid, x) for rid, x in prior.refund_of.items() if prior.refund_check.get(rid) == ""))
 
 
 def _prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
@@ -293,6 +301,7 @@ def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, p
         records=tuple(_records(run, doc_of)),
         partials=tuple(rows),
         based_on=tuple(prior.based_on),
+        refunds=_refunds(run, prior),
     )
 
 

@@ -79,6 +79,63 @@ def _check_window(ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[s
             )
 
 
+def _refund_pairs(usage: Sequence[str | Path], names: set[str]) -> list[tuple[str, str]]:
+    """(record id, refunded record id) of every record naming one, in read order."""
+    from clearline.runtime.inputs.readers import BATCH_SIZE, read_usage
+
+    pairs: list[tuple[str, str]] = []
+    for path in usage:
+        try:
+            usage_file = read_usage(Path(path), BATCH_SIZE)
+            for batch in usage_file.batches:
+                index = {name: i for i, name in enumerate(usage_file.columns)}
+                i_id = index.get("record_id")
+                cols = [index[n] for n in sorted(names) if n in index]
+                if i_id is None or not cols:
+                    continue
+                for _, row in batch:
+                    rid = row[i_id] if i_id < len(row) else None
+                    for col in cols:
+                        refunded = row[col] if col < len(row) else None
+                        if rid and refunded:
+                            pairs.append((rid, refunded))
+        except Exception:  # unreadable: the run itself reports the file
+            continue
+    return pairs
+
+
+def refunds_for(
+    ledger: Ledger, plans: Sequence[ir.ContractPlan], usage: Sequence[str | Path]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Refund record id -> the record it refunds, and -> "" when the ledger settled that
+    record and nothing refunded it before (in the ledger, or earlier in this run), else why."""
+    names = {p.refund_field for c in plans for p in c.products if p.refund_field}
+    if not names:
+        return {}, {}
+    pairs = _refund_pairs(usage, names)
+    targets = {refunded for _, refunded in pairs}
+    settled = ledger.settled(targets)
+    before = ledger.refunded(targets)
+    first: dict[str, str] = {}
+    refund_of: dict[str, str] = {}
+    check: dict[str, str] = {}
+    for rid, refunded in pairs:
+        refund_of[rid] = refunded
+        if refunded not in settled:
+            check[rid] = f"refunds {refunded}, which no closed period settled"
+        elif refunded in before:
+            done = before[refunded]
+            check[rid] = (
+                f"refunds {refunded}, already refunded by {done.record_id} in {done.period}, "
+                f"document {done.document}"
+            )
+        elif first.setdefault(refunded, rid) != rid:
+            check[rid] = f"refunds {refunded}, already refunded by {first[refunded]} in this run"
+        else:
+            check[rid] = ""
+    return refund_of, check
+
+
 def _dec(text: str) -> Decimal | None:
     return Decimal(text) if text else None
 
@@ -89,11 +146,12 @@ def prior_for(
     """The run's `Prior`; LedgerError if some of its contracts' period is closed and
     others' is not (settle them in separate runs)."""
     settled = {rid: s.describe() for rid, s in ledger.settled(_ids(usage)).items()}
+    refund_of, refund_check = refunds_for(ledger, plans, usage)
     contracts = in_force(plans, period)
     closed = {cid: ledger.closed_period(cid, period) for cid in contracts}
     shut = sorted(cid for cid, c in closed.items() if c is not None)
     if not shut:
-        return Prior(period, settled)
+        return Prior(period, settled, refund_of=refund_of, refund_check=refund_check)
     open_ = sorted(set(contracts) - set(shut))
     if open_:
         raise LedgerError(
@@ -126,4 +184,4 @@ def prior_for(
                 )
             )
     based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period]
-    return Prior(period, settled, base, issued, based_on)
+    return Prior(period, settled, base, issued, based_on, refund_of, refund_check)

@@ -63,6 +63,9 @@ class Prior:
     base: list[tuple[str, str]] = field(default_factory=list)  # partial sums rows (key, JSON)
     issued: list[Issued] = field(default_factory=list)  # empty: the period is not closed
     based_on: list[tuple[int, str]] = field(default_factory=list)  # the period's closes: seq, hash
+    # refunds: refund record id -> the record it refunds, and -> "" (fine) or why it is refused
+    refund_of: dict[str, str] = field(default_factory=dict)
+    refund_check: dict[str, str] = field(default_factory=dict)
 
     @property
     def resettles(self) -> bool:
@@ -93,6 +96,8 @@ class Prior:
                 for i in self.issued
             ],
             "based_on": [list(b) for b in self.based_on],
+            "refund_of": dict(sorted(self.refund_of.items())),
+            "refund_check": dict(sorted(self.refund_check.items())),
         }
 
     @staticmethod
@@ -122,6 +127,8 @@ class Prior:
                 for i in data["issued"]
             ],
             based_on=[(int(seq), str(h)) for seq, h in data["based_on"]],
+            refund_of=dict(data.get("refund_of", {})),
+            refund_check=dict(data.get("refund_check", {})),
         )
 
     def text(self) -> str:
