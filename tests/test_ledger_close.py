@@ -87,7 +87,7 @@ def test_two_closes_of_one_period_at_once_one_wins(ledger_url: str, tmp_path: Pa
     time.sleep(1.5)
     assert b.poll() is None  # waiting for A's lock
     pause.unlink()
-    out_a, err_a = a.communicate(timeout=120)
+    _, err_a = a.communicate(timeout=120)
     out_b, err_b = b.communicate(timeout=120)
     assert a.returncode == 0, err_a
     assert b.returncode == 1, out_b
@@ -116,10 +116,8 @@ def test_closes_of_two_periods_at_once_number_without_gaps(ledger_url: str, tmp_
     assert a.wait(timeout=120) == 0 and b.wait(timeout=120) == 0
     with open_ledger(ledger_url) as ledger:
         numbers = sorted((d.series, d.seq) for d in ledger.documents())
-        assert numbers == [("invoice", 1), ("invoice", 2), ("invoice", 3), ("invoice", 4)] + [
-            ("self-billing", 1),
-            ("self-billing", 2),
-        ]
+        invoices = [("invoice", n) for n in range(1, 5)]
+        assert numbers == [*invoices, ("self-billing", 1), ("self-billing", 2)]
         assert [c.period for c in ledger.closes()] == ["2026-03", "2026-04"]
         assert ledger.verify() == []
 
@@ -142,7 +140,7 @@ def test_a_close_killed_mid_transaction_leaves_the_ledger_as_it_was(ledger_url: 
         assert ledger.settled(["A-1"]) == {}
     # the same close again, whole: the numbers the killed close took are free again
     retry = _close(april, ledger_url)
-    out, err = retry.communicate(timeout=120)
+    _, err = retry.communicate(timeout=120)
     assert retry.returncode == 0, err
     with open_ledger(ledger_url) as ledger:
         assert [d.number for d in ledger.documents()][-3:] == [

@@ -363,6 +363,7 @@ def run(
                 candidates,
                 route=out_of_period == "route",
                 settled=prior.settled if prior is not None else None,
+                refunds=prior.refund_check if prior is not None else None,
             )
             try:
                 if workers > 1:

@@ -173,5 +173,8 @@ RECORD_ALREADY_SETTLED: Final = _code(
     "E0709", "record already settled", "A close of records that an earlier close already settled."
 )
 UNKNOWN_DOCUMENT: Final = _code("E0710", "unknown document", "A document number the ledger never issued.")
+LATE_USAGE_TOO_LATE: Final = _code(
+    "E0711", "late usage too late", "Records of a closed period older than the contract's late-usage window."
+)
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

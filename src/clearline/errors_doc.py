@@ -415,6 +415,16 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="List the documents with `clearline ledger URL documents`.",
         lang="shell",
     ),
+    "E0711": ErrorDoc(
+        wrote="clearline simulate contracts --usage january-late.csv --period 2026-01 --ledger ledger.sqlite",
+        wrong="The run settles a closed period again, but more later periods are closed than the "
+        "contract's `accept late usage for N periods` allows (the default is 1: a period takes late "
+        "records until the next one is closed). Nothing is settled.",
+        fix="Settle the records in the current period if the agreement says so, or widen the window "
+        "in a new version of the contract.",
+        fixed="accept late usage for 3 periods",
+        lang="clearline",
+    ),
 }
 
 

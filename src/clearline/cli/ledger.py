@@ -9,6 +9,7 @@ its code (exit 1), never a traceback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -285,9 +286,13 @@ def show(
         out.print(f"corrects {escape(doc.refers_to)}")
     out.print(f"net {_money(doc.net)}  VAT {_money(doc.vat)}  gross {_money(doc.gross)} {doc.currency}")
     table = Table()
-    for column in ("line", "kind", "contract", "amount", "currency", "adjusts"):
+    for column in ("line", "kind", "contract", "amount", "currency", "adjusts", "why"):
         table.add_column(column, justify="right" if column == "amount" else "left")
     for ln in lines:
+        why = ""
+        if ln.adjusts:
+            reason = json.loads(ln.row).get("reason", "")
+            why = f"adjustment for {ln.period}: {reason}"
         table.add_row(
             escape(ln.line_id),
             ln.kind,
@@ -295,6 +300,7 @@ def show(
             _money(ln.amount),
             ln.currency,
             escape(ln.adjusts),
+            escape(why),
         )
     out.print(table)
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from clearline import codes
 from clearline.compiler import units
+from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
     check_allowance,
     check_block,
@@ -788,6 +789,7 @@ class _Checker:
         self.check_fields()
         self.check_tables()
         check_tier_tables(self)
+        check_ledger_terms(self)
         self.check_products()
         self.check_examples()
         self.warnings()

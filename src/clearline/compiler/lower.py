@@ -361,6 +361,8 @@ class _Lowerer:
             discounts=tuple(discounts),
             splits=tuple(splits),
             components=tuple((name.name, money.amount) for name, money in p.components),
+            refunds=bool(p.refunds),
+            refund_field=p.refunds[0].field.name if p.refunds and p.refunds[0].field else None,
         )
 
     def sha256(self) -> str:
@@ -407,6 +409,8 @@ class _Lowerer:
             fields=tuple(ir.FieldPlan(k, v) for k, v in sorted(fields.items())),
             products=tuple(self.product(p) for p in c.products),
             sources=tuple(sorted({c.file} | self.files())),
+            number_formats=tuple(sorted((f.series, f.format) for f in c.numbering)),
+            late_periods=c.late_usage[0][0] if c.late_usage else None,
         )
 
 

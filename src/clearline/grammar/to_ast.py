@@ -86,6 +86,8 @@ class _Builder(Transformer[Token, Any]):
             tiers=tuple(pick("tiers")),
             imports=tuple(pick("import")),
             examples=tuple(pick("example")),
+            numbering=tuple(pick("numbering")),
+            late_usage=tuple(pick("late_usage")),
         )
 
     @v_args(meta=True)
@@ -229,6 +231,15 @@ class _Builder(Transformer[Token, Any]):
         )
 
     @v_args(meta=True)
+    def numbering(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        series, text = children
+        return ("numbering", ast.NumberFormat(str(series), _unquote(text), self.span(meta)))
+
+    @v_args(meta=True)
+    def late_usage(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("late_usage", (int(children[0]), self.span(meta)))
+
+    @v_args(meta=True)
     def time_zone(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
         return ("time_zone", (str(children[0]), self.tspan(children[0])))
 
@@ -324,8 +335,14 @@ class _Builder(Transformer[Token, Any]):
                 span=self.span(meta),
                 deductions=pick("deduction"),
                 components=tuple(c for group in pick("components") for c in group),
+                refunds=pick("refunds"),
             ),
         )
+
+    @v_args(meta=True)
+    def refunds(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        field = self.ident(children[0]) if children else None
+        return ("refunds", ast.Refunds(field, self.span(meta)))
 
     def matches(self, children: list[Any]) -> tuple[str, Any]:
         return ("matches", children[0])

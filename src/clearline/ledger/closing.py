@@ -24,9 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from clearline import codes
+from clearline import codes, numbering
 from clearline.compiler import ir
-from clearline.ledger import numbering
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.resettle import in_force
 from clearline.ledger.store import Close, CloseOutcome, DocumentDraft, Ledger, LineEntry
@@ -78,6 +77,28 @@ def _issuers(plans: Sequence[ir.ContractPlan]) -> dict[str, str]:
     return {p.id: p.operator.name for p in plans}
 
 
+def number_formats(plans: Sequence[ir.ContractPlan]) -> dict[tuple[str, str], str]:
+    """(issuer, series) -> the number format its contracts declare (else the default);
+    LedgerError when two contracts of one operator declare different ones."""
+    declared: dict[tuple[str, str], tuple[str, str]] = {}
+    for plan in sorted(plans, key=lambda p: (p.id, p.version)):
+        for series, fmt in plan.number_formats:
+            key = (plan.operator.name, series)
+            had = declared.setdefault(key, (fmt, plan.id))
+            if had[0] != fmt:
+                raise LedgerError(
+                    codes.INVALID_NUMBER_FORMAT,
+                    f"contracts {had[1]} and {plan.id} declare different {series} number formats for "
+                    f"{plan.operator.name}: {had[0]!r} and {fmt!r}",
+                    "an issuer numbers each series one way: declare the same format in each contract",
+                )
+    formats = {key: fmt for key, (fmt, _) in declared.items()}
+    for issuer in {p.operator.name for p in plans}:
+        for series, fmt in numbering.DEFAULT_FORMATS.items():
+            formats.setdefault((issuer, series), fmt)
+    return formats
+
+
 def _sum(values: Iterable[Decimal | None], currency: str = "") -> Decimal:
     """The sum, from the currency's zero (0.00 PLN, not 0)."""
     zero = minor_unit(currency) * 0 if currency else Decimal(0)
@@ -93,6 +114,7 @@ def documents_of(
 ) -> tuple[list[DocumentDraft], dict[str, str]]:
     """The documents the lines go on (in numbering order) and each line id's document key."""
     issuer_of = _issuers(plans)
+    formats = number_formats(plans)
     groups: dict[tuple[int, str, str, str], list[Line]] = {}
     for ln in lines:
         series = _SERIES_OF_KIND.get(ln.kind)
@@ -121,7 +143,7 @@ def documents_of(
                 net=_text(net),
                 vat=_text(vat),
                 gross=_text(gross),
-                number_format=numbering.DEFAULT_FORMATS[series],
+                number_format=formats[(issuer, series)],
             )
         )
         for ln in members:
@@ -153,6 +175,7 @@ def adjustment_documents(
     the invoice it corrects; a partner gets an adjustment statement referring to its
     statement. The operator's retained adjustments belong to no document."""
     issuer_of = _issuers(plans)
+    formats = number_formats(plans)
     groups: dict[tuple[str, str, str, str], list[Adjustment]] = {}
     for a in adjusted:
         series = _SERIES_OF_KIND.get(a.kind)
@@ -163,8 +186,11 @@ def adjustment_documents(
     for (series, issuer, party, currency), members in groups.items():
         net = _sum(a.amount for a in members)
         kind = "self-billing adjustment"
+        originals = sorted({a.document for a in members if a.document})
         if series == "invoice":
             series, kind = ("credit-note", "credit-note") if net < 0 else ("invoice", "supplementary")
+            if not originals:  # a customer new in the period: its first invoice for it
+                kind = "invoice"
         key = f"{series}:{issuer}:{party}:{currency}"
         draft = DocumentDraft(
             key=key,
@@ -178,8 +204,8 @@ def adjustment_documents(
             net=_text(net),
             vat=_text(_sum((a.vat_amount for a in members), currency)),
             gross=_text(_sum(a.gross_amount if a.gross_amount is not None else a.amount for a in members)),
-            number_format=numbering.DEFAULT_FORMATS[series],
-            refers_to=", ".join(sorted({a.document for a in members if a.document})),
+            number_format=formats[(issuer, series)],
+            refers_to=", ".join(originals),
         )
         keyed.append(((numbering.SERIES.index(series), issuer, party, currency), draft, members))
     drafts: list[DocumentDraft] = []
@@ -226,7 +252,15 @@ def build_close(run: Path, result: Settlement) -> Close:
         lines=entries,
         records=tuple(_records(run, doc_of)),
         partials=tuple(rows),
+        refunds=_refunds(run, prior),
     )
+
+
+def _refunds(run: Path, prior: Prior | None) -> tuple[tuple[str, str], ...]:
+    """The run's accepted refunds (refund record id, the record it refunds)."""
+    if prior is None:
+        return ()
+    return tuple(sorted((rid, x) for rid, x in prior.refund_of.items() if prior.refund_check.get(rid) == ""))
 
 
 def _prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
@@ -267,6 +301,7 @@ def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, p
         records=tuple(_records(run, doc_of)),
         partials=tuple(rows),
         based_on=tuple(prior.based_on),
+        refunds=_refunds(run, prior),
     )
 
 

@@ -5,7 +5,7 @@ id and the JSON Lines text it is settled from), or the contracts and reference
 files the service rates with. Output: the intake in arrival order, and the
 marks (`intake_closes`) that tell which records a `clearline close --period`
 took, written in the close's own transaction, so that a record is closed
-exactly once. The tables come from migration 0002 (additive: the closing
+exactly once. The tables come from migration 0003 (additive: the closing
 tables of 0001 are untouched).
 """
 

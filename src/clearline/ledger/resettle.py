@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clearline import codes
 from clearline.compiler import ir
+from clearline.compiler.check_ledger import DEFAULT_LATE_PERIODS
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.store import Ledger
 from clearline.runtime.inputs.duplicates import scan_ids
@@ -52,6 +53,89 @@ def _ids(usage: Sequence[str | Path]) -> set[str]:
     return ids
 
 
+def _check_window(ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[str], period: str) -> None:
+    """A closed period takes late records while fewer of the contract's later periods are
+    closed than its late-usage window (`accept late usage for N periods`)."""
+    later: dict[str, list[str]] = {}
+    for row in ledger.periods():
+        if row.contract_id in shut and row.period > period:  # labels of one kind sort in time
+            later.setdefault(row.contract_id, []).append(row.period)
+    for cid in shut:
+        declared = [p.late_periods for p in plans if p.id == cid and p.late_periods is not None]
+        window = max(declared) if declared else DEFAULT_LATE_PERIODS
+        closed_after = sorted(later.get(cid, []))
+        if len(closed_after) >= window:
+            clause = (
+                f"accept late usage for {window} period(s)"
+                if declared
+                else f"the default window of {window} period(s)"
+            )
+            raise LedgerError(
+                codes.LATE_USAGE_TOO_LATE,
+                f"{cid} {period} is past its late-usage window ({clause}): "
+                f"{', '.join(closed_after)} closed since",
+                "late records of so old a period are not settled; widen the window in a new version "
+                "of the contract if the agreement allows it",
+            )
+
+
+def _refund_pairs(usage: Sequence[str | Path], names: set[str]) -> list[tuple[str, str]]:
+    """(record id, refunded record id) of every record naming one, in read order."""
+    from clearline.runtime.inputs.readers import BATCH_SIZE, read_usage
+
+    pairs: list[tuple[str, str]] = []
+    for path in usage:
+        try:
+            usage_file = read_usage(Path(path), BATCH_SIZE)
+            for batch in usage_file.batches:
+                index = {name: i for i, name in enumerate(usage_file.columns)}
+                i_id = index.get("record_id")
+                cols = [index[n] for n in sorted(names) if n in index]
+                if i_id is None or not cols:
+                    continue
+                for _, row in batch:
+                    rid = row[i_id] if i_id < len(row) else None
+                    for col in cols:
+                        refunded = row[col] if col < len(row) else None
+                        if rid and refunded:
+                            pairs.append((rid, refunded))
+        except Exception:  # unreadable: the run itself reports the file
+            continue
+    return pairs
+
+
+def refunds_for(
+    ledger: Ledger, plans: Sequence[ir.ContractPlan], usage: Sequence[str | Path]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Refund record id -> the record it refunds, and -> "" when the ledger settled that
+    record and nothing refunded it before (in the ledger, or earlier in this run), else why."""
+    names = {p.refund_field for c in plans for p in c.products if p.refund_field}
+    if not names:
+        return {}, {}
+    pairs = _refund_pairs(usage, names)
+    targets = {refunded for _, refunded in pairs}
+    settled = ledger.settled(targets)
+    before = ledger.refunded(targets)
+    first: dict[str, str] = {}
+    refund_of: dict[str, str] = {}
+    check: dict[str, str] = {}
+    for rid, refunded in pairs:
+        refund_of[rid] = refunded
+        if refunded not in settled:
+            check[rid] = f"refunds {refunded}, which no closed period settled"
+        elif refunded in before:
+            done = before[refunded]
+            check[rid] = (
+                f"refunds {refunded}, already refunded by {done.record_id} in {done.period}, "
+                f"document {done.document}"
+            )
+        elif first.setdefault(refunded, rid) != rid:
+            check[rid] = f"refunds {refunded}, already refunded by {first[refunded]} in this run"
+        else:
+            check[rid] = ""
+    return refund_of, check
+
+
 def _dec(text: str) -> Decimal | None:
     return Decimal(text) if text else None
 
@@ -62,11 +146,12 @@ def prior_for(
     """The run's `Prior`; LedgerError if some of its contracts' period is closed and
     others' is not (settle them in separate runs)."""
     settled = {rid: s.describe() for rid, s in ledger.settled(_ids(usage)).items()}
+    refund_of, refund_check = refunds_for(ledger, plans, usage)
     contracts = in_force(plans, period)
     closed = {cid: ledger.closed_period(cid, period) for cid in contracts}
     shut = sorted(cid for cid, c in closed.items() if c is not None)
     if not shut:
-        return Prior(period, settled)
+        return Prior(period, settled, refund_of=refund_of, refund_check=refund_check)
     open_ = sorted(set(contracts) - set(shut))
     if open_:
         raise LedgerError(
@@ -74,6 +159,7 @@ def prior_for(
             f"{period} is closed for {', '.join(shut)} but not for {', '.join(open_)}",
             "settle the closed contracts' late records in a run of their own",
         )
+    _check_window(ledger, plans, shut, period)
     base: list[tuple[str, str]] = []
     issued: list[Issued] = []
     for cid in shut:
@@ -98,4 +184,4 @@ def prior_for(
                 )
             )
     based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period]
-    return Prior(period, settled, base, issued, based_on)
+    return Prior(period, settled, base, issued, based_on, refund_of, refund_check)

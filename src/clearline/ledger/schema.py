@@ -130,6 +130,8 @@ RECORDS = Table(
     Column("close_seq", Integer, ForeignKey("closes.seq"), nullable=False),
     Column("period", Text, nullable=False),
     Column("document", Text, nullable=False),
+    Column("refunds", Text, nullable=False, server_default=""),  # the record it refunds, or ""
+    Index("records_by_refunded", "refunds"),
 )
 
 PARTIALS = Table(

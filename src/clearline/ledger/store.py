@@ -30,8 +30,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from clearline import codes
-from clearline.ledger import chain, numbering
+from clearline import codes, numbering
+from clearline.ledger import chain
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.schema import CLOSES, DOCUMENTS, LINES, META, NUMBERING, PARTIALS, PERIODS, RECORDS
 
@@ -101,6 +101,7 @@ class Close:
     lines: tuple[LineEntry, ...]
     records: tuple[tuple[str, str], ...]  # record id, DocumentDraft key
     partials: tuple[tuple[str, str, str], ...]  # contract id, line key (JSON), sums (JSON)
+    refunds: tuple[tuple[str, str], ...] = ()  # refund record id, the record id it refunds
     # an adjustment's: the closes of the period the run settled on (seq, hash)
     based_on: tuple[tuple[int, str], ...] = ()
 
@@ -246,6 +247,22 @@ class Ledger:
                     found[rid] = Settled(rid, period, document, run_path)
         return found
 
+    def refunded(self, record_ids: Iterable[str]) -> dict[str, Settled]:
+        """The ids among `record_ids` that a settled refund refunds -> that refund."""
+        ids = sorted(set(record_ids))
+        found: dict[str, Settled] = {}
+        query = sa.select(
+            RECORDS.c.refunds, RECORDS.c.record_id, RECORDS.c.period, RECORDS.c.document, CLOSES.c.run_path
+        ).join(CLOSES, CLOSES.c.seq == RECORDS.c.close_seq)
+        with self._transaction() as conn:
+            for start in range(0, len(ids), _LOOKUP_CHUNK):
+                chunk = ids[start : start + _LOOKUP_CHUNK]
+                for refunded, rid, period, document, run_path in conn.execute(
+                    query.where(RECORDS.c.refunds.in_(chunk))
+                ):
+                    found[refunded] = Settled(rid, period, document, run_path)
+        return found
+
     def closed_period(self, contract_id: str, period: str) -> ClosedPeriod | None:
         query = (
             sa.select(PERIODS, CLOSES.c.run_id, CLOSES.c.run_path)
@@ -377,8 +394,15 @@ class Ledger:
                 }
                 for ln in close.lines
             ]
+            refunded = dict(close.refunds)
             records = [
-                {"record_id": rid, "close_seq": seq, "period": close.period, "document": doc_of(key) or ""}
+                {
+                    "record_id": rid,
+                    "close_seq": seq,
+                    "period": close.period,
+                    "document": doc_of(key) or "",
+                    "refunds": refunded.get(rid, ""),
+                }
                 for rid, key in close.records
             ]
             partials = [

@@ -67,6 +67,7 @@ class _Share:
     parts: str | None  # the folder for rated rows' part files; None writes none
     route: bool = False  # records of other periods are routed, not rejected
     settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
+    refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
 
 
 @dataclass(slots=True)
@@ -107,6 +108,7 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
             share.candidates,
             route=share.route,
             settled=share.settled,
+            refunds=share.refunds,
         )
         outcome = _Outcome(engine.acc)
         text = RatedText()
@@ -204,6 +206,7 @@ def settle_in_workers(
                 parts if writer is not None else None,
                 engine.route,
                 engine.settled,
+                engine.refunds,
             )
             for k in range(workers)
         ]

@@ -63,6 +63,9 @@ class Prior:
     base: list[tuple[str, str]] = field(default_factory=list)  # partial sums rows (key, JSON)
     issued: list[Issued] = field(default_factory=list)  # empty: the period is not closed
     based_on: list[tuple[int, str]] = field(default_factory=list)  # the period's closes: seq, hash
+    # refunds: refund record id -> the record it refunds, and -> "" (fine) or why it is refused
+    refund_of: dict[str, str] = field(default_factory=dict)
+    refund_check: dict[str, str] = field(default_factory=dict)
 
     @property
     def resettles(self) -> bool:
@@ -93,6 +96,8 @@ class Prior:
                 for i in self.issued
             ],
             "based_on": [list(b) for b in self.based_on],
+            "refund_of": dict(sorted(self.refund_of.items())),
+            "refund_check": dict(sorted(self.refund_check.items())),
         }
 
     @staticmethod
@@ -122,6 +127,8 @@ class Prior:
                 for i in data["issued"]
             ],
             based_on=[(int(seq), str(h)) for seq, h in data["based_on"]],
+            refund_of=dict(data.get("refund_of", {})),
+            refund_check=dict(data.get("refund_check", {})),
         )
 
     def text(self) -> str:
@@ -133,7 +140,7 @@ class Adjustment:
     """New total minus issued total of one line of a closed period."""
 
     line_id: str  # its own id: "A-" + a hash of the line it adjusts and the closes before
-    adjusts: str  # the line id it corrects
+    adjusts: str  # the line id it corrects (a line new in the period: that line's id)
     document: str  # the number of the document that line is on
     kind: str
     party: str
@@ -216,7 +223,9 @@ def adjustments(lines: list[Line], prior: Prior, reason: str) -> list[Adjustment
     for item in prior.issued:  # the original line, then each adjustment of it: summed
         had = issued.get(item.line_id)
         issued[item.line_id] = item if had is None else _summed(had, item)
-    basis = hashlib.sha256(json.dumps(prior.based_on).encode()).hexdigest()
+    # the id names the line and how many closes of the period it follows: the same
+    # re-settlement gives the same ids, a later one others
+    basis = json.dumps([seq for seq, _ in prior.based_on])
     out: list[Adjustment] = []
     new = {ln.line_id: ln for ln in lines if ln.contract_id in contracts}
     for lid in sorted(set(new) | set(issued)):
@@ -232,7 +241,7 @@ def adjustments(lines: list[Line], prior: Prior, reason: str) -> list[Adjustment
         out.append(
             Adjustment(
                 line_id=f"A-{digest}",
-                adjusts=lid if old is not None else "",
+                adjusts=lid,  # the line it corrects (or, new in the period, the line it adds)
                 document=ref.document if ref is not None else "",
                 kind=(ln.kind if ln else old.kind if old else ""),
                 party=(ln.party if ln else old.party if old else ""),

@@ -1,5 +1,5 @@
-"""Legal document numbers: a format per issuer and series -> the number of the
-n-th document.
+"""Legal document numbers (a shared module): a format per issuer and series -> the
+number of the n-th document.
 
 Input: a format such as `FV/{year}/{month}/{seq:05}` and a period label.
 Output: the text of a number. A format holds literal text and the fields
