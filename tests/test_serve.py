@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -286,3 +287,31 @@ def test_kill_9_loses_no_acknowledged_record_and_counts_none_twice(tmp_path: Pat
     lines = [json.loads(t) for t in (tmp_path / "batch" / "payout_lines.jsonl").read_text().splitlines()]
     expected = sorted((ln["line_id"], ln["amount"]) for ln in lines if ln["party"] == "nordcarrier")
     assert sorted((ln["line_id"], ln["amount"]) for ln in after["lines"]) == expected
+
+
+def _subset(expected: Any, actual: Any) -> bool:
+    """Every field of `expected` is in `actual` with the same value (lists item by item)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and _subset(v, actual[k]) for k, v in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(_subset(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    return bool(expected == actual)
+
+
+def test_the_api_examples_run(server: Server) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(http|json)\n(.*?)```", text, re.S)
+    pairs = [(blocks[i][1], blocks[i + 1][1]) for i in range(len(blocks) - 1) if blocks[i][0] == "http"]
+    assert len(pairs) == 4
+    with server.client() as c:
+        for request, response in pairs:
+            head, _, body = request.partition("\n")
+            method, path = head.split()
+            answer = c.request(method, path, content=body.encode() if body.strip() else None)
+            assert _subset(json.loads(response), answer.json()), (head, answer.text)
