@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from serve_support import CONTRACTS, DATA, Server, all_rows, rows
 
@@ -315,3 +317,30 @@ def test_the_api_examples_run(server: Server) -> None:
             method, path = head.split()
             answer = c.request(method, path, content=body.encode() if body.strip() else None)
             assert _subset(json.loads(response), answer.json()), (head, answer.text)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_records = st.dictionaries(
+    st.sampled_from(["record_id", "timestamp", "customer_id", "service", "quantity", "x"]),
+    st.none() | st.text(max_size=12) | st.sampled_from(["2026-03-01T10:00:00+01:00", "61", "voice-out"]),
+    max_size=6,
+)
+_bodies = st.one_of(
+    _json_values,
+    st.fixed_dictionaries({"records": st.lists(_records, max_size=4)}),
+    st.fixed_dictionaries({"records": _json_values}),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_bodies, path=st.sampled_from(["/v1/usage", "/v1/contracts"]))
+def test_no_body_over_the_schema_gets_a_5xx(server: Server, body: Any, path: str) -> None:
+    """Hypothesis over the OpenAPI request shapes (and off them): always an answer < 500."""
+    with server.client() as c:
+        answer = c.post(path, json=body)
+    assert answer.status_code < 500, answer.text
+    assert "Traceback" not in answer.text
