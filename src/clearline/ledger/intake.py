@@ -12,15 +12,15 @@ tables of 0001 are untouched).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy import Column, ForeignKey, Integer, Table, Text
 from sqlalchemy.engine import Connection
 
-from clearline.ledger.schema import METADATA
-from clearline.ledger.store import Ledger
+from clearline.ledger.schema import CLOSES, METADATA, RECORDS
+from clearline.ledger.store import Ledger, Settled
 
 __all__ = [
     "INPUTS",
@@ -83,7 +83,32 @@ def accept(ledger: Ledger, rows: Sequence[tuple[str, str, str]]) -> None:
     if not rows:
         return
     with ledger._transaction() as conn:
+        insert(conn, rows)
+
+
+def insert(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Add records (period, record id, JSON line), in order, in the caller's transaction."""
+    if rows:
         conn.execute(INTAKE.insert(), [{"period": p, "record_id": r, "line": t} for p, r, t in rows])
+
+
+def closes_count(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(CLOSES)).scalar() or 0)
+
+
+def settled_in(conn: Connection, record_ids: Iterable[str]) -> dict[str, str]:
+    """Record id -> where a close settled it (`Settled.describe`), in the caller's transaction."""
+    ids = sorted(set(record_ids))
+    found: dict[str, str] = {}
+    query = sa.select(RECORDS.c.record_id, RECORDS.c.period, RECORDS.c.document, CLOSES.c.run_path).join(
+        CLOSES, CLOSES.c.seq == RECORDS.c.close_seq
+    )
+    for start in range(0, len(ids), 500):
+        for rid, period, document, run_path in conn.execute(
+            query.where(RECORDS.c.record_id.in_(ids[start : start + 500]))
+        ):
+            found[rid] = Settled(rid, period, document, run_path).describe()
+    return found
 
 
 def _closed_upto(conn: Connection) -> dict[str, int]:

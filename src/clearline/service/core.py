@@ -119,10 +119,13 @@ class Service:
         """The engines from the ledger's intake: every accepted record not closed, in order."""
         self.rater = Rater(self.plans, self.customers)
         self.closes = self._closes_now()
-        for item in intake.pending(self.ledger):
-            verdict = self.rater.rate(json.loads(item.line))
-            if not verdict.accepted or verdict.period != item.period:  # pragma: no cover - a bug
-                raise RuntimeError(f"intake record {item.seq} does not replay as accepted")
+        pending = intake.pending(self.ledger)
+        for start in range(0, len(pending), GROUP_LIMIT):
+            chunk = pending[start : start + GROUP_LIMIT]
+            verdicts = self.rater.rate_many([json.loads(item.line) for item in chunk], {})
+            for item, verdict in zip(chunk, verdicts, strict=True):
+                if not verdict.accepted or verdict.period != item.period:  # a bug: say so, loudly
+                    raise RuntimeError(f"intake record {item.seq} does not replay as accepted")
 
     def stop(self) -> None:
         self.jobs.put(None)
@@ -177,22 +180,33 @@ class Service:
             group[0].action()
             group[0].future.set_result([])
             return
-        closes = self._closes_now()
-        if closes != self.closes:  # a close took records: the engines start from the intake
-            self.rebuild()
-        ids = {str(r.get("record_id")) for job in group for r in job.records or () if r.get("record_id")}
-        settled = {rid: s.describe() for rid, s in self.ledger.settled(ids).items()}
-        answers: list[list[Verdict]] = []
+        flat = [record for job in group for record in job.records or ()]
+        ids = {str(r.get("record_id")) for r in flat if r.get("record_id")}
         rows: list[tuple[str, str, str]] = []
+        # one transaction: what the ledger closed and settled, then the records it accepts
+        for _ in range(3):
+            fresh = True
+            with self.ledger._transaction() as conn:
+                if intake.closes_count(conn) != self.closes:  # a close took records
+                    fresh = False
+                else:
+                    settled = intake.settled_in(conn, ids)
+                    verdicts = self.rater.rate_many(flat, settled)
+                    for record, verdict in zip(flat, verdicts, strict=True):
+                        if verdict.accepted:
+                            rows.append((verdict.period, verdict.record_id, record_line(record)))
+                    intake.insert(conn, rows)
+            if fresh:
+                break
+            self.rebuild()  # the engines start afresh from the intake, outside the transaction
+        else:
+            raise RuntimeError("the ledger's closes keep changing; try again")
+        # committed: only now are the records acknowledged
+        answers: list[list[Verdict]] = []
+        at = 0
         for job in group:
-            verdicts = []
-            for record in job.records or ():
-                verdict = self.rater.rate(record, settled.get(str(record.get("record_id"))))
-                if verdict.accepted:
-                    rows.append((verdict.period, verdict.record_id, record_line(record)))
-                verdicts.append(verdict)
-            answers.append(verdicts)
-        intake.accept(self.ledger, rows)  # the commit: only now are the records acknowledged
+            answers.append(verdicts[at : at + len(job.records or ())])
+            at += len(job.records or ())
         if rows:
             with self.preview_lock:
                 for period in {p for p, _, _ in rows}:

@@ -105,36 +105,131 @@ class Rater:
 
     def rate(self, record: dict[str, str | None], settled: str | None = None) -> Verdict:
         """Rate one record; `settled`: where the ledger settled its id, if it did."""
-        rid = record.get("record_id") or ""
-        if settled is not None:
-            return Verdict(
-                rid, "rejected", reason=f"duplicate record id: {settled}", field_name="record_id", value=rid
-            )
-        period = self.period_of(record)
-        engine = self.engine(period)
+        return self.rate_many([record], {} if settled is None else {str(record.get("record_id")): settled})[0]
+
+    def rate_many(self, records: Sequence[dict[str, str | None]], settled: dict[str, str]) -> list[Verdict]:
+        """Rate records in order, the admitted ones of each period as one batch (the engine's
+        fast paths); `settled`: record id -> where the ledger settled it."""
+        verdicts: list[Verdict | None] = [None] * len(records)
+        runs: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            rid = record.get("record_id") or ""
+            if rid and rid in settled:
+                verdicts[i] = Verdict(
+                    rid,
+                    "rejected",
+                    reason=f"duplicate record id: {settled[rid]}",
+                    field_name="record_id",
+                    value=rid,
+                )
+            elif any("\x00" in (v or "") for v in record.values()):
+                verdicts[i] = Verdict(rid, "rejected", reason="a field holds a NUL character")
+            else:
+                runs.setdefault(self.period_of(record), []).append(i)
+        for period, indexes in runs.items():
+            engine = self.engine(period)
+            admitted, chunk = self._screen(engine, period, [records[i] for i in indexes])
+            for i, verdict in zip(indexes, chunk, strict=True):
+                verdicts[i] = verdict
+            if admitted:
+                self._feed(engine, period, [(indexes[j], records[indexes[j]]) for j in admitted], verdicts)
+        return [v for v in verdicts if v is not None]
+
+    def _screen(
+        self, engine: Engine, period: str, records: list[dict[str, str | None]]
+    ) -> tuple[list[int], list[Verdict | None]]:
+        """Which records the engine admits (by its own checks, one record at a time for
+        those it refuses, whose traces are then undone), in order."""
+        admitted: list[int] = []
+        out: list[Verdict | None] = []
+        batch: dict[str, int] = {}  # record id -> the line it will take
+        for j, record in enumerate(records):
+            rid = record.get("record_id") or ""
+            text = record.get("timestamp") or ""
+            ok = bool(rid) and rid not in batch and rid not in engine.seen
+            if ok:
+                try:
+                    ok = dt.datetime.fromisoformat(text).tzinfo is not None
+                except ValueError:
+                    ok = False
+            if ok:
+                batch[rid] = self.lines[period] + 1 + len(admitted)
+                admitted.append(j)
+                out.append(None)
+                continue
+            if rid in batch and _has_offset(text):  # as the engine says it, once the first is fed
+                where = f"first read at {intake_file(period)}:{batch[rid]}"
+                out.append(
+                    Verdict(
+                        rid,
+                        "rejected",
+                        reason=f"duplicate record id: {where}",
+                        field_name="record_id",
+                        value=rid,
+                    )
+                )
+                continue
+            out.append(self._probe(engine, period, record))
+        return admitted, out
+
+    def _probe(self, engine: Engine, period: str, record: dict[str, str | None]) -> Verdict:
+        """The engine's reject of a record it refuses, undone (it never came)."""
         acc = engine.acc
         line = self.lines[period] + 1
         columns = list(record)
-        rejects, unmatched, rated = len(acc.rejects), len(acc.unmatched), acc.rated
+        before = len(acc.rejects)
         with localcontext(CONTEXT):
-            out = engine.feed(intake_file(period), columns, Batch([line], [[record[c] for c in columns]]))
-        admitted = bool(rid) and engine.seen.get(rid) == (intake_file(period), line)
-        verdict = Verdict(rid, "rated", period if admitted else "", admitted)
-        if len(acc.rejects) > rejects:
-            reject = acc.rejects[-1]
-            verdict.status, verdict.reason = "rejected", reject.reason
-            verdict.field_name, verdict.value = reject.field, reject.value
-            if not admitted:  # never accepted: the engine forgets it
-                acc.rejects.pop()
-                acc.read -= 1
-        elif len(acc.unmatched) > unmatched:
-            verdict.status, verdict.reason = "unmatched", acc.unmatched[-1].reason
-        elif acc.rated == rated:
-            verdict.status, verdict.reason = "rejected", "the record was not rated"  # not reached
-        verdict.rated = [
-            RatedPart(ln.line_id, ln.clause, price.quantity, price.amount)
-            for ln, price in zip(out.lines, out.prices, strict=True)
-        ]
-        if admitted:
-            self.lines[period] = line
-        return verdict
+            engine.feed(intake_file(period), columns, Batch([line], [[record[c] for c in columns]]))
+        rid = record.get("record_id") or ""
+        if len(acc.rejects) != before + 1 or engine.seen.get(rid) == (intake_file(period), line):
+            raise RuntimeError(f"record {rid!r}: the service's screen disagrees with the engine")
+        reject = acc.rejects.pop()
+        acc.read -= 1
+        return Verdict(rid, "rejected", reason=reject.reason, field_name=reject.field, value=reject.value)
+
+    def _feed(
+        self,
+        engine: Engine,
+        period: str,
+        items: list[tuple[int, dict[str, str | None]]],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        acc = engine.acc
+        first = self.lines[period] + 1
+        numbers = range(first, first + len(items))
+        rejects, unmatched = len(acc.rejects), len(acc.unmatched)
+        by_line: dict[int, Verdict] = {}
+        by_id: dict[str, Verdict] = {}
+        # runs of records with the same columns go together, in arrival order
+        groups: list[tuple[tuple[str, ...], list[tuple[int, dict[str, str | None]]]]] = []
+        for n, (_, record) in zip(numbers, items, strict=True):
+            if not groups or groups[-1][0] != tuple(record):
+                groups.append((tuple(record), []))
+            groups[-1][1].append((n, record))
+            verdict = Verdict(record.get("record_id") or "", "rated", period, True)
+            by_line[n] = by_id[verdict.record_id] = verdict
+        file = intake_file(period)
+        for columns, members in groups:
+            batch = Batch([n for n, _ in members], [[r[c] for c in columns] for _, r in members])
+            with localcontext(CONTEXT):
+                out = engine.feed(file, list(columns), batch)
+            for rid, ln, price in zip(out.ids, out.lines, out.prices, strict=True):
+                by_id[rid].rated.append(RatedPart(ln.line_id, ln.clause, price.quantity, price.amount))
+        for reject in acc.rejects[rejects:]:
+            v = by_line[reject.line]
+            v.status, v.reason, v.field_name, v.value = "rejected", reject.reason, reject.field, reject.value
+        for miss in acc.unmatched[unmatched:]:
+            by_line[miss.line].status, by_line[miss.line].reason = "unmatched", miss.reason
+        for n, (i, record) in zip(numbers, items, strict=True):
+            rid = record.get("record_id") or ""
+            if engine.seen.get(rid) != (file, n):
+                raise RuntimeError(f"record {rid!r}: the service's screen disagrees with the engine")
+            verdicts[i] = by_line[n]
+        self.lines[period] = first + len(items) - 1
+
+
+def _has_offset(text: str) -> bool:
+    try:
+        return dt.datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
