@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serve_support import CONTRACTS, DATA, Server, all_rows, rows
+from serve_support import CONTRACTS, DATA, TOKEN, Server, all_rows, rows
 
 CDR_1 = rows("nordcarrier-cdrs.csv")[0]  # CDR-0001: 61 s to 4860123456
 
@@ -171,9 +171,10 @@ def _batches(stream: list[dict[str, str | None]], rng: random.Random) -> list[li
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_close_from_the_service_is_simulate_over_what_it_accepted(tmp_path: Path, seed: int) -> None:
-    s = Server(tmp_path, str(tmp_path / "ledger.db")).start()
+def test_close_from_the_service_is_simulate_over_what_it_accepted(tmp_path: Path, ledger_url: str) -> None:
+    """On each back end a random stream (seed 1 on SQLite, 2 on PostgreSQL) in random batches."""
+    seed = 1 if ledger_url.startswith("sqlite") else 2
+    s = Server(tmp_path, ledger_url).start()
     accepted: list[dict[str, Any]] = []
     try:
         for batch in _batches(_stream(seed), random.Random(seed)):
@@ -189,7 +190,7 @@ def test_close_from_the_service_is_simulate_over_what_it_accepted(tmp_path: Path
         "--period",
         "2026-03",
         "--ledger",
-        str(tmp_path / "ledger.db"),
+        ledger_url,
         "--out",
         str(tmp_path / "closed"),
         cwd=tmp_path,
@@ -229,8 +230,8 @@ def test_close_from_the_service_is_simulate_over_what_it_accepted(tmp_path: Path
     assert bill["lines"] == [ln for ln in issued if ln["party"] == "B-2001"] != []
 
 
-def test_kill_9_loses_no_acknowledged_record_and_counts_none_twice(tmp_path: Path) -> None:
-    ledger = str(tmp_path / "ledger.db")
+def test_kill_9_loses_no_acknowledged_record_and_counts_none_twice(tmp_path: Path, ledger_url: str) -> None:
+    ledger = ledger_url
     records = [r for r in all_rows() if not str(r["record_id"]).startswith("SP-")]
     s = Server(tmp_path, ledger).start()
     acknowledged: set[str] = set()
@@ -344,3 +345,57 @@ def test_no_body_over_the_schema_gets_a_5xx(server: Server, body: Any, path: str
         answer = c.post(path, json=body)
     assert answer.status_code < 500, answer.text
     assert "Traceback" not in answer.text
+
+
+def test_a_slow_client_does_not_stall_the_others(server: Server) -> None:
+    """A client that sends its headers and then a byte every half second holds its own
+    connection only: another client's record is answered meanwhile."""
+    import socket
+    import time
+
+    slow = socket.create_connection(("127.0.0.1", server.port))
+    slow.sendall(
+        b"POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 100000\r\n\r\n".encode()
+        + b'{"records": ['
+    )
+    try:
+        start = time.monotonic()
+        assert server.post([CDR_1])[0]["status"] == "rated"
+        assert time.monotonic() - start < 5
+        slow.sendall(b" ")
+    finally:
+        slow.close()
+
+
+def test_late_records_of_a_closed_period_become_adjustments(tmp_path: Path) -> None:
+    """March is closed with CDR-0001 (payout 0.0175 -> 0.02 EUR); then CDR-0002 arrives,
+    7 s to 4860 billed 30 s: 30 x 0.0150 / 60 + 0.0010 = 0.0085. The period's line is now
+    0.0175 + 0.0085 = 0.0260 -> 0.03 EUR, so the second close issues an adjustment of
+    +0.01 EUR, never touching the issued statement."""
+    ledger = str(tmp_path / "ledger.db")
+    s = Server(tmp_path, ledger).start()
+    try:
+        s.post([CDR_1])
+        first = _cli(
+            "close", "--period", "2026-03", "--ledger", ledger, "--out", str(tmp_path / "c1"), cwd=tmp_path
+        )
+        assert first.returncode == 0, first.stderr
+        assert s.post([CDR_1])[0]["reason"].startswith("duplicate record id: already settled in 2026-03")
+        late = s.post([rows("nordcarrier-cdrs.csv")[1]])
+        assert late[0]["status"] == "rated" and late[0]["rated"][0]["amount"] == "0.0085"
+        with s.client() as c:
+            payouts = c.get("/v1/parties/nordcarrier/periods/2026-03").json()
+        assert [(a["issued"], a["total"], a["amount"]) for a in payouts["adjustments"]] == [
+            ("0.02", "0.03", "0.01")
+        ]
+    finally:
+        s.stop()
+    second = _cli(
+        "close", "--period", "2026-03", "--ledger", ledger, "--out", str(tmp_path / "c2"), cwd=tmp_path
+    )
+    assert second.returncode == 0, second.stderr
+    again = _cli("close", "--period", "2026-03", "--ledger", ledger, cwd=tmp_path)
+    assert again.returncode == 1 and "accepted no record for it since" in again.stderr
+    documents = _cli("ledger", ledger, "documents", cwd=tmp_path)
+    assert documents.returncode == 0 and "self-billing adjustment" in documents.stdout
