@@ -12,7 +12,8 @@ migrations in `migrations/`. Needs the `ledger` extra
 
 from __future__ import annotations
 
+from clearline.ledger import intake
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.store import Close, CloseOutcome, Ledger, Settled, open_ledger
 
-__all__ = ["Close", "CloseOutcome", "Ledger", "LedgerError", "Settled", "open_ledger"]
+__all__ = ["Close", "CloseOutcome", "Ledger", "LedgerError", "Settled", "intake", "open_ledger"]

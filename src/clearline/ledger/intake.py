@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import Column, ForeignKey, Integer, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, Table, Text
 from sqlalchemy.engine import Connection
 
 from clearline.ledger.schema import CLOSES, METADATA, RECORDS
@@ -41,6 +41,7 @@ INTAKE = Table(
     Column("period", Text, nullable=False),
     Column("record_id", Text, nullable=False),
     Column("line", Text, nullable=False),  # the record as one JSON Lines line (no newline)
+    Index("intake_by_period", "period", "seq"),
 )
 
 INPUTS = Table(
