@@ -147,7 +147,12 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
                     field=v.field_name,
                     value=v.value,
                     rated=[
-                        models.RatedLine(**{k: getattr(r, k) for k in models.RatedLine.model_fields})
+                        models.RatedLine(
+                            line_id=r.line_id,
+                            clause=r.clause,
+                            billed_quantity=r.billed_quantity,
+                            amount=r.amount,
+                        )
                         for r in v.rated
                     ],
                 )
