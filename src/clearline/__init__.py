@@ -385,7 +385,7 @@ def run(
             if prior is not None:
                 if late is not None:
                     result.partials = late  # the ledger keeps these records' sums, not the base again
-                result.adjustments = adjustments(result.lines, prior, "late usage")
+                result.adjustments = adjustments(result.lines, prior, prior.reason)
                 extra["ledger"] = {"prior": PRIOR_FILE, "resettles": prior.resettles}
                 if writer is not None:
                     writer.text(PRIOR_FILE, prior.text())

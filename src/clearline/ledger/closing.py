@@ -293,7 +293,7 @@ def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, p
         run_id=_run_id(run),
         run_path=str(run),
         period=result.period,
-        kind="adjustment",
+        kind="rerate" if prior.rerate else "adjustment",
         plan_sha256=str(manifest.get("plan_sha256", "")),
         contracts=_contracts(result.plans, result.period),
         documents=tuple(drafts),

@@ -33,7 +33,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from clearline import codes, numbering
 from clearline.ledger import chain
 from clearline.ledger.errors import LedgerError
-from clearline.ledger.schema import CLOSES, DOCUMENTS, LINES, META, NUMBERING, PARTIALS, PERIODS, RECORDS
+from clearline.ledger.schema import (
+    CLOSE_CONTRACTS,
+    CLOSES,
+    DOCUMENTS,
+    LINES,
+    META,
+    NUMBERING,
+    PARTIALS,
+    PERIODS,
+    RECORDS,
+)
 
 __all__ = [
     "Close",
@@ -94,7 +104,7 @@ class Close:
     run_id: str
     run_path: str
     period: str
-    kind: str  # "period" or "adjustment"
+    kind: str  # "period", "adjustment" (late usage, refunds) or "rerate"
     plan_sha256: str
     contracts: tuple[tuple[str, int, str], ...]  # id, version, plan sha256
     documents: tuple[DocumentDraft, ...]
@@ -263,6 +273,15 @@ class Ledger:
                     found[refunded] = Settled(rid, period, document, run_path)
         return found
 
+    def closed_version(self, contract_id: str, period: str) -> int | None:
+        """The newest version of the contract a close of the period settled under."""
+        with self._transaction() as conn:
+            return conn.execute(
+                sa.select(sa.func.max(CLOSE_CONTRACTS.c.contract_version)).where(
+                    CLOSE_CONTRACTS.c.contract_id == contract_id, CLOSE_CONTRACTS.c.period == period
+                )
+            ).scalar()
+
     def closed_period(self, contract_id: str, period: str) -> ClosedPeriod | None:
         query = (
             sa.select(PERIODS, CLOSES.c.run_id, CLOSES.c.run_path)
@@ -285,13 +304,23 @@ class Ledger:
 
     def partials(self, contract_id: str, period: str) -> list[tuple[str, str]]:
         """The exact partial sums of a closed period's lines: (line key, sums), JSON
-        text, every close of the period (the first and its adjustments) in order."""
-        query = (
-            sa.select(PARTIALS.c.key, PARTIALS.c.data)
-            .where(PARTIALS.c.contract_id == contract_id, PARTIALS.c.period == period)
-            .order_by(PARTIALS.c.close_seq, PARTIALS.c.key)
-        )
+        text, every close of the period (the first and its adjustments) in order; after a
+        re-rating, from the re-rating on (it rated every record of the period again)."""
         with self._transaction() as conn:
+            since = conn.execute(
+                sa.select(sa.func.max(CLOSES.c.seq)).where(
+                    CLOSES.c.period == period, CLOSES.c.kind.in_(("period", "rerate"))
+                )
+            ).scalar()
+            query = (
+                sa.select(PARTIALS.c.key, PARTIALS.c.data)
+                .where(
+                    PARTIALS.c.contract_id == contract_id,
+                    PARTIALS.c.period == period,
+                    PARTIALS.c.close_seq >= (since or 0),
+                )
+                .order_by(PARTIALS.c.close_seq, PARTIALS.c.key)
+            )
             return [(k, d) for k, d in conn.execute(query)]
 
     def next_number(self, issuer: str, series: str) -> int:
@@ -368,7 +397,7 @@ class Ledger:
                 return CloseOutcome(before.seq, before.hash, True, numbers)
             self._check_periods(conn, close)
             self._check_basis(conn, close)
-            self._check_records(conn, close)
+            skip = self._check_records(conn, close)
             last = conn.execute(sa.select(CLOSES).order_by(CLOSES.c.seq.desc()).limit(1)).first()
             seq = (last.seq if last is not None else 0) + 1
             prev_hash = last.hash if last is not None else chain.GENESIS
@@ -403,6 +432,7 @@ class Ledger:
                     "refunds": refunded.get(rid, ""),
                 }
                 for rid, key in close.records
+                if rid not in skip
             ]
             partials = [
                 {"close_seq": seq, "contract_id": cid, "period": close.period, "key": key, "data": data}
@@ -418,9 +448,19 @@ class Ledger:
                 }
                 for cid, version, sha in close.contracts
             ]
+            contracts = [
+                {
+                    "close_seq": seq,
+                    "contract_id": cid,
+                    "period": close.period,
+                    "contract_version": version,
+                    "contract_sha256": sha,
+                }
+                for cid, version, sha in close.contracts
+            ]
             if close.kind != "period":
                 periods = []
-            content = chain.content_sha256(documents, lines, records, partials, periods)
+            content = chain.content_sha256(documents, lines, records, partials, periods, contracts)
             row = {
                 "seq": seq,
                 "run_id": close.run_id,
@@ -436,6 +476,8 @@ class Ledger:
             conn.execute(CLOSES.insert(), row)
             if periods:
                 conn.execute(PERIODS.insert(), periods)
+            if contracts:
+                conn.execute(CLOSE_CONTRACTS.insert(), contracts)
             if documents:
                 conn.execute(DOCUMENTS.insert(), documents)
             if lines:
@@ -498,14 +540,17 @@ class Ledger:
                 "settle the late records again with `--ledger`, on the ledger as it is now",
             )
 
-    def _check_records(self, conn: Connection, close: Close) -> None:
+    def _check_records(self, conn: Connection, close: Close) -> set[str]:
+        """Refuse records settled before; a re-rating's own period's records are not new
+        (the ids to leave out)."""
         ids = sorted({rid for rid, _ in close.records})
         query = sa.select(RECORDS.c.record_id, RECORDS.c.period, RECORDS.c.document)
+        again: set[str] = set()
         for start in range(0, len(ids), _LOOKUP_CHUNK):
-            hit = conn.execute(
-                query.where(RECORDS.c.record_id.in_(ids[start : start + _LOOKUP_CHUNK]))
-            ).first()
-            if hit is not None:
+            for hit in conn.execute(query.where(RECORDS.c.record_id.in_(ids[start : start + _LOOKUP_CHUNK]))):
+                if close.kind == "rerate" and hit.period == close.period:
+                    again.add(hit.record_id)
+                    continue
                 raise LedgerError(
                     codes.RECORD_ALREADY_SETTLED,
                     f"record {hit.record_id} of this run is already settled in {hit.period}, "
@@ -513,6 +558,7 @@ class Ledger:
                     "settle the run again with `--ledger URL`, which rejects records already "
                     "settled, and close that run",
                 )
+        return again
 
     def _number(
         self, conn: Connection, close: Close, seq: int

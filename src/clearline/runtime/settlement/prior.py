@@ -66,6 +66,9 @@ class Prior:
     # refunds: refund record id -> the record it refunds, and -> "" (fine) or why it is refused
     refund_of: dict[str, str] = field(default_factory=dict)
     refund_check: dict[str, str] = field(default_factory=dict)
+    # why the period is settled again: "late usage", or the versions a re-rating applies
+    reason: str = "late usage"
+    rerate: bool = False  # the closed records are rated again (no partial sums merged)
 
     @property
     def resettles(self) -> bool:
@@ -98,6 +101,8 @@ class Prior:
             "based_on": [list(b) for b in self.based_on],
             "refund_of": dict(sorted(self.refund_of.items())),
             "refund_check": dict(sorted(self.refund_check.items())),
+            "reason": self.reason,
+            "rerate": self.rerate,
         }
 
     @staticmethod
@@ -129,6 +134,8 @@ class Prior:
             based_on=[(int(seq), str(h)) for seq, h in data["based_on"]],
             refund_of=dict(data.get("refund_of", {})),
             refund_check=dict(data.get("refund_check", {})),
+            reason=str(data.get("reason", "late usage")),
+            rerate=bool(data.get("rerate", False)),
         )
 
     def text(self) -> str:
