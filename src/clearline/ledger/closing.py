@@ -156,9 +156,12 @@ def _records(run: Path, doc_of: dict[str, str]) -> list[tuple[str, str]]:
     one (a customer's invoice before a partner's statement: invoice lines come first)."""
     found: dict[str, tuple[int, str]] = {}
     with (run / "rated_records.csv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            rid = row["record_id"]
-            doc = doc_of.get(row["line_id"], "")
+        rows = csv.reader(handle)
+        header = next(rows, [])
+        i_id, i_line = header.index("record_id"), header.index("line_id")
+        for row in rows:
+            rid = row[i_id]
+            doc = doc_of.get(row[i_line], "")
             rank = 0 if doc.startswith("invoice:") else 1 if doc else 2
             current = found.get(rid)
             if current is None or rank < current[0]:

@@ -59,7 +59,7 @@ __all__ = [
 PRODUCT = "clearline-ledger"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _SQLITE_HEADER = b"SQLite format 3\x00"
-_LOOKUP_CHUNK = 500  # record ids per IN (...) query
+_LOOKUP_CHUNK = 5000  # record ids per IN (...) query (SQLite takes 32,766 parameters)
 # fault injection for the kill -9 test: pause inside a close's transaction (see tests/test_ledger_close.py)
 FAULT_PAUSE = "CLEARLINE_LEDGER_PAUSE_IN_CLOSE"
 
