@@ -79,6 +79,35 @@ def _check_window(ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[s
             )
 
 
+def cumulative_for(ledger: Ledger, plans: Sequence[ir.ContractPlan], period: str) -> dict[str, list[str]]:
+    """For tiers over the year (or lifetime): per line id, the quantity, net and gross its
+    closed earlier periods (of the same year) add up to, from their exact partial sums."""
+    spans: dict[str, set[str]] = {}
+    for plan in plans:
+        for product in plan.products:
+            for tier in product.tiers:
+                if tier.over:
+                    spans.setdefault(plan.id, set()).add(tier.over)
+    if not spans:
+        return {}
+    totals: dict[str, list[Decimal]] = {}
+    for row in ledger.periods():
+        kinds = spans.get(row.contract_id)
+        if not kinds or not row.period < period:
+            continue
+        if "lifetime" not in kinds and row.period[:4] != period[:4]:
+            continue
+        for _, data_text in ledger.partials(row.contract_id, row.period):
+            data = json.loads(data_text)
+            if not isinstance(data, dict):
+                continue  # a subscriber's events
+            sums = totals.setdefault(data["line_id"], [Decimal(0), Decimal(0), Decimal(0)])
+            sums[0] += Decimal(data["quantity"])
+            sums[1] += Decimal(data["net_base"])
+            sums[2] += Decimal(data["gross_base"])
+    return {lid: [format(v, "f") for v in sums] for lid, sums in sorted(totals.items())}
+
+
 def _refund_pairs(usage: Sequence[str | Path], names: set[str]) -> list[tuple[str, str]]:
     """(record id, refunded record id) of every record naming one, in read order."""
     from clearline.runtime.inputs.readers import BATCH_SIZE, read_usage
@@ -206,6 +235,7 @@ def prior_for(
     if rerate:  # the period's own records are rated again, not duplicates
         found = {rid: s for rid, s in found.items() if s.period != period}
     settled = {rid: s.describe() for rid, s in found.items()}
+    cumulative = cumulative_for(ledger, plans, period)
     refund_of, refund_check = refunds_for(ledger, plans, usage)
     contracts = in_force(plans, period)
     closed = {cid: ledger.closed_period(cid, period) for cid in contracts}
@@ -217,7 +247,7 @@ def prior_for(
                 f"--rerate re-settles a closed period, and {period} is not closed",
                 "settle the period without --rerate",
             )
-        return Prior(period, settled, refund_of=refund_of, refund_check=refund_check)
+        return Prior(period, settled, refund_of=refund_of, refund_check=refund_check, cumulative=cumulative)
     open_ = sorted(set(contracts) - set(shut))
     if open_:
         raise LedgerError(
@@ -266,4 +296,4 @@ def prior_for(
                 )
             )
     based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period]
-    return Prior(period, settled, base, issued, based_on, refund_of, refund_check, reason, rerate)
+    return Prior(period, settled, base, issued, based_on, refund_of, refund_check, reason, rerate, cumulative)

@@ -69,6 +69,8 @@ class Prior:
     # why the period is settled again: "late usage", or the versions a re-rating applies
     reason: str = "late usage"
     rerate: bool = False  # the closed records are rated again (no partial sums merged)
+    # tiers over the year: line id -> the earlier periods' quantity, net and gross (exact text)
+    cumulative: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def resettles(self) -> bool:
@@ -103,6 +105,7 @@ class Prior:
             "refund_check": dict(sorted(self.refund_check.items())),
             "reason": self.reason,
             "rerate": self.rerate,
+            "cumulative": dict(sorted(self.cumulative.items())),
         }
 
     @staticmethod
@@ -136,6 +139,7 @@ class Prior:
             refund_check=dict(data.get("refund_check", {})),
             reason=str(data.get("reason", "late usage")),
             rerate=bool(data.get("rerate", False)),
+            cumulative={k: list(v) for k, v in data.get("cumulative", {}).items()},
         )
 
     def text(self) -> str:
