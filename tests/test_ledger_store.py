@@ -224,7 +224,7 @@ def test_a_ledger_of_an_older_schema_is_migrated_and_its_history_verifies(
     from alembic import command
     from alembic.config import Config
 
-    from clearline.ledger.store import MIGRATIONS
+    from clearline.ledger.connect import MIGRATIONS
 
     march = settle_share(tmp_path, "march", "2026-03", {"m.csv": sales("M", "2026-03", ["10.00"])})
     april = settle_share(tmp_path, "april", "2026-04", {"a.csv": sales("A", "2026-04", ["10.00"])})

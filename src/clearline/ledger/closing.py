@@ -27,8 +27,9 @@ from typing import Any
 from clearline import codes, numbering
 from clearline.compiler import ir
 from clearline.ledger.errors import LedgerError
+from clearline.ledger.model import Close, CloseOutcome, DocumentDraft, LineEntry
 from clearline.ledger.resettle import in_force
-from clearline.ledger.store import Close, CloseOutcome, DocumentDraft, Ledger, LineEntry
+from clearline.ledger.store import Ledger
 from clearline.money import minor_unit
 from clearline.runtime.settlement.prior import PRIOR_FILE, Adjustment, Prior
 from clearline.runtime.settlement.settle import Line, Settlement
