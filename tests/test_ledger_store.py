@@ -32,7 +32,7 @@ def test_a_new_ledger_is_created_with_the_schema_of_the_migrations(ledger_url: s
         with ledger.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), METADATA)
             assert diff == []
-            assert MigrationContext.configure(conn).get_current_heads() == ("0003",)
+            assert MigrationContext.configure(conn).get_current_heads() == ("0004",)
     with open_ledger(ledger_url) as again:  # opening again migrates nothing
         assert again.verify() == []
 
@@ -73,7 +73,7 @@ def test_a_ledger_of_a_newer_schema_is_refused(ledger_url: str) -> None:
     with pytest.raises(LedgerError) as error:
         open_ledger(ledger_url)
     assert _code(error) == codes.LEDGER_TOO_NEW
-    assert "schema 0042, newer than this Clearline knows (up to 0003)" in str(error.value)
+    assert "schema 0042, newer than this Clearline knows (up to 0004)" in str(error.value)
 
 
 def test_an_unreachable_server_is_a_diagnostic() -> None:
@@ -214,3 +214,58 @@ def test_partial_sums_are_kept_exactly(ledger_url: str, tmp_path: Path) -> None:
         assert sorted(rows) == ["I", "P"]  # the charge line and the (line-level) share line
         assert rows["I"]["amount"] == "10.010" and rows["I"]["records"] == 3
         assert rows["P"]["net_base"] == "10.010"  # the share is priced from it when the period closes
+
+
+def test_a_ledger_of_an_older_schema_is_migrated_and_its_history_verifies(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """A ledger taken back to schema 0001 (by Alembic's downgrade) is migrated to 0003
+    when this Clearline opens it; closes then write and verify as on a new ledger."""
+    from alembic import command
+    from alembic.config import Config
+
+    from clearline.ledger.connect import MIGRATIONS
+
+    march = settle_share(tmp_path, "march", "2026-03", {"m.csv": sales("M", "2026-03", ["10.00"])})
+    april = settle_share(tmp_path, "april", "2026-04", {"a.csv": sales("A", "2026-04", ["10.00"])})
+    with open_ledger(ledger_url) as ledger:
+        with ledger.engine.begin() as conn:  # back to the first schema, as an older Clearline left it
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0001")
+        assert sorted(sa.inspect(ledger.engine).get_table_names()) == [
+            "alembic_version",
+            "clearline_meta",
+            "closes",
+            "documents",
+            "lines",
+            "numbering",
+            "partials",
+            "periods",
+            "records",
+        ]
+        with ledger.engine.begin() as conn:  # a close as schema 0001 wrote it: no refunds column
+            conn.execute(sa.text("SELECT record_id, close_seq, period, document FROM records"))
+    with open_ledger(ledger_url) as ledger:  # migrated on open
+        close_run(march, ledger)
+    with open_ledger(ledger_url) as ledger:
+        with ledger.engine.connect() as conn:
+            from alembic.runtime.migration import MigrationContext
+
+            assert MigrationContext.configure(conn).get_current_heads() == ("0004",)
+        close_run(april, ledger)
+        assert ledger.verify() == []
+
+
+def test_columns_and_tables_of_later_schemas_do_not_change_older_digests() -> None:
+    """A close written before records.refunds (0002) and close_contracts (0003) existed
+    hashed its rows without them; read back after the migrations, the unset column ("")
+    and the empty table leave its digest as it was."""
+    from clearline.ledger import chain
+
+    before = chain.content_sha256([], [], [{"record_id": "R-1", "close_seq": 1}], [], [])
+    after = chain.content_sha256([], [], [{"record_id": "R-1", "close_seq": 1, "refunds": ""}], [], [], [])
+    assert after == before
+    refunded = chain.content_sha256([], [], [{"record_id": "R-1", "close_seq": 1, "refunds": "M-2"}], [], [])
+    assert refunded != before

@@ -19,7 +19,8 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from decimal import localcontext
+from datetime import date as _date
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 from clearline import codes
@@ -284,6 +285,30 @@ def _input_error(err: InputError) -> ClearlineError:
     return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, err.message, None, err.hint)])
 
 
+def _check_over_periods(plans: list[ir.ContractPlan], period: str, prior: Prior | None) -> None:
+    """Tiers over the year need the ledger's earlier periods, except in the first one."""
+    for plan in plans:
+        over = sorted({t.name for p in plan.products for t in p.tiers if t.over})
+        if not over or prior is not None:
+            continue
+        spans = {t.over for p in plan.products for t in p.tiers if t.over}
+        bounds = period_bounds(period, plan.period, plan.time_zone)
+        first_of_year = bounds.first_day <= _date(bounds.first_day.year, 1, 1) < bounds.end_day
+        starts = bounds.first_day.isoformat() <= plan.effective_from < bounds.end_day.isoformat()
+        if not (starts or (first_of_year and "lifetime" not in spans)):
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        codes.BAD_OPTION,
+                        f"contract {plan.id}: tiers {', '.join(over)} run over the year, so {period} "
+                        "needs the earlier periods, which only the ledger holds",
+                        None,
+                        "settle with --ledger URL",
+                    )
+                ]
+            )
+
+
 def _merge_prior(engine: Engine, prior: Prior | None, plans: list[ir.ContractPlan]) -> Accumulated | None:
     """Merge a closed period's partial sums into the engine; return the engine's own
     (the late records') sums from before, or None without a closed period."""
@@ -379,13 +404,18 @@ def run(
                                 progress(engine.acc.read)
             except InputError as err:
                 raise _input_error(err) from None
+            _check_over_periods(plan_list, period, prior)
+            if prior is not None:
+                engine.cumulative = {
+                    lid: (Decimal(q), Decimal(n), Decimal(g)) for lid, (q, n, g) in prior.cumulative.items()
+                }
             late = _merge_prior(engine, prior, plan_list)
             result = finish(engine, fx_table)
             extra: dict[str, object] = {"options": {"out_of_period": out_of_period}}
             if prior is not None:
                 if late is not None:
                     result.partials = late  # the ledger keeps these records' sums, not the base again
-                result.adjustments = adjustments(result.lines, prior, "late usage")
+                result.adjustments = adjustments(result.lines, prior, prior.reason)
                 extra["ledger"] = {"prior": PRIOR_FILE, "resettles": prior.resettles}
                 if writer is not None:
                     writer.text(PRIOR_FILE, prior.text())

@@ -173,6 +173,11 @@ RECORD_ALREADY_SETTLED: Final = _code(
     "E0709", "record already settled", "A close of records that an earlier close already settled."
 )
 UNKNOWN_DOCUMENT: Final = _code("E0710", "unknown document", "A document number the ledger never issued.")
+RERATE_NEEDED: Final = _code(
+    "E0712",
+    "re-rating needed",
+    "A new version takes effect inside a closed period: it is settled again only with --rerate.",
+)
 LATE_USAGE_TOO_LATE: Final = _code(
     "E0711", "late usage too late", "Records of a closed period older than the contract's late-usage window."
 )

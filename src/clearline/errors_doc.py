@@ -415,6 +415,16 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="List the documents with `clearline ledger URL documents`.",
         lang="shell",
     ),
+    "E0712": ErrorDoc(
+        wrote="clearline simulate contracts --usage late.csv --period 2026-03 --ledger ledger.sqlite",
+        wrong="A version of a contract now takes effect inside a period the ledger closed under an "
+        "earlier one (a retroactive change). Late records alone would be settled under rates the "
+        "closed records were not: the period is settled again only when asked.",
+        fix="Re-rate the period: its closed records are read again and rated under the versions now "
+        "in force, into adjustment lines naming the version that caused them.",
+        fixed="clearline simulate contracts --period 2026-03 --ledger ledger.sqlite --rerate",
+        lang="shell",
+    ),
     "E0711": ErrorDoc(
         wrote="clearline simulate contracts --usage january-late.csv --period 2026-01 --ledger ledger.sqlite",
         wrong="The run settles a closed period again, but more later periods are closed than the "

@@ -219,10 +219,11 @@ class OutOfPeriod(StrEnum):
 @app.command()
 def simulate(
     contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
-    usage: Annotated[
-        list[Path], typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl, .parquet); repeatable.")
-    ],
     period: Annotated[str, typer.Option("--period", "-p", help="Period to settle, e.g. 2026-03.")],
+    usage: Annotated[
+        list[Path] | None,
+        typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl, .parquet); repeatable."),
+    ] = None,
     fx: Annotated[Path | None, typer.Option("--fx", help="FX rates CSV: date,from,to,rate.")] = None,
     customers: Annotated[Path | None, typer.Option("--customers", help="Customers CSV.")] = None,
     out_dir: Annotated[
@@ -252,9 +253,22 @@ def simulate(
             "duplicates; a closed period is settled again as a whole into adjustment lines.",
         ),
     ] = None,
+    rerate: Annotated[
+        bool,
+        typer.Option(
+            "--rerate",
+            help="With --ledger: settle a closed period again from the records its closes read, under "
+            "the versions now in force (a retroactive change), into adjustment lines.",
+        ),
+    ] = False,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
+    if not usage and not rerate:
+        raise typer.BadParameter("give at least one usage file", param_hint="--usage")
+    if rerate and ledger is None:
+        raise typer.BadParameter("--rerate re-settles a closed period of a ledger: give --ledger")
+    usage = list(usage or [])
     files = _contract_files(contracts, err)
     try:
         plans, warnings = clearline.load_plans(files)
@@ -266,7 +280,7 @@ def simulate(
     if ledger is not None:
         from clearline.cli.ledger import ledger_prior
 
-        prior = ledger_prior(ledger, plans, usage, period)
+        prior, usage = ledger_prior(ledger, plans, usage, period, rerate)
     estimate = _estimate_records(usage)
     show_progress = estimate > 200_000 and err.is_terminal
     progress = Progress(

@@ -143,12 +143,19 @@ def close(
     out.print(table)
 
 
-def ledger_prior(url: str, plans: Sequence[ir.ContractPlan], usage: Sequence[Path], period: str) -> Prior:
-    """What the ledger tells `simulate --ledger` (settled ids; a closed period's sums)."""
-    from clearline.ledger.resettle import prior_for
+def ledger_prior(
+    url: str, plans: Sequence[ir.ContractPlan], usage: Sequence[Path], period: str, rerate: bool
+) -> tuple[Prior, list[Path]]:
+    """What the ledger tells `simulate --ledger` (settled ids; a closed period's sums), and
+    the usage files to read (with `--rerate`, the closed runs' files too)."""
+    from clearline.ledger.resettle import prior_for, rerate_inputs
 
     with opened(url) as store:
-        return prior_for(store, plans, usage, period)
+        files = list(usage)
+        if rerate:
+            given = {p.resolve() for p in files}
+            files = [p for p in rerate_inputs(store, period) if p.resolve() not in given] + files
+        return prior_for(store, plans, files, period, rerate), files
 
 
 def show_adjustments(result: Settlement, out: Console) -> None:

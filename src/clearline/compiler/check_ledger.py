@@ -61,6 +61,19 @@ def check_ledger_terms(ck: _Checker) -> None:
                     refunds.field.span,
                     f"declare it in `usage fields {{ {refunds.field.name} text }}`",
                 )
+    over = {t.name.name for t in ck.c.tiers if t.over}
+    for product in ck.c.products:
+        for clause in product.clauses:
+            for rule in clause.rules:
+                for step in getattr(rule, "steps", ()):
+                    if step.tiers is not None and step.tiers.name in over:
+                        ck.error(
+                            codes.MISPLACED_RULE,
+                            f"tiers {step.tiers.name} run over more than one period, which a "
+                            "waterfall step does not take",
+                            step.tiers.span,
+                            "use a period's tiers in a waterfall, or the tiers in a `pay` rule",
+                        )
     for _, span in ck.c.late_usage[1:]:
         ck.error(
             codes.DUPLICATE_NAME,

@@ -136,6 +136,8 @@ class TierPlan:
     currency: str | None
     bands: tuple[BandPlan, ...]
     span: Span
+    # "year" or "lifetime": the bands count the earlier periods' amounts too (from the ledger)
+    over: str | None = field(default=None, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)

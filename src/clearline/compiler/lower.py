@@ -184,7 +184,9 @@ class _Lowerer:
         bands = tuple(ir.BandPlan(b.lower, b.upper, b.rate / 100 if b.percent else b.rate) for b in t.bands)
         unit = next((units.canonical(b.unit) for b in t.bands if b.unit), None)
         currency = next((b.currency for b in t.bands if b.currency), None)
-        return ir.TierPlan(t.name.name, t.mode, "share" if share else "price", unit, currency, bands, t.span)
+        return ir.TierPlan(
+            t.name.name, t.mode, "share" if share else "price", unit, currency, bands, t.span, t.over
+        )
 
     def rounding_or_default(self, r: ast.Round | None) -> Rounding:
         return Rounding(r.mode, r.quantum) if r else Rounding("half up", minor_unit(self.currency))

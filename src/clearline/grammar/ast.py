@@ -506,6 +506,7 @@ class TierTable:
     mode: str  # "graduated" or "volume"
     bands: tuple[TierBand, ...]
     span: Span
+    over: str | None = None  # `over the year` / `over the lifetime`: earlier periods count (the ledger)
 
 
 @dataclass(frozen=True, slots=True)

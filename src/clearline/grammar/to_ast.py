@@ -183,7 +183,12 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def tier_table(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         name, mode, *bands = children
-        return ("tiers", ast.TierTable(self.ident(name), str(mode), tuple(bands), self.span(meta)))
+        over = next((b[1] for b in bands if isinstance(b, tuple) and b[0] == "over"), None)
+        bands = [b for b in bands if not isinstance(b, tuple)]
+        return ("tiers", ast.TierTable(self.ident(name), str(mode), tuple(bands), self.span(meta), over))
+
+    def tier_over(self, children: list[Token]) -> tuple[str, str]:
+        return ("over", str(children[0]))
 
     @v_args(meta=True)
     def tier_band(self, meta: Meta, children: list[Any]) -> ast.TierBand:

@@ -13,7 +13,9 @@ migrations in `migrations/`. Needs the `ledger` extra
 from __future__ import annotations
 
 from clearline.ledger import intake
+from clearline.ledger.connect import open_ledger
 from clearline.ledger.errors import LedgerError
-from clearline.ledger.store import Close, CloseOutcome, Ledger, Settled, open_ledger
+from clearline.ledger.model import Close, CloseOutcome, Settled
+from clearline.ledger.store import Ledger
 
 __all__ = ["Close", "CloseOutcome", "Ledger", "LedgerError", "Settled", "intake", "open_ledger"]

@@ -27,8 +27,9 @@ from typing import Any
 from clearline import codes, numbering
 from clearline.compiler import ir
 from clearline.ledger.errors import LedgerError
+from clearline.ledger.model import Close, CloseOutcome, DocumentDraft, LineEntry
 from clearline.ledger.resettle import in_force
-from clearline.ledger.store import Close, CloseOutcome, DocumentDraft, Ledger, LineEntry
+from clearline.ledger.store import Ledger
 from clearline.money import minor_unit
 from clearline.runtime.settlement.prior import PRIOR_FILE, Adjustment, Prior
 from clearline.runtime.settlement.settle import Line, Settlement
@@ -156,9 +157,12 @@ def _records(run: Path, doc_of: dict[str, str]) -> list[tuple[str, str]]:
     one (a customer's invoice before a partner's statement: invoice lines come first)."""
     found: dict[str, tuple[int, str]] = {}
     with (run / "rated_records.csv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            rid = row["record_id"]
-            doc = doc_of.get(row["line_id"], "")
+        rows = csv.reader(handle)
+        header = next(rows, [])
+        i_id, i_line = header.index("record_id"), header.index("line_id")
+        for row in rows:
+            rid = row[i_id]
+            doc = doc_of.get(row[i_line], "")
             rank = 0 if doc.startswith("invoice:") else 1 if doc else 2
             current = found.get(rid)
             if current is None or rank < current[0]:
@@ -293,7 +297,7 @@ def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, p
         run_id=_run_id(run),
         run_path=str(run),
         period=result.period,
-        kind="adjustment",
+        kind="rerate" if prior.rerate else "adjustment",
         plan_sha256=str(manifest.get("plan_sha256", "")),
         contracts=_contracts(result.plans, result.period),
         documents=tuple(drafts),

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from clearline.diagnostics import ClearlineError, Diagnostic
 
-__all__ = ["LedgerError"]
+__all__ = ["LedgerError", "first_line"]
 
 
 class LedgerError(ClearlineError):
     def __init__(self, code: str, message: str, hint: str | None = None) -> None:
         super().__init__([Diagnostic(code, message, None, hint)])
         self.code = code
+
+
+def first_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -5,7 +5,7 @@ id and the JSON Lines text it is settled from), or the contracts and reference
 files the service rates with. Output: the intake in arrival order, and the
 marks (`intake_closes`) that tell which records a `clearline close --period`
 took, written in the close's own transaction, so that a record is closed
-exactly once. The tables come from migration 0003 (additive: the closing
+exactly once. The tables come from migration 0004 (additive: the closing
 tables of 0001 are untouched).
 """
 
@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy import Column, ForeignKey, Index, Integer, Table, Text
 from sqlalchemy.engine import Connection
 
+from clearline.ledger.model import Settled
 from clearline.ledger.schema import CLOSES, METADATA, RECORDS
-from clearline.ledger.store import Ledger, Settled
+from clearline.ledger.store import Ledger
 
 __all__ = [
     "INPUTS",

@@ -79,6 +79,35 @@ def _check_window(ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[s
             )
 
 
+def cumulative_for(ledger: Ledger, plans: Sequence[ir.ContractPlan], period: str) -> dict[str, list[str]]:
+    """For tiers over the year (or lifetime): per line id, the quantity, net and gross its
+    closed earlier periods (of the same year) add up to, from their exact partial sums."""
+    spans: dict[str, set[str]] = {}
+    for plan in plans:
+        for product in plan.products:
+            for tier in product.tiers:
+                if tier.over:
+                    spans.setdefault(plan.id, set()).add(tier.over)
+    if not spans:
+        return {}
+    totals: dict[str, list[Decimal]] = {}
+    for row in ledger.periods():
+        kinds = spans.get(row.contract_id)
+        if not kinds or not row.period < period:
+            continue
+        if "lifetime" not in kinds and row.period[:4] != period[:4]:
+            continue
+        for _, data_text in ledger.partials(row.contract_id, row.period):
+            data = json.loads(data_text)
+            if not isinstance(data, dict):
+                continue  # a subscriber's events
+            sums = totals.setdefault(data["line_id"], [Decimal(0), Decimal(0), Decimal(0)])
+            sums[0] += Decimal(data["quantity"])
+            sums[1] += Decimal(data["net_base"])
+            sums[2] += Decimal(data["gross_base"])
+    return {lid: [format(v, "f") for v in sums] for lid, sums in sorted(totals.items())}
+
+
 def _refund_pairs(usage: Sequence[str | Path], names: set[str]) -> list[tuple[str, str]]:
     """(record id, refunded record id) of every record naming one, in read order."""
     from clearline.runtime.inputs.readers import BATCH_SIZE, read_usage
@@ -140,18 +169,85 @@ def _dec(text: str) -> Decimal | None:
     return Decimal(text) if text else None
 
 
+def _new_versions(
+    ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[str], period: str
+) -> list[ir.ContractPlan]:
+    """Versions in force in the period that are newer than the version it was closed under."""
+    found = []
+    for cid in shut:
+        closed = ledger.closed_period(cid, period)
+        assert closed is not None
+        version = max(closed.contract_version, ledger.closed_version(cid, period) or 0)
+        for plan in plans:
+            if plan.id == cid and plan.version > version and plan.id in in_force([plan], period):
+                found.append(plan)
+    return sorted(found, key=lambda p: (p.id, p.version))
+
+
+def rerate_inputs(ledger: Ledger, period: str) -> list[Path]:
+    """The usage files the closes of `period` read (each must still be as it was read)."""
+    import hashlib
+    import json as json_
+
+    files: list[Path] = []
+    for close in ledger.closes():
+        if close.period != period:
+            continue
+        manifest_path = Path(close.run_path) / "manifest.json"
+        try:
+            manifest = json_.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise LedgerError(
+                codes.RUN_NOT_VERIFIED,
+                f"cannot re-rate {period}: the run {close.run_path} of close {close.seq} is gone ({err})",
+                "re-rating reads the closed records again from the runs' usage files",
+            ) from None
+        for item in manifest.get("inputs", []):
+            if item.get("role") != "usage":
+                continue
+            path = Path(item["path"])
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                digest = ""
+            if digest != item.get("sha256"):
+                raise LedgerError(
+                    codes.RUN_NOT_VERIFIED,
+                    f"cannot re-rate {period}: {path}, read by close {close.seq}, is missing or changed",
+                    "restore the usage file the closed run read",
+                )
+            if path not in files:
+                files.append(path)
+    return files
+
+
 def prior_for(
-    ledger: Ledger, plans: Sequence[ir.ContractPlan], usage: Sequence[str | Path], period: str
+    ledger: Ledger,
+    plans: Sequence[ir.ContractPlan],
+    usage: Sequence[str | Path],
+    period: str,
+    rerate: bool = False,
 ) -> Prior:
     """The run's `Prior`; LedgerError if some of its contracts' period is closed and
-    others' is not (settle them in separate runs)."""
-    settled = {rid: s.describe() for rid, s in ledger.settled(_ids(usage)).items()}
+    others' is not (settle them in separate runs), if a new version takes effect in a
+    closed period and `rerate` is not asked (or asked of a period not closed)."""
+    found = ledger.settled(_ids(usage))
+    if rerate:  # the period's own records are rated again, not duplicates
+        found = {rid: s for rid, s in found.items() if s.period != period}
+    settled = {rid: s.describe() for rid, s in found.items()}
+    cumulative = cumulative_for(ledger, plans, period)
     refund_of, refund_check = refunds_for(ledger, plans, usage)
     contracts = in_force(plans, period)
     closed = {cid: ledger.closed_period(cid, period) for cid in contracts}
     shut = sorted(cid for cid, c in closed.items() if c is not None)
     if not shut:
-        return Prior(period, settled, refund_of=refund_of, refund_check=refund_check)
+        if rerate:
+            raise LedgerError(
+                codes.RERATE_NEEDED,
+                f"--rerate re-settles a closed period, and {period} is not closed",
+                "settle the period without --rerate",
+            )
+        return Prior(period, settled, refund_of=refund_of, refund_check=refund_check, cumulative=cumulative)
     open_ = sorted(set(contracts) - set(shut))
     if open_:
         raise LedgerError(
@@ -160,10 +256,26 @@ def prior_for(
             "settle the closed contracts' late records in a run of their own",
         )
     _check_window(ledger, plans, shut, period)
+    newer = _new_versions(ledger, plans, shut, period)
+    if newer and not rerate:
+        first = newer[0]
+        raise LedgerError(
+            codes.RERATE_NEEDED,
+            f"{first.id} version {first.version} takes effect inside the closed period {period} "
+            f"(from {first.effective_from})",
+            "re-rate the period with `--rerate`: its closed records are rated again under the "
+            "versions now in force, into adjustment lines",
+        )
+    reason = "late usage"
+    if rerate:
+        reason = "re-rated: " + "; ".join(
+            f"{p.id} version {p.version} from {p.effective_from}" for p in newer
+        )
     base: list[tuple[str, str]] = []
     issued: list[Issued] = []
     for cid in shut:
-        base += ledger.partials(cid, period)
+        if not rerate:
+            base += ledger.partials(cid, period)
         for ln in ledger.lines(cid, period):
             row = json.loads(ln.row)
             issued.append(
@@ -184,4 +296,4 @@ def prior_for(
                 )
             )
     based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period]
-    return Prior(period, settled, base, issued, based_on, refund_of, refund_check)
+    return Prior(period, settled, base, issued, based_on, refund_of, refund_check, reason, rerate, cumulative)

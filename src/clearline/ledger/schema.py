@@ -9,6 +9,7 @@ same digits in both back ends, summed in Python with `decimal.Decimal`.
 - `closes`: one row per close, numbered 1, 2, ... without gaps, each with the
   hash of the close before it (the hash chain `verify` walks).
 - `periods`: which close settled each contract's period.
+- `close_contracts`: the contract versions each close settled under.
 - `numbering`: the last number issued per issuer and series (locked by a close).
 - `documents`, `lines`: what each close issued, lines referencing their document.
 - `records`: every record id settled, with the close, period and document.
@@ -31,6 +32,7 @@ from sqlalchemy import (
 
 __all__ = [
     "CLOSES",
+    "CLOSE_CONTRACTS",
     "DOCUMENTS",
     "LINES",
     "META",
@@ -74,6 +76,17 @@ PERIODS = Table(
     Column("contract_sha256", Text, nullable=False),
     Column("close_seq", Integer, ForeignKey("closes.seq"), nullable=False),
     PrimaryKeyConstraint("contract_id", "period"),
+)
+
+CLOSE_CONTRACTS = Table(
+    "close_contracts",
+    METADATA,
+    Column("close_seq", Integer, ForeignKey("closes.seq"), nullable=False),
+    Column("contract_id", Text, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("contract_version", Integer, nullable=False),
+    Column("contract_sha256", Text, nullable=False),
+    PrimaryKeyConstraint("close_seq", "contract_id"),
 )
 
 NUMBERING = Table(

@@ -1,11 +1,10 @@
 """The ledger store: one small interface over SQLite and PostgreSQL (SQLAlchemy Core).
 
-Input: a ledger URL (`sqlite:///path`, a bare file path, or
-`postgresql://...`) and, to close, a `Close` (built from a verified run
-folder by `closing.py`). Output: a `Ledger` that opens (creating or
-migrating the schema, refusing what is not a Clearline ledger or is of a
-newer schema), closes a period in one explicit transaction, looks up
-settled record ids and partial sums, and tells the next document number.
+Input: an engine opened by `connect.open_ledger` and, to close, a `Close`
+(built from a verified run folder by `closing.py`). Output: a `Ledger` that
+closes a period in one explicit transaction, looks up settled record ids,
+refunds and partial sums, tells the next document number, lists what was
+issued, and verifies the hash chain.
 
 Concurrency: a close takes the ledger's write lock first (SQLite:
 `BEGIN IMMEDIATE` in WAL mode; PostgreSQL: `LOCK TABLE closes IN EXCLUSIVE
@@ -21,182 +20,33 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from clearline import codes, numbering
 from clearline.ledger import chain
-from clearline.ledger.errors import LedgerError
-from clearline.ledger.schema import CLOSES, DOCUMENTS, LINES, META, NUMBERING, PARTIALS, PERIODS, RECORDS
+from clearline.ledger.errors import LedgerError, first_line
+from clearline.ledger.model import Close, ClosedPeriod, CloseOutcome, Settled
+from clearline.ledger.schema import (
+    CLOSE_CONTRACTS,
+    CLOSES,
+    DOCUMENTS,
+    LINES,
+    NUMBERING,
+    PARTIALS,
+    PERIODS,
+    RECORDS,
+)
 
-__all__ = [
-    "Close",
-    "CloseOutcome",
-    "ClosedPeriod",
-    "DocumentDraft",
-    "Ledger",
-    "LineEntry",
-    "Settled",
-    "open_ledger",
-]
+__all__ = ["FAULT_PAUSE", "Ledger"]
 
-PRODUCT = "clearline-ledger"
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_SQLITE_HEADER = b"SQLite format 3\x00"
-_LOOKUP_CHUNK = 500  # record ids per IN (...) query
+_LOOKUP_CHUNK = 5000  # record ids per IN (...) query (SQLite takes 32,766 parameters)
 # fault injection for the kill -9 test: pause inside a close's transaction (see tests/test_ledger_close.py)
 FAULT_PAUSE = "CLEARLINE_LEDGER_PAUSE_IN_CLOSE"
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentDraft:
-    """A document a close issues; `number` is assigned by the ledger."""
-
-    key: str  # the close's own name for it, that lines and records refer to
-    issuer: str
-    series: str  # one of numbering.SERIES
-    kind: str  # invoice, self-billing, credit-note, supplementary
-    party: str
-    party_name: str
-    period: str
-    currency: str
-    net: str
-    vat: str
-    gross: str
-    number_format: str
-    refers_to: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LineEntry:
-    line_id: str
-    kind: str
-    party: str
-    contract_id: str
-    period: str
-    amount: str
-    currency: str
-    document: str  # a DocumentDraft key
-    row: str  # JSON
-    adjusts: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Everything one close writes, ready for one transaction."""
-
-    run_id: str
-    run_path: str
-    period: str
-    kind: str  # "period" or "adjustment"
-    plan_sha256: str
-    contracts: tuple[tuple[str, int, str], ...]  # id, version, plan sha256
-    documents: tuple[DocumentDraft, ...]
-    lines: tuple[LineEntry, ...]
-    records: tuple[tuple[str, str], ...]  # record id, DocumentDraft key
-    partials: tuple[tuple[str, str, str], ...]  # contract id, line key (JSON), sums (JSON)
-    refunds: tuple[tuple[str, str], ...] = ()  # refund record id, the record id it refunds
-    # an adjustment's: the closes of the period the run settled on (seq, hash)
-    based_on: tuple[tuple[int, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CloseOutcome:
-    seq: int
-    hash: str
-    already: bool  # the same run was closed before: nothing written
-    numbers: dict[str, str]  # DocumentDraft key -> number
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    record_id: str
-    period: str
-    document: str
-    run_path: str
-
-    def describe(self) -> str:
-        return f"already settled in {self.period}, document {self.document} (run {self.run_path})"
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedPeriod:
-    contract_id: str
-    period: str
-    contract_version: int
-    contract_sha256: str
-    close_seq: int
-    run_id: str
-    run_path: str
-
-
-def _url(text: str) -> sa.URL:
-    """A ledger URL: `sqlite:///path`, a bare path (SQLite), `postgresql://...`."""
-    if "://" not in text:
-        text = f"sqlite:///{text}"
-    try:
-        url = sa.make_url(text)
-    except sa.exc.ArgumentError:
-        raise LedgerError(
-            codes.LEDGER_UNREACHABLE,
-            f"{text!r} is not a ledger URL",
-            "write sqlite:///PATH, a file path, or postgresql://USER@HOST:PORT/DATABASE",
-        ) from None
-    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
-        return url.set(drivername="postgresql+psycopg")
-    if url.drivername in ("sqlite", "sqlite+pysqlite"):
-        return url.set(drivername="sqlite+pysqlite")
-    raise LedgerError(
-        codes.LEDGER_UNREACHABLE,
-        f"{url.drivername}:// is not a database the ledger runs on",
-        "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE",
-    )
-
-
-def _shown(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True).replace("+psycopg", "").replace("+pysqlite", "")
-
-
-def _sqlite_engine(url: sa.URL) -> Engine:
-    path = url.database or ""
-    if path and path != ":memory:":
-        file = Path(path)
-        if file.is_dir():
-            raise LedgerError(codes.NOT_A_LEDGER, f"{path} is a folder, not a ledger file")
-        if file.exists() and file.stat().st_size > 0:
-            with file.open("rb") as handle:
-                if handle.read(16) != _SQLITE_HEADER:
-                    raise LedgerError(
-                        codes.NOT_A_LEDGER,
-                        f"{path} is not a Clearline ledger (not a SQLite database)",
-                        "name the ledger's own file, or a new file to start a ledger in",
-                    )
-        file.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi: Any, _record: Any) -> None:
-        dbapi.isolation_level = None  # the driver's own transactions off: we say BEGIN
-        cursor = dbapi.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        # every transaction takes the write lock at its start: a close never upgrades a
-        # read lock mid-way (which SQLite refuses as busy), and two closes queue
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 class Ledger:
@@ -226,7 +76,7 @@ class Ledger:
         except OperationalError as err:
             raise LedgerError(
                 codes.LEDGER_UNREACHABLE,
-                f"the ledger {self.url} cannot be used: {_first_line(err)}",
+                f"the ledger {self.url} cannot be used: {first_line(err)}",
                 "check that the database is reachable and not locked for long by another process",
             ) from None
 
@@ -263,6 +113,15 @@ class Ledger:
                     found[refunded] = Settled(rid, period, document, run_path)
         return found
 
+    def closed_version(self, contract_id: str, period: str) -> int | None:
+        """The newest version of the contract a close of the period settled under."""
+        with self._transaction() as conn:
+            return conn.execute(
+                sa.select(sa.func.max(CLOSE_CONTRACTS.c.contract_version)).where(
+                    CLOSE_CONTRACTS.c.contract_id == contract_id, CLOSE_CONTRACTS.c.period == period
+                )
+            ).scalar()
+
     def closed_period(self, contract_id: str, period: str) -> ClosedPeriod | None:
         query = (
             sa.select(PERIODS, CLOSES.c.run_id, CLOSES.c.run_path)
@@ -285,13 +144,23 @@ class Ledger:
 
     def partials(self, contract_id: str, period: str) -> list[tuple[str, str]]:
         """The exact partial sums of a closed period's lines: (line key, sums), JSON
-        text, every close of the period (the first and its adjustments) in order."""
-        query = (
-            sa.select(PARTIALS.c.key, PARTIALS.c.data)
-            .where(PARTIALS.c.contract_id == contract_id, PARTIALS.c.period == period)
-            .order_by(PARTIALS.c.close_seq, PARTIALS.c.key)
-        )
+        text, every close of the period (the first and its adjustments) in order; after a
+        re-rating, from the re-rating on (it rated every record of the period again)."""
         with self._transaction() as conn:
+            since = conn.execute(
+                sa.select(sa.func.max(CLOSES.c.seq)).where(
+                    CLOSES.c.period == period, CLOSES.c.kind.in_(("period", "rerate"))
+                )
+            ).scalar()
+            query = (
+                sa.select(PARTIALS.c.key, PARTIALS.c.data)
+                .where(
+                    PARTIALS.c.contract_id == contract_id,
+                    PARTIALS.c.period == period,
+                    PARTIALS.c.close_seq >= (since or 0),
+                )
+                .order_by(PARTIALS.c.close_seq, PARTIALS.c.key)
+            )
             return [(k, d) for k, d in conn.execute(query)]
 
     def next_number(self, issuer: str, series: str) -> int:
@@ -369,7 +238,7 @@ class Ledger:
                 return CloseOutcome(before.seq, before.hash, True, numbers)
             self._check_periods(conn, close)
             self._check_basis(conn, close)
-            self._check_records(conn, close)
+            skip = self._check_records(conn, close)
             last = conn.execute(sa.select(CLOSES).order_by(CLOSES.c.seq.desc()).limit(1)).first()
             seq = (last.seq if last is not None else 0) + 1
             prev_hash = last.hash if last is not None else chain.GENESIS
@@ -404,6 +273,7 @@ class Ledger:
                     "refunds": refunded.get(rid, ""),
                 }
                 for rid, key in close.records
+                if rid not in skip
             ]
             partials = [
                 {"close_seq": seq, "contract_id": cid, "period": close.period, "key": key, "data": data}
@@ -419,9 +289,19 @@ class Ledger:
                 }
                 for cid, version, sha in close.contracts
             ]
+            contracts = [
+                {
+                    "close_seq": seq,
+                    "contract_id": cid,
+                    "period": close.period,
+                    "contract_version": version,
+                    "contract_sha256": sha,
+                }
+                for cid, version, sha in close.contracts
+            ]
             if close.kind != "period":
                 periods = []
-            content = chain.content_sha256(documents, lines, records, partials, periods)
+            content = chain.content_sha256(documents, lines, records, partials, periods, contracts)
             row = {
                 "seq": seq,
                 "run_id": close.run_id,
@@ -437,6 +317,8 @@ class Ledger:
             conn.execute(CLOSES.insert(), row)
             if periods:
                 conn.execute(PERIODS.insert(), periods)
+            if contracts:
+                conn.execute(CLOSE_CONTRACTS.insert(), contracts)
             if documents:
                 conn.execute(DOCUMENTS.insert(), documents)
             if lines:
@@ -501,14 +383,17 @@ class Ledger:
                 "settle the late records again with `--ledger`, on the ledger as it is now",
             )
 
-    def _check_records(self, conn: Connection, close: Close) -> None:
+    def _check_records(self, conn: Connection, close: Close) -> set[str]:
+        """Refuse records settled before; a re-rating's own period's records are not new
+        (the ids to leave out)."""
         ids = sorted({rid for rid, _ in close.records})
         query = sa.select(RECORDS.c.record_id, RECORDS.c.period, RECORDS.c.document)
+        again: set[str] = set()
         for start in range(0, len(ids), _LOOKUP_CHUNK):
-            hit = conn.execute(
-                query.where(RECORDS.c.record_id.in_(ids[start : start + _LOOKUP_CHUNK]))
-            ).first()
-            if hit is not None:
+            for hit in conn.execute(query.where(RECORDS.c.record_id.in_(ids[start : start + _LOOKUP_CHUNK]))):
+                if close.kind == "rerate" and hit.period == close.period:
+                    again.add(hit.record_id)
+                    continue
                 raise LedgerError(
                     codes.RECORD_ALREADY_SETTLED,
                     f"record {hit.record_id} of this run is already settled in {hit.period}, "
@@ -516,6 +401,7 @@ class Ledger:
                     "settle the run again with `--ledger URL`, which rejects records already "
                     "settled, and close that run",
                 )
+        return again
 
     def _number(
         self, conn: Connection, close: Close, seq: int
@@ -592,84 +478,3 @@ def _pause_if_asked() -> None:
         deadline = time.monotonic() + 120
         while path.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(getattr(err, "orig", None) or err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def open_ledger(url: str) -> Ledger:
-    """Open (or start) the ledger at `url`, migrating its schema to this version's.
-
-    Raises LedgerError: not a Clearline ledger (a foreign file or database),
-    a schema newer than this Clearline knows, or a database that cannot be
-    reached.
-    """
-    parsed = _url(url)
-    shown = _shown(parsed)
-    if parsed.drivername.startswith("sqlite"):
-        engine = _sqlite_engine(parsed)
-    else:
-        engine = sa.create_engine(parsed, pool_pre_ping=True)
-    ledger = Ledger(engine, shown)
-    try:
-        _prepare(ledger)
-    except LedgerError:
-        engine.dispose()
-        raise
-    except (OperationalError, DBAPIError) as err:
-        engine.dispose()
-        if "file is not a database" in str(err) or "malformed" in str(err):
-            raise LedgerError(
-                codes.NOT_A_LEDGER, f"{shown} is not a Clearline ledger: {_first_line(err)}"
-            ) from None
-        raise LedgerError(
-            codes.LEDGER_UNREACHABLE,
-            f"cannot open the ledger {shown}: {_first_line(err)}",
-            "check the URL, that the server runs and accepts the user, or the file's permissions",
-        ) from None
-    return ledger
-
-
-def _prepare(ledger: Ledger) -> None:
-    """Check that the database is a ledger (or empty) and bring its schema to head."""
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory(str(MIGRATIONS))
-    heads = set(script.get_heads())
-    with ledger.engine.begin() as conn:
-        if ledger.postgres:  # two first opens at once: one creates the schema
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
-        tables = set(sa.inspect(conn).get_table_names())
-        if tables and META.name not in tables:
-            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-            raise LedgerError(
-                codes.NOT_A_LEDGER,
-                f"{ledger.url} is not a Clearline ledger: it holds other tables ({shown})",
-                "name the ledger's own database, or a new (empty) one to start a ledger in",
-            )
-        current = set(MigrationContext.configure(conn).get_current_heads())
-        known = {rev.revision for rev in script.walk_revisions()}
-        if current - known:
-            raise LedgerError(
-                codes.LEDGER_TOO_NEW,
-                f"the ledger {ledger.url} has schema {', '.join(sorted(current))}, newer than this "
-                f"Clearline knows (up to {', '.join(sorted(heads))})",
-                "upgrade Clearline to the version that wrote the ledger",
-            )
-        if META.name in tables:
-            product = conn.execute(sa.select(META.c.value).where(META.c.key == "product")).scalar()
-            if product != PRODUCT:
-                raise LedgerError(codes.NOT_A_LEDGER, f"{ledger.url} is not a Clearline ledger")
-        if current != heads:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            from alembic import command
-
-            command.upgrade(config, "head")
-            if not tables:
-                conn.execute(META.insert(), [{"key": "product", "value": PRODUCT}])

@@ -260,6 +260,8 @@ class Engine:
         self.seen: dict[str, tuple[str, int]] = {}  # record id -> where it was first read
         self.settled = settled or {}
         self.refunds = refunds
+        # tiers over the year: a line's earlier periods' quantity, net and gross (the ledger's)
+        self.cumulative: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
         if self.settled:  # seen already: every path hands them to `record`, which rejects them
             self.seen.update((rid, ("", 0)) for rid in self.settled)
             if candidates is not None:

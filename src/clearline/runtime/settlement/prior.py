@@ -66,6 +66,11 @@ class Prior:
     # refunds: refund record id -> the record it refunds, and -> "" (fine) or why it is refused
     refund_of: dict[str, str] = field(default_factory=dict)
     refund_check: dict[str, str] = field(default_factory=dict)
+    # why the period is settled again: "late usage", or the versions a re-rating applies
+    reason: str = "late usage"
+    rerate: bool = False  # the closed records are rated again (no partial sums merged)
+    # tiers over the year: line id -> the earlier periods' quantity, net and gross (exact text)
+    cumulative: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def resettles(self) -> bool:
@@ -98,6 +103,9 @@ class Prior:
             "based_on": [list(b) for b in self.based_on],
             "refund_of": dict(sorted(self.refund_of.items())),
             "refund_check": dict(sorted(self.refund_check.items())),
+            "reason": self.reason,
+            "rerate": self.rerate,
+            "cumulative": dict(sorted(self.cumulative.items())),
         }
 
     @staticmethod
@@ -129,6 +137,9 @@ class Prior:
             based_on=[(int(seq), str(h)) for seq, h in data["based_on"]],
             refund_of=dict(data.get("refund_of", {})),
             refund_check=dict(data.get("refund_check", {})),
+            reason=str(data.get("reason", "late usage")),
+            rerate=bool(data.get("rerate", False)),
+            cumulative={k: list(v) for k, v in data.get("cumulative", {}).items()},
         )
 
     def text(self) -> str:

@@ -558,8 +558,39 @@ class _Finisher:
         unit = closures.Unit(
             quantity, None, False, 0, p.period.days, acc.net_base, acc.gross_base, aggregates=aggregates
         )
+        earlier = self.engine.cumulative.get(acc.line_id)
+        if earlier is not None and any(t.over for t in rule.tiers.values()):
+            return self.over_periods(p, rule, unit, earlier)
         value, text = closures.explain(rate.expr, rate, p.product.measure, unit, rule.tiers, rule.bundle)
         return value, f"{free}; {text}" if free else text
+
+    def over_periods(
+        self, p: _ProductRT, rule: Any, unit: closures.Unit, earlier: tuple[Decimal, Decimal, Decimal]
+    ) -> tuple[Decimal, str]:
+        """Tiers over the year (or lifetime): the bands see the earlier periods' amounts, and
+        this period's line is what the whole comes to less what the earlier part came to."""
+        quantity, net, gross = earlier
+        days = p.period.days
+        before = closures.Unit(quantity, None, False, 0, days, net, gross, aggregates=unit.aggregates)
+        whole = closures.Unit(
+            unit.quantity + quantity,
+            None,
+            False,
+            0,
+            p.period.days,
+            unit.net + net,
+            unit.gross + gross,
+            aggregates=unit.aggregates,
+        )
+        rate, measure = rule.rate, p.product.measure
+        tiers, bundle = rule.tiers, rule.bundle
+        all_value, all_text = closures.explain(rate.expr, rate, measure, whole, tiers, bundle)
+        before_value, before_text = closures.explain(rate.expr, rate, measure, before, tiers, bundle)
+        value = all_value - before_value
+        return value, (
+            f"over the year so far: {all_text}; less the earlier periods: {before_text}; "
+            f"{_s(all_value)} - {_s(before_value)} = {_s(value)}"
+        )
 
     @staticmethod
     def vat_trace(
