@@ -586,6 +586,7 @@ def main() -> None:
 
 from clearline.cli import ledger as _ledger  # noqa: E402, F401  (close, ledger ...)
 from clearline.cli import serve as _serve  # noqa: E402, F401  (serve)
+from clearline.cli import authoring as _authoring  # noqa: E402, F401  # fmt, diff, lsp
 
 if __name__ == "__main__":
     main()
