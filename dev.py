@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up a virtual environment and run Clearline's demo or its test suite.
 
-    python3 dev.py demo   # settle March 2026 over the bundled example contracts
+    python3 dev.py demo   # settle March 2026 over the bundled example contracts, close it
     python3 dev.py test   # ruff, mypy --strict and pytest
 
 Needs only Python 3.11+; everything else is installed into .venv from PyPI.
@@ -39,6 +39,9 @@ DEMO = [
     "--out",
     "out/2026-03",
 ]
+# the demo then closes March into a new embedded ledger (docs/operations.md)
+LEDGER = ROOT / "out" / "ledger.sqlite"
+CLOSE = ["close", "out/2026-03", "--ledger", "out/ledger.sqlite"]
 
 
 def run(*args: str | Path) -> int:
@@ -105,6 +108,11 @@ def main() -> int:
     if task == "demo":
         code = run(BIN / "clearline", *DEMO)
         if code not in {0, 3}:
+            return code
+        for stale in (LEDGER, LEDGER.with_name("ledger.sqlite-wal"), LEDGER.with_name("ledger.sqlite-shm")):
+            stale.unlink(missing_ok=True)  # each demo starts a new ledger
+        code = run(BIN / "clearline", *CLOSE)
+        if code:
             return code
         print(next_steps(), flush=True)
         return 0

@@ -45,3 +45,7 @@ def march_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         out=out,
     )
     return out
+
+
+# the ledger's back ends (tests/ledger_support.py): a SQLite file and a PostgreSQL database
+from ledger_support import ledger_url, pg_database  # noqa: E402, F401

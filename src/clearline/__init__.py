@@ -14,12 +14,15 @@ nothing else escapes for a problem with a contract or an input file.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import os
 import stat
 from collections.abc import Callable, Sequence
+from datetime import date as _date
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +41,9 @@ from clearline.source import SourceFile, Span
 # without it (tests/test_first_hour.py checks the import graph).
 if TYPE_CHECKING:
     from clearline.runtime.inputs.readers import InputError
+    from clearline.runtime.rating.accumulate import Accumulated
+    from clearline.runtime.rating.engine import Engine
+    from clearline.runtime.settlement.prior import Prior
     from clearline.runtime.settlement.settle import Settlement
     from clearline.runtime.store.run_folder import RunWriter
 
@@ -324,6 +330,45 @@ def _input_error(err: InputError) -> ClearlineError:
     return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, err.message, None, err.hint)])
 
 
+def _check_over_periods(plans: list[ir.ContractPlan], period: str, prior: Prior | None) -> None:
+    """Tiers over the year need the ledger's earlier periods, except in the first one."""
+    from clearline.runtime.rating.periods import period_bounds
+
+    for plan in plans:
+        over = sorted({t.name for p in plan.products for t in p.tiers if t.over})
+        if not over or prior is not None:
+            continue
+        spans = {t.over for p in plan.products for t in p.tiers if t.over}
+        bounds = period_bounds(period, plan.period, plan.time_zone)
+        first_of_year = bounds.first_day <= _date(bounds.first_day.year, 1, 1) < bounds.end_day
+        starts = bounds.first_day.isoformat() <= plan.effective_from < bounds.end_day.isoformat()
+        if not (starts or (first_of_year and "lifetime" not in spans)):
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        codes.BAD_OPTION,
+                        f"contract {plan.id}: tiers {', '.join(over)} run over the year, so {period} "
+                        "needs the earlier periods, which only the ledger holds",
+                        None,
+                        "settle with --ledger URL",
+                    )
+                ]
+            )
+
+
+def _merge_prior(engine: Engine, prior: Prior | None, plans: list[ir.ContractPlan]) -> Accumulated | None:
+    """Merge a closed period's partial sums into the engine; return the engine's own
+    (the late records') sums from before, or None without a closed period."""
+    from clearline.runtime.rating.accumulate import Accumulated
+    from clearline.runtime.store import partials
+
+    if prior is None or not prior.base:
+        return None
+    late = Accumulated(lines=copy.deepcopy(engine.acc.lines), events=copy.deepcopy(engine.acc.events))
+    engine.acc.merge(partials.load(prior.base, plans))
+    return late
+
+
 def _writer(out: Path, force: bool, route: bool) -> RunWriter:
     from clearline.runtime.store.folder import FolderInUse, FolderNotARun
     from clearline.runtime.store.run_folder import RunWriter
@@ -366,6 +411,7 @@ def run(
     force: bool = False,
     pack: bool = False,
     names: dict[str, str] | None = None,
+    prior: Prior | None = None,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -379,6 +425,10 @@ def run(
     `pack` copies the inputs into the run folder (`inputs/sha256/...`).
     `names` maps an input's path to the name rejects and traces give it
     (`verify` reads packed copies under the names the run gave them).
+    `prior`: what the ledger knows (`runtime.settlement.prior`): record ids it
+    settled are rejected as duplicates naming where; a closed period is
+    settled as a whole (its partial sums and these records) into adjustment
+    lines. It is written to the run folder, which `verify` reads it back from.
     """
     from decimal import localcontext
 
@@ -389,8 +439,8 @@ def run(
     from clearline.runtime.parallel import settle_in_workers
     from clearline.runtime.rating.engine import Engine
     from clearline.runtime.rating.periods import period_bounds
+    from clearline.runtime.settlement.prior import ADJUSTMENT_COLUMNS, PRIOR_FILE, adjustments
     from clearline.runtime.settlement.settle import finish
-    from clearline.runtime.store.run_folder import RunWriter
 
     if batch_size is None:
         batch_size = BATCH_SIZE
@@ -433,7 +483,15 @@ def run(
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
             candidates = duplicate_candidates([Path(u) for u in usage])
-            engine = Engine(plan_list, period, customer_table, candidates, route=out_of_period == "route")
+            engine = Engine(
+                plan_list,
+                period,
+                customer_table,
+                candidates,
+                route=out_of_period == "route",
+                settled=prior.settled if prior is not None else None,
+                refunds=prior.refund_check if prior is not None else None,
+            )
             try:
                 if workers > 1:
                     paths = [str(u) for u in usage]
@@ -450,10 +508,27 @@ def run(
                                 progress(engine.acc.read)
             except InputError as err:
                 raise _input_error(err) from None
+            _check_over_periods(plan_list, period, prior)
+            if prior is not None:
+                engine.cumulative = {
+                    lid: (Decimal(q), Decimal(n), Decimal(g)) for lid, (q, n, g) in prior.cumulative.items()
+                }
+            late = _merge_prior(engine, prior, plan_list)
             result = finish(engine, fx_table)
+            extra: dict[str, object] = {"options": {"out_of_period": out_of_period}}
+            if prior is not None:
+                if late is not None:
+                    result.partials = late  # the ledger keeps these records' sums, not the base again
+                result.adjustments = adjustments(result.lines, prior, prior.reason)
+                extra["ledger"] = {"prior": PRIOR_FILE, "resettles": prior.resettles}
+                if writer is not None:
+                    writer.text(PRIOR_FILE, prior.text())
+                    if prior.resettles:
+                        writer.table(
+                            "adjustment_lines", ADJUSTMENT_COLUMNS, [a.row() for a in result.adjustments]
+                        )
             if writer is not None:
-                options = {"out_of_period": out_of_period}
-                writer.finish(result, inputs, plans_hash(plan_list), {"options": options}, pack)
+                writer.finish(result, inputs, plans_hash(plan_list), extra, pack)
                 writer = None
             return result
     finally:

@@ -171,5 +171,44 @@ MANIFEST_CLAIM_WRONG: Final = _code(
 DOCUMENT_NOT_OF_RUN: Final = _code(
     "E0523", "document not of this run", "A document in documents/ was not rendered from this run."
 )
+# E07xx: the settlement ledger
+NOT_A_LEDGER: Final = _code(
+    "E0701", "not a Clearline ledger", "The ledger URL names a file or database that is not a ledger."
+)
+LEDGER_TOO_NEW: Final = _code(
+    "E0702", "ledger schema too new", "The ledger was written by a newer Clearline than this one."
+)
+PERIOD_ALREADY_CLOSED: Final = _code(
+    "E0703", "period already closed", "A close of a period that another run already closed."
+)
+RUN_NOT_VERIFIED: Final = _code(
+    "E0704", "run does not verify", "A close of a run folder that `clearline verify` does not reproduce."
+)
+LEDGER_HISTORY_CHANGED: Final = _code(
+    "E0705", "ledger history changed", "A closed period's rows no longer match the ledger's hash chain."
+)
+CONTRACT_CHANGED_IN_PLACE: Final = _code(
+    "E0706",
+    "contract changed in place",
+    "A contract whose id and version were closed with another plan: an amendment must be a new version.",
+)
+INVALID_NUMBER_FORMAT: Final = _code(
+    "E0707", "invalid document number format", "A document number format the ledger cannot number with."
+)
+LEDGER_UNREACHABLE: Final = _code(
+    "E0708", "ledger unreachable", "The ledger's database cannot be opened or reached."
+)
+RECORD_ALREADY_SETTLED: Final = _code(
+    "E0709", "record already settled", "A close of records that an earlier close already settled."
+)
+UNKNOWN_DOCUMENT: Final = _code("E0710", "unknown document", "A document number the ledger never issued.")
+RERATE_NEEDED: Final = _code(
+    "E0712",
+    "re-rating needed",
+    "A new version takes effect inside a closed period: it is settled again only with --rerate.",
+)
+LATE_USAGE_TOO_LATE: Final = _code(
+    "E0711", "late usage too late", "Records of a closed period older than the contract's late-usage window."
+)
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

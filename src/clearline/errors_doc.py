@@ -412,6 +412,101 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="Report it with the run folder.",
         lang="shell",
     ),
+    # E07xx: the settlement ledger ---------------------------------------------------------------
+    "E0701": ErrorDoc(
+        wrote="clearline close out/2026-03 --ledger sqlite:///notes.db",
+        wrong="The ledger URL names a file that is not a SQLite database, or a database (SQLite or "
+        "PostgreSQL) that holds tables but no Clearline ledger. Clearline never writes into it.",
+        fix="Name the ledger's own file or database, or a new (empty) one to start a ledger in.",
+        fixed="clearline close out/2026-03 --ledger sqlite:///ledger.sqlite",
+        lang="shell",
+    ),
+    "E0702": ErrorDoc(
+        wrote="clearline ledger sqlite:///ledger.sqlite periods",
+        wrong="The ledger's schema was written by a newer Clearline, which this one does not know. "
+        "Nothing is read or written, so the newer version's data stays intact.",
+        fix="Upgrade Clearline to the version that last wrote the ledger (or a newer one).",
+        lang="shell",
+    ),
+    "E0703": ErrorDoc(
+        wrote="clearline close out/2026-03-again --ledger sqlite:///ledger.sqlite",
+        wrong="A contract's period is already closed by another run. Issued documents are never "
+        "replaced: a closed period changes only through adjustments.",
+        fix="Settle the new records with `--ledger`, which re-settles the closed period into "
+        "adjustment lines, and close that run.",
+        fixed="clearline simulate contracts --usage late.csv --period 2026-03 --ledger sqlite:///ledger.sqlite",
+        lang="shell",
+    ),
+    "E0704": ErrorDoc(
+        wrote="clearline close out/2026-03 --ledger sqlite:///ledger.sqlite",
+        wrong="The run folder does not verify: an input changed since the run, or an output file was "
+        "edited. Only a run that reproduces byte for byte is closed.",
+        fix="Run `clearline verify` on the folder to see what differs, then settle again.",
+        lang="shell",
+    ),
+    "E0705": ErrorDoc(
+        wrote="clearline ledger sqlite:///ledger.sqlite verify",
+        wrong="A close's rows (documents, lines, record ids, partial sums) no longer hash to what the "
+        "close recorded, or the chain of closes is broken: the ledger's history was edited.",
+        fix="Restore the ledger from a backup; find out who changed it and how.",
+        lang="shell",
+    ),
+    "E0706": ErrorDoc(
+        wrote="clearline close out/2026-03 --ledger sqlite:///ledger.sqlite",
+        wrong="The run's contract has the id and version of a contract closed in the ledger, but "
+        "another plan: the contract was edited in place after a period was closed under it.",
+        fix="Restore the contract as it was closed, and write the change as an amendment (a new "
+        "version with its own effective date).",
+        lang="shell",
+    ),
+    "E0707": ErrorDoc(
+        wrote='invoice numbers "FV/{year}/{month}"',
+        wrong="A document number format without `{seq}` (or with an unknown field): two documents of "
+        "the series would share a number.",
+        fix="Put `{seq}` (or `{seq:05}`, zero-padded) in the format once.",
+        fixed='invoice numbers "FV/{year}/{month}/{seq:05}"',
+    ),
+    "E0708": ErrorDoc(
+        wrote="clearline close out/2026-03 --ledger postgresql://ledger-host/ledger",
+        wrong="The ledger's database cannot be reached or opened: the server is down, the name or "
+        "credentials are wrong, or the file's folder cannot be written.",
+        fix="Check the URL, that the server runs and accepts the user, or the file's permissions.",
+        lang="shell",
+    ),
+    "E0709": ErrorDoc(
+        wrote="clearline close out/2026-04 --ledger sqlite:///ledger.sqlite",
+        wrong="The run settles record ids that an earlier close already settled: it was settled "
+        "without `--ledger`, so its duplicates were not rejected.",
+        fix="Settle again with `--ledger`, which rejects records already settled, and close that run.",
+        fixed="clearline simulate contracts --usage april.csv --period 2026-04 --ledger sqlite:///ledger.sqlite",
+        lang="shell",
+    ),
+    "E0710": ErrorDoc(
+        wrote="clearline ledger sqlite:///ledger.sqlite show INV/2026/03/00099",
+        wrong="The ledger issued no document with that number.",
+        fix="List the documents with `clearline ledger URL documents`.",
+        lang="shell",
+    ),
+    "E0712": ErrorDoc(
+        wrote="clearline simulate contracts --usage late.csv --period 2026-03 --ledger ledger.sqlite",
+        wrong="A version of a contract now takes effect inside a period the ledger closed under an "
+        "earlier one (a retroactive change). Late records alone would be settled under rates the "
+        "closed records were not: the period is settled again only when asked.",
+        fix="Re-rate the period: its closed records are read again and rated under the versions now "
+        "in force, into adjustment lines naming the version that caused them.",
+        fixed="clearline simulate contracts --period 2026-03 --ledger ledger.sqlite --rerate",
+        lang="shell",
+    ),
+    "E0711": ErrorDoc(
+        wrote="clearline simulate contracts --usage january-late.csv --period 2026-01 --ledger ledger.sqlite",
+        wrong="The run settles a closed period again, but more later periods are closed than the "
+        "contract's `accept late usage for N periods` allows (the default is 1: a period takes late "
+        "records until the next one is closed). Nothing is settled.",
+        fix="Settle the records in the current period if the agreement says so, or widen the window "
+        "in a new version of the contract.",
+        fixed="accept late usage for 3 periods",
+        lang="clearline",
+    ),
 }
 
 

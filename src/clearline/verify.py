@@ -23,6 +23,7 @@ import clearline
 from clearline import codes
 from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.runtime.settlement.prior import PRIOR_FILE, Prior
 from clearline.runtime.store.manifest import sha256_file
 from clearline.source import SourceFile
 
@@ -43,6 +44,8 @@ class Verification:
     differing_outputs: list[str] = field(default_factory=list)
     wrong_claims: list[str] = field(default_factory=list)
     bad_documents: list[str] = field(default_factory=list)
+    # the run settled again (with its partial sums, which the ledger keeps), when it was
+    settlement: clearline.Settlement | None = None
 
     @property
     def ok(self) -> bool:
@@ -140,6 +143,18 @@ def _compile(manifest: dict[str, Any], roles: dict[str, list[Path]]) -> list[ir.
     return plans
 
 
+def _prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
+    """What the ledger told the run (`simulate --ledger`), as the run folder keeps it."""
+    ledger = manifest.get("ledger")
+    if not ledger:
+        return None
+    path = run / str(ledger.get("prior", PRIOR_FILE))
+    try:
+        return Prior.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise _fail(f"cannot read {path}: {err}", "settle the run again with --ledger") from None
+
+
 def verify_run(run: str | Path, workers: int = 1) -> Verification:
     """Re-hash the inputs and re-settle the run (in `workers` processes);
     compare every output's SHA-256 and every claim of the manifest."""
@@ -168,9 +183,10 @@ def verify_run(run: str | Path, workers: int = 1) -> Verification:
         )
     fx = roles.get("fx", [])
     customers = roles.get("customers", [])
+    prior = _prior(folder, manifest)
     with tempfile.TemporaryDirectory(prefix="clearline-verify-") as tmp:
         again = Path(tmp) / "run"
-        clearline.run(
+        result.settlement = clearline.run(
             plans,
             roles.get("usage", []),
             str(manifest.get("period")),
@@ -180,6 +196,7 @@ def verify_run(run: str | Path, workers: int = 1) -> Verification:
             workers=workers,
             out_of_period=manifest.get("options", {}).get("out_of_period", "reject"),
             names=names,
+            prior=prior,
         )
         for name, digest in sorted(manifest["outputs"].items()):
             result.outputs_checked += 1

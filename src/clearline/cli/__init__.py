@@ -294,10 +294,11 @@ class OutOfPeriod(StrEnum):
 @app.command()
 def simulate(
     contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
-    usage: Annotated[
-        list[Path], typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl, .parquet); repeatable.")
-    ],
     period: Annotated[str, typer.Option("--period", "-p", help="Period to settle, e.g. 2026-03.")],
+    usage: Annotated[
+        list[Path] | None,
+        typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl, .parquet); repeatable."),
+    ] = None,
     fx: Annotated[Path | None, typer.Option("--fx", help="FX rates CSV: date,from,to,rate.")] = None,
     customers: Annotated[Path | None, typer.Option("--customers", help="Customers CSV.")] = None,
     out_dir: Annotated[
@@ -325,11 +326,33 @@ def simulate(
         bool, typer.Option("--pack", help="Copy the inputs into the run folder (inputs/sha256/...).")
     ] = False,
     max_contract_size: MaxContractSize = 10,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            envvar="CLEARLINE_LEDGER",
+            help="The ledger (sqlite:///PATH or postgresql://...): records it settled are rejected as "
+            "duplicates; a closed period is settled again as a whole into adjustment lines.",
+        ),
+    ] = None,
+    rerate: Annotated[
+        bool,
+        typer.Option(
+            "--rerate",
+            help="With --ledger: settle a closed period again from the records its closes read, under "
+            "the versions now in force (a retroactive change), into adjustment lines.",
+        ),
+    ] = False,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     out, err = _consoles()
+    if not usage and not rerate:
+        raise typer.BadParameter("give at least one usage file", param_hint="--usage")
+    if rerate and ledger is None:
+        raise typer.BadParameter("--rerate re-settles a closed period of a ledger: give --ledger")
+    usage = list(usage or [])
     files = _contract_files(contracts, err)
     try:
         plans, warnings = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
@@ -337,6 +360,11 @@ def simulate(
         raise _fail(error, err) from None
     _report(warnings, err)
     folder = out_dir or Path("out") / period
+    prior = None
+    if ledger is not None:
+        from clearline.cli.ledger import ledger_prior
+
+        prior, usage = ledger_prior(ledger, plans, usage, period, rerate)
     estimate = _estimate_records(usage)
     show_progress = estimate > 200_000 and err.is_terminal
     progress = Progress(
@@ -365,6 +393,7 @@ def simulate(
                 out_of_period=out_of_period.value,
                 force=force,
                 pack=pack,
+                prior=prior,
             )
     except ClearlineError as error:
         raise _fail(error, err) from None
@@ -375,6 +404,10 @@ def simulate(
         err.print(f"interrupted: {escape(str(folder))} holds no complete run (no manifest.json)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     _summary(result, folder, out)
+    if result.adjustments:
+        from clearline.cli.ledger import show_adjustments
+
+        show_adjustments(result, out)
     if not result.ok:
         err.print(
             "error[E0504]: conservation violated: payouts and retained do not add up to net "
@@ -677,7 +710,9 @@ def main() -> None:
 
 
 from clearline.cli import authoring as _authoring  # noqa: E402, F401  # fmt, diff, lsp
+from clearline.cli import ledger as _ledger  # noqa: E402, F401  (close, ledger ...)
 from clearline.cli import new as _new  # noqa: E402, F401  # `clearline new`
+from clearline.cli import serve as _serve  # noqa: E402, F401  (serve)
 
 if __name__ == "__main__":
     main()

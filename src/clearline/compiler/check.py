@@ -16,6 +16,7 @@ from fractions import Fraction
 from clearline import codes
 from clearline.compiler import units
 from clearline.compiler.check_currency import check_conversions
+from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
     check_allowance,
     check_commit,
@@ -618,6 +619,7 @@ class _Checker(Checker):
         self.check_fields()
         self.check_tables()
         check_tier_tables(self)
+        check_ledger_terms(self)
         self.check_products()
         check_conversions(self)
         self.check_examples()

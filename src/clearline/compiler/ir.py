@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from decimal import Decimal
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 PLAN_SCHEMA = 1
+_OMIT_DEFAULT = {"omit_default": True}  # a field added later, written only when set
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,8 @@ class TierPlan:
     currency: str | None
     bands: tuple[BandPlan, ...]
     span: Span
+    # "year" or "lifetime": the bands count the earlier periods' amounts too (from the ledger)
+    over: str | None = field(default=None, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +290,9 @@ class ProductPlan:
     discounts: tuple[DiscountPlan, ...] = ()
     splits: tuple[SplitPlan, ...] = ()
     components: tuple[tuple[str, Decimal], ...] = ()  # a bundle's components and standalone prices
+    # `accepts refunds [of FIELD]`: negative records allowed, FIELD naming the refunded record
+    refunds: bool = field(default=False, metadata=_OMIT_DEFAULT)
+    refund_field: str | None = field(default=None, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +328,11 @@ class ContractPlan:
     fields: tuple[FieldPlan, ...]
     products: tuple[ProductPlan, ...]
     sources: tuple[str, ...] = ()  # every file the version was built from (amendments, libraries)
+    # the ledger: (series, format) of the operator's document numbers; how many later
+    # closed periods a closed period still takes late usage for (None: the default)
+    # (left out of the JSON when unset: a plan without them serialises, and hashes, as before)
+    number_formats: tuple[tuple[str, str], ...] = field(default=(), metadata=_OMIT_DEFAULT)
+    late_periods: int | None = field(default=None, metadata=_OMIT_DEFAULT)
 
     def party(self, name: str) -> PartyPlan:
         return next(p for p in self.parties if p.name == name)
@@ -336,7 +347,11 @@ class ContractPlan:
 
 def _encode(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+        return {
+            f.name: _encode(getattr(value, f.name))
+            for f in fields(value)
+            if not (f.metadata.get("omit_default") and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, tuple):
@@ -390,3 +405,15 @@ def from_json(data: dict[str, Any]) -> ContractPlan:
 def plan_hash(plan: ContractPlan) -> str:
     text = json.dumps(to_json(plan), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def encode(value: Any) -> Any:
+    """Any plan node (a dataclass of the plan) as JSON-ready data, as `to_json` writes it."""
+    return _encode(value)
+
+
+def decode(tp: type[T], data: Any) -> T:
+    """A plan node of type `tp` from what `encode` wrote."""
+    node = _decode(tp, data)
+    assert isinstance(node, tp)
+    return node

@@ -184,7 +184,9 @@ class _Lowerer:
         bands = tuple(ir.BandPlan(b.lower, b.upper, b.rate / 100 if b.percent else b.rate) for b in t.bands)
         unit = next((units.canonical(b.unit) for b in t.bands if b.unit), None)
         currency = next((b.currency for b in t.bands if b.currency), None)
-        return ir.TierPlan(t.name.name, t.mode, "share" if share else "price", unit, currency, bands, t.span)
+        return ir.TierPlan(
+            t.name.name, t.mode, "share" if share else "price", unit, currency, bands, t.span, t.over
+        )
 
     def rounding_or_default(self, r: ast.Round | None) -> Rounding:
         return Rounding(r.mode, r.quantum) if r else Rounding("half up", minor_unit(self.currency))
@@ -379,6 +381,8 @@ class _Lowerer:
             discounts=tuple(discounts),
             splits=tuple(splits),
             components=tuple((name.name, money.amount) for name, money in p.components),
+            refunds=bool(p.refunds),
+            refund_field=p.refunds[0].field.name if p.refunds and p.refunds[0].field else None,
         )
 
     def sha256(self) -> str:
@@ -425,6 +429,8 @@ class _Lowerer:
             fields=tuple(ir.FieldPlan(k, v) for k, v in sorted(fields.items())),
             products=tuple(self.product(p) for p in c.products),
             sources=tuple(sorted({c.file} | self.files())),
+            number_formats=tuple(sorted((f.series, f.format) for f in c.numbering)),
+            late_periods=c.late_usage[0][0] if c.late_usage else None,
         )
 
 

@@ -472,6 +472,16 @@ class Product:
     span: Span
     deductions: tuple[Deduction, ...] = ()
     components: tuple[tuple[Ident, Money], ...] = ()
+    refunds: tuple[Refunds, ...] = ()  # `accepts refunds [of FIELD]`
+
+
+@dataclass(frozen=True, slots=True)
+class Refunds:
+    """`accepts refunds of refunded_id`: records with a negative quantity or amount,
+    each naming (in the optional field) the record it refunds."""
+
+    field: Ident | None
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +519,7 @@ class TierTable:
     mode: str  # "graduated" or "volume"
     bands: tuple[TierBand, ...]
     span: Span
+    over: str | None = None  # `over the year` / `over the lifetime`: earlier periods count (the ledger)
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,6 +559,15 @@ class Settle:
 
 
 @dataclass(frozen=True, slots=True)
+class NumberFormat:
+    """`invoice numbers "FV/{year}/{month}/{seq:05}"`: a document series' number format."""
+
+    series: str  # invoice, credit-note, self-billing
+    format: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     id: str
     title: str | None
@@ -564,6 +584,8 @@ class Contract:
     tiers: tuple[TierTable, ...] = ()
     imports: tuple[tuple[str, Span], ...] = ()
     examples: tuple[Example, ...] = ()
+    numbering: tuple[NumberFormat, ...] = ()  # `invoice numbers "FV/{year}/{seq:05}"`
+    late_usage: tuple[tuple[int, Span], ...] = ()  # `accept late usage for 2 periods`
 
 
 # --- worked examples ---------------------------------------------------------------

@@ -87,6 +87,8 @@ class _Builder(Transformer[Token, Any]):
             tiers=tuple(pick("tiers")),
             imports=tuple(pick("import")),
             examples=tuple(pick("example")),
+            numbering=tuple(pick("numbering")),
+            late_usage=tuple(pick("late_usage")),
         )
 
     @v_args(meta=True)
@@ -182,7 +184,12 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def tier_table(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         name, mode, *bands = children
-        return ("tiers", ast.TierTable(self.ident(name), str(mode), tuple(bands), self.span(meta)))
+        over = next((b[1] for b in bands if isinstance(b, tuple) and b[0] == "over"), None)
+        bands = [b for b in bands if not isinstance(b, tuple)]
+        return ("tiers", ast.TierTable(self.ident(name), str(mode), tuple(bands), self.span(meta), over))
+
+    def tier_over(self, children: list[Token]) -> tuple[str, str]:
+        return ("over", str(children[0]))
 
     @v_args(meta=True)
     def tier_band(self, meta: Meta, children: list[Any]) -> ast.TierBand:
@@ -228,6 +235,15 @@ class _Builder(Transformer[Token, Any]):
             "settle",
             ast.Settle(str(period), str(currency), self.tspan(currency), tz, self.span(meta)),
         )
+
+    @v_args(meta=True)
+    def numbering(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        series, text = children
+        return ("numbering", ast.NumberFormat(str(series), _unquote(text), self.span(meta)))
+
+    @v_args(meta=True)
+    def late_usage(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("late_usage", (int(children[0]), self.span(meta)))
 
     @v_args(meta=True)
     def time_zone(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
@@ -325,8 +341,14 @@ class _Builder(Transformer[Token, Any]):
                 span=self.span(meta),
                 deductions=pick("deduction"),
                 components=tuple(c for group in pick("components") for c in group),
+                refunds=pick("refunds"),
             ),
         )
+
+    @v_args(meta=True)
+    def refunds(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        field = self.ident(children[0]) if children else None
+        return ("refunds", ast.Refunds(field, self.span(meta)))
 
     def matches(self, children: list[Any]) -> tuple[str, Any]:
         return ("matches", children[0])

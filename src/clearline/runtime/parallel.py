@@ -82,6 +82,8 @@ class _Share:
     worker: int
     folder: str | None  # the folder for rated rows' part files; None writes none
     route: bool = False  # records of other periods are routed, not rejected
+    settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
+    refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
     # per partition number: the remembered ids first read in the partitions before it
     seen_before: dict[int, Seen] = field(default_factory=dict)
     labels: dict[str, str] | None = None  # a usage file's path -> its name in rejects and traces
@@ -197,7 +199,15 @@ def _first_reads(share: _Share, progress: Callable[[int], None]) -> dict[int, Se
 def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
     """The second pass: rate the partitions, the ids read before each already seen."""
     with localcontext(CONTEXT), fewer_collections():
-        engine = Engine(share.plans, share.period, share.customers, share.candidates, route=share.route)
+        engine = Engine(
+            share.plans,
+            share.period,
+            share.customers,
+            share.candidates,
+            route=share.route,
+            settled=share.settled,
+            refunds=share.refunds,
+        )
         outcome = _Outcome(engine.acc)
         text = RatedText()
         csv_part: IO[bytes] | None = None
@@ -281,6 +291,8 @@ def settle_in_workers(
                 k,
                 folder if writer is not None else None,
                 engine.route,
+                engine.settled,
+                engine.refunds,
                 labels=dict(zip(map(str, map(Path, usage)), labels, strict=True))
                 if labels is not None
                 else None,

@@ -235,13 +235,19 @@ class Engine:
         candidates: set[str] | frozenset[str] | None = None,
         fast: bool = True,
         route: bool = False,
+        settled: dict[str, str] | None = None,
+        refunds: dict[str, str] | None = None,
     ) -> None:
         """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
         None remembers every id. `fast=False` takes every record through the
         reference path (for checking that the fast paths agree with it).
         `route`: a record of another period is set aside for it (`Routed`)
         instead of rejected, when every product it matches puts it in the same
-        other period."""
+        other period.
+        `settled`: record ids a closed period settled (the ledger's) -> where, each
+        rejected as a duplicate that names it. `refunds`: refund record id -> "" when
+        the record it refunds is settled and not refunded before, else why not (the
+        ledger's; None without a ledger, when a refund cannot be checked)."""
         self.plans = plans
         self.period_label = period
         self.customers = customers
@@ -253,7 +259,33 @@ class Engine:
         self.fast = fast
         self.route = route
         self.seen: dict[str, tuple[str, int]] = {}  # record id -> where it was first read
+        self.settled = settled or {}
+        self.refunds = refunds
+        # tiers over the year: a line's earlier periods' quantity, net and gross (the ledger's)
+        self.cumulative: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+        if self.settled:  # seen already: every path hands them to `record`, which rejects them
+            self.seen.update((rid, ("", 0)) for rid in self.settled)
+            if candidates is not None:
+                self.candidates = frozenset(candidates).union(self.settled)
         self.contexts: dict[tuple[str, tuple[str, ...]], _FileContext] = {}
+
+    def check_refund(self, p: _ProductRT, rid: str, refunded: str | None) -> None:
+        """A record of a product that `accepts refunds of FIELD` naming a refunded record:
+        the ledger must have settled that record, and no refund before this one."""
+        if not refunded:
+            return
+        field = p.product.refund_field or ""
+        if self.refunds is None:
+            raise RecordProblem(
+                f"refunds {refunded}, which only the ledger can check: settle with --ledger URL",
+                field,
+                refunded,
+            )
+        problem = self.refunds.get(rid)
+        if problem is None:
+            problem = f"refunds {refunded}, which this run's ledger look-up did not see"
+        if problem:
+            raise RecordProblem(problem, field, refunded)
 
     # -- per file ------------------------------------------------------------------
     def feed(self, file: str, columns: list[str], batch: Batch) -> RatedRows:
@@ -401,11 +433,12 @@ class _FileContext(FastPaths):
             return
         seen = engine.seen.get(rid) if engine.candidates is None or rid in engine.candidates else None
         if seen is not None:
+            where = engine.settled.get(rid) if seen[1] == 0 else None  # line 0: the ledger's
             engine.reject(
                 self.file,
                 line_no,
                 rid,
-                f"duplicate record id: first read at {seen[0]}:{seen[1]}",
+                f"duplicate record id: {where or f'first read at {seen[0]}:{seen[1]}'}",
                 "record_id",
                 rid,
             )
@@ -556,10 +589,12 @@ class _FileContext(FastPaths):
             if text is None or text == "":
                 raise RecordProblem(f"product {p.product.name} reads `quantity`, which is empty", "quantity")
             quantity = field_number("quantity", text)
-            if quantity < 0:
+            if quantity < 0 and not p.product.refunds:
                 raise RecordProblem(f"`quantity` is negative: {text}", "quantity", text)
         else:
             quantity = Decimal(1)
+        if p.product.refund_field is not None:
+            self.engine.check_refund(p, rid, self.value(row, p.product.refund_field))
         answered = self.answered[id(p)](row)
         results: list[Rated] = []
         net = Decimal(0)

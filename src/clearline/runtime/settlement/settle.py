@@ -15,7 +15,7 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearline import codes
 from clearline.compiler import ir, units
@@ -23,6 +23,7 @@ from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, Rounding, minor_unit, round_money
 from clearline.runtime.inputs.refdata import FxTable
 from clearline.runtime.rating import closures
+from clearline.runtime.rating.accumulate import Accumulated
 from clearline.runtime.rating.engine import (
     Engine,
     Event,
@@ -36,6 +37,9 @@ from clearline.runtime.rating.engine import (
     line_id,
 )
 from clearline.runtime.settlement import models
+
+if TYPE_CHECKING:
+    from clearline.runtime.settlement.prior import Adjustment
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
 
@@ -157,6 +161,11 @@ class Settlement:
     lifecycle: list[Lifecycle] = field(default_factory=list)
     # records of other periods set aside for them (`--out-of-period route`), in read order
     routed: list[Routed] = field(default_factory=list)
+    # the engine's exact sums of usage lines and its subscription events, before the period
+    # closed: what the ledger keeps to re-settle the period with late records (clearline.ledger)
+    partials: Accumulated | None = None
+    # with the ledger's prior (a closed period settled again): new total minus issued, per line
+    adjustments: list[Adjustment] = field(default_factory=list)
 
     def lifecycle_rows(self, batch: int = 10_000) -> Iterator[RatedRows]:
         """The rated-records rows of the subscription events, a batch at a time: per
@@ -579,8 +588,39 @@ class _Finisher:
         unit = closures.Unit(
             quantity, None, False, 0, p.period.days, acc.net_base, acc.gross_base, aggregates=aggregates
         )
+        earlier = self.engine.cumulative.get(acc.line_id)
+        if earlier is not None and any(t.over for t in rule.tiers.values()):
+            return self.over_periods(p, rule, unit, earlier)
         value, text = closures.explain(rate.expr, rate, p.product.measure, unit, rule.tiers, rule.bundle)
         return value, f"{free}; {text}" if free else text
+
+    def over_periods(
+        self, p: _ProductRT, rule: Any, unit: closures.Unit, earlier: tuple[Decimal, Decimal, Decimal]
+    ) -> tuple[Decimal, str]:
+        """Tiers over the year (or lifetime): the bands see the earlier periods' amounts, and
+        this period's line is what the whole comes to less what the earlier part came to."""
+        quantity, net, gross = earlier
+        days = p.period.days
+        before = closures.Unit(quantity, None, False, 0, days, net, gross, aggregates=unit.aggregates)
+        whole = closures.Unit(
+            unit.quantity + quantity,
+            None,
+            False,
+            0,
+            p.period.days,
+            unit.net + net,
+            unit.gross + gross,
+            aggregates=unit.aggregates,
+        )
+        rate, measure = rule.rate, p.product.measure
+        tiers, bundle = rule.tiers, rule.bundle
+        all_value, all_text = closures.explain(rate.expr, rate, measure, whole, tiers, bundle)
+        before_value, before_text = closures.explain(rate.expr, rate, measure, before, tiers, bundle)
+        value = all_value - before_value
+        return value, (
+            f"over the year so far: {all_text}; less the earlier periods: {before_text}; "
+            f"{_s(all_value)} - {_s(before_value)} = {_s(value)}"
+        )
 
     @staticmethod
     def vat_trace(
@@ -864,4 +904,9 @@ def conservation(lines: list[Line]) -> list[dict[str, Any]]:
 
 def finish(engine: Engine, fx: FxTable | None) -> Settlement:
     """Close the period: every line, its trace, and the conservation check."""
-    return _Finisher(engine, fx).build()
+    usage_keys = list(engine.acc.lines)  # closing adds the subscription lines
+    result = _Finisher(engine, fx).build()
+    result.partials = Accumulated(
+        lines={k: engine.acc.lines[k] for k in usage_keys}, events=engine.acc.events
+    )
+    return result

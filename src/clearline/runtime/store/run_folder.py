@@ -276,6 +276,15 @@ class RunWriter:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
+    def table(self, stem: str, columns: list[str], rows: list[dict[str, str]]) -> None:
+        """Another table of the run (CSV and JSON Lines), written with the rest."""
+        self._table(stem, columns, rows)
+
+    def text(self, name: str, text: str) -> None:
+        """Another file of the run, written with the rest (and named in the manifest)."""
+        with self._open(name) as handle:
+            handle.write(text)
+
     def finish(
         self,
         result: Settlement,

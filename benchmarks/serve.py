@@ -1,0 +1,184 @@
+"""Benchmark of `clearline serve`: a server process, a separate load process over loopback.
+
+Runs, each for --seconds: batches of 100 as fast as 1 and 4 clients can, single records as
+fast as 1 and 8 clients can, and single records sent at a fixed --rate (open loop); prints
+records/s and p50/p95/p99 latency per run, then the batch `simulate` rate of the same kind of
+records on the same machine. Usage: python benchmarks/serve.py [--seconds 5] [--rate 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT = ROOT / "contracts" / "nordcarrier.contract"
+
+
+def record(i: int, tag: str) -> dict[str, str]:
+    day = 1 + i % 28
+    return {
+        "record_id": f"{tag}-{i:08d}",
+        "timestamp": f"2026-03-{day:02d}T10:{i % 60:02d}:00+01:00",
+        "customer_id": "C-1001",
+        "service": "voice-out",
+        "destination": "4860123456" if i % 2 else "48221234567",
+        "quantity": str(1 + i % 300),
+        "unit": "s",
+    }
+
+
+def load(url: str, mode: str, seconds: float, rate: float, clients: int) -> None:
+    """The load process: prints one JSON line with the counts and latencies.
+
+    `batch`/`single`: `clients` closed-loop clients, each sending its next request when
+    the last is answered. `rate`: open loop, single records sent at `rate` per second
+    whatever the answers (latency is then what a steady stream of devices sees)."""
+    import asyncio
+
+    import httpx
+
+    size = 100 if mode == "batch" else 1
+    latencies: list[float] = []
+    counter = [0]
+
+    async def one(c: httpx.AsyncClient) -> None:
+        start = counter[0]
+        counter[0] += size
+        body = {"records": [record(start + k, mode) for k in range(size)]}
+        began = time.perf_counter()
+        answer = await c.post("/v1/usage", json=body)
+        latencies.append(time.perf_counter() - began)
+        assert answer.status_code == 200, answer.text
+
+    async def closed_loop(c: httpx.AsyncClient, end: float) -> None:
+        while time.perf_counter() < end:
+            await one(c)
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
+            end = time.perf_counter() + seconds
+            if mode != "rate":
+                await asyncio.gather(*(closed_loop(c, end) for _ in range(clients)))
+                return
+            tasks = []
+            next_at = time.perf_counter()
+            while next_at < end:
+                pause = next_at - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                tasks.append(asyncio.create_task(one(c)))
+                next_at += 1 / rate
+            await asyncio.gather(*tasks)
+
+    began = time.perf_counter()
+    asyncio.run(main())
+    print(json.dumps({"records": counter[0], "seconds": time.perf_counter() - began, "latencies": latencies}))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--load", nargs=2, metavar=("URL", "MODE"))
+    parser.add_argument("--clients", type=int, default=1)
+    args = parser.parse_args()
+    if args.load:
+        load(args.load[0], args.load[1], args.seconds, args.rate, args.clients)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="clearline-bench-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    cli = [sys.executable, "-c", "from clearline.cli import main; main()"]
+    server = subprocess.Popen(
+        [*cli, "serve", str(CONTRACT), "--ledger", str(folder / "ledger.db"), "--port", str(port)],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import httpx
+
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        print(f"server: SQLite ledger (WAL, synchronous=FULL), {CONTRACT.name}; {args.seconds:g} s per run")
+        runs = [("batch", 1), ("batch", 4), ("single", 1), ("single", 8), ("rate", 1)]
+        for mode, clients in runs:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--load",
+                    url,
+                    mode,
+                    "--seconds",
+                    str(args.seconds),
+                    "--rate",
+                    str(args.rate),
+                    "--clients",
+                    str(clients),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            data = json.loads(out.stdout)
+            lat = data["latencies"]
+            label = {
+                "batch": f"batches of 100, {clients} client(s)",
+                "single": f"single records, {clients} client(s)",
+                "rate": f"single at {args.rate:g}/s (open loop)",
+            }[mode]
+            print(
+                f"{label:>34}: {data['records'] / data['seconds']:>8.0f} records/s  "
+                f"p50 {pct(lat, 0.5):.1f} ms  p95 {pct(lat, 0.95):.1f} ms  p99 {pct(lat, 0.99):.1f} ms"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    usage = folder / "usage.jsonl"
+    count = 100_000
+    usage.write_text("".join(json.dumps(record(i, "sim")) + "\n" for i in range(count)), encoding="utf-8")
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            *cli,
+            "simulate",
+            str(CONTRACT),
+            "--usage",
+            str(usage),
+            "--period",
+            "2026-03",
+            "--out",
+            str(folder / "run"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    took = time.perf_counter() - start
+    print(
+        f"{'batch simulate':>34}: {count / took:>8.0f} records/s  "
+        f"({count} records in {took:.1f} s, process start included)"
+    )
+
+
+if __name__ == "__main__":
+    main()

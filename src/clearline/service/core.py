@@ -1,0 +1,284 @@
+"""The service's state: plans in force, the per-period engines, and group commit.
+
+Input: contract files, optional FX and customers files, and an open `Ledger`.
+Output: verdicts for batches of records, each acknowledged only after the
+records it accepted are committed to the ledger's intake; previews of a
+period (the run a close would settle now) for bills, payouts and traces.
+
+One writer thread takes every batch waiting, rates the records in arrival
+order, commits all it accepted in one transaction (group commit: concurrent
+requests share a commit) and only then answers each request. If the commit
+fails the engines are rebuilt from the ledger, which is the truth: what was
+not committed was never acknowledged. At start the engines are rebuilt the
+same way, so a killed server comes back with exactly what it acknowledged.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import clearline
+from clearline import codes
+from clearline.compiler import ir
+from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.ledger import intake
+from clearline.ledger.store import Ledger
+from clearline.runtime.inputs.refdata import read_customers
+from clearline.runtime.settlement.settle import Settlement
+from clearline.service.rater import Rater, Verdict, record_line
+from clearline.source import SourceFile
+
+__all__ = ["Preview", "Service", "materialise"]
+
+GROUP_LIMIT = 5_000  # records per group commit at most
+
+
+def materialise(ledger: Ledger, folder: Path | None = None) -> dict[str, list[Path]]:
+    """The inputs the service rated with, as files at their recorded paths: a file that
+    is there must hold the recorded text (ClearlineError if it was changed), one that
+    is not is written (into `folder` if given, else at its path)."""
+    found: dict[str, list[Path]] = {"contract": [], "fx": [], "customers": []}
+    for item in intake.inputs(ledger):
+        path = Path(item.path)
+        if path.is_file():
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            if sha != item.sha256:
+                raise ClearlineError(
+                    [
+                        Diagnostic(
+                            codes.INPUT_CHANGED,
+                            f"{path} changed since the service rated records with it",
+                            None,
+                            "restore the file as it was, or load the change as an amendment",
+                        )
+                    ]
+                )
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(item.text.encode("utf-8"))
+        found[item.kind].append(path)
+    return found
+
+
+@dataclass(slots=True)
+class Preview:
+    """A period settled now over what the service accepted: a run folder on disk."""
+
+    seq: int
+    folder: Path
+    result: Settlement
+
+
+@dataclass(slots=True)
+class _Job:
+    records: list[dict[str, str | None]] | None
+    future: concurrent.futures.Future[list[Verdict]]
+    action: Callable[[], None] | None = None
+
+
+class Service:
+    def __init__(self, ledger: Ledger, contracts: Sequence[Path], fx: Path | None, customers: Path | None):
+        self.ledger = ledger
+        for path in contracts:
+            intake.add_input(ledger, "contract", str(path), path.read_bytes().decode("utf-8"))
+        if fx is not None:
+            intake.add_input(ledger, "fx", str(fx), fx.read_bytes().decode("utf-8"))
+        if customers is not None:
+            intake.add_input(ledger, "customers", str(customers), customers.read_bytes().decode("utf-8"))
+        files = materialise(ledger)
+        self.contract_files = files["contract"]
+        self.fx = files["fx"][-1] if files["fx"] else None
+        self.customers_file = files["customers"][-1] if files["customers"] else None
+        self.customers = read_customers(self.customers_file) if self.customers_file else None
+        self.plans, self.warnings = clearline.load_plans(self.contract_files)
+        self.rater = Rater(self.plans, self.customers)
+        self.closes = -1
+        self.previews: dict[str, Preview] = {}
+        self.preview_lock = threading.Lock()
+        self.tmp = Path(tempfile.mkdtemp(prefix="clearline-serve-"))
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.rebuild()
+        self.thread = threading.Thread(target=self._writer, name="clearline-writer", daemon=True)
+        self.thread.start()
+
+    # -- state ------------------------------------------------------------------------
+    def _closes_now(self) -> int:
+        return len(self.ledger.closes())
+
+    def rebuild(self) -> None:
+        """The engines from the ledger's intake: every accepted record not closed, in order."""
+        self.rater = Rater(self.plans, self.customers)
+        self.closes = self._closes_now()
+        pending = intake.pending(self.ledger)
+        for start in range(0, len(pending), GROUP_LIMIT):
+            chunk = pending[start : start + GROUP_LIMIT]
+            verdicts = self.rater.rate_many([json.loads(item.line) for item in chunk], {})
+            for item, verdict in zip(chunk, verdicts, strict=True):
+                if not verdict.accepted or verdict.period != item.period:  # a bug: say so, loudly
+                    raise RuntimeError(f"intake record {item.seq} does not replay as accepted")
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+        self.thread.join(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- writing ----------------------------------------------------------------------
+    def submit(self, records: list[dict[str, str | None]]) -> concurrent.futures.Future[list[Verdict]]:
+        job = _Job(records, concurrent.futures.Future())
+        self.jobs.put(job)
+        return job.future
+
+    def run_in_writer(self, action: Callable[[], None]) -> concurrent.futures.Future[list[Verdict]]:
+        """Run `action` on the writer thread, between two group commits."""
+        job = _Job(None, concurrent.futures.Future(), action)
+        self.jobs.put(job)
+        return job.future
+
+    def _writer(self) -> None:
+        while True:
+            first = self.jobs.get()
+            if first is None:
+                return
+            group = [first]
+            count = len(first.records or ())
+            while count < GROUP_LIMIT and first.action is None:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.jobs.put(None)
+                    break
+                if more.action is not None:
+                    self.jobs.put(more)  # after this group: order kept enough for a reload
+                    break
+                group.append(more)
+                count += len(more.records or ())
+            try:
+                self._commit(group)
+            except Exception as err:  # the ledger failed: nothing of the group was acknowledged
+                for job in group:
+                    if not job.future.done():
+                        job.future.set_exception(err)
+                try:
+                    self.rebuild()
+                except Exception:  # the next group tries again
+                    self.closes = -1
+
+    def _commit(self, group: list[_Job]) -> None:
+        if group[0].action is not None:
+            group[0].action()
+            group[0].future.set_result([])
+            return
+        flat = [record for job in group for record in job.records or ()]
+        ids = {str(r.get("record_id")) for r in flat if r.get("record_id")}
+        rows: list[tuple[str, str, str]] = []
+        # one transaction: what the ledger closed and settled, then the records it accepts
+        for _ in range(3):
+            fresh = True
+            with self.ledger._transaction() as conn:
+                if intake.closes_count(conn) != self.closes:  # a close took records
+                    fresh = False
+                else:
+                    settled = intake.settled_in(conn, ids)
+                    verdicts = self.rater.rate_many(flat, settled)
+                    for record, verdict in zip(flat, verdicts, strict=True):
+                        if verdict.accepted:
+                            rows.append((verdict.period, verdict.record_id, record_line(record)))
+                    intake.insert(conn, rows)
+            if fresh:
+                break
+            self.rebuild()  # the engines start afresh from the intake, outside the transaction
+        else:
+            raise RuntimeError("the ledger's closes keep changing; try again")
+        # committed: only now are the records acknowledged
+        answers: list[list[Verdict]] = []
+        at = 0
+        for job in group:
+            answers.append(verdicts[at : at + len(job.records or ())])
+            at += len(job.records or ())
+        if rows:
+            with self.preview_lock:
+                for period in {p for p, _, _ in rows}:
+                    self.previews.pop(period, None)
+        for job, verdicts in zip(group, answers, strict=True):
+            job.future.set_result(verdicts)
+
+    # -- contracts --------------------------------------------------------------------
+    def load_contract(self, name: str, text: str, folder: Path) -> list[Diagnostic]:
+        """Validate a contract or amendment with those in force; if it has no errors, save
+        it, remember it in the ledger and rate with it from now on (on the writer
+        thread: the engines are rebuilt over the accepted records). Returns the
+        diagnostics (errors: nothing loaded)."""
+        path = folder / Path(name).name
+        sources = {str(path): SourceFile(str(path), text)}
+        files = [p for p in self.contract_files if p != path] + [path]
+        try:
+            plans, warnings = clearline.load_plans(files, sources=sources)
+        except ClearlineError as error:
+            return error.diagnostics
+
+        def apply() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(text.encode("utf-8"))
+            intake.add_input(self.ledger, "contract", str(path), text)
+            self.contract_files, self.plans = files, plans
+            self.rebuild()
+            with self.preview_lock:
+                self.previews.clear()
+
+        self.run_in_writer(apply).result(timeout=600)
+        return warnings
+
+    # -- reading ----------------------------------------------------------------------
+    def preview(self, period: str) -> Preview:
+        """The period settled now over its accepted records (what a close would issue)."""
+        from clearline.ledger.resettle import prior_for
+
+        with self.preview_lock:
+            pending = intake.pending(self.ledger, period)
+            seq = pending[-1].seq if pending else 0
+            found = self.previews.get(period)
+            if found is not None and found.seq == seq:
+                return found
+            folder = self.tmp / f"{period}-{seq}"
+            usage = folder.with_name(folder.name + ".jsonl")
+            usage.write_text("".join(p.line + "\n" for p in pending), encoding="utf-8")
+            prior = prior_for(self.ledger, self.plans, [usage], period)
+            result = clearline.run(
+                self.plans,
+                [usage],
+                period,
+                fx=self.fx,
+                customers=self.customers_file,
+                out=folder,
+                prior=prior,
+            )
+            self.previews[period] = found = Preview(seq, folder, result)
+            return found
+
+    def periods(self) -> list[str]:
+        return sorted({p.period for p in intake.pending(self.ledger)})
+
+    def versions(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "contract_id": p.id,
+                "version": p.version,
+                "effective_from": p.effective_from,
+                "effective_until": p.effective_until,
+                "file": p.file,
+                "sha256": ir.plan_hash(p),
+            }
+            for p in self.plans
+        ]

@@ -1,0 +1,235 @@
+"""The service's rating: one usage record at a time, through the same engine as `simulate`.
+
+Input: the plans in force, the customers table, and records as JSON objects of
+strings (the usage file's columns). Output: a `Verdict` per record -- rated
+(each line it fed, with clause, billed quantity and amount), rejected (the
+engine's own reason and field) or unmatched -- and whether the record is
+accepted into the intake. One `Engine` per period holds the records accepted
+for it since the period's last close, fed in arrival order with the line
+numbers they take in the intake file the close settles (`intake_file`), so the
+engine has seen exactly what `simulate` over that file reads.
+
+A record refused before the engine admits it (no id, no or a bad timestamp, a
+duplicate id) is answered and not accepted: the engine forgets it again (its
+reject and its count), as if it never came. Every other record -- rated,
+unmatched, or rejected for a field -- is accepted: a close settles it as the
+batch path would, rejects and all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import localcontext
+
+from clearline.compiler import ir
+from clearline.money import CONTEXT
+from clearline.runtime.inputs.readers import Batch
+from clearline.runtime.inputs.refdata import Customer
+from clearline.runtime.rating.engine import Engine
+from clearline.runtime.rating.periods import period_of
+
+__all__ = ["RatedPart", "Rater", "Verdict", "intake_file", "record_line"]
+
+
+def intake_file(period: str) -> str:
+    """The name of the intake file of a period: the `file` of its rejects."""
+    return f"intake-{period}.jsonl"
+
+
+def record_line(record: dict[str, str | None]) -> str:
+    """The record as one JSON Lines line, as the intake file holds it."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class RatedPart:
+    line_id: str
+    clause: str
+    billed_quantity: str
+    amount: str
+
+
+@dataclass(slots=True)
+class Verdict:
+    record_id: str
+    status: str  # rated, rejected, unmatched
+    period: str = ""
+    accepted: bool = False
+    reason: str = ""
+    field_name: str = ""
+    value: str = ""
+    rated: list[RatedPart] = field(default_factory=list)
+
+
+class Rater:
+    """Per-period engines over the accepted records; `rate` answers and accepts."""
+
+    def __init__(self, plans: Sequence[ir.ContractPlan], customers: dict[str, Customer] | None) -> None:
+        self.plans = list(plans)
+        self.customers = customers
+        self.engines: dict[str, Engine] = {}
+        self.lines: dict[str, int] = {}  # period -> records accepted since its last close
+
+    def engine(self, period: str) -> Engine:
+        found = self.engines.get(period)
+        if found is None:
+            found = self.engines[period] = Engine(self.plans, period, self.customers, None)
+            self.lines[period] = 0
+        return found
+
+    def reset(self, period: str) -> None:
+        """Forget a period's records: a close took them (late ones start afresh)."""
+        self.engines.pop(period, None)
+        self.lines.pop(period, None)
+
+    def period_of(self, record: dict[str, str | None]) -> str:
+        """The period a record's timestamp falls in, by the first contract in force then
+        (by the first contract when none is, or when the timestamp does not parse:
+        the engine then gives the record its reason)."""
+        text = record.get("timestamp") or ""
+        first = self.plans[0]
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            return period_of(dt.datetime.now(dt.UTC), first.period, first.time_zone)
+        day = moment.date().isoformat()
+        for plan in self.plans:
+            if plan.effective_from <= day < plan.effective_until:
+                return period_of(moment, plan.period, plan.time_zone)
+        return period_of(moment, first.period, first.time_zone)
+
+    def rate(self, record: dict[str, str | None], settled: str | None = None) -> Verdict:
+        """Rate one record; `settled`: where the ledger settled its id, if it did."""
+        return self.rate_many([record], {} if settled is None else {str(record.get("record_id")): settled})[0]
+
+    def rate_many(self, records: Sequence[dict[str, str | None]], settled: dict[str, str]) -> list[Verdict]:
+        """Rate records in order, the admitted ones of each period as one batch (the engine's
+        fast paths); `settled`: record id -> where the ledger settled it."""
+        verdicts: list[Verdict | None] = [None] * len(records)
+        runs: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            rid = record.get("record_id") or ""
+            if rid and rid in settled:
+                verdicts[i] = Verdict(
+                    rid,
+                    "rejected",
+                    reason=f"duplicate record id: {settled[rid]}",
+                    field_name="record_id",
+                    value=rid,
+                )
+            elif any("\x00" in (v or "") for v in record.values()):
+                verdicts[i] = Verdict(rid, "rejected", reason="a field holds a NUL character")
+            else:
+                runs.setdefault(self.period_of(record), []).append(i)
+        for period, indexes in runs.items():
+            engine = self.engine(period)
+            admitted, chunk = self._screen(engine, period, [records[i] for i in indexes])
+            for i, verdict in zip(indexes, chunk, strict=True):
+                verdicts[i] = verdict
+            if admitted:
+                self._feed(engine, period, [(indexes[j], records[indexes[j]]) for j in admitted], verdicts)
+        return [v for v in verdicts if v is not None]
+
+    def _screen(
+        self, engine: Engine, period: str, records: list[dict[str, str | None]]
+    ) -> tuple[list[int], list[Verdict | None]]:
+        """Which records the engine admits (by its own checks, one record at a time for
+        those it refuses, whose traces are then undone), in order."""
+        admitted: list[int] = []
+        out: list[Verdict | None] = []
+        batch: dict[str, int] = {}  # record id -> the line it will take
+        for j, record in enumerate(records):
+            rid = record.get("record_id") or ""
+            text = record.get("timestamp") or ""
+            ok = bool(rid) and rid not in batch and rid not in engine.seen
+            if ok:
+                try:
+                    ok = dt.datetime.fromisoformat(text).tzinfo is not None
+                except ValueError:
+                    ok = False
+            if ok:
+                batch[rid] = self.lines[period] + 1 + len(admitted)
+                admitted.append(j)
+                out.append(None)
+                continue
+            if rid in batch and _has_offset(text):  # as the engine says it, once the first is fed
+                where = f"first read at {intake_file(period)}:{batch[rid]}"
+                out.append(
+                    Verdict(
+                        rid,
+                        "rejected",
+                        reason=f"duplicate record id: {where}",
+                        field_name="record_id",
+                        value=rid,
+                    )
+                )
+                continue
+            out.append(self._probe(engine, period, record))
+        return admitted, out
+
+    def _probe(self, engine: Engine, period: str, record: dict[str, str | None]) -> Verdict:
+        """The engine's reject of a record it refuses, undone (it never came)."""
+        acc = engine.acc
+        line = self.lines[period] + 1
+        columns = list(record)
+        before = len(acc.rejects)
+        with localcontext(CONTEXT):
+            engine.feed(intake_file(period), columns, Batch([line], [[record[c] for c in columns]]))
+        rid = record.get("record_id") or ""
+        if len(acc.rejects) != before + 1 or engine.seen.get(rid) == (intake_file(period), line):
+            raise RuntimeError(f"record {rid!r}: the service's screen disagrees with the engine")
+        reject = acc.rejects.pop()
+        acc.read -= 1
+        return Verdict(rid, "rejected", reason=reject.reason, field_name=reject.field, value=reject.value)
+
+    def _feed(
+        self,
+        engine: Engine,
+        period: str,
+        items: list[tuple[int, dict[str, str | None]]],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        acc = engine.acc
+        first = self.lines[period] + 1
+        numbers = range(first, first + len(items))
+        rejects, unmatched = len(acc.rejects), len(acc.unmatched)
+        by_line: dict[int, Verdict] = {}
+        by_id: dict[str, Verdict] = {}
+        # runs of records with the same columns go together, in arrival order
+        groups: list[tuple[tuple[str, ...], list[tuple[int, dict[str, str | None]]]]] = []
+        for n, (_, record) in zip(numbers, items, strict=True):
+            if not groups or groups[-1][0] != tuple(record):
+                groups.append((tuple(record), []))
+            groups[-1][1].append((n, record))
+            verdict = Verdict(record.get("record_id") or "", "rated", period, True)
+            by_line[n] = by_id[verdict.record_id] = verdict
+        file = intake_file(period)
+        for columns, members in groups:
+            batch = Batch([n for n, _ in members], [[r[c] for c in columns] for _, r in members])
+            with localcontext(CONTEXT):
+                out = engine.feed(file, list(columns), batch)
+            for rid, ln, price in zip(out.ids, out.lines, out.prices, strict=True):
+                by_id[rid].rated.append(RatedPart(ln.line_id, ln.clause, price.quantity, price.amount))
+        for reject in acc.rejects[rejects:]:
+            v = by_line[reject.line]
+            v.status, v.reason, v.field_name, v.value = "rejected", reject.reason, reject.field, reject.value
+        for miss in acc.unmatched[unmatched:]:
+            by_line[miss.line].status, by_line[miss.line].reason = "unmatched", miss.reason
+        for n, (i, record) in zip(numbers, items, strict=True):
+            rid = record.get("record_id") or ""
+            if engine.seen.get(rid) != (file, n):
+                raise RuntimeError(f"record {rid!r}: the service's screen disagrees with the engine")
+            verdicts[i] = by_line[n]
+        self.lines[period] = first + len(items) - 1
+
+
+def _has_offset(text: str) -> bool:
+    try:
+        return dt.datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
