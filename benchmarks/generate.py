@@ -1,5 +1,6 @@
 """Synthetic usage for the benchmarks: N voice CDRs for NordCarrier, N
-subscription events for StreamPlus, and the customers they name.
+subscription events for StreamPlus, N IoT data records for FleetIoT, N
+carrier-billing purchases for GameStudio, and the customers they name.
 
 Deterministic: the same N and seed give byte-identical files. Written to
 benchmarks/data/ (gitignored).
@@ -108,6 +109,53 @@ def events(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None:
         out.write("".join(lines))
 
 
+IOT_FLEETS = 400
+PRICES = ("4.99", "9.99", "12.30", "24.60", "49.99", "61.50", "99.00")
+
+
+def iot(path: Path, n: int, seed: int) -> None:
+    """FleetIoT's shape: graduated data tiers, a SIM fee on the maximum of active_sims."""
+    rng = random.Random(seed + 2)
+    span = int((MARCH_END - MARCH_START).total_seconds())
+    sims = [rng.randrange(50, 5000) for _ in range(IOT_FLEETS)]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("record_id,timestamp,customer_id,service,quantity,unit,active_sims\n")
+        lines: list[str] = []
+        for i in range(1, n + 1):
+            instant = MARCH_START + dt.timedelta(seconds=rng.randrange(span))
+            fleet = rng.randrange(IOT_FLEETS)
+            service = "data" if rng.random() < 0.97 else "sms"
+            tenths = rng.randrange(1, 500_000)
+            lines.append(
+                f"IOT-{i:08d},{local_text(instant)},{customer_id(fleet + 1)},{service},"
+                f"{tenths // 10}.{tenths % 10},MB,{sims[fleet] + rng.randrange(-20, 20)}\n"
+            )
+            if len(lines) >= 50_000:
+                out.write("".join(lines))
+                lines = []
+        out.write("".join(lines))
+
+
+def purchases(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None:
+    """GameStudio's shape: a per-record VAT-included amount, then a waterfall on the net."""
+    rng = random.Random(seed + 3)
+    span = int((MARCH_END - MARCH_START).total_seconds())
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("record_id,timestamp,customer_id,service,merchant,amount,currency\n")
+        lines: list[str] = []
+        for i in range(1, n + 1):
+            instant = MARCH_START + dt.timedelta(seconds=rng.randrange(span))
+            merchant = "gamestudio" if rng.random() < 0.9 else "otherapps"
+            lines.append(
+                f"DCB-{i:08d},{local_text(instant)},{customer_id(rng.randrange(customers) + 1)},"
+                f"carrier-billing,{merchant},{rng.choice(PRICES)},PLN\n"
+            )
+            if len(lines) >= 50_000:
+                out.write("".join(lines))
+                lines = []
+        out.write("".join(lines))
+
+
 def customers_file(path: Path, customers: int = CUSTOMERS) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write("customer_id,name,country,language,currency\n")
@@ -125,6 +173,34 @@ def events_path(n: int, seed: int = 2026) -> Path:
 
 def customers_path() -> Path:
     return DATA / "customers.csv"
+
+
+SHAPES = ("nordcarrier", "fleetiot", "streamplus", "gamestudio")
+
+
+def shape_path(shape: str, n: int, seed: int = 2026) -> Path:
+    """The usage file of a contract shape (SHAPES) with n records."""
+    if shape == "nordcarrier":
+        return cdr_path(n, seed)
+    if shape == "streamplus":
+        return events_path(n, seed)
+    return DATA / f"{shape}-{n}-seed{seed}.csv"
+
+
+def ensure_shape(shape: str, n: int, seed: int = 2026) -> Path:
+    """The usage file of a shape, written unless it exists already."""
+    if shape == "nordcarrier":
+        ensure(cdr_count=n, seed=seed)
+    elif shape == "streamplus":
+        ensure(event_count=n, seed=seed)
+    else:
+        ensure(seed=seed)
+        path = shape_path(shape, n, seed)
+        if not path.exists():
+            tmp = path.with_suffix(".partial")
+            (iot if shape == "fleetiot" else purchases)(tmp, n, seed)
+            tmp.replace(path)
+    return shape_path(shape, n, seed)
 
 
 def ensure(cdr_count: int = 0, event_count: int = 0, seed: int = 2026, shuffled: bool = False) -> None:
@@ -148,7 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000, help="subscription events for StreamPlus")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--shuffled-ids", action="store_true", help="CDR ids in a scrambled order")
+    parser.add_argument("--shape", choices=SHAPES, help="only the usage of this contract shape")
+    parser.add_argument("--records", type=int, default=100_000, help="records of --shape")
     args = parser.parse_args(argv)
+    if args.shape:
+        print(ensure_shape(args.shape, args.records, args.seed))
+        return 0
     ensure(args.cdrs, args.events, args.seed, args.shuffled_ids)
     paths = (cdr_path(args.cdrs, args.seed, args.shuffled_ids), events_path(args.events, args.seed))
     for path in (*paths, customers_path()):

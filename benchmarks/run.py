@@ -2,14 +2,17 @@
 
 Runs the installed `clearline` command as a child process (so the CLI's own
 cost counts), once per size, and prints a table: records, seconds, records/s,
-the child's peak RSS, csv.reader rows/s over the same file measured in the
-same run, and the ratio of the two. The ratio is the figure that travels
-between machines; absolute rates depend on the machine and its load.
+the child's peak RSS, csv.reader rows/s and polars.read_csv rows/s (one
+thread, in a child process) over the same file measured in the same run, and
+clearline's ratio to each. The ratios are the figures that travel between
+machines; absolute rates depend on the machine and its load, which is
+printed (the 1-minute load average before and after each shape).
 
     python benchmarks/run.py                  # 100k and 1M NordCarrier CDRs
     python benchmarks/run.py --quick          # 20k and 50k, a smoke test
     python benchmarks/run.py --sizes 1000000 5000000 --repeat 3
-    python benchmarks/run.py --contract streamplus --sizes 100000 1000000
+    python benchmarks/run.py --shape fleetiot --sizes 100000 1000000
+    python benchmarks/run.py --shape nordcarrier fleetiot streamplus gamestudio --sizes 100000
     python benchmarks/run.py --shuffled-ids   # ids out of order: a Bloom filter pass
     python benchmarks/run.py --workers 1 2    # also with 2 worker processes: the speed-up
 
@@ -23,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +49,8 @@ class Result:
     seconds: float
     peak_rss_mb: float
     csv_rows_per_s: float
+    polars_rows_per_s: float | None = None  # None: polars is not installed
+    cpu_seconds: float = 0.0  # of the run and its workers: on a loaded machine, the work done
 
     @property
     def rate(self) -> float:
@@ -55,6 +59,10 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.rate / self.csv_rows_per_s
+
+    @property
+    def polars_ratio(self) -> float | None:
+        return None if self.polars_rows_per_s is None else self.rate / self.polars_rows_per_s
 
 
 def clearline_command() -> str:
@@ -76,11 +84,41 @@ def csv_reader_rate(path: Path) -> float:
     return rows / (time.perf_counter() - start)
 
 
+_POLARS = """
+import sys, time
+import polars
+start = time.perf_counter()
+frame = polars.read_csv(sys.argv[1])
+print(frame.height / (time.perf_counter() - start))
+"""
+
+
+def polars_rate(path: Path) -> float | None:
+    """Rows per second of polars.read_csv over the file on one thread (POLARS_MAX_THREADS=1,
+    which polars reads when it is imported: so in a child process); None without polars."""
+    env = {**os.environ, "POLARS_MAX_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _POLARS, str(path)], capture_output=True, text=True, env=env, check=False
+    )
+    if done.returncode != 0:
+        if "No module named 'polars'" in done.stderr:
+            return None
+        sys.exit(f"polars.read_csv failed on {path}:\n{done.stderr}")
+    return float(done.stdout)
+
+
+def load() -> str:
+    """The machine's 1-, 5- and 15-minute load averages, and its CPUs."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
 def simulate(
     command: str, contract: Path, usage: Path, out: Path, records: int, workers: int = 1
-) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one `clearline simulate` child process (with
-    workers, the largest of its own and its workers' peaks)."""
+) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MB, CPU seconds) of one `clearline simulate` child process
+    (with workers, the largest of its own and its workers' peaks, and the CPU time of
+    them all)."""
     args = [
         command,
         "simulate",
@@ -99,59 +137,84 @@ def simulate(
         str(workers),
     ]
     with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the
-        # maximum over every child so far.
-        _, status, usage_info = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        # the workers are the child's children: their peak is in RUSAGE_CHILDREN of the
-        # child, which wait4 does not give; the largest RSS of this process's children so far is
-        # (every earlier child was a clearline run as well, never larger than the largest here)
-        peak = max(usage_info.ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
+        # a fresh wrapper process times the run: its RUSAGE_CHILDREN covers clearline and
+        # its workers only (this process's also covers the yardsticks' children)
+        done = subprocess.run(
+            [sys.executable, "-c", _TIMED, *args], stdout=subprocess.PIPE, stderr=err, text=True, check=False
+        )
+        if done.returncode != 0:
             err.seek(0)
-            sys.exit(f"clearline simulate failed ({child.returncode}):\n{err.read().decode()}")
+            sys.exit(f"clearline simulate failed:\n{err.read().decode()}")
+    seconds, own, largest, cpu = done.stdout.split()
     # ru_maxrss is in kilobytes on Linux, in bytes on macOS
     scale = 1 if sys.platform == "darwin" else 1024
-    return seconds, (peak if workers > 1 else usage_info.ru_maxrss) * scale / 1e6
+    return float(seconds), (int(largest) if workers > 1 else int(own)) * scale / 1e6, float(cpu)
+
+
+_TIMED = """
+import os, resource, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+seconds = time.perf_counter() - start
+code = os.waitstatus_to_exitcode(status)
+if code not in (0, 3):  # 3: settled, with rejected or unmatched records
+    sys.exit(code)
+# the workers are clearline's children: the largest peak of this process's descendants
+every = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(seconds, usage.ru_maxrss, every.ru_maxrss, every.ru_utime + every.ru_stime)
+"""
 
 
 def measure(
-    command: str, kind: str, records: int, repeat: int, shuffled: bool = False, workers: int = 1
+    command: str,
+    kind: str,
+    records: int,
+    repeat: int,
+    shuffled: bool = False,
+    workers: int = 1,
+    yardsticks: bool = True,
 ) -> Result:
-    if kind == "nordcarrier":
+    if kind == "nordcarrier" and shuffled:
         generate.ensure(cdr_count=records, shuffled=shuffled)
         usage = generate.cdr_path(records, shuffled=shuffled)
     else:
-        generate.ensure(event_count=records)
-        usage = generate.events_path(records)
+        usage = generate.ensure_shape(kind, records)
     contract = CONTRACTS / f"{kind}.contract"
     out = OUT / f"{kind}-{records}"
-    best: tuple[float, float] | None = None
+    best: tuple[float, float, float] | None = None
     csv_rate = 0.0
+    polars: float | None = None
     for _ in range(repeat):
-        # interleave the yardstick with the runs so both see the same machine load
-        csv_rate = max(csv_rate, csv_reader_rate(usage))
-        seconds, rss = simulate(command, contract, usage, out, records, workers)
-        best = (seconds, rss) if best is None or seconds < best[0] else best
+        # interleave the yardsticks with the runs so all see the same machine load
+        if yardsticks:
+            csv_rate = max(csv_rate, csv_reader_rate(usage))
+            rate = polars_rate(usage)
+            polars = None if rate is None else max(polars or 0.0, rate)
+        seconds, rss, cpu = simulate(command, contract, usage, out, records, workers)
+        best = (seconds, rss, cpu) if best is None or seconds < best[0] else best
     assert best is not None
-    return Result(records, best[0], best[1], csv_rate)
+    return Result(records, best[0], best[1], csv_rate or 1.0, polars, best[2])
 
 
 def table(kind: str, results: list[Result], fixed: Result, shuffled: bool = False, workers: int = 1) -> str:
     head = (
-        f"{'records':>10} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>11} "
-        f"{'csv.reader rows/s':>17} {'ratio':>6}"
+        f"{'records':>10} {'seconds':>8} {'CPU s':>6} {'records/s':>10} {'peak RSS MB':>11} "
+        f"{'csv.reader rows/s':>17} {'ratio':>6} {'polars rows/s':>13} {'ratio':>6}"
     )
     ids = ", record ids in a scrambled order" if shuffled else ""
     ids += f", --workers {workers}" if workers > 1 else ""
     lines = [f"clearline simulate contracts/{kind}.contract, end to end{ids}", head, "-" * len(head)]
     for r in results:
         lines.append(
-            f"{r.records:>10,} {r.seconds:>8.2f} {r.rate:>10,.0f} {r.peak_rss_mb:>11.1f} "
-            f"{r.csv_rows_per_s:>17,.0f} {r.ratio:>6.3f}"
+            f"{r.records:>10,} {r.seconds:>8.2f} {r.cpu_seconds:>6.2f} {r.rate:>10,.0f} "
+            f"{r.peak_rss_mb:>11.1f} "
+            f"{r.csv_rows_per_s:>17,.0f} {r.ratio:>6.3f} "
+            + (
+                f"{r.polars_rows_per_s:>13,.0f} {r.polars_ratio:>6.3f}"
+                if r.polars_rows_per_s is not None and r.polars_ratio is not None
+                else f"{'-':>13} {'-':>6}"
+            )
         )
     if len(results) >= 2:
         small, large = results[0], results[-1]
@@ -173,7 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--quick", action="store_true", help="small sizes (20k, 50k), one repeat")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size; the fastest is shown")
-    parser.add_argument("--contract", choices=["nordcarrier", "streamplus"], default="nordcarrier")
+    parser.add_argument(
+        "--shape",
+        "--contract",
+        dest="shapes",
+        choices=generate.SHAPES,
+        nargs="+",
+        default=["nordcarrier"],
+        help="contract shapes (contracts/SHAPE.contract over generated usage of its kind)",
+    )
     parser.add_argument(
         "--shuffled-ids", action="store_true", help="CDR ids out of order (the duplicate check's Bloom pass)"
     )
@@ -184,18 +255,23 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [20_000, 50_000] if args.quick else sorted(args.sizes)
     repeat = 1 if args.quick else args.repeat
     command = clearline_command()
-    largest: dict[int, Result] = {}
-    for workers in args.workers:
-        fixed = measure(command, args.contract, 10, max(repeat, 3), args.shuffled_ids, workers)
-        results = [measure(command, args.contract, n, repeat, args.shuffled_ids, workers) for n in sizes]
-        print(table(args.contract, results, fixed, args.shuffled_ids, workers), end="\n\n")
-        largest[workers] = results[-1]
-    if len(largest) > 1:
-        base = min(largest)
-        for workers, result in sorted(largest.items()):
-            speedup = largest[base].seconds / result.seconds
-            print(f"{workers} worker(s): {result.seconds:.2f} s, {result.records:,} records, x{speedup:.2f}")
-        print(f"(on {os.cpu_count()} CPUs, measured in one run; the speed-up depends on the CPUs free)")
+    for shape in args.shapes:
+        largest: dict[int, Result] = {}
+        for workers in args.workers:
+            before = load()
+            fixed = measure(command, shape, 10, max(repeat, 3), args.shuffled_ids, workers, yardsticks=False)
+            results = [measure(command, shape, n, repeat, args.shuffled_ids, workers) for n in sizes]
+            print(table(shape, results, fixed, args.shuffled_ids, workers))
+            print(f"before: {before}; after: {load()}", end="\n\n")
+            largest[workers] = results[-1]
+        if len(largest) > 1:
+            base = min(largest)
+            for workers, result in sorted(largest.items()):
+                speedup = largest[base].seconds / result.seconds
+                print(
+                    f"{workers} worker(s): {result.seconds:.2f} s, {result.records:,} records, x{speedup:.2f}"
+                )
+            print(f"(on {os.cpu_count()} CPUs, measured in one run; the speed-up depends on the CPUs free)\n")
     return 0
 
 

@@ -20,11 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import clearline
+from clearline.compiler import ir
 from clearline.money import CONTEXT
 from clearline.runtime import parallel
+from clearline.runtime.inputs.partitions import plan_partitions
 from clearline.runtime.rating.engine import Engine
 from clearline.runtime.settlement.settle import finish
-from conftest import CONTRACTS, DATA, PERIOD, read_csv
+from conftest import CONTRACTS, DATA, PERIOD, read_csv, text_parquet
 
 HEADER = "record_id,timestamp,customer_id,service,destination,quantity,unit\n"
 
@@ -107,6 +109,60 @@ def test_any_number_of_workers_writes_the_same_run_folder(tmp_path: Path) -> Non
     assert [r["record_id"] for r in read_csv(tmp_path / "one" / "unmatched.csv")] == ["F"]
 
 
+def test_workers_read_partitions_of_each_file_once_and_write_the_same_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partitions of 64 bytes (about one record each): of the tricky files, of a CSV
+    file with quoted line breaks, of a Parquet file of one row per row group and of
+    a JSON Lines file; the run folder is the one of one process for 2 and 3 workers."""
+    usage = tricky_usage(tmp_path)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        HEADER
+        + 'Q1,2026-03-04T10:00:00+01:00,C-1001,voice-out,"4860\n123",61,s\n'
+        + cdr("A")  # a duplicate of cdrs-1.csv:2
+        + 'Q2,2026-03-04T10:00:00+01:00,C-1001,"voice-out",4860123456,"6\n1",s\n'
+        + cdr("Q1"),
+        encoding="utf-8",
+    )
+    usage.append(quoted)
+    usage.append(text_parquet(usage[1], tmp_path / "cdrs-3.parquet", row_group_size=1))
+    lines = tmp_path / "cdrs-4.jsonl"  # keys in two orders, a duplicate of quoted.csv's Q2
+    lines.write_text(
+        '{"record_id": "J1", "timestamp": "2026-03-05T10:00:00+01:00", "customer_id": "C-1001", '
+        '"service": "voice-out", "destination": "4860123456", "quantity": 61, "unit": "s"}\n'
+        '{"unit": "s", "quantity": "30", "destination": "4860123456", "service": "voice-out", '
+        '"customer_id": "C-1001", "timestamp": "2026-03-05T11:00:00+01:00", "record_id": "Q2"}\n'
+        '{"record_id": "J2", "timestamp": "2026-03-05T12:00:00+01:00"}\n',
+        encoding="utf-8",
+    )
+    usage.append(lines)
+    settle_into(tmp_path / "one", usage, workers=1)
+    expected = folder_bytes(tmp_path / "one")
+    monkeypatch.setattr(parallel, "MIN_PARTITION", 64)
+    monkeypatch.setattr(parallel, "PER_WORKER", 1000)  # the parts as small as MIN_PARTITION
+    parts = parallel.partitions_for([str(u) for u in usage], 2)
+    assert len(parts) >= 12 and {p.kind for p in parts} == {"bytes", "row groups"}
+    assert len([p for p in parts if p.path == str(lines)]) == 3
+    # when records are routed, a JSON Lines file is whole (a part's key order is its own)
+    assert [p.kind for p in parallel.partitions_for([str(lines)], 2, route=True)] == ["whole"]
+    for workers in (2, 3):
+        settle_into(tmp_path / f"parts-{workers}", usage, workers)
+        assert folder_bytes(tmp_path / f"parts-{workers}") == expected, workers
+    rejects = read_csv(tmp_path / "one" / "rejects.csv")
+    duplicates = {
+        (r["file"].rsplit("/", 1)[1], r["line"], r["record_id"])
+        for r in rejects
+        if "duplicate" in r["reason"]
+    }
+    # quoted.csv: A on line 4 (after a record of two lines), Q1 on line 7; the Parquet
+    # file repeats cdrs-2.csv's records: every one a duplicate, E, I, H and J
+    assert {("quoted.csv", "4", "A"), ("quoted.csv", "7", "Q1"), ("cdrs-4.jsonl", "2", "Q2")} <= duplicates
+    assert {d for d in duplicates if d[0] == "cdrs-3.parquet"} == {
+        ("cdrs-3.parquet", str(n), rid) for n, rid in ((1, "E"), (2, "I"), (3, "H"), (4, "J"))
+    }
+
+
 def test_spawned_workers_write_the_same_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers are forked on Linux when the process runs one thread, else spawned."""
     usage = tricky_usage(tmp_path)
@@ -146,20 +202,70 @@ lines = st.one_of(
     st.tuples(ids, stamps, st.sampled_from(["61", "0", "x", "-1"])).map(lambda t: cdr(*t)),
     st.sampled_from(["\n", "A,2026-03-02T10:00:00+01:00\n", "B,2026-03-02T10:00:00+01:00,C-1001\r\n"]),
 )
+# quoted cells, some holding a line break (a row over two lines) or a quote
+quoted = st.one_of(
+    lines,
+    st.tuples(ids, st.sampled_from(['"voice-out"', '"voice\nout"', '"a ""b"""'])).map(
+        lambda t: f"{t[0]},{READ},C-1001,{t[1]},4860123456,61,s\n"
+    ),
+)
+
+
+def shared_settle(
+    plans: list[ir.ContractPlan],
+    usage: Path,
+    candidates: set[str] | None,
+    batch_size: int,
+    shares: int,
+    target: int,
+) -> tuple[object, ...]:
+    """The two passes of runtime.parallel, in this process: `shares` workers over the
+    partitions of about `target` bytes, their states merged, then settled."""
+    parts = list(enumerate(plan_partitions(usage, target)))
+    share_list = [
+        parallel._Share(plans, PERIOD, None, candidates, parts[k::shares], batch_size, k, None)
+        for k in range(shares)
+    ]
+    first: dict[int, dict[str, tuple[str, int]]] = {}
+    for share in share_list:
+        first.update(parallel._first_reads(share, lambda read: None))
+    before = parallel._seen_before([first.get(n, {}) for n, _ in parts])
+    outcomes = [
+        parallel._rate_share(
+            dataclasses.replace(share, seen_before={n: before[n] for n, _ in share.parts}), lambda read: None
+        )
+        for share in share_list
+    ]
+    engine = Engine(plans, PERIOD, None, candidates)
+    engine.acc = outcomes[0].acc
+    for outcome in outcomes[1:]:
+        engine.acc.merge(outcome.acc)
+    with localcontext(CONTEXT):
+        result = finish(engine, None)
+    return (
+        [ln.row() for ln in result.lines],
+        result.traces,
+        sorted(dataclasses.astuple(r) for r in result.rejects),
+        sorted(dataclasses.astuple(r) for r in result.unmatched),
+        result.read,
+        result.rated,
+    )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    body=st.lists(lines, max_size=30).map("".join),
+    body=st.lists(quoted, max_size=30).map("".join),
     workers=st.integers(2, 4),
     batch_size=st.integers(1, 4),
+    target=st.integers(1, 200),
     remembered=st.sampled_from(["every id", "the duplicates", "more ids"]),
 )
-def test_shared_batches_settle_as_one_engine_does(
-    body: str, workers: int, batch_size: int, remembered: str, tmp_path: Path
+def test_partitions_settle_as_one_engine_does(
+    body: str, workers: int, batch_size: int, target: int, remembered: str, tmp_path: Path
 ) -> None:
-    """Blank and short lines, CRLF, duplicates: the batches another worker rates are
-    skimmed for the remembered ids only, and come out the same."""
+    """Blank and short lines, CRLF, quoted line breaks, duplicates: partitions of a few
+    bytes, each read by one worker, with the ids first read before it, come out as one
+    engine reading the whole file."""
     usage = tmp_path / "usage.csv"
     usage.write_text(HEADER + body, encoding="utf-8", newline="")
     plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
@@ -172,31 +278,8 @@ def test_shared_batches_settle_as_one_engine_does(
         "the duplicates": duplicated,
         "more ids": duplicated | {"A", "E"},
     }[remembered]
-
-    def settle(shares: int) -> tuple[object, ...]:
-        engine = Engine(plans, PERIOD, None, candidates)
-        outcomes = [
-            parallel._rate_share(
-                parallel._Share(plans, PERIOD, None, candidates, [str(usage)], batch_size, k, shares, None),
-                lambda read: None,
-            )
-            for k in range(shares)
-        ]
-        engine.acc = outcomes[0].acc
-        for outcome in outcomes[1:]:
-            engine.acc.merge(outcome.acc)
-        with localcontext(CONTEXT):
-            result = finish(engine, None)
-        return (
-            [ln.row() for ln in result.lines],
-            result.traces,
-            sorted(dataclasses.astuple(r) for r in result.rejects),
-            sorted(dataclasses.astuple(r) for r in result.unmatched),
-            result.read,
-            result.rated,
-        )
-
-    assert settle(workers) == settle(1)
+    one = shared_settle(plans, usage, candidates, batch_size, 1, 1 << 30)
+    assert shared_settle(plans, usage, candidates, batch_size, workers, target) == one
 
 
 def test_the_cli_takes_workers_and_verify_reproduces_with_them(tmp_path: Path) -> None:

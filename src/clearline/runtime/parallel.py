@@ -1,22 +1,30 @@
 """Settling with worker processes: the same run, byte for byte, as one process.
 
-Worker k of N reads every usage file and rates the batches whose number
-(counted through the files in order) is k modulo N. The other batches it only
-admits (`Engine.admit`): its engine remembers their ids exactly as one engine
-reading everything would, so a duplicate is rejected whichever worker rates
-it, naming where the id was first read. Of those batches it parses only the
-rows of candidate duplicates (`read_usage(skim=...)`; none when the ids
-increase), so reading them costs little next to rating, and no row is sent
-between processes.
+Input: an engine (plans, period, customers, the duplicate candidates), the
+usage files and a number of workers. Output: the engine's `Accumulated`
+state and the rated rows, in read order, in the run writer.
+
+Each usage file is cut into partitions at record boundaries
+(runtime.inputs.partitions: CSV and JSON Lines byte ranges, Parquet row
+groups; JSON Lines whole when records are routed), and each
+worker reads only its partitions (every Nth), so each file is read once in
+all. Duplicates (docs/scale.md): a record is "first read" where one process
+would first read it. When some ids must be remembered (the candidates of the
+pre-scan, or every id of a small input), a first pass has each worker note,
+per partition, where each remembered id is first read (`Engine.admit`, of
+the rows of candidates only); the parent gives each partition the first
+readings of the partitions before it, and the second pass rates with those
+ids already seen. When the ids increase, no id is remembered and the first
+pass is skipped.
 
 Each worker renders its rated rows into part files and notes each batch's
-size; the parent merges the workers' `Accumulated` states -- exact sums, so
-the merge does not depend on how the batches were shared -- and copies the
-parts back in read order. A worker that fails stops the run: an input error
-is raised as one process would raise it (every worker reads the same files in
-the same order, so the first error is the same), an OSError writing its part
-files (disk full) as the OSError it is, anything else as an internal error
-with the worker's traceback.
+place (partition, batch) and size; the parent merges the workers'
+`Accumulated` states -- exact sums, so the merge does not depend on how the
+records were shared -- and copies the parts back in read order. A worker
+that fails stops the run: of input errors, the one of the earliest partition
+is raised, which is the one one process reading in order meets first; an
+OSError writing its part files (disk full) as the OSError it is, anything
+else as an internal error with the worker's traceback.
 """
 
 from __future__ import annotations
@@ -29,23 +37,27 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import localcontext
 from pathlib import Path
 from typing import IO, Any
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT
-from clearline.runtime.inputs.readers import InputError, Skim, fewer_collections, read_usage
+from clearline.runtime.inputs.partitions import Partition, plan_partitions, read_partition
+from clearline.runtime.inputs.readers import InputError, Skim, fewer_collections
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating.engine import Accumulated, Engine
 from clearline.runtime.store.run_folder import RatedText, RunWriter
 
-__all__ = ["WorkerFailed", "settle_in_workers"]
+__all__ = ["MIN_PARTITION", "WorkerFailed", "partitions_for", "settle_in_workers"]
 
 _POLL = 1  # second between looks at the workers while waiting for a message
+MIN_PARTITION = 4 << 20  # bytes: a smaller file is one partition
+PER_WORKER = 4  # partitions per worker, about, for a fair share when some are slower
+
+Seen = dict[str, tuple[str, int]]  # record id -> (file, line) where it was first read
 
 
 class WorkerFailed(RuntimeError):
@@ -60,12 +72,13 @@ class _Share:
     period: str
     customers: dict[str, Customer] | None
     candidates: set[str] | frozenset[str] | None
-    usage: list[str]
+    parts: list[tuple[int, Partition]]  # (its number in the run, the partition), in read order
     batch_size: int
     worker: int
-    workers: int
-    parts: str | None  # the folder for rated rows' part files; None writes none
+    folder: str | None  # the folder for rated rows' part files; None writes none
     route: bool = False  # records of other periods are routed, not rejected
+    # per partition number: the remembered ids first read in the partitions before it
+    seen_before: dict[int, Seen] = field(default_factory=dict)
     settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
     refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
 
@@ -73,24 +86,48 @@ class _Share:
 @dataclass(slots=True)
 class _Outcome:
     acc: Accumulated
-    # per batch rated, in order: (batch number, rows, CSV bytes, JSON Lines bytes)
-    sizes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # per batch rated, in order: ((partition, batch), rows, CSV bytes, JSON Lines bytes)
+    sizes: list[tuple[tuple[int, int], int, int, int]] = field(default_factory=list)
+
+
+class _PartFailed(Exception):
+    """An input error in a worker's partition (its number in the run)."""
+
+    def __init__(self, number: int, error: InputError) -> None:
+        super().__init__(error.message)
+        self.number = number
+        self.error = error
 
 
 def _part(folder: str, worker: int, suffix: str) -> Path:
     return Path(folder) / f"worker-{worker}.{suffix}"
 
 
-def _work(share: _Share, messages: Any) -> None:
-    """A worker's whole life: rate its batches, admit the others, report.
+def partitions_for(usage: Sequence[str], workers: int, route: bool = False) -> list[Partition]:
+    """The partitions of the usage files, in read order: about PER_WORKER per worker
+    over all the bytes, none smaller than MIN_PARTITION. JSON Lines files are cut
+    only when no record is routed (`route`; see runtime.inputs.partitions)."""
+    sizes = []
+    for path in usage:
+        try:
+            sizes.append(Path(path).stat().st_size)
+        except OSError:
+            sizes.append(0)
+    target = max(MIN_PARTITION, sum(sizes) // max(1, workers * PER_WORKER))
+    return [part for path in usage for part in plan_partitions(Path(path), target, json_lines=not route)]
+
+
+def _work(job: Callable[[_Share, Callable[[int], None]], Any], share: _Share, messages: Any) -> None:
+    """A worker's whole life: one pass over its partitions, then report.
 
     Ctrl-C is the parent's to handle: it stops the workers (SIGTERM) on its way
     out, so a worker ignores SIGINT rather than race it with a traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        outcome = _rate_share(share, lambda read: messages.put(("read", share.worker, read)))
-    except InputError as err:
-        messages.put(("input", share.worker, (err.path, err.message, err.hint)))
+        outcome = job(share, lambda read: messages.put(("read", share.worker, read)))
+    except _PartFailed as failed:
+        err = failed.error
+        messages.put(("input", share.worker, (failed.number, err.path, err.message, err.hint)))
     except OSError as err:  # its part files cannot be written (disk full)
         messages.put(("os", share.worker, (err.errno, err.strerror, err.filename)))
     except BaseException:  # reported to the parent, which stops the run
@@ -99,7 +136,30 @@ def _work(share: _Share, messages: Any) -> None:
         messages.put(("done", share.worker, outcome))
 
 
+def _skim(share: _Share) -> Skim | None:
+    """Only the rows of candidate duplicates are wanted, to admit (None: every row)."""
+    candidates = share.candidates
+    return None if candidates is None else (lambda n: candidates)
+
+
+def _first_reads(share: _Share, progress: Callable[[int], None]) -> dict[int, Seen]:
+    """The first pass: per partition, where each remembered id is first read in it."""
+    found: dict[int, Seen] = {}
+    with localcontext(CONTEXT), fewer_collections():
+        for number, part in share.parts:
+            engine = Engine(share.plans, share.period, share.customers, share.candidates, route=share.route)
+            try:
+                usage_file = read_partition(part, share.batch_size, _skim(share))
+                for batch in usage_file.batches:
+                    engine.admit(part.path, usage_file.columns, batch)
+            except InputError as err:
+                raise _PartFailed(number, err) from None
+            found[number] = engine.seen
+    return found
+
+
 def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
+    """The second pass: rate the partitions, the ids read before each already seen."""
     with localcontext(CONTEXT), fewer_collections():
         engine = Engine(
             share.plans,
@@ -114,26 +174,26 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
         text = RatedText()
         csv_part: IO[bytes] | None = None
         json_part: IO[bytes] | None = None
-        if share.parts is not None:
-            csv_part = _part(share.parts, share.worker, "csv").open("wb")
-            json_part = _part(share.parts, share.worker, "jsonl").open("wb")
+        if share.folder is not None:
+            csv_part = _part(share.folder, share.worker, "csv").open("wb")
+            json_part = _part(share.folder, share.worker, "jsonl").open("wb")
         try:
-            number = 0
-            for path in share.usage:
-                usage_file = read_usage(Path(path), share.batch_size, _skim(share, number))
-                for batch in usage_file.batches:
-                    if number % share.workers != share.worker:
-                        engine.admit(path, usage_file.columns, batch)
-                    else:
+            for number, part in share.parts:
+                for rid, where in share.seen_before.get(number, {}).items():
+                    engine.seen.setdefault(rid, where)
+                try:
+                    usage_file = read_partition(part, share.batch_size)
+                    for k, batch in enumerate(usage_file.batches):
                         before = engine.acc.read
-                        rows = engine.feed(path, usage_file.columns, batch)
+                        rows = engine.feed(part.path, usage_file.columns, batch)
                         if csv_part is not None and json_part is not None:
                             csv_text, json_text = (t.encode() for t in text.render(rows))
                             csv_part.write(csv_text)
                             json_part.write(json_text)
-                            outcome.sizes.append((number, len(rows), len(csv_text), len(json_text)))
+                            outcome.sizes.append(((number, k), len(rows), len(csv_text), len(json_text)))
                         progress(engine.acc.read - before)
-                    number += 1
+                except InputError as err:
+                    raise _PartFailed(number, err) from None
         finally:
             for handle in (csv_part, json_part):
                 if handle is not None:
@@ -166,19 +226,6 @@ def _workers_ignore_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _skim(share: _Share, first: int) -> Skim | None:
-    """The batches of a file (its first is batch `first` of the run) another worker
-    rates: only the rows of the candidate duplicates are wanted of them, to admit."""
-    candidates = share.candidates
-    if candidates is None:  # every id is remembered: every row is wanted
-        return None
-
-    def skim(n: int) -> AbstractSet[str] | None:
-        return None if (first + n) % share.workers == share.worker else candidates
-
-    return skim
-
-
 def settle_in_workers(
     engine: Engine,
     usage: Sequence[str],
@@ -189,50 +236,83 @@ def settle_in_workers(
 ) -> None:
     """Rate the usage files in `workers` processes into `engine.acc`, and the
     rated rows, in read order, into `writer`."""
-    context = _start_method()
-    messages = context.Queue()
+    parts = list(enumerate(partitions_for(usage, workers, engine.route)))
+    count = max(1, min(workers, len(parts)))
     parts_root = writer.out if writer is not None else None
-    with tempfile.TemporaryDirectory(prefix=".workers-", dir=parts_root) as parts:
+    with tempfile.TemporaryDirectory(prefix=".workers-", dir=parts_root) as folder:
         shares = [
             _Share(
                 engine.plans,
                 engine.period_label,
                 engine.customers,
                 engine.candidates,
-                list(usage),
+                parts[k::count],
                 batch_size,
                 k,
-                workers,
-                parts if writer is not None else None,
+                folder if writer is not None else None,
                 engine.route,
-                engine.settled,
-                engine.refunds,
+                settled=engine.settled,
+                refunds=engine.refunds,
             )
-            for k in range(workers)
+            for k in range(count)
         ]
-        processes = [context.Process(target=_work, args=(share, messages), daemon=True) for share in shares]
-        with _workers_ignore_sigint():
-            for process in processes:
-                process.start()
-        try:
-            outcomes = _collect(processes, messages, progress)
-        finally:
-            for process in processes:
-                if process.is_alive():
-                    process.terminate()
-                process.join()
-            messages.close()
+        if engine.candidates is None or engine.candidates:  # some ids are remembered
+            first_reads: dict[int, Seen] = {}
+            for found in _run(_first_reads, shares, None):
+                first_reads.update(found)
+            before = _seen_before([first_reads.get(n, {}) for n, _ in parts])
+            first_reads.clear()
+            shares = [replace(share, seen_before={n: before[n] for n, _ in share.parts}) for share in shares]
+        outcomes = _run(_rate_share, shares, progress)
         engine.acc = outcomes[0].acc
         for outcome in outcomes[1:]:
             engine.acc.merge(outcome.acc)
         if writer is not None:
-            _copy_parts(parts, outcomes, writer)
+            _copy_parts(folder, outcomes, writer)
 
 
-def _collect(processes: list[Any], messages: Any, progress: Callable[[int], None] | None) -> list[_Outcome]:
-    outcomes: dict[int, _Outcome] = {}
+def _seen_before(first_reads: list[Seen]) -> list[Seen]:
+    """Per partition, of the ids it remembers, those first read in a partition before
+    it, with where: the earliest wins, as in one process reading them in order. (An id
+    it does not remember -- not in it, or only on records rejected before the duplicate
+    check -- it never looks up.)"""
+    before: list[Seen] = []
+    running: Seen = {}
+    for found in first_reads:
+        before.append({rid: running[rid] for rid in found.keys() & running.keys()})
+        for rid, where in found.items():
+            running.setdefault(rid, where)
+    return before
+
+
+Job = Callable[[_Share, Callable[[int], None]], Any]
+
+
+def _run(job: Job, shares: list[_Share], progress: Callable[[int], None] | None) -> list[Any]:
+    """One pass: a process per share, each running `job`; their results in share order."""
+    context = _start_method()
+    messages = context.Queue()
+    processes = [context.Process(target=_work, args=(job, share, messages), daemon=True) for share in shares]
+    with _workers_ignore_sigint():
+        for process in processes:
+            process.start()
+    try:
+        return _collect(processes, messages, progress)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        messages.close()
+
+
+def _collect(processes: list[Any], messages: Any, progress: Callable[[int], None] | None) -> list[Any]:
+    """Every worker's result; an input error is raised once every worker has reported
+    (the earliest partition's), so that the error is the one one process meets."""
+    outcomes: dict[int, Any] = {}
+    failed: list[tuple[int, str, str, str | None]] = []
     read = 0
-    while len(outcomes) < len(processes):
+    while len(outcomes) + len(failed) < len(processes):
         try:
             kind, worker, payload = messages.get(timeout=_POLL)
         except queues.Empty:
@@ -250,20 +330,22 @@ def _collect(processes: list[Any], messages: Any, progress: Callable[[int], None
         elif kind == "done":
             outcomes[worker] = payload
         elif kind == "input":
-            path, message, hint = payload
-            raise InputError(path, message, hint)
+            failed.append(payload)
         elif kind == "os":
             raise OSError(*payload)
         else:
             raise WorkerFailed(f"worker {worker} failed:\n{payload}")
+    if failed:
+        _, path, message, hint = min(failed)
+        raise InputError(path, message, hint)
     return [outcomes[k] for k in range(len(processes))]
 
 
-def _copy_parts(parts: str, outcomes: list[_Outcome], writer: RunWriter) -> None:
+def _copy_parts(folder: str, outcomes: list[_Outcome], writer: RunWriter) -> None:
     """The workers' rated rows back into the run's files, batch by batch in read order."""
     order = sorted((size, k) for k, outcome in enumerate(outcomes) for size in outcome.sizes)
     handles = {
-        k: (_part(parts, k, "csv").open("rb"), _part(parts, k, "jsonl").open("rb"))
+        k: (_part(folder, k, "csv").open("rb"), _part(folder, k, "jsonl").open("rb"))
         for k in range(len(outcomes))
     }
     try:

@@ -90,13 +90,16 @@ def _csv_ids(path: Path) -> Iterator[list[str]]:
 
 
 def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
+    """The ids of a file without quotes, split at line ends and commas; CRLF line ends
+    too (every carriage return followed by its line feed: the reader makes the same of
+    them). A quote or a lone carriage return raises _NotPlain before any id of its chunk."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         head = handle.readline()
-        if '"' in head or "\r" in head:
+        if '"' in head or "\r" in head.removesuffix("\r\n"):
             raise _NotPlain
         if not head:
             return
-        columns = [h.strip() for h in head.removesuffix("\n").split(",")]
+        columns = [h.strip() for h in head.removesuffix("\n").removesuffix("\r").split(",")]
         index = {name: i for i, name in enumerate(columns)}.get(ID_COLUMN)  # the last one wins
         if index is None:
             return
@@ -106,8 +109,10 @@ def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
             text = handle.read(_PLAIN_CHUNK)
             if not text:
                 break
-            if '"' in text or "\r" in text:
+            if '"' in text:
                 raise _NotPlain  # before any id of this chunk is given
+            if "\r" in text or rest.endswith("\r"):
+                rest, text = _crlf(rest, text)
             if skipping:
                 end = text.find("\n")
                 if end < 0:
@@ -118,8 +123,29 @@ def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
             if len(rest) > MAX_LINE:  # characters: its bytes are more still
                 rest, skipping = "", True
             yield _field(lines, index)
+        if rest.endswith("\r"):
+            raise _NotPlain  # a lone carriage return at the end
         if rest:
             yield _field([rest], index)
+
+
+def _crlf(rest: str, text: str) -> tuple[str, str]:
+    """The line left from the last chunk and a chunk, with CRLF line ends made line
+    feeds; a carriage return at the chunk's very end stays (its line feed may start the
+    next chunk). Any other carriage return raises _NotPlain.
+
+    >>> _crlf("R-1,4", "8\\r\\nR-2,49\\r"), _crlf("R-2,49\\r", "\\nR-3,48\\n")
+    (('R-1,4', '8\\nR-2,49\\r'), ('R-2,49', '\\nR-3,48\\n'))
+    """
+    if rest.endswith("\r"):  # the last chunk's held carriage return
+        if not text.startswith("\n"):
+            raise _NotPlain
+        rest = rest[:-1]
+    held = text.endswith("\r")
+    body = text[:-1] if held else text
+    if body.count("\r") != body.count("\r\n"):
+        raise _NotPlain
+    return rest, body.replace("\r\n", "\n") + ("\r" if held else "")
 
 
 def _field(lines: list[str], index: int) -> list[str]:

@@ -100,7 +100,9 @@ def _not_parquet(path: Path, handle: IO[bytes], err: Exception) -> InputError:
     return InputError(path, f"{path}: the Parquet file cannot be read: {_said(err)}", _DAMAGED_HINT)
 
 
-def read_parquet(path: Path, batch_size: int) -> UsageFile:
+def read_parquet(path: Path, batch_size: int, groups: tuple[int, int] | None = None) -> UsageFile:
+    """The rows of a Parquet file, or of its row groups from `groups[0]` up to
+    `groups[1]` (runtime.inputs.partitions), numbered as in the whole file."""
     pa, parquet, handle = _open_parquet(path)
     try:
         schema = parquet.schema_arrow
@@ -115,7 +117,12 @@ def read_parquet(path: Path, batch_size: int) -> UsageFile:
     def batches() -> Iterator[Batch]:
         number = 1  # a Parquet file has no header line: its first record is row 1
         with handle:
-            source = parquet.iter_batches(batch_size=batch_size)
+            if groups is None:
+                source = parquet.iter_batches(batch_size=batch_size)
+            else:
+                metadata = parquet.metadata
+                number += sum(metadata.row_group(g).num_rows for g in range(groups[0]))
+                source = parquet.iter_batches(batch_size=batch_size, row_groups=range(*groups))
             while True:
                 try:
                     record_batch = next(source, None)

@@ -31,6 +31,7 @@ __all__ = [
     "ID_COLUMN",
     "PARQUET_SUFFIXES",
     "Batch",
+    "ByteSpan",
     "InputError",
     "Row",
     "Skim",
@@ -83,24 +84,40 @@ class UsageFile:
     batches: Iterator[Batch]
 
 
+@dataclass(frozen=True, slots=True)
+class ByteSpan:
+    """A part of a CSV or JSON Lines file to read (runtime.inputs.partitions): the
+    bytes from `start` to `end` (a record starts at `start`, one ends at `end`),
+    whose first line is line `first`, and whether the file has quotes (CSV: rows
+    may span lines)."""
+
+    start: int
+    end: int
+    first: int
+    quotes: bool
+
+
 # batch number (from 0, in the file) -> None to read the batch whole, or the only
 # record ids its rows are wanted for (the others are left unparsed)
 Skim = Callable[[int], AbstractSet[str] | None]
 
 
-def read_usage(path: Path, batch_size: int = BATCH_SIZE, skim: Skim | None = None) -> UsageFile:
+def read_usage(
+    path: Path, batch_size: int = BATCH_SIZE, skim: Skim | None = None, span: ByteSpan | None = None
+) -> UsageFile:
     """Open a usage file by its extension: .csv, .jsonl/.ndjson, .parquet/.parq.
 
     `skim`: a batch it gives ids for may come with only the rows of those ids
     (CSV files without quotes do; the others come whole). Batches end at the
-    same rows either way: a worker skims the batches another rates
-    (runtime.parallel), and counts them as every worker does.
+    same rows either way. `span`: only that part of a CSV file (after its
+    header) or JSON Lines file, with the line numbers of the whole file
+    (runtime.inputs.partitions).
     """
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
-        return _read_jsonl(path, batch_size)
+        return _read_jsonl(path, batch_size, span)
     if suffix == ".csv":
-        return _read_csv(path, batch_size, skim)
+        return _read_csv(path, batch_size, skim, span)
     if suffix in PARQUET_SUFFIXES:
         from clearline.runtime.inputs import parquet  # pyarrow is imported only for Parquet files
 
@@ -298,7 +315,30 @@ def _slow_runs(data: bytes, number: int) -> Generator[LineRun, None, int]:
     return number
 
 
-def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFile:
+class _Bounded:
+    """The bytes of a binary file up to an offset: what `_lines` and `_line_runs` read
+    of a `ByteSpan`."""
+
+    def __init__(self, raw: IO[bytes], left: int) -> None:
+        self.raw = raw
+        self.left = left
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.raw.read(size) if size else b""
+        self.left -= len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.raw.readline(size) if size else b""
+        self.left -= len(data)
+        return data
+
+
+def _read_csv(
+    path: Path, batch_size: int, skim: Skim | None = None, span: ByteSpan | None = None
+) -> UsageFile:
     try:
         raw = path.open("rb")
     except OSError as err:
@@ -336,7 +376,14 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
         return marker(reason, width, unread_id(reason, lambda head: csv_id(head, i_record)))
 
     # without a quote no row spans lines: each line is one row
-    one_line_rows = not _has_quotes(path)
+    one_line_rows = not (span.quotes if span is not None else _has_quotes(path))
+    source: IO[bytes] = raw  # what the rows are read from: the rest of the file, or the span
+    after = 1  # the line the rows come after
+    if span is not None:
+        raw.seek(span.start)
+        source = cast(IO[bytes], _Bounded(raw, span.end - span.start))
+        after = span.first - 1
+        lines = _lines(source, after)
 
     def add_run(start: int, texts: list[str], numbers: list[int], rows: list[Row]) -> None:
         """The rows of a run of lines of a file without quotes: each line is one row,
@@ -375,7 +422,7 @@ def _read_csv(path: Path, batch_size: int, skim: Skim | None = None) -> UsageFil
         rows: list[Row] = []
         count = batch_no = 0  # rows of the batch being filled, kept or skimmed; its number
         keep = skim(0) if skim else None
-        for start, texts, reason in _line_runs(raw, 1):
+        for start, texts, reason in _line_runs(source, after):
             if texts is None:
                 texts, reason_row = [], unreadable(reason)
                 if keep is None:
@@ -522,15 +569,20 @@ def _has_quotes(path: Path) -> bool:
         return True  # the reader meets the problem itself
 
 
-def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
-    # Columns are the union of keys of the first batch; later keys are read too.
+def _read_jsonl(path: Path, batch_size: int, span: ByteSpan | None = None) -> UsageFile:
+    # Columns are the union of keys of the first batch; later keys are read too. Of a
+    # span, in the order the span shows them (see runtime.inputs.partitions).
     try:
         raw = path.open("rb")
     except OSError as err:
         raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
     columns: list[str] = []
     index: dict[str, int] = {}
-    lines = _lines(raw)
+    if span is None:
+        lines = _lines(raw)
+    else:
+        raw.seek(span.start)
+        lines = _lines(cast(IO[bytes], _Bounded(raw, span.end - span.start)), span.first - 1)
 
     def parse(text: str | None, reason: str) -> dict[str, object] | str:
         if text is None:

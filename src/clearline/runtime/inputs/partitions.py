@@ -1,0 +1,247 @@
+"""Partitions: a usage file -> parts that separate readers read apart, together
+giving exactly the batches' rows of the whole file, with its line numbers.
+
+Input: a usage file's path and a target size. Output: `Partition`s, plain
+data (a frozen dataclass of strings, numbers and a flag; `as_dict` and
+`from_dict` make it JSON) that a worker process, or a Dask worker (issue 13),
+reads with `read_partition` alone, without the planner's state.
+
+- CSV without quotes: byte ranges cut just after a line feed near each
+  multiple of the target size; the line number of each part's first line is
+  the count of line feeds before it. A file with a lone carriage return (old
+  Mac line ends count as line ends the line feed count misses) is one part.
+- CSV with quotes: a quoted field may hold a line break, so a cut must fall
+  between records as csv.reader reads them: the planner reads the file once
+  with csv.reader (through the same line reader the engine's reading uses) and
+  cuts after the first record that ends past each multiple of the target.
+- Parquet: runs of whole row groups, cut where their bytes pass the target.
+- JSON Lines, with `json_lines=True`: byte ranges cut just after a line feed,
+  as CSV without quotes (a JSON text holds no raw line feed). A part's columns
+  are the keys in the order the part first shows them, not the file: the
+  same rows by name, but the one output that follows the columns' order, a
+  routed record's fields, could differ. So the caller cuts JSON Lines only
+  when no record is routed (runtime.parallel); else a file is one part.
+- A file smaller than the target, or one the planner cannot read (the reader
+  reports what is wrong with it), is one part: `kind` "whole".
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+from clearline.runtime.inputs.readers import (
+    _PLAIN_CHUNK,
+    BATCH_SIZE,
+    MAX_LINE,
+    PARQUET_SUFFIXES,
+    ByteSpan,
+    Skim,
+    UsageFile,
+    _has_quotes,
+    _lines,
+    read_usage,
+)
+
+__all__ = ["PARTITION_BYTES", "Partition", "plan_partitions", "read_partition"]
+
+PARTITION_BYTES = 64 << 20  # the default target size of a part
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A part of a usage file.
+
+    kind "bytes": the CSV bytes `start` to `end`, whose first line is line
+    `first` (`quotes`: the file has quotes, so a row may span lines); kind
+    "row groups": the Parquet row groups `start` up to `end`; kind "whole": the
+    file. `number` counts the parts of a file from 0.
+    """
+
+    path: str
+    number: int
+    kind: str
+    start: int = 0
+    end: int = 0
+    first: int = 0
+    quotes: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Partition:
+        return Partition(**data)
+
+
+def read_partition(part: Partition, batch_size: int = BATCH_SIZE, skim: Skim | None = None) -> UsageFile:
+    """The batches of one part, as `read_usage` reads them of the whole file."""
+    path = Path(part.path)
+    if part.kind == "bytes":
+        return read_usage(path, batch_size, skim, ByteSpan(part.start, part.end, part.first, part.quotes))
+    if part.kind == "row groups":
+        from clearline.runtime.inputs import parquet  # pyarrow is imported only for Parquet files
+
+        return parquet.read_parquet(path, batch_size, (part.start, part.end))
+    return read_usage(path, batch_size, skim)
+
+
+def plan_partitions(path: Path, target: int = PARTITION_BYTES, json_lines: bool = False) -> list[Partition]:
+    """The parts of a usage file, in order, each about `target` bytes (JSON Lines
+    files whole unless `json_lines`: see the module)."""
+    whole = [Partition(str(path), 0, "whole")]
+    suffix = path.suffix.lower()
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            return _row_groups(path, target) or whole
+        if path.stat().st_size <= target:
+            return whole
+        if suffix in {".jsonl", ".ndjson"}:
+            return (_json_lines_parts(path, target) if json_lines else None) or whole
+        if suffix != ".csv":
+            return whole
+        return _csv_parts(path, target) or whole
+    except (OSError, ValueError):
+        return whole  # the reader meets the problem and reports it
+
+
+def _csv_parts(path: Path, target: int) -> list[Partition] | None:
+    with path.open("rb") as raw:
+        header = raw.readline(MAX_LINE + 1)
+        if not header.endswith(b"\n") or b"\r" in header.removesuffix(b"\r\n").removesuffix(b"\n"):
+            return None  # no whole header line, or a lone carriage return in it
+        if not _only_crlf(raw):
+            return None
+        quotes = _has_quotes(path)
+        raw.seek(len(header))
+        cuts = _quoted_cuts(raw, target) if quotes else _plain_cuts(raw, target)
+    size = path.stat().st_size
+    parts: list[Partition] = []
+    start, first = len(header), 2
+    for end, next_first in [*cuts, (size, 0)]:
+        if end <= start:
+            continue
+        parts.append(Partition(str(path), len(parts), "bytes", start, end, first, quotes))
+        start, first = end, next_first
+    return parts
+
+
+def _json_lines_parts(path: Path, target: int) -> list[Partition] | None:
+    with path.open("rb") as raw:
+        if not _only_crlf(raw):
+            return None
+        raw.seek(0)
+        cuts = _plain_cuts(raw, target, first=1)
+    size = path.stat().st_size
+    parts: list[Partition] = []
+    start, first = 0, 1
+    for end, next_first in [*cuts, (size, 0)]:
+        if end > start:
+            parts.append(Partition(str(path), len(parts), "bytes", start, end, first))
+            start, first = end, next_first
+    return parts
+
+
+def _only_crlf(raw: IO[bytes]) -> bool:
+    """Whether every carriage return of the rest of the file ends a line with its line feed."""
+    carry = b""
+    for block in iter(lambda: raw.read(_PLAIN_CHUNK), b""):
+        data = carry + block
+        carry = data[-1:] if data.endswith(b"\r") else b""
+        body = data[: len(data) - len(carry)]
+        if body.count(b"\r") != body.count(b"\r\n"):
+            return False
+    return not carry
+
+
+def _plain_cuts(raw: IO[bytes], target: int, first: int = 2) -> list[tuple[int, int]]:
+    """(offset just after a line feed, the number of the line that starts there), one
+    near each multiple of `target` bytes: every line is a row. Read a chunk at a time;
+    the line at the start is line `first`."""
+    cuts: list[tuple[int, int]] = []
+    offset = raw.tell()
+    line = first  # the number of the line at `offset`
+    goal = offset + target
+    while True:
+        block = raw.read(min(_PLAIN_CHUNK, goal - offset))
+        if not block:
+            return cuts
+        line += block.count(b"\n")
+        offset += len(block)
+        if offset < goal or block.endswith(b"\n"):
+            if offset >= goal:
+                cuts.append((offset, line))
+                goal = offset + target
+            continue
+        while True:  # on to the end of the line the block stopped in
+            rest = raw.readline(_PLAIN_CHUNK)
+            offset += len(rest)
+            if not rest.endswith(b"\n"):
+                if not rest:
+                    return cuts
+                continue
+            line += 1
+            cuts.append((offset, line))
+            goal = offset + target
+            break
+
+
+class _Counting:
+    """A binary file that counts the bytes read through it (for `_lines`)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.read_so_far = raw.tell()
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.raw.readline(size)
+        self.read_so_far += len(data)
+        return data
+
+
+def _quoted_cuts(raw: IO[bytes], target: int) -> list[tuple[int, int]]:
+    """Cuts between records as the reader's csv.reader reads them: after the line that
+    ends the first record past each multiple of `target` bytes."""
+    counting = _Counting(raw)
+    ends: list[tuple[int, int]] = []  # (offset, number) of the last line fed
+
+    def feed() -> Iterator[str]:
+        for number, text, _ in _lines(cast(IO[bytes], counting), 1):
+            ends.append((counting.read_so_far, number))
+            yield "\n" if text is None else text  # as the reader feeds an unreadable line
+
+    cuts: list[tuple[int, int]] = []
+    goal = raw.tell() + target
+    try:
+        for _ in csv.reader(feed()):
+            offset, number = ends[-1]
+            ends.clear()
+            if offset >= goal:
+                cuts.append((offset, number + 1))
+                goal = offset + target
+    except csv.Error:
+        return cuts[:0]  # the reader stops at this error: one part reads to it as the file does
+    return cuts
+
+
+def _row_groups(path: Path, target: int) -> list[Partition] | None:
+    try:
+        import pyarrow.parquet
+    except ImportError:
+        return None
+    try:
+        metadata = pyarrow.parquet.ParquetFile(path).metadata
+        sizes = [metadata.row_group(g).total_byte_size for g in range(metadata.num_row_groups)]
+    except Exception:
+        return None
+    parts: list[Partition] = []
+    start = taken = 0
+    for g, size in enumerate(sizes):
+        taken += size
+        if taken >= target or g == len(sizes) - 1:
+            parts.append(Partition(str(path), len(parts), "row groups", start, g + 1))
+            start, taken = g + 1, 0
+    return parts or None
