@@ -584,7 +584,8 @@ def main() -> None:
         sys.exit(EXIT_INTERNAL)
 
 
-from clearline.cli import ledger as _ledger  # noqa: E402, F401  (close, ledger ...)
+from clearline.cli import authoring as _authoring  # noqa: E402, F401  # fmt, diff, lsp
+from clearline.cli import ledger as _ledger  # noqa: E402, F401  # close, ledger ...
 
 if __name__ == "__main__":
     main()
