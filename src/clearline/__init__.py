@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Sequence
 from decimal import localcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clearline import codes
 from clearline.compiler import ir
@@ -39,6 +40,9 @@ from clearline.runtime.rating.periods import period_bounds
 from clearline.runtime.settlement.settle import Settlement, finish
 from clearline.runtime.store.run_folder import RunWriter
 from clearline.source import SourceFile, Span
+
+if TYPE_CHECKING:
+    from clearline.runtime.cluster import Cluster
 
 __all__ = [
     "OUT_OF_PERIOD",
@@ -292,6 +296,9 @@ def run(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     out_of_period: str = "reject",
+    cluster: Cluster | None = None,
+    partition_progress: Callable[[int, int], None] | None = None,
+    partition_bytes: int | None = None,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -300,6 +307,10 @@ def run(
     result and every file are the same whatever the number.
     `out_of_period`: "reject" a record of another period, or "route" it to
     the run folder's `routed-PERIOD.jsonl`, a usage file for that period's run.
+    `cluster` (runtime.cluster.connect) rates on a Dask cluster instead, whose
+    workers read the usage files by their paths; the run folder is the same.
+    `partition_progress(done, total)` is called after each partition it rates;
+    `partition_bytes` sets the partitions' size (default: about 4 per worker).
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
@@ -332,14 +343,32 @@ def run(
     inputs += [("usage", Path(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []
+    if cluster is not None:
+        from clearline.runtime import cluster as on_cluster  # Dask is imported only for a cluster
+
+        on_cluster.check_reachable(cluster, [str(u) for u in usage])
+    hashes: dict[str, str] | None = None
     writer = RunWriter(Path(out)) if out is not None else None
     try:
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
-            candidates = duplicate_candidates([Path(u) for u in usage])
+            if cluster is not None:
+                candidates = on_cluster.candidates_on(cluster, [str(u) for u in usage])
+            else:
+                candidates = duplicate_candidates([Path(u) for u in usage])
             engine = Engine(plan_list, period, customer_table, candidates, route=out_of_period == "route")
             try:
-                if workers > 1:
+                if cluster is not None:
+                    hashes = on_cluster.settle_on_cluster(
+                        cluster,
+                        engine,
+                        [str(u) for u in usage],
+                        batch_size,
+                        writer,
+                        partition_progress,
+                        partition_bytes,
+                    )
+                elif workers > 1:
                     settle_in_workers(engine, [str(u) for u in usage], batch_size, workers, writer, progress)
                 else:
                     for path in usage:
@@ -355,7 +384,7 @@ def run(
             result = finish(engine, fx_table)
             if writer is not None:
                 options = {"out_of_period": out_of_period}
-                writer.finish(result, inputs, plans_hash(plan_list), {"options": options})
+                writer.finish(result, inputs, plans_hash(plan_list), {"options": options}, hashes)
                 writer = None
             return result
     finally:

@@ -228,8 +228,10 @@ class RunWriter:
         inputs: list[tuple[str, Path]],
         plan_sha256: str,
         extra: dict[str, Any] | None = None,
+        hashes: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Write everything but the streamed file, then the manifest; return it."""
+        """Write everything but the streamed file, then the manifest; return it.
+        `hashes`: the SHA-256 of inputs already hashed elsewhere (a cluster's workers), by path."""
         for rows in result.lifecycle_rows():
             self.rated(rows)
         self._rated_csv.close()
@@ -250,7 +252,7 @@ class RunWriter:
                 handle.write(json.dumps(trace, ensure_ascii=False, sort_keys=True) + "\n")
         for name in self.pending:
             os.replace(self._tmp(name), self.out / name)
-        manifest = build_manifest(result, inputs, plan_sha256, self.out, self.pending)
+        manifest = build_manifest(result, inputs, plan_sha256, self.out, self.pending, hashes)
         if extra:
             manifest.update(extra)
         tmp = self._tmp("manifest.json")
@@ -321,7 +323,9 @@ def build_manifest(
     plan_sha256: str,
     out: Path,
     outputs: list[str],
+    hashes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    known = hashes or {}
     totals: dict[str, dict[str, dict[str, Decimal]]] = {}
     for ln in result.lines:
         by_kind = totals.setdefault(ln.party, {}).setdefault(ln.kind, {})
@@ -335,7 +339,9 @@ def build_manifest(
         "schema": MANIFEST_SCHEMA,
         "period": result.period,
         "status": "clean" if not rejected and not unmatched else "completed with rejects",
-        "inputs": [{"role": role, "path": str(path), "sha256": sha256_file(path)} for role, path in inputs],
+        "inputs": [{"role": role, "path": str(path), "sha256": known.get(str(path)) or sha256_file(path)}
+            for role, path in inputs
+        ],
         "contracts": [
             {"id": p.id, "version": p.version, "file": p.file, "sha256": p.sha256} for p in result.plans
         ],
