@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 import clearline
+from clearline import codes
 from clearline.compiler import ir
 from clearline.compiler.printer import format_plan
 from clearline.diagnostics import ClearlineError, Diagnostic, render_all
@@ -216,6 +217,10 @@ class OutOfPeriod(StrEnum):
     route = "route"
 
 
+class EngineName(StrEnum):
+    dask = "dask"
+
+
 @app.command()
 def simulate(
     contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
@@ -243,9 +248,39 @@ def simulate(
             "for that period's run.",
         ),
     ] = OutOfPeriod.reject,
+    engine: Annotated[
+        EngineName | None,
+        typer.Option("--engine", help="Rate on a cluster: dask (docs/scale.md); the files are the same."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="With --engine dask: tcp://HOST:8786 (a running scheduler), or local:N "
+            "(a cluster of N workers on this machine; default local:2).",
+        ),
+    ] = None,
+    partition_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--partition-bytes",
+            help="With --engine dask: the size of a partition (default: about 4 per worker, from 4 MiB).",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
+    if engine is None and (scheduler is not None or partition_bytes is not None):
+        raise _fail(_option_error("--scheduler and --partition-bytes go with --engine dask"), err)
+    if engine is not None and workers != 1:
+        raise _fail(
+            _option_error(
+                "--workers counts this machine's processes; with --engine dask the cluster's workers "
+                "rate (--scheduler local:N for N of them here)"
+            ),
+            err,
+        )
     files = _contract_files(contracts, err)
     try:
         plans, warnings = clearline.load_plans(files)
@@ -253,6 +288,15 @@ def simulate(
         raise _fail(error, err) from None
     _report(warnings, err)
     folder = out_dir or Path("out") / period
+    if engine is not None:
+        from clearline.cli.cluster import simulate_on_cluster
+
+        kwargs = {"fx": fx, "customers": customers, "out": folder, "batch_size": batch_size}
+        result = simulate_on_cluster(
+            plans, usage, period, scheduler or "local:2", partition_bytes, out_of_period.value, kwargs, err
+        )
+        _finish(result, folder, out, err)
+        return
     estimate = _estimate_records(usage)
     show_progress = estimate > 200_000 and err.is_terminal
     progress = Progress(
@@ -288,6 +332,15 @@ def simulate(
     except KeyboardInterrupt:  # Ctrl-C: the workers stop too, and the folder has no manifest
         err.print(f"interrupted: {escape(str(folder))} holds no complete run (no manifest.json)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    _finish(result, folder, out, err)
+
+
+def _option_error(message: str) -> ClearlineError:
+    return ClearlineError([Diagnostic(codes.BAD_OPTION, message, None, None)])
+
+
+def _finish(result: clearline.Settlement, folder: Path, out: Console, err: Console) -> None:
+    """The summary, and the exit code of a run that completed."""
     _summary(result, folder, out)
     if not result.ok:
         err.print(
