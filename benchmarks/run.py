@@ -50,6 +50,7 @@ class Result:
     peak_rss_mb: float
     csv_rows_per_s: float
     polars_rows_per_s: float | None = None  # None: polars is not installed
+    cpu_seconds: float = 0.0  # of the run and its workers: on a loaded machine, the work done
 
     @property
     def rate(self) -> float:
@@ -114,9 +115,10 @@ def load() -> str:
 
 def simulate(
     command: str, contract: Path, usage: Path, out: Path, records: int, workers: int = 1
-) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one `clearline simulate` child process (with
-    workers, the largest of its own and its workers' peaks)."""
+) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MB, CPU seconds) of one `clearline simulate` child process
+    (with workers, the largest of its own and its workers' peaks, and the CPU time of
+    them all)."""
     args = [
         command,
         "simulate",
@@ -143,10 +145,10 @@ def simulate(
         if done.returncode != 0:
             err.seek(0)
             sys.exit(f"clearline simulate failed:\n{err.read().decode()}")
-    seconds, own, largest = done.stdout.split()
+    seconds, own, largest, cpu = done.stdout.split()
     # ru_maxrss is in kilobytes on Linux, in bytes on macOS
     scale = 1 if sys.platform == "darwin" else 1024
-    return float(seconds), (int(largest) if workers > 1 else int(own)) * scale / 1e6
+    return float(seconds), (int(largest) if workers > 1 else int(own)) * scale / 1e6, float(cpu)
 
 
 _TIMED = """
@@ -159,7 +161,8 @@ code = os.waitstatus_to_exitcode(status)
 if code not in (0, 3):  # 3: settled, with rejected or unmatched records
     sys.exit(code)
 # the workers are clearline's children: the largest peak of this process's descendants
-print(seconds, usage.ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+every = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(seconds, usage.ru_maxrss, every.ru_maxrss, every.ru_utime + every.ru_stime)
 """
 
 
@@ -179,7 +182,7 @@ def measure(
         usage = generate.ensure_shape(kind, records)
     contract = CONTRACTS / f"{kind}.contract"
     out = OUT / f"{kind}-{records}"
-    best: tuple[float, float] | None = None
+    best: tuple[float, float, float] | None = None
     csv_rate = 0.0
     polars: float | None = None
     for _ in range(repeat):
@@ -188,15 +191,15 @@ def measure(
             csv_rate = max(csv_rate, csv_reader_rate(usage))
             rate = polars_rate(usage)
             polars = None if rate is None else max(polars or 0.0, rate)
-        seconds, rss = simulate(command, contract, usage, out, records, workers)
-        best = (seconds, rss) if best is None or seconds < best[0] else best
+        seconds, rss, cpu = simulate(command, contract, usage, out, records, workers)
+        best = (seconds, rss, cpu) if best is None or seconds < best[0] else best
     assert best is not None
-    return Result(records, best[0], best[1], csv_rate or 1.0, polars)
+    return Result(records, best[0], best[1], csv_rate or 1.0, polars, best[2])
 
 
 def table(kind: str, results: list[Result], fixed: Result, shuffled: bool = False, workers: int = 1) -> str:
     head = (
-        f"{'records':>10} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>11} "
+        f"{'records':>10} {'seconds':>8} {'CPU s':>6} {'records/s':>10} {'peak RSS MB':>11} "
         f"{'csv.reader rows/s':>17} {'ratio':>6} {'polars rows/s':>13} {'ratio':>6}"
     )
     ids = ", record ids in a scrambled order" if shuffled else ""
@@ -204,7 +207,8 @@ def table(kind: str, results: list[Result], fixed: Result, shuffled: bool = Fals
     lines = [f"clearline simulate contracts/{kind}.contract, end to end{ids}", head, "-" * len(head)]
     for r in results:
         lines.append(
-            f"{r.records:>10,} {r.seconds:>8.2f} {r.rate:>10,.0f} {r.peak_rss_mb:>11.1f} "
+            f"{r.records:>10,} {r.seconds:>8.2f} {r.cpu_seconds:>6.2f} {r.rate:>10,.0f} "
+            f"{r.peak_rss_mb:>11.1f} "
             f"{r.csv_rows_per_s:>17,.0f} {r.ratio:>6.3f} "
             + (
                 f"{r.polars_rows_per_s:>13,.0f} {r.polars_ratio:>6.3f}"

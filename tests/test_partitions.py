@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearline.runtime.inputs.partitions import Partition, plan_partitions, read_partition
-from clearline.runtime.inputs.readers import read_usage
+from clearline.runtime.inputs.readers import UsageFile, read_usage
 from conftest import text_parquet
 
 HEADER = b"record_id,timestamp,customer_id,service,destination,quantity,unit\n"
@@ -121,7 +121,7 @@ pieces = st.sampled_from(
         b"F,2026-03-02,C-1001\n",  # cut short
         b"\n",
         b'G,x,"open\n',  # a quote left open: the rest of the file is one field
-        b"H,2026-03-02T10:00:00+01:00,C-1001,in\"side,4860,61,s\n",  # a quote inside a cell
+        b'H,2026-03-02T10:00:00+01:00,C-1001,in"side,4860,61,s\n',  # a quote inside a cell
     ]
 )
 
@@ -171,3 +171,50 @@ def test_the_id_scan_of_crlf_files_gives_the_ids_of_the_batches(
     assert [rid for ids in duplicates.scan_ids(usage) or [] for rid in ids] == read
     if "\r" not in body.replace("\r\n", ""):  # CRLF only: the split path, no csv.reader
         assert [rid for ids in duplicates._plain_csv_ids(usage) for rid in ids] == read
+
+
+# --- JSON Lines parts ----------------------------------------------------------------------
+
+json_pieces = st.sampled_from(
+    [
+        b'{"record_id": "A", "quantity": 61, "unit": "s"}\n',
+        b'{"unit": "s", "record_id": "B", "destination": "4860"}\r\n',  # keys in another order
+        b'{"record_id": "C", "extra": {"nested": [1, 2]}}\n',
+        b'{"record_id": "D", "quantity": 6\n',  # cut short: not JSON
+        b'{"record_id": "E\xff"}\n',  # not UTF-8
+        b"\n",
+        b"[1, 2]\n",  # not an object
+    ]
+)
+
+
+def named(pairs: list[tuple[int, list[str | None]]], columns: list[str]) -> list[tuple[int, object]]:
+    """Rows by column name (a part finds the keys in its own order), markers as they are."""
+    out: list[tuple[int, object]] = []
+    for number, row in pairs:
+        if row and row[0] and row[0].startswith("\x00"):
+            out.append((number, (row[0], row[-2], row[-1])))
+        else:
+            out.append((number, sorted((c, v) for c, v in zip(columns, row, strict=False) if v is not None)))
+    return out
+
+
+def named_rows(usage: UsageFile) -> list[tuple[int, object]]:
+    return [pair for batch in usage.batches for pair in named(list(batch), usage.columns)]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.lists(json_pieces, max_size=25).map(b"".join), target=st.integers(1, 300), batch=st.integers(1, 5)
+)
+def test_json_lines_parts_read_as_the_whole_file(
+    body: bytes, target: int, batch: int, tmp_path: Path
+) -> None:
+    """Every record's cells by name and every reject row, on the same line numbers."""
+    usage = tmp_path / "usage.jsonl"
+    usage.write_bytes(b"\xef\xbb\xbf" + body)  # a byte order mark, read only at the file's start
+    parts = plan_partitions(usage, target, json_lines=True)
+    if len(body) + 3 > target:
+        assert all(p.kind == "bytes" for p in parts)
+    whole = named_rows(read_usage(usage, batch))
+    assert [pair for part in parts for pair in named_rows(read_partition(part, batch))] == whole

@@ -113,8 +113,8 @@ def test_workers_read_partitions_of_each_file_once_and_write_the_same_run_folder
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Partitions of 64 bytes (about one record each): of the tricky files, of a CSV
-    file with quoted line breaks and of a Parquet file of one row per row group;
-    the run folder is the one of one process for 2 and 3 workers."""
+    file with quoted line breaks, of a Parquet file of one row per row group and of
+    a JSON Lines file; the run folder is the one of one process for 2 and 3 workers."""
     usage = tricky_usage(tmp_path)
     quoted = tmp_path / "quoted.csv"
     quoted.write_text(
@@ -127,12 +127,25 @@ def test_workers_read_partitions_of_each_file_once_and_write_the_same_run_folder
     )
     usage.append(quoted)
     usage.append(text_parquet(usage[1], tmp_path / "cdrs-3.parquet", row_group_size=1))
+    lines = tmp_path / "cdrs-4.jsonl"  # keys in two orders, a duplicate of quoted.csv's Q2
+    lines.write_text(
+        '{"record_id": "J1", "timestamp": "2026-03-05T10:00:00+01:00", "customer_id": "C-1001", '
+        '"service": "voice-out", "destination": "4860123456", "quantity": 61, "unit": "s"}\n'
+        '{"unit": "s", "quantity": "30", "destination": "4860123456", "service": "voice-out", '
+        '"customer_id": "C-1001", "timestamp": "2026-03-05T11:00:00+01:00", "record_id": "Q2"}\n'
+        '{"record_id": "J2", "timestamp": "2026-03-05T12:00:00+01:00"}\n',
+        encoding="utf-8",
+    )
+    usage.append(lines)
     settle_into(tmp_path / "one", usage, workers=1)
     expected = folder_bytes(tmp_path / "one")
     monkeypatch.setattr(parallel, "MIN_PARTITION", 64)
     monkeypatch.setattr(parallel, "PER_WORKER", 1000)  # the parts as small as MIN_PARTITION
     parts = parallel.partitions_for([str(u) for u in usage], 2)
     assert len(parts) >= 12 and {p.kind for p in parts} == {"bytes", "row groups"}
+    assert len([p for p in parts if p.path == str(lines)]) == 3
+    # when records are routed, a JSON Lines file is whole (a part's key order is its own)
+    assert [p.kind for p in parallel.partitions_for([str(lines)], 2, route=True)] == ["whole"]
     for workers in (2, 3):
         settle_into(tmp_path / f"parts-{workers}", usage, workers)
         assert folder_bytes(tmp_path / f"parts-{workers}") == expected, workers
@@ -144,7 +157,7 @@ def test_workers_read_partitions_of_each_file_once_and_write_the_same_run_folder
     }
     # quoted.csv: A on line 4 (after a record of two lines), Q1 on line 7; the Parquet
     # file repeats cdrs-2.csv's records: every one a duplicate, E, I, H and J
-    assert {("quoted.csv", "4", "A"), ("quoted.csv", "7", "Q1")} <= duplicates
+    assert {("quoted.csv", "4", "A"), ("quoted.csv", "7", "Q1"), ("cdrs-4.jsonl", "2", "Q2")} <= duplicates
     assert {d for d in duplicates if d[0] == "cdrs-3.parquet"} == {
         ("cdrs-3.parquet", str(n), rid) for n, rid in ((1, "E"), (2, "I"), (3, "H"), (4, "J"))
     }

@@ -181,6 +181,9 @@ def verify(
 def compile_(
     contract: Annotated[Path, typer.Argument(help="The contract file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the serialised plan (JSON).")] = False,
+    paths: Annotated[
+        bool, typer.Option("--paths", help="Also print which engine path rates each rule, and why.")
+    ] = False,
 ) -> None:
     """Print the settlement plan of a contract, readable or as JSON."""
     _, err = _consoles()
@@ -196,6 +199,10 @@ def compile_(
         typer.echo(json.dumps(ir.to_json(plan), indent=2, ensure_ascii=False))
     else:
         typer.echo(format_plan(plan), nl=False)
+    if paths:
+        from clearline.runtime.rating.paths import format_paths
+
+        typer.echo(format_paths(plan), nl=False, err=as_json)  # JSON on stdout stays JSON
 
 
 def _estimate_records(paths: list[Path]) -> int:

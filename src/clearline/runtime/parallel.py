@@ -5,7 +5,8 @@ usage files and a number of workers. Output: the engine's `Accumulated`
 state and the rated rows, in read order, in the run writer.
 
 Each usage file is cut into partitions at record boundaries
-(runtime.inputs.partitions: CSV byte ranges, Parquet row groups), and each
+(runtime.inputs.partitions: CSV and JSON Lines byte ranges, Parquet row
+groups; JSON Lines whole when records are routed), and each
 worker reads only its partitions (every Nth), so each file is read once in
 all. Duplicates (docs/scale.md): a record is "first read" where one process
 would first read it. When some ids must be remembered (the candidates of the
@@ -100,9 +101,10 @@ def _part(folder: str, worker: int, suffix: str) -> Path:
     return Path(folder) / f"worker-{worker}.{suffix}"
 
 
-def partitions_for(usage: Sequence[str], workers: int) -> list[Partition]:
+def partitions_for(usage: Sequence[str], workers: int, route: bool = False) -> list[Partition]:
     """The partitions of the usage files, in read order: about PER_WORKER per worker
-    over all the bytes, none smaller than MIN_PARTITION."""
+    over all the bytes, none smaller than MIN_PARTITION. JSON Lines files are cut
+    only when no record is routed (`route`; see runtime.inputs.partitions)."""
     sizes = []
     for path in usage:
         try:
@@ -110,7 +112,7 @@ def partitions_for(usage: Sequence[str], workers: int) -> list[Partition]:
         except OSError:
             sizes.append(0)
     target = max(MIN_PARTITION, sum(sizes) // max(1, workers * PER_WORKER))
-    return [part for path in usage for part in plan_partitions(Path(path), target)]
+    return [part for path in usage for part in plan_partitions(Path(path), target, json_lines=not route)]
 
 
 def _work(job: Callable[[_Share, Callable[[int], None]], Any], share: _Share, messages: Any) -> None:
@@ -224,7 +226,7 @@ def settle_in_workers(
 ) -> None:
     """Rate the usage files in `workers` processes into `engine.acc`, and the
     rated rows, in read order, into `writer`."""
-    parts = list(enumerate(partitions_for(usage, workers)))
+    parts = list(enumerate(partitions_for(usage, workers, engine.route)))
     count = max(1, min(workers, len(parts)))
     parts_root = writer.out if writer is not None else None
     with tempfile.TemporaryDirectory(prefix=".workers-", dir=parts_root) as folder:
@@ -247,6 +249,7 @@ def settle_in_workers(
             for found in _run(_first_reads, shares, None):
                 first_reads.update(found)
             before = _seen_before([first_reads.get(n, {}) for n, _ in parts])
+            first_reads.clear()
             shares = [replace(share, seen_before={n: before[n] for n, _ in share.parts}) for share in shares]
         outcomes = _run(_rate_share, shares, progress)
         engine.acc = outcomes[0].acc
@@ -257,12 +260,14 @@ def settle_in_workers(
 
 
 def _seen_before(first_reads: list[Seen]) -> list[Seen]:
-    """Per partition, the first reading of each id in the partitions before it: the
-    earliest wins, as in one process reading them in order."""
+    """Per partition, of the ids it remembers, those first read in a partition before
+    it, with where: the earliest wins, as in one process reading them in order. (An id
+    it does not remember -- not in it, or only on records rejected before the duplicate
+    check -- it never looks up.)"""
     before: list[Seen] = []
     running: Seen = {}
     for found in first_reads:
-        before.append(dict(running))
+        before.append({rid: running[rid] for rid in found.keys() & running.keys()})
         for rid, where in found.items():
             running.setdefault(rid, where)
     return before

@@ -15,9 +15,12 @@ reads with `read_partition` alone, without the planner's state.
   with csv.reader (through the same line reader the engine's reading uses) and
   cuts after the first record that ends past each multiple of the target.
 - Parquet: runs of whole row groups, cut where their bytes pass the target.
-- JSON Lines: one part per file for now: the engine's columns are the keys in
-  the order the file first shows them, and a part read alone would find them
-  in another order (the fields of a routed record would follow it).
+- JSON Lines, with `json_lines=True`: byte ranges cut just after a line feed,
+  as CSV without quotes (a JSON text holds no raw line feed). A part's columns
+  are the keys in the order the part first shows them, not the file: the
+  same rows by name, but the one output that follows the columns' order, a
+  routed record's fields, could differ. So the caller cuts JSON Lines only
+  when no record is routed (runtime.parallel); else a file is one part.
 - A file smaller than the target, or one the planner cannot read (the reader
   reports what is wrong with it), is one part: `kind` "whole".
 """
@@ -86,14 +89,19 @@ def read_partition(part: Partition, batch_size: int = BATCH_SIZE, skim: Skim | N
     return read_usage(path, batch_size, skim)
 
 
-def plan_partitions(path: Path, target: int = PARTITION_BYTES) -> list[Partition]:
-    """The parts of a usage file, in order, each about `target` bytes."""
+def plan_partitions(path: Path, target: int = PARTITION_BYTES, json_lines: bool = False) -> list[Partition]:
+    """The parts of a usage file, in order, each about `target` bytes (JSON Lines
+    files whole unless `json_lines`: see the module)."""
     whole = [Partition(str(path), 0, "whole")]
     suffix = path.suffix.lower()
     try:
         if suffix in PARQUET_SUFFIXES:
             return _row_groups(path, target) or whole
-        if suffix != ".csv" or path.stat().st_size <= target:
+        if path.stat().st_size <= target:
+            return whole
+        if suffix in {".jsonl", ".ndjson"}:
+            return (_json_lines_parts(path, target) if json_lines else None) or whole
+        if suffix != ".csv":
             return whole
         return _csv_parts(path, target) or whole
     except (OSError, ValueError):
@@ -121,6 +129,22 @@ def _csv_parts(path: Path, target: int) -> list[Partition] | None:
     return parts
 
 
+def _json_lines_parts(path: Path, target: int) -> list[Partition] | None:
+    with path.open("rb") as raw:
+        if not _only_crlf(raw):
+            return None
+        raw.seek(0)
+        cuts = _plain_cuts(raw, target, first=1)
+    size = path.stat().st_size
+    parts: list[Partition] = []
+    start, first = 0, 1
+    for end, next_first in [*cuts, (size, 0)]:
+        if end > start:
+            parts.append(Partition(str(path), len(parts), "bytes", start, end, first))
+            start, first = end, next_first
+    return parts
+
+
 def _only_crlf(raw: IO[bytes]) -> bool:
     """Whether every carriage return of the rest of the file ends a line with its line feed."""
     carry = b""
@@ -133,25 +157,36 @@ def _only_crlf(raw: IO[bytes]) -> bool:
     return not carry
 
 
-def _plain_cuts(raw: IO[bytes], target: int) -> list[tuple[int, int]]:
+def _plain_cuts(raw: IO[bytes], target: int, first: int = 2) -> list[tuple[int, int]]:
     """(offset just after a line feed, the number of the line that starts there), one
-    near each multiple of `target` bytes: every line is a row."""
+    near each multiple of `target` bytes: every line is a row. Read a chunk at a time;
+    the line at the start is line `first`."""
     cuts: list[tuple[int, int]] = []
     offset = raw.tell()
-    line = 2  # the number of the line at `offset`
+    line = first  # the number of the line at `offset`
+    goal = offset + target
     while True:
-        block = raw.read(target)
+        block = raw.read(min(_PLAIN_CHUNK, goal - offset))
         if not block:
             return cuts
         line += block.count(b"\n")
         offset += len(block)
-        rest = raw.readline()  # on to the end of the line the block stopped in
-        if not rest:
-            return cuts
-        offset += len(rest)
-        if rest.endswith(b"\n"):
+        if offset < goal or block.endswith(b"\n"):
+            if offset >= goal:
+                cuts.append((offset, line))
+                goal = offset + target
+            continue
+        while True:  # on to the end of the line the block stopped in
+            rest = raw.readline(_PLAIN_CHUNK)
+            offset += len(rest)
+            if not rest.endswith(b"\n"):
+                if not rest:
+                    return cuts
+                continue
             line += 1
             cuts.append((offset, line))
+            goal = offset + target
+            break
 
 
 class _Counting:

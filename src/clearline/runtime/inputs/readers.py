@@ -108,12 +108,13 @@ def read_usage(
 
     `skim`: a batch it gives ids for may come with only the rows of those ids
     (CSV files without quotes do; the others come whole). Batches end at the
-    same rows either way. `span`: only that part of a CSV file, after its
-    header, with the line numbers of the whole file (runtime.inputs.partitions).
+    same rows either way. `span`: only that part of a CSV file (after its
+    header) or JSON Lines file, with the line numbers of the whole file
+    (runtime.inputs.partitions).
     """
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
-        return _read_jsonl(path, batch_size)
+        return _read_jsonl(path, batch_size, span)
     if suffix == ".csv":
         return _read_csv(path, batch_size, skim, span)
     if suffix in PARQUET_SUFFIXES:
@@ -567,15 +568,20 @@ def _has_quotes(path: Path) -> bool:
         return True  # the reader meets the problem itself
 
 
-def _read_jsonl(path: Path, batch_size: int) -> UsageFile:
-    # Columns are the union of keys of the first batch; later keys are read too.
+def _read_jsonl(path: Path, batch_size: int, span: ByteSpan | None = None) -> UsageFile:
+    # Columns are the union of keys of the first batch; later keys are read too. Of a
+    # span, in the order the span shows them (see runtime.inputs.partitions).
     try:
         raw = path.open("rb")
     except OSError as err:
         raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
     columns: list[str] = []
     index: dict[str, int] = {}
-    lines = _lines(raw)
+    if span is None:
+        lines = _lines(raw)
+    else:
+        raw.seek(span.start)
+        lines = _lines(cast(IO[bytes], _Bounded(raw, span.end - span.start)), span.first - 1)
 
     def parse(text: str | None, reason: str) -> dict[str, object] | str:
         if text is None:

@@ -1,0 +1,149 @@
+"""The reference engine is the oracle: every other way of settling writes the
+same run folder, byte for byte -- lines, rated records, traces, rejects,
+unmatched records, manifest.
+
+The ways, each against the reference path (`Engine(fast=False)`: every record
+through every check in order):
+
+- "fast paths": the engine as it runs (memoised prices, runs of records a
+  column at a time);
+- "partitions": two worker processes over partitions of about one record
+  (runtime.parallel, runtime.inputs.partitions), in batches of 3.
+
+A columnar engine (issue 12) joins WAYS when it exists. Inputs: the
+grammar-directed random contracts and records of tests/test_properties.py,
+and the bundled contracts over their own data and over generated usage of
+each shape (benchmarks/generate.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import clearline
+from clearline.compiler import ir
+from clearline.runtime import parallel
+from clearline.runtime.rating.engine import Engine
+from conftest import CONTRACTS, DATA, PERIOD
+from test_properties import USAGE_COLUMNS, RandomContract, mixed_records, random_contracts, write_csv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import generate  # a script of benchmarks/, not a package
+
+Settle = Callable[[Sequence[ir.ContractPlan], Sequence[Path], Path, dict[str, object]], None]
+
+
+@contextmanager
+def reference_engine() -> Iterator[None]:
+    """The facade's Engine made the reference path for a moment (as benchmarks/check.py)."""
+    engine = clearline.Engine
+    clearline.Engine = functools.partial(Engine, fast=False)
+    try:
+        yield
+    finally:
+        clearline.Engine = engine
+
+
+@contextmanager
+def small_partitions() -> Iterator[None]:
+    """Partitions of about one record: every cut the planner can make is made."""
+    saved = parallel.MIN_PARTITION, parallel.PER_WORKER
+    parallel.MIN_PARTITION, parallel.PER_WORKER = 64, 100_000
+    try:
+        yield
+    finally:
+        parallel.MIN_PARTITION, parallel.PER_WORKER = saved
+
+
+def reference(
+    plans: Sequence[ir.ContractPlan], usage: Sequence[Path], out: Path, options: dict[str, object]
+) -> None:
+    with reference_engine():
+        clearline.run(plans, usage, PERIOD, out=out, **options)
+
+
+def fast_paths(
+    plans: Sequence[ir.ContractPlan], usage: Sequence[Path], out: Path, options: dict[str, object]
+) -> None:
+    clearline.run(plans, usage, PERIOD, out=out, **options)
+
+
+def partitions(
+    plans: Sequence[ir.ContractPlan], usage: Sequence[Path], out: Path, options: dict[str, object]
+) -> None:
+    with small_partitions():
+        clearline.run(plans, usage, PERIOD, out=out, **{**options, "batch_size": 3, "workers": 2})
+
+
+WAYS: dict[str, Settle] = {"fast paths": fast_paths, "partitions": partitions}
+
+
+def folder(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+def differences(expected: dict[str, bytes], got: dict[str, bytes]) -> list[str]:
+    return [n for n in sorted(expected.keys() | got.keys()) if expected.get(n) != got.get(n)]
+
+
+def agree(plans: Sequence[ir.ContractPlan], usage: Sequence[Path], base: Path, **options: object) -> None:
+    reference(plans, usage, base / "reference", options)
+    expected = folder(base / "reference")
+    assert {"manifest.json", "rated_records.csv", "trace.jsonl", "rejects.csv"} <= expected.keys()
+    for name, way in WAYS.items():
+        way(plans, usage, base / name, options)
+        assert differences(expected, folder(base / name)) == [], name
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    contracts=st.integers(min_value=1, max_value=2).flatmap(
+        lambda n: st.tuples(*(random_contracts(i) for i in range(1, n + 1)))
+    ),
+    records=mixed_records(),
+)
+def test_random_contracts_settle_alike_every_way(
+    contracts: tuple[RandomContract, ...], records: list[dict[str, str]]
+) -> None:
+    """Calls priced per minute with increments and connect fees, per-record and per-line
+    rounding, VAT, shares of net or gross, subscriptions with guarantees and proration,
+    conversions; broken and unmatched records and duplicates among them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        paths = []
+        for c in contracts:
+            path = base / f"{c.id}.contract"
+            path.write_text(c.text, encoding="utf-8")
+            paths.append(path)
+        plans, _ = clearline.load_plans(paths)
+        usage = write_csv(base / "usage.csv", USAGE_COLUMNS, records)
+        agree(plans, [usage], base, fx=DATA / "fx-rates.csv")
+
+
+SHAPES = {
+    "nordcarrier": (generate.cdrs, "nordcarrier-cdrs.csv"),
+    "fleetiot": (generate.iot, "fleetiot-usage.csv"),
+    "streamplus": (generate.events, "streamplus-subscriptions.csv"),
+    "gamestudio": (generate.purchases, "dcb-purchases.csv"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_bundled_contracts_settle_alike_every_way(shape: str, tmp_path: Path) -> None:
+    """Each bundled contract over its own data and 1,500 generated records of its shape
+    (FleetIoT's SIM fee on a maximum and graduated tiers, GameStudio's VAT-included
+    purchases and waterfall, StreamPlus's subscriptions, NordCarrier's prefixes)."""
+    make, bundled = SHAPES[shape]
+    generated = tmp_path / f"{shape}.csv"
+    make(generated, 1500, 7)
+    plans, _ = clearline.load_plans([CONTRACTS / f"{shape}.contract"])
+    agree(plans, [DATA / bundled, generated], tmp_path, fx=DATA / "fx-rates.csv")
