@@ -234,10 +234,10 @@ def _failure(failed: _PartFailed) -> Failure:
     return (failed.number, err.path, err.message, err.hint)
 
 
-def _plan_task(usage: list[str], workers: int, target: int | None) -> list[Partition]:
+def _plan_task(usage: list[str], workers: int, target: int | None, route: bool) -> list[Partition]:
     if target is None:
-        return partitions_for(usage, workers)
-    return [part for path in usage for part in plan_partitions(Path(path), target)]
+        return partitions_for(usage, workers, route)
+    return [part for path in usage for part in plan_partitions(Path(path), target, json_lines=not route)]
 
 
 def _candidates_task(usage: list[str]) -> set[str] | None:
@@ -297,7 +297,13 @@ def settle_on_cluster(
     client = cluster.client
     paths = list(usage)
     hashes = {path: client.submit(sha256_file, Path(path), pure=False) for path in paths}
-    parts = list(enumerate(client.submit(_plan_task, paths, cluster.workers, partition_bytes).result()))
+    parts = list(
+        enumerate(
+            client.submit(
+                _plan_task, paths, cluster.workers, partition_bytes, engine.route, pure=False
+            ).result()
+        )
+    )
     plans = [ir.to_json(p) for p in engine.plans]
     context = _Context(
         hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest(),
