@@ -57,7 +57,9 @@ def usage_files(folder: Path) -> list[Path]:
     return usage
 
 
-def run_on(scheduler: str, usage: list[Path], out: Path, partition_bytes: int | None) -> clearline.Settlement:
+def run_on(
+    scheduler: str, usage: list[Path], out: Path, partition_bytes: int | None, parquet: Path | None = None
+) -> clearline.Settlement:
     plans, _ = clearline.load_plans(CONTRACT_FILES)
     seen: list[tuple[int, int]] = []
     with connect(scheduler) as cluster:
@@ -72,8 +74,11 @@ def run_on(scheduler: str, usage: list[Path], out: Path, partition_bytes: int | 
             cluster=cluster,
             partition_bytes=partition_bytes,
             partition_progress=lambda done, total: seen.append((done, total)),
+            rated_parquet=parquet,
         )
     total = seen[-1][1]
+    if parquet is not None:  # a part per partition, and the subscription events' last
+        assert len(list(parquet.glob("part-*.parquet"))) == total + 1
     assert seen == [(k, total) for k in range(1, total + 1)]  # one step per partition
     return result
 
@@ -90,14 +95,21 @@ def test_two_worker_processes_write_the_run_folder_of_one_process(
     expected = folder_bytes(tmp_path / "one")
     for partition_bytes in (1, 64, None):
         out = tmp_path / f"dask-{partition_bytes}"
-        result = run_on(two_workers.address, usage, out, partition_bytes)
+        result = run_on(two_workers.address, usage, out, partition_bytes, tmp_path / "parquet")
         assert folder_bytes(out) == expected, partition_bytes
         assert (result.read, result.rated) == (one.read, one.rated)
+        # the workers' Parquet parts, in name order, hold the rated records' rows, in order
+        assert parquet_rows(tmp_path / "parquet") == read_csv(out / "rated_records.csv")
     rejects = {
         (r["file"].rsplit("/", 1)[1], r["line"], r["record_id"]) for r in read_csv(out / "rejects.csv")
     }
     assert {("cdrs-1.csv", "7", "A"), ("quoted.csv", "4", "A"), ("cdrs-3.parquet", "1", "E")} <= rejects
     assert [r["record_id"] for r in read_csv(out / "unmatched.csv")] == ["F"]
+
+
+def parquet_rows(folder: Path) -> list[dict[str, str]]:
+    pq = pytest.importorskip("pyarrow.parquet")
+    return [row for part in sorted(folder.glob("part-*.parquet")) for row in pq.read_table(part).to_pylist()]
 
 
 def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -116,11 +128,24 @@ def test_the_cli_on_a_scheduler_and_on_a_local_cluster(tmp_path: Path, two_worke
     expected = folder_bytes(tmp_path / "plain")
     for name, scheduler in (("tcp", two_workers.address), ("local", "local:1")):
         out = tmp_path / name
-        done = cli(*usage, "-o", out, "--engine", "dask", "--scheduler", scheduler, "--partition-bytes", "64")
+        parquet = ["--rated-parquet", tmp_path / f"{name}-parquet"]
+        done = cli(
+            *usage,
+            "-o",
+            out,
+            "--engine",
+            "dask",
+            "--scheduler",
+            scheduler,
+            "--partition-bytes",
+            "64",
+            *parquet,
+        )
         assert done.returncode == 3, done.stderr
         assert folder_bytes(out) == expected, name
         assert done.stdout == plain.stdout.replace(str(tmp_path / "plain"), str(out))
         assert "Traceback" not in done.stderr
+        assert parquet_rows(tmp_path / f"{name}-parquet") == read_csv(out / "rated_records.csv")
     assert "dask dashboard: http://" in done.stderr
     wrong = cli(*usage, "-o", tmp_path / "wrong", "--scheduler", two_workers.address)
     assert wrong.returncode == 1 and f"error[{codes.BAD_OPTION}]" in wrong.stderr

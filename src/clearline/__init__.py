@@ -299,6 +299,7 @@ def run(
     cluster: Cluster | None = None,
     partition_progress: Callable[[int, int], None] | None = None,
     partition_bytes: int | None = None,
+    rated_parquet: str | Path | None = None,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -310,8 +311,12 @@ def run(
     `cluster` (runtime.cluster.connect) rates on a Dask cluster instead, whose
     workers read the usage files by their paths; the run folder is the same.
     `partition_progress(done, total)` is called after each partition it rates;
-    `partition_bytes` sets the partitions' size (default: about 4 per worker).
+    `partition_bytes` sets the partitions' size (default: about 4 per worker);
+    `rated_parquet`, a folder every worker can write to, gets the rated records
+    as Parquet, one file per partition, written by the workers.
     """
+    if rated_parquet is not None and cluster is None:
+        raise ValueError("rated_parquet is written by a cluster's workers: it needs cluster")
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if out_of_period not in OUT_OF_PERIOD:
@@ -347,6 +352,8 @@ def run(
         from clearline.runtime import cluster as on_cluster  # Dask is imported only for a cluster
 
         on_cluster.check_reachable(cluster, [str(u) for u in usage])
+        if rated_parquet is not None:
+            on_cluster.prepare_parquet(cluster, Path(rated_parquet))
     hashes: dict[str, str] | None = None
     writer = RunWriter(Path(out)) if out is not None else None
     try:
@@ -367,6 +374,7 @@ def run(
                         writer,
                         partition_progress,
                         partition_bytes,
+                        None if rated_parquet is None else Path(rated_parquet),
                     )
                 elif workers > 1:
                     settle_in_workers(engine, [str(u) for u in usage], batch_size, workers, writer, progress)
@@ -382,6 +390,8 @@ def run(
             except InputError as err:
                 raise _input_error(err) from None
             result = finish(engine, fx_table)
+            if rated_parquet is not None:
+                on_cluster.write_lifecycle_parquet(Path(rated_parquet), result)
             if writer is not None:
                 options = {"out_of_period": out_of_period}
                 writer.finish(result, inputs, plans_hash(plan_list), {"options": options}, hashes)

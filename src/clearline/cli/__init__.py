@@ -275,11 +275,21 @@ def simulate(
             min=1,
         ),
     ] = None,
+    rated_parquet: Annotated[
+        Path | None,
+        typer.Option(
+            "--rated-parquet",
+            help="With --engine dask: a folder (that every worker can write to) for the rated "
+            "records as Parquet, one file per partition, written by the workers.",
+        ),
+    ] = None,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     out, err = _consoles()
-    if engine is None and (scheduler is not None or partition_bytes is not None):
-        raise _fail(_option_error("--scheduler and --partition-bytes go with --engine dask"), err)
+    if engine is None and (scheduler, partition_bytes, rated_parquet) != (None, None, None):
+        raise _fail(
+            _option_error("--scheduler, --partition-bytes and --rated-parquet go with --engine dask"), err
+        )
     if engine is not None and workers != 1:
         raise _fail(
             _option_error(
@@ -299,6 +309,7 @@ def simulate(
         from clearline.cli.cluster import simulate_on_cluster
 
         kwargs = {"fx": fx, "customers": customers, "out": folder, "batch_size": batch_size}
+        kwargs["rated_parquet"] = rated_parquet
         result = simulate_on_cluster(
             plans, usage, period, scheduler or "local:2", partition_bytes, out_of_period.value, kwargs, err
         )

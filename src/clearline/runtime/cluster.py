@@ -19,12 +19,15 @@ of the partitions before it and merges the partitions' results in partition
 order. A worker lost mid-run is Dask's to handle: it runs the lost tasks
 again elsewhere, and a task's result does not depend on where it ran.
 
-`distributed` is an optional dependency (the `cluster` extra), imported only here.
+With a Parquet folder, each rating task also writes its partition's rated
+records there as Parquet (pyarrow). `distributed` is an optional dependency
+(the `cluster` extra), imported only here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -52,7 +55,8 @@ from clearline.runtime.parallel import (
     partitions_for,
 )
 from clearline.runtime.rating.engine import Accumulated, Engine
-from clearline.runtime.store.run_folder import RunWriter, sha256_file
+from clearline.runtime.settlement.settle import Settlement
+from clearline.runtime.store.run_folder import RATED_COLUMNS, RatedText, RunWriter, sha256_file
 
 __all__ = ["Cluster", "connect", "settle_on_cluster"]
 
@@ -201,6 +205,7 @@ class _Context:
     candidates: set[str] | frozenset[str] | None
     batch_size: int
     route: bool
+    parquet: str | None = None  # the folder of the rated records' Parquet parts, if any
 
 
 _decoded: dict[str, list[ir.ContractPlan]] = {}  # a worker's plans, by their hash, decoded once
@@ -272,7 +277,54 @@ def _rate_task(context: _Context, number: int, part: Partition, seen: Seen) -> _
         ):
             for _, rows, csv_size, json_size in outcome.sizes:
                 rated.batches.append((rows, csv_part.read(csv_size), json_part.read(json_size)))
-        return rated
+    if context.parquet is not None:
+        write_parquet(Path(context.parquet) / f"part-{number:05d}.parquet", [b[2] for b in rated.batches])
+    return rated
+
+
+def write_parquet(target: Path, json_texts: Sequence[bytes]) -> None:
+    """Rated rows, rendered as JSON Lines (RatedText), as one Parquet file of the
+    rated-records columns, every one text (the CSV's cells, exactly)."""
+    import pyarrow
+    import pyarrow.json
+    import pyarrow.parquet
+
+    schema = pyarrow.schema([(name, pyarrow.string()) for name in RATED_COLUMNS])
+    data = b"".join(json_texts)
+    if data:
+        options = pyarrow.json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+        table = pyarrow.json.read_json(io.BytesIO(data), parse_options=options).select(RATED_COLUMNS)
+    else:
+        table = schema.empty_table()
+    partial = target.with_name(f".{target.name}.partial")
+    pyarrow.parquet.write_table(table, partial)
+    os.replace(partial, target)
+
+
+def prepare_parquet(cluster: Cluster, folder: Path) -> None:
+    """The Parquet folder, made and emptied of an earlier run's parts; every worker
+    must be able to write to it (E0510 otherwise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("part-*.parquet"):
+        stale.unlink()
+    answers = cluster.client.run(os.access, str(folder), os.W_OK, on_error="return")
+    blind = sorted(w for w, ok in answers.items() if ok is not True)
+    if blind:
+        raise _error(
+            codes.INPUT_NOT_ON_WORKERS,
+            f"the Parquet folder {folder} cannot be written from the Dask worker(s) {', '.join(blind)}",
+            "the workers write the Parquet parts themselves: give a folder every worker mounts at "
+            "the same path",
+        )
+
+
+def write_lifecycle_parquet(folder: Path, result: Settlement) -> None:
+    """The subscription events' rated rows, which the client adds at the end (as the
+    run folder's rated records end with them), as the last part."""
+    text = RatedText()
+    write_parquet(
+        folder / "part-lifecycle.parquet", [text.render(rows)[1].encode() for rows in result.lifecycle_rows()]
+    )
 
 
 def candidates_on(cluster: Cluster, usage: Sequence[str]) -> set[str] | None:
@@ -288,6 +340,7 @@ def settle_on_cluster(
     writer: RunWriter | None,
     progress: Callable[[int, int], None] | None = None,
     partition_bytes: int | None = None,
+    parquet: Path | None = None,
 ) -> dict[str, str]:
     """Rate the usage files on the cluster into `engine.acc`, the rated rows in read
     order into `writer`; `progress(done, total)` after each partition rated.
@@ -313,6 +366,7 @@ def settle_on_cluster(
         engine.candidates,
         batch_size,
         engine.route,
+        None if parquet is None else str(parquet),
     )
     [shared] = client.scatter([context], broadcast=True, hash=False)
     seen: list[Seen] = [{} for _ in parts]

@@ -339,7 +339,8 @@ def build_manifest(
         "schema": MANIFEST_SCHEMA,
         "period": result.period,
         "status": "clean" if not rejected and not unmatched else "completed with rejects",
-        "inputs": [{"role": role, "path": str(path), "sha256": known.get(str(path)) or sha256_file(path)}
+        "inputs": [
+            {"role": role, "path": str(path), "sha256": known.get(str(path)) or sha256_file(path)}
             for role, path in inputs
         ],
         "contracts": [
