@@ -197,6 +197,42 @@ def test_a_worker_killed_mid_run_changes_nothing(tmp_path: Path) -> None:
     assert (result.read, len(result.rejects)) == (20_000, 200)
 
 
+def test_a_scheduler_lost_mid_run_is_e0508_and_no_complete_run(tmp_path: Path) -> None:
+    """The scheduler killed (SIGKILL) when the first partition is rated: a diagnostic,
+    not a traceback, and no complete run (no manifest) is left."""
+    usage = tmp_path / "cdrs.csv"
+    with usage.open("w", encoding="utf-8") as handle:
+        handle.write(HEADER)
+        handle.writelines(cdr(f"CDR-{i:06d}") for i in range(5_000))
+    plans, _ = clearline.load_plans(CONTRACT_FILES)
+    with scheduler_process(tmp_path / "cluster") as processes:
+        processes.add_worker()
+        processes.wait_for_workers(1)
+        assert processes.scheduler is not None
+        scheduler = processes.scheduler
+
+        def kill_scheduler(done: int, total: int) -> None:
+            if scheduler.poll() is None:
+                os.kill(scheduler.pid, signal.SIGKILL)
+                scheduler.wait()
+
+        with pytest.raises(clearline.ClearlineError) as caught, connect(processes.address) as cluster:
+            clearline.run(
+                plans,
+                [usage],
+                PERIOD,
+                out=tmp_path / "run",
+                batch_size=100,
+                cluster=cluster,
+                partition_bytes=5_000,
+                partition_progress=kill_scheduler,
+            )
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == codes.CLUSTER_UNAVAILABLE
+    assert diagnostic.message.startswith("lost the Dask scheduler during the run")
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -344,7 +344,40 @@ def settle_on_cluster(
 ) -> dict[str, str]:
     """Rate the usage files on the cluster into `engine.acc`, the rated rows in read
     order into `writer`; `progress(done, total)` after each partition rated.
-    Returns each usage file's SHA-256, hashed on the workers."""
+    Returns each usage file's SHA-256, hashed on the workers. A scheduler lost
+    mid-run, or a partition whose task stopped workers again and again (Dask's
+    KilledWorker: out of memory, say), is E0508."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+
+    try:
+        return _settle(cluster, engine, usage, batch_size, writer, progress, partition_bytes, parquet)
+    except (CommClosedError, FutureCancelledError) as err:
+        raise _error(
+            codes.CLUSTER_UNAVAILABLE,
+            f"lost the Dask scheduler during the run ({type(err).__name__}: {err})",
+            "check the scheduler and settle again: the run folder was not written",
+        ) from None
+    except KilledWorker as err:
+        raise _error(
+            codes.CLUSTER_UNAVAILABLE,
+            f"a partition's task stopped every worker that ran it: {err}",
+            "a worker may run out of memory: give workers more (dask worker --memory-limit), "
+            "or make partitions smaller (--partition-bytes)",
+        ) from None
+
+
+def _settle(
+    cluster: Cluster,
+    engine: Engine,
+    usage: Sequence[str],
+    batch_size: int,
+    writer: RunWriter | None,
+    progress: Callable[[int, int], None] | None,
+    partition_bytes: int | None,
+    parquet: Path | None,
+) -> dict[str, str]:
     from distributed import as_completed
 
     client = cluster.client
