@@ -61,7 +61,7 @@ from clearline.runtime.store.run_folder import RATED_COLUMNS, RatedText, RunWrit
 __all__ = ["Cluster", "connect", "settle_on_cluster"]
 
 LOCAL = "local:"
-TIMEOUT = 10.0  # seconds to reach the scheduler and to see a first worker
+TIMEOUT = 10  # seconds to reach the scheduler and to see a first worker
 # What a worker answers to the version probe. An expression for the builtin `eval`,
 # which pickles by name: a worker without clearline can still run it, and says so.
 _VERSION_PROBE = "__import__('clearline').__version__"
@@ -99,7 +99,7 @@ class Cluster:
 
 
 @contextmanager
-def connect(scheduler: str, timeout: float = TIMEOUT) -> Iterator[Cluster]:
+def connect(scheduler: str, timeout: int = TIMEOUT) -> Iterator[Cluster]:
     """A client of `scheduler`, its workers checked (each has this clearline's
     version); a ClearlineError says what is wrong, before any run folder exists."""
     try:
