@@ -99,11 +99,11 @@ def test_duckdb_decimal_division_is_a_double() -> None:
     binary float), and so does `//` on DECIMALs (7.50 // 2.00 = 3.75, not 3); on
     integers `//` truncates toward zero (-7 // 2 = -3, where Python's is -4)."""
     con = duckdb.connect()
-    ((quotient, kind),) = con.sql(
+    (quotient, kind), = con.sql(
         "select 1.00::decimal(10,2) / 3.00::decimal(10,2), typeof(1.00::decimal(10,2) / 3.00::decimal(10,2))"
     ).fetchall()
     assert kind == "DOUBLE" and isinstance(quotient, float)
-    ((floor_kind, floor_value, int_div),) = con.sql(
+    (floor_kind, floor_value, int_div), = con.sql(
         "select typeof(7.50::decimal(10,2) // 2.00::decimal(10,2)), "
         "7.50::decimal(10,2) // 2.00::decimal(10,2), -7 // 2"
     ).fetchall()
