@@ -8,103 +8,134 @@ contract means (money.round_money), so that nobody reaches for the library's
 operator where it differs. The way round each trap: scaled integers
 (Int64/Int128, the amount times 10^scale) with the rounding done in integer
 arithmetic, never the library's round, cast or `/`.
+
+The libraries run in one child process (`observed`): polars and DuckDB
+would add 100 MB to the test process, whose peak memory a forked child
+inherits in its own peak (tests/test_usage_catalogue.py measures a child's).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
 
 from clearline.money import Rounding, round_money
 
-pl = pytest.importorskip("polars", reason="polars is in the `columnar` and `dev` extras")
-pa = pytest.importorskip("pyarrow", reason="pyarrow is in the `parquet` and `dev` extras")
-pc = pytest.importorskip("pyarrow.compute", reason="pyarrow is in the `parquet` and `dev` extras")
-duckdb = pytest.importorskip("duckdb", reason="duckdb is in the `dev` extra")
-
 HALF_UP_CENT = Rounding("half up", Decimal("0.01"))
+UNIT = Rounding("half up", Decimal("1"))
+
+# Each expression's value, as text (Decimals and floats by str), in a fresh interpreter.
+_PROBE = r'''
+import json
+from decimal import Decimal as D
+import polars as pl, pyarrow as pa, pyarrow.compute as pc, duckdb
+
+def dec(texts, scale):
+    return pl.Series([D(t) for t in texts], dtype=pl.Decimal(18, scale))
+
+out = {
+    "polars round": dec(["0.125", "0.135", "-0.125"], 3).round(2).to_list(),
+    "polars cast scale": dec(["2.555", "2.565", "-2.565"], 3).cast(pl.Decimal(18, 2)).to_list(),
+    "polars cast int": dec(["2.7", "-2.7"], 1).cast(pl.Int64).to_list(),
+    "polars product": (dec(["0.05"], 2) * dec(["0.5"], 1)).to_list(),
+    "polars floordiv": (pl.Series([-7, 7]) // 2).to_list(),
+    "polars mod": (pl.Series([-7, 7]) % 2).to_list(),
+    "polars half up by magnitude": (
+        ((pl.Series([-725, 725, -724]).abs() + 5) // 10) * pl.Series([-725, 725, -724]).sign()
+    ).to_list(),
+    "pyarrow half_up": pc.round(
+        pa.array([D("2.5"), D("-2.5")], pa.decimal128(5, 1)), ndigits=0, round_mode="half_up"
+    ).to_pylist(),
+    "pyarrow half_towards_infinity": pc.round(
+        pa.array([D("2.5"), D("-2.5")], pa.decimal128(5, 1)), ndigits=0, round_mode="half_towards_infinity"
+    ).to_pylist(),
+    "pyarrow unsafe cast": pc.cast(
+        pa.array([D("2.59")], pa.decimal128(5, 2)), pa.decimal128(5, 1), safe=False
+    ).to_pylist(),
+    "duckdb": list(duckdb.connect().sql(
+        "select typeof(1.00::decimal(10,2) / 3.00::decimal(10,2)), "
+        "1.00::decimal(10,2) / 3.00::decimal(10,2), "
+        "typeof(7.50::decimal(10,2) // 2.00::decimal(10,2)), "
+        "7.50::decimal(10,2) // 2.00::decimal(10,2), -7 // 2"
+    ).fetchall()[0]),
+}
+print(json.dumps({k: [str(v) for v in vs] for k, vs in out.items()}))
+'''
 
 
-def decimals(texts: list[str], scale: int) -> object:
-    return pl.Series([Decimal(t) for t in texts], dtype=pl.Decimal(18, scale))
+@pytest.fixture(scope="module")
+def observed() -> dict[str, list[str]]:
+    done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=False)
+    if "No module named" in done.stderr:
+        pytest.skip(f"a columnar library is not installed (the `dev` extra has them): {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    values: dict[str, list[str]] = json.loads(done.stdout)
+    return values
 
 
-def test_polars_decimal_round_is_half_even() -> None:
+def test_polars_decimal_round_is_half_even(observed: dict[str, list[str]]) -> None:
     """0.125 and -0.125 lie half way between cents: half up (away from zero) makes
     0.13 and -0.13; polars' Decimal round makes 0.12 and -0.12 (half even)."""
-    got = decimals(["0.125", "0.135", "-0.125"], 3).round(2).to_list()
-    assert got == [Decimal("0.120"), Decimal("0.140"), Decimal("-0.120")]
+    assert observed["polars round"] == ["0.120", "0.140", "-0.120"]
     meant = [round_money(Decimal(t), HALF_UP_CENT) for t in ("0.125", "0.135", "-0.125")]
     assert meant == [Decimal("0.13"), Decimal("0.14"), Decimal("-0.13")]
 
 
-def test_polars_cast_to_a_smaller_scale_rounds_half_even() -> None:
+def test_polars_cast_to_a_smaller_scale_rounds_half_even(observed: dict[str, list[str]]) -> None:
     """A cast from scale 3 to scale 2 rounds too, half even: 2.565 -> 2.56, where
     half up gives 2.57 (2.555 -> 2.56 both ways)."""
-    got = decimals(["2.555", "2.565", "-2.565"], 3).cast(pl.Decimal(18, 2)).to_list()
-    assert got == [Decimal("2.56"), Decimal("2.56"), Decimal("-2.56")]
+    assert observed["polars cast scale"] == ["2.56", "2.56", "-2.56"]
     assert round_money(Decimal("2.565"), HALF_UP_CENT) == Decimal("2.57")
 
 
-def test_polars_decimal_to_integer_cast_truncates() -> None:
+def test_polars_decimal_to_integer_cast_truncates(observed: dict[str, list[str]]) -> None:
     """Decimal -> Int64 drops the fraction toward zero: 2.7 -> 2 and -2.7 -> -2
     (half up to a unit would be 3 and -3)."""
-    assert decimals(["2.7", "-2.7"], 1).cast(pl.Int64).to_list() == [2, -2]
-    unit = Rounding("half up", Decimal("1"))
-    assert [round_money(Decimal(t), unit) for t in ("2.7", "-2.7")] == [Decimal("3"), Decimal("-3")]
+    assert observed["polars cast int"] == ["2", "-2"]
+    assert [round_money(Decimal(t), UNIT) for t in ("2.7", "-2.7")] == [Decimal("3"), Decimal("-3")]
 
 
-def test_polars_decimal_product_keeps_the_larger_scale() -> None:
+def test_polars_decimal_product_keeps_the_larger_scale(observed: dict[str, list[str]]) -> None:
     """0.05 x 0.5 = 0.025 exactly, but polars gives the product the larger of the two
     scales (2), so it comes out 0.02: precision is lost before any declared rounding."""
-    got = (decimals(["0.05"], 2) * decimals(["0.5"], 1)).to_list()
-    assert got == [Decimal("0.02")]
+    assert observed["polars product"] == ["0.02"]
     assert Decimal("0.05") * Decimal("0.5") == Decimal("0.025")
 
 
-def test_polars_integer_floor_division_and_modulo_floor() -> None:
+def test_polars_integer_floor_division_and_modulo_floor(observed: dict[str, list[str]]) -> None:
     """Integer // and % floor (as Python's do): -7 // 2 = -4, -7 % 2 = 1. Rounding
     scaled integers half up away from zero must therefore work on the magnitude:
-    -725 (-7.25 at scale 2) to one place is -(725 + 5) // 10 = -73, i.e. -7.3."""
-    assert (pl.Series([-7, 7]) // 2).to_list() == [-4, 3]
-    assert (pl.Series([-7, 7]) % 2).to_list() == [1, 1]
-    scaled = pl.Series([-725, 725, -724])
-    rounded = ((scaled.abs() + 5) // 10) * scaled.sign()
-    assert rounded.to_list() == [-73, 73, -72]
-    one_place = Rounding("half up", Decimal("0.1"))
-    assert round_money(Decimal("-7.25"), one_place) == Decimal("-7.3")
+    -725 (-7.25 at scale 2) to one place is -((725 + 5) // 10) = -73, i.e. -7.3."""
+    assert observed["polars floordiv"] == ["-4", "3"]
+    assert observed["polars mod"] == ["1", "1"]
+    assert observed["polars half up by magnitude"] == ["-73", "73", "-72"]
+    assert round_money(Decimal("-7.25"), Rounding("half up", Decimal("0.1"))) == Decimal("-7.3")
 
 
-def test_pyarrow_half_up_rounds_negative_halves_toward_zero() -> None:
+def test_pyarrow_half_up_rounds_negative_halves_toward_zero(observed: dict[str, list[str]]) -> None:
     """pyarrow's round_mode="half_up" goes toward +infinity: -2.5 -> -2, where the
     contract's half up (money.round_money, away from zero) gives -3; the mode that
     matches is "half_towards_infinity"."""
-    values = pa.array([Decimal("2.5"), Decimal("-2.5")], pa.decimal128(5, 1))
-    assert pc.round(values, ndigits=0, round_mode="half_up").to_pylist() == [Decimal("3.0"), Decimal("-2.0")]
-    away = pc.round(values, ndigits=0, round_mode="half_towards_infinity").to_pylist()
-    assert away == [Decimal("3.0"), Decimal("-3.0")]
-    unit = Rounding("half up", Decimal("1"))
-    assert round_money(Decimal("-2.5"), unit) == Decimal("-3")
+    assert observed["pyarrow half_up"] == ["3.0", "-2.0"]
+    assert observed["pyarrow half_towards_infinity"] == ["3.0", "-3.0"]
+    assert round_money(Decimal("-2.5"), UNIT) == Decimal("-3")
 
 
-def test_pyarrow_unsafe_cast_truncates() -> None:
+def test_pyarrow_unsafe_cast_truncates(observed: dict[str, list[str]]) -> None:
     """An unsafe cast to a smaller scale drops digits: 2.59 -> 2.5 (half up: 2.6)."""
-    values = pa.array([Decimal("2.59")], pa.decimal128(5, 2))
-    assert pc.cast(values, pa.decimal128(5, 1), safe=False).to_pylist() == [Decimal("2.5")]
+    assert observed["pyarrow unsafe cast"] == ["2.5"]
+    assert round_money(Decimal("2.59"), Rounding("half up", Decimal("0.1"))) == Decimal("2.6")
 
 
-def test_duckdb_decimal_division_is_a_double() -> None:
+def test_duckdb_decimal_division_is_a_double(observed: dict[str, list[str]]) -> None:
     """DuckDB's `/` on two DECIMALs returns a DOUBLE (1.00 / 3.00 = 0.333...3 as a
     binary float), and so does `//` on DECIMALs (7.50 // 2.00 = 3.75, not 3); on
     integers `//` truncates toward zero (-7 // 2 = -3, where Python's is -4)."""
-    con = duckdb.connect()
-    (quotient, kind), = con.sql(
-        "select 1.00::decimal(10,2) / 3.00::decimal(10,2), typeof(1.00::decimal(10,2) / 3.00::decimal(10,2))"
-    ).fetchall()
-    assert kind == "DOUBLE" and isinstance(quotient, float)
-    (floor_kind, floor_value, int_div), = con.sql(
-        "select typeof(7.50::decimal(10,2) // 2.00::decimal(10,2)), "
-        "7.50::decimal(10,2) // 2.00::decimal(10,2), -7 // 2"
-    ).fetchall()
-    assert (floor_kind, floor_value, int_div) == ("DOUBLE", 3.75, -3)
+    kind, quotient, floor_kind, floor_value, int_div = observed["duckdb"]
+    assert (kind, floor_kind) == ("DOUBLE", "DOUBLE")
+    assert quotient == str(1 / 3)  # a float's digits, not 0.33 nor 0.3333333333
+    assert (floor_value, int_div) == ("3.75", "-3")

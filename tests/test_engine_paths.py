@@ -59,3 +59,28 @@ def test_compile_paths_names_the_rules_that_go_record_by_record() -> None:
         "    charge [2.1 SIM fee]: per record (reads the maximum of active_sims over the line's records)",
         "    charge [2.2 Data]: fast (its price reads the quantity, answered, table row only)",
     ]
+
+
+def test_the_paths_report_agrees_with_the_engine_on_random_contracts() -> None:
+    """The grammar-directed random contracts of test_properties.py (calls with and
+    without VAT and connect fees, subscriptions with guarantees, conversions)."""
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+
+    import clearline
+    from clearline.runtime.rating.engine import Engine
+    from clearline.runtime.rating.paths import FAST, engine_paths
+    from test_properties import RandomContract, random_contracts
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(contract=random_contracts(1))
+    def check(contract: RandomContract) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "random.contract"
+            path.write_text(contract.text, encoding="utf-8")
+            plans, _ = clearline.load_plans([path])
+        engine = Engine(plans, "2026-03")
+        assert [p.path == FAST for p in engine_paths(plans[0])] == [p.fast for p in engine.products]
+
+    check()

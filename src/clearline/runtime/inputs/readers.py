@@ -86,9 +86,10 @@ class UsageFile:
 
 @dataclass(frozen=True, slots=True)
 class ByteSpan:
-    """A part of a CSV file to read (runtime.inputs.partitions): the bytes from
-    `start` to `end` (a record starts at `start`, one ends at `end`), whose first
-    line is line `first`, and whether the file has quotes (so rows may span lines)."""
+    """A part of a CSV or JSON Lines file to read (runtime.inputs.partitions): the
+    bytes from `start` to `end` (a record starts at `start`, one ends at `end`),
+    whose first line is line `first`, and whether the file has quotes (CSV: rows
+    may span lines)."""
 
     start: int
     end: int
