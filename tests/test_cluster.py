@@ -276,6 +276,7 @@ def test_a_worker_without_clearline_is_e0509(tmp_path: Path) -> None:
     )
     assert f"error[{codes.CLUSTER_WORKER_UNFIT}]" in stderr
     assert "cannot import clearline: ModuleNotFoundError" in stderr
+    assert "No module named 'clearline'" in stderr
 
 
 def test_a_worker_of_another_clearline_version_is_e0509(tmp_path: Path) -> None:

@@ -62,9 +62,6 @@ __all__ = ["Cluster", "connect", "settle_on_cluster"]
 
 LOCAL = "local:"
 TIMEOUT = 10  # seconds to reach the scheduler and to see a first worker
-# What a worker answers to the version probe. An expression for the builtin `eval`,
-# which pickles by name: a worker without clearline can still run it, and says so.
-_VERSION_PROBE = "__import__('clearline').__version__"
 
 # (partition number, path, message, hint): an input error met in a partition
 Failure = tuple[int, str, str, str | None]
@@ -161,13 +158,14 @@ def _check_workers(client: Any, scheduler: str) -> None:
     """Every worker imports clearline, of the client's version."""
     from clearline import __version__
 
-    answers = client.run(eval, _VERSION_PROBE, on_error="return")
+    # The probe pickles by name, so a worker without clearline fails to load it and
+    # says so (ModuleNotFoundError); one with clearline answers its version.
+    answers = client.run(_worker_version, on_error="return")
     for worker, answer in sorted(answers.items()):
         if isinstance(answer, BaseException):
             raise _error(
                 codes.CLUSTER_WORKER_UNFIT,
-                f"the Dask worker {worker} (of {scheduler}) cannot import clearline: "
-                f"{type(answer).__name__}: {answer}",
+                f"the Dask worker {worker} (of {scheduler}) cannot import clearline: {_reason(answer)}",
                 "install clearline (pip install 'clearline[cluster]') in the Python "
                 "environment that runs `dask worker`",
             )
@@ -178,6 +176,17 @@ def _check_workers(client: Any, scheduler: str) -> None:
                 f"this client {__version__}: a run must be rated by one version",
                 f"install clearline {__version__} on every worker, or run this version's client there",
             )
+
+
+def _reason(error: BaseException) -> str:
+    # a probe that fails to load comes back as a plain Exception naming the real one
+    return str(error) if type(error) is Exception else f"{type(error).__name__}: {error}"
+
+
+def _worker_version() -> str:
+    from clearline import __version__
+
+    return __version__
 
 
 def check_reachable(cluster: Cluster, paths: Sequence[str]) -> None:
