@@ -307,3 +307,23 @@ def test_a_usage_file_the_workers_cannot_read_is_e0510(
     assert f"error[{codes.INPUT_NOT_ON_WORKERS}]" in done.stderr
     assert "the usage file cdrs.csv cannot be read from the Dask worker(s) tcp://127.0.0.1:" in done.stderr
     assert not (client / "run").exists()
+
+
+def test_the_client_never_reads_the_usage_files(tmp_path: Path, two_workers: LocalProcesses) -> None:
+    """The other way round: a relative path that only the workers' folder has. The
+    client's folder has no such file, yet the run settles -- the workers plan, hash
+    and read it -- and the manifest records the file's SHA-256 as one process does."""
+    name = f"only-on-workers-{os.getpid()}.csv"
+    text = HEADER + cdr("A") + cdr("B") + cdr("A")  # line 4: a duplicate of line 2
+    (two_workers.folder / name).write_text(text, encoding="utf-8")
+    client = tmp_path / "client"
+    client.mkdir()
+    done = cli("-u", name, "-o", "run", "--engine", "dask", "--scheduler", two_workers.address, cwd=client)
+    assert done.returncode == 3, done.stderr  # settled, with the duplicate rejected
+    assert not (client / name).exists()
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    plain = cli("-u", name, "-o", "run", cwd=tmp_path)
+    assert plain.returncode == 3, plain.stderr
+    assert folder_bytes(client / "run") == folder_bytes(tmp_path / "run")
+    [reject] = read_csv(client / "run" / "rejects.csv")
+    assert (reject["line"], reject["record_id"]) == ("4", "A")

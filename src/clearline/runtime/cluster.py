@@ -391,7 +391,8 @@ def _settle(
 
     client = cluster.client
     paths = list(usage)
-    hashes = {path: client.submit(sha256_file, Path(path), pure=False) for path in paths}
+    # keyed as the manifest names the inputs (str of a Path: "a/./b.csv" is "a/b.csv")
+    hashes = {str(Path(path)): client.submit(sha256_file, Path(path), pure=False) for path in paths}
     parts = list(
         enumerate(
             client.submit(
