@@ -615,5 +615,7 @@ def main() -> None:
         sys.exit(EXIT_INTERNAL)
 
 
+from clearline.cli import authoring as _authoring  # noqa: E402, F401  # fmt, diff, lsp
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""The language server of the contract language (`clearline lsp`); needs the `lsp` extra."""
