@@ -15,6 +15,7 @@ printed (the 1-minute load average before and after each shape).
     python benchmarks/run.py --shape nordcarrier fleetiot streamplus gamestudio --sizes 100000
     python benchmarks/run.py --shuffled-ids   # ids out of order: a Bloom filter pass
     python benchmarks/run.py --workers 1 2    # also with 2 worker processes: the speed-up
+    python benchmarks/run.py --engine dask --workers 1 2   # Dask workers (benchmarks/cluster.py)
 
 Peak memory is reported at every size, with the growth in MB per million
 records between the smallest and the largest size: memory should grow with
@@ -256,10 +257,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[1], help="worker processes; several give the speed-up"
     )
+    parser.add_argument(
+        "--engine", choices=["dask"], help="dask: on a local Dask cluster of --workers worker processes"
+    )
+    parser.add_argument("--partition-bytes", type=int, help="with --engine dask: the partitions' size")
     args = parser.parse_args(argv)
     sizes = [20_000, 50_000] if args.quick else sorted(args.sizes)
     repeat = 1 if args.quick else args.repeat
     command = clearline_command()
+    if args.engine == "dask":
+        import cluster  # a sibling script: Dask's scheduler and workers, started here
+
+        return cluster.run_dask(command, sizes, args.workers, args.partition_bytes)
     for shape in args.shapes:
         largest: dict[int, Result] = {}
         for workers in args.workers:

@@ -8,7 +8,10 @@ through every check in order):
 - "fast paths": the engine as it runs (memoised prices, runs of records a
   column at a time);
 - "partitions": two worker processes over partitions of about one record
-  (runtime.parallel, runtime.inputs.partitions), in batches of 3.
+  (runtime.parallel, runtime.inputs.partitions), in batches of 3;
+- "dask": a LocalCluster of two worker processes (runtime.cluster, the same
+  map and reduce per partition), about 8 partitions (none under 64 bytes),
+  batches of 3.
 
 A columnar engine (issue 12) joins WAYS when it exists. Inputs: the
 grammar-directed random contracts and records of tests/test_properties.py,
@@ -86,7 +89,36 @@ def partitions(
         clearline.run(plans, usage, PERIOD, out=out, **{**options, "batch_size": 3, "workers": 2})
 
 
-WAYS: dict[str, Settle] = {"fast paths": fast_paths, "partitions": partitions}
+_clusters: list[object] = []  # the module's LocalCluster, connected once (see `local_cluster`)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_cluster() -> Iterator[None]:
+    """A LocalCluster of two worker processes for the "dask" way, when Dask is installed."""
+    try:
+        import distributed  # noqa: F401
+
+        from clearline.runtime.cluster import connect
+    except ImportError:
+        yield
+        return
+    with connect("local:2") as cluster:
+        _clusters.append(cluster)
+        yield
+        _clusters.clear()
+
+
+def dask(
+    plans: Sequence[ir.ContractPlan], usage: Sequence[Path], out: Path, options: dict[str, object]
+) -> None:
+    if not _clusters:
+        pytest.skip("the cluster extra (dask, distributed) is not installed")
+    size = sum(path.stat().st_size for path in usage) // 8
+    options = {**options, "batch_size": 3, "cluster": _clusters[0], "partition_bytes": max(64, size)}
+    clearline.run(plans, usage, PERIOD, out=out, **options)  # type: ignore[arg-type]
+
+
+WAYS: dict[str, Settle] = {"fast paths": fast_paths, "partitions": partitions, "dask": dask}
 
 
 def folder(out: Path) -> dict[str, bytes]:

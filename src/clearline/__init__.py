@@ -40,6 +40,7 @@ from clearline.source import SourceFile, Span
 # period is settled: `clearline validate` and the other authoring commands start
 # without it (tests/test_first_hour.py checks the import graph).
 if TYPE_CHECKING:
+    from clearline.runtime.cluster import Cluster
     from clearline.runtime.inputs.readers import InputError
     from clearline.runtime.rating.accumulate import Accumulated
     from clearline.runtime.rating.engine import Engine
@@ -412,6 +413,10 @@ def run(
     pack: bool = False,
     names: dict[str, str] | None = None,
     prior: Prior | None = None,
+    cluster: Cluster | None = None,
+    partition_progress: Callable[[int, int], None] | None = None,
+    partition_bytes: int | None = None,
+    rated_parquet: str | Path | None = None,
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -429,6 +434,12 @@ def run(
     settled are rejected as duplicates naming where; a closed period is
     settled as a whole (its partial sums and these records) into adjustment
     lines. It is written to the run folder, which `verify` reads it back from.
+    `cluster` (runtime.cluster.connect) rates on a Dask cluster instead, whose
+    workers read the usage files by their paths; the run folder is the same.
+    `partition_progress(done, total)` is called after each partition it rates;
+    `partition_bytes` sets the partitions' size (default: about 4 per worker);
+    `rated_parquet`, a folder every worker can write to, gets the rated records
+    as Parquet, one file per partition, written by the workers.
     """
     from decimal import localcontext
 
@@ -444,6 +455,20 @@ def run(
 
     if batch_size is None:
         batch_size = BATCH_SIZE
+    if rated_parquet is not None and cluster is None:
+        raise ValueError("rated_parquet is written by a cluster's workers: it needs cluster")
+    if cluster is not None and prior is not None:
+        # the cluster's partitions do not yet get the ledger's settled and refund ids
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.BAD_OPTION,
+                    "a run against the ledger does not go on a cluster yet",
+                    None,
+                    "settle against the ledger in one process or with --workers",
+                )
+            ]
+        )
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if out_of_period not in OUT_OF_PERIOD:
@@ -478,11 +503,21 @@ def run(
     inputs += [("usage", Path(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []
+    if cluster is not None:
+        from clearline.runtime import cluster as on_cluster  # Dask is imported only for a cluster
+
+        on_cluster.check_reachable(cluster, [str(u) for u in usage])
+        if rated_parquet is not None:
+            on_cluster.prepare_parquet(cluster, Path(rated_parquet))
+    hashes: dict[str, str] | None = None
     writer = _writer(Path(out), force, route=out_of_period == "route") if out is not None else None
     try:
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
-            candidates = duplicate_candidates([Path(u) for u in usage])
+            if cluster is not None:
+                candidates = on_cluster.candidates_on(cluster, [str(u) for u in usage])
+            else:
+                candidates = duplicate_candidates([Path(u) for u in usage])
             engine = Engine(
                 plan_list,
                 period,
@@ -493,7 +528,18 @@ def run(
                 refunds=prior.refund_check if prior is not None else None,
             )
             try:
-                if workers > 1:
+                if cluster is not None:
+                    hashes = on_cluster.settle_on_cluster(
+                        cluster,
+                        engine,
+                        [str(u) for u in usage],
+                        batch_size,
+                        writer,
+                        partition_progress,
+                        partition_bytes,
+                        None if rated_parquet is None else Path(rated_parquet),
+                    )
+                elif workers > 1:
                     paths = [str(u) for u in usage]
                     labels = [label(u, u) for u in paths]
                     settle_in_workers(engine, paths, batch_size, workers, writer, progress, labels)
@@ -527,8 +573,10 @@ def run(
                         writer.table(
                             "adjustment_lines", ADJUSTMENT_COLUMNS, [a.row() for a in result.adjustments]
                         )
+            if rated_parquet is not None:
+                on_cluster.write_lifecycle_parquet(Path(rated_parquet), result)
             if writer is not None:
-                writer.finish(result, inputs, plans_hash(plan_list), extra, pack)
+                writer.finish(result, inputs, plans_hash(plan_list), extra, pack, hashes)
                 writer = None
             return result
     finally:

@@ -210,5 +210,14 @@ RERATE_NEEDED: Final = _code(
 LATE_USAGE_TOO_LATE: Final = _code(
     "E0711", "late usage too late", "Records of a closed period older than the contract's late-usage window."
 )
+CLUSTER_UNAVAILABLE: Final = _code(
+    "E0508", "cluster unavailable", "The Dask cluster of --engine dask cannot be reached or used."
+)
+CLUSTER_WORKER_UNFIT: Final = _code(
+    "E0509", "cluster worker unfit", "A Dask worker lacks clearline, or runs another version of it."
+)
+INPUT_NOT_ON_WORKERS: Final = _code(
+    "E0510", "input not on the workers", "A usage file cannot be read from a worker of the cluster."
+)
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

@@ -507,6 +507,33 @@ ENTRIES: dict[str, ErrorDoc] = {
         fixed="accept late usage for 3 periods",
         lang="clearline",
     ),
+    "E0508": ErrorDoc(
+        wrote="clearline simulate contracts --usage /shared/march.csv --period 2026-03 "
+        "--engine dask --scheduler tcp://settle-1:8786",
+        wrong="The Dask scheduler cannot be reached (wrong address, not started, a firewall), it has "
+        "no worker, or the Dask packages are not installed where the client runs.",
+        fix="Start the scheduler and its workers (docs/scale.md), check the address, or run on this "
+        "machine with `--scheduler local:N`. `pip install 'clearline[cluster]'` brings Dask.",
+        lang="shell",
+    ),
+    "E0509": ErrorDoc(
+        wrote="dask worker tcp://settle-1:8786   # in an environment without clearline",
+        wrong="A worker of the cluster cannot import clearline, or runs another version of it than "
+        "the client: a run must be rated by one version of the engine.",
+        fix="Install the client's version of clearline in the environment of every `dask worker`.",
+        lang="shell",
+    ),
+    "E0510": ErrorDoc(
+        wrote="clearline simulate contracts --usage ./march.csv --period 2026-03 --engine dask "
+        "--scheduler tcp://settle-1:8786",
+        wrong="On a cluster the workers read the usage files themselves, by the path given; a worker "
+        "cannot read this one (it is on the client's disk only, or mounted elsewhere).",
+        fix="Put the usage files on a filesystem that every worker mounts at the same path, and pass "
+        "that path.",
+        fixed="clearline simulate contracts --usage /shared/march.csv --period 2026-03 --engine dask "
+        "--scheduler tcp://settle-1:8786",
+        lang="shell",
+    ),
 }
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 import typer
 
 import clearline
+from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic, render_all
 from clearline.source import SourceFile
 
@@ -291,6 +292,10 @@ class OutOfPeriod(StrEnum):
     route = "route"
 
 
+class EngineName(StrEnum):
+    dask = "dask"
+
+
 @app.command()
 def simulate(
     contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
@@ -343,6 +348,34 @@ def simulate(
             "the versions now in force (a retroactive change), into adjustment lines.",
         ),
     ] = False,
+    engine: Annotated[
+        EngineName | None,
+        typer.Option("--engine", help="Rate on a cluster: dask (docs/scale.md); the files are the same."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="With --engine dask: tcp://HOST:8786 (a running scheduler), or local:N "
+            "(a cluster of N workers on this machine; default local:2).",
+        ),
+    ] = None,
+    partition_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--partition-bytes",
+            help="With --engine dask: the size of a partition (default: about 4 per worker, from 4 MiB).",
+            min=1,
+        ),
+    ] = None,
+    rated_parquet: Annotated[
+        Path | None,
+        typer.Option(
+            "--rated-parquet",
+            help="With --engine dask: a folder (that every worker can write to) for the rated "
+            "records as Parquet, one file per partition, written by the workers.",
+        ),
+    ] = None,
 ) -> None:
     """Settle a period: write the run folder and print the summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -353,6 +386,26 @@ def simulate(
     if rerate and ledger is None:
         raise typer.BadParameter("--rerate re-settles a closed period of a ledger: give --ledger")
     usage = list(usage or [])
+    if engine is None and (scheduler, partition_bytes, rated_parquet) != (None, None, None):
+        raise _fail(
+            _option_error("--scheduler, --partition-bytes and --rated-parquet go with --engine dask"), err
+        )
+    if engine is not None and workers != 1:
+        raise _fail(
+            _option_error(
+                "--workers counts this machine's processes; with --engine dask the cluster's workers "
+                "rate (--scheduler local:N for N of them here)"
+            ),
+            err,
+        )
+    if engine is not None and ledger is not None:
+        raise _fail(
+            _option_error(
+                "--ledger does not go with --engine dask yet: settle against the ledger in one process "
+                "or with --workers"
+            ),
+            err,
+        )
     files = _contract_files(contracts, err)
     try:
         plans, warnings = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
@@ -365,6 +418,18 @@ def simulate(
         from clearline.cli.ledger import ledger_prior
 
         prior, usage = ledger_prior(ledger, plans, usage, period, rerate)
+    if engine is not None:
+        from clearline.cli.cluster import simulate_on_cluster
+
+        kwargs = {"fx": fx, "customers": customers, "out": folder, "batch_size": batch_size}
+        kwargs["rated_parquet"] = rated_parquet
+        kwargs["force"] = force
+        kwargs["pack"] = pack
+        result = simulate_on_cluster(
+            plans, usage, period, scheduler or "local:2", partition_bytes, out_of_period.value, kwargs, err
+        )
+        _finish(result, folder, out, err)
+        return
     estimate = _estimate_records(usage)
     show_progress = estimate > 200_000 and err.is_terminal
     progress = Progress(
@@ -403,6 +468,15 @@ def simulate(
     except KeyboardInterrupt:  # Ctrl-C: the workers stop too, and the folder has no manifest
         err.print(f"interrupted: {escape(str(folder))} holds no complete run (no manifest.json)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    _finish(result, folder, out, err)
+
+
+def _option_error(message: str) -> ClearlineError:
+    return ClearlineError([Diagnostic(codes.BAD_OPTION, message, None, None)])
+
+
+def _finish(result: clearline.Settlement, folder: Path, out: Console, err: Console) -> None:
+    """The summary, and the exit code of a run that completed."""
     _summary(result, folder, out)
     if result.adjustments:
         from clearline.cli.ledger import show_adjustments

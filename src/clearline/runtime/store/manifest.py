@@ -42,14 +42,18 @@ def plan_text(plan: ir.ContractPlan) -> bytes:
     return json.dumps(ir.to_json(plan), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def input_entries(inputs: list[tuple[str, Path]], pack_into: Path | None) -> list[dict[str, str]]:
+def input_entries(
+    inputs: list[tuple[str, Path]], pack_into: Path | None, hashes: dict[str, str] | None = None
+) -> list[dict[str, str]]:
     """The manifest's `inputs`; with `pack_into` (the run folder) each file is copied
-    there first, and its entry names the copy."""
+    there first, and its entry names the copy. `hashes`: SHA-256 already computed
+    elsewhere (by a cluster's workers, for files the client may not see), by path."""
+    known = hashes or {}
     entries = []
     for role, path in inputs:
         entry = {"role": role, "path": str(path), "absolute": str(path.resolve())}
         if pack_into is None:
-            entry["sha256"] = sha256_file(path)
+            entry["sha256"] = known.get(str(path)) or sha256_file(path)
         else:
             entry["sha256"], entry["packed"] = _pack(path, pack_into)
         entries.append(entry)

@@ -292,9 +292,11 @@ class RunWriter:
         plan_sha256: str,
         extra: dict[str, Any] | None = None,
         pack: bool = False,
+        hashes: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Write everything but the streamed file, then the manifest; return it.
-        With `pack`, the inputs are copied in (`inputs/sha256/HEX`)."""
+        With `pack`, the inputs are copied in (`inputs/sha256/HEX`). `hashes`: the
+        SHA-256 of inputs already hashed elsewhere (a cluster's workers), by path."""
         for rows in result.lifecycle_rows():
             self.rated(rows)
         self._rated_csv.close()
@@ -324,7 +326,7 @@ class RunWriter:
             plans.append((plan, name))
         for name, tmp in self.pending.items():
             os.replace(tmp, self.out / name)
-        entries = input_entries(inputs, self.out if pack else None)
+        entries = input_entries(inputs, self.out if pack else None, hashes)
         manifest = build_manifest(result, entries, plans, plan_sha256, self.out, list(self.pending))
         if extra:
             manifest.update(extra)

@@ -1,0 +1,455 @@
+"""Settling on a Dask cluster: the same run, byte for byte, as one process.
+
+Input: a scheduler (`tcp://HOST:8786`, or `local:N` for a LocalCluster of N
+worker processes), an engine (plans, period, customers), the usage files'
+paths and a batch size. Output: the engine's `Accumulated` state and the
+rated rows, in read order, in the run writer; the usage files' SHA-256 for
+the manifest.
+
+The client never reads the usage files: the workers plan the partitions
+(runtime.inputs.partitions), scan the ids for duplicate candidates, hash the
+files and read their partitions themselves, so every input must be reachable
+by the same path from every worker (a shared filesystem), which is checked
+first. The plans travel as their JSON (compiler.ir; no grammar on the
+workers). Map and reduce are the local workers' own (runtime.parallel): one
+task per partition runs `_first_reads` (where each remembered id is first
+read in it) and then `_rate_share` (the rated rows, rendered, and the
+mergeable `Accumulated`); the client gives each partition the first readings
+of the partitions before it and merges the partitions' results in partition
+order. A worker lost mid-run is Dask's to handle: it runs the lost tasks
+again elsewhere, and a task's result does not depend on where it ran.
+
+With a Parquet folder, each rating task also writes its partition's rated
+records there as Parquet (pyarrow). `distributed` is an optional dependency
+(the `cluster` extra), imported only here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clearline import codes
+from clearline.compiler import ir
+from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.runtime.inputs.duplicates import duplicate_candidates
+from clearline.runtime.inputs.partitions import Partition, plan_partitions
+from clearline.runtime.inputs.readers import InputError
+from clearline.runtime.inputs.refdata import Customer
+from clearline.runtime.parallel import (
+    Seen,
+    _first_reads,
+    _part,
+    _PartFailed,
+    _rate_share,
+    _seen_before,
+    _Share,
+    partitions_for,
+)
+from clearline.runtime.rating.engine import Accumulated, Engine
+from clearline.runtime.settlement.settle import Settlement
+from clearline.runtime.store.run_folder import RATED_COLUMNS, RatedText, RunWriter, sha256_file
+
+__all__ = ["Cluster", "connect", "settle_on_cluster"]
+
+LOCAL = "local:"
+TIMEOUT = 10  # seconds to reach the scheduler and to see a first worker
+
+# (partition number, path, message, hint): an input error met in a partition
+Failure = tuple[int, str, str, str | None]
+
+
+def _error(code: str, message: str, hint: str | None) -> ClearlineError:
+    return ClearlineError([Diagnostic(code, message, None, hint)])
+
+
+@dataclass(slots=True)
+class Cluster:
+    """A connected Dask client, and the LocalCluster it started (if `local:N`)."""
+
+    client: Any
+    local: Any | None
+    workers: int  # worker threads in all, when connected
+
+    @property
+    def dashboard(self) -> str | None:
+        """The Dask dashboard's address, when the scheduler serves one."""
+        try:
+            if "dashboard" not in self.client.scheduler_info().get("services", {}):
+                return None
+            return str(self.client.dashboard_link)
+        except Exception:
+            return None
+
+    def close(self) -> None:
+        self.client.close()
+        if self.local is not None:
+            self.local.close()
+
+
+@contextmanager
+def connect(scheduler: str, timeout: int = TIMEOUT) -> Iterator[Cluster]:
+    """A client of `scheduler`, its workers checked (each has this clearline's
+    version); a ClearlineError says what is wrong, before any run folder exists."""
+    try:
+        import distributed
+    except ImportError:
+        raise _error(
+            codes.CLUSTER_UNAVAILABLE,
+            "--engine dask needs the Dask packages, which are not installed",
+            "pip install 'clearline[cluster]'",
+        ) from None
+    local = None
+    if scheduler.startswith(LOCAL):
+        count = scheduler.removeprefix(LOCAL)
+        if not count.isdigit() or int(count) < 1:
+            raise _error(
+                codes.BAD_OPTION,
+                f"--scheduler {scheduler}: a local cluster is local:N, N workers (1 or more)",
+                "e.g. --scheduler local:2, or the address of a running scheduler, tcp://HOST:8786",
+            )
+        local = distributed.LocalCluster(
+            n_workers=int(count),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: several runs may share the machine
+            silence_logs=50,  # logging.CRITICAL: the run's diagnostics are Clearline's own
+        )
+        address = local.scheduler_address
+    else:
+        address = scheduler
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as err:
+        if local is not None:
+            local.close()
+        raise _error(
+            codes.CLUSTER_UNAVAILABLE,
+            f"cannot reach the Dask scheduler at {scheduler}: {err}",
+            "start one with `dask scheduler` (and workers with `dask worker ADDRESS`), "
+            "or use --scheduler local:N for a cluster on this machine",
+        ) from None
+    cluster = Cluster(client, local, 0)
+    try:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError) as err:
+            raise _error(
+                codes.CLUSTER_UNAVAILABLE,
+                f"the Dask scheduler at {scheduler} has no worker: {err}",
+                f"start workers with `dask worker {address}`",
+            ) from None
+        _check_workers(client, scheduler)
+        cluster.workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _check_workers(client: Any, scheduler: str) -> None:
+    """Every worker imports clearline, of the client's version."""
+    from clearline import __version__
+
+    # The probe pickles by name, so a worker without clearline fails to load it and
+    # says so (ModuleNotFoundError); one with clearline answers its version.
+    answers = client.run(_worker_version, on_error="return")
+    for worker, answer in sorted(answers.items()):
+        if isinstance(answer, BaseException):
+            raise _error(
+                codes.CLUSTER_WORKER_UNFIT,
+                f"the Dask worker {worker} (of {scheduler}) cannot import clearline: {_reason(answer)}",
+                "install clearline (pip install 'clearline[cluster]') in the Python "
+                "environment that runs `dask worker`",
+            )
+        if answer != __version__:
+            raise _error(
+                codes.CLUSTER_WORKER_UNFIT,
+                f"the Dask worker {worker} (of {scheduler}) runs clearline {answer}, "
+                f"this client {__version__}: a run must be rated by one version",
+                f"install clearline {__version__} on every worker, or run this version's client there",
+            )
+
+
+def _reason(error: BaseException) -> str:
+    # a probe that fails to load comes back as a plain Exception naming the real one
+    return str(error) if type(error) is Exception else f"{type(error).__name__}: {error}"
+
+
+def _worker_version() -> str:
+    from clearline import __version__
+
+    return __version__
+
+
+def check_reachable(cluster: Cluster, paths: Sequence[str]) -> None:
+    """Every worker can read every usage file by its path (they read them themselves)."""
+    for path in paths:
+        answers = cluster.client.run(os.access, path, os.R_OK, on_error="return")
+        blind = sorted(w for w, ok in answers.items() if ok is not True)
+        if blind:
+            raise _error(
+                codes.INPUT_NOT_ON_WORKERS,
+                f"the usage file {path} cannot be read from the Dask worker(s) {', '.join(blind)}",
+                "on a cluster the workers read the usage files themselves: put them on a "
+                "filesystem every worker mounts at the same path, and pass that path",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every task needs, sent to each worker once (every field pickles)."""
+
+    key: str  # the plans' hash: a worker decodes them once per run
+    plans: list[dict[str, Any]]  # the plans' JSON (compiler.ir.to_json)
+    period: str
+    customers: dict[str, Customer] | None
+    candidates: set[str] | frozenset[str] | None
+    batch_size: int
+    route: bool
+    parquet: str | None = None  # the folder of the rated records' Parquet parts, if any
+
+
+_decoded: dict[str, list[ir.ContractPlan]] = {}  # a worker's plans, by their hash, decoded once
+
+
+def _share(context: _Context, number: int, part: Partition, folder: str | None, seen: Seen) -> _Share:
+    key = context.key
+    if key not in _decoded:
+        _decoded.clear()
+        _decoded[key] = [ir.from_json(p) for p in context.plans]
+    return _Share(
+        _decoded[key],
+        context.period,
+        context.customers,
+        context.candidates,
+        [(number, part)],
+        context.batch_size,
+        number,
+        folder,
+        context.route,
+        seen_before={number: seen},
+    )
+
+
+def _no_progress(_: int) -> None:
+    pass
+
+
+def _failure(failed: _PartFailed) -> Failure:
+    err = failed.error
+    return (failed.number, err.path, err.message, err.hint)
+
+
+def _plan_task(usage: list[str], workers: int, target: int | None, route: bool) -> list[Partition]:
+    if target is None:
+        return partitions_for(usage, workers, route)
+    return [part for path in usage for part in plan_partitions(Path(path), target, json_lines=not route)]
+
+
+def _candidates_task(usage: list[str]) -> set[str] | None:
+    return duplicate_candidates([Path(u) for u in usage])
+
+
+def _first_reads_task(context: _Context, number: int, part: Partition) -> Seen | Failure:
+    try:
+        return _first_reads(_share(context, number, part, None, {}), _no_progress)[number]
+    except _PartFailed as failed:
+        return _failure(failed)
+
+
+@dataclass(slots=True)
+class _Rated:
+    """One partition rated: its exact sums and its rated rows, rendered, per batch."""
+
+    acc: Accumulated
+    batches: list[tuple[int, bytes, bytes]]  # (rows, CSV bytes, JSON Lines bytes)
+
+
+def _rate_task(context: _Context, number: int, part: Partition, seen: Seen) -> _Rated | Failure:
+    with tempfile.TemporaryDirectory(prefix="clearline-part-") as folder:
+        try:
+            outcome = _rate_share(_share(context, number, part, folder, seen), _no_progress)
+        except _PartFailed as failed:
+            return _failure(failed)
+        rated = _Rated(outcome.acc, [])
+        with (
+            _part(folder, number, "csv").open("rb") as csv_part,
+            _part(folder, number, "jsonl").open("rb") as json_part,
+        ):
+            for _, rows, csv_size, json_size in outcome.sizes:
+                rated.batches.append((rows, csv_part.read(csv_size), json_part.read(json_size)))
+    if context.parquet is not None:
+        write_parquet(Path(context.parquet) / f"part-{number:05d}.parquet", [b[2] for b in rated.batches])
+    return rated
+
+
+def write_parquet(target: Path, json_texts: Sequence[bytes]) -> None:
+    """Rated rows, rendered as JSON Lines (RatedText), as one Parquet file of the
+    rated-records columns, every one text (the CSV's cells, exactly)."""
+    import pyarrow
+    import pyarrow.json
+    import pyarrow.parquet
+
+    schema = pyarrow.schema([(name, pyarrow.string()) for name in RATED_COLUMNS])
+    data = b"".join(json_texts)
+    if data:
+        options = pyarrow.json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+        table = pyarrow.json.read_json(io.BytesIO(data), parse_options=options).select(RATED_COLUMNS)
+    else:
+        table = schema.empty_table()
+    partial = target.with_name(f".{target.name}.partial")
+    pyarrow.parquet.write_table(table, partial)
+    os.replace(partial, target)
+
+
+def prepare_parquet(cluster: Cluster, folder: Path) -> None:
+    """The Parquet folder, made and emptied of an earlier run's parts; every worker
+    must be able to write to it (E0510 otherwise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("part-*.parquet"):
+        stale.unlink()
+    answers = cluster.client.run(os.access, str(folder), os.W_OK, on_error="return")
+    blind = sorted(w for w, ok in answers.items() if ok is not True)
+    if blind:
+        raise _error(
+            codes.INPUT_NOT_ON_WORKERS,
+            f"the Parquet folder {folder} cannot be written from the Dask worker(s) {', '.join(blind)}",
+            "the workers write the Parquet parts themselves: give a folder every worker mounts at "
+            "the same path",
+        )
+
+
+def write_lifecycle_parquet(folder: Path, result: Settlement) -> None:
+    """The subscription events' rated rows, which the client adds at the end (as the
+    run folder's rated records end with them), as the last part."""
+    text = RatedText()
+    write_parquet(
+        folder / "part-lifecycle.parquet", [text.render(rows)[1].encode() for rows in result.lifecycle_rows()]
+    )
+
+
+def candidates_on(cluster: Cluster, usage: Sequence[str]) -> set[str] | None:
+    """The duplicate candidates (runtime.inputs.duplicates), scanned by a worker."""
+    return cluster.client.submit(_candidates_task, list(usage), pure=False).result()  # type: ignore[no-any-return]
+
+
+def settle_on_cluster(
+    cluster: Cluster,
+    engine: Engine,
+    usage: Sequence[str],
+    batch_size: int,
+    writer: RunWriter | None,
+    progress: Callable[[int, int], None] | None = None,
+    partition_bytes: int | None = None,
+    parquet: Path | None = None,
+) -> dict[str, str]:
+    """Rate the usage files on the cluster into `engine.acc`, the rated rows in read
+    order into `writer`; `progress(done, total)` after each partition rated.
+    Returns each usage file's SHA-256, hashed on the workers. A scheduler lost
+    mid-run, or a partition whose task stopped workers again and again (Dask's
+    KilledWorker: out of memory, say), is E0508."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+
+    try:
+        return _settle(cluster, engine, usage, batch_size, writer, progress, partition_bytes, parquet)
+    except (CommClosedError, FutureCancelledError) as err:
+        raise _error(
+            codes.CLUSTER_UNAVAILABLE,
+            f"lost the Dask scheduler during the run ({type(err).__name__}: {err})",
+            "check the scheduler and settle again: the run folder was not written",
+        ) from None
+    except KilledWorker as err:
+        raise _error(
+            codes.CLUSTER_UNAVAILABLE,
+            f"a partition's task stopped every worker that ran it: {err}",
+            "a worker may run out of memory: give workers more (dask worker --memory-limit), "
+            "or make partitions smaller (--partition-bytes)",
+        ) from None
+
+
+def _settle(
+    cluster: Cluster,
+    engine: Engine,
+    usage: Sequence[str],
+    batch_size: int,
+    writer: RunWriter | None,
+    progress: Callable[[int, int], None] | None,
+    partition_bytes: int | None,
+    parquet: Path | None,
+) -> dict[str, str]:
+    from distributed import as_completed
+
+    client = cluster.client
+    paths = list(usage)
+    # keyed as the manifest names the inputs (str of a Path: "a/./b.csv" is "a/b.csv")
+    hashes = {str(Path(path)): client.submit(sha256_file, Path(path), pure=False) for path in paths}
+    parts = list(
+        enumerate(
+            client.submit(
+                _plan_task, paths, cluster.workers, partition_bytes, engine.route, pure=False
+            ).result()
+        )
+    )
+    plans = [ir.to_json(p) for p in engine.plans]
+    context = _Context(
+        hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest(),
+        plans,
+        engine.period_label,
+        engine.customers,
+        engine.candidates,
+        batch_size,
+        engine.route,
+        None if parquet is None else str(parquet),
+    )
+    [shared] = client.scatter([context], broadcast=True, hash=False)
+    seen: list[Seen] = [{} for _ in parts]
+    if engine.candidates is None or engine.candidates:  # some ids are remembered
+        first = client.gather([client.submit(_first_reads_task, shared, n, p, pure=False) for n, p in parts])
+        _raise_earliest([f for f in first if isinstance(f, tuple)])
+        seen = _seen_before([f for f in first if isinstance(f, dict)])
+    futures = [client.submit(_rate_task, shared, n, p, seen[n], pure=False) for n, p in parts]
+    number = {future.key: n for future, (n, _) in zip(futures, parts, strict=True)}
+    done: dict[int, _Rated] = {}
+    failures: list[Failure] = []
+    written = 0
+    for count, future in enumerate(as_completed(futures, loop=client.loop), 1):
+        result = future.result()
+        if isinstance(result, tuple):
+            failures.append(result)
+        else:
+            done[number[future.key]] = result
+        while not failures and written in done:  # the next partition in read order
+            _reduce(engine, written, done.pop(written), writer)
+            written += 1
+        if progress is not None:
+            progress(count, len(parts))
+    _raise_earliest(failures)
+    return {path: str(future.result()) for path, future in hashes.items()}
+
+
+def _reduce(engine: Engine, number: int, rated: _Rated, writer: RunWriter | None) -> None:
+    """Partition `number`'s result into the run, after those of partitions 0 to number - 1."""
+    if number == 0:
+        engine.acc = rated.acc
+    else:
+        engine.acc.merge(rated.acc)
+    if writer is not None:
+        for rows, csv_text, json_text in rated.batches:
+            writer.rated_text(rows, csv_text, json_text)
+
+
+def _raise_earliest(failures: list[Failure]) -> None:
+    """The input error of the earliest partition: the one one process meets first."""
+    if failures:
+        _, path, message, hint = min(failures)
+        raise InputError(path, message, hint)
