@@ -35,6 +35,7 @@ from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
 from clearline.source import SourceFile, Span
+from clearline.version import __version__ as __version__
 
 # The runtime (engine, readers, workers, run folder) is imported by `run`, when a
 # period is settled: `clearline validate` and the other authoring commands start
@@ -63,7 +64,6 @@ __all__ = [
     "run",
 ]
 
-__version__ = "0.1.0"
 
 OUT_OF_PERIOD = ("reject", "route")  # what a run does with a record of another period
 

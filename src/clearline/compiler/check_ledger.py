@@ -1,7 +1,8 @@
 """Checks of a contract's ledger terms: document number formats, the late-usage window
 and refunds.
 
-Called by `check._Checker`; reports through the checker's `error`. Input: the
+Called by `check._Checker` (typed as its base, `checker.Checker`); reports
+through the checker's `error`. Input: the
 contract's `numbering` and `late_usage` (AST). Output: diagnostics -- a
 format the ledger cannot number with (no `{seq}`, an unknown field), a
 series or a window stated twice.
@@ -14,14 +15,14 @@ from typing import TYPE_CHECKING
 from clearline import codes, numbering
 
 if TYPE_CHECKING:
-    from clearline.compiler.check import _Checker
+    from clearline.compiler.checker import Checker
 
 __all__ = ["DEFAULT_LATE_PERIODS", "check_ledger_terms"]
 
 DEFAULT_LATE_PERIODS = 1  # the documented default of `accept late usage for N periods`
 
 
-def check_ledger_terms(ck: _Checker) -> None:
+def check_ledger_terms(ck: Checker) -> None:
     seen: dict[str, str] = {}
     for fmt in ck.c.numbering:
         if fmt.series in seen:

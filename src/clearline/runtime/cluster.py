@@ -156,7 +156,7 @@ def connect(scheduler: str, timeout: int = TIMEOUT) -> Iterator[Cluster]:
 
 def _check_workers(client: Any, scheduler: str) -> None:
     """Every worker imports clearline, of the client's version."""
-    from clearline import __version__
+    from clearline.version import __version__
 
     # The probe pickles by name, so a worker without clearline fails to load it and
     # says so (ModuleNotFoundError); one with clearline answers its version.
@@ -184,7 +184,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _worker_version() -> str:
-    from clearline import __version__
+    from clearline.version import __version__
 
     return __version__
 

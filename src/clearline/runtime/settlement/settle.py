@@ -39,7 +39,7 @@ from clearline.runtime.rating.engine import (
 from clearline.runtime.settlement import models
 
 if TYPE_CHECKING:
-    from clearline.runtime.settlement.prior import Adjustment
+    from clearline.runtime.settlement.adjustment import Adjustment
 
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
 
