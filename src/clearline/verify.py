@@ -23,7 +23,7 @@ import clearline
 from clearline import codes
 from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError, Diagnostic
-from clearline.runtime.settlement.prior import PRIOR_FILE, Prior
+from clearline.runtime.settlement.prior import Prior, read_prior
 from clearline.runtime.store.manifest import sha256_file
 from clearline.source import SourceFile
 
@@ -144,15 +144,13 @@ def _compile(manifest: dict[str, Any], roles: dict[str, list[Path]]) -> list[ir.
 
 
 def _prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
-    """What the ledger told the run (`simulate --ledger`), as the run folder keeps it."""
-    ledger = manifest.get("ledger")
-    if not ledger:
-        return None
-    path = run / str(ledger.get("prior", PRIOR_FILE))
+    """What the ledger told the run, or a diagnostic when its file is damaged."""
     try:
-        return Prior.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return read_prior(run, manifest)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-        raise _fail(f"cannot read {path}: {err}", "settle the run again with --ledger") from None
+        raise _fail(
+            f"cannot read the ledger's prior of {run}: {err}", "settle the run again with --ledger"
+        ) from None
 
 
 def verify_run(run: str | Path, workers: int = 1) -> Verification:

@@ -31,7 +31,7 @@ from clearline.ledger.model import Close, CloseOutcome, DocumentDraft, LineEntry
 from clearline.ledger.resettle import in_force
 from clearline.ledger.store import Ledger
 from clearline.money import minor_unit
-from clearline.runtime.settlement.prior import PRIOR_FILE, Adjustment, Prior
+from clearline.runtime.settlement.prior import Adjustment, Prior, read_prior
 from clearline.runtime.settlement.settle import Line, Settlement
 from clearline.runtime.store import partials
 
@@ -226,7 +226,7 @@ def adjustment_documents(
 def build_close(run: Path, result: Settlement) -> Close:
     """The close of a run folder's settlement: a period's, or a closed period's adjustments."""
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    prior = _prior(run, manifest)
+    prior = read_prior(run, manifest)  # verify_run has read it already: it is sound
     if prior is not None and prior.resettles:
         return _adjustment_close(run, manifest, result, prior)
     drafts, doc_of = documents_of(result.lines, result.plans, result.period)
@@ -265,14 +265,6 @@ def _refunds(run: Path, prior: Prior | None) -> tuple[tuple[str, str], ...]:
     if prior is None:
         return ()
     return tuple(sorted((rid, x) for rid, x in prior.refund_of.items() if prior.refund_check.get(rid) == ""))
-
-
-def _prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
-    ledger = manifest.get("ledger")
-    if not ledger:
-        return None
-    text = (run / str(ledger.get("prior", PRIOR_FILE))).read_text(encoding="utf-8")
-    return Prior.from_json(json.loads(text))
 
 
 def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, prior: Prior) -> Close:

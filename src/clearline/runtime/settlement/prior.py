@@ -17,12 +17,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from clearline.runtime.settlement.adjustment import ADJUSTMENT_COLUMNS, Adjustment
 from clearline.runtime.settlement.settle import Line
 
-__all__ = ["ADJUSTMENT_COLUMNS", "PRIOR_FILE", "Adjustment", "Issued", "Prior", "adjustments"]
+__all__ = ["ADJUSTMENT_COLUMNS", "PRIOR_FILE", "Adjustment", "Issued", "Prior", "adjustments", "read_prior"]
 
 PRIOR_FILE = "ledger_prior.json"
 PRIOR_SCHEMA = 1
@@ -147,8 +148,6 @@ class Prior:
         return json.dumps(self.to_json(), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-
-
 def _minus(new: Decimal | None, old: Decimal | None) -> Decimal | None:
     if new is None and old is None:
         return None
@@ -227,3 +226,14 @@ def adjustments(lines: list[Line], prior: Prior, reason: str) -> list[Adjustment
             )
         )
     return out
+
+
+def read_prior(run: Path, manifest: dict[str, Any]) -> Prior | None:
+    """What the ledger told a run (`simulate --ledger`), as its run folder keeps it;
+    None for a run settled without the ledger. Raises OSError, ValueError, KeyError or
+    TypeError for a prior file that is missing or damaged."""
+    ledger = manifest.get("ledger")
+    if not ledger:
+        return None
+    path = run / str(ledger.get("prior", PRIOR_FILE))
+    return Prior.from_json(json.loads(path.read_text(encoding="utf-8")))
