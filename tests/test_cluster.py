@@ -335,3 +335,60 @@ def test_the_client_never_reads_the_usage_files(tmp_path: Path, two_workers: Loc
     assert manifests[0] == manifests[1]
     [reject] = read_csv(client / "run" / "rejects.csv")
     assert (reject["line"], reject["record_id"]) == ("4", "A")
+
+
+def test_the_cli_settles_against_the_ledger_on_the_cluster(
+    tmp_path: Path, two_workers: LocalProcesses
+) -> None:
+    """`simulate --ledger URL --engine dask`: the ledger's settled ids and refund look-ups
+    go to the workers with the plans. March closed M-1 and M-2 (10,000.00 each); April's
+    file re-sends M-1 (a duplicate of the ledger's, in its own partition of about one
+    record) and brings A-1 (7.00): the folder of the plain `simulate --ledger`, byte for
+    byte, with M-1 rejected naming March's document."""
+    from clearline.ledger import open_ledger
+    from clearline.ledger.closing import close_run
+    from ledger_support import HEADER as SALES_HEADER
+    from ledger_support import SHARE_CONTRACT, sales
+
+    contract = tmp_path / "share.contract"
+    contract.write_text(SHARE_CONTRACT, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    march = tmp_path / "m.csv"
+    march.write_text(sales("M", "2026-03", ["10000.00"] * 2), encoding="utf-8")
+    plans, _ = clearline.load_plans([contract])
+    clearline.run(plans, [march], "2026-03", out=tmp_path / "march")
+    with open_ledger(url) as ledger:
+        close_run(tmp_path / "march", ledger)
+    april = tmp_path / "april.csv"
+    april.write_text(
+        SALES_HEADER
+        + "M-1,2026-04-02T10:00:00+02:00,C2,sale,10000.00\nA-1,2026-04-03T10:00:00+02:00,C1,sale,7.00\n",
+        encoding="utf-8",
+    )
+    base = [
+        sys.executable,
+        "-m",
+        "clearline.cli",
+        "simulate",
+        str(contract),
+        "-u",
+        str(april),
+        "-p",
+        "2026-04",
+    ]
+    base += ["--ledger", url]
+    plain = subprocess.run(
+        [*base, "-o", str(tmp_path / "plain")], capture_output=True, text=True, check=False
+    )
+    assert plain.returncode == 3, plain.stderr  # completed, with a reject
+    on_cluster = [*base, "-o", str(tmp_path / "dask"), "--engine", "dask", "--scheduler", two_workers.address]
+    done = subprocess.run(
+        [*on_cluster, "--partition-bytes", "1"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 3, done.stderr
+    assert folder_bytes(tmp_path / "dask") == folder_bytes(tmp_path / "plain")
+    (reject,) = read_csv(tmp_path / "dask" / "rejects.csv")
+    assert reject["record_id"] == "M-1"
+    assert reject["reason"].startswith(
+        "duplicate record id: already settled in 2026-03, document INV/2026/03/"
+    )

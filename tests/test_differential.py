@@ -26,6 +26,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ from clearline.compiler import ir
 from clearline.runtime import parallel
 from clearline.runtime.rating import engine as engine_module
 from clearline.runtime.rating.engine import Engine
-from conftest import CONTRACTS, DATA, PERIOD
+from conftest import CONTRACTS, DATA, PERIOD, read_csv
 from test_properties import USAGE_COLUMNS, RandomContract, mixed_records, random_contracts, write_csv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -181,3 +182,53 @@ def test_bundled_contracts_settle_alike_every_way(shape: str, tmp_path: Path) ->
     make(generated, 1500, 7)
     plans, _ = clearline.load_plans([CONTRACTS / f"{shape}.contract"])
     agree(plans, [DATA / bundled, generated], tmp_path, fx=DATA / "fx-rates.csv")
+
+
+def test_a_ledger_run_settles_alike_every_way(ledger_url: str, tmp_path: Path) -> None:
+    """A late March run against the ledger (`prior`): its settled ids and refund
+    look-ups reach every partition and every Dask worker. March closed M-1..M-4 of
+    10,000.00 (C2, C1, C2, C1). The late file: R-1 refunds M-2 (-5,000.00); R-2 refunds
+    M-9, never settled; R-3 refunds M-2 again; M-3 re-sent (a duplicate of the ledger's);
+    L-1..L-6 of 100.00 with L-2 read twice (a duplicate within the run, across
+    partitions of about one record). Rejects: R-2, R-3, M-3, the second L-2; the
+    period's net 40,000.00 - 5,000.00 + 600.00 = 35,600.00."""
+    from clearline.ledger import open_ledger
+    from clearline.ledger.closing import close_run
+    from clearline.ledger.resettle import prior_for
+    from test_ledger_refunds import REFUNDS, _file
+
+    (tmp_path / "refunds.contract").write_text(REFUNDS, encoding="utf-8")
+    plans, _ = clearline.load_plans([tmp_path / "refunds.contract"])
+    march = [f"M-{i},2026-03-0{i}T10:00:00+01:00,C{(i % 2) + 1},sale,10000.00," for i in range(1, 5)]
+    march_file = _file(tmp_path / "march.csv", march)
+    clearline.run(plans, [march_file], PERIOD, out=tmp_path / "march")
+    with open_ledger(ledger_url) as ledger:
+        close_run(tmp_path / "march", ledger)
+    sales = [f"L-{i},2026-03-1{i}T10:00:00+01:00,C1,sale,100.00," for i in range(1, 7)]
+    late = _file(
+        tmp_path / "late.csv",
+        [
+            sales[0],
+            "R-1,2026-03-20T10:00:00+01:00,C1,sale,-5000.00,M-2",
+            sales[1],
+            "R-2,2026-03-21T10:00:00+01:00,C1,sale,-10.00,M-9",
+            *sales[2:4],
+            "M-3,2026-03-03T10:00:00+01:00,C2,sale,10000.00,",
+            "R-3,2026-03-22T10:00:00+01:00,C1,sale,-5000.00,M-2",
+            *sales[4:],
+            sales[1],
+        ],
+    )
+    with open_ledger(ledger_url) as ledger:
+        prior = prior_for(ledger, plans, [late], PERIOD)
+    agree(plans, [late], tmp_path / "late", prior=prior)
+    rejects = [
+        (r["record_id"], r["reason"]) for r in read_csv(tmp_path / "late" / "reference" / "rejects.csv")
+    ]
+    assert [rid for rid, _ in rejects] == ["R-2", "M-3", "R-3", "L-2"]
+    assert rejects[0][1] == "refunds M-9, which no closed period settled"
+    assert rejects[1][1].startswith("duplicate record id: already settled in 2026-03, document INV/2026/03/")
+    assert rejects[2][1] == "refunds M-2, already refunded by R-1 in this run"
+    assert rejects[3][1].startswith("duplicate record id: first read at ")
+    net = {r["party"]: r["amount"] for r in read_csv(tmp_path / "late" / "reference" / "invoice_lines.csv")}
+    assert sum(map(Decimal, net.values())) == Decimal("35600.00")

@@ -457,18 +457,6 @@ def run(
         batch_size = BATCH_SIZE
     if rated_parquet is not None and cluster is None:
         raise ValueError("rated_parquet is written by a cluster's workers: it needs cluster")
-    if cluster is not None and prior is not None:
-        # the cluster's partitions do not yet get the ledger's settled and refund ids
-        raise ClearlineError(
-            [
-                Diagnostic(
-                    codes.BAD_OPTION,
-                    "a run against the ledger does not go on a cluster yet",
-                    None,
-                    "settle against the ledger in one process or with --workers",
-                )
-            ]
-        )
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if out_of_period not in OUT_OF_PERIOD:

@@ -398,14 +398,6 @@ def simulate(
             ),
             err,
         )
-    if engine is not None and ledger is not None:
-        raise _fail(
-            _option_error(
-                "--ledger does not go with --engine dask yet: settle against the ledger in one process "
-                "or with --workers"
-            ),
-            err,
-        )
     files = _contract_files(contracts, err)
     try:
         plans, warnings = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
@@ -421,10 +413,12 @@ def simulate(
     if engine is not None:
         from clearline.cli.cluster import simulate_on_cluster
 
-        kwargs = {"fx": fx, "customers": customers, "out": folder, "batch_size": batch_size}
+        kwargs: dict[str, object] = {"fx": fx, "customers": customers, "out": folder}
+        kwargs["batch_size"] = batch_size
         kwargs["rated_parquet"] = rated_parquet
         kwargs["force"] = force
         kwargs["pack"] = pack
+        kwargs["prior"] = prior
         result = simulate_on_cluster(
             plans, usage, period, scheduler or "local:2", partition_bytes, out_of_period.value, kwargs, err
         )

@@ -215,6 +215,8 @@ class _Context:
     batch_size: int
     route: bool
     parquet: str | None = None  # the folder of the rated records' Parquet parts, if any
+    settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
+    refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
 
 
 _decoded: dict[str, list[ir.ContractPlan]] = {}  # a worker's plans, by their hash, decoded once
@@ -235,6 +237,8 @@ def _share(context: _Context, number: int, part: Partition, folder: str | None, 
         number,
         folder,
         context.route,
+        settled=context.settled,
+        refunds=context.refunds,
         seen_before={number: seen},
     )
 
@@ -410,6 +414,8 @@ def _settle(
         batch_size,
         engine.route,
         None if parquet is None else str(parquet),
+        engine.settled or None,
+        engine.refunds,
     )
     [shared] = client.scatter([context], broadcast=True, hash=False)
     seen: list[Seen] = [{} for _ in parts]
