@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clearline.money import Rounding
-from clearline.runtime.rating.tiers import Band, apply_tiers
 from clearline.runtime.settlement.waterfall import Step, run_waterfall
+from clearline.tiers import Band, apply_tiers
 
 FLEET = [
     Band(D(0), D(500000), D("0.0040")),

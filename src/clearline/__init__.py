@@ -333,7 +333,7 @@ def _input_error(err: InputError) -> ClearlineError:
 
 def _check_over_periods(plans: list[ir.ContractPlan], period: str, prior: Prior | None) -> None:
     """Tiers over the year need the ledger's earlier periods, except in the first one."""
-    from clearline.runtime.rating.periods import period_bounds
+    from clearline.periods import period_bounds
 
     for plan in plans:
         over = sorted({t.name for p in plan.products for t in p.tiers if t.over})
@@ -444,12 +444,12 @@ def run(
     from decimal import localcontext
 
     from clearline.money import CONTEXT
+    from clearline.periods import period_bounds
     from clearline.runtime.inputs.duplicates import duplicate_candidates
     from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
     from clearline.runtime.inputs.refdata import read_customers, read_fx
     from clearline.runtime.parallel import settle_in_workers
     from clearline.runtime.rating.engine import Engine
-    from clearline.runtime.rating.periods import period_bounds
     from clearline.runtime.settlement.prior import ADJUSTMENT_COLUMNS, PRIOR_FILE, adjustments
     from clearline.runtime.settlement.settle import finish
 

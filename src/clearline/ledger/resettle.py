@@ -28,7 +28,7 @@ __all__ = ["in_force", "prior_for"]
 
 def in_force(plans: Sequence[ir.ContractPlan], period: str) -> list[str]:
     """The ids of the contracts with a version in force in the period."""
-    from clearline.runtime.rating.periods import period_bounds
+    from clearline.periods import period_bounds
 
     found = set()
     for plan in plans:

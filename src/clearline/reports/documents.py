@@ -20,13 +20,12 @@ from typing import Any
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT, MINOR_UNITS, round_money
+from clearline.periods import period_bounds
 from clearline.reports.i18n import N_, language_for
 from clearline.reports.rundata import LineRow, Party, RejectRow, RunData
 from clearline.reports.traces import Node, trace_tree
-from clearline.runtime.rating.closures import bands as tier_bands
-from clearline.runtime.rating.closures import tier_quantity
-from clearline.runtime.rating.periods import period_bounds
-from clearline.runtime.rating.tiers import apply_tiers
+from clearline.tiers import apply_tiers, tier_quantity
+from clearline.tiers import bands as tier_bands
 
 __all__ = [
     "Audit",

@@ -15,6 +15,7 @@ SHA-256 is the one the manifest pinned; otherwise the documents fall back
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,7 +28,6 @@ from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError
 from clearline.runtime.inputs.readers import InputError
 from clearline.runtime.inputs.refdata import Customer, read_customers
-from clearline.runtime.store.run_folder import sha256_file
 
 __all__ = ["LINE_FILES", "LineRow", "Party", "RejectRow", "RunData", "RunFolderError", "read_run"]
 
@@ -272,6 +272,12 @@ def _find_input(entry: dict[str, Any], folder: Path) -> tuple[Path | None, str]:
     if changed is not None:
         return None, f"{written} has changed since the run (its SHA-256 is not the one in the manifest)"
     return None, f"{written} was not found"
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks (the run folder's own rule, without its code)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _recorded_plans(manifest: dict[str, Any], folder: Path) -> list[ir.ContractPlan] | None:

@@ -26,10 +26,10 @@ from decimal import localcontext
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT
+from clearline.periods import period_of
 from clearline.runtime.inputs.readers import Batch
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating.engine import Engine
-from clearline.runtime.rating.periods import period_of
 
 __all__ = ["RatedPart", "Rater", "Verdict", "intake_file", "record_line"]
 

@@ -20,7 +20,7 @@ from operator import itemgetter
 from clearline.compiler import ir, units
 from clearline.money import CONTEXT, allocate, parse_decimal
 from clearline.runtime.inputs.readers import Row
-from clearline.runtime.rating.tiers import Band, apply_tiers
+from clearline.tiers import apply_tiers, bands, tier_quantity
 
 __all__ = [
     "PRODUCT_FIELDS",
@@ -63,17 +63,6 @@ class Unit:
 
 
 Fn = Callable[[Unit], Decimal]
-
-
-def tier_quantity(quantity: Decimal, tier: ir.TierPlan, measure: str) -> Decimal:
-    """The product's quantity in the tier's unit (bands are written in it)."""
-    if tier.unit is None or tier.unit == measure:
-        return quantity
-    return CONTEXT.divide(quantity, units.factor(measure, tier.unit))
-
-
-def bands(tier: ir.TierPlan) -> list[Band]:
-    return [Band(b.lower, b.upper, b.rate) for b in tier.bands]
 
 
 def bill_quantity(quantity: Decimal, first: int | None, nxt: int | None) -> Decimal:

@@ -37,6 +37,7 @@ from typing import cast
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT, SUMS, round_money
+from clearline.periods import Period, period_bounds, period_of
 from clearline.runtime.inputs.readers import Batch, Row
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating import closures
@@ -63,7 +64,6 @@ from clearline.runtime.rating.closures import (
     pure,
 )
 from clearline.runtime.rating.fast import _CACHE_LIMIT, FastPaths, _FastProduct, _Priced
-from clearline.runtime.rating.periods import Period, period_bounds, period_of
 
 __all__ = [  # with what it accumulates (runtime.accumulate), for the modules that read it
     "SAMPLE_SIZE",

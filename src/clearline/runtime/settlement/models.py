@@ -15,8 +15,8 @@ from typing import Any
 from clearline.compiler import ir
 from clearline.money import CONTEXT, Rounding, allocate, minor_unit, round_money
 from clearline.runtime.rating.engine import _ProductRT, line_id
-from clearline.runtime.rating.tiers import Band
 from clearline.runtime.settlement.waterfall import Step, StepResult, run_waterfall
+from clearline.tiers import Band
 
 __all__ = ["commitments", "discounts", "splits", "waterfalls", "withholdings"]
 

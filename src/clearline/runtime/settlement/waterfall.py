@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from clearline.money import CONTEXT, Rounding, round_money
-from clearline.runtime.rating.tiers import Band, BandUse, apply_tiers
+from clearline.tiers import Band, BandUse, apply_tiers
 
 __all__ = ["Step", "StepResult", "run_waterfall"]
 

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from clearline.compiler import ir, units
 from clearline.money import CONTEXT
 
-__all__ = ["Band", "BandUse", "apply_tiers"]
+__all__ = ["Band", "BandUse", "apply_tiers", "bands", "tier_quantity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +69,14 @@ def apply_tiers(total: Decimal, bands: Sequence[Band], mode: str) -> tuple[Decim
     if bands and bands[-1].upper is not None and total > bands[-1].upper:
         raise ValueError(f"{total} is beyond the last band")
     return amount, uses
+
+
+def tier_quantity(quantity: Decimal, tier: ir.TierPlan, measure: str) -> Decimal:
+    """The product's quantity in the tier's unit (bands are written in it)."""
+    if tier.unit is None or tier.unit == measure:
+        return quantity
+    return CONTEXT.divide(quantity, units.factor(measure, tier.unit))
+
+
+def bands(tier: ir.TierPlan) -> list[Band]:
+    return [Band(b.lower, b.upper, b.rate) for b in tier.bands]
