@@ -392,3 +392,48 @@ def test_the_cli_settles_against_the_ledger_on_the_cluster(
     assert reject["reason"].startswith(
         "duplicate record id: already settled in 2026-03, document INV/2026/03/"
     )
+
+
+def test_increasing_ids_are_read_once_and_a_late_duplicate_falls_back(
+    tmp_path: Path, two_workers: LocalProcesses
+) -> None:
+    """Ids R001..R012 in two files, in increasing order through both (parts of a
+    record): the rating tasks alone run (no id scan, no first pass) and the folder is
+    one process's. The same files with R003 read again as the 12th record of the
+    second file: the partitions up to it are kept, the run falls back from there (the
+    id scan and a first pass run) and rejects that record as one process does, naming
+    where R003 was first read (a.csv line 4: the header is line 1)."""
+    from distributed import get_task_stream
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(HEADER + "".join(cdr(f"R{i:03d}") for i in range(1, 7)), encoding="utf-8")
+    b.write_text(HEADER + "".join(cdr(f"R{i:03d}") for i in range(7, 13)), encoding="utf-8")
+    late = tmp_path / "late.csv"
+    late.write_text(b.read_text(encoding="utf-8") + cdr("R003"), encoding="utf-8")
+    for name, usage in (("in-order", [a, b]), ("late", [a, late])):
+        settle_into(tmp_path / f"{name}-one", usage, workers=1)
+        with connect(two_workers.address) as cluster, get_task_stream(cluster.client) as tasks:
+            plans, _ = clearline.load_plans(CONTRACT_FILES)
+            clearline.run(
+                plans,
+                usage,
+                PERIOD,
+                fx=DATA / "fx-rates.csv",
+                customers=DATA / "customers.csv",
+                out=tmp_path / f"{name}-dask",
+                batch_size=2,
+                cluster=cluster,
+                partition_bytes=1,
+            )
+        assert folder_bytes(tmp_path / f"{name}-dask") == folder_bytes(tmp_path / f"{name}-one"), name
+        ran = {task["key"].split("-")[0] for task in tasks.data}
+        rated = sum(task["key"].startswith("_rate_task") for task in tasks.data)
+        if name == "in-order":
+            assert "_candidates_task" not in ran and "_first_reads_task" not in ran
+            assert rated == 12  # a partition per record, each rated once
+        else:
+            assert {"_candidates_task", "_first_reads_task"} <= ran
+            assert rated > 13  # the kept partitions once, the rest twice
+    (reject,) = read_csv(tmp_path / "late-dask" / "rejects.csv")
+    assert (reject["record_id"], reject["line"]) == ("R003", "8")
+    assert reject["reason"].endswith("a.csv:4")

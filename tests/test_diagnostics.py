@@ -43,7 +43,9 @@ CASES = sorted(p.stem for p in FIXTURES.glob("*.contract"))
 # (imports, amendments, versions), from `clearline test`, or from a run.
 # E0110 (a contract over the size limit) is tested in test_bounded_inputs: its fixture would be 10 MB
 NOT_FROM_VALIDATE = {"E0110", "E0406", "E0407", "E0408", "E0409", "E0410", "E0412"} | {
-    c for c in CODES if c.startswith(("E05", "E07"))  # runs, and the ledger
+    c
+    for c in CODES
+    if c.startswith(("E05", "E07"))  # runs, and the ledger
 }
 
 # What a writer must never see: Python, Lark's names for tokens, grammar words.

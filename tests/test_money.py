@@ -36,9 +36,7 @@ ONE_DEAL = """\
 
 
 def _traces(out: Path) -> dict[str, dict[str, object]]:
-    return {
-        str(t["line_id"]): t for t in map(json.loads, (out / "trace.jsonl").read_text().splitlines())
-    }
+    return {str(t["line_id"]): t for t in map(json.loads, (out / "trace.jsonl").read_text().splitlines())}
 
 
 def _check(text: str) -> list[clearline.Diagnostic]:
@@ -230,9 +228,7 @@ PURCHASES = """
 
 
 def _purchases(tmp_path: Path, record: str) -> dict[str, str]:
-    rows = "".join(
-        f"    P{i:04d},2026-03-10T10:00:00+01:00,C1,purchase,1,2.99\n" for i in range(1000)
-    )
+    rows = "".join(f"    P{i:04d},2026-03-10T10:00:00+01:00,C1,purchase,1,2.99\n" for i in range(1000))
     usage = "    record_id,timestamp,customer_id,service,quantity,amount\n" + rows
     text = contract("VAT-1", "PLN", PURCHASES.format(record=record))
     out = settle(tmp_path, text, {"u.csv": usage})

@@ -501,10 +501,10 @@ def run(
     writer = _writer(Path(out), force, route=out_of_period == "route") if out is not None else None
     try:
         with localcontext(CONTEXT), fewer_collections():
-            # a pre-scan of the ids: memory for duplicate checks stays small (see the engine)
-            if cluster is not None:
-                candidates = on_cluster.candidates_on(cluster, [str(u) for u in usage])
-            else:
+            # a pre-scan of the ids: memory for duplicate checks stays small (see the engine);
+            # a cluster's rating tasks check instead that the ids increase (runtime.cluster)
+            candidates: set[str] | None = set()
+            if cluster is None:
                 candidates = duplicate_candidates([Path(u) for u in usage])
             engine = Engine(
                 plan_list,

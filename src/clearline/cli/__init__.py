@@ -58,6 +58,7 @@ class _Plain:
             text = text.replace("\\[", "[")  # what `escape` did for rich's markup
         print(text, file=sys.stderr if self.stderr else sys.stdout)
 
+
 EXIT_OK = 0
 EXIT_ERRORS = 1
 EXIT_REJECTS = 3

@@ -16,8 +16,13 @@ task per partition runs `_first_reads` (where each remembered id is first
 read in it) and then `_rate_share` (the rated rows, rendered, and the
 mergeable `Accumulated`); the client gives each partition the first readings
 of the partitions before it and merges the partitions' results in partition
-order. A worker lost mid-run is Dask's to handle: it runs the lost tasks
-again elsewhere, and a task's result does not depend on where it ran.
+order. Duplicates: the rating tasks first run remembering no id, each noting
+whether its record ids increase; while they increase through the partitions
+in read order no id is read twice, and those partitions are kept. From the
+first partition where they do not, the duplicate candidates are scanned, the
+first pass runs, and the rest is rated again. A worker lost mid-run is Dask's
+to handle: it runs the lost tasks again elsewhere, and a task's result does not
+depend on where it ran.
 
 With a Parquet folder, each rating task also writes its partition's rated
 records there as Parquet (pyarrow). `distributed` is an optional dependency
@@ -33,7 +38,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +222,7 @@ class _Context:
     parquet: str | None = None  # the folder of the rated records' Parquet parts, if any
     settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
     refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
+    check_order: bool = False  # rating tasks note whether their record ids increase
 
 
 _decoded: dict[str, list[ir.ContractPlan]] = {}  # a worker's plans, by their hash, decoded once
@@ -240,6 +246,7 @@ def _share(context: _Context, number: int, part: Partition, folder: str | None, 
         settled=context.settled,
         refunds=context.refunds,
         seen_before={number: seen},
+        check_order=context.check_order,
     )
 
 
@@ -275,6 +282,7 @@ class _Rated:
 
     acc: Accumulated
     batches: list[tuple[int, bytes, bytes]]  # (rows, CSV bytes, JSON Lines bytes)
+    order: tuple[bool, str | None, str | None] = (True, None, None)  # parallel._Outcome.order
 
 
 def _rate_task(context: _Context, number: int, part: Partition, seen: Seen) -> _Rated | Failure:
@@ -283,7 +291,7 @@ def _rate_task(context: _Context, number: int, part: Partition, seen: Seen) -> _
             outcome = _rate_share(_share(context, number, part, folder, seen), _no_progress)
         except _PartFailed as failed:
             return _failure(failed)
-        rated = _Rated(outcome.acc, [])
+        rated = _Rated(outcome.acc, [], outcome.order)
         with (
             _part(folder, number, "csv").open("rb") as csv_part,
             _part(folder, number, "jsonl").open("rb") as json_part,
@@ -340,11 +348,6 @@ def write_lifecycle_parquet(folder: Path, result: Settlement) -> None:
     )
 
 
-def candidates_on(cluster: Cluster, usage: Sequence[str]) -> set[str] | None:
-    """The duplicate candidates (runtime.inputs.duplicates), scanned by a worker."""
-    return cluster.client.submit(_candidates_task, list(usage), pure=False).result()  # type: ignore[no-any-return]
-
-
 def settle_on_cluster(
     cluster: Cluster,
     engine: Engine,
@@ -391,8 +394,6 @@ def _settle(
     partition_bytes: int | None,
     parquet: Path | None,
 ) -> dict[str, str]:
-    from distributed import as_completed
-
     client = cluster.client
     paths = list(usage)
     # keyed as the manifest names the inputs (str of a Path: "a/./b.csv" is "a/b.csv")
@@ -417,30 +418,79 @@ def _settle(
         engine.settled or None,
         engine.refunds,
     )
-    [shared] = client.scatter([context], broadcast=True, hash=False)
-    seen: list[Seen] = [{} for _ in parts]
-    if engine.candidates is None or engine.candidates:  # some ids are remembered
-        first = client.gather([client.submit(_first_reads_task, shared, n, p, pure=False) for n, p in parts])
-        _raise_earliest([f for f in first if isinstance(f, tuple)])
-        seen = _seen_before([f for f in first if isinstance(f, dict)])
+    # Optimistic first: rate every partition at once, remembering no id (but the
+    # ledger's), each task noting whether its ids increase. While they do through the
+    # partitions in read order, no id is read twice and the partitions are exact as
+    # rated (the common case of switch-numbered records: every file read once).
+    [shared] = client.scatter([replace(context, check_order=True)], broadcast=True, hash=False)
+    start = _rate_in_order(client, engine, shared, parts, [{} for _ in parts], writer, progress, True)
+    if start < len(parts):
+        # Ids out of order from partition `start` on: the candidates (a scan of the id
+        # columns), the first pass over every partition, and the rating of the rest.
+        candidates = client.submit(_candidates_task, paths, pure=False).result()
+        engine.candidates = None if candidates is None else frozenset(candidates).union(engine.settled)
+        context = replace(context, candidates=engine.candidates)
+        [shared] = client.scatter([context], broadcast=True, hash=False)
+        seen: list[Seen] = [{} for _ in parts]
+        if engine.candidates is None or engine.candidates:  # some ids are remembered
+            first = client.gather(
+                [client.submit(_first_reads_task, shared, n, p, pure=False) for n, p in parts]
+            )
+            _raise_earliest([f for f in first if isinstance(f, tuple)])
+            seen = _seen_before([f for f in first if isinstance(f, dict)])
+        _rate_in_order(client, engine, shared, parts[start:], seen, writer, progress, False, len(parts))
+    return {path: str(future.result()) for path, future in hashes.items()}
+
+
+def _rate_in_order(
+    client: Any,
+    engine: Engine,
+    shared: Any,
+    parts: list[tuple[int, Partition]],
+    seen: list[Seen],
+    writer: RunWriter | None,
+    progress: Callable[[int, int], None] | None,
+    optimistic: bool,
+    total: int | None = None,
+) -> int:
+    """Rate `parts` and reduce them in read order; returns the number of the first
+    partition not reduced: with `optimistic`, the first whose record ids do not
+    increase after those before it (its rating and the later ones' are dropped),
+    else the end. Raises the earliest input error (the one of one process: input
+    errors do not depend on the ids remembered)."""
+    from distributed import as_completed
+
+    total = total if total is not None else len(parts)
     futures = [client.submit(_rate_task, shared, n, p, seen[n], pure=False) for n, p in parts]
     number = {future.key: n for future, (n, _) in zip(futures, parts, strict=True)}
     done: dict[int, _Rated] = {}
     failures: list[Failure] = []
-    written = 0
-    for count, future in enumerate(as_completed(futures, loop=client.loop), 1):
+    written = parts[0][0] if parts else 0
+    end = written + len(parts)
+    last: str | None = None  # the last record id reduced, optimistically
+    stopped = False
+    # Every task is waited for, after a stop too: a task left running could write its
+    # Parquet part after the partition's rating again.
+    for future in as_completed(futures, loop=client.loop):
         result = future.result()
         if isinstance(result, tuple):
             failures.append(result)
         else:
             done[number[future.key]] = result
-        while not failures and written in done:  # the next partition in read order
+        while not failures and not stopped and written in done:  # the next partition in read order
+            rated = done[written]
+            if optimistic:
+                increasing, first_id, last_id = rated.order
+                if not increasing or (first_id is not None and last is not None and not last < first_id):
+                    stopped = True
+                    break
+                last = last_id if last_id is not None else last
             _reduce(engine, written, done.pop(written), writer)
             written += 1
-        if progress is not None:
-            progress(count, len(parts))
+            if progress is not None:
+                progress(written, total)
     _raise_earliest(failures)
-    return {path: str(future.result()) for path, future in hashes.items()}
+    return written if stopped else end
 
 
 def _reduce(engine: Engine, number: int, rated: _Rated, writer: RunWriter | None) -> None:

@@ -44,13 +44,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import localcontext
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT
 from clearline.runtime.inputs.partitions import Partition, plan_partitions, read_partition
-from clearline.runtime.inputs.readers import InputError, Skim, fewer_collections
+from clearline.runtime.inputs.readers import ID_COLUMN, Batch, InputError, Skim, fewer_collections
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating.engine import Accumulated, Engine
 from clearline.runtime.store.run_folder import RatedText, RunWriter
@@ -88,6 +89,7 @@ class _Share:
     seen_before: dict[int, Seen] = field(default_factory=dict)
     labels: dict[str, str] | None = None  # a usage file's path -> its name in rejects and traces
     parent: int | None = None  # the parent's process id: the worker dies with it
+    check_order: bool = False  # note whether the record ids read increase (`_Outcome.order`)
 
     def label(self, path: str) -> str:
         return path if self.labels is None else self.labels.get(path, path)
@@ -98,6 +100,24 @@ class _Outcome:
     acc: Accumulated
     # per batch rated, in order: ((partition, batch), rows, CSV bytes, JSON Lines bytes)
     sizes: list[tuple[tuple[int, int], int, int, int]] = field(default_factory=list)
+    # with `check_order`: (whether the non-empty record ids strictly increase in read
+    # order, the first, the last); None first and last when no record has an id
+    order: tuple[bool, str | None, str | None] = (True, None, None)
+
+
+def _note_order(outcome: _Outcome, columns: list[str], batch: Batch) -> None:
+    """Fold a batch's record ids (as the engine reads them: the last record_id column)
+    into `outcome.order`."""
+    index = {name: i for i, name in enumerate(columns)}.get(ID_COLUMN)
+    if index is None or not outcome.order[0]:
+        return
+    ids = [v for row in batch.rows if index < len(row) and (v := row[index])]
+    if not ids:
+        return
+    increasing, first, last = outcome.order
+    if (last is not None and not last < ids[0]) or any(b <= a for a, b in pairwise(ids)):
+        increasing = False
+    outcome.order = (increasing, first if first is not None else ids[0], ids[-1])
 
 
 class _PartFailed(Exception):
@@ -223,6 +243,8 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
                     usage_file = read_partition(part, share.batch_size)
                     for k, batch in enumerate(usage_file.batches):
                         before = engine.acc.read
+                        if share.check_order:
+                            _note_order(outcome, usage_file.columns, batch)
                         rows = engine.feed(share.label(part.path), usage_file.columns, batch)
                         if csv_part is not None and json_part is not None:
                             csv_text, json_text = (t.encode() for t in text.render(rows))
