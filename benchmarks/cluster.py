@@ -11,7 +11,9 @@ For each size: one file of NordCarrier CDRs, settled in the same run
 
 It prints records/s of each, the speed-up over one worker and over one
 process, the scaling efficiency (speed-up / workers), the peak memory (VmHWM)
-of each worker and of the client, and the load average before and after: on
+of each worker and of the client, the CPU seconds of the one process, and of
+the client, each worker and the scheduler during the Dask run (/proc stat and
+getrusage), and the load average before and after: on
 a shared machine the figures are only as good as the CPUs free.
 """
 
@@ -43,8 +45,17 @@ def _peak_mb(pid: int) -> float:
     return float("nan")
 
 
-def _simulate(command: str, usage: Path, out: Path, extra: list[str]) -> tuple[float, float]:
-    """(seconds, the client's peak RSS in MB) of one `clearline simulate`."""
+def _cpu_seconds(pid: int) -> float:
+    """A live process's CPU time so far, user and system (Linux /proc stat), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _simulate(command: str, usage: Path, out: Path, extra: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, the client's peak RSS in MB, its CPU seconds) of one `clearline simulate`."""
     args = [command, "simulate", str(CONTRACT), "--usage", str(usage), "--period", "2026-03"]
     args += ["--fx", str(ROOT / "contracts" / "data" / "fx-rates.csv")]
     args += ["--customers", str(generate.customers_path()), "--out", str(out), *extra]
@@ -54,13 +65,13 @@ def _simulate(command: str, usage: Path, out: Path, extra: list[str]) -> tuple[f
         "child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
         "_, status, usage = os.wait4(child.pid, 0)\n"
         "code = os.waitstatus_to_exitcode(status)\n"
-        "print(time.perf_counter() - start, usage.ru_maxrss, code)\n"
+        "print(time.perf_counter() - start, usage.ru_maxrss, code, usage.ru_utime + usage.ru_stime)\n"
     )
     done = subprocess.run([sys.executable, "-c", timed, *args], capture_output=True, text=True, check=True)
-    seconds, rss, code = done.stdout.split()
+    seconds, rss, code, cpu = done.stdout.split()
     if int(code) not in (0, 3):
         sys.exit(f"clearline simulate failed ({code}): {' '.join(args)}")
-    return float(seconds), int(rss) / 1000
+    return float(seconds), int(rss) / 1000, float(cpu)
 
 
 def _cluster(
@@ -145,9 +156,10 @@ def run_dask(command: str, sizes: list[int], worker_counts: list[int], partition
         print(f"nordcarrier, {records:,} CDRs ({usage.stat().st_size / 1e6:.0f} MB), --engine dask")
         with tempfile.TemporaryDirectory(prefix="clearline-bench-") as tmp:
             folder = Path(tmp)
-            one_s, one_rss = _simulate(command, usage, folder / "one", [])
+            one_s, one_rss, one_cpu = _simulate(command, usage, folder / "one", [])
             print(
-                f"  one process        {records / one_s:>10,.0f} records/s  {one_s:7.2f} s  {one_rss:6.0f} MB"
+                f"  one process        {records / one_s:>10,.0f} records/s  {one_s:7.2f} s wall  "
+                f"{one_cpu:7.2f} s CPU  {one_rss:6.0f} MB"
             )
             first: tuple[int, float] | None = None  # (workers, seconds) of the first count
             for workers in worker_counts:
@@ -157,7 +169,12 @@ def run_dask(command: str, sizes: list[int], worker_counts: list[int], partition
                 try:
                     extra = ["--engine", "dask", "--scheduler", address]
                     extra += ["--partition-bytes", str(partition_bytes)] if partition_bytes else []
-                    seconds, client_rss = _simulate(command, usage, folder / f"dask-{workers}", extra)
+                    cpu_before = [_cpu_seconds(p.pid) for p in (scheduler, *started)]
+                    seconds, client_rss, client_cpu = _simulate(
+                        command, usage, folder / f"dask-{workers}", extra
+                    )
+                    processes = (scheduler, *started)
+                    cpu = [_cpu_seconds(p.pid) - c for p, c in zip(processes, cpu_before, strict=True)]
                     peaks = [_peak_mb(w.pid) for w in started]
                 finally:
                     _stop([*started, scheduler])
@@ -166,7 +183,11 @@ def run_dask(command: str, sizes: list[int], worker_counts: list[int], partition
                 speedup = first[1] / seconds
                 efficiency = speedup * first[0] / workers
                 print(
-                    f"  {workers} dask worker(s)   {records / seconds:>10,.0f} records/s  {seconds:7.2f} s  "
+                    f"  {workers} dask worker(s)   {records / seconds:>10,.0f} records/s  "
+                    f"{seconds:7.2f} s wall  "
+                    f"CPU s: client {client_cpu:.2f}, workers {sum(cpu[1:]):.2f} ("
+                    + ", ".join(f"{c:.2f}" for c in cpu[1:])
+                    + f"), scheduler {cpu[0]:.2f}; "
                     f"x{speedup:.2f} of {first[0]} worker(s) (efficiency {efficiency:.2f}), "
                     f"x{one_s / seconds:.2f} of one process; peak per worker "
                     + ", ".join(f"{p:.0f}" for p in peaks)
