@@ -407,3 +407,39 @@ def test_a_csv_row_with_more_cells_than_the_header_is_rejected(tmp_path: Path) -
     out = settle(tmp_path / "all", text, {"u.csv": long_lines})
     assert len(read_csv(out / "rejects.csv")) == 5
     assert read_csv(out / "invoice_lines.csv") == []
+
+
+def test_a_negative_value_of_amount_is_a_reject_unless_the_product_accepts_refunds(tmp_path: Path) -> None:
+    """P2 pays -2.99 PLN: a refund, but the product does not `accept refunds`, so it is a
+    reject with its reason, not a credit of 2.43 PLN netted silently. The line is P1 and
+    P3 only: 2 × 2.99 = 5.98 paid, 5.98 / 1.23 = 4.8617... -> 4.86 net, 1.12 VAT."""
+    usage = """\
+    record_id,timestamp,customer_id,service,quantity,amount
+    P1,2026-03-10T10:00:00+01:00,C1,purchase,1,2.99
+    P2,2026-03-10T11:00:00+01:00,C1,purchase,1,-2.99
+    P3,2026-03-10T12:00:00+01:00,C1,purchase,1,2.99
+"""
+    text = contract("VAT-1", "PLN", PURCHASES.format(record=""))
+    out = settle(tmp_path, text, {"u.csv": usage})
+    (reject,) = read_csv(out / "rejects.csv")
+    assert (reject["record_id"], reject["reason"]) == (
+        "P2",
+        "`amount` is negative: -2.99 (a refund; the product does not `accept refunds`)",
+    )
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert (line["quantity"], line["amount"], line["vat_amount"]) == ("2", "4.86", "1.12")
+
+
+def test_a_negative_amount_among_many_ordinary_records_is_still_a_reject(tmp_path: Path) -> None:
+    """999 purchases of 2.99 PLN and one of -2.99 (P0500), so the fast paths rate the
+    rest: the negative one is a reject; the line is 999 × 2.99 = 2,987.01 paid,
+    2,987.01 / 1.23 = 2,428.4634... -> 2,428.46 net, 558.55 VAT."""
+    rows = "".join(
+        f"    P{i:04d},2026-03-10T10:00:00+01:00,C1,purchase,1,{'-2.99' if i == 500 else '2.99'}\n"
+        for i in range(1000)
+    )
+    usage = "    record_id,timestamp,customer_id,service,quantity,amount\n" + rows
+    out = settle(tmp_path, contract("VAT-1", "PLN", PURCHASES.format(record="")), {"u.csv": usage})
+    assert [r["record_id"] for r in read_csv(out / "rejects.csv")] == ["P0500"]
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert (line["quantity"], line["amount"], line["vat_amount"]) == ("999", "2428.46", "558.55")

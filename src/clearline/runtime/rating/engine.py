@@ -651,6 +651,11 @@ class _FileContext(FastPaths):
         if text is None or text == "":
             raise RecordProblem(f"product {p.product.name} reads `{name}`, which is empty", name)
         value = field_number(name, text)
+        if value < 0 and not p.product.refunds:
+            # a negative amount is a refund: only a product that `accepts refunds` settles one
+            raise RecordProblem(
+                f"`{name}` is negative: {text} (a refund; the product does not `accept refunds`)", name, text
+            )
         if p.integers and name in p.integers and value != value.to_integral_value():
             raise RecordProblem(f"`{name}` is an integer field: {text!r} is not a whole number", name, text)
         return value
