@@ -94,6 +94,17 @@ KNOWN_MISTAKES: tuple[Mistake, ...] = (
         exact=True,
     ),
     Mistake(
+        "a share of a base is written as a percentage",
+        "write `{previous}% of ...`, e.g. `pay {party} {previous}% of net`",
+        (
+            _C + "pay x 30 of net } } }",
+            _C + "pay x 1.00 EUR + 30 of net } } }",
+            _C + "pay x the larger of 30 of net and 1.00 EUR } } }",
+        ),
+        at="previous",
+        exact=True,
+    ),
+    Mistake(
         "an amount of money needs its currency",
         "write the currency code after the number, e.g. `{previous} {currency}`",
         (
