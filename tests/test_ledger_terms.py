@@ -112,3 +112,24 @@ def test_two_contracts_of_one_operator_with_other_formats_are_refused(
             error.value
         )
         assert ledger.closes() == []
+
+
+def test_compile_says_how_long_late_usage_is_accepted_and_whether_by_default() -> None:
+    """Without the clause the window is the default (1 later closed period) and `compile`
+    says it is the default; with `accept late usage for 2 periods` it says 2, declared;
+    with 0, late usage is refused once the period is closed."""
+    from clearline.compiler.printer import format_plan
+
+    def printed(terms: str) -> str:
+        return format_plan(clearline.plan(SourceFile("c.contract", _with(terms))))
+
+    assert (
+        "  late usage accepted for 1 later closed period "
+        "(the default; `accept late usage for N periods` changes it)"
+    ) in printed("")
+    assert "  late usage accepted for 2 later closed periods (declared)" in printed(
+        "  accept late usage for 2 periods"
+    )
+    assert "  late usage refused once its period is closed (declared)" in printed(
+        "  accept late usage for 0 periods"
+    )

@@ -8,6 +8,7 @@ rather than guessing the runtime.
 from __future__ import annotations
 
 from clearline.compiler import ir, units
+from clearline.compiler.check_ledger import DEFAULT_LATE_PERIODS
 from clearline.money import Rounding
 
 __all__ = ["format_expr", "format_plan", "format_pred"]
@@ -113,12 +114,26 @@ def _step(step: ir.StepPlan) -> str:
     return f"{pct}% of {of}"
 
 
+def _late_usage(plan: ir.ContractPlan) -> str:
+    """How long a closed period still takes late usage, the default said as such."""
+    n = DEFAULT_LATE_PERIODS if plan.late_periods is None else plan.late_periods
+    said = (
+        "the default; `accept late usage for N periods` changes it"
+        if plan.late_periods is None
+        else "declared"
+    )
+    if not n:
+        return f"  late usage refused once its period is closed ({said})"
+    return f"  late usage accepted for {n} later closed period{'' if n == 1 else 's'} ({said})"
+
+
 def format_plan(plan: ir.ContractPlan) -> str:
     out = [
         f'plan {plan.id} version {plan.version} "{plan.title}" (schema {plan.schema})',
         f"  source     {plan.file} sha256:{plan.sha256[:16]}",
         f"  effective  {plan.effective_from} until {plan.effective_until} (half-open)",
         f"  settle     {plan.period} in {plan.currency}, time zone {plan.time_zone}",
+        _late_usage(plan),
         "  parties",
     ]
     for p in plan.parties:
