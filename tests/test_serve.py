@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clearline import codes
 from serve_support import CONTRACTS, DATA, TOKEN, Server, all_rows, rows
 
 CDR_1 = rows("nordcarrier-cdrs.csv")[0]  # CDR-0001: 61 s to 4860123456
@@ -48,6 +49,7 @@ def test_a_record_rates_as_the_contract_says_and_a_retry_is_a_duplicate(server: 
     again = server.post([CDR_1])
     assert again[0]["status"] == "rejected" and again[0]["accepted"] is False
     assert again[0]["reason"] == "duplicate record id: first read at intake-2026-03.jsonl:1"
+    assert again[0]["code"] == codes.REJECT_DUPLICATE and first[0]["code"] == ""
     with server.client() as c:
         payout = c.get("/v1/parties/nordcarrier/periods/2026-03").json()
     # one record on the line: 0.0175 rounded per line half up to 0.01 -> 0.02
@@ -70,6 +72,18 @@ def test_a_mixed_batch_is_answered_record_by_record(server: Server) -> None:
     assert out[0]["reason"] == "`quantity`: 'abc' is not a number" and out[0]["field"] == "quantity"
     assert out[1]["reason"] == "the record has no timestamp"
     assert out[2]["reason"] == "no product of any contract matches this record"
+    # the codes rejects.csv gives the same records (tests/test_schemas.py)
+    assert [r["code"] for r in out] == [
+        codes.REJECT_NOT_A_NUMBER,
+        codes.REJECT_NO_TIMESTAMP,
+        codes.UNMATCHED_NO_PRODUCT,
+        "",
+    ]
+    nul = server.post([{**CDR_1, "record_id": "NUL-1", "service": "voice\x00out"}])
+    assert (nul[0]["code"], nul[0]["accepted"]) == (codes.REJECT_NUL_FIELD, False)
+    with server.client() as c:
+        metrics = c.get("/metrics").text
+    assert f'clearline_records_total{{code="{codes.REJECT_NOT_A_NUMBER}",status="rejected"}} 1.0' in metrics
 
 
 def test_the_edge_answers_4xx_with_a_reason_per_field(server: Server) -> None:
@@ -269,6 +283,7 @@ def test_kill_9_loses_no_acknowledged_record_and_counts_none_twice(tmp_path: Pat
         for result in again:
             if result["record_id"] in acknowledged:
                 assert result["reason"].startswith("duplicate record id"), result
+                assert result["code"] == codes.REJECT_DUPLICATE
         with s.client() as c:
             after = c.get("/v1/parties/nordcarrier/periods/2026-03").json()
     finally:

@@ -219,5 +219,57 @@ CLUSTER_WORKER_UNFIT: Final = _code(
 INPUT_NOT_ON_WORKERS: Final = _code(
     "E0510", "input not on the workers", "A usage file cannot be read from a worker of the cluster."
 )
+# E08xx: why a record is rejected or unmatched (rejects.csv's `code`, the service's answers)
+REJECT_NO_RECORD_ID: Final = _code("E0801", "record without an id", "A usage record has no `record_id`.")
+REJECT_NO_TIMESTAMP: Final = _code(
+    "E0802", "record without a timestamp", "A usage record has no `timestamp`."
+)
+REJECT_BAD_TIMESTAMP: Final = _code(
+    "E0803", "timestamp not a date and time", "A record's `timestamp` is not an ISO 8601 date and time."
+)
+REJECT_TIMESTAMP_NO_OFFSET: Final = _code(
+    "E0804",
+    "timestamp without UTC offset",
+    "A record's `timestamp` has no UTC offset: its instant is unknown.",
+)
+REJECT_DUPLICATE: Final = _code(
+    "E0805", "duplicate record id", "A record id read before in the run, or settled by the ledger already."
+)
+REJECT_UNREADABLE: Final = _code(
+    "E0806", "unreadable record", "A line or value of a usage file that cannot be read as a record."
+)
+REJECT_NO_CUSTOMER: Final = _code(
+    "E0807", "record without a customer", "A rated record has no `customer_id`."
+)
+REJECT_UNKNOWN_CUSTOMER: Final = _code(
+    "E0808", "unknown customer", "A record's `customer_id` is not in the customers file."
+)
+REJECT_TOO_LARGE: Final = _code(
+    "E0809", "amount too large", "A record's amounts cannot be computed exactly within the run's precision."
+)
+REJECT_NOT_A_NUMBER: Final = _code(
+    "E0810", "field not a number", "A field a product reads as a number is not one."
+)
+REJECT_EMPTY_FIELD: Final = _code("E0811", "field empty", "A field a product or rate table reads is empty.")
+REJECT_NEGATIVE: Final = _code(
+    "E0812", "negative value", "A negative quantity or value of a product that does not accept refunds."
+)
+REJECT_NOT_WHOLE: Final = _code("E0813", "not a whole number", "An integer field holds a fraction.")
+REJECT_OUT_OF_PERIOD: Final = _code(
+    "E0814", "outside the settled period", "A record whose timestamp is outside the period being settled."
+)
+REJECT_NO_RATE: Final = _code("E0815", "no rate for the key", "A rate table has no row for the record's key.")
+REJECT_NOT_AN_EVENT: Final = _code(
+    "E0816", "not a subscription event", "A record of a subscription that is neither its start nor its end."
+)
+REJECT_REFUND: Final = _code(
+    "E0817", "refund not settled", "A refund naming a record the ledger did not settle, or refunded already."
+)
+UNMATCHED_NO_PRODUCT: Final = _code(
+    "E0818", "no product matches", "A record that no product of any contract matches (unmatched.csv)."
+)
+REJECT_NUL_FIELD: Final = _code(
+    "E0840", "field holds NUL", "A record sent to `clearline serve` with a NUL character in a field."
+)
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

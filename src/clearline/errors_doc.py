@@ -534,6 +534,140 @@ ENTRIES: dict[str, ErrorDoc] = {
         "--scheduler tcp://settle-1:8786",
         lang="shell",
     ),
+    # E08xx: why a record is rejected (rejects.csv's `code`; `clearline serve`'s answers) ----------
+    "E0801": ErrorDoc(
+        wrote="record_id,timestamp,customer_id,service,quantity\n,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        wrong="The record has no `record_id`: it cannot be told from a retry of it, so it is not rated.",
+        fix="Have the mediation system give every record a unique id.",
+        fixed="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        lang="csv",
+    ),
+    "E0802": ErrorDoc(
+        wrote="record_id,timestamp,customer_id,service,quantity\nCDR-0001,,C-1001,voice-out,61",
+        wrong="The record has no `timestamp`: its period and the prices in force are unknown.",
+        fix="Send the moment the usage happened, with its UTC offset.",
+        fixed="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        lang="csv",
+    ),
+    "E0803": ErrorDoc(
+        wrote="CDR-0001,01/03/2026 10:00,C-1001,voice-out,61",
+        wrong="The `timestamp` is not an ISO 8601 date and time.",
+        fix="Write it as ISO 8601 with a UTC offset.",
+        fixed="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        lang="csv",
+    ),
+    "E0804": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00,C-1001,voice-out,61",
+        wrong="The `timestamp` has no UTC offset: the same text is another instant in each time zone, "
+        "and the period a record falls in near midnight would be a guess.",
+        fix="Add the offset the mediation system stamped it in.",
+        fixed="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        lang="csv",
+    ),
+    "E0805": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61\n"
+        "CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        wrong="A record id was read before in the run (the reason says where), or the ledger settled it "
+        "in a closed period, or `clearline serve` accepted it already: it is never counted twice.",
+        fix="Nothing, when it is a retry. When two different records share an id, the source must "
+        "give them distinct ids.",
+        lang="csv",
+    ),
+    "E0806": ErrorDoc(
+        wrote='CDR-0001,2026-03-01T10:00:00+01:00,C-1001,"voice-out,61',
+        wrong="A line or value of a usage file cannot be read as a record: cut short, more cells than "
+        "the header, not valid JSON, not UTF-8, longer than 1 MiB. The reason says which.",
+        fix="Repair the line at its source and settle it again (in a later run with `--ledger`: "
+        "its other records are duplicates and rejected as such).",
+        lang="csv",
+    ),
+    "E0807": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,,voice-out,61",
+        wrong="A record a product matches has no `customer_id`: nobody would be invoiced for it.",
+        fix="Send the customer the usage belongs to.",
+        fixed="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        lang="csv",
+    ),
+    "E0808": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-9999,voice-out,61",
+        wrong="The run has a customers file and the record's `customer_id` is not in it: its VAT and "
+        "language are unknown.",
+        fix="Add the customer to the customers file, or correct the id.",
+        lang="csv",
+    ),
+    "E0809": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,1e400",
+        wrong="The record's amounts cannot be computed exactly within the run's decimal precision.",
+        fix="Check the value at its source: no real usage record is that large.",
+        lang="csv",
+    ),
+    "E0810": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,abc",
+        wrong="A field a product reads as a number (here `quantity`) is not a decimal number.",
+        fix="Write the number in plain decimal notation, a point before the fraction.",
+        fixed="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        lang="csv",
+    ),
+    "E0811": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,",
+        wrong="A field that the matching product or its rate table reads is empty.",
+        fix="Send the field; a product that needs no quantity does not read it.",
+        fixed="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61",
+        lang="csv",
+    ),
+    "E0812": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,-61",
+        wrong="A negative quantity or value is a refund, and the product does not `accept refunds`.",
+        fix="Send the usage as a positive quantity, or declare that the product accepts refunds "
+        "(docs/operations.md).",
+        lang="csv",
+    ),
+    "E0813": ErrorDoc(
+        wrote="DCB-0001,2026-03-01T10:00:00+01:00,C-1001,dcb,2.5",
+        wrong="A field the contract declares as an integer holds a fraction.",
+        fix="Send a whole number.",
+        lang="csv",
+    ),
+    "E0814": ErrorDoc(
+        wrote="CDR-0101,2026-04-01T00:30:00+02:00,C-1001,voice-out,61   # settling 2026-03",
+        wrong="The record's timestamp is outside the period being settled (the reason gives the "
+        "period's bounds in the contract's time zone, and says when the record's offset is not the "
+        "time zone's on that date).",
+        fix="Settle it in its own period, or pass `--out-of-period route` to write it to its period's file.",
+        lang="csv",
+    ),
+    "E0815": ErrorDoc(
+        wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61,9990000   # no rate for 999",
+        wrong="The rate table has no row for the record's key (a destination prefix, a zone).",
+        fix="Add the row to the contract's table (as an amendment), or correct the key at its source.",
+        lang="csv",
+    ),
+    "E0816": ErrorDoc(
+        wrote="SP-0001,2026-03-01T10:00:00+01:00,C-1001,streamplus,renew",
+        wrong="The record matches a subscription product but is neither its start nor its end event.",
+        fix="Send only the lifecycle events the contract names, or widen its event conditions.",
+        lang="csv",
+    ),
+    "E0817": ErrorDoc(
+        wrote="R-0001,2026-04-02T10:00:00+02:00,C-1001,dcb,-4.99,DCB-0001",
+        wrong="A refund names a record the ledger did not settle, or one refunded already, or the run "
+        "has no ledger to check it against.",
+        fix="Settle with `--ledger URL`, and check the refunded record id.",
+        lang="csv",
+    ),
+    "E0818": ErrorDoc(
+        wrote="FAX-0001,2026-03-01T10:00:00+01:00,C-1001,fax,1",
+        wrong="No product of any contract matches the record: it is written to unmatched.csv, not settled.",
+        fix="Add a product that matches it (a new contract or an amendment), or stop sending it.",
+        lang="csv",
+    ),
+    "E0840": ErrorDoc(
+        wrote='{"records": [{"record_id": "CDR-0001", "service": "voice\\u0000out"}]}',
+        wrong="A record sent to `clearline serve` holds a NUL character in a field: the usage file a "
+        "close settles could not hold it as text.",
+        fix="Send the field without the NUL character.",
+        lang="json",
+    ),
 }
 
 

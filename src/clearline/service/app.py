@@ -99,8 +99,8 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
     registry = CollectorRegistry()
     records = Counter(
         "clearline_records",
-        "Records answered, by status and the field a reject names",
-        ["status", "field"],
+        "Records answered, by status and the reason's code (E08xx; empty when rated)",
+        ["status", "code"],
         registry=registry,
     )
     accepted = Counter("clearline_records_accepted", "Records committed to the ledger", registry=registry)
@@ -134,7 +134,7 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
             )
         results = []
         for v in verdicts:
-            records.labels(v.status, v.field_name).inc()
+            records.labels(v.status, v.code).inc()
             if v.accepted:
                 accepted.inc()
             results.append(
@@ -144,6 +144,7 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
                     accepted=v.accepted,
                     period=v.period,
                     reason=v.reason,
+                    code=v.code,
                     field=v.field_name,
                     value=v.value,
                     rated=[

@@ -51,6 +51,7 @@ class RecordResult(_Strict):
     accepted: bool  # committed to the ledger (a close settles it)
     period: str
     reason: str
+    code: str  # the reason's stable code (E08xx, as rejects.csv's `code`); "" when rated
     field: str
     value: str
     rated: list[RatedLine]

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import localcontext
 
+from clearline import codes
 from clearline.compiler import ir
 from clearline.money import CONTEXT
 from clearline.periods import period_of
@@ -59,6 +60,7 @@ class Verdict:
     period: str = ""
     accepted: bool = False
     reason: str = ""
+    code: str = ""  # the reject's or unmatched record's codes.REJECT_* (E08xx); "" when rated
     field_name: str = ""
     value: str = ""
     rated: list[RatedPart] = field(default_factory=list)
@@ -119,11 +121,14 @@ class Rater:
                     rid,
                     "rejected",
                     reason=f"duplicate record id: {settled[rid]}",
+                    code=codes.REJECT_DUPLICATE,
                     field_name="record_id",
                     value=rid,
                 )
             elif any("\x00" in (v or "") for v in record.values()):
-                verdicts[i] = Verdict(rid, "rejected", reason="a field holds a NUL character")
+                verdicts[i] = Verdict(
+                    rid, "rejected", reason="a field holds a NUL character", code=codes.REJECT_NUL_FIELD
+                )
             else:
                 runs.setdefault(self.period_of(record), []).append(i)
         for period, indexes in runs.items():
@@ -164,6 +169,7 @@ class Rater:
                         rid,
                         "rejected",
                         reason=f"duplicate record id: {where}",
+                        code=codes.REJECT_DUPLICATE,
                         field_name="record_id",
                         value=rid,
                     )
@@ -185,7 +191,14 @@ class Rater:
             raise RuntimeError(f"record {rid!r}: the service's screen disagrees with the engine")
         reject = acc.rejects.pop()
         acc.read -= 1
-        return Verdict(rid, "rejected", reason=reject.reason, field_name=reject.field, value=reject.value)
+        return Verdict(
+            rid,
+            "rejected",
+            reason=reject.reason,
+            code=reject.code,
+            field_name=reject.field,
+            value=reject.value,
+        )
 
     def _feed(
         self,
@@ -217,9 +230,11 @@ class Rater:
                 by_id[rid].rated.append(RatedPart(ln.line_id, ln.clause, price.quantity, price.amount))
         for reject in acc.rejects[rejects:]:
             v = by_line[reject.line]
-            v.status, v.reason, v.field_name, v.value = "rejected", reject.reason, reject.field, reject.value
+            v.status, v.reason, v.code = "rejected", reject.reason, reject.code
+            v.field_name, v.value = reject.field, reject.value
         for miss in acc.unmatched[unmatched:]:
-            by_line[miss.line].status, by_line[miss.line].reason = "unmatched", miss.reason
+            v = by_line[miss.line]
+            v.status, v.reason, v.code = "unmatched", miss.reason, miss.code
         for n, (i, record) in zip(numbers, items, strict=True):
             rid = record.get("record_id") or ""
             if engine.seen.get(rid) != (file, n):

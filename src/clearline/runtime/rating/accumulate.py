@@ -44,6 +44,7 @@ class Reject:
     field: str
     value: str
     reason: str
+    code: str  # codes.REJECT_* (E08xx): the reason's stable name
 
 
 @dataclass(slots=True)

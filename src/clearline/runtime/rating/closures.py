@@ -17,6 +17,7 @@ from dataclasses import MISSING, dataclass, fields
 from decimal import ROUND_CEILING, Decimal
 from operator import itemgetter
 
+from clearline import codes
 from clearline.compiler import ir, units
 from clearline.money import CONTEXT, allocate, parse_decimal
 from clearline.runtime.inputs.readers import Row
@@ -348,13 +349,14 @@ def explain(
 
 
 class RecordProblem(Exception):
-    """A record that cannot be rated; the message is the reject reason."""
+    """A record that cannot be rated; the message is the reject reason, `code` its name."""
 
-    def __init__(self, reason: str, field: str = "", value: str = "") -> None:
+    def __init__(self, reason: str, field: str = "", value: str = "", *, code: str) -> None:
         super().__init__(reason)
         self.reason = reason
         self.field = field
         self.value = value
+        self.code = code
 
 
 RowPred = Callable[[Row], bool]
@@ -365,7 +367,9 @@ def field_number(field_name: str, text: str) -> Decimal:
     try:
         return parse_decimal(text)
     except ValueError as err:
-        raise RecordProblem(f"`{field_name}`: {err}", field_name, text) from None
+        raise RecordProblem(
+            f"`{field_name}`: {err}", field_name, text, code=codes.REJECT_NOT_A_NUMBER
+        ) from None
 
 
 def compile_pred(pred: ir.Pred, index: dict[str, int]) -> RowPred:

@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation, localcontext
 from operator import itemgetter
 from typing import cast
 
+from clearline import codes
 from clearline.compiler import ir
 from clearline.money import CONTEXT, SUMS, round_money
 from clearline.periods import Period, period_bounds, period_of
@@ -221,7 +222,7 @@ def _out_of_period(period: Period, ts: dt.datetime) -> RecordProblem:
             f"; note that the record's offset {ts.isoformat()[19:]} is not {tz}'s offset on that date "
             f"({local.isoformat()[19:]})"
         )
-    return OutOfPeriod(reason, "timestamp", ts.isoformat())
+    return OutOfPeriod(reason, "timestamp", ts.isoformat(), code=codes.REJECT_OUT_OF_PERIOD)
 
 
 class Engine:
@@ -280,12 +281,13 @@ class Engine:
                 f"refunds {refunded}, which only the ledger can check: settle with --ledger URL",
                 field,
                 refunded,
+                code=codes.REJECT_REFUND,
             )
         problem = self.refunds.get(rid)
         if problem is None:
             problem = f"refunds {refunded}, which this run's ledger look-up did not see"
         if problem:
-            raise RecordProblem(problem, field, refunded)
+            raise RecordProblem(problem, field, refunded, code=codes.REJECT_REFUND)
 
     # -- per file ------------------------------------------------------------------
     def feed(self, file: str, columns: list[str], batch: Batch) -> RatedRows:
@@ -338,8 +340,10 @@ class Engine:
         reason: str,
         field_name: str = "",
         value: str = "",
+        *,
+        code: str,
     ) -> None:
-        self.acc.rejects.append(Reject(file, line, record_id, field_name, value[:200], reason))
+        self.acc.rejects.append(Reject(file, line, record_id, field_name, value[:200], reason, code))
 
 
 class _FileContext(FastPaths):
@@ -399,15 +403,31 @@ class _FileContext(FastPaths):
         first = row[0] if row else None
         if first is not None and first.startswith("\x00"):
             # an unreadable line (see readers.marker): its record id and field ride last
-            engine.reject(self.file, line_no, row[-2] or "", first[1:], row[-1] or "")
+            engine.reject(
+                self.file, line_no, row[-2] or "", first[1:], row[-1] or "", code=codes.REJECT_UNREADABLE
+            )
             return
         rid = row[self.i_id] if self.i_id is not None and self.i_id < len(row) else None
         if not rid:
-            engine.reject(self.file, line_no, "", "the record has no record_id", "record_id")
+            engine.reject(
+                self.file,
+                line_no,
+                "",
+                "the record has no record_id",
+                "record_id",
+                code=codes.REJECT_NO_RECORD_ID,
+            )
             return
         ts_text = row[self.i_ts] if self.i_ts is not None and self.i_ts < len(row) else None
         if not ts_text:
-            engine.reject(self.file, line_no, rid, "the record has no timestamp", "timestamp")
+            engine.reject(
+                self.file,
+                line_no,
+                rid,
+                "the record has no timestamp",
+                "timestamp",
+                code=codes.REJECT_NO_TIMESTAMP,
+            )
             return
         try:
             ts = dt.datetime.fromisoformat(ts_text)
@@ -419,6 +439,7 @@ class _FileContext(FastPaths):
                 f"`timestamp` is not a date and time: {ts_text!r}",
                 "timestamp",
                 ts_text,
+                code=codes.REJECT_BAD_TIMESTAMP,
             )
             return
         if ts.tzinfo is None:
@@ -429,6 +450,7 @@ class _FileContext(FastPaths):
                 f"`timestamp` {ts_text} has no UTC offset; write e.g. {ts_text}+01:00",
                 "timestamp",
                 ts_text,
+                code=codes.REJECT_TIMESTAMP_NO_OFFSET,
             )
             return
         seen = engine.seen.get(rid) if engine.candidates is None or rid in engine.candidates else None
@@ -441,6 +463,7 @@ class _FileContext(FastPaths):
                 f"duplicate record id: {where or f'first read at {seen[0]}:{seen[1]}'}",
                 "record_id",
                 rid,
+                code=codes.REJECT_DUPLICATE,
             )
             return
         if engine.candidates is None or rid in engine.candidates:
@@ -475,15 +498,21 @@ class _FileContext(FastPaths):
                         "",
                         "",
                         "no product of any contract matches this record",
+                        codes.UNMATCHED_NO_PRODUCT,
                     )
                 )
                 return
             customer = row[self.i_cust] if self.i_cust is not None and self.i_cust < len(row) else None
             if not customer:
-                raise RecordProblem("the record has no customer_id", "customer_id")
+                raise RecordProblem(
+                    "the record has no customer_id", "customer_id", code=codes.REJECT_NO_CUSTOMER
+                )
             if engine.customers is not None and customer not in engine.customers:
                 raise RecordProblem(
-                    f"customer {customer} is not in the customers file", "customer_id", customer
+                    f"customer {customer} is not in the customers file",
+                    "customer_id",
+                    customer,
+                    code=codes.REJECT_UNKNOWN_CUSTOMER,
                 )
             staged: list[tuple[_ProductRT, list[Rated] | Event]] = []
             for p in matched:
@@ -498,7 +527,9 @@ class _FileContext(FastPaths):
                 )
                 engine.acc.routed.append(Routed(self.file, line_no, rid, target, fields))
                 return
-            engine.reject(self.file, line_no, rid, problem.reason, problem.field, problem.value)
+            engine.reject(
+                self.file, line_no, rid, problem.reason, problem.field, problem.value, code=problem.code
+            )
             return
         except (InvalidOperation, ArithmeticError):
             engine.reject(
@@ -506,6 +537,7 @@ class _FileContext(FastPaths):
                 line_no,
                 rid,
                 f"the amounts of this record are too large to compute exactly within {CONTEXT.prec} digits",
+                code=codes.REJECT_TOO_LARGE,
             )
             return
         engine.acc.rated += 1
@@ -580,17 +612,24 @@ class _FileContext(FastPaths):
             if self.ends[id(p)](row):
                 return Event(ts, rid, False)
             raise RecordProblem(
-                f"matches subscription {p.product.name} but is neither its start nor its end event"
+                f"matches subscription {p.product.name} but is neither its start nor its end event",
+                code=codes.REJECT_NOT_AN_EVENT,
             )
         if ts < period.start:
             raise _out_of_period(period, ts)
         if p.product.reads_quantity:
             text = row[self.i_qty] if self.i_qty is not None and self.i_qty < len(row) else None
             if text is None or text == "":
-                raise RecordProblem(f"product {p.product.name} reads `quantity`, which is empty", "quantity")
+                raise RecordProblem(
+                    f"product {p.product.name} reads `quantity`, which is empty",
+                    "quantity",
+                    code=codes.REJECT_EMPTY_FIELD,
+                )
             quantity = field_number("quantity", text)
             if quantity < 0 and not p.product.refunds:
-                raise RecordProblem(f"`quantity` is negative: {text}", "quantity", text)
+                raise RecordProblem(
+                    f"`quantity` is negative: {text}", "quantity", text, code=codes.REJECT_NEGATIVE
+                )
         else:
             quantity = Decimal(1)
         if p.product.refund_field is not None:
@@ -611,6 +650,7 @@ class _FileContext(FastPaths):
                     raise RecordProblem(
                         f"product {p.product.name} reads `{rule.allowance_per}`, which is empty",
                         rule.allowance_per,
+                        code=codes.REJECT_EMPTY_FIELD,
                     )
                 unit.key = key
             if rule.line_level:
@@ -649,15 +689,27 @@ class _FileContext(FastPaths):
     def number(self, row: Row, name: str, p: _ProductRT) -> Decimal:
         text = self.value(row, name)
         if text is None or text == "":
-            raise RecordProblem(f"product {p.product.name} reads `{name}`, which is empty", name)
+            raise RecordProblem(
+                f"product {p.product.name} reads `{name}`, which is empty",
+                name,
+                code=codes.REJECT_EMPTY_FIELD,
+            )
         value = field_number(name, text)
         if value < 0 and not p.product.refunds:
             # a negative amount is a refund: only a product that `accepts refunds` settles one
             raise RecordProblem(
-                f"`{name}` is negative: {text} (a refund; the product does not `accept refunds`)", name, text
+                f"`{name}` is negative: {text} (a refund; the product does not `accept refunds`)",
+                name,
+                text,
+                code=codes.REJECT_NEGATIVE,
             )
         if p.integers and name in p.integers and value != value.to_integral_value():
-            raise RecordProblem(f"`{name}` is an integer field: {text!r} is not a whole number", name, text)
+            raise RecordProblem(
+                f"`{name}` is an integer field: {text!r} is not a whole number",
+                name,
+                text,
+                code=codes.REJECT_NOT_WHOLE,
+            )
         return value
 
     def unit(
@@ -671,6 +723,7 @@ class _FileContext(FastPaths):
                 raise RecordProblem(
                     f"rate table {rule.table.name} reads `{rule.table.field}`, which is empty",
                     rule.table.field,
+                    code=codes.REJECT_EMPTY_FIELD,
                 )
             row_plan = closures.lookup(rule.table, rule.rows, rule.lengths, key)
             if row_plan is None:
@@ -678,6 +731,7 @@ class _FileContext(FastPaths):
                     f"no rate in table {rule.table.name} for {rule.table.field} {key}",
                     rule.table.field,
                     key,
+                    code=codes.REJECT_NO_RATE,
                 )
             first, nxt = row_plan.first, row_plan.next
         billed = closures.bill_quantity(quantity, first, nxt) if answered else quantity

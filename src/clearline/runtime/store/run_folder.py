@@ -36,7 +36,7 @@ from clearline.runtime.store.manifest import build_manifest, input_entries, plan
 __all__ = ["RATED_COLUMNS", "REJECT_COLUMNS", "RatedText", "RunWriter", "neutralise", "sha256_file"]
 
 RATED_COLUMNS = ["record_id", "line_id", "clause", "billed_quantity", "amount"]
-REJECT_COLUMNS = ["file", "line", "record_id", "field", "value", "reason"]
+REJECT_COLUMNS = ["file", "line", "record_id", "code", "field", "value", "reason"]
 ROUTED_COLUMNS = ["file", "line", "record_id", "period", "routed_to"]
 INVOICE_TOTAL_COLUMNS = [
     "customer",
@@ -387,6 +387,7 @@ def _reject_row(r: Reject) -> dict[str, str]:
         "file": r.file,
         "line": str(r.line),
         "record_id": r.record_id,
+        "code": r.code,
         "field": r.field,
         "value": r.value,
         "reason": r.reason,
