@@ -328,7 +328,7 @@ def plans_hash(plans: Sequence[ir.ContractPlan]) -> str:
 
 
 def _input_error(err: InputError) -> ClearlineError:
-    return ClearlineError([Diagnostic(codes.UNREADABLE_INPUT, err.message, None, err.hint)])
+    return ClearlineError([Diagnostic(err.code or codes.UNREADABLE_INPUT, err.message, None, err.hint)])
 
 
 def _check_over_periods(plans: list[ir.ContractPlan], period: str, prior: Prior | None) -> None:

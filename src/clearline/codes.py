@@ -271,5 +271,44 @@ UNMATCHED_NO_PRODUCT: Final = _code(
 REJECT_NUL_FIELD: Final = _code(
     "E0840", "field holds NUL", "A record sent to `clearline serve` with a NUL character in a field."
 )
+# E09xx: documents: a party's legal particulars, issuing invoices and statements
+UNKNOWN_DETAILS_PARTY: Final = _code(
+    "E0901", "details of an unknown party", "A `details of PARTY` block names no party of the contract."
+)
+DUPLICATE_DETAIL: Final = _code(
+    "E0902", "particular stated twice", "A party's particular (or its whole details block) is stated twice."
+)
+INVALID_IBAN: Final = _code("E0903", "invalid IBAN", "An IBAN whose form or mod-97 check digits are wrong.")
+INVALID_VAT_ID: Final = _code(
+    "E0904", "invalid VAT id", "A VAT identification number not of the form its country prefix gives."
+)
+UNKNOWN_COUNTRY: Final = _code(
+    "E0905", "unknown country", "A country code that is not in ISO 3166-1 (alpha-2)."
+)
+INVALID_BIC: Final = _code("E0906", "invalid BIC", "A BIC (SWIFT code) not of the form ISO 9362 gives.")
+INVALID_PAYMENT_TERMS: Final = _code(
+    "E0907", "invalid payment terms", "Payment terms of 0 days, or of more than 365."
+)
+REVERSE_CHARGE_WITHOUT_VAT_ID: Final = _code(
+    "E0908",
+    "reverse charge without VAT id",
+    "A reverse-charged invoice to a customer whose VAT identification number is not known.",
+)
+BAD_CUSTOMER_PARTICULAR: Final = _code(
+    "E0909",
+    "bad customer particular",
+    "A particular in the customers file (VAT id, country) that is not valid.",
+)
+MISSING_PARTICULARS: Final = _code(
+    "W0130",
+    "missing particulars",
+    "A party that receives or issues documents lacks a particular that art. 226 of the VAT "
+    "Directive asks its invoices to show.",
+)
+VAT_ID_OTHER_COUNTRY: Final = _code(
+    "W0131",
+    "VAT id of another country",
+    "A VAT id whose prefix names another country than the party's address.",
+)
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

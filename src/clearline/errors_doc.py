@@ -668,6 +668,102 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="Send the field without the NUL character.",
         lang="json",
     ),
+    # E09xx: documents -------------------------------------------------------------------
+    "E0901": ErrorDoc(
+        wrote='partner streamco "StreamCo Ltd" currency EUR\ndetails of stremco { city "Dublin" }',
+        wrong="A `details of` block names a party the contract (and the libraries it imports) does not "
+        "declare, often a misspelt name.",
+        fix="Name a declared `operator` or `partner`; the hint suggests the closest name.",
+        fixed='partner streamco "StreamCo Ltd" currency EUR\ndetails of streamco { city "Dublin" }',
+    ),
+    "E0902": ErrorDoc(
+        wrote='details of streamco {\n  city "Dublin"\n  city "Cork"\n}',
+        wrong="A particular other than `address` is given twice in a party's details, or a party has "
+        "two details blocks: the documents would have to pick one. `address` may be given once per "
+        "address line.",
+        fix="Keep one.",
+        fixed='details of streamco {\n  city "Dublin"\n}',
+    ),
+    "E0903": ErrorDoc(
+        wrote='iban "PL61 1090 1014 0000 0712 1981 2875"',
+        wrong="The IBAN is not of the ISO 13616 form (two letters, two check digits, 11 to 30 letters "
+        "or digits), or its check digits do not match: the number moved to the end with its country "
+        "and check digits, letters as numbers (A = 10 ... Z = 35), must leave 1 when divided by 97. "
+        "A typo in any digit fails it.",
+        fix="Copy the IBAN from the bank's statement; spaces between groups are allowed.",
+        fixed='iban "PL61 1090 1014 0000 0712 1981 2874"',
+    ),
+    "E0904": ErrorDoc(
+        wrote='vat id "DE12345678"',
+        wrong="The VAT identification number is not of the form its country prefix gives (the table "
+        "is in `clearline.particulars.VAT_FORMATS`: DE and 9 digits, PL and 10, NL 9 digits, B and 2 "
+        "digits, ...), or it has no prefix. Greece's prefix is EL. Only the form is checked, never "
+        "whether the number is assigned.",
+        fix="Write the number with its country prefix as the VIES service shows it.",
+        fixed='vat id "DE123456789"',
+    ),
+    "E0905": ErrorDoc(
+        wrote="details of streamco {\n  country UK\n}",
+        wrong="The country is not an ISO 3166-1 alpha-2 code (the United Kingdom is GB). The codes "
+        "come from CLDR, through Babel.",
+        fix="Write the two-letter ISO 3166 code.",
+        fixed="details of streamco {\n  country GB\n}",
+    ),
+    "E0906": ErrorDoc(
+        wrote='bic "BPKO"',
+        wrong="A BIC (SWIFT code) has 8 or 11 characters: 4 letters for the bank, the country's 2 "
+        "letters, 2 letters or digits for the place, optionally 3 for the branch.",
+        fix="Copy the BIC from the bank's statement.",
+        fixed='bic "BPKOPLPW"',
+    ),
+    "E0907": ErrorDoc(
+        wrote="payment due 0 days after issue",
+        wrong="The payment terms are 0 days or more than 365: the due date would be the issue date or "
+        "more than a year after it.",
+        fix="Write the days the payer has, between 1 and 365.",
+        fixed="payment due 30 days after issue",
+    ),
+    "E0908": ErrorDoc(
+        wrote="customer_id,name,country,language,currency\nB-2001,FleetIoT GmbH,DE,de,EUR",
+        wrong="An invoice has reverse-charged lines (`vat 0% reverse charge`), and the customers file "
+        "gives no `vat_id` for its customer: art. 226(4) of the VAT Directive asks a reverse-charged "
+        "invoice to show the customer's VAT identification number. `clearline report` writes no "
+        "document.",
+        fix="Add the customer's VAT id in the customers file's `vat_id` column and settle again.",
+        fixed="customer_id,name,country,language,currency,vat_id\nB-2001,FleetIoT GmbH,DE,de,EUR,DE129273398",
+        lang="csv",
+    ),
+    "E0909": ErrorDoc(
+        wrote="customer_id,name,country,language,currency,vat_id\nB-2001,FleetIoT GmbH,DE,de,EUR,DE1234",
+        wrong="A cell of the customers file's particulars is not valid: a `vat_id` not of the form its "
+        "prefix's country gives, or a `country` that is not an ISO 3166 code. The file is refused, "
+        "naming its line.",
+        fix="Correct the cell, or leave it empty.",
+        fixed="customer_id,name,country,language,currency,vat_id\nB-2001,FleetIoT GmbH,DE,de,EUR,DE129273398",
+        lang="csv",
+    ),
+    "W0130": ErrorDoc(
+        wrote='operator telcopl "TelcoPL S.A." country PL\npartner streamco "StreamCo Ltd" country IE\n'
+        'details of telcopl {\n  legal name "TelcoPL S.A."\n  address "ul. Marszałkowska 142"\n'
+        '  city "Warszawa"\n  vat id "PL5260250274"\n}',
+        wrong="A warning: the contract gives particulars, so its documents are meant to be sent, and a "
+        "party lacks what its documents must show (art. 226 of the VAT Directive): the operator, "
+        "which issues invoices and self-billing statements, its legal name, address, city, country "
+        "and VAT id; a partner, the supplier on its self-billing statement, the same and the IBAN "
+        "it is paid to. A contract without any `details` gets no warning; its documents say what "
+        "they lack when rendered.",
+        fix="Add the missing particulars to the party's details block.",
+        fixed='details of streamco {\n  legal name "StreamCo Limited"\n  address "1 Grand Canal Square"\n'
+        '  city "Dublin"\n  vat id "IE6388047V"\n  iban "IE29 AIBK 9311 5212 3456 78"\n}',
+    ),
+    "W0131": ErrorDoc(
+        wrote='details of streamco {\n  country IE\n  vat id "NL123456789B01"\n}',
+        wrong="A warning: the VAT id's prefix names another country than the party's address. A "
+        "company registered for VAT in another member state may invoice under that number, but "
+        "it is more often a copied number.",
+        fix="Check that it is the number the party invoices under.",
+        fixed='details of streamco {\n  country IE\n  vat id "IE6388047V"\n}',
+    ),
 }
 
 

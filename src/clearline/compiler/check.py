@@ -29,6 +29,7 @@ from clearline.compiler.check_models import (
     check_withhold,
     percent_text,
 )
+from clearline.compiler.check_particulars import check_particulars
 from clearline.compiler.checker import IMPLICIT_FIELDS, Checker, MoneyType, walk_exprs, walk_preds
 from clearline.compiler.infer import infer
 from clearline.diagnostics import Diagnostic, did_you_mean
@@ -620,6 +621,7 @@ class _Checker(Checker):
         self.check_tables()
         check_tier_tables(self)
         check_ledger_terms(self)
+        check_particulars(self)
         self.check_products()
         check_conversions(self)
         self.check_examples()

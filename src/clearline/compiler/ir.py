@@ -296,6 +296,22 @@ class ProductPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class PartyDetails:
+    """A party's legal particulars (`details of PARTY { ... }`), as its documents show them."""
+
+    legal_name: str = ""
+    address: tuple[str, ...] = ()  # one text per address line
+    postcode: str = ""
+    city: str = ""
+    country: str = ""  # ISO 3166 alpha-2; the party's `country` when the block gives none
+    vat_id: str = ""  # without spaces, upper case
+    registration: str = ""
+    iban: str = ""  # without spaces, upper case
+    bic: str = ""
+    payment_days: int | None = None  # `payment due 30 days after issue`
+
+
+@dataclass(frozen=True, slots=True)
 class PartyPlan:
     name: str
     role: str
@@ -303,6 +319,8 @@ class PartyPlan:
     currency: str
     country: str | None
     language: str | None
+    # left out of the JSON when unset: a plan without particulars serialises, and hashes, as before
+    details: PartyDetails | None = field(default=None, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ def resolve_imports(
     fields: list[ast.FieldDecl] = []
     tables: list[ast.RateTable] = []
     tiers: list[ast.TierTable] = []
+    details: list[ast.Details] = []
     for text, span in contract.imports:
         target = Path(contract.file).parent / text
         if not _inside(target, root):
@@ -89,6 +90,7 @@ def resolve_imports(
         fields += library.fields
         tables += library.tables
         tiers += library.tiers
+        details += library.details
     # A field declared alike in a library and in the contract is one field, not a duplicate.
     declared = {(f.name.name, f.type) for f in contract.fields}
     unique: list[ast.FieldDecl] = []
@@ -102,6 +104,7 @@ def resolve_imports(
         fields=(*unique, *contract.fields),
         tables=(*tables, *contract.tables),
         tiers=(*tiers, *contract.tiers),
+        details=(*details, *contract.details),
     )
     return merged, diags
 

@@ -14,6 +14,7 @@ from clearline.compiler import ir, units
 from clearline.compiler.check import IMPLICIT_FIELDS
 from clearline.grammar import ast
 from clearline.money import Rounding, minor_unit
+from clearline.particulars import normal_iban, normal_vat_id
 from clearline.source import SourceFile, Span
 
 __all__ = ["lower_contract"]
@@ -410,7 +411,15 @@ class _Lowerer:
         fields = dict(IMPLICIT_FIELDS)
         fields.update({f.name.name: f.type for f in c.fields})
         parties = tuple(
-            ir.PartyPlan(p.name.name, p.role, p.title, p.currency or self.currency, p.country, p.language)
+            ir.PartyPlan(
+                p.name.name,
+                p.role,
+                p.title,
+                p.currency or self.currency,
+                p.country,
+                p.language,
+                _details(c, p),
+            )
             for p in c.parties
         )
         return ir.ContractPlan(
@@ -469,3 +478,26 @@ def lower_contract(contract: ast.Contract, sources: dict[str, SourceFile]) -> ir
     amendments and its tables from imported libraries.
     """
     return _Lowerer(contract, sources).lower()
+
+
+def _details(c: ast.Contract, party: ast.Party) -> ir.PartyDetails | None:
+    """The party's `details { ... }` block as the plan carries it (None without one)."""
+    block = next((b for b in c.details if b.party.name == party.name.name), None)
+    if block is None:
+        return None
+    given: dict[str, str] = {}
+    for item in block.items:
+        given.setdefault(item.key, item.value)
+    days = given.get("payment due")
+    return ir.PartyDetails(
+        legal_name=given.get("legal name", ""),
+        address=tuple(i.value for i in block.items if i.key == "address"),
+        postcode=given.get("postcode", ""),
+        city=given.get("city", ""),
+        country=given.get("country") or party.country or "",
+        vat_id=normal_vat_id(given.get("vat id", "")),
+        registration=given.get("registration", ""),
+        iban=normal_iban(given.get("iban", "")),
+        bic=given.get("bic", ""),
+        payment_days=int(days) if days is not None else None,
+    )

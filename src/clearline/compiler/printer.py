@@ -127,6 +127,20 @@ def _late_usage(plan: ir.ContractPlan) -> str:
     return f"  late usage accepted for {n} later closed period{'' if n == 1 else 's'} ({said})"
 
 
+def _particulars(d: ir.PartyDetails) -> str:
+    """`"TelcoPL Spółka Akcyjna", ul. Marszałkowska 142, 00-061 Warszawa, PL; VAT PL5260250274; ...`"""
+    place = " ".join(x for x in (d.postcode, d.city) if x)
+    name = f'"{d.legal_name}"' if d.legal_name else ""
+    parts = ", ".join(x for x in (name, *d.address, place, d.country) if x)
+    extras = [
+        f"VAT {d.vat_id}" if d.vat_id else "",
+        d.registration,
+        " ".join(x for x in (f"IBAN {d.iban}" if d.iban else "", f"BIC {d.bic}" if d.bic else "") if x),
+        f"payment due {d.payment_days} days after issue" if d.payment_days is not None else "",
+    ]
+    return "; ".join(x for x in (parts, *extras) if x)
+
+
 def format_plan(plan: ir.ContractPlan) -> str:
     out = [
         f'plan {plan.id} version {plan.version} "{plan.title}" (schema {plan.schema})',
@@ -139,6 +153,8 @@ def format_plan(plan: ir.ContractPlan) -> str:
     for p in plan.parties:
         extras = " ".join(x for x in (p.country, p.language) if x)
         out.append(f'    {p.role:<8} {p.name:<12} "{p.title}" {p.currency} {extras}'.rstrip())
+        if p.details is not None:
+            out.append(f"      {_particulars(p.details)}")
     out.append("  fields     " + ", ".join(f"{f.name} {f.type}" for f in plan.fields))
     for prod in plan.products:
         out.append(

@@ -534,6 +534,25 @@ class Party:
 
 
 @dataclass(frozen=True, slots=True)
+class Detail:
+    """One particular of a party: `vat id "PL5260250274"` is ("vat id", "PL5260250274")."""
+
+    key: str  # "legal name", "address", "postcode", "city", "country", "vat id", ...
+    value: str  # the text as written; `payment due 30 days after issue` is "30"
+    span: Span  # the whole item
+    value_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    """`details of telcopl { ... }`: a party's legal particulars, for its documents."""
+
+    party: Ident
+    items: tuple[Detail, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class FieldDecl:
     name: Ident
     type: str
@@ -586,6 +605,7 @@ class Contract:
     examples: tuple[Example, ...] = ()
     numbering: tuple[NumberFormat, ...] = ()  # `invoice numbers "FV/{year}/{seq:05}"`
     late_usage: tuple[tuple[int, Span], ...] = ()  # `accept late usage for 2 periods`
+    details: tuple[Details, ...] = ()  # `details of telcopl { legal name "...", ... }`
 
 
 # --- worked examples ---------------------------------------------------------------
@@ -671,6 +691,7 @@ class Library:
     tiers: tuple[TierTable, ...]
     span: Span
     file: str
+    details: tuple[Details, ...] = ()
 
 
 Document = Contract | Amendment | Library

@@ -89,6 +89,7 @@ class _Builder(Transformer[Token, Any]):
             examples=tuple(pick("example")),
             numbering=tuple(pick("numbering")),
             late_usage=tuple(pick("late_usage")),
+            details=tuple(pick("details")),
         )
 
     @v_args(meta=True)
@@ -112,6 +113,7 @@ class _Builder(Transformer[Token, Any]):
             tiers=tuple(pick("tiers")),
             span=self.tspan(lid),
             file=self.file,
+            details=tuple(pick("details")),
         )
 
     @v_args(meta=True)
@@ -267,6 +269,56 @@ class _Builder(Transformer[Token, Any]):
                 span=self.span(meta),
             ),
         )
+
+    @v_args(meta=True)
+    def details(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        name, *items = children
+        return ("details", ast.Details(self.ident(name), tuple(items), self.span(meta)))
+
+    def _detail(self, key: str, meta: Meta, children: list[Token]) -> ast.Detail:
+        value = children[0]
+        text = _unquote(value) if value.type == "STRING" else str(value)
+        return ast.Detail(key, text, self.span(meta), self.tspan(value))
+
+    @v_args(meta=True)
+    def detail_legal_name(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("legal name", meta, children)
+
+    @v_args(meta=True)
+    def detail_address(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("address", meta, children)
+
+    @v_args(meta=True)
+    def detail_postcode(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("postcode", meta, children)
+
+    @v_args(meta=True)
+    def detail_city(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("city", meta, children)
+
+    @v_args(meta=True)
+    def detail_country(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("country", meta, children)
+
+    @v_args(meta=True)
+    def detail_vat_id(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("vat id", meta, children)
+
+    @v_args(meta=True)
+    def detail_registration(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("registration", meta, children)
+
+    @v_args(meta=True)
+    def detail_iban(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("iban", meta, children)
+
+    @v_args(meta=True)
+    def detail_bic(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("bic", meta, children)
+
+    @v_args(meta=True)
+    def detail_payment_due(self, meta: Meta, children: list[Token]) -> ast.Detail:
+        return self._detail("payment due", meta, children)
 
     def party_currency(self, children: list[Token]) -> tuple[str, str]:
         return ("currency", str(children[0]))

@@ -54,11 +54,12 @@ Row = list[str | None]
 class InputError(Exception):
     """An input file that cannot be read at all (not a per-record problem)."""
 
-    def __init__(self, path: Path | str, message: str, hint: str | None = None) -> None:
+    def __init__(self, path: Path | str, message: str, hint: str | None = None, code: str = "") -> None:
         super().__init__(message)
         self.path = str(path)
         self.message = message
         self.hint = hint
+        self.code = code  # a code more precise than "unreadable input" (E0501), when one fits
 
 
 @dataclass(slots=True)

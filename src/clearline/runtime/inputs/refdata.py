@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from clearline import codes
 from clearline.money import parse_decimal
+from clearline.particulars import country_problem, normal_vat_id, vat_id_problem
 from clearline.runtime.inputs.readers import InputError, header_line, regular_file
 
 __all__ = ["Customer", "FxTable", "read_customers", "read_fx"]
@@ -25,6 +27,12 @@ class Customer:
     country: str
     language: str
     currency: str
+    # optional columns: the particulars an invoice shows of its buyer (docs/reports.md)
+    address: str = ""
+    postcode: str = ""
+    city: str = ""
+    vat_id: str = ""  # without spaces, upper case
+    registration: str = ""
 
 
 def _dict_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -48,10 +56,35 @@ def _dict_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str,
 
 
 def read_customers(path: Path) -> dict[str, Customer]:
+    """The customers file: `customer_id,name,country,language,currency` and, optionally,
+    `address,postcode,city,vat_id,registration`. A VAT id not of its country's form,
+    or a country that is not an ISO 3166 code, refuses the file (naming its line)."""
     out: dict[str, Customer] = {}
-    for _, r in _dict_rows(path, ["customer_id", "name", "country", "language", "currency"]):
+    for number, r in _dict_rows(path, ["customer_id", "name", "country", "language", "currency"]):
+        vat_id = normal_vat_id(r.get("vat_id", ""))
+        for column, problem in (
+            ("country", country_problem(r["country"]) if r["country"] else None),
+            ("vat_id", vat_id_problem(vat_id) if vat_id else None),
+        ):
+            if problem:
+                raise InputError(
+                    path,
+                    f"{path}:{number}: customer {r['customer_id']}'s {column} {r[column]!r}: {problem}",
+                    "write the country as an ISO 3166 code (PL) and the VAT id with its prefix "
+                    "(PL5260250274), or leave the cell empty",
+                    codes.BAD_CUSTOMER_PARTICULAR,
+                )
         out[r["customer_id"]] = Customer(
-            r["customer_id"], r["name"], r["country"], r["language"], r["currency"]
+            r["customer_id"],
+            r["name"],
+            r["country"],
+            r["language"],
+            r["currency"],
+            address=r.get("address", ""),
+            postcode=r.get("postcode", ""),
+            city=r.get("city", ""),
+            vat_id=vat_id,
+            registration=r.get("registration", ""),
         )
     return out
 
