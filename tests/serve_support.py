@@ -46,8 +46,11 @@ def all_rows() -> list[dict[str, str | None]]:
 
 
 class Server:
-    def __init__(self, folder: Path, ledger: str, contracts: list[Path] | None = None) -> None:
+    def __init__(
+        self, folder: Path, ledger: str, contracts: list[Path] | None = None, fx: Path | None = None
+    ) -> None:
         self.folder = folder
+        self.fx = fx or DATA / "fx-rates.csv"
         self.ledger = ledger
         self.contracts = contracts or [CONTRACTS]
         self.port = free_port()
@@ -67,7 +70,7 @@ class Server:
             "--port",
             str(self.port),
             "--fx",
-            str(DATA / "fx-rates.csv"),
+            str(self.fx),
             "--customers",
             str(DATA / "customers.csv"),
             "--token-file",

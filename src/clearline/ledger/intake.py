@@ -31,6 +31,7 @@ __all__ = [
     "Input",
     "accept",
     "add_input",
+    "earlier",
     "inputs",
     "pending",
 ]
@@ -129,6 +130,14 @@ def pending(ledger: Ledger, period: str | None = None) -> list[Accepted]:
             query = query.where(INTAKE.c.period == period, INTAKE.c.seq > upto.get(period, 0))
         rows = list(conn.execute(query))
     return [Accepted(r.seq, r.period, r.record_id, r.line) for r in rows if r.seq > upto.get(r.period, 0)]
+
+
+def earlier(ledger: Ledger, period: str) -> list[Accepted]:
+    """Every accepted record of the periods before `period` (closed or not), in arrival
+    order: where a period's close finds the lifecycle events of subscriptions still open."""
+    with ledger._transaction() as conn:
+        rows = list(conn.execute(sa.select(INTAKE).where(INTAKE.c.period < period).order_by(INTAKE.c.seq)))
+    return [Accepted(r.seq, r.period, r.record_id, r.line) for r in rows]
 
 
 def mark_closed(conn: Connection, close_seq: int, period: str, upto: int) -> None:

@@ -21,7 +21,7 @@ from clearline.ledger.closing import ClosedRun, build_close
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.resettle import prior_for
 from clearline.ledger.store import Ledger
-from clearline.service.core import materialise
+from clearline.service.core import materialise, period_usage, without
 
 __all__ = ["close_period", "intake_usage"]
 
@@ -32,8 +32,11 @@ def intake_usage(run: Path) -> Path:
 
 
 def close_period(ledger: Ledger, period: str, run: Path | None = None) -> ClosedRun:
+    import dataclasses
+
     from sqlalchemy.engine import Connection
 
+    from clearline.runtime.inputs.refdata import read_customers
     from clearline.verify import verify_run
 
     pending = intake.pending(ledger, period)
@@ -51,21 +54,26 @@ def close_period(ledger: Ledger, period: str, run: Path | None = None) -> Closed
             f"{period} is closed and the service accepted no record for it since",
             "nothing to close",
         )
-    upto = pending[-1].seq if pending else 0
+    plans, _ = clearline.load_plans(files["contract"])
+    fx = files["fx"][-1] if files["fx"] else None
+    customers = files["customers"][-1] if files["customers"] else None
+    taken = period_usage(ledger, plans, read_customers(customers) if customers else None, period)
+    upto = taken.upto
     folder = run or Path("out") / f"{period}-intake-{upto}"
     usage = intake_usage(folder)
     usage.parent.mkdir(parents=True, exist_ok=True)
-    usage.write_text("".join(p.line + "\n" for p in pending), encoding="utf-8")
-    plans, _ = clearline.load_plans(files["contract"])
-    prior = prior_for(ledger, plans, [usage], period)
-    fx = files["fx"][-1] if files["fx"] else None
-    customers = files["customers"][-1] if files["customers"] else None
+    usage.write_text("".join(line + "\n" for line in taken.lines), encoding="utf-8")
+    prior = without(prior_for(ledger, plans, [usage], period), taken.carried)
     clearline.run(plans, [usage], period, fx=fx, customers=customers, out=folder, prior=prior)
     verification = verify_run(folder)
     if not verification.ok or verification.settlement is None:
         problems = [*verification.changed_inputs, *verification.differing_outputs]
         raise LedgerError(codes.RUN_NOT_VERIFIED, f"{folder} does not verify: {'; '.join(problems)}")
     close = build_close(folder, verification.settlement)
+    if taken.carried:  # an earlier period's close settles (or settled) its own events
+        close = dataclasses.replace(
+            close, records=tuple(r for r in close.records if r[0] not in taken.carried)
+        )
 
     def mark(conn: Connection, seq: int) -> None:
         if pending:

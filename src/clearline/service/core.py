@@ -16,6 +16,7 @@ same way, so a killed server comes back with exactly what it acknowledged.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import queue
@@ -34,11 +35,12 @@ from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.ledger import intake
 from clearline.ledger.store import Ledger
 from clearline.runtime.inputs.refdata import read_customers
+from clearline.runtime.settlement.prior import Prior
 from clearline.runtime.settlement.settle import Settlement
-from clearline.service.rater import Rater, Verdict, record_line
+from clearline.service.rater import Rater, Verdict, lifecycle_events, record_line
 from clearline.source import SourceFile
 
-__all__ = ["Preview", "Service", "materialise"]
+__all__ = ["PeriodUsage", "Preview", "Service", "materialise", "period_usage", "without"]
 
 GROUP_LIMIT = 5_000  # records per group commit at most
 
@@ -68,6 +70,45 @@ def materialise(ledger: Ledger, folder: Path | None = None) -> dict[str, list[Pa
             path.write_bytes(item.text.encode("utf-8"))
         found[item.kind].append(path)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodUsage:
+    """What settling a period reads: its accepted records not closed yet and, at its first
+    close, the lifecycle events of subscriptions accepted for earlier periods, merged in
+    arrival order (`lines`); `carried`: the ids of those events (settled, or to be, in
+    their own period's close); `upto`: the last intake seq of the period's own records."""
+
+    lines: list[str]
+    carried: frozenset[str]
+    upto: int
+
+
+def period_usage(
+    ledger: Ledger,
+    plans: Sequence[ir.ContractPlan],
+    customers: dict[str, Any] | None,
+    period: str,
+) -> PeriodUsage:
+    """The usage a close (or a preview) of `period` settles, as `simulate` would read it."""
+    pending = intake.pending(ledger, period)
+    upto = pending[-1].seq if pending else 0
+    carried: list[intake.Accepted] = []
+    if not any(c.period == period for c in ledger.closes()):  # a re-close adjusts: no events again
+        earlier = intake.earlier(ledger, period)
+        if earlier and any(p.kind == "subscription" for plan in plans for p in plan.products):
+            ids = lifecycle_events(plans, customers, period, [json.loads(a.line) for a in earlier])
+            carried = [a for a in earlier if a.record_id in ids]
+    merged = sorted([*carried, *pending], key=lambda a: a.seq)
+    return PeriodUsage([a.line for a in merged], frozenset(a.record_id for a in carried), upto)
+
+
+def without(prior: Prior, carried: frozenset[str]) -> Prior:
+    """The ledger's prior less the carried events' settlement: they are read again as the
+    lifecycle of subscriptions still open, not as duplicates."""
+    if not carried:
+        return prior
+    return dataclasses.replace(prior, settled={k: v for k, v in prior.settled.items() if k not in carried})
 
 
 @dataclass(slots=True)
@@ -251,10 +292,11 @@ class Service:
             found = self.previews.get(period)
             if found is not None and found.seq == seq:
                 return found
+            taken = period_usage(self.ledger, self.plans, self.customers, period)
             folder = self.tmp / f"{period}-{seq}"
             usage = folder.with_name(folder.name + ".jsonl")
-            usage.write_text("".join(p.line + "\n" for p in pending), encoding="utf-8")
-            prior = prior_for(self.ledger, self.plans, [usage], period)
+            usage.write_text("".join(line + "\n" for line in taken.lines), encoding="utf-8")
+            prior = without(prior_for(self.ledger, self.plans, [usage], period), taken.carried)
             result = clearline.run(
                 self.plans,
                 [usage],
@@ -268,6 +310,7 @@ class Service:
             return found
 
     def periods(self) -> list[str]:
+        """The periods with accepted records not closed yet."""
         return sorted({p.period for p in intake.pending(self.ledger)})
 
     def versions(self) -> list[dict[str, Any]]:

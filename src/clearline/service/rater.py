@@ -32,7 +32,7 @@ from clearline.runtime.inputs.readers import Batch
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating.engine import Engine
 
-__all__ = ["RatedPart", "Rater", "Verdict", "intake_file", "record_line"]
+__all__ = ["RatedPart", "Rater", "Verdict", "intake_file", "lifecycle_events", "record_line"]
 
 
 def intake_file(period: str) -> str:
@@ -241,6 +241,33 @@ class Rater:
                 raise RuntimeError(f"record {rid!r}: the service's screen disagrees with the engine")
             verdicts[i] = by_line[n]
         self.lines[period] = first + len(items) - 1
+
+
+def lifecycle_events(
+    plans: Sequence[ir.ContractPlan],
+    customers: dict[str, Customer] | None,
+    period: str,
+    records: Sequence[dict[str, str | None]],
+) -> set[str]:
+    """The ids of the records, accepted for earlier periods, that settling `period` counts as
+    subscription lifecycle events (a start in February keeps a subscriber active in March):
+    the engine of `period` itself decides, reading them as `simulate` would read them in
+    its usage file; every other record of theirs it rejects as out of period."""
+    engine = Engine(list(plans), period, customers, None)
+    file = "earlier-periods.jsonl"
+    at = 0
+    while at < len(records):
+        columns = list(records[at])
+        end = at
+        while end < len(records) and list(records[end]) == columns:
+            end += 1
+        batch = Batch(list(range(at + 1, end + 1)), [[r[c] for c in columns] for r in records[at:end]])
+        with localcontext(CONTEXT):
+            engine.feed(file, columns, batch)
+        at = end
+    return {
+        e.record_id for by_customer in engine.acc.events.values() for es in by_customer.values() for e in es
+    }
 
 
 def _has_offset(text: str) -> bool:
