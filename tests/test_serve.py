@@ -106,6 +106,10 @@ def test_the_edge_answers_4xx_with_a_reason_per_field(server: Server) -> None:
         for answer in (broken, typed, unknown, money, big, many):
             assert "Traceback" not in answer.text
         assert c.get("/v1/lines/P-0000000000/explain").status_code == 404
+        # a period no contract settles (found by schemathesis: it was a 500)
+        period = c.get("/v1/customers/C-1001/periods/0")
+        assert period.status_code == 422 and period.json()["errors"][0]["field"] == "period"
+        assert "is not a monthly period" in period.json()["errors"][0]["reason"]
         schema = c.get("/openapi.json").json()
         assert "/v1/usage" in schema["paths"] and "UsageRequest" in schema["components"]["schemas"]
         assert "clearline_records_total" in c.get("/metrics").text
@@ -168,7 +172,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def _stream(seed: int) -> list[dict[str, str | None]]:
     """Usage rows in a random order, with retries of some and a few bad records."""
     rng = random.Random(seed)
-    stream = [r for r in all_rows() if not str(r["record_id"]).startswith("SP-")]
+    stream = all_rows()
     rng.shuffle(stream)
     for _ in range(5):
         stream.insert(rng.randrange(len(stream)), dict(rng.choice(stream)))
@@ -186,19 +190,33 @@ def _batches(stream: list[dict[str, str | None]], rng: random.Random) -> list[li
 
 
 def test_close_from_the_service_is_simulate_over_what_it_accepted(tmp_path: Path, ledger_url: str) -> None:
-    """On each back end a random stream (seed 1 on SQLite, 2 on PostgreSQL) in random batches."""
+    """On each back end a random stream (seed 1 on SQLite, 2 on PostgreSQL) in random batches,
+    StreamPlus's lifecycle events among them: activations from November to February are
+    accepted for their own periods, February is closed first, and March's close still
+    counts those subscribers active in March, as `simulate` over every accepted record
+    (in arrival order) does."""
     seed = 1 if ledger_url.startswith("sqlite") else 2
-    s = Server(tmp_path, ledger_url).start()
+    fx = tmp_path / "fx-rates.csv"  # February's close converts at its period end's rate too
+    fx.write_text((DATA / "fx-rates.csv").read_text(encoding="utf-8") + "2026-02-28,EUR,PLN,4.3000\n")
+    s = Server(tmp_path, ledger_url, fx=fx).start()
     accepted: list[dict[str, Any]] = []
+    periods: set[str] = set()
     try:
         for batch in _batches(_stream(seed), random.Random(seed)):
             for record, result in zip(batch, s.post(batch), strict=True):
-                if result["accepted"] and result["period"] == "2026-03":
+                if result["accepted"]:
                     accepted.append(record)
+                    periods.add(result["period"])
         with s.client() as c:
             bill = c.get("/v1/customers/B-2001/periods/2026-03").json()
+            subscriber = c.get("/v1/customers/C-1001/periods/2026-03").json()
     finally:
         s.stop()
+    assert {"2025-11", "2026-01", "2026-02", "2026-03"} <= periods
+    february = _cli(
+        "close", "--period", "2026-02", "--ledger", ledger_url, "--out", str(tmp_path / "feb"), cwd=tmp_path
+    )
+    assert february.returncode == 0, february.stderr
     closed = _cli(
         "close",
         "--period",
@@ -220,7 +238,7 @@ def test_close_from_the_service_is_simulate_over_what_it_accepted(tmp_path: Path
         "--period",
         "2026-03",
         "--fx",
-        str(DATA / "fx-rates.csv"),
+        str(fx),
         "--customers",
         str(DATA / "customers.csv"),
         "--out",
@@ -247,6 +265,10 @@ def test_close_from_the_service_is_simulate_over_what_it_accepted(tmp_path: Path
     # the bill so far, before the close, was the invoice the close issued
     issued = [json.loads(t) for t in (a / "invoice_lines.jsonl").read_text(encoding="utf-8").splitlines()]
     assert bill["lines"] == [ln for ln in issued if ln["party"] == "B-2001"] != []
+    # C-1001 activated StreamPlus on 10 January (SP-0001): all 31 days of March, 39.00 PLN
+    assert subscriber["lines"] == [ln for ln in issued if ln["party"] == "C-1001"]
+    retail = [ln for ln in issued if ln["party"] == "C-1001" and ln["clause"] == "3.1 Retail price"]
+    assert [ln["amount"] for ln in retail] == ["39.00"]
 
 
 def test_kill_9_loses_no_acknowledged_record_and_counts_none_twice(tmp_path: Path, ledger_url: str) -> None:
@@ -419,3 +441,82 @@ def test_late_records_of_a_closed_period_become_adjustments(tmp_path: Path) -> N
     assert again.returncode == 1 and "accepted no record for it since" in again.stderr
     documents = _cli("ledger", ledger, "documents", cwd=tmp_path)
     assert documents.returncode == 0 and "self-billing adjustment" in documents.stdout
+
+
+def test_the_running_totals_are_the_bill_and_payouts_so_far(tmp_path: Path) -> None:
+    """GameStudio via PayHub (prices include 23% VAT, extracted per purchase; the period's net
+    distributed: 3% kept, PayHub 8% of the remainder, GameStudio 70% of the rest, TelcoPL the rest).
+
+    After 24.60 PLN from C-1002: net 24.60 / 1.23 = 20.00, VAT 4.60; 3% = 0.60, remainder
+    19.40; PayHub 8% = 1.552 -> 1.55, remainder 17.85; GameStudio 70% = 12.495 -> 12.50.
+    After 61.50 more: net 20.00 + 50.00 = 70.00, VAT 4.60 + 11.50 = 16.10, gross 86.10;
+    2.10, remainder 67.90; PayHub 5.432 -> 5.43, remainder 62.47; GameStudio 43.729 -> 43.73.
+    After 12.30 from C-1003: C-1002's bill is unchanged, C-1003's is net 10.00, VAT 2.30; the
+    period's net 80.00: 2.40, remainder 77.60; PayHub 6.208 -> 6.21, remainder 71.39;
+    GameStudio 49.973 -> 49.97; TelcoPL keeps 71.39 - 49.97 = 21.42."""
+    s = Server(tmp_path, str(tmp_path / "ledger.db"), [CONTRACTS / "gamestudio.contract"]).start()
+
+    def purchase(rid: str, customer: str, amount: str) -> dict[str, str]:
+        return {
+            "record_id": rid,
+            "timestamp": "2026-03-02T07:13:00+01:00",
+            "customer_id": customer,
+            "service": "carrier-billing",
+            "merchant": "gamestudio",
+            "amount": amount,
+            "currency": "PLN",
+        }
+
+    def bill(c: httpx.Client, customer: str) -> tuple[list[str], list[tuple[str, str, str, str]]]:
+        got = c.get(f"/v1/customers/{customer}/periods/2026-03").json()
+        assert got["closed"] is False
+        return [ln["amount"] for ln in got["lines"]], [
+            (t["vat_rate"], t["net"], t["vat"], t["gross"]) for t in got["totals"]
+        ]
+
+    def payout(c: httpx.Client, party: str) -> tuple[str, list[tuple[str, str, str, str, str]]]:
+        got = c.get(f"/v1/parties/{party}/periods/2026-03").json()
+        [line] = got["lines"]
+        [trace] = got["traces"]
+        steps = [
+            (w["party"], w["basis"], w["exact"], w["amount"], w["remainder"]) for w in trace["waterfall"]
+        ]
+        return line["amount"], steps
+
+    try:
+        with s.client() as c:
+            assert c.get("/v1/customers/C-1002/periods/2026-03").status_code == 404  # nothing yet
+            assert s.post([purchase("GS-1", "C-1002", "24.60")])[0]["rated"][0]["amount"] == "20.00"
+            assert bill(c, "C-1002") == (["20.00"], [("23%", "20.00", "4.60", "24.60")])
+            assert payout(c, "payhub") == (
+                "1.55",
+                [
+                    ("telcopl", "20.00", "0.6000", "0.60", "19.40"),
+                    ("payhub", "19.40", "1.5520", "1.55", "17.85"),
+                    ("gamestudio", "17.85", "12.495", "12.50", "5.35"),
+                    ("telcopl", "5.35", "5.35", "5.35", "0.00"),
+                ],
+            )
+            s.post([purchase("GS-2", "C-1002", "61.50")])
+            assert bill(c, "C-1002") == (["70.00"], [("23%", "70.00", "16.10", "86.10")])
+            assert payout(c, "payhub") == (
+                "5.43",
+                [
+                    ("telcopl", "70.00", "2.1000", "2.10", "67.90"),
+                    ("payhub", "67.90", "5.4320", "5.43", "62.47"),
+                    ("gamestudio", "62.47", "43.729", "43.73", "18.74"),
+                    ("telcopl", "18.74", "18.74", "18.74", "0.00"),
+                ],
+            )
+            s.post([purchase("GS-3", "C-1003", "12.30")])
+            assert bill(c, "C-1002") == (["70.00"], [("23%", "70.00", "16.10", "86.10")])
+            assert bill(c, "C-1003") == (["10.00"], [("23%", "10.00", "2.30", "12.30")])
+            amount, steps = payout(c, "gamestudio")
+            assert amount == "49.97"
+            assert steps[1:] == [
+                ("payhub", "77.60", "6.2080", "6.21", "71.39"),
+                ("gamestudio", "71.39", "49.973", "49.97", "21.42"),
+                ("telcopl", "21.42", "21.42", "21.42", "0.00"),
+            ]
+    finally:
+        s.stop()

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clearline.diagnostics import ClearlineError
+from clearline.periods import period_bounds
 from clearline.service import models
 from clearline.service.core import Service
 
@@ -214,6 +215,19 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
     async def _preview(period: str) -> Any:
         if not period or len(period) > 20:
             raise HttpError(404, f"{period!r} is not a period")
+        problems = []
+        for plan in service.plans:  # a period some contract in force settles
+            try:
+                period_bounds(period, plan.period, plan.time_zone)
+                break
+            except ValueError as err:
+                problems.append(str(err))
+        else:
+            raise HttpError(
+                422,
+                "no contract settles such a period",
+                [models.FieldError(field="period", reason=problems[0])],
+            )
         try:
             return await run_in_threadpool(service.preview, period)
         except ClearlineError as err:
