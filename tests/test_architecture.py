@@ -183,23 +183,15 @@ def test_no_two_modules_import_each_other() -> None:
     assert cycles <= KNOWN_CYCLES, sorted(map(sorted, cycles - KNOWN_CYCLES))
 
 
-# What reports/ still takes from runtime/, per module. The list may only shrink: the
-# customers' languages come from the customers CSV through the runtime's reader until
-# the run folder records them itself (issue 10, item 3).
-REPORTS_RUNTIME_IMPORTS = {
-    "clearline.reports.rundata": {"clearline.runtime.inputs.readers", "clearline.runtime.inputs.refdata"},
-}
-
-
 def test_reports_render_without_runtime_code() -> None:
-    """reports/ renders from the run folder: it imports no runtime module (beyond the
-    shrinking list above), so nothing is recomputed by the engine's code at render time.
+    """reports/ renders from the run folder: it imports no runtime module, so nothing is
+    recomputed or re-read by the engine's code at render time.
     Neutral pieces both use (period bounds, tier bands) live in clearline/periods.py and
     clearline/tiers.py."""
     for path in (SRC / "reports").rglob("*.py"):
         name = _module_name(path)
         imported = {m for m in _clearline_imports(path) if m.startswith("clearline.runtime")}
-        assert imported <= REPORTS_RUNTIME_IMPORTS.get(name, set()), (name, sorted(imported))
+        assert not imported, (name, sorted(imported))
 
 
 def test_the_run_folder_store_does_not_import_reports_or_cli() -> None:

@@ -3,6 +3,7 @@ absolute path, and `verify` checking every claim of the manifest."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import shutil
@@ -161,3 +162,44 @@ def test_a_packed_input_edited_is_found(tmp_path: Path, monkeypatch: pytest.Monk
     code, output = verify(run)
     assert code == 1
     assert "error[E0506]: input changed since the run: contracts/data/fx-rates.csv" in output
+
+
+def test_the_documents_name_customers_from_the_run_folder_not_the_customers_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run records the customers it invoices in customers.json (named in the
+    manifest's outputs). Renaming a customer in the customers file after the run, or
+    deleting the file, changes nothing in the documents: Anna Kowalska's invoice is
+    still hers, in Polish."""
+    run = settle(tmp_path, monkeypatch)
+    recorded = json.loads((run / "customers.json").read_text(encoding="utf-8"))["customers"]
+    invoiced = {row["party"] for row in csv.DictReader((run / "invoice_lines.csv").open(encoding="utf-8"))}
+    assert [c["id"] for c in recorded] == sorted(invoiced)  # only the invoiced, by id
+    assert "C-1001" in invoiced
+    anna = next(c for c in recorded if c["id"] == "C-1001")
+    assert anna == {"id": "C-1001", "name": "Anna Kowalska", "country": "PL", "language": "pl", "currency": "PLN"}
+    assert "customers.json" in manifest(run)["outputs"]  # type: ignore[operator]
+    customers = tmp_path / "work" / "contracts" / "data" / "customers.csv"
+    customers.write_text(customers.read_text(encoding="utf-8").replace("Anna Kowalska", "Somebody Else"))
+    result = CliRunner().invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    invoice = next((run / "documents").glob("invoice-*C-1001*.md")).read_text(encoding="utf-8")
+    assert "Anna Kowalska" in invoice and "Somebody Else" not in invoice
+    assert "Faktura" in invoice  # Polish, as the customer's recorded language says
+    customers.unlink()
+    again = tmp_path / "again"
+    assert CliRunner().invoke(app, ["report", str(run), "--out", str(again)]).exit_code == 0
+    assert next(again.glob("invoice-*C-1001*.md")).read_text(encoding="utf-8") == invoice
+
+
+def test_an_edited_customers_json_is_not_believed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """customers.json is pinned by the manifest like every output: edited, verify fails
+    and the documents name the customer by id rather than by the edited name."""
+    run = settle(tmp_path, monkeypatch)
+    path = run / "customers.json"
+    path.write_text(path.read_text(encoding="utf-8").replace("Anna Kowalska", "Mallory"), encoding="utf-8")
+    code, output = verify(run)
+    assert code != 0 and "customers.json" in output, output
+    result = CliRunner().invoke(app, ["report", str(run)])
+    invoice = next((run / "documents").glob("invoice-*C-1001*.md")).read_text(encoding="utf-8")
+    assert "Mallory" not in invoice and "C-1001" in invoice, result.output

@@ -508,9 +508,10 @@ def test_report_command_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_report_without_the_pinned_inputs_falls_back_and_says_why(run_dir: Path, tmp_path: Path) -> None:
-    """Run from elsewhere, the manifest's relative input paths do not resolve (a
-    run written before manifests recorded absolute paths)."""
+def test_report_needs_none_of_the_runs_inputs(run_dir: Path, tmp_path: Path) -> None:
+    """Run from elsewhere, the manifest's input paths resolve to nothing (a manifest
+    without absolute paths, read from another directory): the documents are the same,
+    since they render from the recorded plans and customers.json alone."""
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
@@ -523,10 +524,9 @@ def test_report_without_the_pinned_inputs_falls_back_and_says_why(run_dir: Path,
         result = render_reports(run, tmp_path / "docs", formats=["md"])
     finally:
         os.chdir(cwd)
-    assert any("contracts/data/customers.csv was not found" in n for n in result.notes)
-    assert (
-        (tmp_path / "docs" / "invoice-2026-03-C-1001.md").read_text(encoding="utf-8").startswith("# Invoice")
-    )
+    assert not any("not found" in n or "English" in n for n in result.notes), result.notes
+    invoice = (tmp_path / "docs" / "invoice-2026-03-C-1001.md").read_text(encoding="utf-8")
+    assert invoice.startswith("# Faktura") and "Anna Kowalska" in invoice
 
 
 # --- a real browser ---------------------------------------------------------------------

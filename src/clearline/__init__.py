@@ -444,6 +444,7 @@ def run(
     from decimal import localcontext
 
     from clearline.money import CONTEXT
+    from clearline.parties import CUSTOMERS_FILE, customers_json
     from clearline.periods import period_bounds
     from clearline.runtime.inputs.duplicates import duplicate_candidates
     from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
@@ -563,6 +564,10 @@ def run(
                         )
             if rated_parquet is not None:
                 on_cluster.write_lifecycle_parquet(Path(rated_parquet), result)
+            if writer is not None and customer_table is not None:
+                # the invoiced customers as read, so the documents render from the folder alone
+                invoiced = [ln.party for ln in result.lines] + [a.party for a in result.adjustments]
+                writer.text(CUSTOMERS_FILE, customers_json(customer_table, invoiced))
             if writer is not None:
                 writer.finish(result, inputs, plans_hash(plan_list), extra, pack, hashes)
                 writer = None

@@ -2,14 +2,14 @@
 
 Input: a folder written by `clearline simulate` (manifest.json, the line
 files, trace.jsonl, rejects and unmatched) and, through the manifest, the
-customers file and the contracts the run used. Output: `RunData`, with every
+recorded customers and plans. Output: `RunData`, with every
 amount parsed back to `Decimal` exactly as the line files hold it.
 
-The run folder does not carry the parties' languages and countries, so they
-are taken from the manifest's inputs: the customers CSV (role `customers`)
-and the contract plans (role `contract`). An input is used only if its
-SHA-256 is the one the manifest pinned; otherwise the documents fall back
-(English, no country) and say why in `RunData.notes`.
+The parties' names, languages and countries come from the folder alone: the
+customers it invoices from `customers.json`, the partners from the recorded
+plans (`plan-SHA256.json`). Neither the customers CSV nor a contract is read
+again. A folder written before it recorded them renders in English, naming
+customers by id, and says why in `RunData.notes`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import clearline
 from clearline.compiler import ir
-from clearline.diagnostics import ClearlineError
-from clearline.runtime.inputs.readers import InputError
-from clearline.runtime.inputs.refdata import Customer, read_customers
+from clearline.parties import CUSTOMERS_FILE, Customer, customers_from_json
 
 __all__ = ["LINE_FILES", "LineRow", "Party", "RejectRow", "RunData", "RunFolderError", "read_run"]
 
@@ -246,34 +243,6 @@ def _rejects(path: Path) -> list[RejectRow]:
     ]  # fmt: skip
 
 
-def _find_input(entry: dict[str, Any], folder: Path) -> tuple[Path | None, str]:
-    """The pinned input file: packed in the run folder, else at its absolute path, as
-    written, or relative to the run folder's ancestors.
-
-    Returns (path, "") when a file with the pinned SHA-256 is found, else
-    (None, why not). The hash makes the search safe: only the same bytes count.
-    """
-    written = Path(str(entry.get("path", "")))
-    pinned = str(entry.get("sha256", ""))
-    packed = Path(str(entry["packed"])) if "packed" in entry else None
-    candidates = [written]
-    if packed is not None and not packed.is_absolute() and ".." not in packed.parts:
-        candidates = [folder / packed]  # the pack is the evidence
-    elif "absolute" in entry:
-        candidates = [Path(str(entry["absolute"])), written]
-    if packed is None and not written.is_absolute():
-        candidates += [base / written for base in (folder.resolve(), *folder.resolve().parents)]
-    changed = None
-    for candidate in candidates:
-        if candidate.is_file():
-            if sha256_file(candidate) == pinned:
-                return candidate, ""
-            changed = changed or candidate
-    if changed is not None:
-        return None, f"{written} has changed since the run (its SHA-256 is not the one in the manifest)"
-    return None, f"{written} was not found"
-
-
 def sha256_file(path: Path) -> str:
     """The SHA-256 of a file, read in blocks (the run folder's own rule, without its code)."""
     with path.open("rb") as handle:
@@ -337,7 +306,7 @@ def read_run(folder: Path) -> RunData:
         notes.append("trace.jsonl is missing: lines are listed without their explanation")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise RunFolderError(f"cannot read {trace_path}: {err}") from None
-    customers, plans = _parties(manifest, folder, notes)
+    customers, plans = _parties(manifest, folder, checks, notes)
     return RunData(
         folder=folder,
         manifest=manifest,
@@ -353,38 +322,32 @@ def read_run(folder: Path) -> RunData:
 
 
 def _parties(
-    manifest: dict[str, Any], folder: Path, notes: list[str]
+    manifest: dict[str, Any], folder: Path, checks: dict[str, bool], notes: list[str]
 ) -> tuple[dict[str, Customer] | None, list[ir.ContractPlan]]:
-    """The customers file and the plans: the plans the run recorded, or for a run
-    written before it recorded them, its contracts compiled again."""
+    """The invoiced customers and the plans, as the run folder recorded them: the
+    documents never read the run's inputs again (they may have moved or changed)."""
     customers: dict[str, Customer] | None = None
-    recorded = _recorded_plans(manifest, folder)
-    contract_paths: list[Path] = []
-    inputs = [i for i in manifest.get("inputs") or [] if isinstance(i, dict)]
-    for entry in inputs:
-        role = entry.get("role")
-        if role not in {"customers", "contract"} or (role == "contract" and recorded is not None):
-            continue
-        path, why = _find_input(entry, folder)
-        if path is None:
-            what = "customers' languages" if role == "customers" else "contract's parties"
-            notes.append(f"{why}: the {what} are unknown, documents fall back to English")
-        elif role == "customers":
-            try:
-                customers = read_customers(path)
-            except InputError as err:
-                notes.append(f"{err.message}: customers' languages are unknown")
-        else:
-            contract_paths.append(path)
-    if not any(i.get("role") == "customers" for i in inputs):
-        notes.append("the run had no customers file: invoices are in English")
-    if recorded is not None:
-        return customers, recorded
-    plans: list[ir.ContractPlan] = []
-    if contract_paths:
+    inputs = manifest.get("inputs") or []
+    had_customers = any(isinstance(i, dict) and i.get("role") == "customers" for i in inputs)
+    recorded = folder / CUSTOMERS_FILE
+    if CUSTOMERS_FILE in checks and not checks[CUSTOMERS_FILE]:
+        notes.append(f"{CUSTOMERS_FILE} is not the one the run wrote: customers are named by id, in English")
+    elif CUSTOMERS_FILE in checks:
         try:
-            plans, _ = clearline.load_plans(contract_paths)
-        except ClearlineError as err:
-            first = err.diagnostics[0].message if err.diagnostics else "errors"
-            notes.append(f"the run's contracts no longer compile ({first}): partners' languages are unknown")
-    return customers, plans
+            customers = customers_from_json(recorded.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise RunFolderError(f"cannot read {recorded}: {err}") from None
+    elif had_customers:
+        notes.append(
+            f"the run folder predates {CUSTOMERS_FILE} (the customers it invoices): customers are"
+            " named by id, in English; settle the period again to record them"
+        )
+    else:
+        notes.append("the run had no customers file: invoices are in English")
+    plans = _recorded_plans(manifest, folder)
+    if plans is None:
+        notes.append(
+            "the run folder predates its recorded plans: partners' languages are unknown;"
+            " settle the period again to record them"
+        )
+    return customers, plans or []

@@ -14,25 +14,11 @@ from pathlib import Path
 
 from clearline import codes
 from clearline.money import parse_decimal
+from clearline.parties import Customer
 from clearline.particulars import country_problem, normal_vat_id, vat_id_problem
 from clearline.runtime.inputs.readers import InputError, header_line, regular_file
 
 __all__ = ["Customer", "FxTable", "read_customers", "read_fx"]
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    id: str
-    name: str
-    country: str
-    language: str
-    currency: str
-    # optional columns: the particulars an invoice shows of its buyer (docs/reports.md)
-    address: str = ""
-    postcode: str = ""
-    city: str = ""
-    vat_id: str = ""  # without spaces, upper case
-    registration: str = ""
 
 
 def _dict_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
