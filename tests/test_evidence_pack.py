@@ -177,7 +177,9 @@ def test_the_documents_name_customers_from_the_run_folder_not_the_customers_file
     assert [c["id"] for c in recorded] == sorted(invoiced)  # only the invoiced, by id
     assert "C-1001" in invoiced
     anna = next(c for c in recorded if c["id"] == "C-1001")
-    assert anna == {"id": "C-1001", "name": "Anna Kowalska", "country": "PL", "language": "pl", "currency": "PLN"}
+    assert anna == {
+        "id": "C-1001", "name": "Anna Kowalska", "country": "PL", "language": "pl", "currency": "PLN"
+    }
     assert "customers.json" in manifest(run)["outputs"]  # type: ignore[operator]
     customers = tmp_path / "work" / "contracts" / "data" / "customers.csv"
     customers.write_text(customers.read_text(encoding="utf-8").replace("Anna Kowalska", "Somebody Else"))

@@ -582,7 +582,73 @@ def test_a_commitment_is_prorated_when_the_contract_starts_mid_period(tmp_path: 
     assert got == {"2.1 SIM fee": "8.00", "2.2 Data": "400.00", "2.3 Commitment": "4245.16"}
     # the description states the commitment as written and prorated, not with 50 digits
     (true_up,) = [r for r in read_csv(out / "invoice_lines.csv") if r["clause"] == "2.3 Commitment"]
-    assert "(9000.00 × 16/31 days committed, 400.00 charged)" in true_up["description"]
+    assert "(9000.00 × 16/31 contract days committed, 400.00 charged)" in true_up["description"]
+
+
+PRORATED_MINIMUMS = contract(
+    "TV-1",
+    "PLN",
+    """
+  usage fields {
+    product text
+    event   text
+  }
+  product tv "TV" {
+    matches product = "tv"
+    subscription starts when event = "activate", ends when event = "deactivate"
+    clause "1 Price" {
+      charge customer 31.00 PLN per month, prorated by active days, at least 40.00 PLN per period
+      round each line half up to 0.01
+    }
+    clause "2 Commitment" {
+      minimum spend 62.00 PLN per month on clause "1 Price", prorated by active days
+      round each line half up to 0.01
+    }
+  }
+""",
+)
+
+
+def test_minimums_of_a_subscription_are_prorated_by_each_subscribers_active_days(tmp_path: Path) -> None:
+    """March 2026 has 31 days. A is active all month (since February), B from 22 March
+    (10 days: 22..31).
+
+    A: 31.00 per month, raised to the minimum 40.00; committed 62.00, true-up 62.00 - 40.00 = 22.00.
+    B: 31.00 × 10 / 31 = 10.00, below its minimum 40.00 × 10 / 31 = 12.9032... -> 12.90;
+       committed 62.00 × 10 / 31 = 20.00, true-up 20.00 - 12.90 = 7.10.
+    (Without proration per subscriber, B paid the whole 40.00 and a true-up of 22.00.)"""
+    usage = """\
+        record_id,timestamp,customer_id,product,event
+        E1,2026-02-10T09:00:00+01:00,A,tv,activate
+        E2,2026-03-22T00:00:00+01:00,B,tv,activate
+    """
+    out = settle(tmp_path, PRORATED_MINIMUMS, {"u.csv": usage})
+    got = {(r["party"], r["clause"]): r["amount"] for r in read_csv(out / "invoice_lines.csv")}
+    assert got == {
+        ("A", "1 Price"): "40.00",
+        ("A", "2 Commitment"): "22.00",
+        ("B", "1 Price"): "12.90",
+        ("B", "2 Commitment"): "7.10",
+    }
+    lines = {(r["party"], r["clause"]): r for r in read_csv(out / "invoice_lines.csv")}
+    description = lines[("B", "2 Commitment")]["description"]
+    assert "(62.00 × 10/31 active days committed, 12.90 charged)" in description
+    assert "(62.00 committed, 40.00 charged)" in lines[("A", "2 Commitment")]["description"]
+    traces = {t["line_id"]: t for t in map(json.loads, (out / "trace.jsonl").read_text().splitlines())}
+    price = traces[lines[("B", "1 Price")]["line_id"]]
+    shown = json.dumps(price, ensure_ascii=False)
+    assert "raised to the minimum of 40.00 × 10/31 active days = 12.9032258" in shown
+    true_up = traces[lines[("B", "2 Commitment")]["line_id"]]
+    assert true_up["arithmetic"].startswith("62.00 × 10 / 31 active days = 20")
+
+
+def test_compile_says_minimums_are_prorated_per_subscriber(tmp_path: Path) -> None:
+    from clearline.compiler.printer import format_plan
+
+    (tmp_path / "c.contract").write_text(PRORATED_MINIMUMS, encoding="utf-8")
+    text = format_plan(clearline.plan(SourceFile.read(tmp_path / "c.contract")))
+    assert "at least  40.00 per line and period × the subscriber's active days / the period's" in text
+    assert "prorated by each subscriber's active days" in text
 
 
 CHAIN = contract(

@@ -457,7 +457,7 @@ class _Checker(Checker):
 
     def modifier(self, mod: ast.Modifier, kind: str, rule: ast.Charge | ast.Pay) -> None:
         if isinstance(mod, ast.Limit):
-            check_limit(self, mod, kind)
+            check_limit(self, mod, kind, isinstance(rule, ast.Charge))
         if isinstance(mod, ast.Prorated) and kind != "subscription":
             self.error(
                 codes.MISPLACED_RULE,

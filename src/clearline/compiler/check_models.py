@@ -110,7 +110,7 @@ def check_tier_tables(ck: Checker) -> None:
             )
 
 
-def check_limit(ck: Checker, mod: ast.Limit, kind: str) -> None:
+def check_limit(ck: Checker, mod: ast.Limit, kind: str, charge: bool = True) -> None:
     ck.check_money(mod.amount)
     if ck.currency and mod.amount.currency != ck.currency:
         ck.error(
@@ -119,12 +119,22 @@ def check_limit(ck: Checker, mod: ast.Limit, kind: str) -> None:
             mod.amount.span,
             f"state it in {ck.currency}",
         )
-    if mod.kind != "cap" and kind == "subscription":
+    if mod.kind in ("minimum", "maximum") and kind == "subscription":
         ck.error(
             codes.MISPLACED_RULE,
             "a minimum or maximum per event applies to usage, not subscriptions",
             mod.span,
-            "use `capped at ... per period` to cap a subscription's line",
+            "use `at least ... per period` or `capped at ... per period` for a subscriber's line",
+        )
+    if mod.kind == "floor" and kind == "subscription" and not charge:
+        # a subscription's payout line is the partner's, over every subscriber: a minimum
+        # per period there would be the partner's, never prorated by anyone's active days
+        ck.error(
+            codes.MISPLACED_RULE,
+            "a minimum per period of a subscription applies to the subscriber's charge, not a payout",
+            mod.span,
+            "write the partner's minimum per subscriber-month into the payout, as"
+            " `the larger of 55% of net and 18.00 PLN per subscriber-month`",
         )
 
 

@@ -68,8 +68,11 @@ def _rounding(r: Rounding) -> str:
     return f"{r.mode} to {r.quantum}"
 
 
-def _rate_lines(rate: ir.RatePlan) -> list[str]:
+def _rate_lines(rate: ir.RatePlan, subscriber: bool = False) -> list[str]:
+    """`subscriber`: the rule's lines are each a subscriber's (a subscription's charge)."""
     lines = [f"amount    {format_expr(rate.expr, rate.prorated)}"]
+    # a subscriber's line prorated by its active days has its minimum and cap prorated too
+    by_days = " × the subscriber's active days / the period's" if subscriber and rate.prorated else ""
     if rate.first is not None:
         lines.append(f"increments {rate.first}/{rate.next}")
     if rate.connect_fee is not None:
@@ -81,9 +84,9 @@ def _rate_lines(rate: ir.RatePlan) -> list[str]:
     if rate.line_level:
         lines.append("priced once per line, from its totals")
     if rate.cap is not None:
-        lines.append(f"capped at {rate.cap} per line and period")
+        lines.append(f"capped at {rate.cap} per line and period{by_days}")
     if rate.floor is not None:
-        lines.append(f"at least  {rate.floor} per line and period")
+        lines.append(f"at least  {rate.floor} per line and period{by_days}")
     if rate.allowance is not None:
         per = f" for each {rate.allowance_per}" if rate.allowance_per else " per line"
         lines.append(f"free      first {rate.allowance}{per}{', pooled' if rate.pooled else ''}")
@@ -183,7 +186,8 @@ def format_plan(plan: ir.ContractPlan) -> str:
                 out.append(f'      "{row.key}" {row.price} {row.currency} per {row.per}{inc}{fee}')
         for charge in prod.charges:
             out.append(f"    charge customer  [{charge.clause.label}] {charge.span}")
-            out += [f"      {line}" for line in _rate_lines(charge.rate)]
+            subscriber = prod.kind == "subscription"
+            out += [f"      {line}" for line in _rate_lines(charge.rate, subscriber)]
             if charge.vat_rate is not None:
                 vat = format((charge.vat_rate * 100).normalize(), "f")
                 if charge.vat_included:
@@ -206,7 +210,8 @@ def format_plan(plan: ir.ContractPlan) -> str:
             out += [f"      {line}" for line in _rate_lines(payout.rate)]
         for commit in prod.commitments:
             clauses = ", ".join(f'"{c}"' for c in commit.clauses)
-            prorated = ", prorated by contract days" if commit.prorated else ""
+            days = "each subscriber's active days" if prod.kind == "subscription" else "contract days"
+            prorated = f", prorated by {days}" if commit.prorated else ""
             out.append(
                 f"    commitment {commit.amount} {commit.currency} per customer and period on {clauses}"
                 f"{prorated}, true-up rounded {_rounding(commit.line_rounding)}  [{commit.clause.label}]"

@@ -181,6 +181,9 @@ class _ProductRT:
         self.effective_from = _local_midnight(contract.effective_from, tz)
         self.effective_until = _local_midnight(contract.effective_until, tz)
         self.subscription = product.kind == "subscription"
+        # each subscriber's active days in the period, set when the subscriptions are settled:
+        # what `prorated by active days` prorates a minimum, a cap and a commitment by
+        self.active_days: dict[str, int] = {}
         self.charges = [_Rule(i, "I", c, product) for i, c in enumerate(product.charges)]
         self.payouts = [_Rule(i, "P", p, product) for i, p in enumerate(product.payouts)]
         for rule in self.charges + self.payouts:

@@ -122,21 +122,32 @@ def _effective_days(p: _ProductRT) -> int:
     return max(0, (end - start).days)
 
 
+def _committed(p: _ProductRT, commit: ir.CommitPlan, customer: str) -> tuple[Decimal, str, str]:
+    """What `customer` committed to: the amount, or with `prorated by active days` the
+    amount times the subscriber's active days (a subscription) or the contract's effective
+    days (usage) over the period's; with the trace's arithmetic and the description's text."""
+    if not commit.prorated:
+        return commit.amount, "", _s(commit.amount)
+    if p.subscription:
+        days, what = p.active_days.get(customer, 0), "active"
+    else:
+        days, what = _effective_days(p), "contract"
+    if days == p.period.days:
+        return commit.amount, "", _s(commit.amount)
+    committed = CONTEXT.divide(CONTEXT.multiply(commit.amount, Decimal(days)), Decimal(p.period.days))
+    proration = f"{_s(commit.amount)} × {days} / {p.period.days} {what} days = {_s(committed)}; "
+    # exact, not its 50 digits: the trace shows the arithmetic
+    return committed, proration, f"{_s(commit.amount)} × {days}/{p.period.days} {what} days"
+
+
 def commitments(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
     """A true-up invoice line for each customer whose charges fall short of a commitment."""
     out: list[Any] = []
     traces: list[dict[str, Any]] = []
     customers = sorted({ln.party for ln in lines if ln.kind == "invoice"})
     for commit in p.product.commitments:
-        days = _effective_days(p)
-        committed, proration = commit.amount, ""
-        shown = _s(commit.amount)  # the commitment as the description states it
-        if commit.prorated and days != p.period.days:
-            committed = CONTEXT.divide(CONTEXT.multiply(commit.amount, Decimal(days)), Decimal(p.period.days))
-            proration = f"{_s(commit.amount)} × {days} / {p.period.days} contract days = {_s(committed)}; "
-            # exact, not its 50 digits: the trace shows the arithmetic
-            shown = f"{_s(commit.amount)} × {days}/{p.period.days} days"
         for customer in customers:
+            committed, proration, shown = _committed(p, commit, customer)
             counted = [
                 ln
                 for ln in lines

@@ -236,6 +236,7 @@ class _Finisher:
             for customer in sorted(by_customer):
                 events = sorted(by_customer[customer], key=lambda e: (e.timestamp, e.record_id))
                 days = self.active_days(p, events)
+                p.active_days[customer] = days
                 self.subscriber(p, customer, events, days)
 
     def active_days(self, p: _ProductRT, events: list[Event]) -> int:
@@ -415,14 +416,28 @@ class _Finisher:
         product = p.product
         contract = p.contract
         exact, line_arithmetic = self.line_amount(p, rule, acc)
-        capped = rate.cap is not None and exact > rate.cap
+        cap, floor = rate.cap, rate.floor
+        cap_shown, floor_shown = _s(cap), _s(floor)
+        if rate.prorated and p.subscription and rule.kind == "I":
+            # a subscriber's line, prorated by its active days: so are its minimum and cap
+            # (multiply before dividing, as the price is)
+            active, of = p.active_days.get(party, 0), p.period.days
+            if cap is not None:
+                prorated = CONTEXT.divide(CONTEXT.multiply(cap, Decimal(active)), Decimal(of))
+                cap_shown = f"{_s(cap)} × {active}/{of} active days = {_s(prorated)}"
+                cap = prorated
+            if floor is not None:
+                prorated = CONTEXT.divide(CONTEXT.multiply(floor, Decimal(active)), Decimal(of))
+                floor_shown = f"{_s(floor)} × {active}/{of} active days = {_s(prorated)}"
+                floor = prorated
+        capped = cap is not None and exact > cap
         if capped:
-            assert rate.cap is not None
-            line_arithmetic = f"{line_arithmetic}; capped at {_s(rate.cap)} per period"
-            exact = rate.cap
-        if rate.floor is not None and exact < rate.floor:
-            line_arithmetic = f"{line_arithmetic}; raised to the minimum of {_s(rate.floor)} per period"
-            exact = rate.floor
+            assert cap is not None
+            line_arithmetic = f"{line_arithmetic}; capped at {cap_shown} per period"
+            exact = cap
+        if floor is not None and exact < floor:
+            line_arithmetic = f"{line_arithmetic}; raised to the minimum of {floor_shown} per period"
+            exact = floor
         amount = round_money(exact, rate.line_rounding)
         rounding_steps: list[dict[str, str]] = []
         if rate.record_rounding is not None:
