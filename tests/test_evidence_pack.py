@@ -178,8 +178,10 @@ def test_the_documents_name_customers_from_the_run_folder_not_the_customers_file
     assert "C-1001" in invoiced
     anna = next(c for c in recorded if c["id"] == "C-1001")
     assert anna == {
-        "id": "C-1001", "name": "Anna Kowalska", "country": "PL", "language": "pl", "currency": "PLN"
-    }
+        "id": "C-1001", "name": "Anna Kowalska", "country": "PL", "language": "pl", "currency": "PLN",
+        "address": "ul. Kwiatowa 12 m. 4", "postcode": "02-495", "city": "Warszawa",
+        "vat_id": "", "registration": "",
+    }  # fmt: skip
     assert "customers.json" in manifest(run)["outputs"]  # type: ignore[operator]
     customers = tmp_path / "work" / "contracts" / "data" / "customers.csv"
     customers.write_text(customers.read_text(encoding="utf-8").replace("Anna Kowalska", "Somebody Else"))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from clearline import codes
 from clearline.money import parse_decimal
-from clearline.parties import Customer
 from clearline.particulars import country_problem, normal_vat_id, vat_id_problem
+from clearline.parties import Customer
 from clearline.runtime.inputs.readers import InputError, header_line, regular_file
 
 __all__ = ["Customer", "FxTable", "read_customers", "read_fx"]
