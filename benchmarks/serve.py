@@ -1,9 +1,12 @@
 """Benchmark of `clearline serve`: a server process, a separate load process over loopback.
 
 Runs, each for --seconds: batches of 100 as fast as 1 and 4 clients can, single records as
-fast as 1 and 8 clients can, and single records sent at a fixed --rate (open loop); prints
-records/s and p50/p95/p99 latency per run, then the batch `simulate` rate of the same kind of
-records on the same machine. Usage: python benchmarks/serve.py [--seconds 5] [--rate 500]
+fast as 1 and 8 clients can, and single records sent at a fixed --rate (open loop, latency
+from the moment each was due); prints records/s and p50/p95/p99 latency per run, then the
+batch `simulate` rate of the same kind of records on the same machine. The load process
+speaks HTTP/1.1 on asyncio streams itself (keep-alive connections), not through httpx,
+whose CPU per request would be measured instead of the server's on a small machine.
+Usage: python benchmarks/serve.py [--seconds 5] [--rate 500]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "contracts" / "nordcarrier.contract"
@@ -34,49 +38,82 @@ def record(i: int, tag: str) -> dict[str, str]:
     }
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: a load generator light enough
+    that on two cores the server, not the client, is what is measured (httpx costs about a
+    millisecond of CPU per request, which at 500 requests/s starves the server)."""
+
+    def __init__(self, reader: Any, writer: Any) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, host: str, path: str, body: bytes, token: str | None) -> int:
+        head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        if token:
+            head += f"Authorization: Bearer {token}\r\n"
+        self.writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
 def load(url: str, mode: str, seconds: float, rate: float, clients: int) -> None:
     """The load process: prints one JSON line with the counts and latencies.
 
     `batch`/`single`: `clients` closed-loop clients, each sending its next request when
     the last is answered. `rate`: open loop, single records sent at `rate` per second
-    whatever the answers (latency is then what a steady stream of devices sees)."""
+    whatever the answers, each latency counted from the moment it was due (so a stall
+    is not hidden by the sender waiting: no coordinated omission)."""
     import asyncio
 
-    import httpx
-
+    host, port = url.split("//")[1].split(":")
     size = 100 if mode == "batch" else 1
     latencies: list[float] = []
     counter = [0]
+    idle: list[_Connection] = []
 
-    async def one(c: httpx.AsyncClient) -> None:
+    async def connection() -> _Connection:
+        if idle:
+            return idle.pop()
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return _Connection(reader, writer)
+
+    async def one(due: float | None = None) -> None:
         start = counter[0]
         counter[0] += size
-        body = {"records": [record(start + k, mode) for k in range(size)]}
-        began = time.perf_counter()
-        answer = await c.post("/v1/usage", json=body)
+        body = json.dumps({"records": [record(start + k, mode) for k in range(size)]}).encode()
+        began = time.perf_counter() if due is None else due
+        c = await connection()
+        status = await c.post(host, "/v1/usage", body, None)
         latencies.append(time.perf_counter() - began)
-        assert answer.status_code == 200, answer.text
+        idle.append(c)
+        assert status == 200, status
 
-    async def closed_loop(c: httpx.AsyncClient, end: float) -> None:
+    async def closed_loop(end: float) -> None:
         while time.perf_counter() < end:
-            await one(c)
+            await one()
 
     async def main() -> None:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
-            end = time.perf_counter() + seconds
-            if mode != "rate":
-                await asyncio.gather(*(closed_loop(c, end) for _ in range(clients)))
-                return
-            tasks = []
-            next_at = time.perf_counter()
-            while next_at < end:
-                pause = next_at - time.perf_counter()
-                if pause > 0:
-                    await asyncio.sleep(pause)
-                tasks.append(asyncio.create_task(one(c)))
-                next_at += 1 / rate
-            await asyncio.gather(*tasks)
+        end = time.perf_counter() + seconds
+        if mode != "rate":
+            await asyncio.gather(*(closed_loop(end) for _ in range(clients)))
+            return
+        tasks = []
+        next_at = time.perf_counter()
+        while next_at < end:
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            tasks.append(asyncio.create_task(one(next_at)))
+            next_at += 1 / rate
+        await asyncio.gather(*tasks)
 
     began = time.perf_counter()
     asyncio.run(main())
@@ -119,7 +156,13 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        print(f"server: SQLite ledger (WAL, synchronous=FULL), {CONTRACT.name}; {args.seconds:g} s per run")
+        import importlib.util
+
+        fast = [m for m in ("uvloop", "httptools") if importlib.util.find_spec(m) is not None]
+        print(
+            f"server: SQLite ledger (WAL, synchronous=FULL), {CONTRACT.name}; {args.seconds:g} s per run; "
+            f"uvicorn with {' and '.join(fast) or 'asyncio and h11 (no uvloop, no httptools)'}"
+        )
         runs = [("batch", 1), ("batch", 4), ("single", 1), ("single", 8), ("rate", 1)]
         for mode, clients in runs:
             out = subprocess.run(
