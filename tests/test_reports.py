@@ -10,6 +10,7 @@ review the diff.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from typer.testing import CliRunner
 
 import clearline
 from clearline.cli import app
+from clearline.diagnostics import ClearlineError
 from clearline.reports import SUPPORTED_LANGUAGES, render_reports
 from clearline.reports.i18n import Formatter, Language, catalog_path, language_for
 from clearline.reports.render import md_escape
@@ -281,18 +283,21 @@ def md_unescape(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def nasty_documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A customer and a partner whose names try to break out of the markup."""
+    """A customer and a partner whose names (and legal names, addresses) try to break out of the markup."""
     base = tmp_path_factory.mktemp("nasty")
     contract = (ROOT / "contracts" / "streamplus.contract").read_text(encoding="utf-8")
     quoted = NASTY.replace("\\", "\\\\").replace('"', '\\"')
-    assert '"StreamCo Ltd"' in contract
-    (base / "sp.contract").write_text(contract.replace('"StreamCo Ltd"', f'"{quoted}"'), encoding="utf-8")
+    assert '"StreamCo Ltd"' in contract and '"StreamCo Limited"' in contract
+    for name in ('"StreamCo Ltd"', '"StreamCo Limited"', '"1 Grand Canal Square"'):
+        contract = contract.replace(name, f'"{quoted}"')
+    (base / "sp.contract").write_text(contract, encoding="utf-8")
     customers = read_csv(ROOT / "contracts" / "data" / "customers.csv")
     with (base / "customers.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, list(customers[0]), lineterminator="\n")
         writer.writeheader()
         for row in customers:
-            writer.writerow({**row, "name": NASTY} if row["customer_id"] == "C-1001" else row)
+            nasty = {"name": NASTY, "address": NASTY, "city": NASTY}
+            writer.writerow({**row, **nasty} if row["customer_id"] == "C-1001" else row)
     run = settle(
         base / "run",
         [str(base / "sp.contract")],
@@ -456,6 +461,27 @@ def test_reverse_charge_and_withholding_columns_are_shown(run_dir: Path, tmp_pat
     cwd = Path.cwd()
     os.chdir(ROOT)
     try:
+        # art. 226(4): a reverse-charged invoice shows the customer's VAT id; C-1003 has none
+        with pytest.raises(ClearlineError) as caught:
+            render_reports(run, tmp_path / "docs", formats=["html"])
+        [diag] = caught.value.diagnostics
+        assert diag.code == "E0908" and "to C-1003 (John Smith) is reverse-charged" in diag.message
+        assert not (tmp_path / "docs").exists() or not any((tmp_path / "docs").iterdir())  # nothing written
+        # ... so the run's customers file gets one (the manifest pins the new file's hash)
+        customers = read_csv(ROOT / "contracts" / "data" / "customers.csv")
+        for row in customers:
+            row["vat_id"] = "PL5260250274" if row["customer_id"] == "C-1003" else row["vat_id"]
+        with (tmp_path / "customers.csv").open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, list(customers[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(customers)
+        manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        for entry in manifest["inputs"]:
+            if entry["role"] == "customers":
+                entry.pop("absolute", None)
+                entry["path"] = str(tmp_path / "customers.csv")
+                entry["sha256"] = hashlib.sha256((tmp_path / "customers.csv").read_bytes()).hexdigest()
+        (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         result = render_reports(run, tmp_path / "docs", formats=["html"])
     finally:
         os.chdir(cwd)
@@ -544,7 +570,7 @@ def test_invoice_in_a_headless_browser(documents: Path, tmp_path: Path) -> None:
     parser = TextParser()
     parser.feed(dom.stdout)
     text = " ".join(" ".join(parser.text).split())
-    assert "Faktura" in text and "Anna Kowalska" in text and "TelcoPL S.A." in text
+    assert "Faktura" in text and "Anna Kowalska" in text and "TelcoPL Spółka Akcyjna" in text
     assert "Do zapłaty 47,97 zł" in text.replace("\xa0", " ")
     shot = tmp_path / "invoice.png"
     result = browser(

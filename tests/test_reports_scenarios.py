@@ -377,7 +377,7 @@ def test_statements_leave_out_the_operators_lines(run_dir: Path, documents: Path
         cells, _ = amounts(path)
         assert not kept & {v for _, v in cells}, path.name
         assert "the rest" not in text_of(path), path.name  # the operator's last step
-        assert "TelcoPL S.A." in text_of(path)  # the issuer, named as such
+        assert "TelcoPL Spółka Akcyjna" in text_of(path)  # the issuer, by its legal name
 
 
 # --- Together: one invoice per customer -----------------------------------------------------

@@ -8,6 +8,7 @@ report it); 70 an internal error (also a bug).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -732,6 +733,18 @@ def report(
         str | None,
         typer.Option("--lang", help="Render every document in this language (en, pl, de)."),
     ] = None,
+    issue_date: Annotated[
+        str | None,
+        typer.Option(
+            "--issue-date", help="The documents' issue date, YYYY-MM-DD (default: the close's day)."
+        ),
+    ] = None,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger", help="A ledger URL: documents of a closed period get its numbers (else: DRAFT)."
+        ),
+    ] = None,
 ) -> None:
     """Render the documents: invoices, self-billing statements and the audit report."""
     from clearline import reports
@@ -745,11 +758,21 @@ def report(
     if lang is not None and lang not in reports.SUPPORTED_LANGUAGES:
         languages = ", ".join(reports.SUPPORTED_LANGUAGES)
         raise typer.BadParameter(f"{lang!r} has no catalog; languages: {languages}", param_hint="--lang")
+    day = None
+    if issue_date is not None:
+        try:
+            day = dt.date.fromisoformat(issue_date)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{issue_date!r} is not a date (YYYY-MM-DD)", param_hint="--issue-date"
+            ) from None
     try:
-        result = reports.render_reports(run_dir, out_dir, chosen, lang)
+        result = reports.render_reports(run_dir, out_dir, chosen, lang, issue_date=day, ledger=ledger)
     except reports.RunFolderError as error:
         err.print(f"error[E0501]: {escape(str(error))}")
         raise typer.Exit(EXIT_ERRORS) from None
+    except ClearlineError as error:
+        raise _fail(error, err) from None
     for note in result.notes:
         err.print(f"note: {escape(note)}")
     for path in result.files:

@@ -21,6 +21,7 @@ rendered from: `clearline verify` fails on a document of another run.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clearline.diagnostics import ClearlineError
 from clearline.reports.documents import (
     DocumentEntry,
     build_audit,
@@ -36,6 +38,7 @@ from clearline.reports.documents import (
     build_statements,
 )
 from clearline.reports.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Language
+from clearline.reports.legal import Issue, apply_issue, ledger_numbers, reverse_charge_errors
 from clearline.reports.render import FORMATS, Renderer
 from clearline.reports.rundata import RunData, RunFolderError, read_run
 
@@ -85,14 +88,20 @@ def render_reports(
     formats: Sequence[str] = FORMATS,
     lang: str | None = None,
     run_name: str | None = None,
+    issue_date: dt.date | None = None,
+    ledger: str | None = None,
 ) -> ReportResult:
     """Render every document of the run in `run_dir` into `out_dir`.
 
     `out_dir` defaults to `run_dir/documents`; `run_name` is how documents
     name the run folder (default: the folder's own name, so that a run copied
     elsewhere renders the same bytes). Documents this
-    function wrote earlier for another run are removed. Raises
-    `RunFolderError` when `run_dir` is not a complete run.
+    function wrote earlier for another run are removed. `issue_date` is the
+    documents' issue date; `ledger` (a URL) gives each document of a closed
+    period its legal number (and, without `issue_date`, the close's day);
+    a document without one is a draft. Raises `RunFolderError` when `run_dir`
+    is not a complete run, `ClearlineError` when a document cannot be issued
+    (nothing is written then) or the ledger cannot be read.
     """
     if lang is not None and lang not in SUPPORTED_LANGUAGES:
         raise ValueError(f"no catalog for {lang!r}; languages: {', '.join(SUPPORTED_LANGUAGES)}")
@@ -115,18 +124,43 @@ def render_reports(
     entries: list[DocumentEntry] = []
     written: list[Path] = []
     jobs: list[tuple[str, str, str, object]] = []
-    for invoice in build_invoices(run, lang):
+    invoices, statements = build_invoices(run, lang), build_statements(run, lang)
+    errors = reverse_charge_errors(invoices)
+    if errors:
+        raise ClearlineError(errors)
+    issue = Issue(issue_date, ledger_numbers(ledger, run) if ledger else {}, ledger or "")
+    for invoice in invoices:
+        apply_issue(invoice, "invoice", [d.line.line_id for d in invoice.lines], issue, result.notes)
+    for statement in statements:
+        ids = [s.doc.line.line_id for s in statement.lines]
+        ids += [w.doc.line.line_id for s in statement.lines for w in s.withholding]
+        ids += [w.doc.line.line_id for w in statement.withholding]
+        apply_issue(statement, "statement", ids, issue, result.notes)
+    for issued in [*invoices, *statements]:
+        if issued.missing:
+            result.notes.append(
+                f"{issued.shown_number} lacks particulars art. 226 asks: "
+                + "; ".join(f"{who} has no {', '.join(keys)}" for who, keys in issued.missing)
+            )
+    for invoice in invoices:
         stem = file_stem("invoice", invoice.period, invoice.party.id)
         jobs.append(("invoice", stem, invoice.language, invoice))
         entries.append(
-            DocumentEntry("invoice", invoice.number, invoice.party, invoice.language, invoice.fallback, stem)
+            DocumentEntry(
+                "invoice", invoice.shown_number, invoice.party, invoice.language, invoice.fallback, stem
+            )
         )
-    for statement in build_statements(run, lang):
+    for statement in statements:
         stem = file_stem("self-billing", statement.period, statement.party.id)
         jobs.append(("statement", stem, statement.language, statement))
         entries.append(
             DocumentEntry(
-                "statement", statement.number, statement.party, statement.language, statement.fallback, stem
+                "statement",
+                statement.shown_number,
+                statement.party,
+                statement.language,
+                statement.fallback,
+                stem,
             )
         )
     for entry in entries:

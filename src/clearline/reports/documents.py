@@ -187,6 +187,24 @@ class Document:
     language: str
     fallback: bool  # the party's language is not supported: English, and the document says so
     issuers: list[Party]
+    # set by legal.apply_issue: how the document is issued (docs/reports.md)
+    issue_date: dt.date | None = None
+    due_date: dt.date | None = None
+    payment_days: int | None = None  # the operator's `payment due N days after issue`
+    legal_number: str = ""  # the ledger's number; "" for a draft
+    payment_reference: str = ""
+    payee: Party | None = None  # whose bank account the payment goes to
+    # particulars art. 226 asks and the parties lack: (party id, the particulars)
+    missing: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    @property
+    def draft(self) -> bool:
+        """Not issued under a ledger's number: the document says DRAFT."""
+        return not self.legal_number
+
+    @property
+    def shown_number(self) -> str:
+        return self.legal_number or self.number
 
 
 @dataclass(slots=True)

@@ -61,6 +61,12 @@ def _dec(value: Any) -> str:
     return format(Decimal(value), "f")
 
 
+def _iban(value: Any) -> str:
+    """An IBAN in groups of four, as printed (`PL60 1020 1026 ...`)."""
+    text = str(value)
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
 def _html_id(value: Any) -> str:
     """A fragment id safe in an attribute and a URL: `trace-I-8c171ced71`."""
     return re.sub(r"[^A-Za-z0-9-]", "-", str(value))
@@ -85,6 +91,7 @@ class Renderer:
         for env in self.envs.values():
             env.filters["html_id"] = _html_id
             env.filters["dec"] = _dec
+            env.filters["iban"] = _iban
         self.envs["md"].filters["code_block"] = _md_code
 
     def render(self, template: str, fmt: str, language: Language, **context: Any) -> str:

@@ -101,6 +101,7 @@ class Party:
     country: str
     language: str  # as declared; "" when unknown
     currency: str
+    details: ir.PartyDetails | None = None  # legal particulars: the contract's, or the customers file's
 
 
 @dataclass(slots=True)
@@ -139,13 +140,30 @@ class RunData:
             c = (self.customers or {}).get(party_id)
             # without a customers file (or a name in it) the documents name the customer by id
             if c is not None:
-                return Party(party_id, c.name or name or party_id, role, c.country, c.language, c.currency)
+                details = ir.PartyDetails(
+                    legal_name=c.name,
+                    address=(c.address,) if c.address else (),
+                    postcode=c.postcode,
+                    city=c.city,
+                    country=c.country,
+                    vat_id=c.vat_id,
+                    registration=c.registration,
+                )
+                return Party(
+                    party_id, c.name or name or party_id, role, c.country, c.language, c.currency, details
+                )
             return Party(party_id, name or party_id, role, "", "", "")
         for plan in self.plans:
             for p in plan.parties:
                 if p.name == party_id and p.role == role:
                     return Party(
-                        party_id, p.title or name, role, p.country or "", p.language or "", p.currency
+                        party_id,
+                        p.title or name,
+                        role,
+                        p.country or (p.details.country if p.details else ""),
+                        p.language or "",
+                        p.currency,
+                        p.details,
                     )
         return Party(party_id, name, role, "", "", "")
 
