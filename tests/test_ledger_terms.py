@@ -14,6 +14,7 @@ from clearline.ledger import LedgerError, open_ledger
 from clearline.ledger.closing import close_run
 from clearline.ledger.resettle import prior_for
 from clearline.source import SourceFile
+from conftest import read_csv
 from ledger_support import SHARE_CONTRACT, sales, settle_share
 
 
@@ -91,6 +92,57 @@ def test_late_usage_past_the_window_is_refused(tmp_path: Path, ledger_url: str) 
         )
         wider = clearline.plan(SourceFile("w.contract", _with("  accept late usage for 2 periods")))
         assert prior_for(ledger, [wider], [late], "2026-03").resettles
+
+
+@pytest.mark.parametrize("route", [True, False])
+def test_a_record_of_a_period_past_the_window_is_a_reject_naming_the_clause(
+    tmp_path: Path, ledger_url: str, route: bool
+) -> None:
+    """March and April closed, default window 1: April still takes late records (May is
+    open), March does not (April closed since). May's run with a March, an April and a May
+    record: the March record is a reject E0839 naming the window, never routed to a March
+    run the ledger would refuse; the April one is routed (or, without routing, rejected as
+    out of period, E0814); the May one, 7.00, is rated."""
+    march = settle_share(tmp_path, "march", "2026-03", {"m.csv": sales("M", "2026-03", ["10.00"])})
+    april = settle_share(tmp_path, "april", "2026-04", {"a.csv": sales("A", "2026-04", ["10.00"])})
+    usage = tmp_path / "may.csv"
+    usage.write_text(
+        sales("X", "2026-03", ["5.00"]) + sales("Y", "2026-04", ["6.00"]).split("\n", 1)[1]
+        + sales("Z", "2026-05", ["7.00"]).split("\n", 1)[1],
+        encoding="utf-8",
+    )
+    plans, _ = clearline.load_plans([tmp_path / "share.contract"])
+    with open_ledger(ledger_url) as ledger:
+        close_run(march, ledger)
+        close_run(april, ledger)
+        prior = prior_for(ledger, plans, [usage], "2026-05")
+    assert prior.too_late == {
+        "RS-2026 2026-03": "RS-2026 2026-03 is past its late-usage window (the default window of 1"
+        " period(s)): 2026-04 closed since"
+    }
+    out = tmp_path / "may"
+    clearline.run(
+        plans, [usage], "2026-05", out=out, prior=prior, out_of_period="route" if route else "reject"
+    )
+    rejects = {r["record_id"]: r for r in read_csv(out / "rejects.csv")}
+    assert rejects["X-1"]["code"] == codes.REJECT_PAST_LATE_WINDOW
+    assert "past its late-usage window (the default window of 1 period(s))" in rejects["X-1"]["reason"]
+    if route:
+        assert set(rejects) == {"X-1"}
+        routed = (out / "routed-2026-04.jsonl").read_text(encoding="utf-8")
+        assert '"Y-1"' in routed and "X-1" not in routed
+        assert not (out / "routed-2026-03.jsonl").exists()
+    else:
+        assert set(rejects) == {"X-1", "Y-1"}
+        assert rejects["Y-1"]["code"] == codes.REJECT_OUT_OF_PERIOD
+    (line,) = [ln for ln in read_csv(out / "invoice_lines.csv")]
+    assert line["amount"] == "7.00"
+    # two worker processes are told the same (the ledger's windows travel with the engine)
+    clearline.run(
+        plans, [usage], "2026-05", out=tmp_path / "may2", prior=prior, workers=2,
+        out_of_period="route" if route else "reject",
+    )  # fmt: skip
+    assert (tmp_path / "may2" / "rejects.csv").read_bytes() == (out / "rejects.csv").read_bytes()
 
 
 def test_two_contracts_of_one_operator_with_other_formats_are_refused(

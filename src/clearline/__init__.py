@@ -515,6 +515,7 @@ def run(
                 route=out_of_period == "route",
                 settled=prior.settled if prior is not None else None,
                 refunds=prior.refund_check if prior is not None else None,
+                too_late=prior.too_late if prior is not None else None,
             )
             try:
                 if cluster is not None:

@@ -268,6 +268,12 @@ REJECT_REFUND: Final = _code(
 UNMATCHED_NO_PRODUCT: Final = _code(
     "E0818", "no product matches", "A record that no product of any contract matches (unmatched.csv)."
 )
+REJECT_PAST_LATE_WINDOW: Final = _code(
+    "E0839",
+    "past the late-usage window",
+    "A record of a closed period older than its contract's late-usage window"
+    " (`accept late usage for N periods`).",
+)
 REJECT_NUL_FIELD: Final = _code(
     "E0840", "field holds NUL", "A record sent to `clearline serve` with a NUL character in a field."
 )

@@ -636,6 +636,16 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="Settle it in its own period, or pass `--out-of-period route` to write it to its period's file.",
         lang="csv",
     ),
+    "E0839": ErrorDoc(
+        wrote="M-1,2026-03-02T10:00:00+01:00,C1,sale,5.00   # settling 2026-05; 2026-03 and 2026-04 closed",
+        wrong="The record belongs to a closed period that takes no more late records: more of the "
+        "contract's later periods are closed than its `accept late usage for N periods` allows (the "
+        "default is 1). With `--ledger`, such a record is this reject, naming the window, rather than "
+        "being routed to a run the ledger would refuse (E0711).",
+        fix="Nothing is settled for it. If the agreement allows it, widen the window in a new version "
+        "of the contract, or settle it outside Clearline's ledger by agreement with the partner.",
+        lang="csv",
+    ),
     "E0815": ErrorDoc(
         wrote="CDR-0001,2026-03-01T10:00:00+01:00,C-1001,voice-out,61,9990000   # no rate for 999",
         wrong="The rate table has no row for the record's key (a destination prefix, a zone).",

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from clearline import codes
 from clearline.compiler import ir
@@ -53,30 +54,48 @@ def _ids(usage: Sequence[str | Path]) -> set[str]:
     return ids
 
 
+def _past_window(rows: Sequence[Any], plans: Sequence[ir.ContractPlan], cid: str, period: str) -> str | None:
+    """Why the closed `period` of contract `cid` takes no more late records, or None while
+    fewer of its later periods are closed than its late-usage window
+    (`accept late usage for N periods`). `rows`: the ledger's closed periods."""
+    # labels of one kind sort in time
+    closed_after = sorted(r.period for r in rows if r.contract_id == cid and r.period > period)
+    declared = [p.late_periods for p in plans if p.id == cid and p.late_periods is not None]
+    window = max(declared) if declared else DEFAULT_LATE_PERIODS
+    if len(closed_after) < window:
+        return None
+    clause = f"the default window of {window} period(s)"
+    if declared:
+        clause = f"accept late usage for {window} period(s)"
+    return f"{cid} {period} is past its late-usage window ({clause}): {', '.join(closed_after)} closed since"
+
+
 def _check_window(ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[str], period: str) -> None:
-    """A closed period takes late records while fewer of the contract's later periods are
-    closed than its late-usage window (`accept late usage for N periods`)."""
-    later: dict[str, list[str]] = {}
-    for row in ledger.periods():
-        if row.contract_id in shut and row.period > period:  # labels of one kind sort in time
-            later.setdefault(row.contract_id, []).append(row.period)
+    """A run of a closed period past its late-usage window is refused."""
+    rows = ledger.periods()
     for cid in shut:
-        declared = [p.late_periods for p in plans if p.id == cid and p.late_periods is not None]
-        window = max(declared) if declared else DEFAULT_LATE_PERIODS
-        closed_after = sorted(later.get(cid, []))
-        if len(closed_after) >= window:
-            clause = (
-                f"accept late usage for {window} period(s)"
-                if declared
-                else f"the default window of {window} period(s)"
-            )
+        why = _past_window(rows, plans, cid, period)
+        if why is not None:
             raise LedgerError(
                 codes.LATE_USAGE_TOO_LATE,
-                f"{cid} {period} is past its late-usage window ({clause}): "
-                f"{', '.join(closed_after)} closed since",
+                why,
                 "late records of so old a period are not settled; widen the window in a new version "
                 "of the contract if the agreement allows it",
             )
+
+
+def too_late(ledger: Ledger, plans: Sequence[ir.ContractPlan], period: str) -> dict[str, str]:
+    """"CONTRACT PERIOD" -> why, for each closed period of the run's contracts (other than
+    the run's own) past its late-usage window: a record of one is a reject (E0839)."""
+    ids = {p.id for p in plans}
+    found: dict[str, str] = {}
+    rows = ledger.periods()
+    for row in rows:
+        if row.contract_id in ids and row.period != period:
+            why = _past_window(rows, plans, row.contract_id, row.period)
+            if why is not None:
+                found[f"{row.contract_id} {row.period}"] = why
+    return found
 
 
 def cumulative_for(ledger: Ledger, plans: Sequence[ir.ContractPlan], period: str) -> dict[str, list[str]]:
@@ -247,7 +266,14 @@ def prior_for(
                 f"--rerate re-settles a closed period, and {period} is not closed",
                 "settle the period without --rerate",
             )
-        return Prior(period, settled, refund_of=refund_of, refund_check=refund_check, cumulative=cumulative)
+        return Prior(
+            period,
+            settled,
+            refund_of=refund_of,
+            refund_check=refund_check,
+            cumulative=cumulative,
+            too_late=too_late(ledger, plans, period),
+        )
     open_ = sorted(set(contracts) - set(shut))
     if open_:
         raise LedgerError(
@@ -296,4 +322,16 @@ def prior_for(
                 )
             )
     based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period]
-    return Prior(period, settled, base, issued, based_on, refund_of, refund_check, reason, rerate, cumulative)
+    return Prior(
+        period,
+        settled,
+        base,
+        issued,
+        based_on,
+        refund_of,
+        refund_check,
+        reason,
+        rerate,
+        cumulative,
+        too_late(ledger, plans, period),
+    )

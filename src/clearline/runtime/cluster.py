@@ -222,6 +222,7 @@ class _Context:
     parquet: str | None = None  # the folder of the rated records' Parquet parts, if any
     settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
     refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
+    too_late: dict[str, str] | None = None  # closed periods past their late-usage window -> why
     check_order: bool = False  # rating tasks note whether their record ids increase
 
 
@@ -245,6 +246,7 @@ def _share(context: _Context, number: int, part: Partition, folder: str | None, 
         context.route,
         settled=context.settled,
         refunds=context.refunds,
+        too_late=context.too_late,
         seen_before={number: seen},
         check_order=context.check_order,
     )
@@ -417,6 +419,7 @@ def _settle(
         None if parquet is None else str(parquet),
         engine.settled or None,
         engine.refunds,
+        engine.too_late or None,
     )
     # Optimistic first: rate every partition at once, remembering no id (but the
     # ledger's), each task noting whether its ids increase. While they do through the

@@ -85,6 +85,7 @@ class _Share:
     route: bool = False  # records of other periods are routed, not rejected
     settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
     refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
+    too_late: dict[str, str] | None = None  # closed periods past their late-usage window -> why
     # per partition number: the remembered ids first read in the partitions before it
     seen_before: dict[int, Seen] = field(default_factory=dict)
     labels: dict[str, str] | None = None  # a usage file's path -> its name in rejects and traces
@@ -227,6 +228,7 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
             route=share.route,
             settled=share.settled,
             refunds=share.refunds,
+            too_late=share.too_late,
         )
         outcome = _Outcome(engine.acc)
         text = RatedText()
@@ -315,6 +317,7 @@ def settle_in_workers(
                 engine.route,
                 engine.settled,
                 engine.refunds,
+                engine.too_late,
                 labels=dict(zip(map(str, map(Path, usage)), labels, strict=True))
                 if labels is not None
                 else None,

@@ -241,6 +241,7 @@ class Engine:
         route: bool = False,
         settled: dict[str, str] | None = None,
         refunds: dict[str, str] | None = None,
+        too_late: dict[str, str] | None = None,
     ) -> None:
         """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
         None remembers every id. `fast=False` takes every record through the
@@ -251,7 +252,9 @@ class Engine:
         `settled`: record ids a closed period settled (the ledger's) -> where, each
         rejected as a duplicate that names it. `refunds`: refund record id -> "" when
         the record it refunds is settled and not refunded before, else why not (the
-        ledger's; None without a ledger, when a refund cannot be checked)."""
+        ledger's; None without a ledger, when a refund cannot be checked).
+        `too_late`: "CONTRACT PERIOD" of each closed period past its late-usage window
+        -> why; a record of one is rejected, never routed (the ledger's)."""
         self.plans = plans
         self.period_label = period
         self.customers = customers
@@ -265,6 +268,7 @@ class Engine:
         self.seen: dict[str, tuple[str, int]] = {}  # record id -> where it was first read
         self.settled = settled or {}
         self.refunds = refunds
+        self.too_late = too_late or {}
         # tiers over the year: a line's earlier periods' quantity, net and gross (the ledger's)
         self.cumulative: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
         if self.settled:  # seen already: every path hands them to `record`, which rejects them
@@ -521,6 +525,8 @@ class _FileContext(FastPaths):
             for p in matched:
                 staged.append((p, self.rate(p, row, ts, rid)))
         except RecordProblem as problem:
+            if isinstance(problem, OutOfPeriod) and engine.too_late:
+                problem = self.past_window(matched, ts) or problem
             routes = isinstance(problem, OutOfPeriod) and engine.route
             if routes and (target := self.period_of(matched, ts)) is not None:
                 fields = tuple(
@@ -570,6 +576,16 @@ class _FileContext(FastPaths):
                     acc.rated or self.rated_line(acc, rule),
                     RatedPrice(format(unit.quantity, "f"), "" if amount is None else format(amount, "f")),
                 )
+
+    def past_window(self, matched: list[_ProductRT], ts: dt.datetime) -> RecordProblem | None:
+        """The reject of a record whose period, for a contract it matches, is closed and past
+        the contract's late-usage window; None when no such period holds it."""
+        for p in matched:
+            label = period_of(ts, p.contract.period, p.contract.time_zone)
+            why = self.engine.too_late.get(f"{p.contract.id} {label}")
+            if why is not None:
+                return RecordProblem(why, "timestamp", ts.isoformat(), code=codes.REJECT_PAST_LATE_WINDOW)
+        return None
 
     @staticmethod
     def period_of(matched: list[_ProductRT], ts: dt.datetime) -> str | None:

@@ -73,6 +73,9 @@ class Prior:
     rerate: bool = False  # the closed records are rated again (no partial sums merged)
     # tiers over the year: line id -> the earlier periods' quantity, net and gross (exact text)
     cumulative: dict[str, list[str]] = field(default_factory=dict)
+    # "CONTRACT PERIOD" of each closed period past its late-usage window -> why (its records
+    # are rejected, never routed to a run the ledger would refuse)
+    too_late: dict[str, str] = field(default_factory=dict)
 
     @property
     def resettles(self) -> bool:
@@ -108,6 +111,7 @@ class Prior:
             "reason": self.reason,
             "rerate": self.rerate,
             "cumulative": dict(sorted(self.cumulative.items())),
+            "too_late": dict(sorted(self.too_late.items())),
         }
 
     @staticmethod
@@ -142,6 +146,7 @@ class Prior:
             reason=str(data.get("reason", "late usage")),
             rerate=bool(data.get("rerate", False)),
             cumulative={k: list(v) for k, v in data.get("cumulative", {}).items()},
+            too_late=dict(data.get("too_late", {})),
         )
 
     def text(self) -> str:
