@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearline import codes
+from clearline.service import models
 from serve_support import CONTRACTS, DATA, TOKEN, Server, all_rows, rows
 
 CDR_1 = rows("nordcarrier-cdrs.csv")[0]  # CDR-0001: 61 s to 4860123456
@@ -79,6 +80,9 @@ def test_a_mixed_batch_is_answered_record_by_record(server: Server) -> None:
         codes.UNMATCHED_NO_PRODUCT,
         "",
     ]
+    with server.client() as c:  # the answer, built by hand for speed, fits its model
+        answer = c.post("/v1/usage", json={"records": [bad_qty, no_ts, nothing, good]}).json()
+    assert models.UsageResponse.model_validate(answer, strict=True).rejected == 2 + 2  # retries: duplicates
     nul = server.post([{**CDR_1, "record_id": "NUL-1", "service": "voice\x00out"}])
     assert (nul[0]["code"], nul[0]["accepted"]) == (codes.REJECT_NUL_FIELD, False)
     with server.client() as c:

@@ -10,6 +10,7 @@ traceback: an unexpected error is logged and answered as a plain 500.
 
 from __future__ import annotations
 
+import collections
 import hmac
 import json
 import logging
@@ -133,35 +134,42 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
             raise HttpError(  # noqa: B904  (the cause is logged, never shown)
                 503, "the ledger did not commit the records; nothing was accepted: send them again"
             )
+        # models.UsageResponse, built as plain data: the hot path skips pydantic's
+        # validation and dump (a tenth of a batch's time); tests validate it against the model
         results = []
+        labels: collections.Counter[tuple[str, str]] = collections.Counter()
         for v in verdicts:
-            records.labels(v.status, v.code).inc()
-            if v.accepted:
-                accepted.inc()
+            labels[(v.status, v.code)] += 1
             results.append(
-                models.RecordResult(
-                    record_id=v.record_id,
-                    status=v.status,  # type: ignore[arg-type]  # one of the three
-                    accepted=v.accepted,
-                    period=v.period,
-                    reason=v.reason,
-                    code=v.code,
-                    field=v.field_name,
-                    value=v.value,
-                    rated=[
-                        models.RatedLine(
-                            line_id=r.line_id,
-                            clause=r.clause,
-                            billed_quantity=r.billed_quantity,
-                            amount=r.amount,
-                        )
+                {
+                    "record_id": v.record_id,
+                    "status": v.status,
+                    "accepted": v.accepted,
+                    "period": v.period,
+                    "reason": v.reason,
+                    "code": v.code,
+                    "field": v.field_name,
+                    "value": v.value,
+                    "rated": [
+                        {
+                            "line_id": r.line_id,
+                            "clause": r.clause,
+                            "billed_quantity": r.billed_quantity,
+                            "amount": r.amount,
+                        }
                         for r in v.rated
                     ],
-                )
+                }
             )
-        count = {s: sum(1 for v in verdicts if v.status == s) for s in ("rated", "rejected", "unmatched")}
-        return _json(
-            models.UsageResponse(results=results, accepted=sum(1 for v in verdicts if v.accepted), **count)
+        for (status, code), n in labels.items():
+            records.labels(status, code).inc(n)
+        count = {s: sum(n for (status, _), n in labels.items() if status == s) for s in _STATUSES}
+        taken = sum(1 for v in verdicts if v.accepted)
+        accepted.inc(taken)
+        payload = {"results": results, "accepted": taken, **count}
+        return Response(
+            json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            media_type="application/json",
         )
 
     async def customer(request: Request) -> Response:
@@ -298,6 +306,9 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes)
+
+
+_STATUSES = ("rated", "rejected", "unmatched")
 
 
 def _closed(preview: Any) -> bool:

@@ -231,7 +231,8 @@ class Service:
                 if intake.closes_count(conn) != self.closes:  # a close took records
                     fresh = False
                 else:
-                    settled = intake.settled_in(conn, ids)
+                    # no close yet: nothing settled (this transaction saw the count)
+                    settled = intake.settled_in(conn, ids) if self.closes else {}
                     verdicts = self.rater.rate_many(flat, settled)
                     for record, verdict in zip(flat, verdicts, strict=True):
                         if verdict.accepted:
