@@ -155,8 +155,8 @@ def test_open_diagnose_fix_by_code_action_then_clean(tmp_path: Path) -> None:
     assert "**partner streamco**" in seen["hover"].contents.value
     assert "currency EUR, country IE, language en" in seen["hover"].contents.value
     assert (seen["definition"].range.start.line, seen["definition"].range.start.character) == (7, 11)
-    # the declaration, 4.2's pay and 6.1's conversion
-    assert sorted(r.range.start.line for r in seen["references"]) == [7, 26, 31]
+    # the declaration, 4.2's pay, 6.1's conversion and its `details of streamco`
+    assert sorted(r.range.start.line for r in seen["references"]) == [7, 26, 31, 61]
     clause = seen["clause_hover"].contents.value
     assert "StreamCo receives 55% of net revenue" in clause
     assert "amount    max(55% × net, 18.00 PLN per month × active days / period days)" in clause

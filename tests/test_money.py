@@ -443,3 +443,75 @@ def test_a_negative_amount_among_many_ordinary_records_is_still_a_reject(tmp_pat
     assert [r["record_id"] for r in read_csv(out / "rejects.csv")] == ["P0500"]
     (line,) = read_csv(out / "invoice_lines.csv")
     assert (line["quantity"], line["amount"], line["vat_amount"]) == ("999", "2428.46", "558.55")
+
+
+# --- every ISO 4217 currency (from Babel's CLDR data), XDR -----------------------------------
+
+# the hand list the currencies replaced, with its ISO 4217 minor units: none may change
+EARLIER = dict(
+    AED=2, ARS=2, AUD=2, BGN=2, BHD=3, BRL=2, CAD=2, CHF=2, CLP=0, CNY=2, CZK=2, DKK=2, EGP=2,
+    EUR=2, GBP=2, HKD=2, HUF=2, IDR=2, ILS=2, INR=2, ISK=0, JOD=3, JPY=0, KRW=0, KWD=3, MAD=2,
+    MXN=2, MYR=2, NGN=2, NOK=2, NZD=2, OMR=3, PHP=2, PLN=2, QAR=2, RON=2, RSD=2, RUB=2, SAR=2,
+    SEK=2, SGD=2, THB=2, TND=3, TRY=2, TWD=2, UAH=2, USD=2, VND=0, ZAR=2,
+)  # fmt: skip
+
+
+def test_the_currency_table_is_generated_from_babel_and_up_to_date() -> None:
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("gen_currencies", ROOT / "scripts" / "gen_currencies.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--check"]) == 0, "run: .venv/bin/python scripts/gen_currencies.py"
+
+
+def test_every_currency_keeps_its_iso_4217_minor_units() -> None:
+    """CLDR shows HUF and IDR without decimals; ISO 4217 (and every earlier figure) has 2.
+    KES, not in the earlier list, has 2; IQD has ISO's 3 (CLDR: 0); XDR, CLDR's 2."""
+    from clearline.money import MINOR_UNITS
+
+    assert {c: MINOR_UNITS[c] for c in EARLIER} == EARLIER
+    assert (MINOR_UNITS["KES"], MINOR_UNITS["IQD"], MINOR_UNITS["XDR"]) == (2, 3, 2)
+    assert len(MINOR_UNITS) > 150
+
+
+def test_a_contract_may_settle_in_any_current_currency_and_in_xdr(tmp_path: Path) -> None:
+    """A Kenyan-shilling deal: 1,000.00 KES, no diagnostic. XDR: an IOT tariff in special
+    drawing rights, 0.0525 XDR per minute, 3 minutes -> 0.1575 -> 0.16 XDR (half up, 2
+    digits). A code that is no currency is still an error, with a did-you-mean."""
+    deal = """
+  usage fields { service text }
+  product deals "Deals" {
+    matches service = "deal"
+    clause "1 Price" {
+      charge customer 1000.00 KES
+      round each line half up to 0.01
+    }
+  }
+"""
+    assert _check(contract("KE-1", "KES", deal)) == []
+    iot = """
+  usage fields { service text }
+  product roam "Roaming" {
+    matches service = "voice"
+    measured in seconds
+    clause "1 IOT" {
+      charge customer 0.0525 XDR per minute
+      round each line half up to 0.01
+    }
+  }
+"""
+    text = contract("IOT-1", "XDR", iot)
+    assert [d for d in _check(text) if d.is_error] == []
+    usage = """\
+        record_id,timestamp,customer_id,service,quantity
+        V1,2026-03-10T10:00:00+01:00,C1,voice,180
+    """
+    out = settle(tmp_path, text, {"u.csv": usage})
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert (line["amount"], line["currency"]) == ("0.16", "XDR")
+    wrong = [d for d in _check(contract("KE-2", "KSE", deal)) if d.is_error]
+    assert wrong and wrong[0].code == codes.UNKNOWN_CURRENCY

@@ -467,20 +467,14 @@ def test_reverse_charge_and_withholding_columns_are_shown(run_dir: Path, tmp_pat
         [diag] = caught.value.diagnostics
         assert diag.code == "E0908" and "to C-1003 (John Smith) is reverse-charged" in diag.message
         assert not (tmp_path / "docs").exists() or not any((tmp_path / "docs").iterdir())  # nothing written
-        # ... so the run's customers file gets one (the manifest pins the new file's hash)
-        customers = read_csv(ROOT / "contracts" / "data" / "customers.csv")
-        for row in customers:
-            row["vat_id"] = "PL5260250274" if row["customer_id"] == "C-1003" else row["vat_id"]
-        with (tmp_path / "customers.csv").open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, list(customers[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(customers)
+        # ... so the run's recorded customers get one (the manifest pins the new file's hash)
+        recorded = json.loads((run / "customers.json").read_text(encoding="utf-8"))
+        for row in recorded["customers"]:
+            row["vat_id"] = "PL5260250274" if row["id"] == "C-1003" else row["vat_id"]
+        (run / "customers.json").write_text(json.dumps(recorded), encoding="utf-8")
         manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-        for entry in manifest["inputs"]:
-            if entry["role"] == "customers":
-                entry.pop("absolute", None)
-                entry["path"] = str(tmp_path / "customers.csv")
-                entry["sha256"] = hashlib.sha256((tmp_path / "customers.csv").read_bytes()).hexdigest()
+        digest = hashlib.sha256((run / "customers.json").read_bytes()).hexdigest()
+        manifest["outputs"]["customers.json"] = digest
         (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         result = render_reports(run, tmp_path / "docs", formats=["html"])
     finally:

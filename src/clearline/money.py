@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from clearline.currencies import CURRENCIES
+
 __all__ = [
     "CONTEXT",
     "MINOR_UNITS",
@@ -45,59 +47,10 @@ CONTEXT = decimal.Context(
 SUMS = CONTEXT.copy()
 SUMS.prec = CONTEXT.prec + 60
 
-# ISO 4217 minor units for the currencies Clearline knows. A currency not in
-# this table is a diagnostic, not a guess.
-MINOR_UNITS: dict[str, int] = {
-    "AED": 2,
-    "ARS": 2,
-    "AUD": 2,
-    "BGN": 2,
-    "BHD": 3,
-    "BRL": 2,
-    "CAD": 2,
-    "CHF": 2,
-    "CLP": 0,
-    "CNY": 2,
-    "CZK": 2,
-    "DKK": 2,
-    "EGP": 2,
-    "EUR": 2,
-    "GBP": 2,
-    "HKD": 2,
-    "HUF": 2,
-    "IDR": 2,
-    "ILS": 2,
-    "INR": 2,
-    "ISK": 0,
-    "JOD": 3,
-    "JPY": 0,
-    "KRW": 0,
-    "KWD": 3,
-    "MAD": 2,
-    "MXN": 2,
-    "MYR": 2,
-    "NGN": 2,
-    "NOK": 2,
-    "NZD": 2,
-    "OMR": 3,
-    "PHP": 2,
-    "PLN": 2,
-    "QAR": 2,
-    "RON": 2,
-    "RSD": 2,
-    "RUB": 2,
-    "SAR": 2,
-    "SEK": 2,
-    "SGD": 2,
-    "THB": 2,
-    "TND": 3,
-    "TRY": 2,
-    "TWD": 2,
-    "UAH": 2,
-    "USD": 2,
-    "VND": 0,
-    "ZAR": 2,
-}
+# ISO 4217 minor units for the currencies Clearline knows: every legal tender CLDR
+# lists in use since 2020, and XDR (clearline/currencies.py, generated from Babel's
+# CLDR data by scripts/gen_currencies.py). A currency not in it is a diagnostic, not a guess.
+MINOR_UNITS: dict[str, int] = {code: digits for code, (digits, _name) in CURRENCIES.items()}
 
 # Contract wording -> decimal rounding constant. "down" and "up" are toward
 # and away from zero, as in the decimal module and in accounting usage.
