@@ -11,9 +11,13 @@ through every check in order):
   (runtime.parallel, runtime.inputs.partitions), in batches of 3;
 - "dask": a LocalCluster of two worker processes (runtime.cluster, the same
   map and reduce per partition), about 8 partitions (none under 64 bytes),
-  batches of 3.
+  batches of 3;
+- "columnar": `engine="columnar"` (runtime.rating.columnar: polars reads plain
+  CSV blocks, ordinary records rated a block at a time), in blocks of about
+  300 bytes, so that blocks polars reads and blocks the reader reads alternate
+  and the records of a block are a few.
 
-A columnar engine (issue 12) joins WAYS when it exists. Inputs: the
+Inputs: the
 grammar-directed random contracts and records of tests/test_properties.py,
 and the bundled contracts over their own data and over generated usage of
 each shape (benchmarks/generate.py).
@@ -119,7 +123,26 @@ def dask(
     clearline.run(plans, usage, PERIOD, out=out, **options)  # type: ignore[arg-type]
 
 
-WAYS: dict[str, Settle] = {"fast paths": fast_paths, "partitions": partitions, "dask": dask}
+def columnar(
+    plans: Sequence[ir.ContractPlan], usage: Sequence[Path], out: Path, options: dict[str, object]
+) -> None:
+    pytest.importorskip("polars", reason="the columnar extra (polars) is not installed")
+    from clearline.runtime.rating import columnar as module
+
+    saved = module.BLOCK_BYTES
+    module.BLOCK_BYTES = 300
+    try:
+        clearline.run(plans, usage, PERIOD, out=out, **{**options, "engine": "columnar"})  # type: ignore[arg-type]
+    finally:
+        module.BLOCK_BYTES = saved
+
+
+WAYS: dict[str, Settle] = {
+    "fast paths": fast_paths,
+    "partitions": partitions,
+    "dask": dask,
+    "columnar": columnar,
+}
 
 
 def folder(out: Path) -> dict[str, bytes]:
@@ -153,15 +176,21 @@ def test_random_contracts_settle_alike_every_way(
     rounding, VAT, shares of net or gross, subscriptions with guarantees and proration,
     conversions; broken and unmatched records and duplicates among them."""
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        paths = []
-        for c in contracts:
-            path = base / f"{c.id}.contract"
-            path.write_text(c.text, encoding="utf-8")
-            paths.append(path)
-        plans, _ = clearline.load_plans(paths)
-        usage = write_csv(base / "usage.csv", USAGE_COLUMNS, records)
-        agree(plans, [usage], base, fx=DATA / "fx-rates.csv")
+        plans, usage = random_inputs(Path(tmp), contracts, records)
+        agree(plans, [usage], Path(tmp), fx=DATA / "fx-rates.csv")
+
+
+def random_inputs(
+    base: Path, contracts: Sequence[RandomContract], records: list[dict[str, str]]
+) -> tuple[list[ir.ContractPlan], Path]:
+    """The plans of random contracts written to `base`, and their records as a CSV file."""
+    paths = []
+    for c in contracts:
+        path = base / f"{c.id}.contract"
+        path.write_text(c.text, encoding="utf-8")
+        paths.append(path)
+    plans, _ = clearline.load_plans(paths)
+    return plans, write_csv(base / "usage.csv", USAGE_COLUMNS, records)
 
 
 SHAPES = {

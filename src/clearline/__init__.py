@@ -66,6 +66,7 @@ __all__ = [
 
 
 OUT_OF_PERIOD = ("reject", "route")  # what a run does with a record of another period
+ENGINES = ("reference", "columnar")  # how one process rates (runtime.rating.columnar)
 
 
 MAX_CONTRACT_BYTES = 10_000_000  # a contract file larger than this is a diagnostic (E0110)
@@ -417,6 +418,7 @@ def run(
     partition_progress: Callable[[int, int], None] | None = None,
     partition_bytes: int | None = None,
     rated_parquet: str | Path | None = None,
+    engine: str = "reference",
 ) -> Settlement:
     """Settle `period` over the usage files; write the run folder if `out`.
 
@@ -440,6 +442,9 @@ def run(
     `partition_bytes` sets the partitions' size (default: about 4 per worker);
     `rated_parquet`, a folder every worker can write to, gets the rated records
     as Parquet, one file per partition, written by the workers.
+    `engine`: "reference" (the engine's record paths) or "columnar" (polars reads
+    plain CSV files in blocks of columns and ordinary records are rated a block at a
+    time; runtime.rating.columnar): the run folder is the same, byte for byte.
     """
     from decimal import localcontext
 
@@ -460,6 +465,11 @@ def run(
         raise ValueError("rated_parquet is written by a cluster's workers: it needs cluster")
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "columnar" and (workers > 1 or cluster is not None):
+        raise ValueError("the columnar engine runs in one process: workers=1, no cluster")
+    columnar = engine == "columnar"
     if out_of_period not in OUT_OF_PERIOD:
         raise ValueError(f"out_of_period must be one of {', '.join(OUT_OF_PERIOD)}, not {out_of_period!r}")
     plan_list = list(plans)
@@ -507,7 +517,7 @@ def run(
             candidates: set[str] | None = set()
             if cluster is None:
                 candidates = duplicate_candidates([Path(u) for u in usage])
-            engine = Engine(
+            rating = Engine(
                 plan_list,
                 period,
                 customer_table,
@@ -521,7 +531,7 @@ def run(
                 if cluster is not None:
                     hashes = on_cluster.settle_on_cluster(
                         cluster,
-                        engine,
+                        rating,
                         [str(u) for u in usage],
                         batch_size,
                         writer,
@@ -532,25 +542,33 @@ def run(
                 elif workers > 1:
                     paths = [str(u) for u in usage]
                     labels = [label(u, u) for u in paths]
-                    settle_in_workers(engine, paths, batch_size, workers, writer, progress, labels)
+                    settle_in_workers(rating, paths, batch_size, workers, writer, progress, labels)
+                elif columnar:
+                    from clearline.runtime.rating.columnar import settle_file
+
+                    for path in usage:
+                        rated = writer.rated if writer is not None else None
+                        settle_file(
+                            rating, Path(path), label(str(path), str(path)), batch_size, rated, progress
+                        )
                 else:
                     for path in usage:
                         usage_file = read_usage(Path(path), batch_size)
                         for batch in usage_file.batches:
-                            rows = engine.feed(label(str(path), str(path)), usage_file.columns, batch)
+                            rows = rating.feed(label(str(path), str(path)), usage_file.columns, batch)
                             if writer is not None:
                                 writer.rated(rows)
                             if progress is not None:
-                                progress(engine.acc.read)
+                                progress(rating.acc.read)
             except InputError as err:
                 raise _input_error(err) from None
             _check_over_periods(plan_list, period, prior)
             if prior is not None:
-                engine.cumulative = {
+                rating.cumulative = {
                     lid: (Decimal(q), Decimal(n), Decimal(g)) for lid, (q, n, g) in prior.cumulative.items()
                 }
-            late = _merge_prior(engine, prior, plan_list)
-            result = finish(engine, fx_table)
+            late = _merge_prior(rating, prior, plan_list)
+            result = finish(rating, fx_table)
             extra: dict[str, object] = {"options": {"out_of_period": out_of_period}}
             if prior is not None:
                 if late is not None:

@@ -316,5 +316,8 @@ VAT_ID_OTHER_COUNTRY: Final = _code(
     "VAT id of another country",
     "A VAT id whose prefix names another country than the party's address.",
 )
+COLUMNAR_UNAVAILABLE: Final = _code(
+    "E0530", "columnar engine unavailable", "--engine columnar needs polars, which is not installed."
+)
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

@@ -774,6 +774,13 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="Check that it is the number the party invoices under.",
         fixed='details of streamco {\n  country IE\n  vat id "IE6388047V"\n}',
     ),
+    "E0530": ErrorDoc(
+        wrote="clearline simulate contracts --usage march.csv --period 2026-03 --engine columnar",
+        wrong="The columnar engine reads usage with polars, which is not installed here. Nothing is settled.",
+        fix="`pip install 'clearline[columnar]'`, or leave out `--engine columnar`: the reference "
+        "engine writes the same run folder.",
+        lang="shell",
+    ),
 }
 
 

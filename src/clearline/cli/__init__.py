@@ -249,7 +249,11 @@ def compile_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the serialised plan (JSON).")] = False,
     max_contract_size: MaxContractSize = 10,
     paths: Annotated[
-        bool, typer.Option("--paths", help="Also print which engine path rates each rule, and why.")
+        bool,
+        typer.Option(
+            "--paths",
+            help="Also print which engine path rates each rule, and why (and with --engine columnar).",
+        ),
     ] = False,
 ) -> None:
     """Print the settlement plan of a contract, readable or as JSON."""
@@ -270,9 +274,11 @@ def compile_(
     else:
         typer.echo(format_plan(plan), nl=False)
     if paths:
+        from clearline.runtime.rating.columnar import format_columnar
         from clearline.runtime.rating.paths import format_paths
 
         typer.echo(format_paths(plan), nl=False, err=as_json)  # JSON on stdout stays JSON
+        typer.echo(format_columnar(plan), nl=False, err=as_json)
 
 
 def _estimate_records(paths: list[Path]) -> int:
@@ -295,6 +301,8 @@ class OutOfPeriod(StrEnum):
 
 
 class EngineName(StrEnum):
+    reference = "reference"
+    columnar = "columnar"
     dask = "dask"
 
 
@@ -352,7 +360,11 @@ def simulate(
     ] = False,
     engine: Annotated[
         EngineName | None,
-        typer.Option("--engine", help="Rate on a cluster: dask (docs/scale.md); the files are the same."),
+        typer.Option(
+            "--engine",
+            help="reference (the default), columnar (polars, one process) or dask (a cluster); "
+            "docs/scale.md. The files are the same.",
+        ),
     ] = None,
     scheduler: Annotated[
         str | None,
@@ -388,11 +400,13 @@ def simulate(
     if rerate and ledger is None:
         raise typer.BadParameter("--rerate re-settles a closed period of a ledger: give --ledger")
     usage = list(usage or [])
-    if engine is None and (scheduler, partition_bytes, rated_parquet) != (None, None, None):
+    if engine != EngineName.dask and (scheduler, partition_bytes, rated_parquet) != (None, None, None):
         raise _fail(
             _option_error("--scheduler, --partition-bytes and --rated-parquet go with --engine dask"), err
         )
-    if engine is not None and workers != 1:
+    if engine == EngineName.columnar and workers != 1:
+        raise _fail(_option_error("--engine columnar rates in one process: leave out --workers"), err)
+    if engine == EngineName.dask and workers != 1:
         raise _fail(
             _option_error(
                 "--workers counts this machine's processes; with --engine dask the cluster's workers "
@@ -412,7 +426,7 @@ def simulate(
         from clearline.cli.ledger import ledger_prior
 
         prior, usage = ledger_prior(ledger, plans, usage, period, rerate)
-    if engine is not None:
+    if engine == EngineName.dask:
         from clearline.cli.cluster import simulate_on_cluster
 
         kwargs: dict[str, object] = {"fx": fx, "customers": customers, "out": folder}
@@ -455,6 +469,7 @@ def simulate(
                 force=force,
                 pack=pack,
                 prior=prior,
+                engine="columnar" if engine == EngineName.columnar else "reference",
             )
     except ClearlineError as error:
         raise _fail(error, err) from None

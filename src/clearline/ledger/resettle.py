@@ -85,7 +85,7 @@ def _check_window(ledger: Ledger, plans: Sequence[ir.ContractPlan], shut: list[s
 
 
 def too_late(ledger: Ledger, plans: Sequence[ir.ContractPlan], period: str) -> dict[str, str]:
-    """"CONTRACT PERIOD" -> why, for each closed period of the run's contracts (other than
+    """ "CONTRACT PERIOD" -> why, for each closed period of the run's contracts (other than
     the run's own) past its late-usage window: a record of one is a reject (E0839)."""
     ids = {p.id for p in plans}
     found: dict[str, str] = {}

@@ -299,15 +299,20 @@ class Engine:
     # -- per file ------------------------------------------------------------------
     def feed(self, file: str, columns: list[str], batch: Batch) -> RatedRows:
         """Rate one batch; returns its rated rows (the caller streams them out)."""
+        context = self.context(file, columns)
+        out = RatedRows()
+        with localcontext(SUMS):  # exact sums (see money.SUMS); each record rates in CONTEXT
+            context.feed(batch, out)
+        return out
+
+    def context(self, file: str, columns: list[str]) -> _FileContext:
+        """The context of an input file read with these columns, made once."""
         key = (file, tuple(columns))  # JSON Lines columns grow as new keys appear
         context = self.contexts.get(key)
         if context is None:
             index = {name: i for i, name in enumerate(columns)}
             context = self.contexts[key] = _FileContext(self, file, index)
-        out = RatedRows()
-        with localcontext(SUMS):  # exact sums (see money.SUMS); each record rates in CONTEXT
-            context.feed(batch, out)
-        return out
+        return context
 
     def admit(self, file: str, columns: list[str], batch: Batch) -> None:
         """Remember the ids of a batch that another engine rates, without rating it.

@@ -1,0 +1,693 @@
+"""The columnar engine (`simulate --engine columnar`): usage read by polars in
+blocks of columns, ordinary records rated a block at a time, every other
+record through the engine's own paths.
+
+Input: the engine (its plans, period, duplicate candidates) and a usage file.
+Output: the same contributions to the engine's `Accumulated` state and the
+same rated rows, in the same order, as `Engine.feed` over the reader's
+batches: the run folder is byte for byte the reference engine's
+(tests/test_differential.py holds it, over random contracts and records and
+the bundled contracts).
+
+How it stays exact and identical:
+
+- **Reading.** A CSV file without quotes is cut into blocks of whole lines.
+  polars reads a block as text columns only when it provably reads it as the
+  engine's reader does: no NUL, no lone carriage return, no byte-order mark
+  at its start, UTF-8 (polars refuses anything else), and every line exactly
+  the header's cells (polars refuses longer lines; the block's commas number
+  (cells - 1) times its lines, so none is shorter; so no line is blank either).
+  Any other block, any quoted, JSON Lines or Parquet file, goes through the
+  reader and `Engine.feed` unchanged.
+- **Ordinary records.** A record is rated by columns when the checks of the
+  reference path all pass in their common case, decided for the whole block
+  by column expressions: an id, a timestamp of the form
+  YYYY-MM-DDTHH:MM:SS+hh:mm with a valid date and time, an id not read before
+  (nor twice in the block, when ids are remembered), exactly one product
+  matching, inside its window, that product columnar (`columnar_reason`), a
+  customer (in the customers file, when given), and a price the reference
+  rating gives without a problem. Every other record goes through the
+  engine's record paths (`FastPaths.records`, which hand anything unusual to
+  the reference path), in file order between the ordinary ones, so rejects,
+  their reasons and line numbers and "first read at" are the reference's.
+- **Prices.** A columnar rule's price is a pure function of what it reads:
+  the quantity's text, the answered flag, its table row and the texts of the
+  fields its amount reads (`the value of FIELD`, `the maximum of FIELD`). Each
+  distinct key is rated once, by the reference `rate` on one record of that
+  key (a memo across blocks); the records share its result.
+- **Sums.** A line adds each distinct price times the number of its records
+  (exact in money.SUMS, as record by record: every partial sum is exact, so
+  the sum and its exponent are those of the record-by-record sum); maxima and
+  minima once per distinct value (`LineAcc.aggregate` does not depend on
+  order); samples are the smallest ids of each line, wherever they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal, InvalidOperation, localcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from clearline import codes
+from clearline.compiler import ir
+from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.money import SUMS
+from clearline.runtime.inputs.readers import (
+    MAX_LINE,
+    Batch,
+    ByteSpan,
+    Row,
+    read_usage,
+)
+from clearline.runtime.rating.accumulate import Event, LineAcc, RatedRows
+from clearline.runtime.rating.closures import (
+    _PURE_OPS,
+    _RATE_FIELDS,
+    _RULE_FIELDS,
+    PRODUCT_FIELDS,
+    RecordProblem,
+    at_defaults,
+    pred_fields,
+)
+from clearline.runtime.rating.fast import _CACHE_LIMIT, _Priced
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from clearline.runtime.rating.engine import Engine, _FileContext, _ProductRT, _Rule
+
+__all__ = ["BLOCK_BYTES", "COLUMNAR", "columnar_reason", "product_reason", "settle_file"]
+
+COLUMNAR = "columnar"
+BLOCK_BYTES = 8 << 20  # a block of lines polars reads at once: about 100,000 records
+_COLUMNAR_OPS = _PURE_OPS | {"field", "agg"}  # `field`, `agg`: the key holds the fields' texts
+_ZERO = Decimal(0)
+
+
+# -- which rules run columnar ---------------------------------------------------------
+def _ops(expr: ir.Expr) -> list[str]:
+    found = [expr.op]
+    for arg in expr.args:
+        found += _ops(arg)
+    return found
+
+
+def columnar_reason(plan: ir.ChargePlan | ir.PayoutPlan) -> str | None:
+    """None when the rule runs columnar, else why it is rated per record."""
+    reasons = []
+    if not at_defaults(plan, _RULE_FIELDS):
+        reasons.append("the rule sets what the columnar engine does not know")
+    if plan.rate.allowance_per is not None:
+        reasons.append(f"an allowance for each {plan.rate.allowance_per} (kept per value)")
+    elif not at_defaults(plan.rate, _RATE_FIELDS):
+        reasons.append("its rate sets what the columnar engine does not know")
+    other = sorted({op for op in _ops(plan.rate.expr) if op not in _COLUMNAR_OPS})
+    if other:
+        reasons.append("its amount uses " + ", ".join(f"`{op}`" for op in other))
+    return "; ".join(reasons) or None
+
+
+def product_reason(product: ir.ProductPlan) -> str | None:
+    """None when the product's records can run columnar, else why not."""
+    if product.kind == "subscription":
+        return "a subscription: its events go record by record, priced per subscriber at the close"
+    if not at_defaults(product, PRODUCT_FIELDS):
+        return "the product sets what the columnar engine does not know (refunds, say)"
+    rules: list[ir.ChargePlan | ir.PayoutPlan] = [*product.charges, *product.payouts]
+    slow = [r.clause.label for r in rules if columnar_reason(r) is not None]
+    if slow:
+        return "rated per record by " + ", ".join(f'"{c}"' for c in slow)
+    return None
+
+
+# -- reading --------------------------------------------------------------------------
+def _blocks(path: Path, width: int) -> Iterator[tuple[int, int, int, bytes | None]]:
+    """(start, end, first line, the block's bytes or None) of the lines after the
+    header; None where polars may not read the block as the reader does."""
+    with path.open("rb") as raw:
+        head = raw.readline(MAX_LINE + 1)
+        start, number, rest = len(head), 2, b""
+        while True:
+            data = raw.read(BLOCK_BYTES)
+            data = rest + data if rest else data
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # the last line has no line end: the reader's own
+                yield start, start + len(data), number, None
+                return
+            block, rest = data[:cut], data[cut:]
+            lines = block.count(b"\n")
+            yield start, start + cut, number, block if _plain(block, lines, width) else None
+            start += cut
+            number += lines
+
+
+def _plain(block: bytes, lines: int, width: int) -> bool:
+    if b"\x00" in block or block.startswith(b"\xef\xbb\xbf"):
+        return False
+    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+        return False
+    return lines <= (len(block) // 2 or 1) and block.count(b",") == lines * (width - 1)
+
+
+def _frame(block: bytes, width: int) -> pl.DataFrame | None:
+    import polars as pl
+
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
+    names = [f"c{i}" for i in range(width)]
+    try:
+        frame = pl.read_csv(
+            block,
+            has_header=False,
+            new_columns=names,
+            schema=dict.fromkeys(names, pl.String),
+            empty_string_is_null=False,
+            quote_char=None,
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):  # not UTF-8, a line too long
+        return None
+    if frame.height != block.count(b"\n"):
+        return None
+    if frame.height and frame.select(pl.sum_horizontal(pl.all().str.len_bytes())).max().item() + width > (
+        MAX_LINE
+    ):
+        return None  # a line the reader skips as longer than 1 MiB
+    return frame
+
+
+# -- the run --------------------------------------------------------------------------
+def settle_file(
+    engine: Engine,
+    path: Path,
+    label: str,
+    batch_size: int,
+    rated: Callable[[RatedRows], None] | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Rate one usage file into `engine`, as `Engine.feed` over its batches would."""
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.COLUMNAR_UNAVAILABLE,
+                    "--engine columnar needs polars, which is not installed",
+                    None,
+                    "pip install 'clearline[columnar]', or leave out --engine columnar",
+                )
+            ]
+        ) from None
+    usage = read_usage(path, batch_size)  # the reader's checks, errors and columns
+    columns = usage.columns
+    plain = path.suffix.lower() == ".csv" and columns and _quoteless_plain_header(path)
+    if not plain:
+        for batch in usage.batches:
+            _feed(engine, label, columns, batch, rated, progress)
+        return
+    close = getattr(usage.batches, "close", None)
+    if close is not None:
+        close()
+    ctx = engine.context(label, columns)
+    width = len(columns)
+    state = _state(ctx, width)
+    for start, end, first, block in _blocks(path, width):
+        frame = _frame(block, width) if block is not None and state is not None else None
+        if frame is None or state is None:
+            span = ByteSpan(start, end, first, quotes=False)
+            for batch in read_usage(path, batch_size, span=span).batches:
+                _feed(engine, label, columns, batch, rated, progress)
+            continue
+        out = RatedRows()
+        with localcontext(SUMS):
+            state.block(frame, first, out)
+        if rated is not None:
+            rated(out)
+        if progress is not None:
+            progress(engine.acc.read)
+
+
+def _feed(
+    engine: Engine,
+    label: str,
+    columns: list[str],
+    batch: Batch,
+    rated: Callable[[RatedRows], None] | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    rows = engine.feed(label, columns, batch)
+    if rated is not None:
+        rated(rows)
+    if progress is not None:
+        progress(engine.acc.read)
+
+
+def _quoteless_plain_header(path: Path) -> bool:
+    """A CSV file without quotes whose header is one line ending in a line feed (the
+    reader reads the rest in blocks, a line a row)."""
+    from clearline.runtime.inputs.readers import _has_quotes
+
+    if _has_quotes(path):
+        return False
+    with path.open("rb") as raw:
+        head = raw.readline(MAX_LINE + 1)
+    return head.endswith(b"\n") and b"\r" not in head.removesuffix(b"\n").removesuffix(b"\r")
+
+
+_STATES: weakref.WeakKeyDictionary[_FileContext, _Columns | None] = weakref.WeakKeyDictionary()
+
+
+def _state(ctx: _FileContext, width: int) -> _Columns | None:
+    """The columnar state of a file context; None when no record of it can run columnar
+    (no id, timestamp or customer column, or no columnar product)."""
+    if ctx in _STATES:
+        return _STATES[ctx]
+    state = None
+    if ctx.engine.fast and None not in (ctx.i_id, ctx.i_ts, ctx.i_cust) and ctx.fast:
+        state = _Columns(ctx, width)
+        if not any(c.ok for c in state.products):
+            state = None
+    _STATES[ctx] = state
+    return state
+
+
+_UNSET: Any = object()
+
+
+class _Product:
+    """A columnar product of one file: what its price key reads, and its memo."""
+
+    def __init__(self, ctx: _FileContext, position: int, p: _ProductRT) -> None:
+        self.position = position  # in ctx.fast
+        self.p = p
+        index = ctx.index
+        plan = p.product
+        self.rules: list[_Rule] = p.charges + p.payouts
+        self.match_fields = sorted(f for f in pred_fields(plan.matches) if f in index)
+        self.answered_fields = sorted(f for f in pred_fields(plan.answered) if f in index)
+        self.i_qty = index.get("quantity") if plan.reads_quantity else None
+        self.tabled = [(k, r, index.get(r.table.field)) for k, r in enumerate(self.rules) if r.table]
+        read = set()
+        for r in self.rules:
+            read |= set(r.values) | {name for _, name in r.aggregates}
+        self.fields = sorted(read)
+        needed = [self.i_qty] if plan.reads_quantity else []
+        needed += [c for _, _, c in self.tabled]
+        needed += [index.get(f) for f in self.fields]
+        needed += [index.get(r.rate.group_by) for r in self.rules if r.rate.group_by not in (None, "prefix")]
+        self.ok = None not in needed  # else every record of it goes by the record paths
+        self.memo: dict[tuple[object, ...], tuple[tuple[_Priced, ...], list[list[Any]]] | None] = {}
+
+
+class _Columns:
+    """The columnar rating of one file context (its products, its memos)."""
+
+    def __init__(self, ctx: _FileContext, width: int) -> None:
+        self.ctx = ctx
+        self.width = width  # the file's columns (c0, c1, ... in the blocks' frames)
+        self.by_columns = 0  # records rated by columns (the tests look)
+        self.products: list[_Product] = []
+        for position, fast in enumerate(ctx.fast):
+            p = fast.product
+            if product_reason(p.product) is None:
+                self.products.append(_Product(ctx, position, p))
+        self.by_position = {c.position: c for c in self.products}
+
+    # the record paths for rows polars read
+    def by_records(self, frame: pl.DataFrame, first: int, lo: int, hi: int, out: RatedRows) -> None:
+        rows = cast(list[Row], list(map(list, frame.slice(lo, hi - lo).iter_rows())))
+        self.ctx.records(Batch(range(first + lo, first + hi), rows), out)
+
+    def block(self, frame: pl.DataFrame, first: int, out: RatedRows) -> None:
+        import polars as pl
+
+        ctx = self.ctx
+        engine = ctx.engine
+        n = frame.height
+        engine.acc.read += n
+        if n == 0:
+            return
+        assert ctx.i_id is not None and ctx.i_ts is not None and ctx.i_cust is not None
+        c_id, c_ts, c_cust = f"c{ctx.i_id}", f"c{ctx.i_ts}", f"c{ctx.i_cust}"
+        ts = pl.col(c_ts)
+        # the timestamp's form, then a valid date (distinct days, by Python) and time
+        form = (
+            (pl.col(c_id) != "")
+            & (ts.str.len_bytes() == 25)
+            & ts.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$")
+            & (ts.str.slice(11, 2) <= "23")
+            & (ts.str.slice(14, 2) <= "59")
+            & (ts.str.slice(17, 2) <= "59")
+        )
+        frame = frame.with_row_index("_i").with_columns(
+            form.alias("_ok"), ts.str.slice(0, 10).alias("_day"), ts.str.slice(19).alias("_off")
+        )
+        days = frame.filter(pl.col("_ok"))["_day"].unique().to_list()
+        bad_days = [d for d in days if not _is_date(d)]
+        offsets = frame.filter(pl.col("_ok"))["_off"].unique().to_list()
+        windows = {o: ctx.windows.get(o) or ctx.add_windows(o) for o in offsets}
+        good_offsets = [o for o, w in windows.items() if w]
+        ok = pl.col("_ok") & ~pl.col("_day").is_in(bad_days) & pl.col("_off").is_in(good_offsets)
+        # duplicates: an id remembered is ordinary only when read once here and never before
+        candidates, seen = engine.candidates, engine.seen
+        ids = frame[c_id]
+        if candidates is None:
+            remembered = pl.lit(True)
+        else:
+            hits = candidates.intersection(ids.unique().to_list()) if candidates else set()
+            remembered = pl.col(c_id).is_in(list(hits)) if hits else pl.lit(False)
+        before = [rid for rid in ids.unique().to_list() if rid in seen] if seen else []
+        ok = ok & ~(remembered & (pl.col(c_id).is_in(before) | pl.col(c_id).is_duplicated()))
+        # the product: exactly one matches, a columnar one, with the time inside its window
+        matched = [
+            _distinct(
+                frame, [f"c{ctx.index[f]}" for f in _fields(fast.product.product.matches, ctx)], fast.match
+            )
+            for fast in ctx.fast
+        ]
+        count = (
+            pl.sum_horizontal([m.fill_null(True).cast(pl.Int32) for m in matched]) if matched else pl.lit(0)
+        )
+        ok = ok & (count == 1)
+        if matched:  # a predicate that raised (null): the reference path rejects the record
+            ok = ok & ~pl.any_horizontal([m.is_null() for m in matched])
+        customers = engine.customers
+        ok = ok & (pl.col(c_cust) != "")
+        if customers is not None:
+            named = frame[c_cust].unique().to_list()
+            ok = ok & pl.col(c_cust).is_in([c for c in named if c in customers])
+        which = pl.lit(-1, dtype=pl.Int32)
+        for c in self.products:
+            if not c.ok:
+                continue
+            start = {o: w[c.position][1] for o, w in windows.items() if w}
+            end = {o: w[c.position][2] for o, w in windows.items() if w}
+            inside = (ts >= pl.col("_off").replace_strict(start, default="~", return_dtype=pl.String)) & (
+                ts < pl.col("_off").replace_strict(end, default="", return_dtype=pl.String)
+            )
+            which = (
+                pl.when(matched[c.position] & inside)
+                .then(pl.lit(c.position, dtype=pl.Int32))
+                .otherwise(which)
+            )
+        frame = frame.with_columns(pl.when(ok).then(which).otherwise(-1).alias("_p"))
+        # prices: a key per record; each distinct key rated once (the memo), None if unusual
+        parts: dict[int, tuple[_Product, pl.DataFrame, list[Any]]] = {}
+        for c in self.products:
+            mine = frame.filter(pl.col("_p") == c.position)
+            if mine.height == 0:
+                continue
+            codes, entries = self.price(c, mine)
+            mine = mine.with_columns(pl.Series("_e", codes, dtype=pl.Int64))
+            good = [i for i, e in enumerate(entries) if e is not None]
+            if len(good) != len(entries):
+                bad = mine.filter(~pl.col("_e").is_in(good))["_i"]
+                frame = frame.with_columns(
+                    pl.when(pl.col("_i").is_in(bad.implode())).then(-1).otherwise(pl.col("_p")).alias("_p")
+                )
+                mine = mine.filter(pl.col("_e").is_in(good))
+            if mine.height:
+                parts[c.position] = (c, mine, entries)
+        # the ordinary records are read: their ids remembered, their sums added
+        for _, mine, _ in parts.values():
+            rids = mine[c_id].to_list()
+            lines_no = [first + i for i in mine["_i"].to_list()]
+            if candidates is None:
+                seen.update(zip(rids, ((ctx.file, n) for n in lines_no), strict=True))
+            elif candidates:
+                keep = mine.filter(remembered)
+                for rid, i in zip(keep[c_id].to_list(), keep["_i"].to_list(), strict=True):
+                    seen[rid] = (ctx.file, first + i)
+            engine.acc.rated += mine.height
+            self.by_columns += mine.height
+        rated_of: dict[int, tuple[list[str], list[Any], list[Any]]] = {}
+        for position, (c, mine, entries) in parts.items():
+            rated_of[position] = self.add(c, mine, entries, c_id, c_cust)
+        # the rated rows in file order: runs of one product's ordinary records, and the rest
+        runs = frame["_p"].rle()
+        plain = frame.select([f"c{i}" for i in range(self.width)])
+        at = 0
+        cursor = dict.fromkeys(rated_of, 0)
+        for length, position in runs.struct.unnest().iter_rows():
+            if position < 0:
+                self.by_records(plain, first, at, at + length, out)
+            else:
+                ids_k, lines_k, prices_k = rated_of[position]
+                k = len(self.by_position[position].rules)
+                lo = cursor[position]
+                out.ids += ids_k[lo * k : (lo + length) * k]
+                out.lines += lines_k[lo * k : (lo + length) * k]
+                out.prices += prices_k[lo * k : (lo + length) * k]
+                cursor[position] = lo + length
+            at += length
+
+    def price(self, c: _Product, mine: pl.DataFrame) -> tuple[list[int], list[Any]]:
+        """Per record of `mine`, the code of its entry in the returned list (None: the
+        reference rating found a problem with that key)."""
+        import polars as pl
+
+        ctx = self.ctx
+        key_cols: list[str] = [f"c{c.i_qty}"] if c.i_qty is not None else []
+        answered = ctx.answered[id(c.p)]
+        answered_cols = [f"c{ctx.index[f]}" for f in c.answered_fields]
+        mine = mine.with_columns(_distinct(mine, answered_cols, answered).alias("_ans"))
+        key_cols.append("_ans")
+        for k, rule, col in c.tabled:
+            assert col is not None
+            short = pl.col(f"c{col}")
+            if rule.key_length is not None:
+                short = short.str.slice(0, rule.key_length)
+            mine = mine.with_columns(short.alias(f"_t{k}"))
+            key_cols.append(f"_t{k}")
+        key_cols += [f"c{ctx.index[f]}" for f in c.fields]
+        reps = mine.with_row_index("_j").unique(subset=key_cols, keep="first", maintain_order=True)
+        reps = reps.select(["_j", *key_cols])
+        entries: list[Any] = []
+        codes_of: dict[tuple[object, ...] | None, int] = {}
+        code_list: list[int] = []
+        missing: list[tuple[int, int, tuple[object, ...]]] = []  # (entry, record, key) to rate
+        for values in reps.iter_rows():
+            key = self.key(c, values[1:])
+            code = codes_of.get(key)
+            if code is None:
+                code = codes_of[key] = len(entries)
+                entry = None if key is None else c.memo.get(key, _UNSET)
+                if entry is _UNSET:
+                    missing.append((code, values[0], cast(tuple[object, ...], key)))
+                entries.append(entry)
+            code_list.append(code)
+        if missing:
+            columns = [f"c{i}" for i in range(self.width)]
+            picked = mine.select(columns)[[j for _, j, _ in missing]]
+            for (code, _, key), row in zip(missing, picked.iter_rows(), strict=True):
+                entries[code] = self.entry(c, key, cast(Row, list(row)))
+        reps = reps.with_columns(pl.Series("_e", code_list, dtype=pl.Int64))
+        joined = mine.select(key_cols).join(reps.drop("_j"), on=key_cols, how="left", maintain_order="left")
+        return joined["_e"].to_list(), entries
+
+    def key(self, c: _Product, values: tuple[object, ...]) -> tuple[object, ...] | None:
+        """The memo key of a record from its key columns (the table keys as the rows
+        found); None when a table key is empty or has no row (the reference rejects it)."""
+        i = 2 if c.i_qty is not None else 1
+        if values[i - 1] is None:  # `answered when` raised: the reference path rejects it
+            return None
+        key = list(values[:i])
+        for (_, rule, _), short in zip(c.tabled, values[i : i + len(c.tabled)], strict=True):
+            assert isinstance(short, str)
+            if not short:
+                return None
+            try:
+                found = rule.found_key[short]
+            except KeyError:
+                rule.find(short)
+                found = rule.found_key[short]
+            if found is None:
+                return None
+            key.append(found)
+        key += values[i + len(c.tabled) :]
+        return tuple(key)
+
+    def entry(
+        self, c: _Product, key: tuple[object, ...], row: Row
+    ) -> tuple[tuple[_Priced, ...], list[list[Any]]] | None:
+        """The memo's entry for a key, rated on one of its records: the prices (as the
+        fast paths keep them) and per rule the aggregate values; None when the
+        reference rating raises a problem (every record of the key goes by the record
+        paths, which reject it)."""
+        ctx = self.ctx
+        assert ctx.i_ts is not None and ctx.i_id is not None
+        text = row[ctx.i_ts]
+        assert text is not None
+        entry: tuple[tuple[_Priced, ...], list[list[Any]]] | None
+        try:
+            rated = ctx.rate(c.p, row, dt.datetime.fromisoformat(text), row[ctx.i_id] or "")
+        except (RecordProblem, ArithmeticError, InvalidOperation):
+            entry = None
+        else:
+            assert not isinstance(rated, Event)
+            entry = (tuple(_Priced(k, r) for k, r in enumerate(rated)), [r[5] for r in rated])
+        if len(c.memo) >= _CACHE_LIMIT:
+            c.memo.clear()
+        c.memo[key] = entry
+        return entry
+
+    def add(
+        self, c: _Product, mine: pl.DataFrame, entries: list[Any], c_id: str, c_cust: str
+    ) -> tuple[list[str], list[Any], list[Any]]:
+        """Add a product's ordinary records to their lines; their rated rows' parts."""
+        import polars as pl
+
+        ctx = self.ctx
+        ids = mine[c_id].to_list()
+        codes = mine["_e"]
+        k_rules = len(c.rules)
+        rated_lines: list[list[Any]] = []
+        rated_prices: list[list[Any]] = []
+        for k, rule in enumerate(c.rules):
+            prices = [e[0][k] if e is not None else None for e in entries]
+            if rule.kind == "I":
+                party = mine[c_cust]
+            else:
+                party = pl.Series([rule.party] * mine.height, dtype=pl.String)
+            group_by = rule.rate.group_by
+            if group_by is None:
+                group = pl.Series([""] * mine.height, dtype=pl.String)
+            elif group_by == "prefix":
+                groups = [p.group if p is not None else "" for p in prices]
+                group = pl.Series(groups, dtype=pl.String).gather(codes)
+            else:
+                group = mine[f"c{ctx.index[group_by]}"]
+            keyed = pl.DataFrame({"party": party, "group": group, "_e": codes, "id": mine[c_id]})
+            distinct = keyed.select("party", "group").unique(maintain_order=True)
+            lines: list[LineAcc] = []
+            for party_name, group_name in distinct.iter_rows():
+                lines.append(
+                    rule.lines.get((party_name, group_name)) or ctx.line_of(rule, party_name, group_name)
+                )
+            distinct = distinct.with_columns(pl.Series("_l", range(len(lines)), dtype=pl.Int64))
+            keyed = keyed.join(distinct, on=["party", "group"], how="left", maintain_order="left")
+            pairs = keyed.group_by("_l", "_e").len()
+            for li, ei, count in pairs.iter_rows():
+                line, price = lines[li], prices[ei]
+                line.amount += price.amount * count
+                line.quantity += price.quantity * count
+                line.units += count
+                line.records += count
+                if price.paid is not None:
+                    line.gross += price.paid * count
+                if price.level:
+                    line.net_base += price.unit.net * count
+                    line.gross_base += price.unit.gross * count
+                for func, name, value in entries[ei][1][k]:
+                    line.aggregate(func, name, value if func in ("maximum", "minimum") else value * count)
+            # samples: the smallest ids of each line
+            smallest = keyed.group_by("_l").agg(
+                pl.col("id").sort().head(5), pl.col("_e").sort_by("id").head(5)
+            )
+            for li, rids, eis in smallest.iter_rows():
+                line = lines[li]
+                for rid, ei in zip(rids, eis, strict=True):
+                    price = prices[ei]
+                    line.sample(rid, price.unit, price.amount)
+            if rule.by_day:
+                self.by_day(c, rule, mine, keyed, lines, prices)
+            line_codes = keyed["_l"].to_list()
+            rated_lines.append([(lines[i].rated or ctx.rated_line(lines[i], rule)) for i in line_codes])
+            rated_prices.append(
+                list(map([p.rated if p is not None else None for p in prices].__getitem__, codes.to_list()))
+            )
+        if k_rules == 1:
+            return ids, rated_lines[0], rated_prices[0]
+        out_ids = [rid for rid in ids for _ in range(k_rules)]
+        out_lines = [x for row in zip(*rated_lines, strict=True) for x in row]
+        out_prices = [x for row in zip(*rated_prices, strict=True) for x in row]
+        return out_ids, out_lines, out_prices
+
+    def by_day(
+        self,
+        c: _Product,
+        rule: _Rule,
+        mine: pl.DataFrame,
+        keyed: pl.DataFrame,
+        lines: list[LineAcc],
+        prices: list[Any],
+    ) -> None:
+        """Amounts per local day, for payouts converted at each record's date."""
+        import polars as pl
+
+        ctx = self.ctx
+        tz = c.p.period.start.tzinfo
+        texts = mine[f"c{ctx.i_ts}"]
+        distinct = texts.unique().to_list()
+        day_of = {t: dt.datetime.fromisoformat(t).astimezone(tz).date().toordinal() for t in distinct}
+        days = texts.replace_strict(day_of, return_dtype=pl.Int64)
+        grouped = keyed.with_columns(days.alias("_d")).group_by("_l", "_d", "_e").len()
+        for li, day, ei, count in grouped.iter_rows():
+            if prices[ei].by_day:
+                when = dt.date.fromordinal(day)
+                line = lines[li]
+                line.by_day[when] = line.by_day.get(when, _ZERO) + prices[ei].amount * count
+
+
+_EMPTY: Any = object()  # a table key's field is empty: the reference path rejects the record
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fields(pred: ir.Pred, ctx: _FileContext) -> list[str]:
+    return sorted(f for f in pred_fields(pred) if f in ctx.index)
+
+
+def _distinct(frame: pl.DataFrame, cols: Sequence[str], fn: Callable[[Row], bool]) -> pl.Series:
+    """fn of each row, evaluated once per distinct combination of `cols` (all fn reads:
+    the other cells of the row it sees are empty); null where fn raises (a number
+    that is not one: the reference path rejects the record)."""
+    import polars as pl
+
+    width = sum(1 for name in frame.columns if name.startswith("c") and name[1:].isdigit())
+
+    def answer(row: Row) -> bool | None:
+        try:
+            return bool(fn(row))
+        except (RecordProblem, ArithmeticError, ValueError):
+            return None
+
+    if not cols:
+        return pl.Series([answer([""] * width)] * frame.height, dtype=pl.Boolean)
+    reps = frame.select(list(cols)).unique(maintain_order=True)
+    answers = []
+    for values in reps.iter_rows():
+        row: Row = [""] * width
+        for name, value in zip(cols, values, strict=True):
+            row[int(name[1:])] = value
+        answers.append(answer(row))
+    reps = reps.with_columns(pl.Series("_v", answers, dtype=pl.Boolean))
+    return frame.select(list(cols)).join(reps, on=list(cols), how="left", maintain_order="left")["_v"]
+
+
+def format_columnar(plan: ir.ContractPlan) -> str:
+    """Per product and rule of the plan, whether `--engine columnar` rates its records
+    by columns, or per record and why (`clearline compile --paths`)."""
+    lines = [f"columnar engine of {plan.id} (--engine columnar; per record: the engine's record paths)"]
+    for product in plan.products:
+        why = product_reason(product)
+        lines.append(f"  product {product.name}: " + (COLUMNAR if why is None else f"per record: {why}"))
+        for kind, rules in (("charge", product.charges), ("payout", product.payouts)):
+            for rule in rules:
+                reason = columnar_reason(rule)
+                if reason is None and product.kind == "subscription":
+                    reason = "priced per subscriber when the period closes"
+                state = COLUMNAR if reason is None else f"per record: {reason}"
+                lines.append(f"    {kind} [{rule.clause.label}]: {state}")
+    return "\n".join(lines) + "\n"
