@@ -107,7 +107,8 @@ def test_a_record_of_a_period_past_the_window_is_a_reject_naming_the_clause(
     april = settle_share(tmp_path, "april", "2026-04", {"a.csv": sales("A", "2026-04", ["10.00"])})
     usage = tmp_path / "may.csv"
     usage.write_text(
-        sales("X", "2026-03", ["5.00"]) + sales("Y", "2026-04", ["6.00"]).split("\n", 1)[1]
+        sales("X", "2026-03", ["5.00"])
+        + sales("Y", "2026-04", ["6.00"]).split("\n", 1)[1]
         + sales("Z", "2026-05", ["7.00"]).split("\n", 1)[1],
         encoding="utf-8",
     )

@@ -404,13 +404,13 @@ class _Columns:
                 continue
             codes, entries = self.price(c, mine)
             mine = mine.with_columns(pl.Series("_e", codes, dtype=pl.Int64))
-            good = [i for i, e in enumerate(entries) if e is not None]
-            if len(good) != len(entries):
-                bad = mine.filter(~pl.col("_e").is_in(good))["_i"]
+            good = pl.col("_e").is_in([i for i, e in enumerate(entries) if e is not None]).fill_null(False)
+            bad = mine.filter(~good)["_i"]
+            if len(bad):  # a key the reference rating rejects: its records go by the record paths
                 frame = frame.with_columns(
                     pl.when(pl.col("_i").is_in(bad.implode())).then(-1).otherwise(pl.col("_p")).alias("_p")
                 )
-                mine = mine.filter(pl.col("_e").is_in(good))
+                mine = mine.filter(good)
             if mine.height:
                 parts[c.position] = (c, mine, entries)
         # the ordinary records are read: their ids remembered, their sums added
@@ -487,7 +487,9 @@ class _Columns:
             for (code, _, key), row in zip(missing, picked.iter_rows(), strict=True):
                 entries[code] = self.entry(c, key, cast(Row, list(row)))
         reps = reps.with_columns(pl.Series("_e", code_list, dtype=pl.Int64))
-        joined = mine.select(key_cols).join(reps.drop("_j"), on=key_cols, how="left", maintain_order="left")
+        joined = mine.select(key_cols).join(
+            reps.drop("_j"), on=key_cols, how="left", maintain_order="left", nulls_equal=True
+        )
         return joined["_e"].to_list(), entries
 
     def key(self, c: _Product, values: tuple[object, ...]) -> tuple[object, ...] | None:
@@ -570,7 +572,9 @@ class _Columns:
                     rule.lines.get((party_name, group_name)) or ctx.line_of(rule, party_name, group_name)
                 )
             distinct = distinct.with_columns(pl.Series("_l", range(len(lines)), dtype=pl.Int64))
-            keyed = keyed.join(distinct, on=["party", "group"], how="left", maintain_order="left")
+            keyed = keyed.join(
+                distinct, on=["party", "group"], how="left", maintain_order="left", nulls_equal=True
+            )
             pairs = keyed.group_by("_l", "_e").len()
             for li, ei, count in pairs.iter_rows():
                 line, price = lines[li], prices[ei]
@@ -673,7 +677,9 @@ def _distinct(frame: pl.DataFrame, cols: Sequence[str], fn: Callable[[Row], bool
             row[int(name[1:])] = value
         answers.append(answer(row))
     reps = reps.with_columns(pl.Series("_v", answers, dtype=pl.Boolean))
-    return frame.select(list(cols)).join(reps, on=list(cols), how="left", maintain_order="left")["_v"]
+    return frame.select(list(cols)).join(
+        reps, on=list(cols), how="left", maintain_order="left", nulls_equal=True
+    )["_v"]
 
 
 def format_columnar(plan: ir.ContractPlan) -> str:
