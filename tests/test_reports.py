@@ -512,7 +512,8 @@ def test_report_command(run_dir: Path, tmp_path: Path, monkeypatch: pytest.Monke
     ("argv", "code", "message"),
     [
         (["--lang", "xx"], 2, "no catalog"),
-        (["--format", "pdf"], 2, "not one of"),
+        (["--format", "odt"], 2, "not one of"),
+        (["--issue-date", "2026-13-01"], 2, "is not a date"),
     ],
 )
 def test_report_command_rejects_bad_options(run_dir: Path, argv: list[str], code: int, message: str) -> None:

@@ -305,6 +305,11 @@ BAD_CUSTOMER_PARTICULAR: Final = _code(
     "bad customer particular",
     "A particular in the customers file (VAT id, country) that is not valid.",
 )
+FORMAT_UNAVAILABLE: Final = _code(
+    "E0910",
+    "document format unavailable",
+    "A document format whose packages (WeasyPrint and Pango for pdf, factur-x for en16931) are missing.",
+)
 MISSING_PARTICULARS: Final = _code(
     "W0130",
     "missing particulars",

@@ -752,6 +752,16 @@ ENTRIES: dict[str, ErrorDoc] = {
         fixed="customer_id,name,country,language,currency,vat_id\nB-2001,FleetIoT GmbH,DE,de,EUR,DE129273398",
         lang="csv",
     ),
+    "E0910": ErrorDoc(
+        wrote="clearline report out/2026-03 --format pdf",
+        wrong="The format needs packages this installation lacks: `pdf` needs WeasyPrint and the Pango "
+        "library under it, `en16931` the factur-x package (and, with `pdf`, WeasyPrint). Nothing is "
+        "written.",
+        fix="Install the extra, and on Debian Pango and the DejaVu fonts.",
+        fixed="pip install 'clearline[pdf,einvoice]'\napt-get install libpango-1.0-0 libpangoft2-1.0-0 "
+        "fonts-dejavu-core",
+        lang="shell",
+    ),
     "W0130": ErrorDoc(
         wrote='operator telcopl "TelcoPL S.A." country PL\npartner streamco "StreamCo Ltd" country IE\n'
         'details of telcopl {\n  legal name "TelcoPL S.A."\n  address "ul. Marszałkowska 142"\n'

@@ -742,7 +742,8 @@ def report(
         Path | None, typer.Option("--out", "-o", help="Folder for the documents (default RUN_DIR/documents).")
     ] = None,
     formats: Annotated[
-        list[str] | None, typer.Option("--format", "-f", help="html or md; repeatable (default: both).")
+        list[str] | None,
+        typer.Option("--format", "-f", help="html, md, pdf or en16931; repeatable (default: html and md)."),
     ] = None,
     lang: Annotated[
         str | None,
@@ -767,8 +768,8 @@ def report(
     out, err = _consoles()
     chosen = formats or list(reports.FORMATS)
     for fmt in chosen:
-        if fmt not in reports.FORMATS:
-            formats_list = ", ".join(reports.FORMATS)
+        if fmt not in reports.ALL_FORMATS:
+            formats_list = ", ".join(reports.ALL_FORMATS)
             raise typer.BadParameter(f"{fmt!r} is not one of: {formats_list}", param_hint="--format")
     if lang is not None and lang not in reports.SUPPORTED_LANGUAGES:
         languages = ", ".join(reports.SUPPORTED_LANGUAGES)

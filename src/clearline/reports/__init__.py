@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clearline.diagnostics import ClearlineError
+from clearline import codes
+from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.reports.documents import (
     DocumentEntry,
     build_audit,
@@ -39,10 +40,15 @@ from clearline.reports.documents import (
 )
 from clearline.reports.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Language
 from clearline.reports.legal import Issue, apply_issue, ledger_numbers, reverse_charge_errors
+from clearline.reports.pdf import PdfUnavailable, html_to_pdf
 from clearline.reports.render import FORMATS, Renderer
 from clearline.reports.rundata import RunData, RunFolderError, read_run
 
+# every format `render_reports` writes; FORMATS (html, md) is the default
+ALL_FORMATS = (*FORMATS, "pdf")
+
 __all__ = [
+    "ALL_FORMATS",
     "DEFAULT_LANGUAGE",
     "FORMATS",
     "SUPPORTED_LANGUAGES",
@@ -76,9 +82,13 @@ def file_stem(kind: str, period: str, party: str = "") -> str:
     return safe
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, content: str | bytes) -> None:
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
@@ -105,9 +115,11 @@ def render_reports(
     """
     if lang is not None and lang not in SUPPORTED_LANGUAGES:
         raise ValueError(f"no catalog for {lang!r}; languages: {', '.join(SUPPORTED_LANGUAGES)}")
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in ALL_FORMATS]
     if unknown:
-        raise ValueError(f"unknown format {unknown[0]!r}; formats: {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {unknown[0]!r}; formats: {', '.join(ALL_FORMATS)}")
+    if "pdf" in formats:
+        _can_pdf()
     run = read_run(run_dir)
     out = out_dir if out_dir is not None else run_dir / "documents"
     out.mkdir(parents=True, exist_ok=True)
@@ -172,25 +184,39 @@ def render_reports(
             )
             result.notes.append(f"{entry.party.name or entry.party.id}: {why}, {entry.kind} in English")
     audit = build_audit(run, name, lang)
+
+    def render(template: str, fmt: str, code: str, **context: object) -> str | bytes:
+        if fmt == "pdf":
+            return html_to_pdf(renderer.render(template, "html", language(code), **context))
+        return renderer.render(template, fmt, language(code), **context)
+
     for fmt in formats:
         for template, stem, code, doc in jobs:
             path = out / f"{stem}.{fmt}"
-            _write(path, renderer.render(template, fmt, language(code), doc=doc, run=run))
+            _write(path, render(template, fmt, code, doc=doc, run=run))
             written.append(path)
         documents = [
             DocumentEntry(e.kind, e.number, e.party, e.language, e.fallback, f"{e.file}.{fmt}")
             for e in entries
         ]
         path = out / f"{file_stem('audit', run.period)}.{fmt}"
-        text = renderer.render(
-            "audit", fmt, language(audit.language), doc=audit, run=run, run_name=name, documents=documents
+        _write(
+            path, render("audit", fmt, audit.language, doc=audit, run=run, run_name=name, documents=documents)
         )
-        _write(path, text)
         written.append(path)
     _remove_stale(out, written, formats)
     _write_index(out, run_dir, written)
     result.files = written
     return result
+
+
+def _can_pdf() -> None:
+    try:
+        html_to_pdf("<p>x</p>")
+    except PdfUnavailable as err:
+        raise ClearlineError(
+            [Diagnostic(codes.FORMAT_UNAVAILABLE, str(err), None, "see docs/reports.md#pdf")]
+        ) from None
 
 
 INDEX = "documents.json"
