@@ -7,6 +7,7 @@ Every figure is computed by hand in the test's docstring.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import clearline
@@ -515,3 +516,120 @@ def test_a_contract_may_settle_in_any_current_currency_and_in_xdr(tmp_path: Path
     assert (line["amount"], line["currency"]) == ("0.16", "XDR")
     wrong = [d for d in _check(contract("KE-2", "KSE", deal)) if d.is_error]
     assert wrong and wrong[0].code == codes.UNKNOWN_CURRENCY
+
+
+# --- units of account ---------------------------------------------------------------------
+
+IOT = """
+  unit of account XDR "Special drawing right", 4 digits, converted at the rate of the period end
+  partner acme "Acme" currency EUR
+  usage fields { service text }
+  product roam "Roaming" {
+    matches service = "voice"
+    measured in seconds
+    clause "1 IOT" {
+      charge customer 0.0525 XDR per minute
+      round each line half up to 0.01
+    }
+    clause "2 Share" {
+      pay acme 50% of net
+      round each line half up to 0.01
+    }
+  }
+"""
+
+CALLS = """\
+    record_id,timestamp,customer_id,service,quantity
+    V1,2026-03-10T10:00:00+01:00,C1,voice,180
+    V2,2026-03-11T10:00:00+01:00,C1,voice,90
+    V3,2026-03-12T10:00:00+01:00,C1,voice,30
+"""
+
+
+def test_prices_in_a_unit_of_account_are_converted_at_the_period_end(tmp_path: Path) -> None:
+    """XDR -> EUR 1.1520 on 31 March: 0.0525 XDR per minute is 0.0525 × 1.1520 =
+    0.06048 EUR per minute. 180 + 90 + 30 s = 5 minutes: 0.18144 + 0.09072 + 0.03024 =
+    0.3024 EUR (= 0.2625 XDR × 1.1520), line 0.30 EUR. Acme's 50% of net: 0.1512 -> 0.15."""
+    fx = "date,from,to,rate\n2026-03-31,XDR,EUR,1.1520\n"
+    out = settle(tmp_path, contract("IOT-1", "EUR", IOT), {"u.csv": CALLS}, fx=fx)
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert (line["amount"], line["currency"]) == ("0.30", "EUR")
+    (payout,) = read_csv(out / "payout_lines.csv")
+    assert payout["amount"] == "0.15"
+    trace = _traces(out)[line["line_id"]]
+    assert Decimal(str(trace["sum"])) == Decimal("0.3024")
+    assert trace["units_of_account"] == [
+        {
+            "unit": "XDR",
+            "name": "Special drawing right",
+            "into": "EUR",
+            "rate": "1.1520",
+            "date": "2026-03-31",
+            "table": "fx.csv",
+            "arithmetic": "price in XDR × 1.1520 = price in EUR",
+        }
+    ]
+    assert trace["rule"]["text"].endswith("0.0525 XDR per minute")  # as written
+    plan = json.loads(next(out.glob("plan-*.json")).read_text(encoding="utf-8"))
+    assert "0.0525" in json.dumps(plan) and plan["units_of_account"][0]["code"] == "XDR"
+    # two worker processes convert alike: the same line file, byte for byte
+    plans = [clearline.plan(SourceFile.read(tmp_path / "c.contract"))]
+    again = tmp_path / "two"
+    clearline.run(plans, [tmp_path / "u.csv"], "2026-03", fx=tmp_path / "fx.csv", out=again, workers=2)
+    assert (again / "invoice_lines.csv").read_bytes() == (out / "invoice_lines.csv").read_bytes()
+
+
+def test_a_rate_published_the_other_way_divides(tmp_path: Path) -> None:
+    """EUR -> XDR 0.8000: 0.0525 / 0.8000 = 0.065625 EUR per minute; 5 minutes 0.328125 -> 0.33."""
+    fx = "date,from,to,rate\n2026-03-31,EUR,XDR,0.8000\n"
+    out = settle(tmp_path, contract("IOT-1", "EUR", IOT), {"u.csv": CALLS}, fx=fx)
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert line["amount"] == "0.33"
+    assert Decimal(str(_traces(out)[line["line_id"]]["sum"])) == Decimal("0.328125")
+
+
+def test_a_unit_of_account_without_its_rate_settles_nothing(tmp_path: Path) -> None:
+    import pytest
+
+    with pytest.raises(clearline.ClearlineError) as error:
+        settle(tmp_path, contract("IOT-1", "EUR", IOT), {"u.csv": CALLS})
+    assert error.value.diagnostics[0].code == codes.MISSING_REFERENCE_DATA
+    assert "need a XDR/EUR rate for 2026-03-31" in error.value.diagnostics[0].message
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    with pytest.raises(clearline.ClearlineError):
+        settle(tmp_path, contract("IOT-1", "EUR", IOT), {"u.csv": CALLS}, fx="date,from,to,rate\n")
+
+
+def test_misused_units_of_account_are_errors() -> None:
+    def errors(text: str) -> list[tuple[str, str]]:
+        return [(d.code, d.message) for d in _check(contract("IOT-1", "EUR", text)) if d.is_error]
+
+    five = IOT.replace("0.0525 XDR per minute", "0.05255 XDR per minute")
+    assert errors(five) == [
+        (codes.UNIT_OF_ACCOUNT, "0.05255 XDR has 5 decimals; the unit of account XDR is declared with 4")
+    ]
+    itself = IOT.replace("unit of account XDR", "unit of account EUR").replace("XDR per", "EUR per")
+    assert [c for c, _ in errors(itself)] == [codes.UNIT_OF_ACCOUNT]
+    record = IOT.replace("the rate of the period end", "the rate of the record date")
+    assert errors(record) == [
+        (codes.UNIT_OF_ACCOUNT, "prices in a unit of account are converted at the rate of the period end")
+    ]
+    fee = IOT.replace("0.0525 XDR per minute", "0.0525 XDR per minute, connect fee 0.0100 XDR")
+    assert [c for c, _ in errors(fee)] == [codes.CURRENCY_MISMATCH]
+    undeclared = IOT.replace('  unit of account XDR "Special drawing right", 4 digits,'
+                             " converted at the rate of the period end\n", "")  # fmt: skip
+    assert [c for c, _ in errors(undeclared)] == [codes.CURRENCY_MISMATCH]
+    tiered = IOT.replace(
+        "charge customer 0.0525 XDR per minute", "charge customer tiers iot"
+    ) + '  tiers iot graduated {\n    from 0 to 100 at 0.0500 XDR per minute\n  }\n'
+    not_converted = (codes.UNIT_OF_ACCOUNT, "tier bands in the unit of account XDR are not converted")
+    assert not_converted in errors(tiered)
+
+
+def test_the_service_refuses_a_contract_in_a_unit_of_account() -> None:
+    from clearline.service.core import units_of_account_refused
+
+    plan = clearline.plan(SourceFile("iot.contract", contract("IOT-1", "EUR", IOT)))
+    (refused,) = units_of_account_refused([plan])
+    assert refused.code == codes.UNIT_OF_ACCOUNT
+    assert "cannot rate it before the period ends" in refused.message

@@ -455,6 +455,7 @@ def run(
     from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
     from clearline.runtime.inputs.refdata import read_customers, read_fx
     from clearline.runtime.parallel import settle_in_workers
+    from clearline.runtime.rating.accounts import conversions_for
     from clearline.runtime.rating.engine import Engine
     from clearline.runtime.settlement.prior import ADJUSTMENT_COLUMNS, PRIOR_FILE, adjustments
     from clearline.runtime.settlement.settle import finish
@@ -495,6 +496,7 @@ def run(
         customer_table = read_customers(Path(customers)) if customers else None
     except InputError as err:
         raise _input_error(err) from None
+    conversions = conversions_for(plan_list, period, fx_table)  # prices in units of account
     # A plan loaded from JSON may come without its contract file; the manifest
     # still names the contract and its hash from the plan.
     files = sorted({f for p in plan_list for f in (p.sources or (p.file,))})
@@ -526,6 +528,7 @@ def run(
                 settled=prior.settled if prior is not None else None,
                 refunds=prior.refund_check if prior is not None else None,
                 too_late=prior.too_late if prior is not None else None,
+                conversions=conversions,
             )
             try:
                 if cluster is not None:

@@ -98,6 +98,11 @@ MISSING_DECLARATION: Final = _code(
 DUPLICATE_RATE_KEY: Final = _code(
     "E0404", "duplicate rate key", "A rate-table key (e.g. a prefix) defined twice."
 )
+UNIT_OF_ACCOUNT: Final = _code(
+    "E0420",
+    "unit of account misused",
+    "A unit of account declared wrongly, or an amount in one where it is not converted.",
+)
 MISPLACED_RULE: Final = _code("E0405", "misplaced rule", "A rule that has no meaning where it stands.")
 DUPLICATE_CONTRACT: Final = _code(
     "E0406", "duplicate contract", "Two contract files declare the same contract id."

@@ -636,6 +636,18 @@ ENTRIES: dict[str, ErrorDoc] = {
         fix="Settle it in its own period, or pass `--out-of-period route` to write it to its period's file.",
         lang="csv",
     ),
+    "E0420": ErrorDoc(
+        wrote='unit of account XDR "Special drawing right", 4 digits, converted at the rate of the '
+        'period end\n...\ncharge customer 0.05255 XDR per minute',
+        wrong="A unit of account is declared wrongly (the settlement currency itself, fewer digits "
+        "than ISO 4217 gives the currency, a conversion at the record date), a price in it has "
+        "more decimals than declared, or an amount in it stands where it is not converted (tier "
+        "bands). Limits, commitments, connect fees and waterfall amounts are stated in the "
+        "settlement currency.",
+        fix="Write prices in the unit with at most its digits, declare the conversion `at the rate "
+        "of the period end`, and state tier bands and limits in the settlement currency.",
+        lang="clearline",
+    ),
     "E0839": ErrorDoc(
         wrote="M-1,2026-03-02T10:00:00+01:00,C1,sale,5.00   # settling 2026-05; 2026-03 and 2026-04 closed",
         wrong="The record belongs to a closed period that takes no more late records: more of the "

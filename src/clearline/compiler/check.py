@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from clearline import codes
 from clearline.compiler import units
-from clearline.compiler.check_currency import check_conversions
+from clearline.compiler.check_currency import check_conversions, check_priced_in_unit, check_units_of_account
 from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
     check_allowance,
@@ -372,6 +372,8 @@ class _Checker(Checker):
                         rule.amount.span,
                         f"add the currency after the number, e.g. `{number} {self.currency or 'EUR'}`",
                     )
+                elif mtype.currency in self.units:
+                    check_priced_in_unit(self, rule.amount, mtype.currency)
                 elif self.currency and mtype.currency != self.currency:
                     if isinstance(rule, ast.Pay):
                         who = rule.party.name
@@ -476,6 +478,13 @@ class _Checker(Checker):
                 )
         if isinstance(mod, ast.ConnectFee):
             self.check_money(mod.fee)
+            if self.currency and mod.fee.currency != self.currency:
+                self.error(
+                    codes.CURRENCY_MISMATCH,
+                    f"the connect fee is in {mod.fee.currency} but the contract settles in {self.currency}",
+                    mod.fee.span,
+                    f"state the connect fee in {self.currency}",
+                )
             if kind == "subscription":
                 self.error(
                     codes.MISPLACED_RULE,
@@ -624,6 +633,7 @@ class _Checker(Checker):
         check_particulars(self)
         self.check_products()
         check_conversions(self)
+        check_units_of_account(self)
         self.check_examples()
         self.warnings()
         return self.diags

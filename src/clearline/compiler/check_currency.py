@@ -13,7 +13,7 @@ from clearline.grammar import ast
 from clearline.money import MINOR_UNITS
 from clearline.source import Span
 
-__all__ = ["check_conversions", "payers"]
+__all__ = ["check_conversions", "check_priced_in_unit", "check_units_of_account", "payers"]
 
 
 def payers(contract: ast.Contract) -> dict[str, list[tuple[str, str, ast.Product]]]:
@@ -125,3 +125,57 @@ def _conversion(
                 "use `at the rate of the period end`",
             )
             return
+
+
+def check_units_of_account(ck: Checker) -> None:
+    """A unit of account is a code of its own, or an ISO currency with its own digits,
+    converted at the period end; declared once."""
+    seen: set[str] = set()
+    for unit in ck.c.units_of_account:
+        if unit.code in seen:
+            ck.error(codes.DUPLICATE_NAME, f"the unit of account {unit.code} is declared twice", unit.span,
+                     "keep one declaration")  # fmt: skip
+        seen.add(unit.code)
+        if unit.code == ck.currency:
+            ck.error(
+                codes.UNIT_OF_ACCOUNT,
+                f"{unit.code} is the currency the contract settles in, not a unit of account",
+                unit.span,
+                "remove the declaration: prices in the settlement currency need no conversion",
+            )
+        elif unit.code in MINOR_UNITS and unit.digits < MINOR_UNITS[unit.code]:
+            ck.error(
+                codes.UNIT_OF_ACCOUNT,
+                f"{unit.code} has {MINOR_UNITS[unit.code]} minor digits in ISO 4217; "
+                f"the declaration gives it {unit.digits}",
+                unit.span,
+                f"declare {unit.code} with at least {MINOR_UNITS[unit.code]} digits",
+            )
+        if unit.fixing != "period end":
+            ck.error(
+                codes.UNIT_OF_ACCOUNT,
+                "prices in a unit of account are converted at the rate of the period end",
+                unit.span,
+                "write `converted at the rate of the period end`",
+            )
+
+
+def check_priced_in_unit(ck: Checker, amount: ast.Expr, code: str) -> None:
+    """An amount in a unit of account is converted where it is a price (a literal, a
+    price per unit, a rate table's rows, a record's value): tier bands are not."""
+    for node in _nodes(amount):
+        if isinstance(node, ast.TierRef):
+            ck.error(
+                codes.UNIT_OF_ACCOUNT,
+                f"tier bands in the unit of account {code} are not converted",
+                node.span,
+                f"state the tiers' prices in {ck.currency}",
+            )
+
+
+def _nodes(expr: ast.Expr) -> list[ast.Expr]:
+    if isinstance(expr, (ast.Add, ast.Mul, ast.Larger)):
+        return [expr, *_nodes(expr.left), *_nodes(expr.right)]
+    if isinstance(expr, ast.ShareOf):
+        return [expr, *_nodes(expr.amount)]
+    return [expr]

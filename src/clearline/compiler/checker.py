@@ -71,6 +71,8 @@ class Checker:
         self.fields = dict(IMPLICIT_FIELDS)
         self.parties = {p.name.name: p for p in contract.parties}
         self.tables = {t.name.name: t for t in contract.tables}
+        # units of account prices may be written in (converted before rating)
+        self.units = {u.code: u for u in contract.units_of_account}
 
     def error(
         self,
@@ -158,7 +160,19 @@ class Checker:
             )
 
     def check_money(self, money: ast.Money) -> None:
-        self.known_currency(money.currency, money.span)
+        unit = self.units.get(money.currency)
+        if unit is None:
+            self.known_currency(money.currency, money.span)
+            return
+        exponent = money.amount.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > unit.digits:
+            self.error(
+                codes.UNIT_OF_ACCOUNT,
+                f"{format(money.amount, 'f')} {unit.code} has {-exponent} decimals; the unit of account "
+                f"{unit.code} is declared with {unit.digits}",
+                money.span,
+                f"write the price with at most {unit.digits} decimals, or declare more digits",
+            )
 
     def rounding(
         self,

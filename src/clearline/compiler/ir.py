@@ -38,6 +38,7 @@ __all__ = [
     "StepPlan",
     "TablePlan",
     "TierPlan",
+    "UnitOfAccountPlan",
     "WaterfallPlan",
     "WithholdPlan",
     "from_json",
@@ -330,6 +331,19 @@ class FieldPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitOfAccountPlan:
+    """A unit of account (`unit of account XDR "Special drawing right", 4 digits, ...`):
+    prices written in it are converted into the settlement currency at the rate of
+    `fixing` ("period end") before anything is rated."""
+
+    code: str
+    name: str
+    digits: int
+    fixing: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class ContractPlan:
     schema: int
     id: str
@@ -351,6 +365,8 @@ class ContractPlan:
     # (left out of the JSON when unset: a plan without them serialises, and hashes, as before)
     number_formats: tuple[tuple[str, str], ...] = field(default=(), metadata=_OMIT_DEFAULT)
     late_periods: int | None = field(default=None, metadata=_OMIT_DEFAULT)
+    # units of account its prices may be written in (converted before rating)
+    units_of_account: tuple[UnitOfAccountPlan, ...] = field(default=(), metadata=_OMIT_DEFAULT)
 
     def party(self, name: str) -> PartyPlan:
         return next(p for p in self.parties if p.name == name)

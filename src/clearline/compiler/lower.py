@@ -440,6 +440,9 @@ class _Lowerer:
             sources=tuple(sorted({c.file} | self.files())),
             number_formats=tuple(sorted((f.series, f.format) for f in c.numbering)),
             late_periods=c.late_usage[0][0] if c.late_usage else None,
+            units_of_account=tuple(
+                ir.UnitOfAccountPlan(u.code, u.name, u.digits, u.fixing, u.span) for u in c.units_of_account
+            ),
         )
 
 

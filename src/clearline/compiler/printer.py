@@ -151,6 +151,11 @@ def format_plan(plan: ir.ContractPlan) -> str:
         f"  effective  {plan.effective_from} until {plan.effective_until} (half-open)",
         f"  settle     {plan.period} in {plan.currency}, time zone {plan.time_zone}",
         _late_usage(plan),
+        *(
+            f'  unit       {u.code} "{u.name}", {u.digits} digits: prices in {u.code} are converted into '
+            f"{plan.currency} at the rate of the {u.fixing} (FX table), before rating"
+            for u in plan.units_of_account
+        ),
         "  parties",
     ]
     for p in plan.parties:

@@ -59,6 +59,7 @@ __all__ = [
     "StartsWith",
     "Subscription",
     "TableRate",
+    "UnitOfAccount",
     "Vat",
 ]
 
@@ -587,6 +588,19 @@ class NumberFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitOfAccount:
+    """`unit of account XDR "Special drawing right", 4 digits, converted at the rate of
+    the period end`: prices may be written in it; they are converted into the settlement
+    currency before anything is rated."""
+
+    code: str
+    name: str
+    digits: int
+    fixing: str  # "period end" ("record date" is refused by the checker)
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     id: str
     title: str | None
@@ -605,6 +619,7 @@ class Contract:
     examples: tuple[Example, ...] = ()
     numbering: tuple[NumberFormat, ...] = ()  # `invoice numbers "FV/{year}/{seq:05}"`
     late_usage: tuple[tuple[int, Span], ...] = ()  # `accept late usage for 2 periods`
+    units_of_account: tuple[UnitOfAccount, ...] = ()
     details: tuple[Details, ...] = ()  # `details of telcopl { legal name "...", ... }`
 
 

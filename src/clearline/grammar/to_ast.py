@@ -89,6 +89,7 @@ class _Builder(Transformer[Token, Any]):
             examples=tuple(pick("example")),
             numbering=tuple(pick("numbering")),
             late_usage=tuple(pick("late_usage")),
+            units_of_account=tuple(pick("unit_of_account")),
             details=tuple(pick("details")),
         )
 
@@ -246,6 +247,14 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def late_usage(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
         return ("late_usage", (int(children[0]), self.span(meta)))
+
+    @v_args(meta=True)
+    def unit_of_account(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        code, name, digits, fixing = children
+        return (
+            "unit_of_account",
+            ast.UnitOfAccount(str(code), _unquote(name), int(digits), fixing, self.span(meta)),
+        )
 
     @v_args(meta=True)
     def time_zone(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:

@@ -59,6 +59,7 @@ from clearline.runtime.parallel import (
     _Share,
     partitions_for,
 )
+from clearline.runtime.rating.accounts import Conversion
 from clearline.runtime.rating.engine import Accumulated, Engine
 from clearline.runtime.settlement.settle import Settlement
 from clearline.runtime.store.run_folder import RATED_COLUMNS, RatedText, RunWriter, sha256_file
@@ -223,6 +224,7 @@ class _Context:
     settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
     refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
     too_late: dict[str, str] | None = None  # closed periods past their late-usage window -> why
+    conversions: dict[str, dict[str, Conversion]] | None = None  # units of account, per version
     check_order: bool = False  # rating tasks note whether their record ids increase
 
 
@@ -247,6 +249,7 @@ def _share(context: _Context, number: int, part: Partition, folder: str | None, 
         settled=context.settled,
         refunds=context.refunds,
         too_late=context.too_late,
+        conversions=context.conversions,
         seen_before={number: seen},
         check_order=context.check_order,
     )
@@ -420,6 +423,7 @@ def _settle(
         engine.settled or None,
         engine.refunds,
         engine.too_late or None,
+        engine.conversions or None,
     )
     # Optimistic first: rate every partition at once, remembering no id (but the
     # ledger's), each task noting whether its ids increase. While they do through the

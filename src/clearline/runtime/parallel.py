@@ -53,6 +53,7 @@ from clearline.money import CONTEXT
 from clearline.runtime.inputs.partitions import Partition, plan_partitions, read_partition
 from clearline.runtime.inputs.readers import ID_COLUMN, Batch, InputError, Skim, fewer_collections
 from clearline.runtime.inputs.refdata import Customer
+from clearline.runtime.rating.accounts import Conversion
 from clearline.runtime.rating.engine import Accumulated, Engine
 from clearline.runtime.store.run_folder import RatedText, RunWriter
 
@@ -86,6 +87,7 @@ class _Share:
     settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
     refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
     too_late: dict[str, str] | None = None  # closed periods past their late-usage window -> why
+    conversions: dict[str, dict[str, Conversion]] | None = None  # units of account, per version
     # per partition number: the remembered ids first read in the partitions before it
     seen_before: dict[int, Seen] = field(default_factory=dict)
     labels: dict[str, str] | None = None  # a usage file's path -> its name in rejects and traces
@@ -206,7 +208,14 @@ def _first_reads(share: _Share, progress: Callable[[int], None]) -> dict[int, Se
     found: dict[int, Seen] = {}
     with localcontext(CONTEXT), fewer_collections():
         for number, part in share.parts:
-            engine = Engine(share.plans, share.period, share.customers, share.candidates, route=share.route)
+            engine = Engine(
+                share.plans,
+                share.period,
+                share.customers,
+                share.candidates,
+                route=share.route,
+                conversions=share.conversions,
+            )
             try:
                 usage_file = read_partition(part, share.batch_size, _skim(share))
                 for batch in usage_file.batches:
@@ -229,6 +238,7 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
             settled=share.settled,
             refunds=share.refunds,
             too_late=share.too_late,
+            conversions=share.conversions,
         )
         outcome = _Outcome(engine.acc)
         text = RatedText()
@@ -318,6 +328,7 @@ def settle_in_workers(
                 engine.settled,
                 engine.refunds,
                 engine.too_late,
+                engine.conversions,
                 labels=dict(zip(map(str, map(Path, usage)), labels, strict=True))
                 if labels is not None
                 else None,

@@ -45,6 +45,23 @@ __all__ = ["PeriodUsage", "Preview", "Service", "materialise", "period_usage", "
 GROUP_LIMIT = 5_000  # records per group commit at most
 
 
+def units_of_account_refused(plans: Sequence[ir.ContractPlan]) -> list[Diagnostic]:
+    """The service rates records as they come, before the period's end rate is known:
+    a contract pricing in a unit of account (converted at the period end) is refused
+    here rather than rated unconverted; `simulate` settles it."""
+    return [
+        Diagnostic(
+            codes.UNIT_OF_ACCOUNT,
+            f"{p.id} prices in the unit of account {p.units_of_account[0].code}, converted at the rate "
+            "of the period end; the rating service cannot rate it before the period ends",
+            p.units_of_account[0].span,
+            "settle this contract with `clearline simulate ... --fx FILE` once the period's rates are known",
+        )
+        for p in plans
+        if p.units_of_account
+    ]
+
+
 def materialise(ledger: Ledger, folder: Path | None = None) -> dict[str, list[Path]]:
     """The inputs the service rated with, as files at their recorded paths: a file that
     is there must hold the recorded text (ClearlineError if it was changed), one that
@@ -142,6 +159,9 @@ class Service:
         self.customers_file = files["customers"][-1] if files["customers"] else None
         self.customers = read_customers(self.customers_file) if self.customers_file else None
         self.plans, self.warnings = clearline.load_plans(self.contract_files)
+        refused = units_of_account_refused(self.plans)
+        if refused:
+            raise ClearlineError(refused)
         self.rater = Rater(self.plans, self.customers)
         self.closes = -1
         self.previews: dict[str, Preview] = {}
@@ -269,6 +289,9 @@ class Service:
             plans, warnings = clearline.load_plans(files, sources=sources)
         except ClearlineError as error:
             return error.diagnostics
+        refused = units_of_account_refused(plans)
+        if refused:
+            return refused
 
         def apply() -> None:
             folder.mkdir(parents=True, exist_ok=True)

@@ -37,11 +37,13 @@ from typing import cast
 
 from clearline import codes
 from clearline.compiler import ir
+from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, SUMS, round_money
 from clearline.periods import Period, period_bounds, period_of
 from clearline.runtime.inputs.readers import Batch, Row
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating import closures
+from clearline.runtime.rating.accounts import Conversion, converted_product, key_of
 from clearline.runtime.rating.accumulate import (
     SAMPLE_SIZE,
     Accumulated,
@@ -170,9 +172,14 @@ class _ProductRT:
         contract: ir.ContractPlan,
         product: ir.ProductPlan,
         period_label: str,
+        conversions: dict[str, Conversion] | None = None,
     ) -> None:
         self.ci, self.pi = ci, pi
         self.contract = contract
+        # rated with its prices in units of account converted (the plan keeps them as written)
+        self.conversions = conversions or {}
+        if self.conversions:
+            product = converted_product(product, self.conversions, contract.currency)
         self.product = product
         self.integers = frozenset(f.name for f in contract.fields if f.type == "integer")
         self.period: Period = period_bounds(period_label, contract.period, contract.time_zone)
@@ -242,6 +249,7 @@ class Engine:
         settled: dict[str, str] | None = None,
         refunds: dict[str, str] | None = None,
         too_late: dict[str, str] | None = None,
+        conversions: dict[str, dict[str, Conversion]] | None = None,
     ) -> None:
         """`candidates`: the only ids that may occur twice (`duplicate_candidates`);
         None remembers every id. `fast=False` takes every record through the
@@ -254,12 +262,31 @@ class Engine:
         the record it refunds is settled and not refunded before, else why not (the
         ledger's; None without a ledger, when a refund cannot be checked).
         `too_late`: "CONTRACT PERIOD" of each closed period past its late-usage window
-        -> why; a record of one is rejected, never routed (the ledger's)."""
+        -> why; a record of one is rejected, never routed (the ledger's).
+        `conversions`: per contract version, the rates of its units of account
+        (`accounts.conversions_for`); a plan that declares one and has none here is refused."""
         self.plans = plans
         self.period_label = period
         self.customers = customers
+        self.conversions = conversions or {}
+        missing = [c for c in plans if c.units_of_account and key_of(c) not in self.conversions]
+        if missing:  # never rate a price in a unit of account as if it were the settlement currency
+            raise ClearlineError(
+                [
+                    Diagnostic(
+                        codes.MISSING_REFERENCE_DATA,
+                        f"{c.id} prices in {', '.join(u.code for u in c.units_of_account)}, "
+                        "and this run has no rates to convert them",
+                        c.units_of_account[0].span,
+                        "pass the FX rates file with --fx FILE",
+                    )
+                    for c in missing
+                ]
+            )
         self.products = [
-            _ProductRT(ci, pi, c, p, period) for ci, c in enumerate(plans) for pi, p in enumerate(c.products)
+            _ProductRT(ci, pi, c, p, period, self.conversions.get(key_of(c), {}))
+            for ci, c in enumerate(plans)
+            for pi, p in enumerate(c.products)
         ]
         self.acc = Accumulated()
         self.candidates = candidates

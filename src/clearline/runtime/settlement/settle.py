@@ -585,6 +585,8 @@ class _Finisher:
                 "list_command": f"grep -F ',{acc.line_id},' rated_records.csv",
             },
         }
+        if p.conversions:  # its prices in units of account were converted before rating
+            trace["units_of_account"] = [c.trace() for _, c in sorted(p.conversions.items())]
         return line, trace
 
     def line_amount(self, p: _ProductRT, rule: Any, acc: LineAcc) -> tuple[Decimal, str]:
