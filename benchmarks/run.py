@@ -120,11 +120,18 @@ def load() -> str:
 
 
 def simulate(
-    command: str, contract: Path, usage: Path, out: Path, records: int, workers: int = 1
+    command: str,
+    contract: Path,
+    usage: Path,
+    out: Path,
+    records: int,
+    workers: int = 1,
+    engine: str = "reference",
 ) -> tuple[float, float, float]:
     """(seconds, peak RSS in MB, CPU seconds) of one `clearline simulate` child process
     (with workers, the largest of its own and its workers' peaks, and the CPU time of
-    them all)."""
+    them all). `engine` columnar runs with --engine columnar on one polars thread
+    (POLARS_MAX_THREADS=1), as the yardstick reads."""
     args = [
         command,
         "simulate",
@@ -139,14 +146,19 @@ def simulate(
         str(generate.customers_path()),
         "--out",
         str(out),
-        "--workers",
-        str(workers),
+        *(["--engine", "columnar"] if engine == "columnar" else ["--workers", str(workers)]),
     ]
+    env = {**os.environ, "POLARS_MAX_THREADS": "1"}
     with tempfile.TemporaryFile() as err:
         # a fresh wrapper process times the run: its RUSAGE_CHILDREN covers clearline and
         # its workers only (this process's also covers the yardsticks' children)
         done = subprocess.run(
-            [sys.executable, "-c", _TIMED, *args], stdout=subprocess.PIPE, stderr=err, text=True, check=False
+            [sys.executable, "-c", _TIMED, *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            check=False,
+            env=env,
         )
         if done.returncode != 0:
             err.seek(0)
@@ -180,6 +192,7 @@ def measure(
     shuffled: bool = False,
     workers: int = 1,
     yardsticks: bool = True,
+    engine: str = "reference",
 ) -> Result:
     if kind == "nordcarrier" and shuffled:
         generate.ensure(cdr_count=records, shuffled=shuffled)
@@ -187,7 +200,7 @@ def measure(
     else:
         usage = generate.ensure_shape(kind, records)
     contract = CONTRACTS / f"{kind}.contract"
-    out = OUT / f"{kind}-{records}"
+    out = OUT / f"{kind}-{records}-{engine}"
     best: tuple[float, float, float] | None = None
     csv_rate = 0.0
     polars: float | None = None
@@ -197,19 +210,27 @@ def measure(
             csv_rate = max(csv_rate, csv_reader_rate(usage))
             rate = polars_rate(usage)
             polars = None if rate is None else max(polars or 0.0, rate)
-        seconds, rss, cpu = simulate(command, contract, usage, out, records, workers)
+        seconds, rss, cpu = simulate(command, contract, usage, out, records, workers, engine)
         best = (seconds, rss, cpu) if best is None or seconds < best[0] else best
     assert best is not None
     return Result(records, best[0], best[1], csv_rate or 1.0, polars, best[2])
 
 
-def table(kind: str, results: list[Result], fixed: Result, shuffled: bool = False, workers: int = 1) -> str:
+def table(
+    kind: str,
+    results: list[Result],
+    fixed: Result,
+    shuffled: bool = False,
+    workers: int = 1,
+    engine: str = "reference",
+) -> str:
     head = (
         f"{'records':>10} {'seconds':>8} {'CPU s':>6} {'records/s':>10} {'peak RSS MB':>11} "
         f"{'csv.reader rows/s':>17} {'ratio':>6} {'polars rows/s':>13} {'ratio':>6}"
     )
     ids = ", record ids in a scrambled order" if shuffled else ""
     ids += f", --workers {workers}" if workers > 1 else ""
+    ids += ", --engine columnar (one polars thread)" if engine == "columnar" else ""
     lines = [f"clearline simulate contracts/{kind}.contract, end to end{ids}", head, "-" * len(head)]
     for r in results:
         lines.append(
@@ -258,26 +279,49 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, nargs="+", default=[1], help="worker processes; several give the speed-up"
     )
     parser.add_argument(
-        "--engine", choices=["dask"], help="dask: on a local Dask cluster of --workers worker processes"
+        "--engine",
+        dest="engines",
+        choices=["reference", "columnar", "dask"],
+        nargs="+",
+        default=["reference"],
+        help="reference and/or columnar (--engine columnar, one process), each in the same run; "
+        "dask: on a local Dask cluster of --workers worker processes",
     )
     parser.add_argument("--partition-bytes", type=int, help="with --engine dask: the partitions' size")
     args = parser.parse_args(argv)
     sizes = [20_000, 50_000] if args.quick else sorted(args.sizes)
     repeat = 1 if args.quick else args.repeat
     command = clearline_command()
-    if args.engine == "dask":
+    if "dask" in args.engines:
         import cluster  # a sibling script: Dask's scheduler and workers, started here
 
         return cluster.run_dask(command, sizes, args.workers, args.partition_bytes)
     for shape in args.shapes:
         largest: dict[int, Result] = {}
-        for workers in args.workers:
+        by_engine: dict[str, Result] = {}
+        runs = [(e, w) for e in args.engines for w in (args.workers if e == "reference" else [1])]
+        for engine, workers in runs:
             before = load()
-            fixed = measure(command, shape, 10, max(repeat, 3), args.shuffled_ids, workers, yardsticks=False)
-            results = [measure(command, shape, n, repeat, args.shuffled_ids, workers) for n in sizes]
-            print(table(shape, results, fixed, args.shuffled_ids, workers))
+            shuffled = args.shuffled_ids
+            fixed = measure(
+                command, shape, 10, max(repeat, 3), shuffled, workers, yardsticks=False, engine=engine
+            )
+            results = [measure(command, shape, n, repeat, shuffled, workers, engine=engine) for n in sizes]
+            print(table(shape, results, fixed, shuffled, workers, engine))
             print(f"before: {before}; after: {load()}", end="\n\n")
-            largest[workers] = results[-1]
+            if engine == "reference":
+                largest[workers] = results[-1]
+            if workers == 1:
+                by_engine[engine] = results[-1]
+        if len(by_engine) == 2:
+            ref, col = by_engine["reference"], by_engine["columnar"]
+            print(
+                f"{shape}: columnar {col.rate:,.0f} records/s, reference {ref.rate:,.0f}: "
+                f"x{col.rate / ref.rate:.2f}; columnar / polars.read_csv "
+                + (f"{col.polars_ratio:.3f}" if col.polars_ratio is not None else "-")
+                + f", peak RSS {col.peak_rss_mb:.0f} MB vs {ref.peak_rss_mb:.0f} MB"
+                + f" ({col.records:,} records)\n"
+            )
         if len(largest) > 1:
             base = min(largest)
             for workers, result in sorted(largest.items()):

@@ -62,7 +62,7 @@ from clearline.runtime.inputs.readers import (
     Row,
     read_usage,
 )
-from clearline.runtime.rating.accumulate import Event, LineAcc, RatedRows
+from clearline.runtime.rating.accumulate import Event, LineAcc, RatedRows, Reject
 from clearline.runtime.rating.closures import (
     _PURE_OPS,
     _RATE_FIELDS,
@@ -318,10 +318,21 @@ class _Columns:
                 self.products.append(_Product(ctx, position, p))
         self.by_position = {c.position: c for c in self.products}
 
-    # the record paths for rows polars read
-    def by_records(self, frame: pl.DataFrame, first: int, lo: int, hi: int, out: RatedRows) -> None:
-        rows = cast(list[Row], list(map(list, frame.slice(lo, hi - lo).iter_rows())))
-        self.ctx.records(Batch(range(first + lo, first + hi), rows), out)
+    def unmatched(self, frame: pl.DataFrame, first: int, c_id: str, remembered: pl.Expr) -> None:
+        """Records read that no product matches: unmatched, their ids remembered, as the
+        reference path (`settle_record`) does."""
+        if frame.height == 0:
+            return
+        ctx = self.ctx
+        engine = ctx.engine
+        file, reason = ctx.file, "no product of any contract matches this record"
+        code = codes.UNMATCHED_NO_PRODUCT
+        ids, numbers = frame[c_id].to_list(), [first + i for i in frame["_i"].to_list()]
+        engine.acc.unmatched += [
+            Reject(file, n, rid, "", "", reason, code) for rid, n in zip(ids, numbers, strict=True)
+        ]
+        kept = frame.filter(remembered)
+        engine.seen.update((rid, (file, first + i)) for rid, i in zip(kept[c_id], kept["_i"], strict=True))
 
     def block(self, frame: pl.DataFrame, first: int, out: RatedRows) -> None:
         import polars as pl
@@ -373,9 +384,10 @@ class _Columns:
         count = (
             pl.sum_horizontal([m.fill_null(True).cast(pl.Int32) for m in matched]) if matched else pl.lit(0)
         )
-        ok = ok & (count == 1)
         if matched:  # a predicate that raised (null): the reference path rejects the record
             ok = ok & ~pl.any_horizontal([m.is_null() for m in matched])
+        unmatched = ok & (count == 0)  # read, and no product matches it
+        ok = ok & (count == 1)
         customers = engine.customers
         ok = ok & (pl.col(c_cust) != "")
         if customers is not None:
@@ -395,7 +407,15 @@ class _Columns:
                 .then(pl.lit(c.position, dtype=pl.Int32))
                 .otherwise(which)
             )
-        frame = frame.with_columns(pl.when(ok).then(which).otherwise(-1).alias("_p"))
+        frame = frame.with_columns(
+            pl.when(ok)
+            .then(which)
+            .when(unmatched)
+            .then(pl.lit(_UNMATCHED, dtype=pl.Int32))
+            .otherwise(-1)
+            .alias("_p")
+        )
+        self.unmatched(frame.filter(pl.col("_p") == _UNMATCHED), first, c_id, remembered)
         # prices: a key per record; each distinct key rated once (the memo), None if unusual
         parts: dict[int, tuple[_Product, pl.DataFrame, list[Any]]] = {}
         for c in self.products:
@@ -430,13 +450,16 @@ class _Columns:
             rated_of[position] = self.add(c, mine, entries, c_id, c_cust)
         # the rated rows in file order: runs of one product's ordinary records, and the rest
         runs = frame["_p"].rle()
-        plain = frame.select([f"c{i}" for i in range(self.width)])
-        at = 0
+        others = frame.filter(pl.col("_p") == -1).select([f"c{i}" for i in range(self.width)])
+        rows = cast(list[Row], list(map(list, others.iter_rows())))
+        at = done = 0
         cursor = dict.fromkeys(rated_of, 0)
         for length, position in runs.struct.unnest().iter_rows():
-            if position < 0:
-                self.by_records(plain, first, at, at + length, out)
-            else:
+            if position == -1:  # the record paths, which reject or rate each as the reference
+                numbers = range(first + at, first + at + length)
+                self.ctx.records(Batch(numbers, rows[done : done + length]), out)
+                done += length
+            elif position >= 0:
                 ids_k, lines_k, prices_k = rated_of[position]
                 k = len(self.by_position[position].rules)
                 lo = cursor[position]
@@ -638,6 +661,7 @@ class _Columns:
                 line.by_day[when] = line.by_day.get(when, _ZERO) + prices[ei].amount * count
 
 
+_UNMATCHED = -2  # a block's record no product matches (-1: by the record paths; N: product N)
 _EMPTY: Any = object()  # a table key's field is empty: the reference path rejects the record
 
 
