@@ -312,6 +312,15 @@ def test_kill_9_loses_no_acknowledged_record_and_counts_none_twice(tmp_path: Pat
                 assert result["code"] == codes.REJECT_DUPLICATE
         with s.client() as c:
             after = c.get("/v1/parties/nordcarrier/periods/2026-03").json()
+            bill = c.get("/v1/customers/B-2001/periods/2026-03").json()
+            periods = c.get("/v1/health").json()["pending_periods"]
+        # killed again, idle: the running totals after the restart are those before it
+        s.kill()
+        s = Server(tmp_path, ledger).start()
+        with s.client() as c:
+            assert c.get("/v1/parties/nordcarrier/periods/2026-03").json() == after
+            assert c.get("/v1/customers/B-2001/periods/2026-03").json() == bill
+            assert c.get("/v1/health").json()["pending_periods"] == periods
     finally:
         s.stop()
     # every record once: the same payouts as simulate over the records, each once
@@ -357,7 +366,7 @@ def test_the_api_examples_run(server: Server) -> None:
     text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```(http|json)\n(.*?)```", text, re.S)
     pairs = [(blocks[i][1], blocks[i + 1][1]) for i in range(len(blocks) - 1) if blocks[i][0] == "http"]
-    assert len(pairs) == 4
+    assert len(pairs) == 9
     with server.client() as c:
         for request, response in pairs:
             head, _, body = request.partition("\n")
