@@ -633,3 +633,57 @@ def test_the_service_refuses_a_contract_in_a_unit_of_account() -> None:
     (refused,) = units_of_account_refused([plan])
     assert refused.code == codes.UNIT_OF_ACCOUNT
     assert "cannot rate it before the period ends" in refused.message
+
+
+# --- the contract's own units -----------------------------------------------------------------
+
+SEATS = """
+  unit seat
+  usage fields { service text }
+  product office "Office suite" {
+    matches service = "office"
+    measured in seats
+    clause "1 Seats" {
+      charge customer 12.50 PLN per seat, first 2 seats free
+      round each line half up to 0.01
+    }
+  }
+"""
+
+
+def test_a_contract_prices_per_a_unit_of_its_own(tmp_path: Path) -> None:
+    """`unit seat`: 3 + 4 = 7 seats, the first 2 free: 5 × 12.50 = 62.50 PLN."""
+    usage = """\
+        record_id,timestamp,customer_id,service,quantity
+        S1,2026-03-02T10:00:00+01:00,C1,office,3
+        S2,2026-03-03T10:00:00+01:00,C1,office,4
+    """
+    out = settle(tmp_path, contract("OF-1", "PLN", SEATS), {"u.csv": usage})
+    (line,) = read_csv(out / "invoice_lines.csv")
+    assert (line["amount"], line["quantity"], line["unit"]) == ("62.50", "7", "seats")
+    assert "measured in seats" in format_plan(
+        clearline.plan(SourceFile.read(tmp_path / "c.contract"))
+    )
+    from clearline.reports import render_reports
+
+    render_reports(out, tmp_path / "docs", formats=["md"])
+    invoice = (tmp_path / "docs" / "invoice-2026-03-C1.md").read_text(encoding="utf-8").replace("\xa0", " ")
+    assert "| 7 seats | PLN 12.50/seat | PLN 62.50 |" in invoice  # the unit by its name, never dropped
+
+
+def test_units_of_its_own_are_checked() -> None:
+    def errors(text: str) -> list[tuple[str, str, str | None]]:
+        return [(d.code, d.message, d.hint) for d in _check(contract("OF-1", "PLN", text)) if d.is_error]
+
+    typo = SEATS.replace("12.50 PLN per seat", "12.50 PLN per seet")
+    assert errors(typo) == [(codes.UNKNOWN_NAME, "unknown unit `seet`", "did you mean `seat`?")]
+    undeclared = SEATS.replace("  unit seat\n", "")
+    assert sorted((c, m) for c, m, _ in errors(undeclared)) == [
+        (codes.UNKNOWN_NAME, "unknown unit `seat`"),
+        (codes.UNKNOWN_NAME, "unknown unit `seats`"),
+        (codes.UNKNOWN_NAME, "unknown unit `seats`"),
+    ]
+    builtin = SEATS.replace("  unit seat\n", "  unit seat\n  unit minute\n")
+    assert [(c, m) for c, m, _ in errors(builtin)] == [(codes.DUPLICATE_NAME, "`minute` is a built-in unit")]
+    other = SEATS.replace("12.50 PLN per seat", "12.50 PLN per minute")
+    assert [c for c, _, _ in errors(other)] == [codes.UNIT_MISMATCH]

@@ -15,7 +15,12 @@ from fractions import Fraction
 
 from clearline import codes
 from clearline.compiler import units
-from clearline.compiler.check_currency import check_conversions, check_priced_in_unit, check_units_of_account
+from clearline.compiler.check_currency import (
+    check_conversions,
+    check_own_units,
+    check_priced_in_unit,
+    check_units_of_account,
+)
 from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
     check_allowance,
@@ -188,7 +193,7 @@ class _Checker(Checker):
                     )
                 self.check_money(row.price)
                 assert row.price.per is not None
-                unit = units.canonical(row.price.per)
+                unit = units.canonical(row.price.per, self.units_declared)
                 if unit in units.PERIOD_UNITS:
                     self.error(
                         codes.UNIT_MISMATCH,
@@ -624,6 +629,7 @@ class _Checker(Checker):
             )
 
     def run(self) -> list[Diagnostic]:
+        check_own_units(self)  # first: a unit it reports unknown is no unit mismatch later
         self.check_header()
         self.check_parties()
         self.check_fields()

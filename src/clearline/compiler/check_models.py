@@ -165,7 +165,7 @@ def check_commit(ck: Checker, rule: ast.Commit, product: ast.Product) -> None:
             rule.amount.span,
             f"state it in {ck.currency}",
         )
-    if rule.amount.per and units.canonical(rule.amount.per) != "month":
+    if rule.amount.per and units.canonical(rule.amount.per, ck.units_declared) != "month":
         ck.error(
             codes.UNIT_MISMATCH,
             f"a commitment is per month, not per {rule.amount.per}",
@@ -310,8 +310,8 @@ def check_allowance(ck: Checker, rule: ast.Charge | ast.Pay, product: ast.Produc
                 codes.MISPLACED_RULE, "free units apply to usage, not subscriptions", allowance.span, None
             )
             continue
-        measure = units.canonical(product.measured[0][0]) if product.measured else "event"
-        unit = units.canonical(allowance.unit)
+        measure = units.canonical(product.measured[0][0], ck.units_declared) if product.measured else "event"
+        unit = units.canonical(allowance.unit, ck.units_declared)
         if unit in units.PERIOD_UNITS or units.dimension(unit) != units.dimension(measure):
             ck.error(
                 codes.UNIT_MISMATCH,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from clearline import codes
+from clearline.compiler import units
 from clearline.diagnostics import Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.money import MINOR_UNITS, is_power_of_ten, minor_unit
@@ -73,6 +74,9 @@ class Checker:
         self.tables = {t.name.name: t for t in contract.tables}
         # units of account prices may be written in (converted before rating)
         self.units = {u.code: u for u in contract.units_of_account}
+        # the contract's own units (`unit seat`): the words seat and seats -> seat
+        self.units_declared = units.declared_words(u.name for u in contract.units)
+        self.unknown_units: set[Span] = set()  # where an unknown unit word is written
 
     def error(
         self,
@@ -82,6 +86,8 @@ class Checker:
         hint: str | None = None,
         notes: tuple[str, ...] = (),
     ) -> None:
+        if code == codes.UNIT_MISMATCH and span in self.unknown_units:
+            return  # the unknown unit is reported where it is written
         if (
             code == codes.CURRENCY_MISMATCH
             and self.currency

@@ -65,9 +65,11 @@ def infer_model(expr: ast.Expr, ck: Checker, product: ast.Product) -> MoneyType 
                 expr.span,
                 None,
             )
-        measure = units.canonical(product.measured[0][0]) if product.measured else "event"
+        measure = units.canonical(product.measured[0][0], ck.units_declared) if product.measured else "event"
         for band in table.bands:
-            if band.unit and units.dimension(units.canonical(band.unit)) != units.dimension(measure):
+            if band.unit and units.dimension(
+                units.canonical(band.unit, ck.units_declared)
+            ) != units.dimension(measure):
                 ck.error(
                     codes.UNIT_MISMATCH,
                     f"the product is measured in {units.plural(measure)}; the band from "
@@ -157,7 +159,7 @@ def infer(
         ck.check_money(expr)
         check_block(ck, expr)
         if expr.per is not None:
-            unit = units.canonical(expr.per)
+            unit = units.canonical(expr.per, ck.units_declared)
             if subscription and unit not in units.PERIOD_UNITS:
                 ck.error(
                     codes.UNIT_MISMATCH,
@@ -173,7 +175,11 @@ def infer(
                     "make the product a subscription, or price per minute, MB, event, ...",
                 )
             elif not subscription:
-                measure = units.canonical(product.measured[0][0]) if product.measured else "event"
+                measure = (
+                    units.canonical(product.measured[0][0], ck.units_declared)
+                    if product.measured
+                    else "event"
+                )
                 if units.dimension(unit) != units.dimension(measure):
                     ck.error(
                         codes.UNIT_MISMATCH,
@@ -255,11 +261,11 @@ def infer(
                 expr.span,
                 None,
             )
-        measure = units.canonical(product.measured[0][0]) if product.measured else "event"
+        measure = units.canonical(product.measured[0][0], ck.units_declared) if product.measured else "event"
         currencies = sorted({r.price.currency for r in table.rows})
         for row in table.rows:
             assert row.price.per is not None
-            unit = units.canonical(row.price.per)
+            unit = units.canonical(row.price.per, ck.units_declared)
             if unit not in units.PERIOD_UNITS and units.dimension(unit) != units.dimension(measure):
                 ck.error(
                     codes.UNIT_MISMATCH,

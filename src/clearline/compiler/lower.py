@@ -58,6 +58,7 @@ class _Lowerer:
         self.lines = _Lines(sources)
         self.currency = contract.settle[0].currency
         self.tables = {t.name.name: t for t in contract.tables}
+        self.units_declared = units.declared_words(u.name for u in contract.units)
         self.measure = "event"  # of the product being lowered
         self.deductions: tuple[ast.Deduction, ...] = ()
 
@@ -95,7 +96,7 @@ class _Lowerer:
                 "per",
                 value=e.amount,
                 currency=e.currency,
-                unit=units.canonical(e.per),
+                unit=units.canonical(e.per, self.units_declared),
                 text=text,
                 size=e.block,
             )
@@ -157,7 +158,9 @@ class _Lowerer:
         free = None
         if allowance is not None:
             measure = self.measure
-            free = allowance.amount * units.factor(measure, units.canonical(allowance.unit))
+            free = allowance.amount * units.factor(
+                measure, units.canonical(allowance.unit, self.units_declared)
+            )
         return ir.RatePlan(
             expr=self.expr(rule.amount),
             prorated=any(isinstance(m, ast.Prorated) for m in rule.modifiers),
@@ -183,7 +186,7 @@ class _Lowerer:
     def tier(self, t: ast.TierTable) -> ir.TierPlan:
         share = any(b.percent for b in t.bands)
         bands = tuple(ir.BandPlan(b.lower, b.upper, b.rate / 100 if b.percent else b.rate) for b in t.bands)
-        unit = next((units.canonical(b.unit) for b in t.bands if b.unit), None)
+        unit = next((units.canonical(b.unit, self.units_declared) for b in t.bands if b.unit), None)
         currency = next((b.currency for b in t.bands if b.currency), None)
         return ir.TierPlan(
             t.name.name, t.mode, "share" if share else "price", unit, currency, bands, t.span, t.over
@@ -220,7 +223,7 @@ class _Lowerer:
                 key=r.key,
                 price=r.price.amount,
                 currency=r.price.currency,
-                per=units.canonical(r.price.per or "event"),
+                per=units.canonical(r.price.per or "event", self.units_declared),
                 first=r.increments.first if r.increments else None,
                 next=r.increments.next if r.increments else None,
                 connect_fee=r.connect_fee.fee.amount if r.connect_fee else None,
@@ -264,7 +267,7 @@ class _Lowerer:
         withholdings: list[ir.WithholdPlan] = []
         discounts: list[ir.DiscountPlan] = []
         splits: list[ir.SplitPlan] = []
-        self.measure = units.canonical(p.measured[0][0]) if p.measured else "event"
+        self.measure = units.canonical(p.measured[0][0], self.units_declared) if p.measured else "event"
         self.deductions = p.deductions
         tier_tables = {t.name.name: t for t in self.c.tiers}
         used_tiers: list[str] = []
@@ -353,7 +356,7 @@ class _Lowerer:
                         )
                     )
         subscription = p.subscription[0] if p.subscription else None
-        measured = units.canonical(p.measured[0][0]) if p.measured else None
+        measured = units.canonical(p.measured[0][0], self.units_declared) if p.measured else None
         answered = (
             self.pred(p.answered[0])
             if p.answered

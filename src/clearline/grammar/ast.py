@@ -620,6 +620,7 @@ class Contract:
     numbering: tuple[NumberFormat, ...] = ()  # `invoice numbers "FV/{year}/{seq:05}"`
     late_usage: tuple[tuple[int, Span], ...] = ()  # `accept late usage for 2 periods`
     units_of_account: tuple[UnitOfAccount, ...] = ()
+    units: tuple[Ident, ...] = ()  # `unit seat`: the contract's own units
     details: tuple[Details, ...] = ()  # `details of telcopl { legal name "...", ... }`
 
 

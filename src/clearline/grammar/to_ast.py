@@ -90,6 +90,7 @@ class _Builder(Transformer[Token, Any]):
             numbering=tuple(pick("numbering")),
             late_usage=tuple(pick("late_usage")),
             units_of_account=tuple(pick("unit_of_account")),
+            units=tuple(pick("own_unit")),
             details=tuple(pick("details")),
         )
 
@@ -247,6 +248,9 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def late_usage(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
         return ("late_usage", (int(children[0]), self.span(meta)))
+
+    def own_unit(self, children: list[Token]) -> tuple[str, Any]:
+        return ("own_unit", self.ident(children[0]))
 
     @v_args(meta=True)
     def unit_of_account(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:

@@ -200,6 +200,8 @@ class Formatter:
             return ""
         text = self.money(price, currency)
         found = _CLDR_UNITS.get(_canonical(per or ""))
+        if found is None and per and not units.builtin(per):
+            return f"{text}/{per}"  # a unit of the contract's own, by its name: `12.50 zł/seat`
         if found is None:
             return text
         return (
