@@ -237,3 +237,25 @@ def test_simulate_engine_columnar_writes_the_same_folder(tmp_path: Path) -> None
     assert refused.exit_code != 0
     assert "--engine columnar rates in one process" in refused.output
     assert sum(Decimal(r["amount"]) for r in read_csv(tmp_path / "b" / "invoice_lines.csv")) > 0
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_line_level_quantities_written_every_way(tmp_path: Path) -> None:
+    """FleetIoT's rules are priced per line, so the columnar engine bills each record's
+    MB in scaled integers (increments 1/1: 0.2 MB -> 1, 2.0 -> 2, 0 and 0.0 as used).
+    Quantities and SIM counts not written plainly (007, 1e3, +5, ' 5', -1, empty, 2.5
+    SIMs) go by the record paths: the same folder, byte for byte."""
+    quantities = ["0.2", "2.0", "0", "0.0", "007", "1e3", "+5", " 5", "-1", "", "1.50", "123456.789"]
+    sims = ["10", "12", "007", "2.5", "", "3", "1", "0", "4", "5", "12.0", "9"]
+    lines = [
+        f"I-{i:02},2026-03-{1 + i:02}T12:00:00+01:00,B-{i % 3},data,{q},MB,{s}"
+        for i, (q, s) in enumerate(zip(quantities * 2, sims * 2, strict=True))
+    ]
+    usage = tmp_path / "iot.csv"
+    usage.write_text(
+        "record_id,timestamp,customer_id,service,quantity,unit,active_sims\n" + "\n".join(lines) + "\n",
+        encoding="utf-8",
+    )
+    plans, _ = clearline.load_plans([CONTRACTS / "fleetiot.contract"])
+    settle_both(plans, [usage], tmp_path)
+    assert by_columns(plans, usage) > 0

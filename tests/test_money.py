@@ -619,9 +619,10 @@ def test_misused_units_of_account_are_errors() -> None:
     undeclared = IOT.replace('  unit of account XDR "Special drawing right", 4 digits,'
                              " converted at the rate of the period end\n", "")  # fmt: skip
     assert [c for c, _ in errors(undeclared)] == [codes.CURRENCY_MISMATCH]
-    tiered = IOT.replace(
-        "charge customer 0.0525 XDR per minute", "charge customer tiers iot"
-    ) + '  tiers iot graduated {\n    from 0 to 100 at 0.0500 XDR per minute\n  }\n'
+    tiered = (
+        IOT.replace("charge customer 0.0525 XDR per minute", "charge customer tiers iot")
+        + "  tiers iot graduated {\n    from 0 to 100 at 0.0500 XDR per minute\n  }\n"
+    )
     not_converted = (codes.UNIT_OF_ACCOUNT, "tier bands in the unit of account XDR are not converted")
     assert not_converted in errors(tiered)
 

@@ -638,7 +638,7 @@ ENTRIES: dict[str, ErrorDoc] = {
     ),
     "E0420": ErrorDoc(
         wrote='unit of account XDR "Special drawing right", 4 digits, converted at the rate of the '
-        'period end\n...\ncharge customer 0.05255 XDR per minute',
+        "period end\n...\ncharge customer 0.05255 XDR per minute",
         wrong="A unit of account is declared wrongly (the settlement currency itself, fewer digits "
         "than ISO 4217 gives the currency, a conversion at the record date), a price in it has "
         "more decimals than declared, or an amount in it stands where it is not converted (tier "

@@ -62,7 +62,7 @@ from clearline.runtime.inputs.readers import (
     Row,
     read_usage,
 )
-from clearline.runtime.rating.accumulate import Event, LineAcc, RatedRows, Reject
+from clearline.runtime.rating.accumulate import SAMPLE_SIZE, Event, LineAcc, RatedPrice, RatedRows, Reject
 from clearline.runtime.rating.closures import (
     _PURE_OPS,
     _RATE_FIELDS,
@@ -301,6 +301,16 @@ class _Product:
         needed += [index.get(f) for f in self.fields]
         needed += [index.get(r.rate.group_by) for r in self.rules if r.rate.group_by not in (None, "prefix")]
         self.ok = None not in needed  # else every record of it goes by the record paths
+        # every rule priced once per line from its totals, with no table: a record adds its
+        # billed quantity and field values, computed here in scaled integers (`_Vector`)
+        self.vector = all(
+            r.line_level
+            and r.table is None
+            and r.rate.group_by != "prefix"
+            and all(0 < v <= _SMALL for v in (r.rate.first, r.rate.next) if v is not None)
+            for r in self.rules
+        )
+        self.integers = p.integers
         self.memo: dict[tuple[object, ...], tuple[tuple[_Priced, ...], list[list[Any]]] | None] = {}
 
 
@@ -376,10 +386,7 @@ class _Columns:
         ok = ok & ~(remembered & (pl.col(c_id).is_in(before) | pl.col(c_id).is_duplicated()))
         # the product: exactly one matches, a columnar one, with the time inside its window
         matched = [
-            _distinct(
-                frame, [f"c{ctx.index[f]}" for f in _fields(fast.product.product.matches, ctx)], fast.match
-            )
-            for fast in ctx.fast
+            _predicate(frame, fast.product.product.matches, ctx.index, fast.match) for fast in ctx.fast
         ]
         count = (
             pl.sum_horizontal([m.fill_null(True).cast(pl.Int32) for m in matched]) if matched else pl.lit(0)
@@ -422,9 +429,16 @@ class _Columns:
             mine = frame.filter(pl.col("_p") == c.position)
             if mine.height == 0:
                 continue
-            codes, entries = self.price(c, mine)
-            mine = mine.with_columns(pl.Series("_e", codes, dtype=pl.Int64))
-            good = pl.col("_e").is_in([i for i, e in enumerate(entries) if e is not None]).fill_null(False)
+            if c.vector:
+                mine = _vector_columns(ctx, c, mine)
+                entries: list[Any] = []
+                good = pl.col("_valid")
+            else:
+                codes, entries = self.price(c, mine)
+                mine = mine.with_columns(pl.Series("_e", codes, dtype=pl.Int64))
+                good = (
+                    pl.col("_e").is_in([i for i, e in enumerate(entries) if e is not None]).fill_null(False)
+                )
             bad = mine.filter(~good)["_i"]
             if len(bad):  # a key the reference rating rejects: its records go by the record paths
                 frame = frame.with_columns(
@@ -447,7 +461,10 @@ class _Columns:
             self.by_columns += mine.height
         rated_of: dict[int, tuple[list[str], list[Any], list[Any]]] = {}
         for position, (c, mine, entries) in parts.items():
-            rated_of[position] = self.add(c, mine, entries, c_id, c_cust)
+            if c.vector:
+                rated_of[position] = self.add_vector(c, mine, c_id, c_cust)
+            else:
+                rated_of[position] = self.add(c, mine, entries, c_id, c_cust)
         # the rated rows in file order: runs of one product's ordinary records, and the rest
         runs = frame["_p"].rle()
         others = frame.filter(pl.col("_p") == -1).select([f"c{i}" for i in range(self.width)])
@@ -476,9 +493,8 @@ class _Columns:
 
         ctx = self.ctx
         key_cols: list[str] = [f"c{c.i_qty}"] if c.i_qty is not None else []
-        answered = ctx.answered[id(c.p)]
-        answered_cols = [f"c{ctx.index[f]}" for f in c.answered_fields]
-        mine = mine.with_columns(_distinct(mine, answered_cols, answered).alias("_ans"))
+        answered = _predicate(mine, c.p.product.answered, ctx.index, ctx.answered[id(c.p)])
+        mine = mine.with_columns(answered.alias("_ans"))
         key_cols.append("_ans")
         for k, rule, col in c.tabled:
             assert col is not None
@@ -635,6 +651,120 @@ class _Columns:
         out_prices = [x for row in zip(*rated_prices, strict=True) for x in row]
         return out_ids, out_lines, out_prices
 
+    def lines_of(self, rule: _Rule, mine: pl.DataFrame, c_cust: str) -> tuple[list[LineAcc], pl.Series]:
+        """The lines of a rule's records (by party and group), and each record's line code."""
+        import polars as pl
+
+        ctx = self.ctx
+        n = mine.height
+        party = mine[c_cust] if rule.kind == "I" else pl.Series([rule.party] * n, dtype=pl.String)
+        group_by = rule.rate.group_by
+        group = pl.Series([""] * n, dtype=pl.String) if group_by is None else mine[f"c{ctx.index[group_by]}"]
+        keyed = pl.DataFrame({"party": party, "group": group})
+        distinct = keyed.unique(maintain_order=True)
+        lines = [
+            rule.lines.get((party_name, group_name)) or ctx.line_of(rule, party_name, group_name)
+            for party_name, group_name in distinct.iter_rows()
+        ]
+        distinct = distinct.with_columns(pl.Series("_l", range(len(lines)), dtype=pl.Int64))
+        joined = keyed.join(
+            distinct, on=["party", "group"], how="left", maintain_order="left", nulls_equal=True
+        )
+        return lines, joined["_l"]
+
+    def add_vector(
+        self, c: _Product, mine: pl.DataFrame, c_id: str, c_cust: str
+    ) -> tuple[list[str], list[Any], list[Any]]:
+        """Add a product of line-level rules' records to their lines (`_vector_columns`):
+        per line the billed quantities' exact sum, the records, the aggregates; samples
+        rated by the reference on their records. Their rated rows' parts."""
+        import polars as pl
+
+        ctx = self.ctx
+        ids = mine[c_id].to_list()
+        rated_lines: list[list[Any]] = []
+        rated_prices: list[list[Any]] = []
+        units: dict[str, list[Any]] = {}  # record id -> its rules' units (the reference's)
+        for k, rule in enumerate(c.rules):
+            lines, codes = self.lines_of(rule, mine, c_cust)
+            frame = mine.select(
+                codes.alias("_l"),
+                pl.col(f"_b{k}").cast(pl.Int128),
+                pl.col(f"_bd{k}"),
+                pl.col(c_id).alias("id"),
+                pl.col("_i"),
+                *[pl.col(f"_v{name}").cast(pl.Int128) for _, name in rule.aggregates],
+                *[pl.col(f"_vd{name}") for _, name in rule.aggregates],
+                *[pl.col(f"c{ctx.index[name]}").alias(f"_t{name}") for _, name in rule.aggregates],
+            )
+            scale = c_scale(mine, k)
+            sums = frame.group_by("_l").agg(
+                pl.col(f"_b{k}").sum(), pl.col(f"_bd{k}").max(), pl.len(), pl.col("id").sort().head(5)
+            )
+            sampled: list[tuple[LineAcc, str]] = []
+            for li, total, places, count, smallest in sums.iter_rows():
+                line = lines[li]
+                line.amount += _ZERO
+                line.quantity += _decimal(total, scale, places)
+                line.units += count
+                line.records += count
+                line.net_base += _ZERO
+                line.gross_base += _ZERO
+                sampled += [(line, rid) for rid in smallest]
+            self.units_of(c, mine, c_id, [rid for _, rid in sampled if rid not in units], units)
+            for line, rid in sampled:
+                if len(line.samples) < SAMPLE_SIZE or rid < line.samples[-1][0]:
+                    line.sample(rid, units[rid][k], _ZERO)
+            for func, name in rule.aggregates:
+                self.aggregate(frame, lines, func, name, c_scale(mine, name))
+            rated_lines.append([(lines[i].rated or ctx.rated_line(lines[i], rule)) for i in codes.to_list()])
+            texts = mine[f"_bt{k}"].to_list()
+            parts = {text: RatedPrice(text, "") for text in set(texts)}
+            rated_prices.append(list(map(parts.__getitem__, texts)))
+        if len(c.rules) == 1:
+            return ids, rated_lines[0], rated_prices[0]
+        k_rules = len(c.rules)
+        out_ids = [rid for rid in ids for _ in range(k_rules)]
+        out_lines = [x for row in zip(*rated_lines, strict=True) for x in row]
+        out_prices = [x for row in zip(*rated_prices, strict=True) for x in row]
+        return out_ids, out_lines, out_prices
+
+    @staticmethod
+    def aggregate(frame: pl.DataFrame, lines: list[LineAcc], func: str, name: str, scale: int) -> None:
+        """A line-level rule's aggregate of a field over each line's records."""
+        import polars as pl
+
+        value, places, text = f"_v{name}", f"_vd{name}", f"_t{name}"
+        if func in ("maximum", "minimum"):
+            best = pl.col(value).max() if func == "maximum" else pl.col(value).min()
+            top = frame.filter(pl.col(value) == best.over("_l")).select("_l", text).unique()
+            for li, written in top.iter_rows():  # equal values written differently: aggregate's rule
+                lines[li].aggregate(func, name, Decimal(written))
+            return
+        sums = frame.group_by("_l").agg(pl.col(value).sum(), pl.col(places).max())
+        for li, total, most in sums.iter_rows():
+            lines[li].aggregate(func, name, _decimal(total, scale, most))
+
+    def units_of(
+        self, c: _Product, mine: pl.DataFrame, c_id: str, rids: list[str], units: dict[str, list[Any]]
+    ) -> None:
+        """The units the reference rating gives each rule for these records (the samples
+        of their lines' traces), into `units`."""
+        import polars as pl
+
+        if not rids:
+            return
+        ctx = self.ctx
+        assert ctx.i_ts is not None
+        rows = mine.filter(pl.col(c_id).is_in(rids)).select([f"c{i}" for i in range(self.width)])
+        for values in rows.iter_rows():
+            row = cast(Row, list(values))
+            text, rid = row[ctx.i_ts], row[ctx.i_id or 0]
+            assert text is not None and rid is not None
+            rated = ctx.rate(c.p, row, dt.datetime.fromisoformat(text), rid)
+            assert not isinstance(rated, Event)
+            units[rid] = [r[2] for r in rated]
+
     def by_day(
         self,
         c: _Product,
@@ -661,6 +791,94 @@ class _Columns:
                 line.by_day[when] = line.by_day.get(when, _ZERO) + prices[ei].amount * count
 
 
+_SMALL = 1_000_000  # increments up to this are billed in Int64 (with at most 17 digits a value)
+_DIGITS = 17  # a scaled value's digits at most: Int64 holds it, and its billing
+
+
+def c_scale(mine: pl.DataFrame, what: int | str) -> int:
+    """The scale (decimal places) of a block's scaled column: the quantity's (rule k's
+    billed, an int) or a field's (a name)."""
+    return int(mine.get_column("_qs" if isinstance(what, int) else f"_vs{what}")[0])
+
+
+def _decimal(total: int, scale: int, places: int) -> Decimal:
+    """The exact sum of values scaled by 10^scale, written with `places` decimals: the
+    exponent of their record-by-record Decimal sum (the least of theirs)."""
+    return Decimal(total).scaleb(-scale).quantize(Decimal(1).scaleb(-places))
+
+
+def _number(text: pl.Expr, integer: bool) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(valid, integer part, decimals) of a field's text: a non-negative number written
+    plainly (as format(Decimal(text), "f") writes it back); anything else is left to the
+    record paths (which parse, or reject, it as the reference does)."""
+    pattern = r"^(0|[1-9][0-9]*)$" if integer else r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
+    parts = text.str.split_exact(".", 1)
+    whole = parts.struct.field("field_0")
+    frac = parts.struct.field("field_1").fill_null("")
+    return text.str.contains(pattern), whole, frac
+
+
+def _scaled(whole: pl.Expr, frac: pl.Expr, scale: int) -> pl.Expr:
+    import polars as pl
+
+    value = whole.cast(pl.Int64, strict=False) * (10**scale)
+    if scale:
+        value = value + frac.str.pad_end(scale, "0").cast(pl.Int64, strict=False)
+    return cast("pl.Expr", value)
+
+
+def _vector_columns(ctx: _FileContext, c: _Product, mine: pl.DataFrame) -> pl.DataFrame:
+    """A product of line-level rules (`_Product.vector`): per record the checks of the
+    reference rating (`_rate`) on its quantity and fields, and per rule the billed
+    quantity (`closures.bill_quantity` in scaled integers), its text and decimals;
+    `_valid` false where a check does not pass plainly (the record paths decide)."""
+    import polars as pl
+
+    mine = mine.with_columns(
+        _predicate(mine, c.p.product.answered, ctx.index, ctx.answered[id(c.p)]).alias("_ans")
+    )
+    valid = pl.col("_ans").is_not_null()
+    text = pl.col(f"c{c.i_qty}") if c.i_qty is not None else pl.lit("1")  # no quantity: 1
+    ok, whole, frac = _number(text, False)
+    mine = mine.with_columns(text.alias("_qt"), ok.alias("_qok"), whole.alias("_qw"), frac.alias("_qf"))
+    scale = int(mine.filter(pl.col("_qok")).select(pl.col("_qf").str.len_bytes().max()).item() or 0)
+    valid = valid & pl.col("_qok") & (pl.col("_qw").str.len_bytes() + scale <= _DIGITS)
+    q = _scaled(pl.col("_qw"), pl.col("_qf"), scale)
+    mine = mine.with_columns(
+        q.alias("_q"), pl.col("_qf").str.len_bytes().alias("_qd"), pl.lit(scale).alias("_qs")
+    )
+    # the fields the rules read (values, aggregates): their checks, and scaled for aggregates
+    for name in c.fields:
+        field = pl.col(f"c{ctx.index[name]}")
+        ok, whole, frac = _number(field, name in c.integers)
+        mine = mine.with_columns(ok.alias("_fok"), whole.alias("_fw"), frac.alias("_ff"))
+        fscale = int(mine.filter(pl.col("_fok")).select(pl.col("_ff").str.len_bytes().max()).item() or 0)
+        valid = valid & pl.col("_fok") & (pl.col("_fw").str.len_bytes() + fscale <= _DIGITS)
+        mine = mine.with_columns(
+            _scaled(pl.col("_fw"), pl.col("_ff"), fscale).alias(f"_v{name}"),
+            pl.col("_ff").str.len_bytes().alias(f"_vd{name}"),
+            pl.lit(fscale).alias(f"_vs{name}"),
+        )
+    one = 10**scale
+    for k, rule in enumerate(c.rules):
+        first, nxt = rule.rate.first, rule.rate.next
+        if first is None or nxt is None:
+            billed, places, written = pl.col("_q"), pl.col("_qd"), pl.col("_qt")
+        else:
+            blocks = (pl.col("_q") - first * one + nxt * one - 1) // (nxt * one)
+            whole_billed = (
+                pl.when(pl.col("_q") <= first * one)
+                .then(pl.lit(first, dtype=pl.Int64))
+                .otherwise(first + blocks * nxt)
+            )
+            plain = ~pl.col("_ans") | (pl.col("_q") <= 0)  # billed as used
+            billed = pl.when(plain).then(pl.col("_q")).otherwise(whole_billed * one)
+            places = pl.when(plain).then(pl.col("_qd")).otherwise(0)
+            written = pl.when(plain).then(pl.col("_qt")).otherwise(whole_billed.cast(pl.String))
+        mine = mine.with_columns(billed.alias(f"_b{k}"), places.alias(f"_bd{k}"), written.alias(f"_bt{k}"))
+    return mine.with_columns(valid.fill_null(False).alias("_valid"))
+
+
 _UNMATCHED = -2  # a block's record no product matches (-1: by the record paths; N: product N)
 _EMPTY: Any = object()  # a table key's field is empty: the reference path rejects the record
 
@@ -675,6 +893,75 @@ def _is_date(text: str) -> bool:
 
 def _fields(pred: ir.Pred, ctx: _FileContext) -> list[str]:
     return sorted(f for f in pred_fields(pred) if f in ctx.index)
+
+
+def _numeric(pred: ir.Pred) -> bool:
+    return pred.numeric or any(_numeric(a) for a in pred.args)
+
+
+def _predicate(
+    frame: pl.DataFrame, pred: ir.Pred, index: dict[str, int], fn: Callable[[Row], bool]
+) -> pl.Series:
+    """The predicate of each record, null where it raises (the record paths decide): by
+    column expressions when it compares numbers (a quantity's values are many), else once
+    per distinct combination of the fields it reads (`_distinct`)."""
+    if not _numeric(pred):
+        return _distinct(frame, [f"c{index[f]}" for f in sorted(pred_fields(pred)) if f in index], fn)
+    import polars as pl
+
+    value, error = _pred_columns(frame, pred, index)
+    return frame.with_columns(pl.when(error).then(None).otherwise(value).alias("_v"))["_v"]
+
+
+def _pred_columns(frame: pl.DataFrame, pred: ir.Pred, index: dict[str, int]) -> tuple[pl.Expr, pl.Expr]:
+    """(value, raised) of `compile_pred(pred)` as column expressions. `and` and `or` look
+    at the right side only as Python does (short-circuit); a number that is not written
+    plainly (or a long one) counts as raised: the record paths parse, or reject, it."""
+    import polars as pl
+
+    false = pl.lit(False)
+    op = pred.op
+    if op in ("and", "or"):
+        (lv, le), (rv, re_) = (_pred_columns(frame, a, index) for a in pred.args)
+        if op == "and":
+            return lv & rv, le | (~le & lv & re_)
+        return lv | rv, le | (~le & ~lv & re_)
+    if op == "not":
+        value, error = _pred_columns(frame, pred.args[0], index)
+        return ~value, error
+    assert pred.field is not None
+    col = index.get(pred.field)
+    if col is None:
+        return false, false
+    cell = pl.col(f"c{col}")
+    if op == "prefix":
+        return cell.str.starts_with(pred.values[0]), false
+    if not pred.numeric:
+        inside = cell.is_in(list(pred.values))
+        return (inside if op in ("eq", "in") else ~inside), false
+    numbers = [Decimal(v) for v in pred.values]
+    ok, whole, frac = _number(cell, False)
+    places = [-e for n in numbers if isinstance(e := n.as_tuple().exponent, int)]
+    longest = frame.select(pl.when(ok).then(frac.str.len_bytes()).max()).item() or 0
+    scale = max([0, longest, *places])
+    if any(not n.is_finite() or abs(n) >= 10**_DIGITS for n in numbers) or scale > _DIGITS:
+        return false, cell != ""  # leave every non-empty value to the record paths
+    value = _scaled(whole, frac, scale)
+    targets = [int(n.scaleb(scale)) for n in numbers]
+    if any(abs(t) >= 1 << 62 for t in targets):
+        return false, cell != ""
+    target = pl.lit(targets[0], dtype=pl.Int64)
+    compared = {
+        "eq": lambda: value == target,
+        "ne": lambda: value != target,
+        "lt": lambda: value < target,
+        "le": lambda: value <= target,
+        "gt": lambda: value > target,
+        "ge": lambda: value >= target,
+        "in": lambda: value.is_in(targets),
+    }[op]()
+    plain = ok & (whole.str.len_bytes() + scale <= _DIGITS)
+    return (plain & compared).fill_null(False), (cell != "") & ~plain.fill_null(False)
 
 
 def _distinct(frame: pl.DataFrame, cols: Sequence[str], fn: Callable[[Row], bool]) -> pl.Series:
