@@ -46,7 +46,7 @@ NOT_FROM_VALIDATE = {"E0110", "E0406", "E0407", "E0408", "E0409", "E0410", "E041
     c
     for c in CODES
     # runs, the ledger, records' rejects, and issuing documents
-    if c.startswith(("E05", "E07", "E08")) or c in {"E0908", "E0909", "E0910"}
+    if c.startswith(("E05", "E07", "E08")) or c in {"E0908", "E0909", "E0910", "E0911", "E0912"}
 }
 
 # What a writer must never see: Python, Lark's names for tokens, grammar words.

@@ -315,6 +315,16 @@ FORMAT_UNAVAILABLE: Final = _code(
     "document format unavailable",
     "A document format whose packages (WeasyPrint and Pango for pdf, factur-x for en16931) are missing.",
 )
+EINVOICE_WITHOUT_ISSUE_DATE: Final = _code(
+    "E0911",
+    "e-invoice without issue date",
+    "An EN 16931 e-invoice asked for a document that has no issue date yet.",
+)
+EINVOICE_NOT_VALID: Final = _code(
+    "E0912",
+    "e-invoice not schema-valid",
+    "An e-invoice Clearline built fails the Factur-X EN 16931 XSD: a bug in Clearline.",
+)
 MISSING_PARTICULARS: Final = _code(
     "W0130",
     "missing particulars",

