@@ -533,3 +533,19 @@ def test_the_running_totals_are_the_bill_and_payouts_so_far(tmp_path: Path) -> N
             ]
     finally:
         s.stop()
+
+
+def test_an_activation_for_an_earlier_period_shows_on_the_bill_so_far(server: Server) -> None:
+    """StreamPlus: 39.00 PLN per month prorated by active days. C-1004 activates on 17 March
+    (SP-0004): 15 of 31 days, 39.00 x 15 / 31 = 18.870... -> 18.87. Then C-1001's activation
+    of 10 January (SP-0001) arrives, accepted for January: March's bill so far (asked before,
+    so settled once already) now has C-1001 active all month, 39.00."""
+    subscriptions = {r["record_id"]: r for r in rows("streamplus-subscriptions.csv")}
+    assert server.post([subscriptions["SP-0004"]])[0]["period"] == "2026-03"
+    with server.client() as c:
+        march = c.get("/v1/customers/C-1004/periods/2026-03").json()
+        assert [ln["amount"] for ln in march["lines"] if ln["clause"] == "3.1 Retail price"] == ["18.87"]
+        assert c.get("/v1/customers/C-1001/periods/2026-03").status_code == 404
+        assert server.post([subscriptions["SP-0001"]])[0]["period"] == "2026-01"
+        bill = c.get("/v1/customers/C-1001/periods/2026-03").json()
+    assert [ln["amount"] for ln in bill["lines"] if ln["clause"] == "3.1 Retail price"] == ["39.00"]

@@ -34,6 +34,7 @@ __all__ = [
     "earlier",
     "inputs",
     "pending",
+    "state_of",
 ]
 
 INTAKE = Table(
@@ -138,6 +139,15 @@ def earlier(ledger: Ledger, period: str) -> list[Accepted]:
     with ledger._transaction() as conn:
         rows = list(conn.execute(sa.select(INTAKE).where(INTAKE.c.period < period).order_by(INTAKE.c.seq)))
     return [Accepted(r.seq, r.period, r.record_id, r.line) for r in rows]
+
+
+def state_of(ledger: Ledger, period: str) -> tuple[int, int]:
+    """What a period's settlement over the intake depends on, cheaply: the last seq of the
+    records of it and of the periods before it (whose subscription events it reads), and
+    the number of closes. Equal states: the same settlement."""
+    with ledger._transaction() as conn:
+        last = conn.execute(sa.select(sa.func.max(INTAKE.c.seq)).where(INTAKE.c.period <= period)).scalar()
+        return int(last or 0), closes_count(conn)
 
 
 def mark_closed(conn: Connection, close_seq: int, period: str, upto: int) -> None:

@@ -198,7 +198,7 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
         if not lines:
             raise HttpError(404, f"no payout lines for party {pid} in {period}")
         ids = {ln["line_id"] for ln in lines}
-        traces = [t for t in _traces(preview.folder) if t.get("line_id") in ids]
+        traces = [t for t in preview.traces if t.get("line_id") in ids]
         adjustments = [a.row() for a in preview.result.adjustments if a.party == pid]
         return _json(
             models.PayoutsResponse(
@@ -215,7 +215,7 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
         key = request.path_params["key"]
         for period in await run_in_threadpool(service.periods):
             preview = await _preview(period)
-            for trace in _traces(preview.folder):
+            for trace in preview.traces:
                 if trace.get("line_id") == key:
                     return _json(models.ExplainResponse(period=period, trace=trace))
         raise HttpError(404, f"no line {key} among the periods the service holds records of")
@@ -313,8 +313,3 @@ _STATUSES = ("rated", "rejected", "unmatched")
 
 def _closed(preview: Any) -> bool:
     return bool(getattr(preview.result, "adjustments", None))
-
-
-def _traces(folder: Path) -> list[dict[str, Any]]:
-    with (folder / "trace.jsonl").open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]

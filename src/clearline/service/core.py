@@ -130,10 +130,11 @@ def without(prior: Prior, carried: frozenset[str]) -> Prior:
 
 @dataclass(slots=True)
 class Preview:
-    """A period settled now over what the service accepted: a run folder on disk."""
+    """A period settled now over what the service accepted, with its traces (trace.jsonl as
+    the run folder held it; the folder itself is removed once read)."""
 
-    seq: int
-    folder: Path
+    state: tuple[int, int]  # intake.state_of when it was settled
+    traces: list[dict[str, Any]]
     result: Settlement
 
 
@@ -269,10 +270,6 @@ class Service:
         for job in group:
             answers.append(verdicts[at : at + len(job.records or ())])
             at += len(job.records or ())
-        if rows:
-            with self.preview_lock:
-                for period in {p for p, _, _ in rows}:
-                    self.previews.pop(period, None)
         for job, verdicts in zip(group, answers, strict=True):
             job.future.set_result(verdicts)
 
@@ -311,13 +308,12 @@ class Service:
         from clearline.ledger.resettle import prior_for
 
         with self.preview_lock:
-            pending = intake.pending(self.ledger, period)
-            seq = pending[-1].seq if pending else 0
+            state = intake.state_of(self.ledger, period)
             found = self.previews.get(period)
-            if found is not None and found.seq == seq:
+            if found is not None and found.state == state:
                 return found
             taken = period_usage(self.ledger, self.plans, self.customers, period)
-            folder = self.tmp / f"{period}-{seq}"
+            folder = self.tmp / f"{period}-{state[0]}-{state[1]}"
             usage = folder.with_name(folder.name + ".jsonl")
             usage.write_text("".join(line + "\n" for line in taken.lines), encoding="utf-8")
             prior = without(prior_for(self.ledger, self.plans, [usage], period), taken.carried)
@@ -330,7 +326,13 @@ class Service:
                 out=folder,
                 prior=prior,
             )
-            self.previews[period] = found = Preview(seq, folder, result)
+            try:
+                with (folder / "trace.jsonl").open(encoding="utf-8") as handle:
+                    traces = [json.loads(line) for line in handle]
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+                usage.unlink(missing_ok=True)
+            self.previews[period] = found = Preview(state, traces, result)
             return found
 
     def periods(self) -> list[str]:
