@@ -165,3 +165,28 @@ def _pl(day: dt.date) -> str:
         "stycznia lutego marca kwietnia maja czerwca lipca sierpnia września października listopada grudnia"
     )
     return f"{day.day} {months.split()[day.month - 1]} {day.year}"
+
+
+def test_close_refuses_a_reverse_charged_invoice_without_the_customers_vat_id(tmp_path: Path) -> None:
+    """FleetIoT's March (scenario 2) is reverse-charged; without B-2001's VAT id in the
+    customers file the period is not closed (art. 226(4)), and the ledger stays empty."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "customer_id,name,country,language,currency\nB-2001,FleetIoT GmbH,DE,de,EUR\n", "utf-8"
+    )
+    run, ledger = tmp_path / "run", f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    runner = CliRunner()
+    args = ["simulate", str(ROOT / "contracts" / "fleetiot.contract"), "--period", "2026-03"]
+    args += ["--usage", str(ROOT / "contracts" / "data" / "fleetiot-usage.csv")]
+    args += ["--customers", str(customers), "--out", str(run)]
+    done = runner.invoke(app, args)
+    assert done.exit_code in {0, 3}, done.output
+    done = runner.invoke(app, ["close", str(run), "--ledger", ledger])
+    assert done.exit_code == 1
+    assert "error[E0908]" in done.stderr and "the invoices to B-2001 are reverse-charged" in done.stderr
+    listed = runner.invoke(app, ["ledger", ledger, "documents"])
+    assert "INV/" not in listed.output
+    # and report refuses it too, writing nothing
+    done = runner.invoke(app, ["report", str(run), "--out", str(tmp_path / "docs")])
+    assert done.exit_code == 1 and "error[E0908]" in done.stderr
+    assert not any((tmp_path / "docs").glob("*.html"))

@@ -662,9 +662,7 @@ def test_a_contract_prices_per_a_unit_of_its_own(tmp_path: Path) -> None:
     out = settle(tmp_path, contract("OF-1", "PLN", SEATS), {"u.csv": usage})
     (line,) = read_csv(out / "invoice_lines.csv")
     assert (line["amount"], line["quantity"], line["unit"]) == ("62.50", "7", "seats")
-    assert "measured in seats" in format_plan(
-        clearline.plan(SourceFile.read(tmp_path / "c.contract"))
-    )
+    assert "measured in seats" in format_plan(clearline.plan(SourceFile.read(tmp_path / "c.contract")))
     from clearline.reports import render_reports
 
     render_reports(out, tmp_path / "docs", formats=["md"])

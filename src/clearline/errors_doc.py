@@ -749,8 +749,8 @@ ENTRIES: dict[str, ErrorDoc] = {
         wrote="customer_id,name,country,language,currency\nB-2001,FleetIoT GmbH,DE,de,EUR",
         wrong="An invoice has reverse-charged lines (`vat 0% reverse charge`), and the customers file "
         "gives no `vat_id` for its customer: art. 226(4) of the VAT Directive asks a reverse-charged "
-        "invoice to show the customer's VAT identification number. `clearline report` writes no "
-        "document.",
+        "invoice to show the customer's VAT identification number. `clearline close` does not close "
+        "the period, and `clearline report` writes no document.",
         fix="Add the customer's VAT id in the customers file's `vat_id` column and settle again.",
         fixed="customer_id,name,country,language,currency,vat_id\nB-2001,FleetIoT GmbH,DE,de,EUR,DE129273398",
         lang="csv",

@@ -31,6 +31,7 @@ from clearline.ledger.model import Close, CloseOutcome, DocumentDraft, LineEntry
 from clearline.ledger.resettle import in_force
 from clearline.ledger.store import Ledger
 from clearline.money import minor_unit
+from clearline.parties import CUSTOMERS_FILE, customers_from_json
 from clearline.runtime.settlement.prior import Adjustment, Prior, read_prior
 from clearline.runtime.settlement.settle import Line, Settlement
 from clearline.runtime.store import partials
@@ -318,8 +319,26 @@ def close_run(run: str | Path, ledger: Ledger, workers: int = 1) -> ClosedRun:
             f"{folder} does not verify, so it is not closed: {'; '.join(problems)}",
             f"run `clearline verify {folder}` to see what differs, then settle again",
         )
+    unidentified = _reverse_charged_without_vat_id(folder, verification.settlement)
+    if unidentified:
+        raise LedgerError(
+            codes.REVERSE_CHARGE_WITHOUT_VAT_ID,
+            f"{folder} is not closed: the invoices to {', '.join(unidentified)} are reverse-charged, and "
+            "the customers file gives no VAT id for them (art. 226(4) of the VAT Directive asks for it)",
+            "add the VAT ids in the customers file's `vat_id` column, settle again and close that run",
+        )
     close = build_close(folder, verification.settlement)
     return ClosedRun(ledger.close(close), close)
+
+
+def _reverse_charged_without_vat_id(folder: Path, result: Settlement) -> list[str]:
+    """The customers a reverse-charged invoice would be issued to without their VAT id."""
+    charged = sorted({ln.party for ln in result.lines if ln.kind == "invoice" and ln.reverse_charge})
+    if not charged:
+        return []
+    recorded = folder / CUSTOMERS_FILE
+    table = customers_from_json(recorded.read_text(encoding="utf-8")) if recorded.is_file() else {}
+    return [c for c in charged if c not in table or not table[c].vat_id]
 
 
 def _empty(run: Path, period: str) -> Close:
