@@ -72,12 +72,13 @@ from clearline.runtime.rating.closures import (
     at_defaults,
     pred_fields,
 )
-from clearline.runtime.rating.fast import _CACHE_LIMIT, _Priced
+from clearline.runtime.rating.products import _CACHE_LIMIT, _Priced
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from clearline.runtime.rating.engine import Engine, _FileContext, _ProductRT, _Rule
+    from clearline.runtime.rating.engine import Engine, _FileContext
+    from clearline.runtime.rating.products import _ProductRT, _Rule
 
 __all__ = ["BLOCK_BYTES", "COLUMNAR", "columnar_reason", "product_reason", "settle_file"]
 

@@ -39,11 +39,11 @@ from clearline import codes
 from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, SUMS, round_money
-from clearline.periods import Period, period_bounds, period_of
+from clearline.periods import Period, period_of
 from clearline.runtime.inputs.readers import Batch, Row
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating import closures
-from clearline.runtime.rating.accounts import Conversion, converted_product, key_of
+from clearline.runtime.rating.accounts import Conversion, key_of
 from clearline.runtime.rating.accumulate import (
     SAMPLE_SIZE,
     Accumulated,
@@ -58,15 +58,13 @@ from clearline.runtime.rating.accumulate import (
     line_id,
 )
 from clearline.runtime.rating.closures import (
-    PRODUCT_FIELDS,
     RecordProblem,
     RowPred,
-    at_defaults,
     compile_pred,
     field_number,
-    pure,
 )
-from clearline.runtime.rating.fast import _CACHE_LIMIT, FastPaths, _FastProduct, _Priced
+from clearline.runtime.rating.fast import FastPaths, _FastProduct
+from clearline.runtime.rating.products import Rated, _ProductRT, _Rule
 
 __all__ = [  # with what it accumulates (runtime.accumulate), for the modules that read it
     "SAMPLE_SIZE",
@@ -84,131 +82,6 @@ __all__ = [  # with what it accumulates (runtime.accumulate), for the modules th
 ]
 
 _ZERO = Decimal(0)
-
-
-def _local_midnight(day: str, tz: dt.tzinfo) -> dt.datetime:
-    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tz)
-
-
-class _Rule:
-    """One charge or payout rule, ready for the hot loop."""
-
-    def __init__(
-        self, index: int, kind: str, plan: ir.ChargePlan | ir.PayoutPlan, product: ir.ProductPlan
-    ) -> None:
-        self.index = index
-        self.kind = kind  # "I" invoice (charge) or "P" payout
-        self.plan = plan
-        self.rate = plan.rate
-        self.party = plan.party if isinstance(plan, ir.PayoutPlan) else ""
-        self.vat = plan.vat_rate if isinstance(plan, ir.ChargePlan) else None
-        self.tiers = {t.name: t for t in product.tiers}
-        self.bundle = product.components
-        self.fn = closures.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers, self.bundle)
-        self.line_level = plan.rate.line_level
-        self.allowance_per = plan.rate.allowance_per
-        self.subscription = product.kind == "subscription"
-        self.vat_included = (
-            isinstance(plan, ir.ChargePlan) and plan.vat_included and plan.vat_rate is not None
-        )
-        self.minimum = plan.rate.minimum
-        self.maximum = plan.rate.maximum
-        self.values = sorted({e.field for e in _walk(plan.rate.expr) if e.op == "field" and e.field})
-        self.aggregates = sorted(
-            {(e.func or "", e.field or "") for e in _walk(plan.rate.expr) if e.op == "agg"}
-        )
-        tables = {t.name: t for t in product.tables}
-        names = _tables_of(plan.rate.expr)
-        self.table = tables[names[0]] if names else None
-        self.rows, self.lengths = closures.prefix_index(self.table) if self.table else ({}, ())
-        self.record_rounding = plan.rate.record_rounding
-        self.by_day = any(c.party == self.party and c.fixing == "record date" for c in product.conversions)
-        # fast path: the line key but party and group, the lines by (party, group), and the
-        # table row by key (a longest-prefix match depends on the key's first `key_length` chars)
-        self.head: tuple[str, ...] = ()
-        self.lines: dict[tuple[str, str], LineAcc] = {}
-        self.found: dict[str, ir.RowPlan | None] = {}
-        self.found_key: dict[str, str | None] = {}  # the same, the row's key only
-        prefix = self.table is not None and self.table.key_kind == "prefix"
-        self.key_length = max(self.lengths, default=0) if prefix else None
-        self.pure = pure(plan)
-
-    def find(self, short: str) -> ir.RowPlan | None:
-        """The table row for a key's first `key_length` chars (all of a value key), cached."""
-        assert self.table is not None
-        found = closures.lookup(self.table, self.rows, self.lengths, short)
-        if len(self.found) >= _CACHE_LIMIT:
-            self.found.clear()
-            self.found_key.clear()
-        self.found[short] = found
-        self.found_key[short] = None if found is None else found.key
-        return found
-
-
-# (rule, group, unit, net amount or None for line-level rules, amount paid incl. VAT or None,
-#  aggregate values (function, field, value))
-Rated = tuple["_Rule", str, closures.Unit, Decimal | None, Decimal | None, list[tuple[str, str, Decimal]]]
-
-
-def _walk(expr: ir.Expr) -> list[ir.Expr]:
-    found = [expr]
-    for arg in expr.args:
-        found += _walk(arg)
-    return found
-
-
-def _tables_of(expr: ir.Expr) -> list[str]:
-    found = [expr.table] if expr.op == "table" and expr.table else []
-    for arg in expr.args:
-        found += _tables_of(arg)
-    return found
-
-
-class _ProductRT:
-    def __init__(
-        self,
-        ci: int,
-        pi: int,
-        contract: ir.ContractPlan,
-        product: ir.ProductPlan,
-        period_label: str,
-        conversions: dict[str, Conversion] | None = None,
-    ) -> None:
-        self.ci, self.pi = ci, pi
-        self.contract = contract
-        # rated with its prices in units of account converted (the plan keeps them as written)
-        self.conversions = conversions or {}
-        if self.conversions:
-            product = converted_product(product, self.conversions, contract.currency)
-        self.product = product
-        self.integers = frozenset(f.name for f in contract.fields if f.type == "integer")
-        self.period: Period = period_bounds(period_label, contract.period, contract.time_zone)
-        tz = self.period.start.tzinfo
-        assert tz is not None
-        self.effective_from = _local_midnight(contract.effective_from, tz)
-        self.effective_until = _local_midnight(contract.effective_until, tz)
-        self.subscription = product.kind == "subscription"
-        # each subscriber's active days in the period, set when the subscriptions are settled:
-        # what `prorated by active days` prorates a minimum, a cap and a commitment by
-        self.active_days: dict[str, int] = {}
-        self.charges = [_Rule(i, "I", c, product) for i, c in enumerate(product.charges)]
-        self.payouts = [_Rule(i, "P", p, product) for i, p in enumerate(product.payouts)]
-        for rule in self.charges + self.payouts:
-            label = rule.plan.clause.label
-            rule.head = (rule.kind, contract.id, str(contract.version), product.name, label, str(rule.index))
-        # fast path: when a record is rated without the reference path, and the memo of prices
-        self.fast = at_defaults(product, PRODUCT_FIELDS) and (
-            (product.starts is not None and product.ends is not None)
-            if self.subscription
-            else all(r.pure for r in self.charges + self.payouts)
-        )
-        start, end = self.period.start, self.period.end
-        self.window = (
-            (None, end)
-            if self.subscription
-            else (max(self.effective_from, start), min(self.effective_until, end))
-        )
-        self.memo: dict[tuple[str | bool | None, ...], tuple[_Priced, ...]] = {}
 
 
 class OutOfPeriod(RecordProblem):
@@ -387,6 +260,8 @@ class Engine:
 
 class _FileContext(FastPaths):
     """Column positions and compiled predicates of one input file."""
+
+    engine: Engine  # the whole engine; its fast paths read only `fast._EngineState`
 
     def __init__(self, engine: Engine, file: str, index: dict[str, int]) -> None:
         self.engine = engine

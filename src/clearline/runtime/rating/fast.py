@@ -17,16 +17,27 @@ from collections.abc import Sequence
 from decimal import Decimal
 from itertools import chain, compress, repeat
 from operator import attrgetter, eq, is_, itemgetter
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from clearline.runtime.inputs.readers import Batch, Row
 from clearline.runtime.rating.accumulate import SAMPLE_SIZE, Event, LineAcc, RatedLine, RatedPrice, RatedRows
 from clearline.runtime.rating.closures import RecordProblem, RowPred, compile_run_pred, pred_fields
+from clearline.runtime.rating.products import _CACHE_LIMIT, Rated, _Priced, _ProductRT, _Rule
 
 if TYPE_CHECKING:
-    from clearline.runtime.rating.engine import Engine, Rated, _FileContext, _ProductRT, _Rule
+    from clearline.runtime.inputs.refdata import Customer
+    from clearline.runtime.rating.accumulate import Accumulated
 
 __all__ = ["FastPaths"]
+
+
+class _EngineState(Protocol):
+    """What the fast paths read of the engine (`engine.Engine`), without importing it."""
+
+    acc: Accumulated
+    candidates: set[str] | frozenset[str] | None
+    customers: dict[str, Customer] | None
+    seen: dict[str, tuple[str, int]]
 
 _ZERO = Decimal(0)
 
@@ -35,7 +46,7 @@ class FastPaths:
     """The fast paths of `_FileContext`, which sets the attributes below and
     gives the reference path (`record`, `settle_record`) and its lines."""
 
-    engine: Engine
+    engine: _EngineState
     file: str
     index: dict[str, int]
     i_id: int | None
@@ -52,6 +63,9 @@ class FastPaths:
     get_id: itemgetter[Any]
     get_ts: itemgetter[Any]
     get_cust: itemgetter[Any]
+    answered: dict[int, RowPred]  # per product (by id): its compiled predicates
+    starts: dict[int, RowPred]
+    ends: dict[int, RowPred]
 
     def record(
         self, line_no: int, row: Row, prepared: list[tuple[_ProductRT, RowPred]], out: RatedRows
@@ -70,6 +84,9 @@ class FastPaths:
         raise NotImplementedError
 
     def line_of(self, rule: _Rule, party: str, group: str) -> LineAcc:
+        raise NotImplementedError
+
+    def rate(self, p: _ProductRT, row: Row, ts: dt.datetime, rid: str) -> list[Rated] | Event:
         raise NotImplementedError
 
     @staticmethod
@@ -432,7 +449,6 @@ class FastPaths:
         return found
 
 
-_CACHE_LIMIT = 1 << 15  # entries of a memo or cache before it starts afresh (memory stays flat)
 _OFFSET = re.compile(r"[+-][0-9][0-9]:[0-9][0-9]")
 _NO_COLUMN = 1 << 62  # a column index past the end of every row
 
@@ -472,50 +488,10 @@ _GROUP = attrgetter("group")
 _KEY = attrgetter("key")
 
 
-class _Priced:
-    """One rule's result for a memo entry: what the reference path computed."""
-
-    __slots__ = (
-        "amount",
-        "by_day",
-        "charge",
-        "column",
-        "fixed",
-        "group",
-        "level",
-        "line",
-        "paid",
-        "quantity",
-        "rated",
-        "rule",
-        "unit",
-    )
-
-    def __init__(self, position: int, rated: Rated) -> None:
-        rule, _, unit, amount, paid, _ = rated
-        self.rule = rule
-        self.charge = rule.kind == "I"
-        self.unit = unit
-        self.quantity = unit.quantity
-        self.amount = _ZERO if amount is None else amount
-        self.paid = paid
-        self.by_day = rule.by_day and amount is not None
-        self.level = amount is None  # a line-level rule: priced when the line closes
-        group_by = rule.rate.group_by
-        # the line's group: with the price, or (column >= 0) from the record's field
-        self.column = -1 if group_by is None or group_by == "prefix" else position
-        self.group = (unit.row.key if unit.row else "") if group_by == "prefix" else ""
-        # the price part of its rated rows
-        self.rated = RatedPrice(format(unit.quantity, "f"), "" if amount is None else format(amount, "f"))
-        # a payout's line with the group from the price: the same line for every record
-        self.fixed = not self.charge and self.column < 0
-        self.line: LineAcc | None = None
-
-
 class _FastProduct:
     """A product as the fast path of one file sees it."""
 
-    def __init__(self, context: _FileContext, product: _ProductRT, match: RowPred) -> None:
+    def __init__(self, context: FastPaths, product: _ProductRT, match: RowPred) -> None:
         self.context = context
         self.product = product
         self.match = match

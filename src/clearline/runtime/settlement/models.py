@@ -14,7 +14,8 @@ from typing import Any
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT, Rounding, allocate, minor_unit, round_money
-from clearline.runtime.rating.engine import _ProductRT, line_id
+from clearline.runtime.rating.engine import line_id
+from clearline.runtime.rating.products import _ProductRT
 from clearline.runtime.settlement.waterfall import Step, StepResult, run_waterfall
 from clearline.tiers import Band
 

@@ -33,9 +33,9 @@ from clearline.runtime.rating.engine import (
     RatedRows,
     Reject,
     Routed,
-    _ProductRT,
     line_id,
 )
+from clearline.runtime.rating.products import _ProductRT
 from clearline.runtime.settlement import models
 
 if TYPE_CHECKING:
