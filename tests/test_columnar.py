@@ -121,6 +121,27 @@ def test_fleetiot_maximum_and_graduated_tiers_by_columns(tmp_path: Path) -> None
     assert by_columns(plans, usage) == 2
 
 
+def test_streamplus_events_by_columns(tmp_path: Path) -> None:
+    """C-1 activates on 17 March (15 of 31 days: 39.00 x 15/31 = 18.87), C-2 activates
+    on 1 March and deactivates on 11 March; an event that is neither (`pause`) is a
+    reject. The events of C-1 and C-2 by columns, the pause by the record paths."""
+    usage = tmp_path / "events.csv"
+    usage.write_text(
+        "record_id,timestamp,customer_id,product,event\n"
+        "S-1,2026-03-17T12:00:00+01:00,C-1,streamplus-premium,activate\n"
+        "S-2,2026-03-01T00:00:00+01:00,C-2,streamplus-premium,activate\n"
+        "S-3,2026-03-05T00:00:00+01:00,C-2,streamplus-premium,pause\n"
+        "S-4,2026-03-11T00:00:00+01:00,C-2,streamplus-premium,deactivate\n",
+        encoding="utf-8",
+    )
+    plans, _ = clearline.load_plans([CONTRACTS / "streamplus.contract"])
+    settle_both(plans, [usage], tmp_path, fx=DATA / "fx-rates.csv")
+    invoice = {r["party"]: r["amount"] for r in read_csv(tmp_path / "columnar" / "invoice_lines.csv")}
+    assert invoice["C-1"] == "18.87"
+    assert [r["record_id"] for r in read_csv(tmp_path / "columnar" / "rejects.csv")] == ["S-3"]
+    assert by_columns(plans, usage) == 3
+
+
 def test_nordcarrier_prefixes_by_columns(tmp_path: Path) -> None:
     """NordCarrier's bundled CDRs: the same folder, and the answered, in-table ones by columns."""
     plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract"])
@@ -209,10 +230,11 @@ def test_compile_paths_says_which_rules_run_columnar() -> None:
     result = CliRunner().invoke(app, ["compile", str(CONTRACTS / "streamplus.contract"), "--paths"])
     assert result.exit_code == 0
     report = result.stdout[result.stdout.index("columnar engine of SP-2026") :].splitlines()
-    assert report[1] == (
-        "  product streamplus: per record: a subscription: its events go record by record, "
-        "priced per subscriber at the close"
-    )
+    assert report[1:] == [
+        "  product streamplus: columnar (its start and end events)",
+        "    charge [3.1 Retail price]: priced per subscriber at the close",
+        "    payout [4.2 Revenue share]: priced per subscriber at the close",
+    ]
     result = CliRunner().invoke(app, ["compile", str(CONTRACTS / "gamestudio.contract"), "--paths"])
     report = result.stdout[result.stdout.index("columnar engine of GS-2026") :].splitlines()
     assert report[1:] == ["  product games: columnar", "    charge [5.1 Purchases]: columnar"]

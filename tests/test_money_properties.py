@@ -1,10 +1,12 @@
 """Laws of converted splits (issue 9), over random contracts: for random split
 shares (percentages, fractions, equal) and random conversions, each partner's
 converted amount is its settlement-currency amount times the rate, rounded once
-as declared; and conservation holds in the settlement currency."""
+as declared; and conservation holds in the settlement currency. The columnar
+engine (with polars installed) writes the same run folder."""
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import textwrap
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from clearline.money import CONTEXT, MINOR_UNITS, Rounding, round_money
 from clearline.source import SourceFile
 from conftest import read_csv
 
+COLUMNAR = importlib.util.find_spec("polars") is not None  # the columnar extra
 TARGETS = ["USD", "JPY", "BHD", "GBP"]  # 2, 0, 3 and 2 minor digits
 MODES = ["half up", "half even", "down", "up"]
 
@@ -122,6 +125,12 @@ def test_converted_split_shares_are_converted_once_and_money_is_conserved(
         plan = clearline.plan(SourceFile.read(base / "c.contract"))
         result = clearline.run([plan], [base / "u.csv"], "2026-03", fx=base / "fx.csv", out=base / "out")
         assert result.ok
+        if COLUMNAR:  # the columnar engine writes the same folder, byte for byte
+            clearline.run(
+                [plan], [base / "u.csv"], "2026-03", fx=base / "fx.csv", out=base / "col", engine="columnar"
+            )
+            for path in (base / "out").iterdir():
+                assert path.read_bytes() == (base / "col" / path.name).read_bytes(), path.name
         net = sum(values, Decimal(0))
         payouts = read_csv(base / "out" / "payout_lines.csv")
         retained = read_csv(base / "out" / "retained_lines.csv")

@@ -113,10 +113,12 @@ def columnar_reason(plan: ir.ChargePlan | ir.PayoutPlan) -> str | None:
 
 def product_reason(product: ir.ProductPlan) -> str | None:
     """None when the product's records can run columnar, else why not."""
-    if product.kind == "subscription":
-        return "a subscription: its events go record by record, priced per subscriber at the close"
     if not at_defaults(product, PRODUCT_FIELDS):
         return "the product sets what the columnar engine does not know (refunds, say)"
+    if product.kind == "subscription":
+        if product.starts is None or product.ends is None:
+            return "a subscription without both a start and an end event"
+        return None  # its events by columns; its rules price each subscriber at the close
     rules: list[ir.ChargePlan | ir.PayoutPlan] = [*product.charges, *product.payouts]
     slow = [r.clause.label for r in rules if columnar_reason(r) is not None]
     if slow:
@@ -301,7 +303,9 @@ class _Product:
         needed += [c for _, _, c in self.tabled]
         needed += [index.get(f) for f in self.fields]
         needed += [index.get(r.rate.group_by) for r in self.rules if r.rate.group_by not in (None, "prefix")]
-        self.ok = None not in needed  # else every record of it goes by the record paths
+        # else every record of it goes by the record paths (a subscription's events read
+        # no rule's fields: its rules price each subscriber at the close)
+        self.ok = p.subscription or None not in needed
         # every rule priced once per line from its totals, with no table: a record adds its
         # billed quantity and field values, computed here in scaled integers (`_Vector`)
         self.vector = all(
@@ -430,9 +434,12 @@ class _Columns:
             mine = frame.filter(pl.col("_p") == c.position)
             if mine.height == 0:
                 continue
-            if c.vector:
+            entries: list[Any] = []
+            if c.p.subscription:
+                mine = _event_columns(ctx, c, mine)
+                good = pl.col("_valid")
+            elif c.vector:
                 mine = _vector_columns(ctx, c, mine)
-                entries: list[Any] = []
                 good = pl.col("_valid")
             else:
                 codes, entries = self.price(c, mine)
@@ -462,7 +469,10 @@ class _Columns:
             self.by_columns += mine.height
         rated_of: dict[int, tuple[list[str], list[Any], list[Any]]] = {}
         for position, (c, mine, entries) in parts.items():
-            if c.vector:
+            if c.p.subscription:
+                self.add_events(c, mine, c_id, c_cust)
+                rated_of[position] = ([], [], [])
+            elif c.vector:
                 rated_of[position] = self.add_vector(c, mine, c_id, c_cust)
             else:
                 rated_of[position] = self.add(c, mine, entries, c_id, c_cust)
@@ -479,7 +489,8 @@ class _Columns:
                 done += length
             elif position >= 0:
                 ids_k, lines_k, prices_k = rated_of[position]
-                k = len(self.by_position[position].rules)
+                product = self.by_position[position]
+                k = 0 if product.p.subscription else len(product.rules)  # events: no rated rows yet
                 lo = cursor[position]
                 out.ids += ids_k[lo * k : (lo + length) * k]
                 out.lines += lines_k[lo * k : (lo + length) * k]
@@ -651,6 +662,23 @@ class _Columns:
         out_lines = [x for row in zip(*rated_lines, strict=True) for x in row]
         out_prices = [x for row in zip(*rated_prices, strict=True) for x in row]
         return out_ids, out_lines, out_prices
+
+    def add_events(self, c: _Product, mine: pl.DataFrame, c_id: str, c_cust: str) -> None:
+        """A subscription's start and end events, per customer in file order (priced per
+        subscriber when the period closes, as `settle_record` keeps them)."""
+        import polars as pl
+
+        assert self.ctx.i_ts is not None
+        by_customer = self.ctx.engine.acc.events.setdefault((c.p.ci, c.p.pi), {})
+        parse = dt.datetime.fromisoformat
+        grouped = mine.group_by(c_cust, maintain_order=True).agg(
+            pl.col(f"c{self.ctx.i_ts}"), pl.col(c_id), pl.col("_start")
+        )
+        for customer, texts, rids, starts in grouped.iter_rows():
+            events = by_customer.get(customer)
+            if events is None:
+                events = by_customer[customer] = []
+            events += map(Event, map(parse, texts), rids, starts)
 
     def lines_of(self, rule: _Rule, mine: pl.DataFrame, c_cust: str) -> tuple[list[LineAcc], pl.Series]:
         """The lines of a rule's records (by party and group), and each record's line code."""
@@ -828,6 +856,22 @@ def _scaled(whole: pl.Expr, frac: pl.Expr, scale: int) -> pl.Expr:
     return cast("pl.Expr", value)
 
 
+def _event_columns(ctx: _FileContext, c: _Product, mine: pl.DataFrame) -> pl.DataFrame:
+    """A subscription's records: `_start` true for a start event, false for an end, and
+    `_valid` false where neither (or a predicate raised): the record paths reject it."""
+    import polars as pl
+
+    plan = c.p.product
+    assert plan.starts is not None and plan.ends is not None
+    never: Callable[[Row], bool] = lambda r: False  # noqa: E731
+    starts = _predicate(mine, plan.starts, ctx.index, ctx.starts.get(id(c.p), never))
+    ends = _predicate(mine, plan.ends, ctx.index, ctx.ends.get(id(c.p), never))
+    mine = mine.with_columns(starts.alias("_s"), ends.alias("_n"))
+    start, end = pl.col("_s"), pl.col("_n")
+    valid = start.is_not_null() & (start | (end.is_not_null() & end))  # ends asked only if not a start
+    return mine.with_columns(start.fill_null(False).alias("_start"), valid.fill_null(False).alias("_valid"))
+
+
 def _vector_columns(ctx: _FileContext, c: _Product, mine: pl.DataFrame) -> pl.DataFrame:
     """A product of line-level rules (`_Product.vector`): per record the checks of the
     reference rating (`_rate`) on its quantity and fields, and per rule the billed
@@ -1000,12 +1044,15 @@ def format_columnar(plan: ir.ContractPlan) -> str:
     lines = [f"columnar engine of {plan.id} (--engine columnar; per record: the engine's record paths)"]
     for product in plan.products:
         why = product_reason(product)
-        lines.append(f"  product {product.name}: " + (COLUMNAR if why is None else f"per record: {why}"))
+        events = product.kind == "subscription"
+        state = COLUMNAR + (" (its start and end events)" if events else "")
+        lines.append(f"  product {product.name}: " + (state if why is None else f"per record: {why}"))
         for kind, rules in (("charge", product.charges), ("payout", product.payouts)):
             for rule in rules:
+                if events:  # read no record: each subscriber's period, when the period closes
+                    lines.append(f"    {kind} [{rule.clause.label}]: priced per subscriber at the close")
+                    continue
                 reason = columnar_reason(rule)
-                if reason is None and product.kind == "subscription":
-                    reason = "priced per subscriber when the period closes"
                 state = COLUMNAR if reason is None else f"per record: {reason}"
                 lines.append(f"    {kind} [{rule.clause.label}]: {state}")
     return "\n".join(lines) + "\n"
