@@ -5,6 +5,7 @@ closed from what the service accepted is byte for byte `simulate` over those rec
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import re
@@ -549,3 +550,65 @@ def test_an_activation_for_an_earlier_period_shows_on_the_bill_so_far(server: Se
         assert server.post([subscriptions["SP-0001"]])[0]["period"] == "2026-01"
         bill = c.get("/v1/customers/C-1001/periods/2026-03").json()
     assert [ln["amount"] for ln in bill["lines"] if ln["clause"] == "3.1 Retail price"] == ["39.00"]
+
+
+def test_refunds_are_checked_against_the_ledger_as_the_close_checks_them(tmp_path: Path) -> None:
+    """The refund contract of tests/test_ledger_refunds.py. March: M-1..M-4 of 10,000.00, the
+    studio 60% x 30,000.00 + 70% x 10,000.00 = 25,000.00, closed. Then R-1 refunds M-2
+    (-5,000.00): rated; the studio's March is now 60% x 30,000.00 + 70% x 5,000.00 =
+    21,500.00, an adjustment of -3,500.00. R-2 refunds M-9 (never settled) and R-3 refunds M-2
+    again: refused with the reasons and code the close gives them in its rejects.csv."""
+    from test_ledger_refunds import REFUNDS
+
+    (tmp_path / "refunds.contract").write_text(REFUNDS, encoding="utf-8")
+    ledger = str(tmp_path / "ledger.db")
+    s = Server(tmp_path, ledger, [tmp_path / "refunds.contract"]).start()
+
+    def sale(rid: str, day: int, customer: str, amount: str, refund_of: str = "") -> dict[str, str]:
+        when = f"2026-03-{day:02d}T10:00:00+01:00"
+        return {
+            "record_id": rid,
+            "timestamp": when,
+            "customer_id": customer,
+            "service": "sale",
+            "amount": amount,
+            "refund_of": refund_of,
+        }
+
+    try:
+        march = [sale(f"M-{i}", i, "C-1002" if i % 2 else "C-1001", "10000.00") for i in range(1, 5)]
+        assert all(r["status"] == "rated" for r in s.post(march))
+        closed = _cli(
+            "close", "--period", "2026-03", "--ledger", ledger, "--out", str(tmp_path / "c1"), cwd=tmp_path
+        )
+        assert closed.returncode == 0, closed.stderr
+        out = s.post(
+            [
+                sale("R-1", 20, "C-1001", "-5000.00", "M-2"),
+                sale("R-2", 21, "C-1001", "-10.00", "M-9"),
+                sale("R-3", 22, "C-1001", "-5000.00", "M-2"),
+            ]
+        )
+        assert (out[0]["status"], [p["amount"] for p in out[0]["rated"] if p["clause"] == "1 Price"]) == (
+            "rated",
+            ["-5000.00"],
+        )
+        answers = {r["record_id"]: (r["code"], r["reason"]) for r in out[1:]}
+        assert answers == {
+            "R-2": (codes.REJECT_REFUND, "refunds M-9, which no closed period settled"),
+            "R-3": (codes.REJECT_REFUND, "refunds M-2, already refunded by R-1 in this run"),
+        }
+        with s.client() as c:
+            studio = c.get("/v1/parties/studio/periods/2026-03").json()
+        assert [(a["issued"], a["total"], a["amount"]) for a in studio["adjustments"]] == [
+            ("25000.00", "21500.00", "-3500.00")
+        ]
+    finally:
+        s.stop()
+    again = _cli(
+        "close", "--period", "2026-03", "--ledger", ledger, "--out", str(tmp_path / "c2"), cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    with (tmp_path / "c2" / "rejects.csv").open(encoding="utf-8", newline="") as handle:
+        rejects = {r["record_id"]: (r["code"], r["reason"]) for r in csv.DictReader(handle)}
+    assert rejects == answers

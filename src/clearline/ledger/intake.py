@@ -34,6 +34,7 @@ __all__ = [
     "earlier",
     "inputs",
     "pending",
+    "refunded_in",
     "state_of",
 ]
 
@@ -112,6 +113,22 @@ def settled_in(conn: Connection, record_ids: Iterable[str]) -> dict[str, str]:
             query.where(RECORDS.c.record_id.in_(ids[start : start + 500]))
         ):
             found[rid] = Settled(rid, period, document, run_path).describe()
+    return found
+
+
+def refunded_in(conn: Connection, record_ids: Iterable[str]) -> dict[str, Settled]:
+    """Refunded record id -> the settled refund that refunds it (`Ledger.refunded` in the
+    caller's transaction)."""
+    ids = sorted(set(record_ids))
+    found: dict[str, Settled] = {}
+    query = sa.select(
+        RECORDS.c.refunds, RECORDS.c.record_id, RECORDS.c.period, RECORDS.c.document, CLOSES.c.run_path
+    ).join(CLOSES, CLOSES.c.seq == RECORDS.c.close_seq)
+    for start in range(0, len(ids), 500):
+        for refunded, rid, period, document, run_path in conn.execute(
+            query.where(RECORDS.c.refunds.in_(ids[start : start + 500]))
+        ):
+            found[refunded] = Settled(rid, period, document, run_path)
     return found
 
 

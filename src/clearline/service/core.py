@@ -37,7 +37,7 @@ from clearline.ledger.store import Ledger
 from clearline.runtime.inputs.refdata import read_customers
 from clearline.runtime.settlement.prior import Prior
 from clearline.runtime.settlement.settle import Settlement
-from clearline.service.rater import Rater, Verdict, lifecycle_events, record_line
+from clearline.service.rater import Rater, RefundLedger, Verdict, lifecycle_events, record_line
 from clearline.source import SourceFile
 
 __all__ = ["PeriodUsage", "Preview", "Service", "materialise", "period_usage", "without"]
@@ -184,7 +184,10 @@ class Service:
         pending = intake.pending(self.ledger)
         for start in range(0, len(pending), GROUP_LIMIT):
             chunk = pending[start : start + GROUP_LIMIT]
-            verdicts = self.rater.rate_many([json.loads(item.line) for item in chunk], {})
+            records = [json.loads(item.line) for item in chunk]
+            with self.ledger._transaction() as conn:
+                refunds = self._refund_ledger(conn, records)
+            verdicts = self.rater.rate_many(records, {}, refunds)
             for item, verdict in zip(chunk, verdicts, strict=True):
                 if not verdict.accepted or verdict.period != item.period:  # a bug: say so, loudly
                     raise RuntimeError(f"intake record {item.seq} does not replay as accepted")
@@ -237,6 +240,17 @@ class Service:
                 except Exception:  # the next group tries again
                     self.closes = -1
 
+    def _refund_ledger(self, conn: Any, records: list[dict[str, str | None]]) -> RefundLedger | None:
+        """The ledger's part in the refunds among `records`, in the caller's transaction."""
+        targets = self.rater.refund_targets(records) if self.rater.refund_fields else set()
+        if not targets or not self.closes:  # nothing closed: nothing settled, nothing refunded
+            return None
+        refunded = intake.refunded_in(conn, targets)
+        return RefundLedger(
+            frozenset(intake.settled_in(conn, targets)),
+            {t: (s.record_id, s.period, s.document) for t, s in refunded.items()},
+        )
+
     def _commit(self, group: list[_Job]) -> None:
         if group[0].action is not None:
             group[0].action()
@@ -254,7 +268,7 @@ class Service:
                 else:
                     # no close yet: nothing settled (this transaction saw the count)
                     settled = intake.settled_in(conn, ids) if self.closes else {}
-                    verdicts = self.rater.rate_many(flat, settled)
+                    verdicts = self.rater.rate_many(flat, settled, self._refund_ledger(conn, flat))
                     for record, verdict in zip(flat, verdicts, strict=True):
                         if verdict.accepted:
                             rows.append((verdict.period, verdict.record_id, record_line(record)))

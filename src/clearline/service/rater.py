@@ -32,7 +32,15 @@ from clearline.runtime.inputs.readers import Batch
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating.engine import Engine
 
-__all__ = ["RatedPart", "Rater", "Verdict", "intake_file", "lifecycle_events", "record_line"]
+__all__ = [
+    "RatedPart",
+    "Rater",
+    "RefundLedger",
+    "Verdict",
+    "intake_file",
+    "lifecycle_events",
+    "record_line",
+]
 
 
 def intake_file(period: str) -> str:
@@ -66,6 +74,15 @@ class Verdict:
     rated: list[RatedPart] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class RefundLedger:
+    """What the ledger says of the records refunds name: those a close settled, and those a
+    settled refund refunds already (-> that refund's id, period and document)."""
+
+    settled: frozenset[str] = frozenset()
+    refunded: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+
 class Rater:
     """Per-period engines over the accepted records; `rate` answers and accepts."""
 
@@ -74,11 +91,19 @@ class Rater:
         self.customers = customers
         self.engines: dict[str, Engine] = {}
         self.lines: dict[str, int] = {}  # period -> records accepted since its last close
+        # products that `accepts refunds of FIELD`: the fields, and per period the record each
+        # accepted refund refunded -> that refund (a second refund of it is refused)
+        self.refund_fields = sorted(
+            {p.refund_field for c in self.plans for p in c.products if p.refund_field}
+        )
+        self.first_refund: dict[str, dict[str, str]] = {}
 
     def engine(self, period: str) -> Engine:
         found = self.engines.get(period)
         if found is None:
-            found = self.engines[period] = Engine(self.plans, period, self.customers, None)
+            # with refund products, each refund's check is set (`_refund`) before it is fed
+            refunds: dict[str, str] | None = {} if self.refund_fields else None
+            found = self.engines[period] = Engine(self.plans, period, self.customers, None, refunds=refunds)
             self.lines[period] = 0
         return found
 
@@ -86,6 +111,7 @@ class Rater:
         """Forget a period's records: a close took them (late ones start afresh)."""
         self.engines.pop(period, None)
         self.lines.pop(period, None)
+        self.first_refund.pop(period, None)
 
     def period_of(self, record: dict[str, str | None]) -> str:
         """The period a record's timestamp falls in, by the first contract in force then
@@ -109,7 +135,74 @@ class Rater:
         """Rate one record; `settled`: where the ledger settled its id, if it did."""
         return self.rate_many([record], {} if settled is None else {str(record.get("record_id")): settled})[0]
 
-    def rate_many(self, records: Sequence[dict[str, str | None]], settled: dict[str, str]) -> list[Verdict]:
+    def refund_targets(self, records: Sequence[dict[str, str | None]]) -> set[str]:
+        """The record ids the records' refund fields name (to look up in the ledger)."""
+        return {t for r in records for _, t in self._refund_pairs(r)}
+
+    def _refund_pairs(self, record: dict[str, str | None]) -> list[tuple[str, str]]:
+        rid = record.get("record_id")
+        if not rid:
+            return []
+        return [(rid, t) for name in self.refund_fields if (t := record.get(name))]
+
+    def rate_many(
+        self,
+        records: Sequence[dict[str, str | None]],
+        settled: dict[str, str],
+        refunds: RefundLedger | None = None,
+    ) -> list[Verdict]:
+        """Rate records in order; `settled`: record id -> where the ledger settled it;
+        `refunds`: the ledger's part in the refunds the records make. A record naming a
+        refunded record is rated alone, its check made as `simulate --ledger` makes it over
+        the period's intake file (`ledger.resettle.refunds_for`)."""
+        if not self.refund_fields:
+            return self._rate_many(records, settled)
+        out: list[Verdict] = []
+        run: list[dict[str, str | None]] = []
+        for record in records:
+            pairs = self._refund_pairs(record)
+            if not pairs:
+                run.append(record)
+                continue
+            if run:
+                out += self._rate_many(run, settled)
+                run = []
+            out.append(self._refund(record, pairs, settled, refunds or RefundLedger()))
+        if run:
+            out += self._rate_many(run, settled)
+        return out
+
+    def _refund(
+        self,
+        record: dict[str, str | None],
+        pairs: list[tuple[str, str]],
+        settled: dict[str, str],
+        ledger: RefundLedger,
+    ) -> Verdict:
+        period = self.period_of(record)
+        first = self.first_refund.setdefault(period, {})
+        taken: dict[str, str] = {}
+        check = ""
+        for rid, refunded in pairs:
+            if refunded not in ledger.settled:
+                check = f"refunds {refunded}, which no closed period settled"
+            elif refunded in ledger.refunded:
+                by, when, document = ledger.refunded[refunded]
+                check = f"refunds {refunded}, already refunded by {by} in {when}, document {document}"
+            elif first.get(refunded, taken.setdefault(refunded, rid)) != rid:
+                check = f"refunds {refunded}, already refunded by {first[refunded]} in this run"
+            else:
+                check = ""
+        refunds = self.engine(period).refunds
+        assert refunds is not None  # made with refund products
+        refunds[pairs[0][0]] = check
+        verdict = self._rate_many([record], settled)[0]
+        if verdict.accepted:  # in the period's intake file: the close counts it the same way
+            for refunded, rid in taken.items():
+                first.setdefault(refunded, rid)
+        return verdict
+
+    def _rate_many(self, records: Sequence[dict[str, str | None]], settled: dict[str, str]) -> list[Verdict]:
         """Rate records in order, the admitted ones of each period as one batch (the engine's
         fast paths); `settled`: record id -> where the ledger settled it."""
         verdicts: list[Verdict | None] = [None] * len(records)
