@@ -513,8 +513,12 @@ class _Columns:
             short = pl.col(f"c{col}")
             if rule.key_length is not None:
                 short = short.str.slice(0, rule.key_length)
-            mine = mine.with_columns(short.alias(f"_t{k}"))
-            key_cols.append(f"_t{k}")
+            mine = mine.with_columns(short.alias(f"_s{k}"))
+            shorts = mine.select(f"_s{k}").unique()
+            found = [_found(rule, text) for text in shorts[f"_s{k}"].to_list()]
+            shorts = shorts.with_columns(pl.Series(f"_t{k}", found, dtype=pl.String))
+            mine = mine.join(shorts, on=f"_s{k}", how="left", maintain_order="left", nulls_equal=True)
+            key_cols.append(f"_t{k}")  # the table row's key; null: the reference rejects it
         key_cols += [f"c{ctx.index[f]}" for f in c.fields]
         reps = mine.with_row_index("_j").unique(subset=key_cols, keep="first", maintain_order=True)
         reps = reps.select(["_j", *key_cols])
@@ -549,21 +553,9 @@ class _Columns:
         i = 2 if c.i_qty is not None else 1
         if values[i - 1] is None:  # `answered when` raised: the reference path rejects it
             return None
-        key = list(values[:i])
-        for (_, rule, _), short in zip(c.tabled, values[i : i + len(c.tabled)], strict=True):
-            assert isinstance(short, str)
-            if not short:
-                return None
-            try:
-                found = rule.found_key[short]
-            except KeyError:
-                rule.find(short)
-                found = rule.found_key[short]
-            if found is None:
-                return None
-            key.append(found)
-        key += values[i + len(c.tabled) :]
-        return tuple(key)
+        if None in values[i : i + len(c.tabled)]:  # a table key empty, or with no row
+            return None
+        return tuple(values)
 
     def entry(
         self, c: _Product, key: tuple[object, ...], row: Row
@@ -922,6 +914,18 @@ def _vector_columns(ctx: _FileContext, c: _Product, mine: pl.DataFrame) -> pl.Da
             written = pl.when(plain).then(pl.col("_qt")).otherwise(whole_billed.cast(pl.String))
         mine = mine.with_columns(billed.alias(f"_b{k}"), places.alias(f"_bd{k}"), written.alias(f"_bt{k}"))
     return mine.with_columns(valid.fill_null(False).alias("_valid"))
+
+
+def _found(rule: _Rule, short: str) -> str | None:
+    """The key of the table row a record's key finds (by its first `key_length`
+    characters), None when it is empty or finds none (the reference rejects it)."""
+    if not short:
+        return None
+    try:
+        return rule.found_key[short]
+    except KeyError:
+        rule.find(short)
+        return rule.found_key[short]
 
 
 _UNMATCHED = -2  # a block's record no product matches (-1: by the record paths; N: product N)

@@ -39,6 +39,7 @@ class _EngineState(Protocol):
     customers: dict[str, Customer] | None
     seen: dict[str, tuple[str, int]]
 
+
 _ZERO = Decimal(0)
 
 
