@@ -686,3 +686,38 @@ def test_units_of_its_own_are_checked() -> None:
     assert [(c, m) for c, m, _ in errors(builtin)] == [(codes.DUPLICATE_NAME, "`minute` is a built-in unit")]
     other = SEATS.replace("12.50 PLN per seat", "12.50 PLN per minute")
     assert [c for c, _, _ in errors(other)] == [codes.UNIT_MISMATCH]
+
+
+def test_a_package_price_shows_as_per_block_on_the_invoice(tmp_path: Path) -> None:
+    """0.50 PLN per started block of 100 MB, counted per record: C1's 150 MB are 2 blocks,
+    1.00 PLN; C2's 30 + 30 MB are 1 + 1 blocks, 1.00 PLN. The invoice says 'per block of
+    100 MB' (it said 'per megabyte', and 150 MB × 0.50 is not 1.00)."""
+    from clearline.reports import render_reports
+
+    body = """
+  usage fields { service text }
+  product data "Data" {
+    matches service = "data"
+    measured in MB
+    clause "1 Data" {
+      charge customer 0.50 PLN per block of 100 MB
+      round each line half up to 0.01
+    }
+  }
+"""
+    usage = """\
+        record_id,timestamp,customer_id,service,quantity
+        D1,2026-03-02T10:00:00+01:00,C1,data,150
+        D2,2026-03-03T10:00:00+01:00,C2,data,30
+        D3,2026-03-04T10:00:00+01:00,C2,data,30
+    """
+    customers = "customer_id,name,country,language,currency\nC1,Jan,PL,pl,PLN\nC2,John,PL,en,PLN\n"
+    out = settle(tmp_path, contract("DB-1", "PLN", body), {"u.csv": usage}, customers=customers)
+    render_reports(out, tmp_path / "docs", formats=["md"])
+
+    def row(name: str) -> str:
+        text = (tmp_path / "docs" / name).read_text(encoding="utf-8").replace("\xa0", " ")
+        return next(line for line in text.splitlines() if line.startswith("| Data"))
+
+    assert "| 150 MB | 0,50 zł za pakiet 100 MB | 1,00 zł |" in row("invoice-2026-03-C1.md")
+    assert "| 60 MB | PLN 0.50 per block of 100 MB | PLN 1.00 |" in row("invoice-2026-03-C2.md")

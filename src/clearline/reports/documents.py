@@ -323,7 +323,10 @@ def _price_unit(run: RunData, line: LineRow) -> str | None:
     found: set[str] = set()
     for rule in _rules(run, line):
         expr = rule.rate.expr
-        if expr.op == "per" and expr.unit:
+        if expr.op == "per" and expr.unit and expr.size is not None:
+            # a package price: per started block, never per unit (`per block of 100 MB`)
+            found.add(f"block:{format(expr.size, 'f')}:{expr.unit}")
+        elif expr.op == "per" and expr.unit:
             found.add(expr.unit)
         elif expr.op == "table" and product is not None:
             for table in product.tables:

@@ -199,6 +199,10 @@ class Formatter:
         if price is None:
             return ""
         text = self.money(price, currency)
+        if per and per.startswith("block:"):  # a package price: `0,50 zł za pakiet 100 MB`
+            _, size, unit = per.split(":", 2)
+            block = self.quantity(Decimal(size), unit)
+            return self._t.gettext("%(price)s per block of %(size)s") % {"price": text, "size": block}
         found = _CLDR_UNITS.get(_canonical(per or ""))
         if found is None and per and not units.builtin(per):
             return f"{text}/{per}"  # a unit of the contract's own, by its name: `12.50 zł/seat`
