@@ -281,3 +281,26 @@ def test_line_level_quantities_written_every_way(tmp_path: Path) -> None:
     plans, _ = clearline.load_plans([CONTRACTS / "fleetiot.contract"])
     settle_both(plans, [usage], tmp_path)
     assert by_columns(plans, usage) > 0
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_duplicates_among_bloom_candidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids out of order with the pre-scan's Bloom filter on (as for a large file): only
+    the candidates are remembered, and each duplicate is rejected where the reference
+    rejects it, naming the first reading (G-3 at lines 4 and 10, G-5 at 6 and 12)."""
+    from clearline.runtime.inputs import duplicates
+
+    scan = duplicates.duplicate_candidates
+    monkeypatch.setattr(duplicates, "duplicate_candidates", lambda paths: scan(paths, exact_below=0))
+    order = [7, 2, 3, 1, 5, 9, 8, 4, 3, 6, 5, 0]
+    lines = [
+        f"G-{i},2026-03-0{1 + k % 9}T10:00:00+01:00,C-1,carrier-billing,gamestudio,9.99,PLN"
+        for k, i in enumerate(order)
+    ]
+    usage = tmp_path / "games.csv"
+    usage.write_text(GAMES + "\n".join(lines) + "\n", encoding="utf-8")
+    assert scan([usage], exact_below=0)  # some candidates (a superset of G-3 and G-5)
+    plans, _ = clearline.load_plans([CONTRACTS / "gamestudio.contract"])
+    settle_both(plans, [usage], tmp_path)
+    rejects = read_csv(tmp_path / "columnar" / "rejects.csv")
+    assert [(r["record_id"], r["line"]) for r in rejects] == [("G-3", "10"), ("G-5", "12")]

@@ -326,6 +326,7 @@ class _Columns:
         self.ctx = ctx
         self.width = width  # the file's columns (c0, c1, ... in the blocks' frames)
         self.by_columns = 0  # records rated by columns (the tests look)
+        self.candidates: pl.Series | None = None  # the engine's duplicate candidates
         self.products: list[_Product] = []
         for position, fast in enumerate(ctx.fast):
             p = fast.product
@@ -365,10 +366,9 @@ class _Columns:
         form = (
             (pl.col(c_id) != "")
             & (ts.str.len_bytes() == 25)
-            & ts.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$")
-            & (ts.str.slice(11, 2) <= "23")
-            & (ts.str.slice(14, 2) <= "59")
-            & (ts.str.slice(17, 2) <= "59")
+            & ts.str.contains(
+                r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9][+-][0-9]{2}:[0-9]{2}$"
+            )
         )
         frame = frame.with_row_index("_i").with_columns(
             form.alias("_ok"), ts.str.slice(0, 10).alias("_day"), ts.str.slice(19).alias("_off")
@@ -381,14 +381,19 @@ class _Columns:
         ok = pl.col("_ok") & ~pl.col("_day").is_in(bad_days) & pl.col("_off").is_in(good_offsets)
         # duplicates: an id remembered is ordinary only when read once here and never before
         candidates, seen = engine.candidates, engine.seen
-        ids = frame[c_id]
         if candidates is None:
             remembered = pl.lit(True)
+        elif not candidates:  # the ids increase: none is read twice, none is remembered
+            remembered = pl.lit(False)
         else:
-            hits = candidates.intersection(ids.unique().to_list()) if candidates else set()
-            remembered = pl.col(c_id).is_in(list(hits)) if hits else pl.lit(False)
-        before = [rid for rid in ids.unique().to_list() if rid in seen] if seen else []
-        ok = ok & ~(remembered & (pl.col(c_id).is_in(before) | pl.col(c_id).is_duplicated()))
+            if self.candidates is None or len(self.candidates) != len(candidates):
+                self.candidates = pl.Series(list(candidates), dtype=pl.String)
+            remembered = pl.col(c_id).is_in(self.candidates.implode())
+        if candidates is None or candidates:
+            kept = frame.filter(remembered)[c_id]
+            twice = kept.filter(kept.is_duplicated()).unique().to_list()
+            twice += [rid for rid in kept.to_list() if rid in seen] if seen else []
+            ok = ok & ~(remembered & pl.col(c_id).is_in(twice))
         # the product: exactly one matches, a columnar one, with the time inside its window
         matched = [
             _predicate(frame, fast.product.product.matches, ctx.index, fast.match) for fast in ctx.fast
