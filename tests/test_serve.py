@@ -612,3 +612,46 @@ def test_refunds_are_checked_against_the_ledger_as_the_close_checks_them(tmp_pat
     with (tmp_path / "c2" / "rejects.csv").open(encoding="utf-8", newline="") as handle:
         rejects = {r["record_id"]: (r["code"], r["reason"]) for r in csv.DictReader(handle)}
     assert rejects == answers
+
+
+def test_a_record_of_a_period_past_its_late_usage_window_is_refused(tmp_path: Path) -> None:
+    """GameStudio takes late usage for the default one period: February closed, then March
+    closed, February takes no more records. One sent is refused with the ledger's reason
+    (E0839) and not accepted, so February's intake holds nothing its close would refuse;
+    a March record is still a late record, accepted (March: only itself closed since)."""
+    ledger = str(tmp_path / "ledger.db")
+    s = Server(tmp_path, ledger, [CONTRACTS / "gamestudio.contract"]).start()
+
+    def purchase(rid: str, when: str) -> dict[str, str]:
+        return {
+            "record_id": rid,
+            "timestamp": when,
+            "customer_id": "C-1002",
+            "service": "carrier-billing",
+            "merchant": "gamestudio",
+            "amount": "24.60",
+            "currency": "PLN",
+        }
+
+    try:
+        s.post([purchase("F-1", "2026-02-10T10:00:00+01:00"), purchase("M-1", "2026-03-10T10:00:00+01:00")])
+        for period in ("2026-02", "2026-03"):
+            done = _cli(
+                "close", "--period", period, "--ledger", ledger, "--out", str(tmp_path / period), cwd=tmp_path
+            )
+            assert done.returncode == 0, done.stderr
+        late_feb, late_march = s.post(
+            [purchase("F-2", "2026-02-11T10:00:00+01:00"), purchase("M-2", "2026-03-11T10:00:00+01:00")]
+        )
+        assert (late_feb["status"], late_feb["accepted"], late_feb["code"]) == (
+            "rejected",
+            False,
+            codes.REJECT_PAST_LATE_WINDOW,
+        )
+        assert late_feb["reason"] == (
+            "GS-2026 2026-02 is past its late-usage window (the default window of 1 period(s)): "
+            "2026-03 closed since"
+        )
+        assert (late_march["status"], late_march["accepted"]) == ("rated", True)
+    finally:
+        s.stop()

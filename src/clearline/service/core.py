@@ -179,6 +179,8 @@ class Service:
 
     def rebuild(self) -> None:
         """The engines from the ledger's intake: every accepted record not closed, in order."""
+        from clearline.ledger.resettle import too_late
+
         self.rater = Rater(self.plans, self.customers)
         self.closes = self._closes_now()
         pending = intake.pending(self.ledger)
@@ -191,6 +193,11 @@ class Service:
             for item, verdict in zip(chunk, verdicts, strict=True):
                 if not verdict.accepted or verdict.period != item.period:  # a bug: say so, loudly
                     raise RuntimeError(f"intake record {item.seq} does not replay as accepted")
+        # after the replay: a record accepted before its period fell out of the window stays
+        # accepted (its period's close is then refused, E0711, as `simulate --ledger` is)
+        if self.closes:
+            for key, why in too_late(self.ledger, self.plans, "").items():
+                self.rater.past_window.setdefault(key.partition(" ")[2], why)
 
     def stop(self) -> None:
         self.jobs.put(None)

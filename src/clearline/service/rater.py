@@ -97,6 +97,9 @@ class Rater:
             {p.refund_field for c in self.plans for p in c.products if p.refund_field}
         )
         self.first_refund: dict[str, dict[str, str]] = {}
+        # closed periods past a contract's late-usage window -> why: their close would be
+        # refused (E0711), so their records are refused on arrival (set by the service)
+        self.past_window: dict[str, str] = {}
 
     def engine(self, period: str) -> Engine:
         found = self.engines.get(period)
@@ -222,8 +225,20 @@ class Rater:
                 verdicts[i] = Verdict(
                     rid, "rejected", reason="a field holds a NUL character", code=codes.REJECT_NUL_FIELD
                 )
+            elif (period := self.period_of(record)) in self.past_window and _has_offset(
+                text := record.get("timestamp") or ""
+            ):
+                verdicts[i] = Verdict(
+                    rid,
+                    "rejected",
+                    period,
+                    reason=self.past_window[period],
+                    code=codes.REJECT_PAST_LATE_WINDOW,
+                    field_name="timestamp",
+                    value=text,
+                )
             else:
-                runs.setdefault(self.period_of(record), []).append(i)
+                runs.setdefault(period, []).append(i)
         for period, indexes in runs.items():
             engine = self.engine(period)
             admitted, chunk = self._screen(engine, period, [records[i] for i in indexes])
