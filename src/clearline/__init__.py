@@ -517,7 +517,11 @@ def run(
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine);
             # a cluster's rating tasks check instead that the ids increase (runtime.cluster)
             candidates: set[str] | None = set()
-            if cluster is None:
+            if cluster is None and columnar:  # the id column by polars, when it can
+                from clearline.runtime.rating import columnar as by_columns
+
+                candidates = by_columns.duplicate_candidates([Path(u) for u in usage])
+            elif cluster is None:
                 candidates = duplicate_candidates([Path(u) for u in usage])
             rating = Engine(
                 plan_list,

@@ -86,6 +86,8 @@ class UsageFile:
     path: Path
     columns: list[str]
     batches: Iterator[Batch]
+    # closes the file when the batches are not read (a CSV file's; the batches close it too)
+    close: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,7 +563,7 @@ def _read_csv(
                     path, f"{path}: cannot read on: {err}", "the file must be UTF-8 CSV"
                 ) from None
 
-    return UsageFile(path, columns, batches())
+    return UsageFile(path, columns, batches(), raw.close)
 
 
 def _batch(numbers: list[int], rows: list[Row]) -> Batch:

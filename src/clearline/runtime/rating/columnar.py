@@ -80,7 +80,15 @@ if TYPE_CHECKING:
     from clearline.runtime.rating.engine import Engine, _FileContext
     from clearline.runtime.rating.products import _ProductRT, _Rule
 
-__all__ = ["BLOCK_BYTES", "COLUMNAR", "columnar_reason", "product_reason", "settle_file"]
+__all__ = [
+    "BLOCK_BYTES",
+    "COLUMNAR",
+    "columnar_reason",
+    "duplicate_candidates",
+    "format_columnar",
+    "product_reason",
+    "settle_file",
+]
 
 COLUMNAR = "columnar"
 BLOCK_BYTES = 8 << 20  # a block of lines polars reads at once: about 100,000 records
@@ -213,9 +221,7 @@ def settle_file(
         for batch in usage.batches:
             _feed(engine, label, columns, batch, rated, progress)
         return
-    close = getattr(usage.batches, "close", None)
-    if close is not None:
-        close()
+    usage.close()  # its batches are not read: the blocks are
     ctx = engine.context(label, columns)
     width = len(columns)
     state = _state(ctx, width)
@@ -233,6 +239,64 @@ def settle_file(
             rated(out)
         if progress is not None:
             progress(engine.acc.read)
+
+
+def duplicate_candidates(paths: Sequence[Path]) -> set[str] | None:
+    """`duplicates.duplicate_candidates`, its common case by columns: when every file is
+    a plain CSV file whose blocks polars reads (`_blocks`), the id column alone is read
+    and, when the ids strictly increase through the files, none can be read twice (no
+    candidate). Anything else: the reader's own scan (the Bloom filter's candidates)."""
+    from clearline.runtime.inputs import duplicates
+    from clearline.runtime.inputs.readers import ID_COLUMN, InputError, regular_file
+
+    try:
+        last: str | None = None
+        for path in paths:
+            regular_file(path)
+            columns = []
+            if path.suffix.lower() == ".csv":
+                usage = read_usage(path)
+                usage.close()
+                columns = usage.columns
+            if columns.count(ID_COLUMN) != 1 or not _quoteless_plain_header(path):
+                return duplicates.duplicate_candidates(paths)
+            last = _increasing_ids(path, len(columns), columns.index(ID_COLUMN), last)
+            if last is None:
+                return duplicates.duplicate_candidates(paths)
+    except (OSError, InputError):
+        return duplicates.duplicate_candidates(paths)  # which gives up, and the run reports it
+    return set()
+
+
+def _increasing_ids(path: Path, width: int, column: int, last: str | None) -> str | None:
+    """The last id of the file when its non-empty ids, after `last`, strictly increase;
+    None when they do not, or a block is not plain."""
+    import polars as pl
+
+    names = [f"c{i}" for i in range(width)]
+    found = last or ""
+    for _, _, _, block in _blocks(path, width):
+        if block is None:
+            return None
+        try:
+            ids = pl.read_csv(
+                block.replace(b"\r\n", b"\n") if b"\r" in block else block,
+                has_header=False,
+                new_columns=names,
+                schema=dict.fromkeys(names, pl.String),
+                columns=[column],
+                empty_string_is_null=False,
+                quote_char=None,
+            ).to_series()
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
+            return None
+        ids = ids.filter(ids != "")
+        if ids.is_empty():
+            continue
+        if (last is not None and not last < ids[0]) or not (ids.slice(1) > ids.slice(0, len(ids) - 1)).all():
+            return None
+        last = found = ids[-1]
+    return found if last is not None else ""
 
 
 def _feed(
