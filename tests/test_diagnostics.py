@@ -124,13 +124,21 @@ def test_validate_prints_the_golden_and_fails() -> None:
     assert result.stdout == ""
 
 
+def late_default(ids: str) -> str:
+    """What validate says of the contracts that rely on the default late-usage window."""
+    return (
+        f"default: late usage is taken until 1 later period is closed, for {ids}"
+        " (`accept late usage for N periods` changes it)\n"
+    )
+
+
 def test_validate_warnings_alone_pass() -> None:
     name = "W0101_default_rounding"
     result = CliRunner().invoke(app, ["validate", f"tests/diagnostics/{name}.contract"])
     assert result.exit_code == 0
     golden = (FIXTURES / f"{name}.expected").read_text(encoding="utf-8")
     assert result.stderr == golden + "0 error(s), 1 warning(s)\n"
-    assert result.stdout == "1 contract(s) OK\n"
+    assert result.stdout == "1 contract(s) OK\n" + late_default("SP-2026")
 
 
 def test_validate_the_example_contracts() -> None:
@@ -138,7 +146,7 @@ def test_validate_the_example_contracts() -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     count = len(list(CONTRACTS.rglob("*.contract")))
-    assert result.stdout == f"{count} contract(s) OK\n"
+    assert result.stdout == f"{count} contract(s) OK\n" + late_default("FI-2026, GS-2026, NC-2026, SP-2026")
 
 
 @pytest.mark.parametrize(

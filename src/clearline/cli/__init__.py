@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.tree import Tree
 
+    from clearline.compiler import ir
+
 
 def escape(text: str) -> str:
     """rich's markup escape, imported when first needed (`validate` starts without rich)."""
@@ -145,14 +147,24 @@ def validate(
     out, err = _Plain(), _Plain(stderr=True)
     files = _contract_files(paths, err)
     # Linked as a run links them: imports resolved, amendments applied, versions checked.
+    from clearline.compiler.check_ledger import DEFAULT_LATE_PERIODS
+
+    plans: list[ir.ContractPlan] = []
     try:
-        _, diagnostics = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
+        plans, diagnostics = clearline.load_plans(files, max_contract_bytes=max_contract_size * 1_000_000)
     except ClearlineError as error:
         diagnostics = error.diagnostics
     _report(diagnostics, err)
     if any(d.is_error for d in diagnostics):
         raise typer.Exit(EXIT_ERRORS)
     out.print(f"{len(files)} contract(s) OK")
+    # the documented defaults a contract relies on, said once per contract
+    defaulted = sorted({p.id for p in plans if p.late_periods is None})
+    if defaulted:
+        out.print(
+            f"default: late usage is taken until {DEFAULT_LATE_PERIODS} later period is closed, for "
+            f"{', '.join(defaulted)} (`accept late usage for N periods` changes it)"
+        )
 
 
 def _contract_files(paths: list[Path], err: _Printer) -> list[Path]:
