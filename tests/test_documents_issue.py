@@ -190,3 +190,28 @@ def test_close_refuses_a_reverse_charged_invoice_without_the_customers_vat_id(tm
     done = runner.invoke(app, ["report", str(run), "--out", str(tmp_path / "docs")])
     assert done.exit_code == 1 and "error[E0908]" in done.stderr
     assert not any((tmp_path / "docs").glob("*.html"))
+
+
+def test_close_gives_the_documents_their_issue_date(tmp_path: Path) -> None:
+    """`close --issue-date 2026-04-03`: the ledger keeps the date (schema 0007, in the
+    close's hash) and the documents show it; due 17 April (3 + 14 days)."""
+    run, ledger = tmp_path / "2026-03", f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    runner = CliRunner()
+    args = ["simulate", str(ROOT / "contracts" / "nordcarrier.contract"), "--period", "2026-03"]
+    args += ["--usage", str(ROOT / "contracts" / "data" / "nordcarrier-cdrs.csv"), "--out", str(run)]
+    args += ["--customers", str(ROOT / "contracts" / "data" / "customers.csv")]
+    done = runner.invoke(app, args)
+    assert done.exit_code in {0, 3}, done.output
+    bad = runner.invoke(app, ["close", str(run), "--ledger", ledger, "--issue-date", "3.4.2026"])
+    assert bad.exit_code == 2 and "is not a date" in bad.output
+    done = runner.invoke(app, ["close", str(run), "--ledger", ledger, "--issue-date", "2026-04-03"])
+    assert done.exit_code == 0, done.output
+    verified = runner.invoke(app, ["ledger", ledger, "verify"])
+    assert verified.exit_code == 0, verified.output
+    done = runner.invoke(
+        app, ["report", str(run), "--out", str(tmp_path / "docs"), "-f", "html", "--ledger", ledger]
+    )
+    assert done.exit_code == 0, done.output
+    statement = ids(tmp_path / "docs" / "self-billing-2026-03-nordcarrier.html")
+    assert statement["number"] == "SB/2026/03/00001"
+    assert (statement["issue-date"], statement["due-date"]) == ("April 3, 2026", "April 17, 2026")

@@ -9,6 +9,7 @@ its code (exit 1), never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -97,6 +98,10 @@ def close(
         Path | None,
         typer.Option("--out", "-o", help="With --period: the run folder (default out/PERIOD-intake-SEQ)."),
     ] = None,
+    issue_date: Annotated[
+        str | None,
+        typer.Option("--issue-date", help="The documents' issue date, YYYY-MM-DD (default: today)."),
+    ] = None,
 ) -> None:
     """Close a period: verify the run, then write its lines, documents (with legal numbers),
     record ids and exact partial sums to the ledger in one transaction."""
@@ -106,6 +111,16 @@ def close(
     if (run_dir is None) == (period is None):
         err.print("error: give a run folder or --period PERIOD (one of them)")
         raise typer.Exit(2)
+    if issue_date is not None:
+        try:
+            issue_date = dt.date.fromisoformat(issue_date).isoformat()
+        except ValueError:
+            raise typer.BadParameter(
+                f"{issue_date!r} is not a date (YYYY-MM-DD)", param_hint="--issue-date"
+            ) from None
+        if period is not None:
+            err.print("error: --issue-date is for closing a run folder (not yet with --period)")
+            raise typer.Exit(2)
     with opened(ledger) as store:
         if period is not None:
             from clearline.service.close import close_period
@@ -114,7 +129,7 @@ def close(
             run_dir = Path(closed.close.run_path)
         else:
             assert run_dir is not None
-            closed = close_run(run_dir, store, workers)
+            closed = close_run(run_dir, store, workers, issue_date or "")
     outcome = closed.outcome
     if outcome.already:
         out.print(

@@ -86,7 +86,10 @@ def content_sha256(
 
 def close_hash(close: dict[str, Any]) -> str:
     """A close's hash: its own fields and the hash of the close before it."""
-    text = json.dumps([close["prev_hash"], *(close[k] for k in _HASHED)], ensure_ascii=False)
+    fields = [close["prev_hash"], *(close[k] for k in _HASHED)]
+    if close.get("issue_date"):  # schema 0007; hashed only when set, so earlier closes still verify
+        fields.append(close["issue_date"])
+    text = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

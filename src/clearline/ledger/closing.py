@@ -16,6 +16,7 @@ retained lines belong to no document.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -302,8 +303,11 @@ def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, p
     )
 
 
-def close_run(run: str | Path, ledger: Ledger, workers: int = 1) -> ClosedRun:
-    """Verify the run folder and close its period in the ledger (one transaction)."""
+def close_run(run: str | Path, ledger: Ledger, workers: int = 1, issue_date: str = "") -> ClosedRun:
+    """Verify the run folder and close its period in the ledger (one transaction).
+
+    `issue_date` (YYYY-MM-DD) is the date the close issues its documents on; by
+    default the day it is closed."""
     from clearline.verify import verify_run
 
     folder = Path(run)
@@ -327,7 +331,7 @@ def close_run(run: str | Path, ledger: Ledger, workers: int = 1) -> ClosedRun:
             "the customers file gives no VAT id for them (art. 226(4) of the VAT Directive asks for it)",
             "add the VAT ids in the customers file's `vat_id` column, settle again and close that run",
         )
-    close = build_close(folder, verification.settlement)
+    close = dataclasses.replace(build_close(folder, verification.settlement), issue_date=issue_date)
     return ClosedRun(ledger.close(close), close)
 
 

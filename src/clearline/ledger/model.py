@@ -62,6 +62,7 @@ class Close:
     refunds: tuple[tuple[str, str], ...] = ()  # refund record id, the record id it refunds
     # an adjustment's: the closes of the period the run settled on (seq, hash)
     based_on: tuple[tuple[int, str], ...] = ()
+    issue_date: str = ""  # YYYY-MM-DD: the documents' issue date; "": the close's day
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ CLOSES = Table(
     Column("content_sha256", Text, nullable=False),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False, unique=True),
+    # the documents' issue date, YYYY-MM-DD (`close --issue-date`); "": the day of closed_at (0007)
+    Column("issue_date", Text, nullable=False, server_default=""),
 )
 
 PERIODS = Table(

@@ -312,6 +312,7 @@ class Ledger:
                 "closed_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "content_sha256": content,
                 "prev_hash": prev_hash,
+                "issue_date": close.issue_date,
             }
             row["hash"] = chain.close_hash(row)
             conn.execute(CLOSES.insert(), row)

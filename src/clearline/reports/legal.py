@@ -66,7 +66,9 @@ def ledger_numbers(url: str, run: RunData) -> LedgerNumbers:
     zones = {p.id: p.time_zone for p in run.plans}
     found: LedgerNumbers = {}
     with open_ledger(url) as ledger:
-        closed = {row.seq: str(row.closed_at) for row in ledger.closes()}
+        closes = ledger.closes()
+        closed = {row.seq: str(row.closed_at) for row in closes}
+        issued = {row.seq: str(getattr(row, "issue_date", "") or "") for row in closes}
         wanted = {ln.line_id for ln in run.lines}
         for contract_id, period in sorted({(ln.contract_id, ln.period) for ln in run.lines}):
             for row in ledger.lines(contract_id, period):
@@ -76,6 +78,8 @@ def ledger_numbers(url: str, run: RunData) -> LedgerNumbers:
                         when = when.replace(tzinfo=dt.UTC)
                     zone = zones.get(contract_id)
                     day = when.astimezone(zoneinfo.ZoneInfo(zone)).date() if zone else when.date()
+                    if issued.get(row.close_seq):  # close --issue-date
+                        day = dt.date.fromisoformat(issued[row.close_seq])
                     found[str(row.line_id)] = (str(row.document), day)
     return found
 
