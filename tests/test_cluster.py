@@ -101,6 +101,11 @@ def test_two_worker_processes_write_the_run_folder_of_one_process(
         assert (result.read, result.rated) == (one.read, one.rated)
         # the workers' Parquet parts, in name order, hold the rated records' rows, in order
         assert parquet_rows(tmp_path / "parquet") == read_csv(out / "rated_records.csv")
+        # and trace.parquet the traces: its `trace` column is trace.jsonl, line for line
+        traces = pytest.importorskip("pyarrow.parquet").read_table(tmp_path / "parquet" / "trace.parquet")
+        lines = (out / "trace.jsonl").read_text(encoding="utf-8").splitlines()
+        assert traces.column("trace").to_pylist() == lines
+        assert traces.column("line_id").to_pylist() == [json.loads(t)["line_id"] for t in lines]
     rejects = {
         (r["file"].rsplit("/", 1)[1], r["line"], r["record_id"]) for r in read_csv(out / "rejects.csv")
     }

@@ -590,6 +590,7 @@ def run(
                         )
             if rated_parquet is not None:
                 on_cluster.write_lifecycle_parquet(Path(rated_parquet), result)
+                on_cluster.write_traces_parquet(Path(rated_parquet), result.traces)
             if writer is not None and customer_table is not None:
                 # the invoiced customers as read, so the documents render from the folder alone
                 invoiced = [ln.party for ln in result.lines] + [a.party for a in result.adjustments]

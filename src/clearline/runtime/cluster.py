@@ -331,7 +331,7 @@ def prepare_parquet(cluster: Cluster, folder: Path) -> None:
     """The Parquet folder, made and emptied of an earlier run's parts; every worker
     must be able to write to it (E0510 otherwise)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("part-*.parquet"):
+    for stale in [*folder.glob("part-*.parquet"), *folder.glob("trace.parquet")]:
         stale.unlink()
     answers = cluster.client.run(os.access, str(folder), os.W_OK, on_error="return")
     blind = sorted(w for w, ok in answers.items() if ok is not True)
@@ -351,6 +351,43 @@ def write_lifecycle_parquet(folder: Path, result: Settlement) -> None:
     write_parquet(
         folder / "part-lifecycle.parquet", [text.render(rows)[1].encode() for rows in result.lifecycle_rows()]
     )
+
+
+# trace.parquet's columns: what a query filters on, then the trace.jsonl line itself
+TRACE_COLUMNS = [
+    "line_id", "kind", "party", "contract_id", "contract_version", "clause", "amount", "currency", "trace",
+]  # fmt: skip
+
+
+def write_traces_parquet(folder: Path, traces: Sequence[dict[str, Any]]) -> None:
+    """The run's traces as `trace.parquet`: a row per line, in trace.jsonl's order, with
+    the columns a query filters on and `trace`, the line of trace.jsonl itself (so the
+    Parquet file says nothing the run folder does not). Written by the client: the
+    traces are made when the partitions' sums are merged, not per partition."""
+    import pyarrow
+    import pyarrow.parquet
+
+    rows: dict[str, list[str]] = {name: [] for name in TRACE_COLUMNS}
+    for trace in traces:
+        contract = trace.get("contract") or {}
+        clause = trace.get("clause") or {}
+        for name, value in (
+            ("line_id", trace.get("line_id")),
+            ("kind", trace.get("kind")),
+            ("party", trace.get("party")),
+            ("contract_id", contract.get("id")),
+            ("contract_version", contract.get("version")),
+            ("clause", clause.get("label")),
+            ("amount", trace.get("amount")),
+            ("currency", trace.get("currency")),
+            ("trace", json.dumps(trace, ensure_ascii=False, sort_keys=True)),
+        ):
+            rows[name].append("" if value is None else str(value))
+    table = pyarrow.table({name: pyarrow.array(values, pyarrow.string()) for name, values in rows.items()})
+    target = folder / "trace.parquet"
+    partial = target.with_name(f".{target.name}.partial")
+    pyarrow.parquet.write_table(table, partial)
+    os.replace(partial, target)
 
 
 def settle_on_cluster(
