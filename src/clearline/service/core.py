@@ -16,6 +16,7 @@ same way, so a killed server comes back with exactly what it acknowledged.
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import dataclasses
 import hashlib
 import json
@@ -25,6 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import localcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,13 @@ from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.ledger import intake
 from clearline.ledger.store import Ledger
-from clearline.runtime.inputs.refdata import read_customers
+from clearline.money import CONTEXT
+from clearline.runtime.inputs.refdata import read_customers, read_fx
+from clearline.runtime.rating.accumulate import Accumulated
+from clearline.runtime.rating.engine import Engine
 from clearline.runtime.settlement.prior import Prior
-from clearline.runtime.settlement.settle import Settlement
-from clearline.service.rater import Rater, RefundLedger, Verdict, lifecycle_events, record_line
+from clearline.runtime.settlement.settle import Settlement, finish
+from clearline.service.rater import Rater, RefundLedger, Verdict, feed_records, lifecycle_events, record_line
 from clearline.source import SourceFile
 
 __all__ = ["PeriodUsage", "Preview", "Service", "materialise", "period_usage", "without"]
@@ -112,12 +117,26 @@ def period_usage(
     upto = pending[-1].seq if pending else 0
     carried: list[intake.Accepted] = []
     if not any(c.period == period for c in ledger.closes()):  # a re-close adjusts: no events again
-        earlier = intake.earlier(ledger, period)
-        if earlier and any(p.kind == "subscription" for plan in plans for p in plan.products):
-            ids = lifecycle_events(plans, customers, period, [json.loads(a.line) for a in earlier])
-            carried = [a for a in earlier if a.record_id in ids]
+        carried = carried_events(ledger, plans, customers, period)
     merged = sorted([*carried, *pending], key=lambda a: a.seq)
     return PeriodUsage([a.line for a in merged], frozenset(a.record_id for a in carried), upto)
+
+
+def carried_events(
+    ledger: Ledger,
+    plans: Sequence[ir.ContractPlan],
+    customers: dict[str, Any] | None,
+    period: str,
+) -> list[intake.Accepted]:
+    """The records accepted for earlier periods that settling `period` reads as lifecycle
+    events of subscriptions, in arrival order."""
+    if not any(p.kind == "subscription" for plan in plans for p in plan.products):
+        return []
+    earlier = intake.earlier(ledger, period)
+    if not earlier:
+        return []
+    ids = lifecycle_events(plans, customers, period, [json.loads(a.line) for a in earlier])
+    return [a for a in earlier if a.record_id in ids]
 
 
 def without(prior: Prior, carried: frozenset[str]) -> Prior:
@@ -136,6 +155,26 @@ class Preview:
     state: tuple[int, int]  # intake.state_of when it was settled
     traces: list[dict[str, Any]]
     result: Settlement
+
+
+def _copy_engine(engine: Engine) -> Engine:
+    """An engine that settles as `engine` would now, and that the original does not see:
+    its sums copied, its ids seen copied, its file contexts its own."""
+    acc = engine.acc
+    clone = copy.copy(engine)
+    clone.acc = Accumulated(
+        read=acc.read,
+        rated=acc.rated,
+        rejects=list(acc.rejects),
+        unmatched=list(acc.unmatched),
+        routed=list(acc.routed),
+        lines=copy.deepcopy(acc.lines),
+        events={p: {c: list(es) for c, es in by.items()} for p, by in acc.events.items()},
+    )
+    clone.seen = dict(engine.seen)
+    clone.contexts = {}
+    clone.cumulative = dict(engine.cumulative)
+    return clone
 
 
 @dataclass(slots=True)
@@ -326,17 +365,25 @@ class Service:
     # -- reading ----------------------------------------------------------------------
     def preview(self, period: str) -> Preview:
         """The period settled now over its accepted records (what a close would issue)."""
-        from clearline.ledger.resettle import prior_for
-
         with self.preview_lock:
             state = intake.state_of(self.ledger, period)
             found = self.previews.get(period)
             if found is not None and found.state == state:
                 return found
-            taken = period_usage(self.ledger, self.plans, self.customers, period)
-            folder = self.tmp / f"{period}-{state[0]}-{state[1]}"
-            usage = folder.with_name(folder.name + ".jsonl")
-            usage.write_text("".join(line + "\n" for line in taken.lines), encoding="utf-8")
+            found = self.live(period) or self.from_file(period, state)
+            self.previews[period] = found
+            return found
+
+    def from_file(self, period: str, state: tuple[int, int]) -> Preview:
+        """The period settled as its close would settle it: a run over its intake file with
+        the ledger's prior (its run folder read and removed)."""
+        from clearline.ledger.resettle import prior_for
+
+        taken = period_usage(self.ledger, self.plans, self.customers, period)
+        folder = self.tmp / f"{period}-{state[0]}-{state[1]}"
+        usage = folder.with_name(folder.name + ".jsonl")
+        usage.write_text("".join(line + "\n" for line in taken.lines), encoding="utf-8")
+        try:
             prior = without(prior_for(self.ledger, self.plans, [usage], period), taken.carried)
             result = clearline.run(
                 self.plans,
@@ -347,14 +394,49 @@ class Service:
                 out=folder,
                 prior=prior,
             )
-            try:
-                with (folder / "trace.jsonl").open(encoding="utf-8") as handle:
-                    traces = [json.loads(line) for line in handle]
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-                usage.unlink(missing_ok=True)
-            self.previews[period] = found = Preview(state, traces, result)
-            return found
+            with (folder / "trace.jsonl").open(encoding="utf-8") as handle:
+                traces = [json.loads(line) for line in handle]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            usage.unlink(missing_ok=True)
+        return Preview(state, traces, result)
+
+    def live(self, period: str) -> Preview | None:
+        """The period settled from the rater's own engine, without rating its records again:
+        a copy of the engine's sums (taken on the writer thread, between two commits, with
+        the intake's state then), fed the lifecycle events of earlier periods, closed as
+        `simulate` closes a run. None where only a run over the intake file with the
+        ledger's prior says it as the close will: a closed period (adjustments), refunds
+        (the ledger's checks at the close), tiers over the year (earlier periods' sums)."""
+        if self.rater.refund_fields or any(
+            tier.over for plan in self.plans for p in plan.products for tier in p.tiers
+        ):
+            return None
+        if any(c.period == period for c in self.ledger.closes()):
+            return None
+        taken: list[tuple[Engine, tuple[int, int]]] = []
+
+        def snapshot() -> None:
+            engine = self.rater.engines.get(period)
+            if engine is not None:
+                taken.append((_copy_engine(engine), intake.state_of(self.ledger, period)))
+
+        self.run_in_writer(snapshot).result(timeout=600)
+        if not taken:
+            return None
+        engine, state = taken[0]
+        carried = [
+            json.loads(a.line) for a in carried_events(self.ledger, self.plans, self.customers, period)
+        ]
+        if carried:
+            feed_records(engine, "earlier-periods.jsonl", carried)
+        fx = read_fx(self.fx) if self.fx is not None else None
+        if fx is not None and self.fx is not None:
+            fx = dataclasses.replace(fx, name=self.fx.name)
+        with localcontext(CONTEXT):
+            result = finish(engine, fx)
+        traces = [json.loads(json.dumps(t, ensure_ascii=False, sort_keys=True)) for t in result.traces]
+        return Preview(state, traces, result)
 
     def periods(self) -> list[str]:
         """The periods with accepted records not closed yet."""

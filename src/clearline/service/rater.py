@@ -37,6 +37,7 @@ __all__ = [
     "Rater",
     "RefundLedger",
     "Verdict",
+    "feed_records",
     "intake_file",
     "lifecycle_events",
     "record_line",
@@ -362,7 +363,15 @@ def lifecycle_events(
     the engine of `period` itself decides, reading them as `simulate` would read them in
     its usage file; every other record of theirs it rejects as out of period."""
     engine = Engine(list(plans), period, customers, None)
-    file = "earlier-periods.jsonl"
+    feed_records(engine, "earlier-periods.jsonl", records)
+    return {
+        e.record_id for by_customer in engine.acc.events.values() for es in by_customer.values() for e in es
+    }
+
+
+def feed_records(engine: Engine, file: str, records: Sequence[dict[str, str | None]]) -> None:
+    """Feed records to an engine as lines 1, 2, ... of `file`, runs of the same columns as
+    one batch each."""
     at = 0
     while at < len(records):
         columns = list(records[at])
@@ -373,9 +382,6 @@ def lifecycle_events(
         with localcontext(CONTEXT):
             engine.feed(file, columns, batch)
         at = end
-    return {
-        e.record_id for by_customer in engine.acc.events.values() for es in by_customer.values() for e in es
-    }
 
 
 def _has_offset(text: str) -> bool:
