@@ -304,3 +304,20 @@ def test_duplicates_among_bloom_candidates(tmp_path: Path, monkeypatch: pytest.M
     settle_both(plans, [usage], tmp_path)
     rejects = read_csv(tmp_path / "columnar" / "rejects.csv")
     assert [(r["record_id"], r["line"]) for r in rejects] == [("G-3", "10"), ("G-5", "12")]
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_ids_the_writer_escapes_keep_its_rendering(tmp_path: Path) -> None:
+    """Rated rows of plain ids are rendered by polars from the writer's own renderings of
+    their parts; a block with an id the writer neutralises or escapes (=G-1 like a
+    formula, a backslash, a space, a letter beyond ASCII) is left to the writer."""
+    ids = ["G-1", "=G-2", "G\\3", "G 4", "Ż-5", "G-6", "G-7", "G-8"]
+    lines = [
+        f"{rid},2026-03-0{1 + k}T10:00:00+01:00,C-1,carrier-billing,gamestudio,9.99,PLN"
+        for k, rid in enumerate(ids)
+    ]
+    usage = tmp_path / "games.csv"
+    usage.write_text(GAMES + "\n".join(lines) + "\n", encoding="utf-8")
+    plans, _ = clearline.load_plans([CONTRACTS / "gamestudio.contract"])
+    got = settle_both(plans, [usage], tmp_path)
+    assert b"'=G-2" in got["rated_records.csv"] and b'"G\\\\3"' in got["rated_records.jsonl"]

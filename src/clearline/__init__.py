@@ -554,9 +554,8 @@ def run(
                     from clearline.runtime.rating.columnar import settle_file
 
                     for path in usage:
-                        rated = writer.rated if writer is not None else None
                         settle_file(
-                            rating, Path(path), label(str(path), str(path)), batch_size, rated, progress
+                            rating, Path(path), label(str(path), str(path)), batch_size, writer, progress
                         )
                 else:
                     for path in usage:

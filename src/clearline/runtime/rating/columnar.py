@@ -49,7 +49,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from clearline import codes
 from clearline.compiler import ir
@@ -62,7 +62,15 @@ from clearline.runtime.inputs.readers import (
     Row,
     read_usage,
 )
-from clearline.runtime.rating.accumulate import SAMPLE_SIZE, Event, LineAcc, RatedPrice, RatedRows, Reject
+from clearline.runtime.rating.accumulate import (
+    SAMPLE_SIZE,
+    Event,
+    LineAcc,
+    RatedLine,
+    RatedPrice,
+    RatedRows,
+    Reject,
+)
 from clearline.runtime.rating.closures import (
     _PURE_OPS,
     _RATE_FIELDS,
@@ -197,10 +205,12 @@ def settle_file(
     path: Path,
     label: str,
     batch_size: int,
-    rated: Callable[[RatedRows], None] | None,
+    sink: _Sink | None,
     progress: Callable[[int], None] | None,
 ) -> None:
-    """Rate one usage file into `engine`, as `Engine.feed` over its batches would."""
+    """Rate one usage file into `engine`, as `Engine.feed` over its batches would; its
+    rated rows go to `sink` (the run folder's writer) in file order."""
+    rated = sink.rated if sink is not None else None
     try:
         import polars  # noqa: F401
     except ImportError:
@@ -232,11 +242,17 @@ def settle_file(
             for batch in read_usage(path, batch_size, span=span).batches:
                 _feed(engine, label, columns, batch, rated, progress)
             continue
-        out = RatedRows()
+        out: list[_Segment] = []
         with localcontext(SUMS):
-            state.block(frame, first, out)
-        if rated is not None:
-            rated(out)
+            state.block(frame, first, out, sink)
+        for segment in out:
+            if sink is None:
+                break
+            if isinstance(segment, RatedRows):
+                sink.rated(segment)
+            else:
+                count, csv_text, json_text = segment
+                sink.rated_text(count, csv_text.encode(), json_text.encode())
         if progress is not None:
             progress(engine.acc.read)
 
@@ -383,6 +399,98 @@ class _Product:
         self.memo: dict[tuple[object, ...], tuple[tuple[_Priced, ...], list[list[Any]]] | None] = {}
 
 
+class _Sink(Protocol):
+    """Where rated rows go (runtime.store.run_folder.RunWriter)."""
+
+    def rated(self, rows: RatedRows) -> None: ...
+
+    def rated_text(self, count: int, csv_text: bytes, json_text: bytes) -> None: ...
+
+    def rated_parts(
+        self, lines: Sequence[RatedLine], prices: Sequence[RatedPrice]
+    ) -> tuple[list[str], list[str], list[str], list[str]]: ...
+
+
+# a block's rated rows in order: rows, or (rows, CSV text, JSON Lines text) rendered here
+_Segment = RatedRows | tuple[int, str, str]
+
+
+def _segment(out: list[_Segment], rows: RatedRows) -> RatedRows:
+    out.append(rows)
+    return rows
+
+
+class _Parts:
+    """A product's ordinary records of a block, for their rated rows: their ids and per
+    rule the lines' and prices' parts with each record's code of each; rendered as
+    text by polars (`render`) when every id is written plainly."""
+
+    def __init__(self, ids: pl.Series) -> None:
+        self.ids = ids
+        self.rules: list[tuple[list[RatedLine], pl.Series, list[RatedPrice | None], pl.Series]] = []
+        self.csv: pl.Series | None = None  # per record, its rows' text
+        self.json: pl.Series | None = None
+        self.lists: tuple[list[str], list[RatedLine], list[RatedPrice]] | None = None
+
+    def render(self, sink: _Sink | None) -> None:
+        """The records' rows as CSV and JSON Lines text, as the writer renders them (its
+        own renderings of the parts, joined after each id)."""
+        import polars as pl
+
+        if sink is None or not self.rules or self.ids.is_empty():
+            return
+        if self.ids.str.contains(_NOT_PLAIN_ID).any():
+            return  # quoted or escaped: the writer renders them
+        csv_cols: list[pl.Expr] = []
+        json_cols: list[pl.Expr] = []
+        ids = pl.col("i")
+        for lines, line_codes, prices, price_codes in self.rules:
+            used = [p if p is not None else _NO_PRICE for p in prices]
+            csv_l, csv_p, json_l, json_p = sink.rated_parts(lines, used)
+            csv_cols += [
+                ids,
+                pl.lit(pl.Series(csv_l).gather(line_codes)),
+                pl.lit(pl.Series(csv_p).gather(price_codes)),
+            ]
+            json_cols += [pl.lit(_JSON_HEAD), ids]
+            json_cols += [
+                pl.lit(pl.Series(json_l).gather(line_codes)),
+                pl.lit(pl.Series(json_p).gather(price_codes)),
+            ]
+        frame = pl.DataFrame({"i": self.ids})
+        self.csv = frame.select(pl.concat_str(csv_cols))[:, 0]
+        self.json = frame.select(pl.concat_str(json_cols))[:, 0]
+
+    def rows(self, lo: int, length: int, out: RatedRows) -> None:
+        """The rows of records lo to lo + length, as objects (the writer renders them)."""
+        k = len(self.rules)
+        if self.lists is None:
+            ids = self.ids.to_list()
+            per_rule = [
+                (list(map(lines.__getitem__, lc.to_list())), list(map(prices.__getitem__, pc.to_list())))
+                for lines, lc, prices, pc in self.rules
+            ]
+            if k == 1:
+                self.lists = (ids, per_rule[0][0], cast(list[RatedPrice], per_rule[0][1]))
+            else:
+                self.lists = (
+                    [rid for rid in ids for _ in range(k)],
+                    [x for row in zip(*(r[0] for r in per_rule), strict=True) for x in row],
+                    [x for row in zip(*(r[1] for r in per_rule), strict=True) for x in row],
+                )
+        ids, lines, prices = self.lists
+        out.ids += ids[lo * k : (lo + length) * k]
+        out.lines += lines[lo * k : (lo + length) * k]
+        out.prices += prices[lo * k : (lo + length) * k]
+
+
+# a record id the writer writes as it is (see run_folder.RatedText.render): printable
+# ASCII but space, no comma, quote or backslash, not starting like a formula
+_NOT_PLAIN_ID = r'[^\x21-\x7e]|[,"\\]|^[=+\-@]|^$'
+_JSON_HEAD = '{"record_id":"'
+_NO_PRICE = RatedPrice("", "")  # a price no ordinary record has (its key was unusual)
+
+
 class _Columns:
     """The columnar rating of one file context (its products, its memos)."""
 
@@ -414,7 +522,9 @@ class _Columns:
         kept = frame.filter(remembered)
         engine.seen.update((rid, (file, first + i)) for rid, i in zip(kept[c_id], kept["_i"], strict=True))
 
-    def block(self, frame: pl.DataFrame, first: int, out: RatedRows) -> None:
+    def block(self, frame: pl.DataFrame, first: int, out: list[_Segment], sink: _Sink | None) -> None:
+        """Rate a block: `out` gets its rated rows in file order, as rows or as text
+        rendered with `sink`'s parts (when every id of a product is written plainly)."""
         import polars as pl
 
         ctx = self.ctx
@@ -536,11 +646,11 @@ class _Columns:
                     seen[rid] = (ctx.file, first + i)
             engine.acc.rated += mine.height
             self.by_columns += mine.height
-        rated_of: dict[int, tuple[list[str], list[Any], list[Any]]] = {}
+        rated_of: dict[int, _Parts] = {}
         for position, (c, mine, entries) in parts.items():
             if c.p.subscription:
                 self.add_events(c, mine, c_id, c_cust)
-                rated_of[position] = ([], [], [])
+                rated_of[position] = _Parts(mine[c_id])
             elif c.vector:
                 rated_of[position] = self.add_vector(c, mine, c_id, c_cust)
             else:
@@ -551,20 +661,29 @@ class _Columns:
         rows = cast(list[Row], list(map(list, others.iter_rows())))
         at = done = 0
         cursor = dict.fromkeys(rated_of, 0)
+        for found in rated_of.values():
+            found.render(sink)
+        rows_out: RatedRows | None = None
         for length, position in runs.struct.unnest().iter_rows():
             if position == -1:  # the record paths, which reject or rate each as the reference
                 numbers = range(first + at, first + at + length)
-                self.ctx.records(Batch(numbers, rows[done : done + length]), out)
+                rows_out = rows_out if rows_out is not None else _segment(out, RatedRows())
+                self.ctx.records(Batch(numbers, rows[done : done + length]), rows_out)
                 done += length
             elif position >= 0:
-                ids_k, lines_k, prices_k = rated_of[position]
-                product = self.by_position[position]
-                k = 0 if product.p.subscription else len(product.rules)  # events: no rated rows yet
+                found = rated_of[position]
                 lo = cursor[position]
-                out.ids += ids_k[lo * k : (lo + length) * k]
-                out.lines += lines_k[lo * k : (lo + length) * k]
-                out.prices += prices_k[lo * k : (lo + length) * k]
                 cursor[position] = lo + length
+                if not found.rules:
+                    pass  # subscription events: no rated rows until the close
+                elif found.csv is not None and found.json is not None:
+                    csv_text = found.csv.slice(lo, length).str.join("").item()
+                    json_text = found.json.slice(lo, length).str.join("").item()
+                    out.append((length * len(found.rules), csv_text, json_text))
+                    rows_out = None
+                else:
+                    rows_out = rows_out if rows_out is not None else _segment(out, RatedRows())
+                    found.rows(lo, length, rows_out)
             at += length
 
     def price(self, c: _Product, mine: pl.DataFrame) -> tuple[list[int], list[Any]]:
@@ -650,18 +769,13 @@ class _Columns:
         c.memo[key] = entry
         return entry
 
-    def add(
-        self, c: _Product, mine: pl.DataFrame, entries: list[Any], c_id: str, c_cust: str
-    ) -> tuple[list[str], list[Any], list[Any]]:
+    def add(self, c: _Product, mine: pl.DataFrame, entries: list[Any], c_id: str, c_cust: str) -> _Parts:
         """Add a product's ordinary records to their lines; their rated rows' parts."""
         import polars as pl
 
         ctx = self.ctx
-        ids = mine[c_id].to_list()
         codes = mine["_e"]
-        k_rules = len(c.rules)
-        rated_lines: list[list[Any]] = []
-        rated_prices: list[list[Any]] = []
+        parts = _Parts(mine[c_id])
         for k, rule in enumerate(c.rules):
             prices = [e[0][k] if e is not None else None for e in entries]
             if rule.kind == "I":
@@ -712,17 +826,11 @@ class _Columns:
                     line.sample(rid, price.unit, price.amount)
             if rule.by_day:
                 self.by_day(c, rule, mine, keyed, lines, prices)
-            line_codes = keyed["_l"].to_list()
-            rated_lines.append([(lines[i].rated or ctx.rated_line(lines[i], rule)) for i in line_codes])
-            rated_prices.append(
-                list(map([p.rated if p is not None else None for p in prices].__getitem__, codes.to_list()))
+            rated = [line.rated or ctx.rated_line(line, rule) for line in lines]
+            parts.rules.append(
+                (rated, keyed["_l"], [p.rated if p is not None else None for p in prices], codes)
             )
-        if k_rules == 1:
-            return ids, rated_lines[0], rated_prices[0]
-        out_ids = [rid for rid in ids for _ in range(k_rules)]
-        out_lines = [x for row in zip(*rated_lines, strict=True) for x in row]
-        out_prices = [x for row in zip(*rated_prices, strict=True) for x in row]
-        return out_ids, out_lines, out_prices
+        return parts
 
     def add_events(self, c: _Product, mine: pl.DataFrame, c_id: str, c_cust: str) -> None:
         """A subscription's start and end events, per customer in file order (priced per
@@ -762,18 +870,14 @@ class _Columns:
         )
         return lines, joined["_l"]
 
-    def add_vector(
-        self, c: _Product, mine: pl.DataFrame, c_id: str, c_cust: str
-    ) -> tuple[list[str], list[Any], list[Any]]:
+    def add_vector(self, c: _Product, mine: pl.DataFrame, c_id: str, c_cust: str) -> _Parts:
         """Add a product of line-level rules' records to their lines (`_vector_columns`):
         per line the billed quantities' exact sum, the records, the aggregates; samples
         rated by the reference on their records. Their rated rows' parts."""
         import polars as pl
 
         ctx = self.ctx
-        ids = mine[c_id].to_list()
-        rated_lines: list[list[Any]] = []
-        rated_prices: list[list[Any]] = []
+        parts = _Parts(mine[c_id])
         units: dict[str, list[Any]] = {}  # record id -> its rules' units (the reference's)
         for k, rule in enumerate(c.rules):
             lines, codes = self.lines_of(rule, mine, c_cust)
@@ -807,17 +911,13 @@ class _Columns:
                     line.sample(rid, units[rid][k], _ZERO)
             for func, name in rule.aggregates:
                 self.aggregate(frame, lines, func, name, c_scale(mine, name))
-            rated_lines.append([(lines[i].rated or ctx.rated_line(lines[i], rule)) for i in codes.to_list()])
-            texts = mine[f"_bt{k}"].to_list()
-            parts = {text: RatedPrice(text, "") for text in set(texts)}
-            rated_prices.append(list(map(parts.__getitem__, texts)))
-        if len(c.rules) == 1:
-            return ids, rated_lines[0], rated_prices[0]
-        k_rules = len(c.rules)
-        out_ids = [rid for rid in ids for _ in range(k_rules)]
-        out_lines = [x for row in zip(*rated_lines, strict=True) for x in row]
-        out_prices = [x for row in zip(*rated_prices, strict=True) for x in row]
-        return out_ids, out_lines, out_prices
+            rated = [line.rated or ctx.rated_line(line, rule) for line in lines]
+            texts = mine.select(pl.col(f"_bt{k}").alias("t"))
+            distinct = texts.unique(maintain_order=True).with_row_index("_c")
+            price_codes = texts.join(distinct, on="t", how="left", maintain_order="left")["_c"]
+            prices: list[RatedPrice | None] = [RatedPrice(text, "") for text in distinct["t"].to_list()]
+            parts.rules.append((rated, codes, prices, price_codes))
+        return parts
 
     @staticmethod
     def aggregate(frame: pl.DataFrame, lines: list[LineAcc], func: str, name: str, scale: int) -> None:

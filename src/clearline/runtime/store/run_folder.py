@@ -161,6 +161,21 @@ class RatedText:
         self._csv_lines, self._csv_prices = _Rendered(_csv_line), _Rendered(_csv_price)
         self._json_lines, self._json_prices = _Rendered(_json_line), _Rendered(_json_price)
 
+    def parts(
+        self, lines: Sequence[RatedLine], prices: Sequence[RatedPrice]
+    ) -> tuple[list[str], list[str], list[str], list[str]]:
+        """The renderings of line parts and price parts that follow a plain record id in
+        each file (CSV lines, CSV prices, JSON lines, JSON prices): a row is its id and
+        the two (runtime.rating.columnar joins them in polars)."""
+        csv_lines, csv_prices = self._csv_lines, self._csv_prices
+        json_lines, json_prices = self._json_lines, self._json_prices
+        return (
+            [csv_lines[line] for line in lines],
+            [csv_prices[price] for price in prices],
+            [json_lines[line] for line in lines],
+            [json_prices[price] for price in prices],
+        )
+
     def render(self, rows: RatedRows) -> tuple[str, str]:
         """The batch's rows as CSV text and as JSON Lines text."""
         ids, lines, prices = rows.ids, rows.lines, rows.prices
@@ -259,6 +274,12 @@ class RunWriter:
         """Append a batch of rated rows to the CSV and JSON Lines files."""
         csv_text, json_text = self._text.render(rows)
         self.rated_text(len(rows), csv_text.encode(), json_text.encode())
+
+    def rated_parts(
+        self, lines: Sequence[RatedLine], prices: Sequence[RatedPrice]
+    ) -> tuple[list[str], list[str], list[str], list[str]]:
+        """The renderings of rated rows' parts after a plain record id (`RatedText.parts`)."""
+        return self._text.parts(lines, prices)
 
     def rated_text(self, count: int, csv_text: bytes, json_text: bytes) -> None:
         """Append rated rows already rendered (by `RatedText`, UTF-8)."""
