@@ -636,9 +636,8 @@ class _Columns:
                 parts[c.position] = (c, mine, entries)
         # the ordinary records are read: their ids remembered, their sums added
         for _, mine, _ in parts.values():
-            rids = mine[c_id].to_list()
-            lines_no = [first + i for i in mine["_i"].to_list()]
             if candidates is None:
+                rids, lines_no = mine[c_id].to_list(), [first + i for i in mine["_i"].to_list()]
                 seen.update(zip(rids, ((ctx.file, n) for n in lines_no), strict=True))
             elif candidates:
                 keep = mine.filter(remembered)
