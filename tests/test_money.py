@@ -721,3 +721,64 @@ def test_a_package_price_shows_as_per_block_on_the_invoice(tmp_path: Path) -> No
 
     assert "| 150 MB | 0,50 zł za pakiet 100 MB | 1,00 zł |" in row("invoice-2026-03-C1.md")
     assert "| 60 MB | PLN 0.50 per block of 100 MB | PLN 1.00 |" in row("invoice-2026-03-C2.md")
+
+
+# --- a share of the billed net ------------------------------------------------------------------
+
+BILLED = """
+  partner acme "Acme" currency PLN
+  partner bolt "Bolt" currency PLN
+  usage fields { service text }
+  product apps "Apps" {
+    matches service = "app"
+    clause "1 Price" {
+      charge customer 100.00 PLN
+      round each line half up to 0.01
+    }
+    clause "2 Discount" {
+      discount 10% on clause "1 Price"
+      round each line half up to 0.01
+    }
+    clause "3 Shares" {
+      pay acme 15% of billed net
+      pay bolt 15% of net
+      round each line half up to 0.01
+    }
+  }
+"""
+
+
+def test_a_share_of_the_billed_net_follows_the_discounts(tmp_path: Path) -> None:
+    """10 purchases of 100.00 (C1 6, C2 4): charges 1,000.00, discounts 10% -60.00 and
+    -40.00, billed net 900.00. Acme, 15% of the billed net: 900.00 × 15% = 135.00. Bolt,
+    15% of net (each record's charge, before discounts): 10 × 15.00 = 150.00. The operator
+    keeps 900.00 - 135.00 - 150.00 = 615.00."""
+    rows = [f"R{i},2026-03-{i + 1:02d}T10:00:00+01:00,C{1 if i <= 6 else 2},app,1" for i in range(1, 11)]
+    usage = "record_id,timestamp,customer_id,service,quantity\n" + "\n".join(rows) + "\n"
+    out = settle(tmp_path, contract("AP-1", "PLN", BILLED), {"u.csv": usage})
+    payouts = {r["party"]: r for r in read_csv(out / "payout_lines.csv")}
+    assert {p: r["amount"] for p, r in payouts.items()} == {"acme": "135.00", "bolt": "150.00"}
+    assert payouts["acme"]["description"] == "Apps: 15% of the period's billed net 900.00"
+    (kept,) = read_csv(out / "retained_lines.csv")
+    assert kept["amount"] == "615.00"
+    trace = _traces(out)[payouts["acme"]["line_id"]]
+    assert trace["arithmetic"] == "900.00 × 15% = 135.0000"
+    assert len(trace["from_lines"]["discounts"]) == 2
+    text = format_plan(clearline.plan(SourceFile.read(tmp_path / "c.contract")))
+    assert "15% of the period's billed net (its invoice lines after the product's discounts)" in text
+
+
+def test_a_share_of_the_billed_net_stands_alone() -> None:
+    def errors(text: str) -> list[tuple[str, str]]:
+        return [(d.code, d.message) for d in _check(contract("AP-1", "PLN", text)) if d.is_error]
+
+    alone = (codes.MISPLACED_RULE, "a share of the billed net is the whole amount of a pay rule")
+    once = (
+        codes.MISPLACED_RULE,
+        "a share of the billed net is priced once for the period; it takes no modifiers",
+    )
+    rule = "pay acme 15% of billed net"
+    assert errors(BILLED.replace(rule, rule + " + 1.00 PLN")) == [alone]
+    assert errors(BILLED.replace(rule, rule + ", capped at 100.00 PLN per period")) == [once]
+    charged = BILLED.replace("charge customer 100.00 PLN", "charge customer 10% of billed net")
+    assert alone in errors(charged)

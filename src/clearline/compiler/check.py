@@ -368,6 +368,7 @@ class _Checker(Checker):
                             "pay a partner; the operator's part is the retained line",
                         )
                 mtype = self.check_expr(rule.amount, product, is_charge)
+                self.billed_share(rule)
                 if mtype.currency is None:
                     number = rule.amount.value if isinstance(rule.amount, ast.Number) else Decimal("0.05")
                     self.error(
@@ -461,6 +462,27 @@ class _Checker(Checker):
                         )
                 else:
                     self.field(rule.key)
+
+    def billed_share(self, rule: ast.Charge | ast.Pay) -> None:
+        """`N% of billed net` is a pay rule's whole amount, priced once for the period after
+        the product's discounts: it takes no arithmetic and no modifiers."""
+        whole = isinstance(rule, ast.Pay) and isinstance(rule.amount, ast.Share) and rule.amount.billed
+        for node in walk_exprs(rule.amount):
+            if isinstance(node, ast.Share) and node.billed and not whole:
+                self.error(
+                    codes.MISPLACED_RULE,
+                    f"a share of the billed {node.base} is the whole amount of a pay rule",
+                    node.span,
+                    f"write `pay PARTNER {node.percent}% of billed {node.base}` on its own",
+                )
+        if whole and rule.modifiers and isinstance(rule.amount, ast.Share):
+            self.error(
+                codes.MISPLACED_RULE,
+                f"a share of the billed {rule.amount.base} is priced once for the period; "
+                "it takes no modifiers",
+                rule.modifiers[0].span,
+                "remove the modifier, or pay a share of `net`, priced per record",
+            )
 
     def modifier(self, mod: ast.Modifier, kind: str, rule: ast.Charge | ast.Pay) -> None:
         if isinstance(mod, ast.Limit):

@@ -294,6 +294,9 @@ class ProductPlan:
     # `accepts refunds [of FIELD]`: negative records allowed, FIELD naming the refunded record
     refunds: bool = field(default=False, metadata=_OMIT_DEFAULT)
     refund_field: str | None = field(default=None, metadata=_OMIT_DEFAULT)
+    # `pay X 15% of billed net`: shares of the period's net after the product's discounts,
+    # priced once per period when the discounts are known (rate.expr is the share)
+    billed: tuple[PayoutPlan, ...] = field(default=(), metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)

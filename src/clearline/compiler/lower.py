@@ -261,6 +261,7 @@ class _Lowerer:
     def product(self, p: ast.Product) -> ir.ProductPlan:
         charges: list[ir.ChargePlan] = []
         payouts: list[ir.PayoutPlan] = []
+        billed: list[ir.PayoutPlan] = []  # shares of the billed net, priced after the discounts
         used_tables: list[str] = []
         commitments: list[ir.CommitPlan] = []
         waterfalls: list[ir.WaterfallPlan] = []
@@ -346,7 +347,8 @@ class _Lowerer:
                         )
                     )
                 elif isinstance(rule, ast.Pay):
-                    payouts.append(
+                    billed_share = isinstance(rule.amount, ast.Share) and rule.amount.billed
+                    (billed if billed_share else payouts).append(
                         ir.PayoutPlan(
                             rule.party.name,
                             ref,
@@ -387,6 +389,7 @@ class _Lowerer:
             components=tuple((name.name, money.amount) for name, money in p.components),
             refunds=bool(p.refunds),
             refund_field=p.refunds[0].field.name if p.refunds and p.refunds[0].field else None,
+            billed=tuple(billed),
         )
 
     def sha256(self) -> str:

@@ -7,6 +7,8 @@ rather than guessing the runtime.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from clearline.compiler import ir, units
 from clearline.compiler.check_ledger import DEFAULT_LATE_PERIODS
 from clearline.money import Rounding
@@ -213,6 +215,16 @@ def format_plan(plan: ir.ContractPlan) -> str:
         for payout in prod.payouts:
             out.append(f"    pay {payout.party}  [{payout.clause.label}] {payout.span}")
             out += [f"      {line}" for line in _rate_lines(payout.rate)]
+        for payout in prod.billed:
+            share = payout.rate.expr
+            out.append(f"    pay {payout.party}  [{payout.clause.label}] {payout.span}")
+            percent = format((share.value or Decimal(0)).scaleb(2).normalize(), "f")
+            out.append(
+                f"      amount    {percent}% of the period's billed {share.base} (its invoice lines after"
+                " the product's discounts), once per period"
+            )
+            default = "" if payout.rate.line_rounding_declared else "  (default)"
+            out.append(f"      round line {_rounding(payout.rate.line_rounding)}{default}")
         for commit in prod.commitments:
             clauses = ", ".join(f'"{c}"' for c in commit.clauses)
             days = "each subscriber's active days" if prod.kind == "subscription" else "contract days"

@@ -108,6 +108,7 @@ class Share:
     span: Span
     after_deductions: bool = False
     component: Ident | None = None
+    billed: bool = False  # `15% of billed net`: the product's period net after its discounts
 
 
 @dataclass(frozen=True, slots=True)

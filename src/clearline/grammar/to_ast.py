@@ -566,6 +566,10 @@ class _Builder(Transformer[Token, Any]):
         )
 
     @v_args(meta=True)
+    def share_billed(self, meta: Meta, children: list[Token]) -> ast.Share:
+        return ast.Share(Decimal(str(children[0])[:-1]), str(children[1]), self.span(meta), billed=True)
+
+    @v_args(meta=True)
     def share_of(self, meta: Meta, children: list[Any]) -> ast.ShareOf:
         return ast.ShareOf(Decimal(str(children[0])[:-1]), children[1], self.span(meta))
 

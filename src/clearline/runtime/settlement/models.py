@@ -382,6 +382,56 @@ def _step_arithmetic(result: StepResult) -> str:
     return text
 
 
+def billed_shares(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
+    """`pay X 15% of billed net`: a payout line per rule, the share of the product's period
+    net after its discounts (its invoice lines, discount lines included), rounded once."""
+    out: list[Any] = []
+    traces: list[dict[str, Any]] = []
+    invoices = [ln for ln in lines if ln.kind == "invoice"]
+    for index, rule in enumerate(p.product.billed):
+        expr = rule.rate.expr
+        assert expr.op == "share" and expr.value is not None and expr.base is not None
+        base = _base(invoices, expr.base)
+        exact = CONTEXT.multiply(base, expr.value)
+        amount = round_money(exact, rule.rate.line_rounding)
+        share = _pct(expr.value)
+        discounts = [ln for ln in invoices if ln.amount < 0 and ln.clause in _discount_clauses(p)]
+        line = _new_line(
+            make,
+            p,
+            rule.clause,
+            f"billed-{index}",
+            rule.party,
+            name(rule.party),
+            "payout",
+            f"{share} of the period's billed {expr.base} {_s(base)}",
+            amount,
+            records=sum(ln.records for ln in invoices if ln.amount >= 0),
+        )
+        out.append(line)
+        traces.append(
+            _trace(
+                line,
+                p,
+                rule.clause,
+                rule={"span": str(rule.span), "text": rule.text},
+                formula=f"{share} of the period's billed {expr.base}: the product's invoice lines after "
+                "its discounts",
+                arithmetic=f"{_s(base)} × {share} = {_s(exact)}",
+                rounding=_rounding(rule.rate.line_rounding, exact, amount),
+                from_lines={
+                    "invoice": [ln.line_id for ln in invoices][:20],
+                    "discounts": [ln.line_id for ln in discounts][:20],
+                },
+            )
+        )
+    return out, traces
+
+
+def _discount_clauses(p: _ProductRT) -> set[str]:
+    return {d.clause.label for d in p.product.discounts}
+
+
 def splits(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
     """The period's net divided among parties, exactly, residual by largest remainder.
 

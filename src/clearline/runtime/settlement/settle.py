@@ -353,6 +353,7 @@ class _Finisher:
         for model in (
             models.commitments,
             models.discounts,
+            models.billed_shares,
             models.waterfalls,
             models.splits,
             models.withholdings,
