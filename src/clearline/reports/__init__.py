@@ -33,6 +33,7 @@ from pathlib import Path
 from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.reports import einvoice
+from clearline.reports.corrections import build_corrections
 from clearline.reports.documents import (
     Document,
     DocumentEntry,
@@ -63,7 +64,7 @@ __all__ = [
     "render_reports",
 ]
 
-_PREFIXES = ("invoice-", "self-billing-", "audit-")
+_PREFIXES = ("invoice-", "self-billing-", "audit-", "credit-note-", "supplementary-")
 
 
 @dataclass(slots=True)
@@ -141,6 +142,13 @@ def render_reports(
     written: list[Path] = []
     jobs: list[tuple[str, str, str, object]] = []
     invoices, statements = build_invoices(run, lang), build_statements(run, lang)
+    corrections = build_corrections(run, lang)
+    if run.adjustments:  # a closed period settled again: what is issued is its corrections
+        invoices, statements = [], []
+        result.notes.append(
+            f"the run settles the closed period {run.period} again: its documents are the corrections "
+            "of what was issued (credit notes, supplementary invoices, self-billing adjustments)"
+        )
     errors = reverse_charge_errors(invoices)
     if errors:
         raise ClearlineError(errors)
@@ -152,7 +160,12 @@ def render_reports(
         ids += [w.doc.line.line_id for s in statement.lines for w in s.withholding]
         ids += [w.doc.line.line_id for w in statement.withholding]
         apply_issue(statement, "statement", ids, issue, result.notes)
-    for issued in [*invoices, *statements]:
+    for correction in corrections:
+        kind = "statement" if correction.statement else "invoice"
+        apply_issue(correction, kind, [c.adjustment.line_id for c in correction.rows], issue, result.notes)
+        if correction.kind == "credit-note":
+            correction.payee = None  # the operator pays the customer back: no account to pay into
+    for issued in [*invoices, *statements, *corrections]:
         if issued.missing:
             result.notes.append(
                 f"{issued.shown_number} lacks particulars art. 226 asks: "
@@ -176,6 +189,28 @@ def render_reports(
                 statement.party,
                 statement.language,
                 statement.fallback,
+                stem,
+            )
+        )
+    per_party: dict[str, int] = {}
+    for correction in corrections:
+        per_party[correction.stem_kind + correction.party.id] = (
+            per_party.get(correction.stem_kind + correction.party.id, 0) + 1
+        )
+    for correction in corrections:
+        several = per_party[correction.stem_kind + correction.party.id] > 1
+        party_part = (
+            f"{correction.party.id}-{correction.totals[0].currency}" if several else correction.party.id
+        )
+        stem = file_stem(correction.stem_kind, correction.period, party_part)
+        jobs.append(("correction", stem, correction.language, correction))
+        entries.append(
+            DocumentEntry(
+                "statement" if correction.statement else "invoice",
+                correction.shown_number,
+                correction.party,
+                correction.language,
+                correction.fallback,
                 stem,
             )
         )

@@ -35,6 +35,7 @@ __all__ = [
     "build_invoices",
     "build_statements",
     "document_number",
+    "issuers_of",
     "period_days",
 ]
 
@@ -473,6 +474,11 @@ def _discount(run: RunData, product: ir.ProductPlan, line: LineRow) -> Discount 
         return None
     base = _decimal((run.traces.get(line.line_id) or {}).get("discounted_base"))
     return Discount(plan.fraction, plan.amount, base, plan.clauses)
+
+
+def issuers_of(run: RunData, contract_ids: Iterable[str]) -> list[Party]:
+    """The operators of the contracts a document's lines come from."""
+    return _issuers(run, contract_ids)
 
 
 def _issuers(run: RunData, contract_ids: Iterable[str]) -> list[Party]:

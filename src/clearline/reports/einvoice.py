@@ -11,7 +11,10 @@ What each document becomes:
   a credit (its total is negative: refunds, a corrected period) is 381 (credit
   note), with every amount's sign turned;
 - a partner's self-billing statement: type code 389 (self-billed invoice), the
-  partner the seller and the operator the buyer, who issued it.
+  partner the seller and the operator the buyer, who issued it;
+- the corrections of a closed period (`corrections.py`): a credit note 381, a
+  supplementary invoice 380, a self-billing adjustment 389 (261, self-billed credit
+  note, when it lowers the payout), each naming the invoice it corrects (BT-25).
 
 Each line is one `IncludedSupplyChainTradeLineItem` of billed quantity 1 (-1 for a
 negative line) at the line's net amount, with the line's own quantity, unit and
@@ -42,6 +45,7 @@ from typing import Any
 
 from clearline.compiler import ir
 from clearline.money import MINOR_UNITS
+from clearline.reports.corrections import Correction
 from clearline.reports.documents import Document, Invoice, Statement
 from clearline.reports.rundata import LineRow, Party
 
@@ -133,6 +137,15 @@ def _party(parent: ET.Element, tag: str, party: Party) -> None:
 
 def _lines(doc: Document) -> tuple[list[_Line], list[LineRow]]:
     """The document's lines, and the withholding lines (not lines of an e-invoice)."""
+    if isinstance(doc, Correction):
+        return [
+            _Line(
+                c.line,
+                f"{c.title}, {c.line.clause}" if c.line.clause else c.title,
+                f"{c.adjustment.reason}; corrects {c.adjustment.adjusts}; {c.adjustment.line_id}",
+            )
+            for c in doc.rows
+        ], []
     if isinstance(doc, Invoice):
         out = []
         for d in doc.lines:
@@ -164,12 +177,13 @@ def cii_xml(doc: Document, notes: Iterable[str] = ()) -> bytes:
     if len(currencies) != 1:
         raise Unsupported(f"its lines are in {len(currencies)} currencies; an EN 16931 invoice has one")
     currency = currencies.pop()
-    statement = isinstance(doc, Statement)
+    statement = isinstance(doc, Statement) or (isinstance(doc, Correction) and doc.statement)
     net = sum((ln.row.amount for ln in lines), Decimal(0))
     vat = sum((ln.row.vat_amount or Decimal(0) for ln in lines), Decimal(0))
-    credit = not statement and net + vat < 0
+    credit = net + vat < 0  # a credit note states its amounts positive: the type code gives the sign
     sign = Decimal(-1) if credit else Decimal(1)
-    type_code = "389" if statement else "381" if credit else "380"
+    # UNTDID 1001: 380 invoice, 381 credit note, 389 self-billed invoice, 261 self-billed credit note
+    type_code = ("261" if credit else "389") if statement else "381" if credit else "380"
 
     root = ET.Element(f"{{{RSM}}}CrossIndustryInvoice")
     context = _el(root, "rsm:ExchangedDocumentContext")
@@ -281,6 +295,9 @@ def cii_xml(doc: Document, notes: Iterable[str] = ()) -> bytes:
         # tax withheld from the payout is paid to the tax office on the supplier's behalf
         _el(sums, "ram:TotalPrepaidAmount", _amount(withheld, currency))
     _el(sums, "ram:DuePayableAmount", _amount(total - withheld, currency))
+    refers = doc.refers_to if isinstance(doc, Correction) else []
+    if refers:  # BT-25: the invoice a correction corrects (EN 16931 carries one)
+        _el(_el(money, "ram:InvoiceReferencedDocument"), "ram:IssuerAssignedID", refers[0])
     ET.indent(root)
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return data + b"\n"

@@ -69,8 +69,10 @@ def ledger_numbers(url: str, run: RunData) -> LedgerNumbers:
         closes = ledger.closes()
         closed = {row.seq: str(row.closed_at) for row in closes}
         issued = {row.seq: str(getattr(row, "issue_date", "") or "") for row in closes}
-        wanted = {ln.line_id for ln in run.lines}
-        for contract_id, period in sorted({(ln.contract_id, ln.period) for ln in run.lines}):
+        wanted = {ln.line_id for ln in run.lines} | {a.line_id for a in run.adjustments}
+        keys = {(ln.contract_id, ln.period) for ln in run.lines}
+        keys |= {(a.contract_id, a.period) for a in run.adjustments}
+        for contract_id, period in sorted(keys):
             for row in ledger.lines(contract_id, period):
                 if row.line_id in wanted and row.document and row.close_seq in closed:
                     when = dt.datetime.fromisoformat(closed[row.close_seq].replace("Z", "+00:00"))

@@ -26,7 +26,17 @@ from typing import Any
 from clearline.compiler import ir
 from clearline.parties import CUSTOMERS_FILE, Customer, customers_from_json
 
-__all__ = ["LINE_FILES", "LineRow", "Party", "RejectRow", "RunData", "RunFolderError", "read_run"]
+__all__ = [
+    "ADJUSTMENTS",
+    "LINE_FILES",
+    "AdjustmentRow",
+    "LineRow",
+    "Party",
+    "RejectRow",
+    "RunData",
+    "RunFolderError",
+    "read_run",
+]
 
 # Line files in the order documents list them. `withholding_lines.csv` is not
 # written yet; when a later engine writes it, statements show it (see docs/reports.md).
@@ -82,6 +92,27 @@ class LineRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AdjustmentRow:
+    """One row of `adjustment_lines.csv`: a closed period's line, new total minus issued."""
+
+    line_id: str
+    adjusts: str  # the line it corrects
+    document: str  # the document that line was issued on ("" for a line new in the period)
+    kind: str
+    party: str
+    party_name: str
+    contract_id: str
+    period: str
+    currency: str
+    amount: Decimal
+    vat_amount: Decimal | None
+    gross_amount: Decimal | None
+    issued: Decimal | None
+    total: Decimal | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RejectRow:
     file: str
     line: str
@@ -116,6 +147,8 @@ class RunData:
     plans: list[ir.ContractPlan]
     notes: list[str] = field(default_factory=list)
     output_checks: dict[str, bool] = field(default_factory=dict)
+    # a run that settles a closed period again: its corrections (adjustment_lines.csv)
+    adjustments: list[AdjustmentRow] = field(default_factory=list)
 
     @property
     def period(self) -> str:
@@ -249,6 +282,35 @@ def _line(path: Path, number: int, row: dict[str, str]) -> LineRow:
     )
 
 
+ADJUSTMENTS = "adjustment_lines.csv"
+
+
+def _adjustment(path: Path, number: int, row: dict[str, str]) -> AdjustmentRow:
+    def dec(column: str) -> Decimal | None:
+        return _decimal(row.get(column, ""), column, path, number)
+
+    amount = dec("amount")
+    if amount is None:
+        raise RunFolderError(f"{path}:{number}: the adjustment has no amount")
+    return AdjustmentRow(
+        line_id=row.get("line_id", ""),
+        adjusts=row.get("adjusts", ""),
+        document=row.get("document", ""),
+        kind=row.get("kind", ""),
+        party=row.get("party", ""),
+        party_name=row.get("party_name", ""),
+        contract_id=row.get("contract_id", ""),
+        period=row.get("period", ""),
+        currency=row.get("currency", ""),
+        amount=amount,
+        vat_amount=dec("vat_amount"),
+        gross_amount=dec("gross_amount"),
+        issued=dec("issued"),
+        total=dec("total"),
+        reason=row.get("reason", ""),
+    )
+
+
 def _rejects(path: Path) -> list[RejectRow]:
     if not path.exists():
         return []
@@ -324,6 +386,11 @@ def read_run(folder: Path) -> RunData:
         notes.append("trace.jsonl is missing: lines are listed without their explanation")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise RunFolderError(f"cannot read {trace_path}: {err}") from None
+    adjustments = (
+        [_adjustment(folder / ADJUSTMENTS, n, row) for n, row in _read_rows(folder / ADJUSTMENTS)]
+        if (folder / ADJUSTMENTS).exists()
+        else []
+    )
     customers, plans = _parties(manifest, folder, checks, notes)
     return RunData(
         folder=folder,
@@ -333,6 +400,7 @@ def read_run(folder: Path) -> RunData:
         rejects=_rejects(folder / "rejects.csv"),
         unmatched=_rejects(folder / "unmatched.csv"),
         customers=customers,
+        adjustments=adjustments,
         plans=plans,
         notes=notes,
         output_checks=checks,
