@@ -122,6 +122,15 @@ def test_every_reject_names_its_reason_by_code(tmp_path: Path) -> None:
     for name in ("rejects.jsonl", "unmatched.jsonl"):
         for text in (out / name).read_text(encoding="utf-8").splitlines():
             check.validate(json.loads(text))
+    # the audit report lists each with its code
+    pytest.importorskip("jinja2")
+    from clearline.reports import render_reports
+
+    render_reports(out, formats=["md"], lang="en")
+    audit = next((out / "documents").glob("audit-*.md")).read_text(encoding="utf-8")
+    assert "| Code |" in audit
+    assert f"| BAD-TS | {codes.REJECT_BAD_TIMESTAMP} | timestamp |" in audit
+    assert f"| FAX | {codes.UNMATCHED_NO_PRODUCT} |" in audit
 
 
 def test_an_amount_as_a_json_number_does_not_fit(march_run: Path) -> None:

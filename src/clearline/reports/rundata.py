@@ -120,6 +120,7 @@ class RejectRow:
     field: str
     value: str
     reason: str
+    code: str = ""  # the reason's code (E08xx); "" in a run folder written before codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +318,7 @@ def _rejects(path: Path) -> list[RejectRow]:
     return [
         RejectRow(
             r.get("file", ""), r.get("line", ""), r.get("record_id", ""), r.get("field", ""),
-            r.get("value", ""), r.get("reason", ""),
+            r.get("value", ""), r.get("reason", ""), r.get("code", ""),
         )
         for _, r in _read_rows(path)
     ]  # fmt: skip
