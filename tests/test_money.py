@@ -782,3 +782,57 @@ def test_a_share_of_the_billed_net_stands_alone() -> None:
     assert errors(BILLED.replace(rule, rule + ", capped at 100.00 PLN per period")) == [once]
     charged = BILLED.replace("charge customer 100.00 PLN", "charge customer 10% of billed net")
     assert alone in errors(charged)
+
+
+# --- the payout to a party, as a base ----------------------------------------------------------
+
+CHAINED = """
+  partner studio "Studio" currency PLN
+  partner ref    "Referrer" currency PLN
+  usage fields { service text
+                 amount decimal }
+  product games "Games" {
+    matches service = "game"
+    clause "1 Price" {
+      charge customer the value of amount in PLN
+      round each line half up to 0.01
+    }
+    clause "2 Studio" {
+      pay studio 70% of net
+      round each line half up to 0.01
+    }
+    clause "3 Referrer" {
+      pay ref 10% of (net - the payout to studio)
+      round each line half up to 0.01
+    }
+  }
+"""
+
+
+def test_a_payout_can_be_a_share_of_what_is_left_after_another(tmp_path: Path) -> None:
+    """Purchases of 10.00 and 25.00: the studio gets 70% of each, 7.00 + 17.50 = 24.50;
+    the referrer 10% of the net less the studio's payout, 10% × 3.00 + 10% × 7.50 =
+    0.30 + 0.75 = 1.05; the operator keeps 35.00 - 24.50 - 1.05 = 9.45."""
+    usage = """\
+        record_id,timestamp,customer_id,service,amount
+        G1,2026-03-02T10:00:00+01:00,C1,game,10.00
+        G2,2026-03-03T10:00:00+01:00,C1,game,25.00
+    """
+    out = settle(tmp_path, contract("GS-1", "PLN", CHAINED), {"u.csv": usage})
+    payouts = {r["party"]: r for r in read_csv(out / "payout_lines.csv")}
+    assert {p: r["amount"] for p, r in payouts.items()} == {"ref": "1.05", "studio": "24.50"}
+    (kept,) = read_csv(out / "retained_lines.csv")
+    assert kept["amount"] == "9.45"
+    shown = _traces(out)[payouts["ref"]["line_id"]]["units"]["shown"]  # type: ignore[index]
+    # each record's arithmetic, exact (the lines round): 70% of 10.00 is 7.000 before rounding
+    assert shown[0]["arithmetic"] == "10% × ((net 10.00) - (the payout to studio 7.000) = 3.000) = 0.3000"
+
+
+def test_the_payout_to_a_party_must_be_paid_before() -> None:
+    def errors(text: str) -> list[tuple[str, str]]:
+        return [(d.code, d.message) for d in _check(contract("GS-1", "PLN", text)) if d.is_error]
+
+    after = CHAINED.replace("the payout to studio", "the payout to ref")
+    assert errors(after) == [(codes.UNKNOWN_NAME, "no pay rule before this one pays ref per rating unit")]
+    charged = CHAINED.replace("the value of amount in PLN", "the payout to studio")
+    assert (codes.MISPLACED_RULE, "a customer charge cannot be the payout to studio") in errors(charged)

@@ -369,6 +369,7 @@ class _Checker(Checker):
                         )
                 mtype = self.check_expr(rule.amount, product, is_charge)
                 self.billed_share(rule)
+                self.payout_refs(rule, product)
                 if mtype.currency is None:
                     number = rule.amount.value if isinstance(rule.amount, ast.Number) else Decimal("0.05")
                     self.error(
@@ -483,6 +484,41 @@ class _Checker(Checker):
                 rule.modifiers[0].span,
                 "remove the modifier, or pay a share of `net`, priced per record",
             )
+
+    def payout_refs(self, rule: ast.Charge | ast.Pay, product: ast.Product) -> None:
+        """`the payout to P` reads what the product's earlier pay rules, priced per rating
+        unit, pay P for the same unit: such a rule must come before, and the rule reading
+        it is priced per unit too."""
+        refs = [e for e in walk_exprs(rule.amount) if isinstance(e, ast.PayoutTo)]
+        if not refs or isinstance(rule, ast.Charge):
+            return  # a charge's is reported where the amount is typed
+
+        def per_unit(r: ast.Pay) -> bool:
+            billed = isinstance(r.amount, ast.Share) and r.amount.billed
+            priced_once = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(r.amount))
+            return not billed and not priced_once
+
+        earlier: set[str] = set()
+        rules = [r for clause in product.clauses for r in clause.rules]
+        for r in rules[: next(i for i, r in enumerate(rules) if r is rule)]:
+            if isinstance(r, ast.Pay) and per_unit(r):
+                earlier.add(r.party.name)
+        for ref in refs:
+            if not per_unit(rule):
+                self.error(
+                    codes.MISPLACED_RULE,
+                    "`the payout to` is read per rating unit; this rule is priced once per line",
+                    ref.span,
+                    "use it in a pay rule priced per record or subscriber",
+                )
+            elif ref.party.name not in earlier:
+                self.error(
+                    codes.UNKNOWN_NAME,
+                    f"no pay rule before this one pays {ref.party.name} per rating unit",
+                    ref.span,
+                    f"`the payout to {ref.party.name}` reads the product's earlier pay rules "
+                    f"for the same record: put `pay {ref.party.name} ...` first",
+                )
 
     def modifier(self, mod: ast.Modifier, kind: str, rule: ast.Charge | ast.Pay) -> None:
         if isinstance(mod, ast.Limit):

@@ -233,6 +233,15 @@ def infer(
                 None,
             )
         return MoneyType(inner.currency or ck.currency)
+    if isinstance(expr, ast.PayoutTo):
+        if is_charge:
+            ck.error(
+                codes.MISPLACED_RULE,
+                f"a customer charge cannot be the payout to {expr.party.name}",
+                expr.span,
+                "`the payout to PARTY` is a base of `pay` rules",
+            )
+        return MoneyType(ck.currency)
     if isinstance(expr, ast.BaseAmount):
         if is_charge:
             ck.error(

@@ -122,6 +122,8 @@ class _Lowerer:
             return ir.Expr("share_of", (self.expr(e.amount),), value=e.percent / 100, text=text)
         if isinstance(e, ast.BaseAmount):
             return ir.Expr("base", base=e.base, text=text)
+        if isinstance(e, ast.PayoutTo):
+            return ir.Expr("payout_to", field=e.party.name, text=text)
         if isinstance(e, ast.TableRate):
             return ir.Expr("table", table=e.table.name, text=text)
         if isinstance(e, ast.TierRef):

@@ -45,6 +45,7 @@ __all__ = [
     "Or",
     "Party",
     "Pay",
+    "PayoutTo",
     "Pred",
     "Product",
     "Prorated",
@@ -117,6 +118,15 @@ class ShareOf:
 
     percent: Decimal
     amount: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutTo:
+    """`the payout to studio`: what the earlier pay rules of the product pay `party` for
+    the same rating unit (`10% of (net - the payout to studio)`)."""
+
+    party: Ident
     span: Span
 
 
@@ -194,6 +204,7 @@ Expr = (
     | Share
     | ShareOf
     | BaseAmount
+    | PayoutTo
     | Add
     | Mul
     | Larger

@@ -587,6 +587,10 @@ class _Builder(Transformer[Token, Any]):
         return ast.BaseAmount(str(children[0]), self.span(meta))
 
     @v_args(meta=True)
+    def payout_to(self, meta: Meta, children: list[Token]) -> ast.PayoutTo:
+        return ast.PayoutTo(self.ident(children[0]), self.span(meta))
+
+    @v_args(meta=True)
     def tier_share(self, meta: Meta, children: list[Token]) -> ast.TierRef:
         return ast.TierRef(self.ident(children[0]), self.span(meta), base=str(children[1]))
 

@@ -61,6 +61,8 @@ class Unit:
     # a line's aggregates over its records, by (function, field): line-level rules only
     aggregates: dict[tuple[str, str], Decimal] | None = None
     key: str = ""  # the value of a rule's `for each FIELD` allowance field
+    # what the product's earlier pay rules paid each party for this unit (`the payout to P`)
+    payouts: dict[str, Decimal] | None = None
 
 
 Fn = Callable[[Unit], Decimal]
@@ -144,6 +146,9 @@ def compile_expr(
         if expr.base == "gross":
             return lambda u: u.gross
         return lambda u: u.net
+    if op == "payout_to":
+        to = expr.field or ""
+        return lambda u: (u.payouts or {}).get(to, _ZERO)
     if op == "share_of":
         assert expr.value is not None
         fraction: Decimal = expr.value
@@ -250,6 +255,8 @@ def explain(
     op = expr.op
     if op == "base":
         return value, f"{expr.base} {_fmt(value)}"
+    if op == "payout_to":
+        return value, f"the payout to {expr.field} {_fmt(value)}"
     if op == "share_of":
         assert expr.value is not None
         _, inner = explain(expr.args[0], rate, measure, unit, tiers, bundle)
@@ -498,7 +505,7 @@ PRODUCT_FIELDS = {
     "name", "title", "span", "matches", "kind", "measure", "reads_quantity", "answered",
     "starts", "ends", "charges", "payouts", "conversions", "tables", "tiers",
     # period-level: applied by settle to the closed lines, never per record
-    "commitments", "waterfalls", "withholdings", "discounts", "splits",
+    "commitments", "waterfalls", "withholdings", "discounts", "splits", "billed",
 }  # fmt: skip
 _RULE_FIELDS = {"party", "clause", "span", "text", "rate", "vat_rate", "vat_included", "reverse_charge"}
 _RATE_FIELDS = {

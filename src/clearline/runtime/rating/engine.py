@@ -564,9 +564,12 @@ class _FileContext(FastPaths):
         results: list[Rated] = []
         net = Decimal(0)
         gross = Decimal(0)
+        paid_to: dict[str, Decimal] = {}  # what the pay rules so far paid each party
         for rule in p.charges + p.payouts:
             unit, group = self.unit(p, rule, row, quantity, answered)
             unit.net, unit.gross = net, gross
+            if paid_to:
+                unit.payouts = dict(paid_to)  # as it stands for this rule (its trace shows it)
             if rule.values:
                 unit.values = {name: self.number(row, name, p) for name in rule.values}
             aggs = [(func, name, self.number(row, name, p)) for func, name in rule.aggregates]
@@ -599,6 +602,8 @@ class _FileContext(FastPaths):
                     amount = round_money(amount, rule.record_rounding)
             elif rule.record_rounding is not None:
                 amount = round_money(amount, rule.record_rounding)
+            if rule.kind == "P":
+                paid_to[rule.party] = paid_to.get(rule.party, Decimal(0)) + amount
             if rule.kind == "I":
                 net += amount
                 if paid is not None:

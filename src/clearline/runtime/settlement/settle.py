@@ -266,8 +266,10 @@ class _Finisher:
         gross = Decimal(0)
         touched: list[tuple[str, str]] = []
         paid = Decimal(0)
+        paid_to: dict[str, Decimal] = {}  # what the pay rules so far paid each party
         for rule in p.charges + p.payouts:
             unit.net, unit.gross = net, gross
+            unit.payouts = dict(paid_to) if paid_to else None
             if rule.line_level:
                 # a tiered share: priced once from the line's summed net when it closes
                 amount = Decimal(0)
@@ -291,6 +293,8 @@ class _Finisher:
                     vat = self.vat(amount, rule.vat, rule.rate.line_rounding)
                     gross += amount + (vat or 0)
             party = customer if rule.kind == "I" else rule.party
+            if rule.kind == "P" and not rule.line_level:
+                paid_to[party] = paid_to.get(party, Decimal(0)) + amount
             key = (
                 rule.kind,
                 p.contract.id,
@@ -305,6 +309,7 @@ class _Finisher:
             if acc is None:
                 acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
             snapshot = closures.Unit(unit.quantity, None, False, days, p.period.days, unit.net, unit.gross)
+            snapshot.payouts = unit.payouts
             acc.add(customer, snapshot, amount)
             if rule.kind == "I" and rule.vat_included and not rule.line_level:
                 acc.gross += paid
