@@ -180,3 +180,19 @@ def test_the_country_table_is_iso_3166_as_cldr_has_it() -> None:
         "ZZ",
     }
     assert cldr >= COUNTRIES and len(COUNTRIES) == 249
+
+
+def test_a_library_alone_gets_its_particulars_checked(tmp_path: Path) -> None:
+    """`validate parties.contract` checks the IBAN of a party its contracts declare."""
+    from typer.testing import CliRunner
+
+    from clearline.cli import app
+
+    path = tmp_path / "parties.contract"
+    path.write_text(
+        'library parties {\n  details of telcopl {\n    iban "PL61 1090 1014 0000 0712 1981 2875"\n  }\n}\n',
+        encoding="utf-8",
+    )
+    done = CliRunner().invoke(app, ["validate", str(path)])
+    assert done.exit_code == 1
+    assert "error[E0903]" in done.stderr and "E0901" not in done.stderr  # its party is the contract's

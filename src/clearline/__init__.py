@@ -173,6 +173,7 @@ def _library_as_contract(library: ast.Library) -> ast.Contract:
         span=library.span,
         file=library.file,
         tiers=library.tiers,
+        details=library.details,
     )
 
 

@@ -37,6 +37,9 @@ _MAX_PAYMENT_DAYS = 365
 
 def check_particulars(ck: Checker) -> None:
     c = ck.c
+    # A library checked on its own (it has no version or settle line) may give the
+    # details of a party its importing contract declares: that contract checks the name.
+    library = not c.versions and not c.settle
     parties = {p.name.name: p for p in c.parties}
     for p in c.parties:
         if p.country and country_problem(p.country):
@@ -49,7 +52,7 @@ def check_particulars(ck: Checker) -> None:
     seen: dict[str, str] = {}
     for block in c.details:
         name = block.party.name
-        if name not in parties:
+        if name not in parties and not library:
             ck.error(
                 codes.UNKNOWN_DETAILS_PARTY,
                 f"`details of {name}`: the contract declares no party {name}",
@@ -78,7 +81,7 @@ def check_particulars(ck: Checker) -> None:
                 continue
             given.setdefault(item.key, item.value)
             _check_item(ck, name, item.key, item.value, item.value_span)
-        country = given.get("country") or parties[name].country
+        country = given.get("country") or (parties[name].country if name in parties else None)
         vat = given.get("vat id")
         if (
             vat
@@ -94,7 +97,7 @@ def check_particulars(ck: Checker) -> None:
                 "a VAT id registered in another member state is valid; check that it is the one "
                 "this party invoices under",
             )
-    if not c.details:
+    if not c.details or library:
         return  # no particulars at all: documents are drafts, and the report says what is missing
     blocks = {b.party.name: b for b in c.details if b.party.name in parties}
     for p in c.parties:
