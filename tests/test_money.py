@@ -836,3 +836,49 @@ def test_the_payout_to_a_party_must_be_paid_before() -> None:
     assert errors(after) == [(codes.UNKNOWN_NAME, "no pay rule before this one pays ref per rating unit")]
     charged = CHAINED.replace("the value of amount in PLN", "the payout to studio")
     assert (codes.MISPLACED_RULE, "a customer charge cannot be the payout to studio") in errors(charged)
+
+
+def test_a_rule_priced_once_per_line_reads_no_single_record() -> None:
+    """`tiers t + the value of amount in PLN` is priced once per line, from the line's
+    totals, where no one record's value is: it was an internal error at settlement, and is
+    now E0405 at validation; so is a rate table's row. A price per minute there is E0307
+    saying why (it said 'a subscription is priced per month')."""
+    body = """
+  partner acme "Acme" currency PLN
+  usage fields { service text
+                 amount decimal }
+  tiers t graduated {
+    from 0 to 100 at 0.01 PLN per minute
+    from 100 at 0.005 PLN per minute
+  }
+  rate table r by value of service {
+    "x" 0.01 PLN per minute
+  }
+  product p "P" {
+    matches service = "x"
+    measured in minutes
+    clause "1" {
+      charge customer 1.00 PLN
+      round each line half up to 0.01
+    }
+    clause "2" {
+      RULE
+      round each line half up to 0.01
+    }
+  }
+"""
+
+    def errors(rule: str) -> list[tuple[str, str]]:
+        text = contract("X-1", "PLN", body.replace("RULE", rule))
+        return [(d.code, d.message) for d in _check(text) if d.is_error]
+
+    assert errors("pay acme tiers t + the value of amount in PLN") == [
+        (
+            codes.MISPLACED_RULE,
+            "`the value of amount` is one record's; this rule is priced once per line from its totals"
+            " (it uses tiers or an aggregate)",
+        )
+    ]
+    assert [c for c, _ in errors("pay acme tiers t + the rate from table r")] == [codes.MISPLACED_RULE]
+    (per_minute,) = errors("pay acme tiers t + 0.01 PLN per minute")
+    assert per_minute[0] == codes.UNIT_MISMATCH and "priced once per line" in per_minute[1]

@@ -255,6 +255,26 @@ class _Checker(Checker):
     # amounts -----------------------------------------------------------------------
     def check_expr(self, expr: ast.Expr, product: ast.Product, is_charge: bool) -> MoneyType:
         line_level = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(expr))
+        if line_level:
+            for e in walk_exprs(expr):
+                # priced once from the line's totals: no one record's value or table row is there
+                if isinstance(e, ast.FieldValue):
+                    self.error(
+                        codes.MISPLACED_RULE,
+                        f"`the value of {e.field.name}` is one record's; this rule is priced once per "
+                        "line from its totals (it uses tiers or an aggregate)",
+                        e.span,
+                        f"use `the sum of {e.field.name}` for the line's total, or price the record's "
+                        "value in a rule of its own",
+                    )
+                elif isinstance(e, ast.TableRate):
+                    self.error(
+                        codes.MISPLACED_RULE,
+                        "a rate table prices each record by its row; this rule is priced once per line "
+                        "from its totals (it uses tiers or an aggregate)",
+                        e.span,
+                        "price the table's rate in a rule of its own",
+                    )
         return infer(expr, self, product, is_charge, line_level)
 
     def check_products(self) -> None:

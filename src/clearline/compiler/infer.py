@@ -163,9 +163,14 @@ def infer(
             if subscription and unit not in units.PERIOD_UNITS:
                 ck.error(
                     codes.UNIT_MISMATCH,
-                    f"a subscription is priced per month or per day, not per {expr.per}",
+                    f"a subscription is priced per month or per day, not per {expr.per}"
+                    if product.subscription
+                    else f"this rule is priced once per line from its totals (it uses tiers or an "
+                    f"aggregate): a price per {expr.per} belongs in a rule of its own",
                     expr.span,
-                    "write e.g. `39.00 PLN per month`",
+                    "write e.g. `39.00 PLN per month`"
+                    if product.subscription
+                    else f"price per {expr.per} in a rule of its own, or in the tiers' bands",
                 )
             elif not subscription and unit in units.PERIOD_UNITS:
                 ck.error(
@@ -263,7 +268,7 @@ def infer(
                 "destination { ... }`",
             )
             return MoneyType(ck.currency)
-        if subscription:
+        if product.subscription:
             ck.error(
                 codes.MISPLACED_RULE,
                 "rate tables price usage; this product is a subscription",
