@@ -255,7 +255,17 @@ class _Checker(Checker):
     # amounts -----------------------------------------------------------------------
     def check_expr(self, expr: ast.Expr, product: ast.Product, is_charge: bool) -> MoneyType:
         line_level = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(expr))
-        if line_level:
+        if product.subscription:
+            for e in walk_exprs(expr):
+                if isinstance(e, ast.FieldValue):
+                    self.error(
+                        codes.MISPLACED_RULE,
+                        f"`the value of {e.field.name}` is a usage record's; a subscription is priced "
+                        "per subscriber and period, from its start and end events",
+                        e.span,
+                        "price the subscription per month or per day, or read the value in a usage product",
+                    )
+        elif line_level:
             for e in walk_exprs(expr):
                 # priced once from the line's totals: no one record's value or table row is there
                 if isinstance(e, ast.FieldValue):
