@@ -106,6 +106,11 @@ def test_the_edge_answers_4xx_with_a_reason_per_field(server: Server) -> None:
         assert money.status_code == 422 and "decimal text" in money.json()["errors"][0]["reason"]
         big = c.post("/v1/usage", content=b" " * (5 * 1024 * 1024))
         assert big.status_code == 413
+        # sent in chunks, with no length declared: refused while it is read, past 4 MiB
+        chunked = c.post(
+            "/v1/usage", content=iter([b" " * 65536] * 80), headers={"content-type": "application/json"}
+        )
+        assert chunked.status_code == 413 and "larger than" in chunked.json()["error"]
         many = c.post("/v1/usage", json={"records": [CDR_1] * 1001})
         assert many.status_code == 422 and many.json()["errors"][0]["field"] == "records"
         for answer in (broken, typed, unknown, money, big, many):
