@@ -140,3 +140,51 @@ def test_every_form_that_validates_settles(tmp_path: Path) -> None:
         settled += 1
     # both outcomes occur: the grid is not all refused, nor all accepted
     assert settled > 200 and refused > 200, (settled, refused)
+
+
+MODIFIERS = [
+    "at least 0.05 PLN", "at most 2.00 PLN", "capped at 3.00 PLN per period", "at least 5.00 PLN per period",
+    "first 10 minutes free", "first 10 minutes free for each service",
+    "first 10 minutes free for each service, pooled", "increments 60/60", "connect fee 0.10 PLN",
+    "prorated by active days", "one line per service",
+]  # fmt: skip
+PRICED = [
+    "2.00 PLN", "0.02 PLN per minute", "3.00 PLN per month", "55% of net", "tiers tp",
+    "the maximum of sims * 1.00 PLN", "the rate from table r", "the value of amount in PLN",
+]  # fmt: skip
+
+
+def _modified() -> list[tuple[str, str]]:
+    found = []
+    for kind in ("usage", "subscription"):
+        for who in ("charge customer", "pay acme"):
+            for amount in PRICED:
+                for first in MODIFIERS:
+                    found.append((kind, f"{who} {amount}, {first}"))
+                    if amount in ("0.02 PLN per minute", "the value of amount in PLN"):
+                        found += [(kind, f"{who} {amount}, {first}, {m}") for m in MODIFIERS if m != first]
+    return found
+
+
+def test_every_modifier_that_validates_settles(tmp_path: Path) -> None:
+    """The modifiers alone and in pairs on each kind of amount. Free units price a rule once
+    per line: with a record's value or a table's row it validated and then failed inside
+    the engine; now E0405."""
+    usage = tmp_path / "u.csv"
+    usage.write_text(USAGE, encoding="utf-8")
+    settled = refused = 0
+    for kind, rule in _modified():
+        product = USAGE_P if kind == "usage" else SUB_P
+        try:
+            plan = clearline.plan(SourceFile("c.contract", HEADER + product.replace("RULE", rule)))
+        except ClearlineError:
+            refused += 1
+            continue
+        try:
+            clearline.run([plan], [usage], "2026-03")
+        except ClearlineError:
+            pass
+        except Exception as err:
+            pytest.fail(f"{kind}: `{rule}` validates, then settling raises {type(err).__name__}: {err}")
+        settled += 1
+    assert settled > 100 and refused > 100, (settled, refused)

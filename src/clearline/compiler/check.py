@@ -266,26 +266,29 @@ class _Checker(Checker):
                         "price the subscription per month or per day, or read the value in a usage product",
                     )
         elif line_level:
-            for e in walk_exprs(expr):
-                # priced once from the line's totals: no one record's value or table row is there
-                if isinstance(e, ast.FieldValue):
-                    self.error(
-                        codes.MISPLACED_RULE,
-                        f"`the value of {e.field.name}` is one record's; this rule is priced once per "
-                        "line from its totals (it uses tiers or an aggregate)",
-                        e.span,
-                        f"use `the sum of {e.field.name}` for the line's total, or price the record's "
-                        "value in a rule of its own",
-                    )
-                elif isinstance(e, ast.TableRate):
-                    self.error(
-                        codes.MISPLACED_RULE,
-                        "a rate table prices each record by its row; this rule is priced once per line "
-                        "from its totals (it uses tiers or an aggregate)",
-                        e.span,
-                        "price the table's rate in a rule of its own",
-                    )
+            self.per_line_reads(expr, "it uses tiers or an aggregate")
         return infer(expr, self, product, is_charge, line_level)
+
+    def per_line_reads(self, expr: ast.Expr, why: str) -> None:
+        """A rule priced once per line, from its totals, reads no one record's value or row."""
+        for e in walk_exprs(expr):
+            if isinstance(e, ast.FieldValue):
+                self.error(
+                    codes.MISPLACED_RULE,
+                    f"`the value of {e.field.name}` is one record's; this rule is priced once per "
+                    f"line from its totals ({why})",
+                    e.span,
+                    f"use `the sum of {e.field.name}` for the line's total, or price the record's "
+                    "value in a rule of its own",
+                )
+            elif isinstance(e, ast.TableRate):
+                self.error(
+                    codes.MISPLACED_RULE,
+                    "a rate table prices each record by its row; this rule is priced once per line "
+                    f"from its totals ({why})",
+                    e.span,
+                    "price the table's rate in a rule of its own",
+                )
 
     def check_products(self) -> None:
         self.duplicates([(p.name.name, p.name.span) for p in self.c.products], "product")
@@ -400,6 +403,9 @@ class _Checker(Checker):
                 mtype = self.check_expr(rule.amount, product, is_charge)
                 self.billed_share(rule)
                 self.payout_refs(rule, product)
+                tiered = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(rule.amount))
+                if any(isinstance(m, ast.Allowance) for m in rule.modifiers) and not tiered:
+                    self.per_line_reads(rule.amount, "it has free units")
                 if mtype.currency is None:
                     number = rule.amount.value if isinstance(rule.amount, ast.Number) else Decimal("0.05")
                     self.error(
