@@ -447,16 +447,14 @@ class _Parts:
         for lines, line_codes, prices, price_codes in self.rules:
             used = [p if p is not None else _NO_PRICE for p in prices]
             csv_l, csv_p, json_l, json_p = sink.rated_parts(lines, used)
-            csv_cols += [
-                ids,
-                pl.lit(pl.Series(csv_l).gather(line_codes)),
-                pl.lit(pl.Series(csv_p).gather(price_codes)),
-            ]
-            json_cols += [pl.lit(_JSON_HEAD), ids]
-            json_cols += [
-                pl.lit(pl.Series(json_l).gather(line_codes)),
-                pl.lit(pl.Series(json_p).gather(price_codes)),
-            ]
+            csv_cols += [ids, pl.lit(pl.Series(csv_l).gather(line_codes))]
+            json_cols += [pl.lit(_JSON_HEAD), ids, pl.lit(pl.Series(json_l).gather(line_codes))]
+            if price_codes.dtype == pl.String:  # a billed quantity written plainly, no amount
+                csv_cols += [pl.lit(price_codes), pl.lit(",\n")]
+                json_cols += [pl.lit(price_codes), pl.lit('","amount":""}\n')]
+            else:
+                csv_cols.append(pl.lit(pl.Series(csv_p).gather(price_codes)))
+                json_cols.append(pl.lit(pl.Series(json_p).gather(price_codes)))
         frame = pl.DataFrame({"i": self.ids})
         self.csv = frame.select(pl.concat_str(csv_cols))[:, 0]
         self.json = frame.select(pl.concat_str(json_cols))[:, 0]
@@ -467,7 +465,7 @@ class _Parts:
         if self.lists is None:
             ids = self.ids.to_list()
             per_rule = [
-                (list(map(lines.__getitem__, lc.to_list())), list(map(prices.__getitem__, pc.to_list())))
+                (list(map(lines.__getitem__, lc.to_list())), _prices(prices, pc))
                 for lines, lc, prices, pc in self.rules
             ]
             if k == 1:
@@ -482,6 +480,17 @@ class _Parts:
         out.ids += ids[lo * k : (lo + length) * k]
         out.lines += lines[lo * k : (lo + length) * k]
         out.prices += prices[lo * k : (lo + length) * k]
+
+
+def _prices(prices: list[RatedPrice | None], codes: pl.Series) -> list[RatedPrice | None]:
+    """Each record's price part: by its code, or from its billed quantity's text."""
+    import polars as pl
+
+    if codes.dtype != pl.String:
+        return list(map(prices.__getitem__, codes.to_list()))
+    texts = codes.to_list()
+    made = {text: RatedPrice(text, "") for text in set(texts)}
+    return list(map(made.__getitem__, texts))
 
 
 # a record id the writer writes as it is (see run_folder.RatedText.render): printable
@@ -911,11 +920,7 @@ class _Columns:
             for func, name in rule.aggregates:
                 self.aggregate(frame, lines, func, name, c_scale(mine, name))
             rated = [line.rated or ctx.rated_line(line, rule) for line in lines]
-            texts = mine.select(pl.col(f"_bt{k}").alias("t"))
-            distinct = texts.unique(maintain_order=True).with_row_index("_c")
-            price_codes = texts.join(distinct, on="t", how="left", maintain_order="left")["_c"]
-            prices: list[RatedPrice | None] = [RatedPrice(text, "") for text in distinct["t"].to_list()]
-            parts.rules.append((rated, codes, prices, price_codes))
+            parts.rules.append((rated, codes, [], mine[f"_bt{k}"]))  # the billed quantity's text
         return parts
 
     @staticmethod

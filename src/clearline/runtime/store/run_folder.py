@@ -169,6 +169,9 @@ class RatedText:
         the two (runtime.rating.columnar joins them in polars)."""
         csv_lines, csv_prices = self._csv_lines, self._csv_prices
         json_lines, json_prices = self._json_lines, self._json_prices
+        if len(csv_prices) > _PART_CACHE:  # memory stays flat, as in `render`
+            for render in (csv_lines, csv_prices, json_lines, json_prices):
+                render.clear()
         return (
             [csv_lines[line] for line in lines],
             [csv_prices[price] for price in prices],
