@@ -37,7 +37,7 @@ from clearline.runtime.settlement.prior import Adjustment, Prior, read_prior
 from clearline.runtime.settlement.settle import Line, Settlement
 from clearline.runtime.store import partials
 
-__all__ = ["ClosedRun", "build_close", "close_run"]
+__all__ = ["ClosedRun", "build_close", "close_run", "refuse_unidentified_reverse_charge"]
 
 _SERIES_OF_KIND = {"invoice": "invoice", "payout": "self-billing", "withholding": "self-billing"}
 _DOCUMENT_KIND = {"invoice": "invoice", "self-billing": "self-billing", "credit-note": "credit-note"}
@@ -323,7 +323,15 @@ def close_run(run: str | Path, ledger: Ledger, workers: int = 1, issue_date: str
             f"{folder} does not verify, so it is not closed: {'; '.join(problems)}",
             f"run `clearline verify {folder}` to see what differs, then settle again",
         )
-    unidentified = _reverse_charged_without_vat_id(folder, verification.settlement)
+    refuse_unidentified_reverse_charge(folder, verification.settlement)
+    close = dataclasses.replace(build_close(folder, verification.settlement), issue_date=issue_date)
+    return ClosedRun(ledger.close(close), close)
+
+
+def refuse_unidentified_reverse_charge(folder: Path, result: Settlement) -> None:
+    """E0908 unless every reverse-charged invoice of the run has its customer's VAT id
+    (art. 226(4)): the ledger never numbers an invoice the law does not allow."""
+    unidentified = _reverse_charged_without_vat_id(folder, result)
     if unidentified:
         raise LedgerError(
             codes.REVERSE_CHARGE_WITHOUT_VAT_ID,
@@ -331,8 +339,6 @@ def close_run(run: str | Path, ledger: Ledger, workers: int = 1, issue_date: str
             "the customers file gives no VAT id for them (art. 226(4) of the VAT Directive asks for it)",
             "add the VAT ids in the customers file's `vat_id` column, settle again and close that run",
         )
-    close = dataclasses.replace(build_close(folder, verification.settlement), issue_date=issue_date)
-    return ClosedRun(ledger.close(close), close)
 
 
 def _reverse_charged_without_vat_id(folder: Path, result: Settlement) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import clearline
 from clearline import codes
 from clearline.ledger import intake
-from clearline.ledger.closing import ClosedRun, build_close
+from clearline.ledger.closing import ClosedRun, build_close, refuse_unidentified_reverse_charge
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.resettle import prior_for
 from clearline.ledger.store import Ledger
@@ -69,6 +69,7 @@ def close_period(ledger: Ledger, period: str, run: Path | None = None) -> Closed
     if not verification.ok or verification.settlement is None:
         problems = [*verification.changed_inputs, *verification.differing_outputs]
         raise LedgerError(codes.RUN_NOT_VERIFIED, f"{folder} does not verify: {'; '.join(problems)}")
+    refuse_unidentified_reverse_charge(folder, verification.settlement)
     close = build_close(folder, verification.settlement)
     if taken.carried:  # an earlier period's close settles (or settled) its own events
         close = dataclasses.replace(
