@@ -215,3 +215,41 @@ def test_close_gives_the_documents_their_issue_date(tmp_path: Path) -> None:
     statement = ids(tmp_path / "docs" / "self-billing-2026-03-nordcarrier.html")
     assert statement["number"] == "SB/2026/03/00001"
     assert (statement["issue-date"], statement["due-date"]) == ("April 3, 2026", "April 17, 2026")
+
+
+def test_a_close_of_the_services_intake_takes_an_issue_date_too(tmp_path: Path) -> None:
+    """`close --period 2026-03 --issue-date 2026-04-06` over records `clearline serve` took."""
+    import random
+
+    from clearline.ledger import open_ledger
+    from clearline.service.core import Service
+    from serve_support import CONTRACTS, DATA
+    from test_serve import _batches, _stream
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with open_ledger(url) as ledger:
+        service = Service(
+            ledger, sorted(CONTRACTS.glob("*.contract")), DATA / "fx-rates.csv", DATA / "customers.csv"
+        )
+        try:
+            for batch in _batches(_stream(3), random.Random(3)):
+                service.submit(batch).result(timeout=120)
+        finally:
+            service.stop()
+    runner = CliRunner()
+    args = [
+        "close",
+        "--ledger",
+        url,
+        "--period",
+        "2026-03",
+        "--out",
+        str(tmp_path / "run"),
+        "--issue-date",
+        "2026-04-06",
+    ]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    with open_ledger(url) as ledger:
+        assert [(c.period, c.issue_date) for c in ledger.closes()] == [("2026-03", "2026-04-06")]
+        assert ledger.verify() == []

@@ -118,14 +118,11 @@ def close(
             raise typer.BadParameter(
                 f"{issue_date!r} is not a date (YYYY-MM-DD)", param_hint="--issue-date"
             ) from None
-        if period is not None:
-            err.print("error: --issue-date is for closing a run folder (not yet with --period)")
-            raise typer.Exit(2)
     with opened(ledger) as store:
         if period is not None:
             from clearline.service.close import close_period
 
-            closed = close_period(store, period, out_dir)
+            closed = close_period(store, period, out_dir, issue_date or "")
             run_dir = Path(closed.close.run_path)
         else:
             assert run_dir is not None

@@ -31,7 +31,7 @@ def intake_usage(run: Path) -> Path:
     return run.with_name(run.name + ".usage.jsonl")
 
 
-def close_period(ledger: Ledger, period: str, run: Path | None = None) -> ClosedRun:
+def close_period(ledger: Ledger, period: str, run: Path | None = None, issue_date: str = "") -> ClosedRun:
     import dataclasses
 
     from sqlalchemy.engine import Connection
@@ -70,7 +70,7 @@ def close_period(ledger: Ledger, period: str, run: Path | None = None) -> Closed
         problems = [*verification.changed_inputs, *verification.differing_outputs]
         raise LedgerError(codes.RUN_NOT_VERIFIED, f"{folder} does not verify: {'; '.join(problems)}")
     refuse_unidentified_reverse_charge(folder, verification.settlement)
-    close = build_close(folder, verification.settlement)
+    close = dataclasses.replace(build_close(folder, verification.settlement), issue_date=issue_date)
     if taken.carried:  # an earlier period's close settles (or settled) its own events
         close = dataclasses.replace(
             close, records=tuple(r for r in close.records if r[0] not in taken.carried)
