@@ -8,217 +8,42 @@ computed here, once per line, through `money.round_money`.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import functools
-import heapq
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from clearline import codes
 from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
-from clearline.money import CONTEXT, Rounding, minor_unit, round_money
+from clearline.money import CONTEXT, round_money
 from clearline.runtime.inputs.refdata import FxTable
 from clearline.runtime.rating import closures
 from clearline.runtime.rating.accumulate import Accumulated
 from clearline.runtime.rating.engine import (
     Engine,
-    Event,
     LineAcc,
-    RatedLine,
-    RatedPrice,
-    RatedRows,
-    Reject,
-    Routed,
     line_id,
 )
 from clearline.runtime.rating.products import _ProductRT
 from clearline.runtime.settlement import models
+from clearline.runtime.settlement.lines import (
+    KINDS,
+    LINE_COLUMNS,
+    Lifecycle,
+    Line,
+    Settlement,
+    _pct,
+    _s,
+    conservation,
+)
+from clearline.runtime.settlement.payments import _Conversions
+from clearline.runtime.settlement.subscribers import TRACE_IDS, _Subscribers
 
-if TYPE_CHECKING:
-    from clearline.runtime.settlement.adjustment import Adjustment
-
-__all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]
-
-TRACE_IDS = 10  # record ids a trace names; `explain --records` lists them all
-
-KINDS = {"I": "invoice", "P": "payout", "R": "retained"}
-
-LINE_COLUMNS = [
-    "line_id",
-    "kind",
-    "party",
-    "party_name",
-    "contract_id",
-    "contract_version",
-    "product",
-    "clause",
-    "period",
-    "description",
-    "quantity",
-    "unit",
-    "unit_price",
-    "amount",
-    "currency",
-    "vat_rate",
-    "vat_amount",
-    "gross_amount",
-    "paid_amount",
-    "paid_currency",
-    "fx_rate",
-    "fx_date",
-    "records",
-    "reverse_charge",
-    "trace_id",
-]
+__all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]  # the result types are lines.py's
 
 
-def _s(value: Decimal | None) -> str:
-    return "" if value is None else format(value, "f")
+class _Finisher(_Subscribers, _Conversions):
+    """Closes the engine's partial sums into the period's lines and traces."""
 
-
-def _pct(fraction: Decimal) -> str:
-    """0.23 -> '23%'."""
-    return format((fraction * 100).normalize(), "f") + "%"
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    line_id: str
-    kind: str
-    party: str
-    party_name: str
-    contract_id: str
-    contract_version: int
-    product: str
-    clause: str
-    period: str
-    description: str
-    quantity: Decimal | None
-    unit: str
-    unit_price: Decimal | None
-    amount: Decimal
-    currency: str
-    vat_rate: Decimal | None = None
-    vat_amount: Decimal | None = None
-    gross_amount: Decimal | None = None
-    paid_amount: Decimal | None = None
-    paid_currency: str = ""
-    fx_rate: Decimal | None = None
-    fx_date: str = ""
-    records: int = 0
-    reverse_charge: bool = False
-
-    def row(self) -> dict[str, str]:
-        return {
-            "line_id": self.line_id,
-            "kind": self.kind,
-            "party": self.party,
-            "party_name": self.party_name,
-            "contract_id": self.contract_id,
-            "contract_version": str(self.contract_version),
-            "product": self.product,
-            "clause": self.clause,
-            "period": self.period,
-            "description": self.description,
-            "quantity": _s(self.quantity),
-            "unit": self.unit,
-            "unit_price": _s(self.unit_price),
-            "amount": _s(self.amount),
-            "currency": self.currency,
-            "vat_rate": _pct(self.vat_rate) if self.vat_rate is not None else "",
-            "vat_amount": _s(self.vat_amount),
-            "gross_amount": _s(self.gross_amount),
-            "paid_amount": _s(self.paid_amount),
-            "paid_currency": self.paid_currency,
-            "fx_rate": _s(self.fx_rate),
-            "fx_date": self.fx_date,
-            "records": str(self.records),
-            "reverse_charge": "yes" if self.reverse_charge else "",
-            "trace_id": self.line_id,
-        }
-
-
-# a subscriber's events: their record ids, the (line id, clause) of each line they fed, days
-Lifecycle = tuple[list[str], tuple[tuple[str, str], ...], str]
-
-
-@dataclass(slots=True)
-class Settlement:
-    period: str
-    plans: list[ir.ContractPlan]
-    lines: list[Line]
-    traces: list[dict[str, Any]]
-    read: int
-    rated: int
-    rejects: list[Reject]
-    unmatched: list[Reject]
-    conservation: list[dict[str, Any]]
-    # the rated-records rows of subscription events, made as they are written
-    lifecycle: list[Lifecycle] = field(default_factory=list)
-    # records of other periods set aside for them (`--out-of-period route`), in read order
-    routed: list[Routed] = field(default_factory=list)
-    # the engine's exact sums of usage lines and its subscription events, before the period
-    # closed: what the ledger keeps to re-settle the period with late records (clearline.ledger)
-    partials: Accumulated | None = None
-    # with the ledger's prior (a closed period settled again): new total minus issued, per line
-    adjustments: list[Adjustment] = field(default_factory=list)
-
-    def lifecycle_rows(self, batch: int = 10_000) -> Iterator[RatedRows]:
-        """The rated-records rows of the subscription events, a batch at a time: per
-        subscriber, each event's id with each line it fed (or none, when inactive)."""
-        lines: dict[tuple[str, str], RatedLine] = {}
-        prices: dict[str, RatedPrice] = {}
-        out = RatedRows()
-        for ids, touched, days in self.lifecycle:
-            price = prices.get(days) or prices.setdefault(days, RatedPrice(days, ""))
-            parts = [lines.get(t) or lines.setdefault(t, RatedLine(*t)) for t in touched]
-            for rid in ids:
-                for line in parts:
-                    out.add(rid, line, price)
-            if len(out) >= batch:
-                yield out
-                out = RatedRows()
-        if len(out):
-            yield out
-
-    @property
-    def ok(self) -> bool:
-        return all(c["ok"] for c in self.conservation)
-
-    def invoice_totals(self) -> list[dict[str, str]]:
-        """One invoice per customer and period, every contract on it: totals per VAT rate."""
-        totals: dict[tuple[str, str, str, str, str], list[Decimal]] = {}
-        for ln in self.lines:
-            if ln.kind != "invoice":
-                continue
-            rate = _pct(ln.vat_rate) if ln.vat_rate is not None else ""
-            key = (ln.party, ln.period, ln.currency, rate, "yes" if ln.reverse_charge else "")
-            t = totals.setdefault(key, [Decimal(0), Decimal(0), Decimal(0), Decimal(0)])
-            t[0] += ln.amount
-            t[1] += ln.vat_amount if ln.vat_amount is not None else Decimal(0)
-            t[2] += ln.gross_amount if ln.gross_amount is not None else ln.amount
-            t[3] += 1
-        return [
-            {
-                "customer": c,
-                "period": p,
-                "currency": cur,
-                "vat_rate": rate,
-                "reverse_charge": rc,
-                "net": _s(t[0]),
-                "vat": _s(t[1]),
-                "gross": _s(t[2]),
-                "lines": str(t[3]),
-            }
-            for (c, p, cur, rate, rc), t in sorted(totals.items())
-        ]
-
-
-class _Finisher:
     def __init__(self, engine: Engine, fx: FxTable | None) -> None:
         self.engine = engine
         self.fx = fx
@@ -229,106 +54,6 @@ class _Finisher:
         self.lifecycle: list[Lifecycle] = []
         self.problems: list[Diagnostic] = []
 
-    # subscriptions ------------------------------------------------------------------
-    def subscriptions(self) -> None:
-        for (ci, pi), by_customer in sorted(self.acc.events.items()):
-            p = self.rt[(ci, pi)]
-            for customer in sorted(by_customer):
-                events = sorted(by_customer[customer], key=lambda e: (e.timestamp, e.record_id))
-                days = self.active_days(p, events)
-                p.active_days[customer] = days
-                self.subscriber(p, customer, events, days)
-
-    def active_days(self, p: _ProductRT, events: list[Event]) -> int:
-        tz = p.period.start.tzinfo
-        start = max(p.period.first_day, p.effective_from.date())
-        end = min(p.period.end_day, p.effective_until.date())
-        intervals: list[tuple[dt.date, dt.date]] = []
-        since: dt.date | None = None
-        for e in events:
-            day = e.timestamp.astimezone(tz).date()
-            if e.starts and since is None:
-                since = day
-            elif not e.starts and since is not None:
-                intervals.append((since, day))
-                since = None
-        if since is not None:
-            intervals.append((since, dt.date.max))
-        return sum(max(0, (min(b, end) - max(a, start)).days) for a, b in intervals)
-
-    def subscriber(self, p: _ProductRT, customer: str, events: list[Event], days: int) -> None:
-        ids = [e.record_id for e in events]
-        if days == 0:
-            self.lifecycle.append((ids, (("", ""),), "0"))
-            return
-        unit = closures.Unit(Decimal(days), None, False, days, p.period.days)
-        net = Decimal(0)
-        gross = Decimal(0)
-        touched: list[tuple[str, str]] = []
-        paid = Decimal(0)
-        paid_to: dict[str, Decimal] = {}  # what the pay rules so far paid each party
-        for rule in p.charges + p.payouts:
-            unit.net, unit.gross = net, gross
-            unit.payouts = dict(paid_to) if paid_to else None
-            if rule.line_level:
-                # a tiered share: priced once from the line's summed net when it closes
-                amount = Decimal(0)
-            else:
-                amount = rule.fn(unit)
-                if rule.record_rounding is not None:
-                    amount = round_money(amount, rule.record_rounding)
-                if rule.kind == "I" and rule.vat_included:
-                    # the price includes VAT: the subscriber's line is its rating unit, so its net
-                    # is extracted and rounded with the line, and VAT is what was paid less it
-                    paid = amount
-                    assert rule.vat is not None  # `included` is a VAT mode: the rule has a rate
-                    amount = round_money(CONTEXT.divide(paid, 1 + rule.vat), rule.rate.line_rounding)
-                    net += amount
-                    gross += paid
-                elif rule.kind == "I":
-                    # A subscriber's charge line is its own rating unit: line rounding applies now,
-                    # and shares of `net` see the rounded line, as the invoice shows it.
-                    amount = round_money(amount, rule.rate.line_rounding)
-                    net += amount
-                    vat = self.vat(amount, rule.vat, rule.rate.line_rounding)
-                    gross += amount + (vat or 0)
-            party = customer if rule.kind == "I" else rule.party
-            if rule.kind == "P" and not rule.line_level:
-                paid_to[party] = paid_to.get(party, Decimal(0)) + amount
-            key = (
-                rule.kind,
-                p.contract.id,
-                str(p.contract.version),
-                p.product.name,
-                rule.plan.clause.label,
-                str(rule.index),
-                party,
-                "",
-            )
-            acc = self.acc.lines.get(key)
-            if acc is None:
-                acc = self.acc.lines[key] = LineAcc(line_id(rule.kind, key), key)
-            snapshot = closures.Unit(unit.quantity, None, False, days, p.period.days, unit.net, unit.gross)
-            snapshot.payouts = unit.payouts
-            acc.add(customer, snapshot, amount)
-            if rule.kind == "I" and rule.vat_included and not rule.line_level:
-                acc.gross += paid
-            acc.records += len(ids) - 1
-            if rule.line_level:
-                acc.net_base += unit.net
-                acc.gross_base += unit.gross
-            kept = self.record_ids.setdefault(acc.line_id, [])
-            kept[:] = heapq.nsmallest(TRACE_IDS, [*kept, *ids])
-            touched.append((acc.line_id, rule.plan.clause.label))
-        self.lifecycle.append((ids, tuple(touched), str(days)))
-
-    @staticmethod
-    def vat(amount: Decimal, rate: Decimal | None, rounding: Rounding) -> Decimal | None:
-        if rate is None:
-            return None
-        return round_money(CONTEXT.multiply(amount, rate), rounding)
-
-    # lines --------------------------------------------------------------------------
     def party_name(self, contract: ir.ContractPlan, kind: str, party: str) -> str:
         if kind == "I":
             customers = self.engine.customers
@@ -673,106 +398,6 @@ class _Finisher:
             "gross": _s(gross),
         }
 
-    def converted(self, lines: list[Line], traces: list[dict[str, Any]]) -> list[Line]:
-        """The payout lines the period's models made (split shares, waterfall steps), paid
-        in the party's currency when the contract converts its payouts: the line's rounded
-        amount at the rate of the period end, the FX rate, date and table in its trace."""
-        by_product = {(p.contract.id, p.contract.version, p.product.name): p for p in self.engine.products}
-        by_id = {str(t["line_id"]): t for t in traces}
-        rule_lines = {acc.line_id for acc in self.acc.lines.values()}
-        out: list[Line] = []
-        for ln in lines:
-            p = by_product.get((ln.contract_id, ln.contract_version, ln.product))
-            conv = (
-                next((c for c in p.product.conversions if c.party == ln.party), None)
-                # a rule's own lines were converted (or failed to be) when they closed
-                if p is not None and ln.kind == "payout" and ln.line_id not in rule_lines
-                else None
-            )
-            if p is None or conv is None or conv.currency == ln.currency:
-                out.append(ln)
-                continue
-            paid, rate, day, fx_trace = self.convert(p, conv, ln.amount, None)
-            out.append(
-                dataclasses.replace(
-                    ln,
-                    paid_amount=paid,
-                    paid_currency=conv.currency if paid is not None else "",
-                    fx_rate=rate,
-                    fx_date=day,
-                )
-            )
-            trace = by_id.get(ln.line_id)
-            if trace is not None:
-                trace["fx"] = fx_trace
-        return out
-
-    def convert(
-        self,
-        p: _ProductRT,
-        conv: ir.ConversionPlan,
-        amount: Decimal,
-        by_day: list[tuple[dt.date, Decimal]] | None,
-    ) -> tuple[Decimal | None, Decimal | None, str, dict[str, Any]]:
-        """Pay `amount` (settlement currency) in the party's currency.
-
-        Period end (`by_day` None): the line's rounded amount at the rate of the
-        period's last day. Record date: each day's share of the line at that
-        day's rate, summed exactly, then rounded once.
-        """
-        contract = p.contract
-        if self.fx is None:
-            self.problems.append(
-                Diagnostic(
-                    codes.MISSING_REFERENCE_DATA,
-                    f'clause "{conv.clause.label}" pays {conv.party} in {conv.currency}, '
-                    "but no FX rates were given",
-                    conv.span,
-                    "pass the rate table with --fx FILE",
-                )
-            )
-            return None, None, "", {}
-        parts = by_day if by_day is not None else [(p.period.last_day, amount)]
-        exact = Decimal(0)
-        steps: list[str] = []
-        rate: Decimal | None = None
-        for day, part in parts:
-            found = self.fx.find(day, contract.currency, conv.currency)
-            if found is None:
-                self.problems.append(
-                    Diagnostic(
-                        codes.MISSING_REFERENCE_DATA,
-                        f"no {conv.currency}/{contract.currency} rate for {day} in {self.fx.name}",
-                        conv.span,
-                        f"add a row `{day},{conv.currency},{contract.currency},RATE` to {self.fx.name}",
-                    )
-                )
-                return None, None, "", {}
-            rate, inverted = found
-            value = CONTEXT.divide(part, rate) if inverted else CONTEXT.multiply(part, rate)
-            exact += value
-            op = "/" if inverted else "×"
-            steps.append(f"{day}: {_s(part)} {contract.currency} {op} {_s(rate)} = {_s(value)}")
-        paid = round_money(exact, conv.rounding)
-        single = len(parts) == 1
-        trace = {
-            "table": self.fx.name,
-            "fixing": conv.fixing,
-            "date": parts[0][0].isoformat() if single else "",
-            "rate": _s(rate) if single else "",
-            "arithmetic": steps,
-            "exact": _s(exact),
-            "rounding": {"mode": conv.rounding.mode, "quantum": str(conv.rounding.quantum)},
-            "result": f"{_s(paid)} {conv.currency}",
-            "clause": {"label": conv.clause.label, "span": str(conv.clause.span)},
-        }
-        if conv.fixing == "record date" and amount != sum((v for _, v in parts), Decimal(0)):
-            trace["note"] = (
-                "each record's unrounded amount is converted at its own date; "
-                "the line's rounding applies to the settlement-currency amount only"
-            )
-        return paid, rate if single else None, parts[0][0].isoformat() if single else "", trace
-
     def retained(self, lines: list[Line]) -> tuple[list[Line], list[dict[str, Any]]]:
         groups: dict[tuple[str, int, str], list[Line]] = {}
         for ln in lines:
@@ -894,35 +519,6 @@ def _unit_price(expr: ir.Expr, acc: LineAcc) -> Decimal | None:
         if len(rows) == 1:
             return next(iter(rows.values()))
     return None
-
-
-def conservation(lines: list[Line]) -> list[dict[str, Any]]:
-    """Per contract, period and currency: net revenue == payouts + retained."""
-    totals: dict[tuple[str, str, str], dict[str, Decimal]] = {}
-    for ln in lines:
-        if ln.kind == "withholding":
-            continue  # a part of a payout held for the tax authority, not a separate use of revenue
-        t = totals.setdefault(
-            (ln.contract_id, ln.period, ln.currency),
-            # zero in the currency's minor unit: a contract with no invoice shows 0.00, not 0
-            dict.fromkeys(("invoice", "payout", "retained"), minor_unit(ln.currency) * 0),
-        )
-        t[ln.kind] += ln.amount
-    out = []
-    for (cid, period, currency), t in sorted(totals.items()):
-        ok = t["invoice"] == t["payout"] + t["retained"]
-        out.append(
-            {
-                "contract_id": cid,
-                "period": period,
-                "currency": currency,
-                "net_revenue": _s(t["invoice"]),
-                "payouts": _s(t["payout"]),
-                "retained": _s(t["retained"]),
-                "ok": ok,
-            }
-        )
-    return out
 
 
 def finish(engine: Engine, fx: FxTable | None) -> Settlement:
