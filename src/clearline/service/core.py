@@ -157,6 +157,49 @@ class Preview:
     result: Settlement
 
 
+class _Checkpointer:
+    """SQLite's WAL checkpoints off the commit path. By default the connection that commits
+    past 1,000 WAL pages copies them into the database file and syncs it, inside that
+    commit: a group's acknowledgement waited for it (a commit of one record took about 4 ms
+    here, 0.7 ms without). The service's connections do not checkpoint; this thread does, a
+    passive checkpoint every half second on a connection of its own, which waits for no
+    reader or writer. Durability is the same: every commit still syncs the WAL, and a WAL
+    left by a kill is replayed by the next connection that opens the file."""
+
+    def __init__(self, ledger: Ledger, every: float = 0.5) -> None:
+        from sqlalchemy import event
+
+        @event.listens_for(ledger.engine, "connect")
+        def _no_auto(dbapi: Any, _record: Any) -> None:
+            dbapi.execute("PRAGMA wal_autocheckpoint=0")
+
+        ledger.engine.dispose()  # the pooled connections made before the listener go
+        self.raw = ledger.engine.raw_connection()  # its own, for as long as the service runs
+        self.every = every
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="clearline-checkpoints", daemon=True)
+        self.thread.start()
+
+    def _checkpoint(self) -> None:
+        self.raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")  # no BEGIN: autocommit
+
+    def _run(self) -> None:
+        while not self.done.wait(self.every):
+            try:
+                self._checkpoint()
+            except Exception:  # the next one tries again; commits do not depend on it
+                continue
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=10)
+        try:
+            self._checkpoint()
+            self.raw.close()
+        except Exception:
+            pass
+
+
 def _copy_engine(engine: Engine) -> Engine:
     """An engine that settles as `engine` would now, and that the original does not see:
     its sums copied, its ids seen copied, its file contexts its own."""
@@ -209,6 +252,7 @@ class Service:
         self.tmp = Path(tempfile.mkdtemp(prefix="clearline-serve-"))
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.rebuild()
+        self.checkpoints = _Checkpointer(ledger) if ledger.engine.dialect.name == "sqlite" else None
         self.thread = threading.Thread(target=self._writer, name="clearline-writer", daemon=True)
         self.thread.start()
 
@@ -241,6 +285,8 @@ class Service:
     def stop(self) -> None:
         self.jobs.put(None)
         self.thread.join(timeout=10)
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- writing ----------------------------------------------------------------------
