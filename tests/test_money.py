@@ -882,3 +882,75 @@ def test_a_rule_priced_once_per_line_reads_no_single_record() -> None:
     assert [c for c, _ in errors("pay acme tiers t + the rate from table r")] == [codes.MISPLACED_RULE]
     (per_minute,) = errors("pay acme tiers t + 0.01 PLN per minute")
     assert per_minute[0] == codes.UNIT_MISMATCH and "priced once per line" in per_minute[1]
+
+
+# --- records that span a rate change ------------------------------------------------------------
+
+CALLS_CONTRACT = """contract VO-1 "Voice" {
+  version 1
+  effective 2026-01-01 until 2027-01-01
+  settle monthly in EUR, time zone UTC
+  operator op "Operator" currency EUR
+  SPLIT
+  usage fields { service text }
+  rate table voice by value of service {
+    "call" 0.0600 EUR per minute, increments 60/60
+  }
+  product calls "Calls" {
+    matches service = "call"
+    measured in seconds
+    clause "1 Calls" {
+      charge customer the rate from table voice
+      round each line half up to 0.01
+    }
+  }
+}
+"""
+AMENDMENT = """amendment of VO-1 from 2026-03-15 "Cheaper calls" {
+  version 2
+  change table voice {
+    "call" 0.0300 EUR per minute, increments 60/60
+  }
+}
+"""
+
+
+def _calls(tmp_path: Path, split: bool) -> dict[str, list[dict[str, str]]]:
+    said = "split records at rate changes, increments per part" if split else ""
+    text = CALLS_CONTRACT.replace("SPLIT", said)
+    (tmp_path / "vo.contract").write_text(text, encoding="utf-8")
+    (tmp_path / "vo-2.contract").write_text(AMENDMENT, encoding="utf-8")
+    (tmp_path / "u.csv").write_text(
+        "record_id,timestamp,customer_id,service,quantity\n"
+        "K1,2026-03-14T23:50:00+00:00,C1,call,1500\n"  # 25 minutes across midnight
+        "K2,2026-03-10T10:00:00+00:00,C1,call,61\n",
+        encoding="utf-8",
+    )
+    plans, _ = clearline.load_plans([tmp_path / "vo.contract", tmp_path / "vo-2.contract"])
+    out = tmp_path / ("split" if split else "whole")
+    clearline.run(plans, [tmp_path / "u.csv"], "2026-03", out=out)
+    return {"lines": read_csv(out / "invoice_lines.csv"), "rated": read_csv(out / "rated_records.csv")}
+
+
+def test_a_call_across_a_rate_change_is_split_when_the_contract_says_so(tmp_path: Path) -> None:
+    """K1 starts 23:50 on 14 March and lasts 1,500 s; version 2 (0.03 a minute, from
+    15 March) replaces 0.06. By default the rate at the start prices it whole: 1,500 s ->
+    1,500 s billed (25 whole minutes) × 0.06 = 1.50, plus K2 61 s -> 120 s × 0.06 = 0.12:
+    version 1's line 1.62. Split: 600 s before midnight at 0.06 = 0.60 (+ K2 0.12 = 0.72 on
+    version 1) and 900 s after it at 0.03 = 0.45 on version 2, increments per part."""
+    whole = _calls(tmp_path, split=False)
+    assert [(ln["contract_version"], ln["amount"]) for ln in whole["lines"]] == [("1", "1.62")]
+    split = _calls(tmp_path, split=True)
+    got = sorted((ln["contract_version"], ln["quantity"], ln["amount"]) for ln in split["lines"])
+    assert got == [("1", "720", "0.72"), ("2", "900", "0.45")]
+    k1 = [r for r in split["rated"] if r["record_id"] == "K1"]
+    assert len(k1) == 2  # one record, a part on each version's line
+
+
+def test_split_at_rate_changes_without_a_timed_product_has_no_effect() -> None:
+    text = CALLS_CONTRACT.replace("SPLIT", "split records at rate changes, increments per part").replace(
+        "    measured in seconds\n", ""
+    ).replace('"call" 0.0600 EUR per minute, increments 60/60', '"call" 0.0600 EUR per event')
+    errors = [(d.code, d.message) for d in _check(text) if d.is_error]
+    said = "`split records at rate changes` has no effect: no product is measured in time"
+    assert errors == [(codes.MISPLACED_RULE, said)]

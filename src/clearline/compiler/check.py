@@ -19,6 +19,7 @@ from clearline.compiler.check_currency import (
     check_conversions,
     check_own_units,
     check_priced_in_unit,
+    check_split_changes,
     check_units_of_account,
 )
 from clearline.compiler.check_ledger import check_ledger_terms
@@ -734,6 +735,7 @@ class _Checker(Checker):
         self.check_products()
         check_conversions(self)
         check_units_of_account(self)
+        check_split_changes(self)
         self.check_examples()
         self.warnings()
         return self.diags

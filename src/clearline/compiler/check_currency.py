@@ -18,7 +18,14 @@ from clearline.grammar import ast
 from clearline.money import MINOR_UNITS
 from clearline.source import Span
 
-__all__ = ["check_conversions", "check_own_units", "check_priced_in_unit", "check_units_of_account", "payers"]
+__all__ = [
+    "check_conversions",
+    "check_own_units",
+    "check_priced_in_unit",
+    "check_split_changes",
+    "check_units_of_account",
+    "payers",
+]
 
 
 def payers(contract: ast.Contract) -> dict[str, list[tuple[str, str, ast.Product]]]:
@@ -233,4 +240,25 @@ def check_own_units(ck: Checker) -> None:
             span,
             did_you_mean(word, known)
             or f"declare it with `unit {stem}` (then per {stem}, measured in {stem}s), or use a built-in",
+        )
+
+
+def check_split_changes(ck: Checker) -> None:
+    """`split records at rate changes` splits records measured in time: said once, of a
+    contract with such a product (anything else would be a declaration with no effect)."""
+    for span in ck.c.split_changes[1:]:
+        ck.error(codes.DUPLICATE_NAME, "`split records at rate changes` is said twice", span, "keep one")
+    timed = [
+        p
+        for p in ck.c.products
+        if not p.subscription
+        and p.measured
+        and units.dimension(units.canonical(p.measured[0][0], ck.units_declared)) == "time"
+    ]
+    if ck.c.split_changes and not timed:
+        ck.error(
+            codes.MISPLACED_RULE,
+            "`split records at rate changes` has no effect: no product is measured in time",
+            ck.c.split_changes[0],
+            "remove it, or measure the usage product in seconds, minutes or hours",
         )

@@ -297,6 +297,9 @@ class ProductPlan:
     # `pay X 15% of billed net`: shares of the period's net after the product's discounts,
     # priced once per period when the discounts are known (rate.expr is the share)
     billed: tuple[PayoutPlan, ...] = field(default=(), metadata=_OMIT_DEFAULT)
+    # `split records at rate changes, increments per part`: a record spanning the start
+    # of the contract's next version is prorated by time, each part rated by its version
+    split_at_changes: bool = field(default=False, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -392,6 +392,10 @@ class _Lowerer:
             refunds=bool(p.refunds),
             refund_field=p.refunds[0].field.name if p.refunds and p.refunds[0].field else None,
             billed=tuple(billed),
+            split_at_changes=bool(self.c.split_changes)
+            and not subscription
+            and measured is not None
+            and units.dimension(measured) == "time",
         )
 
     def sha256(self) -> str:

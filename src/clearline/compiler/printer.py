@@ -171,6 +171,11 @@ def format_plan(plan: ir.ContractPlan) -> str:
             f'  product {prod.name} "{prod.title}" ({prod.kind}, measured in {units.plural(prod.measure)})'
         )
         out.append(f"    matches   {format_pred(prod.matches)}")
+        if prod.split_at_changes:
+            out.append(
+                "    split     a record running past the next version's start is split by time,"
+                " each part rated by its version, increments per part"
+            )
         if prod.starts and prod.ends:
             out.append(f"    starts    {format_pred(prod.starts)}")
             out.append(f"    ends      {format_pred(prod.ends)}")

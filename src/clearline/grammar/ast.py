@@ -633,6 +633,8 @@ class Contract:
     late_usage: tuple[tuple[int, Span], ...] = ()  # `accept late usage for 2 periods`
     units_of_account: tuple[UnitOfAccount, ...] = ()
     units: tuple[Ident, ...] = ()  # `unit seat`: the contract's own units
+    # `split records at rate changes, increments per part`: where it is written
+    split_changes: tuple[Span, ...] = ()
     details: tuple[Details, ...] = ()  # `details of telcopl { legal name "...", ... }`
 
 

@@ -91,6 +91,7 @@ class _Builder(Transformer[Token, Any]):
             late_usage=tuple(pick("late_usage")),
             units_of_account=tuple(pick("unit_of_account")),
             units=tuple(pick("own_unit")),
+            split_changes=tuple(pick("split_changes")),
             details=tuple(pick("details")),
         )
 
@@ -248,6 +249,10 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def late_usage(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
         return ("late_usage", (int(children[0]), self.span(meta)))
+
+    @v_args(meta=True)
+    def split_changes(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("split_changes", self.span(meta))
 
     def own_unit(self, children: list[Token]) -> tuple[str, Any]:
         return ("own_unit", self.ident(children[0]))

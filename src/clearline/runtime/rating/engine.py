@@ -36,7 +36,7 @@ from operator import itemgetter
 from typing import cast
 
 from clearline import codes
-from clearline.compiler import ir
+from clearline.compiler import ir, units
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import CONTEXT, SUMS, round_money
 from clearline.periods import Period, period_of
@@ -430,7 +430,9 @@ class _FileContext(FastPaths):
                 )
             staged: list[tuple[_ProductRT, list[Rated] | Event]] = []
             for p in matched:
-                staged.append((p, self.rate(p, row, ts, rid)))
+                parts = self.split_at_change(p, row, ts) if p.product.split_at_changes else None
+                for part, part_row, part_ts in parts or [(p, row, ts)]:
+                    staged.append((part, self.rate(part, part_row, part_ts, rid)))
         except RecordProblem as problem:
             if isinstance(problem, OutOfPeriod) and engine.too_late:
                 problem = self.past_window(matched, ts) or problem
@@ -483,6 +485,42 @@ class _FileContext(FastPaths):
                     acc.rated or self.rated_line(acc, rule),
                     RatedPrice(format(unit.quantity, "f"), "" if amount is None else format(amount, "f")),
                 )
+
+    def split_at_change(
+        self, p: _ProductRT, row: Row, ts: dt.datetime
+    ) -> list[tuple[_ProductRT, Row, dt.datetime]] | None:
+        """A record measured in time that runs past the start of its contract's next
+        version, inside the period (`split records at rate changes`): its part before the
+        change, on `p`, and the rest from the change on the next version's product, each
+        with its own quantity (increments apply to each part). None when it does not span
+        a change."""
+        change = p.effective_until
+        if self.i_qty is None or self.i_qty >= len(row) or not ts < change < p.period.end:
+            return None
+        text = row[self.i_qty]
+        if not text:
+            return None  # the rating says why
+        quantity = field_number("quantity", text)
+        per_unit = units.factor("second", p.product.measure)  # seconds in one unit of the measure
+        before = CONTEXT.divide(Decimal((change - ts) // dt.timedelta(microseconds=1)).scaleb(-6), per_unit)
+        if not before < quantity:
+            return None
+        nxt = next(
+            (
+                q
+                for q in self.engine.products
+                if q.contract.id == p.contract.id
+                and q.product.name == p.product.name
+                and q.effective_from == change
+            ),
+            None,
+        )
+        if nxt is None:
+            return None  # no version after this one: the rate at the start
+        first, rest = list(row), list(row)
+        first[self.i_qty] = format(before.normalize(), "f")
+        rest[self.i_qty] = format((quantity - before).normalize(), "f")
+        return [(p, first, ts), (nxt, rest, change)]
 
     def past_window(self, matched: list[_ProductRT], ts: dt.datetime) -> RecordProblem | None:
         """The reject of a record whose period, for a contract it matches, is closed and past
