@@ -664,17 +664,22 @@ class _Columns:
             else:
                 rated_of[position] = self.add(c, mine, entries, c_id, c_cust)
         # the rated rows in file order: runs of one product's ordinary records, and the rest
-        runs = frame["_p"].rle()
-        others = frame.filter(pl.col("_p") == -1).select([f"c{i}" for i in range(self.width)])
-        rows = cast(list[Row], list(map(list, others.iter_rows())))
-        at = done = 0
+        # records with no rated row now (unmatched, subscription events) do not cut the runs
+        silent = [_UNMATCHED, *(p for p, found in rated_of.items() if not found.rules)]
+        runs = frame.filter(~pl.col("_p").is_in(silent))["_p"].rle()
+        others = frame.filter(pl.col("_p") == -1)
+        numbers_of = [first + i for i in others["_i"].to_list()]
+        rows = cast(
+            list[Row], list(map(list, others.select([f"c{i}" for i in range(self.width)]).iter_rows()))
+        )
+        done = 0
         cursor = dict.fromkeys(rated_of, 0)
         for found in rated_of.values():
             found.render(sink)
         rows_out: RatedRows | None = None
         for length, position in runs.struct.unnest().iter_rows():
             if position == -1:  # the record paths, which reject or rate each as the reference
-                numbers = range(first + at, first + at + length)
+                numbers = numbers_of[done : done + length]
                 rows_out = rows_out if rows_out is not None else _segment(out, RatedRows())
                 self.ctx.records(Batch(numbers, rows[done : done + length]), rows_out)
                 done += length
@@ -692,7 +697,6 @@ class _Columns:
                 else:
                     rows_out = rows_out if rows_out is not None else _segment(out, RatedRows())
                     found.rows(lo, length, rows_out)
-            at += length
 
     def price(self, c: _Product, mine: pl.DataFrame) -> tuple[list[int], list[Any]]:
         """Per record of `mine`, the code of its entry in the returned list (None: the
