@@ -43,6 +43,9 @@ def test_a_record_rates_as_the_contract_says_and_a_retry_is_a_duplicate(server: 
     assert first[0]["rated"] == [
         {
             "line_id": first[0]["rated"][0]["line_id"],
+            "kind": "payout",
+            "product": "voice",
+            "party": "nordcarrier",
             "clause": "5.1 Termination rates",
             "billed_quantity": "66",
             "amount": "0.0175",

@@ -153,6 +153,9 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
                     "rated": [
                         {
                             "line_id": r.line_id,
+                            "kind": r.kind,
+                            "product": r.product,
+                            "party": r.party,
                             "clause": r.clause,
                             "billed_quantity": r.billed_quantity,
                             "amount": r.amount,

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import logging
 import queue
 import shutil
 import tempfile
@@ -46,6 +47,8 @@ from clearline.service.rater import Rater, RefundLedger, Verdict, feed_records, 
 from clearline.source import SourceFile
 
 __all__ = ["PeriodUsage", "Preview", "Service", "materialise", "period_usage", "without"]
+
+log = logging.getLogger("clearline.serve")
 
 GROUP_LIMIT = 5_000  # records per group commit at most
 
@@ -184,11 +187,15 @@ class _Checkpointer:
         self.raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")  # no BEGIN: autocommit
 
     def _run(self) -> None:
+        failing = False
         while not self.done.wait(self.every):
             try:
                 self._checkpoint()
-            except Exception:  # the next one tries again; commits do not depend on it
-                continue
+                failing = False
+            except Exception as err:  # the next one tries again; commits do not depend on it
+                if not failing:  # said once per run of failures: the WAL grows meanwhile
+                    log.warning("the ledger's WAL checkpoint failed (the WAL grows until one works): %s", err)
+                failing = True
 
     def stop(self) -> None:
         self.done.set()

@@ -40,6 +40,9 @@ class UsageRequest(_Strict):
 
 class RatedLine(_Strict):
     line_id: str
+    kind: str  # invoice or payout
+    product: str
+    party: str  # the customer invoiced, or the partner paid
     clause: str
     billed_quantity: str
     amount: str  # decimal text

@@ -60,6 +60,9 @@ class RatedPart:
     clause: str
     billed_quantity: str
     amount: str
+    kind: str = ""  # invoice or payout
+    product: str = ""
+    party: str = ""  # the customer invoiced, or the partner paid
 
 
 @dataclass(slots=True)
@@ -98,6 +101,7 @@ class Rater:
             {p.refund_field for c in self.plans for p in c.products if p.refund_field}
         )
         self.first_refund: dict[str, dict[str, str]] = {}
+        self.line_names: dict[str, tuple[str, str, str]] = {}  # line id -> kind, product, party
         # closed periods past a contract's late-usage window -> why: their close would be
         # refused (E0711), so their records are refused on arrival (set by the service)
         self.past_window: dict[str, str] = {}
@@ -138,6 +142,18 @@ class Rater:
     def rate(self, record: dict[str, str | None], settled: str | None = None) -> Verdict:
         """Rate one record; `settled`: where the ledger settled its id, if it did."""
         return self.rate_many([record], {} if settled is None else {str(record.get("record_id")): settled})[0]
+
+    def _line_of(self, engine: Engine, line_id: str) -> tuple[str, str, str]:
+        """A line's kind, product and party, from the engine's line keys (read again only
+        when a record opens a line not seen yet; a line id is a hash of its key)."""
+        found = self.line_names.get(line_id)
+        if found is None:
+            for (
+                acc
+            ) in engine.acc.lines.values():  # kind, contract, version, product, clause, rule, party, group
+                self.line_names[acc.line_id] = (_KINDS.get(acc.key[0], acc.key[0]), acc.key[3], acc.key[6])
+            found = self.line_names.get(line_id, ("", "", ""))
+        return found
 
     def refund_targets(self, records: Sequence[dict[str, str | None]]) -> set[str]:
         """The record ids the records' refund fields name (to look up in the ledger)."""
@@ -336,7 +352,10 @@ class Rater:
             with localcontext(CONTEXT):
                 out = engine.feed(file, list(columns), batch)
             for rid, ln, price in zip(out.ids, out.lines, out.prices, strict=True):
-                by_id[rid].rated.append(RatedPart(ln.line_id, ln.clause, price.quantity, price.amount))
+                kind, product, party = self._line_of(engine, ln.line_id)
+                by_id[rid].rated.append(
+                    RatedPart(ln.line_id, ln.clause, price.quantity, price.amount, kind, product, party)
+                )
         for reject in acc.rejects[rejects:]:
             v = by_line[reject.line]
             v.status, v.reason, v.code = "rejected", reject.reason, reject.code
@@ -382,6 +401,9 @@ def feed_records(engine: Engine, file: str, records: Sequence[dict[str, str | No
         with localcontext(CONTEXT):
             engine.feed(file, columns, batch)
         at = end
+
+
+_KINDS = {"I": "invoice", "P": "payout"}
 
 
 def _has_offset(text: str) -> bool:
