@@ -126,6 +126,11 @@ def test_the_edge_answers_4xx_with_a_reason_per_field(server: Server) -> None:
         schema = c.get("/openapi.json").json()
         assert "/v1/usage" in schema["paths"] and "UsageRequest" in schema["components"]["schemas"]
         assert "clearline_records_total" in c.get("/metrics").text
+    # started without --host: it listens on 127.0.0.1 only (127.0.0.2 is loopback too, not bound)
+    import socket
+
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", server.port), timeout=5).close()
 
 
 def test_a_contract_loaded_while_running_rates_the_next_records(tmp_path: Path) -> None:
