@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -105,3 +106,28 @@ def test_every_waterfall_sums_to_its_base(base: D, spec: list[tuple[str, D, Roun
     results = run_waterfall(base, [*steps, Step("rest", "op", "rest")])
     assert sum((r.amount for r in results), D(0)) == base
     assert all(r.amount >= 0 for r in results)
+
+
+def test_the_trace_carries_the_bands_a_tiered_line_used(tmp_path: Path) -> None:
+    """FleetIoT's data line, 2,350,000 MB graduated: 500,000 × 0.0040 = 2,000.0000,
+    1,500,000 × 0.0030 = 4,500.0000, 350,000 × 0.0018 = 630.0000; 7,130.0000 in all.
+    The trace gives them as data, so a document (or another tool) needs no tier code."""
+    import json
+
+    import clearline
+    from conftest import CONTRACTS, DATA
+
+    plans, _ = clearline.load_plans([CONTRACTS / "fleetiot.contract"])
+    out = tmp_path / "run"
+    clearline.run(plans, [DATA / "fleetiot-usage.csv"], "2026-03", out=out)
+    traces = [json.loads(t) for t in (out / "trace.jsonl").read_text(encoding="utf-8").splitlines()]
+    (data,) = [t for t in traces if (t.get("clause") or {}).get("label") == "2.2 Data"]
+    (tiers,) = data["tiers"]
+    assert (tiers["table"], tiers["mode"], tiers["of"], tiers["total"], tiers["amount"]) == (
+        "data_price", "graduated", "quantity", "2350000", "7130.0000"
+    )  # fmt: skip
+    assert [(b["from"], b["to"], b["quantity"], b["rate"], b["amount"]) for b in tiers["bands"]] == [
+        ("0", "500000", "500000", "0.0040", "2000.0000"),
+        ("500000", "2000000", "1500000", "0.0030", "4500.0000"),
+        ("2000000", "", "350000", "0.0018", "630.0000"),
+    ]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, fields
 from decimal import ROUND_CEILING, Decimal
 from operator import itemgetter
+from typing import Any
 
 from clearline import codes
 from clearline.compiler import ir, units
@@ -240,6 +241,51 @@ def compile_expr(
 
 def _fmt(value: Decimal) -> str:
     return format(value, "f")
+
+
+def tier_uses(
+    expr: ir.Expr, measure: str, unit: Unit, tiers: dict[str, ir.TierPlan] | None
+) -> list[dict[str, Any]]:
+    """Each tier table the amount reads, with the total it was applied to and the bands it
+    used (their bounds, the quantity in each, the rate, the amount): the trace's `tiers`,
+    so a document shows the bands from the run folder alone."""
+    found: list[dict[str, Any]] = []
+    for node in _walk_all(expr):
+        if node.op != "tiers" or tiers is None or node.table is None:
+            continue
+        tier = tiers[node.table]
+        if node.base is not None:
+            total = unit.gross if node.base == "gross" else unit.net
+        else:
+            total = tier_quantity(unit.quantity, tier, measure)
+        value, uses = apply_tiers(total, bands(tier), tier.mode)
+        found.append(
+            {
+                "table": tier.name,
+                "mode": tier.mode,
+                "kind": tier.kind,
+                "of": node.base or "quantity",
+                "unit": tier.unit or "",
+                "currency": tier.currency or "",
+                "total": _fmt(total),
+                "amount": _fmt(value),
+                "bands": [
+                    {
+                        "from": _fmt(u.band.lower),
+                        "to": "" if u.band.upper is None else _fmt(u.band.upper),
+                        "quantity": _fmt(u.quantity),
+                        "rate": _fmt(u.band.rate),
+                        "amount": _fmt(u.amount),
+                    }
+                    for u in uses
+                ],
+            }
+        )
+    return found
+
+
+def _walk_all(expr: ir.Expr) -> list[ir.Expr]:
+    return [expr, *(n for a in expr.args for n in _walk_all(a))]
 
 
 def explain(

@@ -316,6 +316,12 @@ class _Finisher(_Subscribers, _Conversions):
                 "list_command": f"grep -F ',{acc.line_id},' rated_records.csv",
             },
         }
+        if rate.line_level and not (self.engine.cumulative.get(acc.line_id) and any(
+            t.over for t in rule.tiers.values()
+        )):
+            found = closures.tier_uses(rate.expr, product.measure, self.line_unit(p, rule, acc), rule.tiers)
+            if found:  # the bands the line used, as data (the arithmetic says them in words)
+                trace["tiers"] = found
         if p.conversions:  # its prices in units of account were converted before rating
             trace["units_of_account"] = [c.trace() for _, c in sorted(p.conversions.items())]
         return line, trace
@@ -325,22 +331,30 @@ class _Finisher(_Subscribers, _Conversions):
         rate: ir.RatePlan = rule.rate
         if not rate.line_level:
             return acc.amount, f"sum of {acc.units} unit amount(s) = {_s(acc.amount)}"
-        aggregates = dict(acc.aggregates)
-        for (func, name), total in acc.aggregates.items():
-            if func == "average":
-                aggregates[(func, name)] = CONTEXT.divide(total, Decimal(acc.records))
-        quantity, free = acc.quantity, ""
+        unit, free = self.line_unit(p, rule, acc), ""
         if rate.allowance is not None:
-            quantity, free = _chargeable(rate, acc, p.product.measure)
-        # a line is not an event: no connect fee is added at line level
-        unit = closures.Unit(
-            quantity, None, False, 0, p.period.days, acc.net_base, acc.gross_base, aggregates=aggregates
-        )
+            _, free = _chargeable(rate, acc, p.product.measure)
         earlier = self.engine.cumulative.get(acc.line_id)
         if earlier is not None and any(t.over for t in rule.tiers.values()):
             return self.over_periods(p, rule, unit, earlier)
         value, text = closures.explain(rate.expr, rate, p.product.measure, unit, rule.tiers, rule.bundle)
         return value, f"{free}; {text}" if free else text
+
+    @staticmethod
+    def line_unit(p: _ProductRT, rule: Any, acc: LineAcc) -> closures.Unit:
+        """The line as one rating unit: its chargeable quantity (after free units), its
+        bases and aggregates. A line is not an event: no connect fee at line level."""
+        rate: ir.RatePlan = rule.rate
+        aggregates = dict(acc.aggregates)
+        for (func, name), total in acc.aggregates.items():
+            if func == "average":
+                aggregates[(func, name)] = CONTEXT.divide(total, Decimal(acc.records))
+        quantity = acc.quantity
+        if rate.allowance is not None:
+            quantity, _ = _chargeable(rate, acc, p.product.measure)
+        return closures.Unit(
+            quantity, None, False, 0, p.period.days, acc.net_base, acc.gross_base, aggregates=aggregates
+        )
 
     def over_periods(
         self, p: _ProductRT, rule: Any, unit: closures.Unit, earlier: tuple[Decimal, Decimal, Decimal]
