@@ -24,8 +24,6 @@ from clearline.periods import period_bounds
 from clearline.reports.i18n import N_, language_for
 from clearline.reports.rundata import LineRow, Party, RejectRow, RunData
 from clearline.reports.traces import Node, trace_tree
-from clearline.tiers import apply_tiers, tier_quantity
-from clearline.tiers import bands as tier_bands
 
 __all__ = [
     "Audit",
@@ -379,7 +377,7 @@ def _detail(run: RunData, line: LineRow, siblings: Iterable[LineRow] = ()) -> Do
         price=price,
         aggregate=aggregate,
         aggregate_field=field_name,
-        tiers=_price_tiers(product, line, rules) if product is not None else None,
+        tiers=_price_tiers(run, line, rules) if product is not None else None,
         commitment=commitment,
         discount=discount,
         vat_included=any(isinstance(r, ir.ChargePlan) and r.vat_included for r in rules),
@@ -411,41 +409,43 @@ def _trim(amount: Decimal, currency: str) -> Decimal:
     return amount.normalize(CONTEXT)
 
 
-def _tiers(tier: ir.TierPlan, total: Decimal, currency: str) -> tuple[Decimal, Tiers]:
-    """The exact tiered amount of `total` and its bands."""
-    exact, uses = apply_tiers(total, tier_bands(tier), tier.mode)
-    bands = tuple(
-        Band(
-            u.band.lower,
-            u.band.upper,
-            _trim(u.quantity, currency) if tier.kind == "share" else u.quantity,
-            u.band.rate,
-            _trim(u.amount, currency),
-        )
-        for u in uses
-    )
-    label = _TIER_MODES.get(tier.mode, tier.mode)
-    return exact, Tiers(label, tier.kind, tier.unit or "", currency, bands)
+def _bands(recorded: object, kind: str, currency: str) -> tuple[Band, ...] | None:
+    """The bands a trace recorded (`tiers[].bands`, or a waterfall step's `bands`), as
+    exact decimals; None when they are not there as the run writes them."""
+    if not isinstance(recorded, list) or not recorded:
+        return None
+    bands = []
+    for b in recorded:
+        if not isinstance(b, dict):
+            return None
+        lower, rate, quantity, amount = (_decimal(b.get(k)) for k in ("from", "rate", "quantity", "amount"))
+        if lower is None or rate is None or quantity is None or amount is None:
+            return None
+        upper = _decimal(b.get("to")) if b.get("to") else None
+        shown = _trim(quantity, currency) if kind == "share" else quantity
+        bands.append(Band(lower, upper, shown, rate, _trim(amount, currency)))
+    return tuple(bands)
 
 
-def _price_tiers(
-    product: ir.ProductPlan, line: LineRow, rules: list[ir.ChargePlan | ir.PayoutPlan]
-) -> Tiers | None:
-    """The bands of a line priced by tiers of its period's quantity."""
+def _price_tiers(run: RunData, line: LineRow, rules: list[ir.ChargePlan | ir.PayoutPlan]) -> Tiers | None:
+    """The bands of a line priced by tiers of its period's quantity, as its trace
+    recorded them (reports never price tiers again)."""
     if line.quantity is None or len(rules) != 1:
         return None
     rate = rules[0].rate
     expr = rate.expr
     if expr.op != "tiers" or expr.base is not None or rate.allowance is not None:
         return None
-    tier = next((t for t in product.tiers if t.name == expr.table), None)
-    if tier is None or tier.kind != "price":
+    recorded = [t for t in (run.traces.get(line.line_id) or {}).get("tiers") or [] if isinstance(t, dict)]
+    if len(recorded) != 1 or recorded[0].get("kind") != "price":
         return None
-    try:
-        exact, tiers = _tiers(tier, tier_quantity(line.quantity, tier, product.measure), line.currency)
-    except (ValueError, ArithmeticError):
+    tier = recorded[0]
+    bands = _bands(tier.get("bands"), "price", line.currency)
+    exact = _decimal(tier.get("amount"))
+    if bands is None or exact is None or round_money(exact, rate.line_rounding) != line.amount:
         return None
-    return tiers if round_money(exact, rate.line_rounding) == line.amount else None
+    label = _TIER_MODES.get(str(tier.get("mode")), str(tier.get("mode")))
+    return Tiers(label, "price", str(tier.get("unit") or ""), line.currency, bands)
 
 
 def _commitment(product: ir.ProductPlan, line: LineRow, siblings: Iterable[LineRow]) -> Commitment | None:
@@ -706,8 +706,9 @@ def _waterfall(
         if plan is not None and plan.tiers is not None:
             shares = tuple(b.rate for b in plan.tiers.bands) if plan.tiers.kind == "share" else ()
             if i == own and amount is not None and plan.tiers.kind == "share":
-                exact, found = _tiers(plan.tiers, amount, line.currency)
-                tiers = found if exact == _decimal(entry.get("exact")) else None
+                bands = _bands(entry.get("bands"), "share", line.currency)
+                mode = _TIER_MODES.get(plan.tiers.mode, plan.tiers.mode)
+                tiers = None if bands is None else Tiers(mode, "share", "", line.currency, bands)
         elif plan is not None and kind in {"fixed", "per_transaction"}:
             fixed = plan.value
         elif plan is not None and plan.value is not None:

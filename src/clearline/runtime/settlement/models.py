@@ -339,6 +339,23 @@ def waterfalls(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: 
                             "exact": _s(r.exact),
                             "amount": _s(r.amount),
                             "remainder": _s(r.remainder),
+                            # a tiered step: the bands of its basis it used, as data
+                            **(
+                                {
+                                    "bands": [
+                                        {
+                                            "from": _s(u.band.lower),
+                                            "to": _s(u.band.upper),
+                                            "quantity": _s(u.quantity),
+                                            "rate": _s(u.band.rate),
+                                            "amount": _s(u.amount),
+                                        }
+                                        for u in r.bands
+                                    ]
+                                }
+                                if r.step.kind == "tiers"
+                                else {}
+                            ),
                         }
                         for r in results
                     ],
