@@ -158,6 +158,15 @@ def validate(
     if any(d.is_error for d in diagnostics):
         raise typer.Exit(EXIT_ERRORS)
     out.print(f"{len(files)} contract(s) OK")
+    # parties whose documents could not be sent: no particulars at all (W0130 names what is
+    # missing once a contract gives some)
+    bare = sorted({p.id for p in plans if all(party.details is None for party in p.parties)})
+    if bare:
+        out.print(
+            f"note: no `details of PARTY {{ ... }}` in {', '.join(bare)}: the invoices and statements"
+            " lack the particulars art. 226 asks (legal names, addresses, VAT ids) and stay drafts"
+            " (docs/reports.md)"
+        )
     # the documented defaults a contract relies on, said once per contract
     defaulted = sorted({p.id for p in plans if p.late_periods is None})
     if defaulted:
