@@ -261,3 +261,39 @@ def test_a_ledger_run_settles_alike_every_way(ledger_url: str, tmp_path: Path) -
     assert rejects[3][1].startswith("duplicate record id: first read at ")
     net = {r["party"]: r["amount"] for r in read_csv(tmp_path / "late" / "reference" / "invoice_lines.csv")}
     assert sum(map(Decimal, net.values())) == Decimal("35600.00")
+
+
+def test_new_constructs_settle_alike_every_way(tmp_path: Path) -> None:
+    """This session's constructs, each on 600 generated records, every way: prices in a unit
+    of account (XDR converted at the period end), a unit of the contract's own (seats,
+    free seats), a share of the billed net beside a discount, a share of what is left after
+    another payout, and a call split at a version's start."""
+    from test_language import contract
+    from test_money import AMENDMENT, BILLED, CALLS_CONTRACT, CHAINED, IOT, SEATS
+
+    texts = {
+        "iot": contract("IOT-1", "EUR", IOT),
+        "seats": contract("OF-1", "EUR", SEATS.replace("PLN", "EUR")),
+        "billed": contract("AP-1", "EUR", BILLED.replace("PLN", "EUR")),
+        "chained": contract("GS-1", "EUR", CHAINED.replace("PLN", "EUR")),
+        "calls": CALLS_CONTRACT.replace("SPLIT", "split records at rate changes, increments per part"),
+        "calls-2": AMENDMENT,
+    }
+    paths = []
+    for name, text in texts.items():
+        (tmp_path / f"{name}.contract").write_text(text, encoding="utf-8")
+        paths.append(tmp_path / f"{name}.contract")
+    plans, _ = clearline.load_plans(paths)
+    services = ["voice", "office", "app", "game", "call"]
+    rows = ["record_id,timestamp,customer_id,service,quantity,amount"]
+    for i in range(600):
+        day, minute = 1 + i % 28, (i * 7) % 60
+        when = f"2026-03-{day:02d}T10:{minute:02d}:00+00:00"
+        if i % 9 == 0:  # calls from before midnight into version 2's first day
+            when = f"2026-03-14T23:{minute:02d}:00+00:00"
+        rows.append(f"R{i},{when},C{i % 4},{services[i % 5]},{(i * 37) % 1900},{(i % 13) + 1}.{i % 10}0")
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    fx = tmp_path / "fx.csv"
+    fx.write_text("date,from,to,rate\n2026-03-31,XDR,EUR,1.1520\n", encoding="utf-8")
+    agree(plans, [usage], tmp_path / "runs", fx=fx)
