@@ -99,7 +99,7 @@ __all__ = [
 ]
 
 COLUMNAR = "columnar"
-BLOCK_BYTES = 8 << 20  # a block of lines polars reads at once: about 100,000 records
+BLOCK_BYTES = 2 << 20  # a block of lines polars reads at once: about 28,000 CDRs (see docs/scale.md)
 _COLUMNAR_OPS = _PURE_OPS | {"field", "agg"}  # `field`, `agg`: the key holds the fields' texts
 _ZERO = Decimal(0)
 
