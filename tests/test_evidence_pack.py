@@ -207,3 +207,27 @@ def test_an_edited_customers_json_is_not_believed(tmp_path: Path, monkeypatch: p
     result = CliRunner().invoke(app, ["report", str(run)])
     invoice = next((run / "documents").glob("invoice-*C-1001*.md")).read_text(encoding="utf-8")
     assert "Mallory" not in invoice and "C-1001" in invoice, result.output
+
+
+def test_a_reverse_charged_customer_without_a_vat_id_settles_nothing(tmp_path: Path) -> None:
+    """FleetIoT invoices B-2001 with reverse charge: with a customers file that gives no
+    VAT id for it, simulate is refused (E0908, art. 226(4)) and writes no run folder."""
+    import clearline
+    from clearline import codes
+    from conftest import CONTRACTS, DATA
+
+    customers = tmp_path / "customers.csv"
+    rows = (DATA / "customers.csv").read_text(encoding="utf-8").splitlines()
+    customers.write_text(
+        "\n".join(r.replace("DE129273398", "") if r.startswith("B-2001,") else r for r in rows) + "\n",
+        encoding="utf-8",
+    )
+    plans, _ = clearline.load_plans([CONTRACTS / "fleetiot.contract"])
+    usage = [DATA / "fleetiot-usage.csv"]
+    with pytest.raises(clearline.ClearlineError) as error:
+        clearline.run(plans, usage, "2026-03", customers=customers, out=tmp_path / "run")
+    assert error.value.diagnostics[0].code == codes.REVERSE_CHARGE_WITHOUT_VAT_ID
+    assert "B-2001" in error.value.diagnostics[0].message
+    assert not (tmp_path / "run" / "manifest.json").exists()
+    clearline.run(plans, usage, "2026-03", customers=DATA / "customers.csv", out=tmp_path / "ok")
+    assert (tmp_path / "ok" / "manifest.json").is_file()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import date as _date
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clearline import codes
 from clearline.compiler import ir
@@ -34,6 +34,7 @@ from clearline.compiler.lower import lower_contract
 from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
+from clearline.parties import Customer
 from clearline.source import SourceFile, Span
 from clearline.version import __version__ as __version__
 
@@ -591,6 +592,8 @@ def run(
             if rated_parquet is not None:
                 on_cluster.write_lifecycle_parquet(Path(rated_parquet), result)
                 on_cluster.write_traces_parquet(Path(rated_parquet), result.traces)
+            if customer_table is not None:
+                _refuse_unidentified_reverse_charge(result.lines, customer_table)
             if writer is not None and customer_table is not None:
                 # the invoiced customers as read, so the documents render from the folder alone
                 invoiced = [ln.party for ln in result.lines] + [a.party for a in result.adjustments]
@@ -602,6 +605,33 @@ def run(
     finally:
         if writer is not None:
             writer.abort()
+
+
+_NO_ID = Customer("", "", "", "", "")
+
+
+def _refuse_unidentified_reverse_charge(lines: Sequence[Any], customers: dict[str, Customer]) -> None:
+    """E0908 at settlement: a reverse-charged invoice needs its customer's VAT id (art.
+    226(4)); with a customers file that lacks it, nothing is written."""
+    unidentified = sorted(
+        {
+            ln.party
+            for ln in lines
+            if ln.kind == "invoice" and ln.reverse_charge and not (customers.get(ln.party) or _NO_ID).vat_id
+        }
+    )
+    if unidentified:
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.REVERSE_CHARGE_WITHOUT_VAT_ID,
+                    f"the invoices to {', '.join(unidentified)} are reverse-charged, and the customers "
+                    "file gives no VAT id for them (art. 226(4) of the VAT Directive asks for it)",
+                    None,
+                    "add the VAT ids in the customers file's `vat_id` column and settle again",
+                )
+            ]
+        )
 
 
 def __getattr__(name: str) -> object:
