@@ -117,7 +117,9 @@ def _category(row: LineRow) -> tuple[str, Decimal]:
     return "S", (row.vat_rate * 100).normalize()
 
 
-def _party(parent: ET.Element, tag: str, party: Party) -> None:
+def _party(parent: ET.Element, tag: str, party: Party, vat_id: bool = True) -> None:
+    """`vat_id`: give the party's VAT identifier (not on a document not subject to VAT:
+    EN 16931's BR-O-02 forbids the seller's and the buyer's there)."""
     d = party.details or ir.PartyDetails()
     node = _el(parent, tag)
     if party.role == "customer":
@@ -131,7 +133,7 @@ def _party(parent: ET.Element, tag: str, party: Party) -> None:
     if d.city:
         _el(address, "ram:CityName", d.city)
     _el(address, "ram:CountryID", d.country or party.country or "")
-    if d.vat_id:
+    if d.vat_id and vat_id:
         _el(_el(node, "ram:SpecifiedTaxRegistration"), "ram:ID", d.vat_id, schemeID="VA")
 
 
@@ -237,8 +239,11 @@ def cii_xml(doc: Document, notes: Iterable[str] = ()) -> bytes:
 
     agreement = _el(trade, "ram:ApplicableHeaderTradeAgreement")
     seller, buyer = (doc.party, doc.issuers[0]) if statement else (doc.issuers[0], doc.party)
-    _party(agreement, "ram:SellerTradeParty", seller)
-    _party(agreement, "ram:BuyerTradeParty", buyer)
+    # a document whose every line is not subject to VAT (category O: a self-billing
+    # statement's payouts) names no VAT identifier (BR-O-02); the readable document does
+    taxed = not lines or any(_category(line.row)[0] != "O" for line in lines)
+    _party(agreement, "ram:SellerTradeParty", seller, vat_id=taxed)
+    _party(agreement, "ram:BuyerTradeParty", buyer, vat_id=taxed)
     _el(trade, "ram:ApplicableHeaderTradeDelivery")
 
     money = _el(trade, "ram:ApplicableHeaderTradeSettlement")
