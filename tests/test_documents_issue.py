@@ -168,8 +168,9 @@ def _pl(day: dt.date) -> str:
 
 
 def test_close_refuses_a_reverse_charged_invoice_without_the_customers_vat_id(tmp_path: Path) -> None:
-    """FleetIoT's March (scenario 2) is reverse-charged; without B-2001's VAT id in the
-    customers file the period is not closed (art. 226(4)), and the ledger stays empty."""
+    """FleetIoT's March (scenario 2) is reverse-charged. With a customers file that gives no
+    VAT id for B-2001, simulate settles nothing (E0908); a run made without a customers file
+    (so without any VAT id) is not closed (art. 226(4)), and the ledger stays empty."""
     customers = tmp_path / "customers.csv"
     customers.write_text(
         "customer_id,name,country,language,currency\nB-2001,FleetIoT GmbH,DE,de,EUR\n", "utf-8"
@@ -177,9 +178,11 @@ def test_close_refuses_a_reverse_charged_invoice_without_the_customers_vat_id(tm
     run, ledger = tmp_path / "run", f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     runner = CliRunner()
     args = ["simulate", str(ROOT / "contracts" / "fleetiot.contract"), "--period", "2026-03"]
-    args += ["--usage", str(ROOT / "contracts" / "data" / "fleetiot-usage.csv")]
-    args += ["--customers", str(customers), "--out", str(run)]
-    done = runner.invoke(app, args)
+    args += ["--usage", str(ROOT / "contracts" / "data" / "fleetiot-usage.csv"), "--out", str(run)]
+    refused = runner.invoke(app, [*args, "--customers", str(customers)])
+    assert refused.exit_code == 1 and "error[E0908]" in refused.stderr, refused.output
+    assert not (run / "manifest.json").exists()
+    done = runner.invoke(app, [*args, "--force"])
     assert done.exit_code in {0, 3}, done.output
     done = runner.invoke(app, ["close", str(run), "--ledger", ledger])
     assert done.exit_code == 1
