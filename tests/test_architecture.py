@@ -159,10 +159,7 @@ def _clearline_imports(path: Path) -> set[str]:
 MODULES = {_module_name(p) for p in SRC.rglob("*.py")}
 
 # Import cycles still open, each with the issue that dissolves it. The list may only shrink.
-KNOWN_CYCLES = {
-    # read_usage imports parquet lazily (pyarrow is optional); a dispatch module would dissolve it
-    frozenset({"clearline.runtime.inputs.readers", "clearline.runtime.inputs.parquet"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()  # none left; the list may only shrink
 
 
 def test_no_two_modules_import_each_other() -> None:

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearline.runtime.inputs.partitions import Partition, plan_partitions, read_partition
-from clearline.runtime.inputs.readers import UsageFile, read_usage
+from clearline.runtime.inputs.readers import UsageFile
+from clearline.runtime.inputs.usage import read_usage
 from conftest import text_parquet
 
 HEADER = b"record_id,timestamp,customer_id,service,destination,quantity,unit\n"

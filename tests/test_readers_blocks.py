@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearline.runtime.inputs import readers
+from clearline.runtime.inputs import usage as usage_files
 from clearline.runtime.inputs.readers import Row
 
 TOKENS = [
@@ -53,7 +54,7 @@ def line_by_line(path: Path) -> list[tuple[int, Row]]:
 
 
 def by_blocks(path: Path, batch_size: int) -> list[tuple[int, Row]]:
-    return [(n, row) for batch in readers.read_usage(path, batch_size).batches for n, row in batch]
+    return [(n, row) for batch in usage_files.read_usage(path, batch_size).batches for n, row in batch]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -28,6 +28,7 @@ import clearline
 from clearline.cli import app
 from clearline.compiler import ir
 from clearline.runtime.inputs import duplicates, parquet, readers
+from clearline.runtime.inputs import usage as usage_files
 from conftest import CONTRACTS, DATA, ROOT, read_csv, text_parquet
 
 FIXTURES = Path(__file__).resolve().parent / "usage_catalogue"
@@ -418,11 +419,11 @@ def test_an_unknown_time_zone_refuses_the_file(tmp_path: Path) -> None:
     stamps = pa.array([0], pa.timestamp("s", tz="Mars/Olympus"))
     usage = write_parquet(tmp_path / "mars.parquet", {"timestamp": stamps})
     with pytest.raises(readers.InputError, match="time zone 'Mars/Olympus', which is not known"):
-        readers.read_usage(usage)
+        usage_files.read_usage(usage)
 
 
 def cells(path: Path, batch_size: int = readers.BATCH_SIZE) -> list[tuple[int, dict[str, str | None]]]:
-    usage = readers.read_usage(path, batch_size)
+    usage = usage_files.read_usage(path, batch_size)
     return [(n, dict(zip(usage.columns, row, strict=False))) for b in usage.batches for n, row in b]
 
 
@@ -559,7 +560,7 @@ def test_a_parquet_value_that_cannot_be_text_rejects_its_row_with_its_record_id(
             "unit": pa.array([b"s", b"\xc3", b"s"], pa.binary()),
         },
     )
-    rows = [(n, row) for batch in readers.read_usage(usage).batches for n, row in batch]
+    rows = [(n, row) for batch in usage_files.read_usage(usage).batches for n, row in batch]
     # the record id and the field at fault ride after the columns
     assert [(n, row[0], row[-2], row[-1]) for n, row in rows] == [
         (1, "\x00the value of `record_id` starts with a NUL character", "\x00A", "record_id"),
@@ -735,7 +736,8 @@ def test_the_id_scan_skips_an_over_long_line_as_the_reader_does(tmp_path: Path) 
     with usage.open("w", encoding="utf-8") as handle:
         handle.write("record_id,destination\nR-1,48\nR-LONG," + "9" * (3 << 20) + "\nR-2,48\n")
     scanned = [rid for chunk in duplicates.scan_ids(usage) or [] for rid in chunk]
-    read = [row[0] for batch in readers.read_usage(usage).batches for _, row in batch if row[0][:1] != "\x00"]
+    batches = usage_files.read_usage(usage).batches
+    read = [row[0] for batch in batches for _, row in batch if row[0][:1] != "\x00"]
     assert scanned == read == ["R-1", "R-2"]
 
 

@@ -454,8 +454,9 @@ def run(
     from clearline.parties import CUSTOMERS_FILE, customers_json
     from clearline.periods import period_bounds
     from clearline.runtime.inputs.duplicates import duplicate_candidates
-    from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections, read_usage
+    from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections
     from clearline.runtime.inputs.refdata import read_customers, read_fx
+    from clearline.runtime.inputs.usage import read_usage
     from clearline.runtime.parallel import settle_in_workers
     from clearline.runtime.rating.accounts import conversions_for
     from clearline.runtime.rating.engine import Engine

@@ -129,7 +129,8 @@ def cumulative_for(ledger: Ledger, plans: Sequence[ir.ContractPlan], period: str
 
 def _refund_pairs(usage: Sequence[str | Path], names: set[str]) -> list[tuple[str, str]]:
     """(record id, refunded record id) of every record naming one, in read order."""
-    from clearline.runtime.inputs.readers import BATCH_SIZE, read_usage
+    from clearline.runtime.inputs.readers import BATCH_SIZE
+    from clearline.runtime.inputs.usage import read_usage
 
     pairs: list[tuple[str, str]] = []
     for path in usage:

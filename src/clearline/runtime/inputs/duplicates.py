@@ -2,7 +2,7 @@
 few ids the engine must remember (`duplicate_candidates`).
 
 `scan_ids` reads only the record ids of a usage file, exactly as the batches
-of `readers.read_usage` give them; `duplicate_candidates` finds from them
+of `usage.read_usage` give them; `duplicate_candidates` finds from them
 the ids that may occur twice, so memory for duplicates stays small.
 """
 
@@ -22,9 +22,9 @@ from clearline.runtime.inputs.readers import (
     PARQUET_SUFFIXES,
     InputError,
     header_line,
-    read_usage,
     regular_file,
 )
+from clearline.runtime.inputs.usage import read_usage
 
 __all__ = ["count_lines", "duplicate_candidates", "scan_ids"]
 

@@ -43,8 +43,8 @@ from clearline.runtime.inputs.readers import (
     UsageFile,
     _has_quotes,
     _lines,
-    read_usage,
 )
+from clearline.runtime.inputs.usage import read_usage
 
 __all__ = ["PARTITION_BYTES", "Partition", "plan_partitions", "read_partition"]
 

@@ -40,7 +40,8 @@ __all__ = [
     "fewer_collections",
     "header_line",
     "marker",
-    "read_usage",
+    "read_csv",
+    "read_jsonl",
     "regular_file",
 ]
 
@@ -106,34 +107,6 @@ class ByteSpan:
 # batch number (from 0, in the file) -> None to read the batch whole, or the only
 # record ids its rows are wanted for (the others are left unparsed)
 Skim = Callable[[int], AbstractSet[str] | None]
-
-
-def read_usage(
-    path: Path, batch_size: int = BATCH_SIZE, skim: Skim | None = None, span: ByteSpan | None = None
-) -> UsageFile:
-    """Open a usage file by its extension: .csv, .jsonl/.ndjson, .parquet/.parq.
-
-    `skim`: a batch it gives ids for may come with only the rows of those ids
-    (CSV files without quotes do; the others come whole). Batches end at the
-    same rows either way. `span`: only that part of a CSV file (after its
-    header) or JSON Lines file, with the line numbers of the whole file
-    (runtime.inputs.partitions).
-    """
-    regular_file(path)
-    suffix = path.suffix.lower()
-    if suffix in {".jsonl", ".ndjson"}:
-        return _read_jsonl(path, batch_size, span)
-    if suffix == ".csv":
-        return _read_csv(path, batch_size, skim, span)
-    if suffix in PARQUET_SUFFIXES:
-        from clearline.runtime.inputs import parquet  # pyarrow is imported only for Parquet files
-
-        return parquet.read_parquet(path, batch_size)
-    raise InputError(
-        path,
-        f"cannot read usage from a `{suffix or 'extensionless'}` file",
-        "give a .csv, .jsonl or .parquet file",
-    )
 
 
 MAX_LINE = 1 << 20  # a usage line longer than this is rejected, never read whole
@@ -370,7 +343,7 @@ class _Bounded:
         return data
 
 
-def _read_csv(
+def read_csv(
     path: Path, batch_size: int, skim: Skim | None = None, span: ByteSpan | None = None
 ) -> UsageFile:
     try:
@@ -617,7 +590,7 @@ def _has_quotes(path: Path) -> bool:
         return True  # the reader meets the problem itself
 
 
-def _read_jsonl(path: Path, batch_size: int, span: ByteSpan | None = None) -> UsageFile:
+def read_jsonl(path: Path, batch_size: int, span: ByteSpan | None = None) -> UsageFile:
     # Columns are the union of keys of the first batch; later keys are read too. Of a
     # span, in the order the span shows them (see runtime.inputs.partitions).
     try:

@@ -60,8 +60,8 @@ from clearline.runtime.inputs.readers import (
     Batch,
     ByteSpan,
     Row,
-    read_usage,
 )
+from clearline.runtime.inputs.usage import read_usage
 from clearline.runtime.rating.accumulate import (
     SAMPLE_SIZE,
     Event,

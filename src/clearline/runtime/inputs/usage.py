@@ -1,0 +1,50 @@
+"""Open a usage file by its kind: CSV and JSON Lines by the readers (runtime.inputs.readers),
+Parquet by runtime.inputs.parquet, which pyarrow is imported for only when a Parquet file
+is read. Neither reader imports this module, so the two do not import each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clearline.runtime.inputs.readers import (
+    BATCH_SIZE,
+    PARQUET_SUFFIXES,
+    ByteSpan,
+    InputError,
+    Skim,
+    UsageFile,
+    read_csv,
+    read_jsonl,
+    regular_file,
+)
+
+__all__ = ["read_usage"]
+
+
+def read_usage(
+    path: Path, batch_size: int = BATCH_SIZE, skim: Skim | None = None, span: ByteSpan | None = None
+) -> UsageFile:
+    """Open a usage file by its extension: .csv, .jsonl/.ndjson, .parquet/.parq.
+
+    `skim`: a batch it gives ids for may come with only the rows of those ids
+    (CSV files without quotes do; the others come whole). Batches end at the
+    same rows either way. `span`: only that part of a CSV file (after its
+    header) or JSON Lines file, with the line numbers of the whole file
+    (runtime.inputs.partitions).
+    """
+    regular_file(path)
+    suffix = path.suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        return read_jsonl(path, batch_size, span)
+    if suffix == ".csv":
+        return read_csv(path, batch_size, skim, span)
+    if suffix in PARQUET_SUFFIXES:
+        from clearline.runtime.inputs import parquet  # pyarrow is imported only for Parquet files
+
+        return parquet.read_parquet(path, batch_size)
+    raise InputError(
+        path,
+        f"cannot read usage from a `{suffix or 'extensionless'}` file",
+        "give a .csv, .jsonl or .parquet file",
+    )
