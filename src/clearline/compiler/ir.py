@@ -44,6 +44,7 @@ __all__ = [
     "from_json",
     "plan_hash",
     "to_json",
+    "walk",
 ]
 
 PLAN_SCHEMA = 1
@@ -429,6 +430,14 @@ def _decode(tp: Any, data: Any) -> Any:
         inner = next(a for a in args if a is not type(None))
         return _decode(inner, data)
     return data
+
+
+def walk(expr: Expr) -> list[Expr]:
+    """`expr` and every expression inside it, depth first."""
+    found = [expr]
+    for arg in expr.args:
+        found += walk(arg)
+    return found
 
 
 def from_json(data: dict[str, Any]) -> ContractPlan:

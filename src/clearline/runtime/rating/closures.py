@@ -250,7 +250,7 @@ def tier_uses(
     used (their bounds, the quantity in each, the rate, the amount): the trace's `tiers`,
     so a document shows the bands from the run folder alone."""
     found: list[dict[str, Any]] = []
-    for node in _walk_all(expr):
+    for node in ir.walk(expr):
         if node.op != "tiers" or tiers is None or node.table is None:
             continue
         tier = tiers[node.table]
@@ -282,10 +282,6 @@ def tier_uses(
             }
         )
     return found
-
-
-def _walk_all(expr: ir.Expr) -> list[ir.Expr]:
-    return [expr, *(n for a in expr.args for n in _walk_all(a))]
 
 
 def explain(

@@ -606,7 +606,7 @@ class _FileContext(FastPaths):
         for rule in p.charges + p.payouts:
             unit, group = self.unit(p, rule, row, quantity, answered)
             unit.net, unit.gross = net, gross
-            if paid_to:
+            if rule.reads_payouts:
                 unit.payouts = dict(paid_to)  # as it stands for this rule (its trace shows it)
             if rule.values:
                 unit.values = {name: self.number(row, name, p) for name in rule.values}
@@ -640,7 +640,7 @@ class _FileContext(FastPaths):
                     amount = round_money(amount, rule.record_rounding)
             elif rule.record_rounding is not None:
                 amount = round_money(amount, rule.record_rounding)
-            if rule.kind == "P":
+            if p.reads_payouts and rule.kind == "P":
                 paid_to[rule.party] = paid_to.get(rule.party, Decimal(0)) + amount
             if rule.kind == "I":
                 net += amount

@@ -50,6 +50,8 @@ class _Rule:
         self.bundle = product.components
         self.fn = closures.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers, self.bundle)
         self.line_level = plan.rate.line_level
+        # `the payout to P`: the rule reads what earlier pay rules paid for the same unit
+        self.reads_payouts = any(e.op == "payout_to" for e in ir.walk(plan.rate.expr))
         self.allowance_per = plan.rate.allowance_per
         self.subscription = product.kind == "subscription"
         self.vat_included = (
@@ -57,9 +59,9 @@ class _Rule:
         )
         self.minimum = plan.rate.minimum
         self.maximum = plan.rate.maximum
-        self.values = sorted({e.field for e in _walk(plan.rate.expr) if e.op == "field" and e.field})
+        self.values = sorted({e.field for e in ir.walk(plan.rate.expr) if e.op == "field" and e.field})
         self.aggregates = sorted(
-            {(e.func or "", e.field or "") for e in _walk(plan.rate.expr) if e.op == "agg"}
+            {(e.func or "", e.field or "") for e in ir.walk(plan.rate.expr) if e.op == "agg"}
         )
         tables = {t.name: t for t in product.tables}
         names = _tables_of(plan.rate.expr)
@@ -92,13 +94,6 @@ class _Rule:
 # (rule, group, unit, net amount or None for line-level rules, amount paid incl. VAT or None,
 #  aggregate values (function, field, value))
 Rated = tuple["_Rule", str, closures.Unit, Decimal | None, Decimal | None, list[tuple[str, str, Decimal]]]
-
-
-def _walk(expr: ir.Expr) -> list[ir.Expr]:
-    found = [expr]
-    for arg in expr.args:
-        found += _walk(arg)
-    return found
 
 
 def _tables_of(expr: ir.Expr) -> list[str]:
@@ -137,6 +132,8 @@ class _ProductRT:
         self.active_days: dict[str, int] = {}
         self.charges = [_Rule(i, "I", c, product) for i, c in enumerate(product.charges)]
         self.payouts = [_Rule(i, "P", p, product) for i, p in enumerate(product.payouts)]
+        # only then are the payouts of each unit kept as it is rated (none of that otherwise)
+        self.reads_payouts = any(r.reads_payouts for r in self.payouts)
         for rule in self.charges + self.payouts:
             label = rule.plan.clause.label
             rule.head = (rule.kind, contract.id, str(contract.version), product.name, label, str(rule.index))

@@ -76,7 +76,7 @@ class _Subscribers:
         paid_to: dict[str, Decimal] = {}  # what the pay rules so far paid each party
         for rule in p.charges + p.payouts:
             unit.net, unit.gross = net, gross
-            unit.payouts = dict(paid_to) if paid_to else None
+            unit.payouts = dict(paid_to) if rule.reads_payouts else None
             if rule.line_level:
                 # a tiered share: priced once from the line's summed net when it closes
                 amount = Decimal(0)
@@ -100,7 +100,7 @@ class _Subscribers:
                     vat = self.vat(amount, rule.vat, rule.rate.line_rounding)
                     gross += amount + (vat or 0)
             party = customer if rule.kind == "I" else rule.party
-            if rule.kind == "P" and not rule.line_level:
+            if p.reads_payouts and rule.kind == "P" and not rule.line_level:
                 paid_to[party] = paid_to.get(party, Decimal(0)) + amount
             key = (
                 rule.kind,
