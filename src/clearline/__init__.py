@@ -34,7 +34,7 @@ from clearline.compiler.lower import lower_contract
 from clearline.diagnostics import ClearlineError, Diagnostic, did_you_mean
 from clearline.grammar import ast
 from clearline.grammar.parser import parse_source
-from clearline.parties import Customer
+from clearline.parties import Customer, unidentified_reverse_charge
 from clearline.source import SourceFile, Span
 from clearline.version import __version__ as __version__
 
@@ -608,19 +608,10 @@ def run(
             writer.abort()
 
 
-_NO_ID = Customer("", "", "", "", "")
-
-
 def _refuse_unidentified_reverse_charge(lines: Sequence[Any], customers: dict[str, Customer]) -> None:
     """E0908 at settlement: a reverse-charged invoice needs its customer's VAT id (art.
     226(4)); with a customers file that lacks it, nothing is written."""
-    unidentified = sorted(
-        {
-            ln.party
-            for ln in lines
-            if ln.kind == "invoice" and ln.reverse_charge and not (customers.get(ln.party) or _NO_ID).vat_id
-        }
-    )
+    unidentified = unidentified_reverse_charge(lines, customers)
     if unidentified:
         raise ClearlineError(
             [

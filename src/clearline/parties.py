@@ -12,8 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
-__all__ = ["CUSTOMERS_FILE", "Customer", "customers_from_json", "customers_json"]
+__all__ = [
+    "CUSTOMERS_FILE",
+    "Customer",
+    "customers_from_json",
+    "customers_json",
+    "unidentified_reverse_charge",
+]
 
 CUSTOMERS_FILE = "customers.json"
 
@@ -54,3 +61,10 @@ def customers_from_json(text: str) -> dict[str, Customer]:
             raise ValueError(f"a customer's fields are not text: {row!r}")
         out[values["id"]] = Customer(**values)
     return out
+
+
+def unidentified_reverse_charge(lines: Iterable[Any], customers: Mapping[str, Customer]) -> list[str]:
+    """The customers a reverse-charged invoice line would go to without their VAT id
+    (art. 226(4) asks for it): what settling, closing and reporting each refuse (E0908)."""
+    charged = {ln.party for ln in lines if ln.kind == "invoice" and ln.reverse_charge}
+    return sorted(c for c in charged if c not in customers or not customers[c].vat_id)

@@ -32,7 +32,7 @@ from clearline.ledger.model import Close, CloseOutcome, DocumentDraft, LineEntry
 from clearline.ledger.resettle import in_force
 from clearline.ledger.store import Ledger
 from clearline.money import minor_unit
-from clearline.parties import CUSTOMERS_FILE, customers_from_json
+from clearline.parties import CUSTOMERS_FILE, customers_from_json, unidentified_reverse_charge
 from clearline.runtime.settlement.prior import Adjustment, Prior, read_prior
 from clearline.runtime.settlement.settle import Line, Settlement
 from clearline.runtime.store import partials
@@ -343,12 +343,9 @@ def refuse_unidentified_reverse_charge(folder: Path, result: Settlement) -> None
 
 def _reverse_charged_without_vat_id(folder: Path, result: Settlement) -> list[str]:
     """The customers a reverse-charged invoice would be issued to without their VAT id."""
-    charged = sorted({ln.party for ln in result.lines if ln.kind == "invoice" and ln.reverse_charge})
-    if not charged:
-        return []
     recorded = folder / CUSTOMERS_FILE
     table = customers_from_json(recorded.read_text(encoding="utf-8")) if recorded.is_file() else {}
-    return [c for c in charged if c not in table or not table[c].vat_id]
+    return unidentified_reverse_charge(result.lines, table)
 
 
 def _empty(run: Path, period: str) -> Close:
