@@ -15,13 +15,7 @@ from fractions import Fraction
 
 from clearline import codes
 from clearline.compiler import units
-from clearline.compiler.check_currency import (
-    check_conversions,
-    check_own_units,
-    check_priced_in_unit,
-    check_split_changes,
-    check_units_of_account,
-)
+from clearline.compiler.check_currency import check_conversions, check_priced_in_unit, check_units_of_account
 from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
     check_allowance,
@@ -36,6 +30,7 @@ from clearline.compiler.check_models import (
     percent_text,
 )
 from clearline.compiler.check_particulars import check_particulars
+from clearline.compiler.check_units import check_own_units, check_split_changes
 from clearline.compiler.checker import IMPLICIT_FIELDS, Checker, MoneyType, walk_exprs, walk_preds
 from clearline.compiler.infer import infer
 from clearline.diagnostics import Diagnostic, did_you_mean
