@@ -21,6 +21,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import date as _date
 from decimal import Decimal
 from pathlib import Path
@@ -53,10 +54,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_CONTRACT_BYTES",
     "OUT_OF_PERIOD",
+    "Prior",
     "ClearlineError",
     "Diagnostic",
     "Settlement",
     "check",
+    "connect_cluster",
+    "engine_paths",
     "load_plans",
     "parse",
     "plan",
@@ -626,10 +630,32 @@ def _refuse_unidentified_reverse_charge(lines: Sequence[Any], customers: dict[st
         )
 
 
+def engine_paths(contract_plan: ir.ContractPlan) -> str:
+    """Which engine path rates each rule of the plan, and why: the reference engine's
+    fast and per-record paths, then the columnar engine's (`clearline compile --paths`)."""
+    from clearline.runtime.rating.columnar import format_columnar
+    from clearline.runtime.rating.paths import format_paths
+
+    return format_paths(contract_plan) + format_columnar(contract_plan)
+
+
+def connect_cluster(scheduler: str) -> AbstractContextManager[Cluster]:
+    """A client of a Dask scheduler (tcp://HOST:PORT, or local:N for a cluster of N
+    workers here), for `run(..., cluster=...)`; a ClearlineError says what is wrong
+    (no Dask, no scheduler, workers without this clearline) before any run folder exists."""
+    from clearline.runtime.cluster import connect
+
+    return connect(scheduler)
+
+
 def __getattr__(name: str) -> object:
-    """`clearline.Settlement`, imported with the runtime when first asked for."""
+    """`clearline.Settlement` and `clearline.Prior`, imported with the runtime when first asked for."""
     if name == "Settlement":
         from clearline.runtime.settlement.settle import Settlement
 
         return Settlement
+    if name == "Prior":
+        from clearline.runtime.settlement.prior import Prior
+
+        return Prior
     raise AttributeError(f"module 'clearline' has no attribute {name!r}")

@@ -20,7 +20,7 @@ from clearline.authoring.files import write_atomic
 from clearline.authoring.formatter import format_text
 from clearline.authoring.impact import impact, render_impact
 from clearline.authoring.semantic import contract_changes, render_changes
-from clearline.cli import EXIT_ERRORS, _consoles, _contract_files, _fail, _report, app
+from clearline.cli.base import EXIT_ERRORS, _consoles, _contract_files, _fail, _report, app
 from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.grammar import ast

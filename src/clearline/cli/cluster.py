@@ -37,8 +37,7 @@ def simulate_on_cluster(
     options: dict[str, Any],
     err: Console,
 ) -> clearline.Settlement:
-    from clearline.cli import EXIT_ERRORS, EXIT_INTERRUPTED, _fail
-    from clearline.runtime.cluster import connect
+    from clearline.cli.base import EXIT_ERRORS, EXIT_INTERRUPTED, _fail
 
     folder = Path(options["out"])
     progress = Progress(
@@ -56,7 +55,7 @@ def simulate_on_cluster(
         progress.update(task, completed=done, total=total)
 
     try:
-        with connect(scheduler) as cluster:
+        with clearline.connect_cluster(scheduler) as cluster:
             dashboard = cluster.dashboard
             if dashboard:
                 err.print(f"dask dashboard: {escape(dashboard)}", soft_wrap=True)

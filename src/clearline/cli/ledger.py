@@ -22,15 +22,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import clearline
 from clearline import codes
-from clearline.cli import EXIT_ERRORS, _consoles, _fail, app
+from clearline.cli.base import EXIT_ERRORS, _consoles, _fail, app
 from clearline.diagnostics import ClearlineError, Diagnostic
 
 if TYPE_CHECKING:
     from clearline.compiler import ir
     from clearline.ledger import Ledger
-    from clearline.runtime.settlement.prior import Prior
-    from clearline.runtime.settlement.settle import Settlement
 
 LEDGER_ENV = "CLEARLINE_LEDGER"
 
@@ -157,7 +156,7 @@ def close(
 
 def ledger_prior(
     url: str, plans: Sequence[ir.ContractPlan], usage: Sequence[Path], period: str, rerate: bool
-) -> tuple[Prior, list[Path]]:
+) -> tuple[clearline.Prior, list[Path]]:
     """What the ledger tells `simulate --ledger` (settled ids; a closed period's sums), and
     the usage files to read (with `--rerate`, the closed runs' files too)."""
     from clearline.ledger.resettle import prior_for, rerate_inputs
@@ -170,7 +169,7 @@ def ledger_prior(
         return prior_for(store, plans, files, period, rerate), files
 
 
-def show_adjustments(result: Settlement, out: Console) -> None:
+def show_adjustments(result: clearline.Settlement, out: Console) -> None:
     table = Table(title=f"Adjustments of the closed period {result.period} (new total - issued)")
     for column in (
         "line",

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from clearline import codes
-from clearline.cli import EXIT_ERRORS, app
+from clearline.cli.base import EXIT_ERRORS, app
 
 new_app = typer.Typer(
     name="new",

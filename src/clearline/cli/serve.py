@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from clearline import codes
-from clearline.cli import EXIT_ERRORS, _consoles, _contract_files, _fail, app
+from clearline.cli.base import EXIT_ERRORS, _consoles, _contract_files, _fail, app
 from clearline.cli.ledger import LedgerOption, opened
 from clearline.diagnostics import ClearlineError, Diagnostic
 
