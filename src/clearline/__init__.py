@@ -54,9 +54,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_CONTRACT_BYTES",
     "OUT_OF_PERIOD",
-    "Prior",
     "ClearlineError",
     "Diagnostic",
+    "Prior",
     "Settlement",
     "check",
     "connect_cluster",
