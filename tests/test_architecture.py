@@ -205,3 +205,16 @@ def test_the_command_line_modules_stay_small() -> None:
     for path in (SRC / "cli").rglob("*.py"):
         lines = len(path.read_text(encoding="utf-8").splitlines())
         assert lines <= 500, (path.name, lines)
+
+
+def test_reports_modules_stay_small_and_the_document_model_is_plain_data() -> None:
+    """reports/ is split along its seams (documents.py the values, doclines.py what a line
+    shows, invoices/statements/audit the builders): each under ~500 lines, and the
+    document values import neither the plan nor a builder, so a template or the
+    e-invoice writer reads them without pulling the rest in."""
+    for path in (SRC / "reports").glob("*.py"):
+        assert len(path.read_text(encoding="utf-8").splitlines()) <= 520, path.name
+    imported = _clearline_imports(SRC / "reports" / "documents.py")
+    assert not any(m.startswith("clearline.compiler") for m in imported), sorted(imported)
+    builders = {f"clearline.reports.{m}" for m in ("doclines", "invoices", "statements", "audit")}
+    assert not imported & builders, sorted(imported)

@@ -33,20 +33,17 @@ from pathlib import Path
 from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.reports import einvoice
+from clearline.reports.audit import DocumentEntry, build_audit
 from clearline.reports.corrections import build_corrections
-from clearline.reports.documents import (
-    Document,
-    DocumentEntry,
-    build_audit,
-    build_invoices,
-    build_statements,
-)
+from clearline.reports.documents import Document
 from clearline.reports.einvoice import facturx_pdf
 from clearline.reports.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Language
+from clearline.reports.invoices import build_invoices
 from clearline.reports.legal import Issue, apply_issue, ledger_numbers, reverse_charge_errors
 from clearline.reports.pdf import PdfUnavailable, html_to_pdf
 from clearline.reports.render import FORMATS, Renderer
 from clearline.reports.rundata import RunData, RunFolderError, read_run
+from clearline.reports.statements import build_statements
 
 # every format `render_reports` writes; FORMATS (html, md) is the default
 ALL_FORMATS = (*FORMATS, "pdf", "en16931")

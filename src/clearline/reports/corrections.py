@@ -16,7 +16,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from clearline.reports.documents import Document, InvoiceTotal, document_number, issuers_of, period_days
+from clearline.reports.doclines import issuers_of
+from clearline.reports.documents import Document, InvoiceTotal, document_number, period_days
 from clearline.reports.i18n import N_, language_for
 from clearline.reports.rundata import ADJUSTMENTS, AdjustmentRow, LineRow, RunData
 

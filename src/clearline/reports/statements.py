@@ -1,0 +1,229 @@
+"""Self-billing statements: one per partner and period, in its currency, with the
+clause, basis and share of each payout and the tax withheld from it."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+from clearline.compiler import ir
+from clearline.reports.doclines import (
+    bands_of,
+    by_party,
+    decimal_of,
+    detail,
+    document_fields,
+    gross_of,
+    rules_of,
+    same_amount,
+)
+from clearline.reports.documents import (
+    BASES,
+    TIER_MODES,
+    Basis,
+    Fx,
+    Statement,
+    StatementLine,
+    Step,
+    Tiers,
+    Withholding,
+    sum_by_currency,
+)
+from clearline.reports.rundata import LineRow, RunData
+
+__all__ = ["build_statements"]
+
+
+def _shares(expr: ir.Expr) -> tuple[list[Decimal], set[str]]:
+    shares: list[Decimal] = []
+    bases: set[str] = set()
+    if expr.op == "share" and expr.value is not None:
+        shares.append(expr.value)
+        if expr.base:
+            bases.add(expr.base)
+    for arg in expr.args:
+        s, b = _shares(arg)
+        shares += s
+        bases |= b
+    return shares, bases
+
+
+def _fx(run: RunData, line: LineRow) -> Fx | None:
+    if line.paid_amount is None or line.fx_rate is None or not line.paid_currency:
+        return None
+    fx = (run.traces.get(line.line_id) or {}).get("fx") or {}
+    # Which way the published rate reads: 1 EUR = 4.2500 PLN is divided by
+    # to pay 81.65 PLN in EUR. The closer of the two readings is the one used.
+    divided = abs(line.amount / line.fx_rate - line.paid_amount)
+    multiplied = abs(line.amount * line.fx_rate - line.paid_amount)
+    base, quote = (
+        (line.paid_currency, line.currency)
+        if divided <= multiplied
+        else (
+            line.currency,
+            line.paid_currency,
+        )
+    )
+    return Fx(
+        rate=line.fx_rate,
+        date=line.fx_date,
+        table=str(fx.get("table", "")),
+        fixing=str(fx.get("fixing", "")),
+        clause=str((fx.get("clause") or {}).get("label", "")),
+        base=base,
+        quote=quote,
+    )
+
+
+def _statement_line(run: RunData, line: LineRow, withholding: tuple[Withholding, ...]) -> StatementLine:
+    trace = run.traces.get(line.line_id) or {}
+    clause = trace.get("clause") or {}
+    rules = rules_of(run, line)
+    shares: list[Decimal] = []
+    bases: set[str] = set()
+    for rule in rules:
+        s, b = _shares(rule.rate.expr)
+        shares += s
+        bases |= b
+    basis = None
+    if len(bases) == 1:
+        base = bases.pop()
+        funding = [
+            ln
+            for ln in run.lines
+            if ln.kind == "invoice"
+            and (ln.contract_id, ln.contract_version, ln.product, ln.period)
+            == (line.contract_id, line.contract_version, line.product, line.period)
+        ]
+        amount = None
+        if base == "net":
+            amount = sum((ln.amount for ln in funding), Decimal(0))
+        elif base == "gross":
+            amount = sum((gross_of(ln) for ln in funding), Decimal(0))
+        basis = Basis(BASES.get(base, base), amount, line.currency)
+    doc = detail(run, line)
+    steps: tuple[Step, ...] = ()
+    waterfall = _waterfall(run, line, trace)
+    if waterfall is not None:
+        steps, tiers = waterfall
+        own = steps[-1]
+        basis, shares = own.basis, list(own.shares)
+        doc = dataclasses.replace(doc, tiers=tiers, step=own.label)
+    rule_text = str((trace.get("rule") or {}).get("text", "")) or "; ".join(r.text for r in rules)
+    return StatementLine(
+        doc=doc,
+        clause_text=str(clause.get("text") or ""),
+        rule_text=rule_text,
+        basis=basis,
+        shares=tuple(dict.fromkeys(shares)),
+        fx=_fx(run, line),
+        steps=steps,
+        withholding=withholding,
+    )
+
+
+def _waterfall(
+    run: RunData, line: LineRow, trace: dict[str, Any]
+) -> tuple[tuple[Step, ...], Tiers | None] | None:
+    """The steps of a distribution up to the partner's (the last), and its tiers.
+
+    What each step took its share of comes from the trace (the net, or what the
+    earlier steps left); the other steps' amounts are left out.
+    """
+    entries = [e for e in trace.get("waterfall") or [] if isinstance(e, dict)]
+    own = next(
+        (
+            i
+            for i, e in enumerate(entries)
+            if e.get("party") == line.party and same_amount(e.get("amount"), line.amount)
+        ),
+        None,
+    )
+    if own is None:
+        return None
+    product = run.product(line.contract_id, line.product)
+    plans = [w for w in (product.waterfalls if product else ()) if w.clause.label == line.clause]
+    by_label = {st.label: st for w in plans[:1] for st in w.steps}
+    base = plans[0].base if plans else ""
+    steps = []
+    tiers = None
+    for i, entry in enumerate(entries[: own + 1]):
+        label = str(entry.get("step", ""))
+        plan = by_label.get(label)
+        kind = plan.kind if plan is not None else ""
+        amount = decimal_of(entry.get("basis"))
+        if kind == "base" or plan is None or (i == 0 and kind != "step"):
+            # What remains before the first step is the whole base.
+            basis = Basis(BASES.get(base, base), amount, line.currency)
+        elif kind == "step":
+            basis = Basis(BASES["remainder"], amount, line.currency, step=plan.of_step or "")
+        else:
+            basis = Basis(BASES["remainder"], amount, line.currency)
+        shares: tuple[Decimal, ...] = ()
+        fixed = None
+        if plan is not None and plan.tiers is not None:
+            shares = tuple(b.rate for b in plan.tiers.bands) if plan.tiers.kind == "share" else ()
+            if i == own and amount is not None and plan.tiers.kind == "share":
+                bands = bands_of(entry.get("bands"), "share", line.currency)
+                mode = TIER_MODES.get(plan.tiers.mode, plan.tiers.mode)
+                tiers = None if bands is None else Tiers(mode, "share", "", line.currency, bands)
+        elif plan is not None and kind in {"fixed", "per_transaction"}:
+            fixed = plan.value
+        elif plan is not None and plan.value is not None:
+            shares = (plan.value,)
+        steps.append(Step(label, basis, kind, shares, fixed, i == own))
+    return tuple(steps), tiers
+
+
+def _withholding(run: RunData, line: LineRow, payouts: dict[str, LineRow]) -> tuple[str, Withholding]:
+    """A withholding line and which of the partner's `payouts` it is withheld from ("" when none)."""
+    trace = run.traces.get(line.line_id) or {}
+    found = (trace.get("from_lines") or {}).get("payout") or []
+    payout = str(found[0]) if len(found) == 1 and str(found[0]) in payouts else ""
+    basis = payouts[payout].amount if payout else None
+    product = run.product(line.contract_id, line.product)
+    plans = [w for w in (product.withholdings if product else ()) if w.party == line.party]
+    plan = next((w for w in plans if w.clause.label == line.clause), plans[0] if len(plans) == 1 else None)
+    rate = line.withholding_rate if line.withholding_rate is not None else plan.rate if plan else None
+    clause = trace.get("clause") or {}
+    row = Withholding(detail(run, line), str(clause.get("text") or ""), rate, basis, _fx(run, line))
+    return payout, row
+
+
+def build_statements(run: RunData, lang: str | None = None) -> list[Statement]:
+    """One self-billing statement per partner and period, in its currency.
+
+    Payouts and the tax withheld from them; never the operator's retained
+    lines, not even the steps it keeps in a distribution.
+    """
+    statements = []
+    kinds = {"payout", "withholding"}
+    for (partner, period), lines in by_party(ln for ln in run.lines if ln.kind in kinds).items():
+        party = run.party(partner, "partner", lines[0].party_name)
+        statement = Statement(**document_fields(run, "SB", period, party, lines, lang))
+        payouts = [ln for ln in lines if ln.kind == "payout"]
+        withholding = [ln for ln in lines if ln.kind == "withholding"]
+        under: dict[str, list[Withholding]] = {}
+        by_id = {ln.line_id: ln for ln in payouts}
+        for ln in withholding:
+            payout, row = _withholding(run, ln, by_id)
+            if payout:
+                under.setdefault(payout, []).append(row)
+            else:
+                statement.withholding.append(row)
+        statement.lines = [_statement_line(run, ln, tuple(under.get(ln.line_id, ()))) for ln in payouts]
+        statement.settled = sum_by_currency((ln.currency, ln.amount) for ln in payouts)
+        statement.paid = sum_by_currency((ln.payable_currency, ln.payable_amount) for ln in payouts)
+        # Withholding lines carry negative amounts (what the engine writes);
+        # a `withholding_amount` column is the positive tax on its payout line.
+        withheld = [(ln.payable_currency, -ln.payable_amount) for ln in withholding]
+        withheld += [(ln.payable_currency, ln.withholding_amount) for ln in payouts if ln.withholding_amount]
+        statement.withheld = sum_by_currency(withheld)
+        statement.payable = sum_by_currency(
+            [(m.currency, m.amount) for m in statement.paid] + [(c, -a) for c, a in withheld]
+        )
+        currencies = {m.currency for m in statement.payable}
+        statement.currency = party.currency or (currencies.pop() if len(currencies) == 1 else "")
+        statements.append(statement)
+    return statements
