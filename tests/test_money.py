@@ -948,9 +948,11 @@ def test_a_call_across_a_rate_change_is_split_when_the_contract_says_so(tmp_path
 
 
 def test_split_at_rate_changes_without_a_timed_product_has_no_effect() -> None:
-    text = CALLS_CONTRACT.replace("SPLIT", "split records at rate changes, increments per part").replace(
-        "    measured in seconds\n", ""
-    ).replace('"call" 0.0600 EUR per minute, increments 60/60', '"call" 0.0600 EUR per event')
+    text = (
+        CALLS_CONTRACT.replace("SPLIT", "split records at rate changes, increments per part")
+        .replace("    measured in seconds\n", "")
+        .replace('"call" 0.0600 EUR per minute, increments 60/60', '"call" 0.0600 EUR per event')
+    )
     errors = [(d.code, d.message) for d in _check(text) if d.is_error]
     said = "`split records at rate changes` has no effect: no product is measured in time"
     assert errors == [(codes.MISPLACED_RULE, said)]

@@ -316,9 +316,9 @@ class _Finisher(_Subscribers, _Conversions):
                 "list_command": f"grep -F ',{acc.line_id},' rated_records.csv",
             },
         }
-        if rate.line_level and not (self.engine.cumulative.get(acc.line_id) and any(
-            t.over for t in rule.tiers.values()
-        )):
+        if rate.line_level and not (
+            self.engine.cumulative.get(acc.line_id) and any(t.over for t in rule.tiers.values())
+        ):
             found = closures.tier_uses(rate.expr, product.measure, self.line_unit(p, rule, acc), rule.tiers)
             if found:  # the bands the line used, as data (the arithmetic says them in words)
                 trace["tiers"] = found
