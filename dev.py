@@ -2,7 +2,7 @@
 """Set up a virtual environment and run Clearline's demo or its test suite.
 
     python3 dev.py demo   # settle March 2026 over the bundled example contracts, close it
-    python3 dev.py test   # ruff, mypy --strict and pytest
+    python3 dev.py test   # ruff check, ruff format --check, mypy --strict and pytest
 
 Needs only Python 3.11+; everything else is installed into .venv from PyPI.
 """
@@ -120,6 +120,12 @@ def main() -> int:
         (
             BIN / "ruff",
             "check",
+            *[p for p in ("src", "tests", "benchmarks", "scripts", "fuzz", "dev.py") if (ROOT / p).exists()],
+        ),
+        (
+            BIN / "ruff",
+            "format",
+            "--check",
             *[p for p in ("src", "tests", "benchmarks", "scripts", "fuzz", "dev.py") if (ROOT / p).exists()],
         ),
         (BIN / "mypy"),
