@@ -65,7 +65,8 @@ from clearline.runtime.rating.columnar_rows import _Segment, _Sink
 if TYPE_CHECKING:
     import polars as pl
 
-    from clearline.runtime.rating.engine import Engine, _FileContext
+    from clearline.runtime.rating.engine import Engine
+    from clearline.runtime.rating.reference import _FileContext
 
 __all__ = [
     "BLOCK_BYTES",

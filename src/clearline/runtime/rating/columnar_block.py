@@ -32,8 +32,8 @@ from clearline.runtime.rating.products import _CACHE_LIMIT, _Priced
 if TYPE_CHECKING:
     import polars as pl
 
-    from clearline.runtime.rating.engine import _FileContext
     from clearline.runtime.rating.products import _Rule
+    from clearline.runtime.rating.reference import _FileContext
 
 _ZERO = Decimal(0)
 

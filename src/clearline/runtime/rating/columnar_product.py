@@ -20,8 +20,8 @@ from clearline.runtime.rating.products import _Priced
 if TYPE_CHECKING:
     import polars as pl
 
-    from clearline.runtime.rating.engine import _FileContext
     from clearline.runtime.rating.products import _ProductRT, _Rule
+    from clearline.runtime.rating.reference import _FileContext
 
 
 _UNSET: Any = object()

@@ -28,8 +28,8 @@ from clearline.runtime.rating.columnar_rows import _Parts
 if TYPE_CHECKING:
     import polars as pl
 
-    from clearline.runtime.rating.engine import _FileContext
     from clearline.runtime.rating.products import _Rule
+    from clearline.runtime.rating.reference import _FileContext
 
 _ZERO = Decimal(0)
 

@@ -1,6 +1,6 @@
 """The engine's fast paths: ordinary records rated record by record with the
 common checks only (`records`), or a run of them a column at a time
-(`columns`), with prices memoised per product (`_FastProduct`).
+(`columns`), with prices memoised per product (`FastProduct`).
 
 Input: batches of rows of one file, through `_FileContext.feed`. Output: the
 same contributions to the `Accumulated` state as the reference path
@@ -21,17 +21,18 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from clearline.runtime.inputs.readers import Batch, Row
 from clearline.runtime.rating.accumulate import SAMPLE_SIZE, Event, LineAcc, RatedLine, RatedPrice, RatedRows
-from clearline.runtime.rating.closures import RecordProblem, RowPred, compile_run_pred, pred_fields
+from clearline.runtime.rating.closures import RecordProblem, RowPred
+from clearline.runtime.rating.fast_product import NO_COLUMN, FastProduct, Unusual
 from clearline.runtime.rating.products import _CACHE_LIMIT, Rated, _Priced, _ProductRT, _Rule
 
 if TYPE_CHECKING:
     from clearline.runtime.inputs.refdata import Customer
     from clearline.runtime.rating.accumulate import Accumulated
 
-__all__ = ["FastPaths"]
+__all__ = ["EngineState", "FastPaths"]
 
 
-class _EngineState(Protocol):
+class EngineState(Protocol):
     """What the fast paths read of the engine (`engine.Engine`), without importing it."""
 
     acc: Accumulated
@@ -47,7 +48,7 @@ class FastPaths:
     """The fast paths of `_FileContext`, which sets the attributes below and
     gives the reference path (`record`, `settle_record`) and its lines."""
 
-    engine: _EngineState
+    engine: EngineState
     file: str
     index: dict[str, int]
     i_id: int | None
@@ -56,9 +57,9 @@ class FastPaths:
     min_width: int
     columnar: int
     fast_ok: bool
-    fast: list[_FastProduct]
+    fast: list[FastProduct]
     prepared: list[tuple[_ProductRT, RowPred]]
-    windows: dict[str, tuple[tuple[_FastProduct, str, str], ...]]
+    windows: dict[str, tuple[tuple[FastProduct, str, str], ...]]
     backoff: int
     skipping: int
     get_id: itemgetter[Any]
@@ -143,7 +144,7 @@ class FastPaths:
         file, i_id, i_ts, i_cust, width = self.file, self.i_id, self.i_ts, self.i_cust, self.min_width
         assert i_id is not None and i_ts is not None
         if i_cust is None:
-            i_cust = _NO_COLUMN
+            i_cust = NO_COLUMN
         candidates, seen, customers, events = engine.candidates, engine.seen, engine.customers, acc.events
         windows_of = self.windows
         parse = dt.datetime.fromisoformat
@@ -179,19 +180,19 @@ class FastPaths:
                     record(line_no, row, prepared, out)  # rejects it as a duplicate
                     continue
                 seen[rid] = (file, line_no)
-            staged: list[tuple[_FastProduct, tuple[_Priced, ...] | bool]] = []
+            staged: list[tuple[FastProduct, tuple[_Priced, ...] | bool]] = []
             try:
                 for fast, start, end in windows:
                     if fast.match(row):
                         if not (fast.ok and start <= text < end):
-                            raise _Unusual
+                            raise Unusual
                         staged.append((fast, fast.price(row, ts, rid)))
                 if not staged:
-                    raise _Unusual  # unmatched
+                    raise Unusual  # unmatched
                 customer = row[i_cust] if i_cust < len(row) else None
                 if not customer or (customers is not None and customer not in customers):
-                    raise _Unusual
-            except (_Unusual, RecordProblem, ArithmeticError):
+                    raise Unusual
+            except (Unusual, RecordProblem, ArithmeticError):
                 settle_record(line_no, row, rid, ts, prepared, out)
                 continue
             acc.rated += 1
@@ -265,7 +266,7 @@ class FastPaths:
             if not set(joined[19::25]) <= {"+", "-"} or not (digits.isascii() and digits.isdigit()):
                 return False
             stamps = list(map(dt.datetime.fromisoformat, texts))
-            fast: _FastProduct | None = None
+            fast: FastProduct | None = None
             for candidate in self.fast:
                 matches = candidate.run_match(rows, width)
                 if matches is None or (matches and fast is not None):
@@ -318,7 +319,7 @@ class FastPaths:
             out.prices += chain.from_iterable(zip(*(p[1] for p in parts), strict=True))
         return True
 
-    def within(self, fast: _FastProduct, texts: list[str], joined: str) -> bool:
+    def within(self, fast: FastProduct, texts: list[str], joined: str) -> bool:
         """Whether every timestamp is inside the product's window for its own
         UTC offset (the timestamps of each offset compare as text)."""
         varying = [i for i in (19, 20, 21, 23, 24) if len(set(joined[i::25])) > 1]
@@ -347,7 +348,7 @@ class FastPaths:
 
     def add_rule(
         self,
-        fast: _FastProduct,
+        fast: FastProduct,
         k: int,
         entries: list[tuple[_Priced, ...]],
         ids: list[str],
@@ -426,10 +427,10 @@ class FastPaths:
                 line.by_day[day] = line.by_day.get(day, Decimal(0)) + price.amount
         return cast(list[RatedLine], list(map(_RATED, lines))), list(map(_RATED, prices))
 
-    def add_windows(self, offset: str) -> tuple[tuple[_FastProduct, str, str], ...]:
+    def add_windows(self, offset: str) -> tuple[tuple[FastProduct, str, str], ...]:
         """Per product, its (from, until) as timestamp text with this UTC offset,
         or () when the offset is not of the form +hh:mm."""
-        found: tuple[tuple[_FastProduct, str, str], ...] = ()
+        found: tuple[tuple[FastProduct, str, str], ...] = ()
         if _OFFSET.fullmatch(offset) and int(offset[1:3]) < 24 and int(offset[4:]) < 60:
             sign = -1 if offset[0] == "-" else 1
             tz = dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:])))
@@ -451,11 +452,6 @@ class FastPaths:
 
 
 _OFFSET = re.compile(r"[+-][0-9][0-9]:[0-9][0-9]")
-_NO_COLUMN = 1 << 62  # a column index past the end of every row
-
-
-class _Unusual(Exception):
-    """A record the fast path leaves to the reference path."""
 
 
 def _text(moment: dt.datetime | None, tz: dt.timezone, offset: str) -> str:
@@ -470,7 +466,6 @@ def _text(moment: dt.datetime | None, tz: dt.timezone, offset: str) -> str:
 
 _SHORT_RUN = 64  # records: a run with an unusual record is halved down to this, then done one by one
 _MAX_BACKOFF = 15  # batches
-_UNKNOWN: Any = object()  # not in a cache yet
 _FIRST = itemgetter(0)
 _FORM = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (22, ":"))  # in "YYYY-MM-DDTHH:MM:SS+hh:mm"
 _OFFSET_DIGITS = (20, 21, 23, 24)
@@ -487,151 +482,3 @@ _RATED = attrgetter("rated")
 _LINE_ID = attrgetter("line_id")
 _GROUP = attrgetter("group")
 _KEY = attrgetter("key")
-
-
-class _FastProduct:
-    """A product as the fast path of one file sees it."""
-
-    def __init__(self, context: FastPaths, product: _ProductRT, match: RowPred) -> None:
-        self.context = context
-        self.product = product
-        self.match = match
-        self.run_match = compile_run_pred(product.product.matches, context.index)
-        self.ok = product.fast  # else a record it matches goes by the reference path
-        self.key = (product.ci, product.pi)
-        self.wide = _wide(product.window)
-        tz = product.period.start.tzinfo
-        assert tz is not None
-        self.tz = tz
-        index = context.index
-        plan = product.product
-        self.i_qty = index.get("quantity", _NO_COLUMN) if plan.reads_quantity else None
-        self.answered = context.answered[id(product)]
-        # when `answered when ...` reads the quantity only, the quantity's text decides it
-        self.answered_by_quantity = plan.reads_quantity and pred_fields(plan.answered) <= {"quantity"}
-        never: RowPred = lambda r: False  # noqa: E731
-        self.starts = context.starts.get(id(product), never)
-        self.ends = context.ends.get(id(product), never)
-        rules = product.charges + product.payouts
-        # the rules that read a rate table, with the column of its key
-        self.tabled = [(r, index.get(r.table.field, _NO_COLUMN)) for r in rules if r.table is not None]
-        # per rule, the column of its `one line per FIELD`
-        self.group_columns = [index.get(r.rate.group_by or "", _NO_COLUMN) for r in rules]
-        self.columns = [c for _, c in self.tabled]
-        self.columns += [
-            c
-            for r, c in zip(rules, self.group_columns, strict=True)
-            if r.rate.group_by not in {None, "prefix"}
-        ]
-        if self.i_qty is not None:
-            self.columns.append(self.i_qty)
-        # the width of a row with all these columns; 0 if one is missing from the file
-        self.width = 0 if _NO_COLUMN in self.columns else max(self.columns, default=0) + 1
-
-    def prices(
-        self, rows: Sequence[Row], stamps: list[dt.datetime], ids: list[str]
-    ) -> list[tuple[_Priced, ...]] | None:
-        """`price` for a run of records (of a usage product), or None if one is unusual."""
-        product = self.product
-        parts: list[list[Any]] = []
-        if self.i_qty is not None:
-            quantities = list(map(itemgetter(self.i_qty), rows))
-            if not all(quantities):
-                return None
-            parts.append(quantities)
-        else:
-            parts.append([None] * len(rows))
-        if not self.answered_by_quantity:
-            parts.append(list(map(self.answered, rows)))
-        for rule, column in self.tabled:
-            values = list(map(itemgetter(column), rows))
-            if not all(values):
-                return None
-            shorts = (
-                values if rule.key_length is None else list(map(itemgetter(slice(rule.key_length)), values))
-            )
-            keys = list(map(rule.found_key.get, shorts, repeat(_UNKNOWN)))
-            if _UNKNOWN in keys:  # str == object compares by identity, in C
-                for short in set(compress(shorts, map(is_, keys, repeat(_UNKNOWN)))):
-                    rule.find(short)
-                keys = list(map(rule.found_key.get, shorts))
-            if None in keys:
-                return None
-            parts.append(keys)
-        memo_keys = list(zip(*parts, strict=True))
-        memo = product.memo
-        entries = list(map(memo.get, memo_keys))
-        for i in compress(range(len(entries)), map(is_, entries, repeat(None))):
-            entry = memo.get(memo_keys[i])
-            if entry is None:
-                rated = self.context.rate(product, rows[i], stamps[i], ids[i])
-                assert not isinstance(rated, Event)
-                entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
-                if len(memo) >= _CACHE_LIMIT:
-                    memo.clear()
-                memo[memo_keys[i]] = entry
-            entries[i] = entry
-        return cast(list[tuple[_Priced, ...]], entries)
-
-    def price(self, row: Row, ts: dt.datetime, rid: str) -> tuple[_Priced, ...] | bool:
-        """The record's prices (True/False: a subscription's start/end), from the memo.
-
-        Raises _Unusual, RecordProblem or ArithmeticError for the reference path.
-        """
-        product = self.product
-        if product.subscription:
-            if self.starts(row):
-                return True
-            if self.ends(row):
-                return False
-            raise _Unusual
-        # the memo key: what the rules read (see `_pure`)
-        if self.i_qty is None:
-            key: tuple[str | bool | None, ...] = (None, self.answered(row))
-        else:
-            quantity = row[self.i_qty] if self.i_qty < len(row) else None
-            if not quantity:
-                raise _Unusual
-            key = (quantity,) if self.answered_by_quantity else (quantity, self.answered(row))
-        for rule, column in self.tabled:
-            value = row[column] if column < len(row) else None
-            if not value:
-                raise _Unusual
-            short = value if rule.key_length is None else value[: rule.key_length]
-            try:
-                found = rule.found[short]
-            except KeyError:
-                found = rule.find(short)
-            if found is None:
-                raise _Unusual
-            key += (found.key,)
-        memo = product.memo
-        entry = memo.get(key)
-        if entry is None:
-            rated = self.context.rate(product, row, ts, rid)
-            assert not isinstance(rated, Event)
-            entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
-            if len(memo) >= _CACHE_LIMIT:
-                memo.clear()
-            memo[key] = entry
-        return entry
-
-
-def _wide(window: tuple[dt.datetime | None, dt.datetime]) -> tuple[str, str]:
-    """The window less a day at each end, as the first 19 characters of a
-    timestamp: a local time inside it is inside the window at any UTC offset."""
-    start, end = window
-    day = dt.timedelta(days=1)  # in UTC: 24 hours, longer than any offset
-    try:
-        low = "" if start is None else _naive_utc(start, day)
-        high = _naive_utc(end, -day)
-    except (OverflowError, ValueError):
-        return "~", ""  # nothing is inside
-    return low, high
-
-
-def _naive_utc(moment: dt.datetime, shift: dt.timedelta) -> str:
-    utc = moment.astimezone(dt.UTC) + shift
-    if utc.microsecond:
-        raise ValueError("bounds are whole seconds")
-    return utc.replace(tzinfo=None).isoformat()
