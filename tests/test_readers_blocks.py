@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearline.runtime.inputs import readers
+from clearline.runtime.inputs import csv_files, readers
+from clearline.runtime.inputs import lines as line_reader
 from clearline.runtime.inputs import usage as usage_files
 from clearline.runtime.inputs.readers import Row
 
@@ -34,9 +35,9 @@ TOKENS = [
 
 
 def line_by_line(path: Path) -> list[tuple[int, Row]]:
-    """The reader as it was before blocks: `_lines`, then csv.reader a line at a time."""
+    """The reader as it was before blocks: `read_lines`, then csv.reader a line at a time."""
     with path.open("rb") as raw:
-        lines = list(readers._lines(raw))
+        lines = list(line_reader.read_lines(raw))
     columns = [h.strip() for h in next(csv.reader([lines[0][1] or ""]), [])]
     width = len(columns)
     i_id = columns.index("record_id") if "record_id" in columns else None
@@ -44,12 +45,12 @@ def line_by_line(path: Path) -> list[tuple[int, Row]]:
     out: list[tuple[int, Row]] = []
     for number, text, reason in lines[1:]:
         if text is None:  # with the record id the line's start shows
-            shown = readers.unread_id(reason, lambda head: readers.csv_id(head, i_record))
+            shown = line_reader.unread_id(reason, lambda head: line_reader.csv_id(head, i_record))
             out.append((number, readers.marker(reason, width, shown)))
             continue
         row: Row = list(next(csv.reader([text]), []))
         if row:
-            out.append((number, readers._whole(row, width, i_id)))
+            out.append((number, csv_files._whole(row, width, i_id)))
     return out
 
 
@@ -67,15 +68,16 @@ def by_blocks(path: Path, batch_size: int) -> list[tuple[int, Row]]:
 def test_blocks_read_what_lines_read(
     body: bytes, block: int, limit: int, batch_size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(readers, "_BLOCK", block)
-    monkeypatch.setattr(readers, "MAX_LINE", limit)
+    monkeypatch.setattr(line_reader, "_BLOCK", block)
+    monkeypatch.setattr(line_reader, "MAX_LINE", limit)
+    monkeypatch.setattr(readers, "MAX_LINE", limit)  # header_line's
     path = tmp_path / "usage.csv"
     path.write_bytes(b"record_id,q\n" + body)
     assert by_blocks(path, batch_size) == line_by_line(path)
     # the header's own line end generated too (a lone carriage return, say)
     path.write_bytes(b"record_id,q" + body)
     with path.open("rb") as raw:
-        header_readable = next(readers._lines(raw))[1] is not None
+        header_readable = next(line_reader.read_lines(raw))[1] is not None
     if header_readable:
         assert by_blocks(path, batch_size) == line_by_line(path)
     else:

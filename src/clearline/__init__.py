@@ -43,7 +43,7 @@ from clearline.version import __version__ as __version__
 # period is settled: `clearline validate` and the other authoring commands start
 # without it (tests/test_first_hour.py checks the import graph).
 if TYPE_CHECKING:
-    from clearline.runtime.cluster import Cluster
+    from clearline.runtime.dask_client import Cluster
     from clearline.runtime.inputs.readers import InputError
     from clearline.runtime.rating.accumulate import Accumulated
     from clearline.runtime.rating.engine import Engine
@@ -442,7 +442,7 @@ def run(
     settled are rejected as duplicates naming where; a closed period is
     settled as a whole (its partial sums and these records) into adjustment
     lines. It is written to the run folder, which `verify` reads it back from.
-    `cluster` (runtime.cluster.connect) rates on a Dask cluster instead, whose
+    `cluster` (runtime.dask_client.connect) rates on a Dask cluster instead, whose
     workers read the usage files by their paths; the run folder is the same.
     `partition_progress(done, total)` is called after each partition it rates;
     `partition_bytes` sets the partitions' size (default: about 4 per worker);
@@ -513,10 +513,11 @@ def run(
     inputs += [("customers", Path(customers))] if customers else []
     if cluster is not None:
         from clearline.runtime import cluster as on_cluster  # Dask is imported only for a cluster
+        from clearline.runtime import dask_client
 
-        on_cluster.check_reachable(cluster, [str(u) for u in usage])
+        dask_client.check_reachable(cluster, [str(u) for u in usage])
         if rated_parquet is not None:
-            on_cluster.prepare_parquet(cluster, Path(rated_parquet))
+            dask_client.prepare_parquet(cluster, Path(rated_parquet))
     hashes: dict[str, str] | None = None
     writer = _writer(Path(out), force, route=out_of_period == "route") if out is not None else None
     try:
@@ -595,8 +596,10 @@ def run(
                             "adjustment_lines", ADJUSTMENT_COLUMNS, [a.row() for a in result.adjustments]
                         )
             if rated_parquet is not None:
-                on_cluster.write_lifecycle_parquet(Path(rated_parquet), result)
-                on_cluster.write_traces_parquet(Path(rated_parquet), result.traces)
+                from clearline.runtime.store import parquet_parts
+
+                parquet_parts.write_lifecycle_parquet(Path(rated_parquet), result)
+                parquet_parts.write_traces_parquet(Path(rated_parquet), result.traces)
             if customer_table is not None:
                 _refuse_unidentified_reverse_charge(result.lines, customer_table)
             if writer is not None and customer_table is not None:

@@ -1,10 +1,9 @@
 """Settling on a Dask cluster: the same run, byte for byte, as one process.
 
-Input: a scheduler (`tcp://HOST:8786`, or `local:N` for a LocalCluster of N
-worker processes), an engine (plans, period, customers), the usage files'
-paths and a batch size. Output: the engine's `Accumulated` state and the
-rated rows, in read order, in the run writer; the usage files' SHA-256 for
-the manifest.
+Input: a connected cluster (runtime.dask_client.connect), an engine (plans,
+period, customers), the usage files' paths and a batch size. Output: the
+engine's `Accumulated` state and the rated rows, in read order, in the run
+writer; the usage files' SHA-256 for the manifest.
 
 The client never reads the usage files: the workers plan the partitions
 (runtime.inputs.partitions), scan the ids for duplicate candidates, hash the
@@ -25,26 +24,23 @@ to handle: it runs the lost tasks again elsewhere, and a task's result does not
 depend on where it ran.
 
 With a Parquet folder, each rating task also writes its partition's rated
-records there as Parquet (pyarrow). `distributed` is an optional dependency
-(the `cluster` extra), imported only here.
+records there as Parquet (runtime.store.parquet_parts). `distributed` is an
+optional dependency (the `cluster` extra), imported only when a run starts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from clearline import codes
 from clearline.compiler import ir
-from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.runtime.dask_client import Cluster, cluster_error, connect
 from clearline.runtime.inputs.duplicates import duplicate_candidates
 from clearline.runtime.inputs.partitions import Partition, plan_partitions
 from clearline.runtime.inputs.readers import InputError
@@ -61,152 +57,13 @@ from clearline.runtime.parallel import (
 )
 from clearline.runtime.rating.accounts import Conversion
 from clearline.runtime.rating.engine import Accumulated, Engine
-from clearline.runtime.settlement.settle import Settlement
-from clearline.runtime.store.run_folder import RATED_COLUMNS, RatedText, RunWriter, sha256_file
+from clearline.runtime.store.parquet_parts import write_parquet
+from clearline.runtime.store.run_folder import RunWriter, sha256_file
 
 __all__ = ["Cluster", "connect", "settle_on_cluster"]
 
-LOCAL = "local:"
-TIMEOUT = 10  # seconds to reach the scheduler and to see a first worker
-
 # (partition number, path, message, hint): an input error met in a partition
 Failure = tuple[int, str, str, str | None]
-
-
-def _error(code: str, message: str, hint: str | None) -> ClearlineError:
-    return ClearlineError([Diagnostic(code, message, None, hint)])
-
-
-@dataclass(slots=True)
-class Cluster:
-    """A connected Dask client, and the LocalCluster it started (if `local:N`)."""
-
-    client: Any
-    local: Any | None
-    workers: int  # worker threads in all, when connected
-
-    @property
-    def dashboard(self) -> str | None:
-        """The Dask dashboard's address, when the scheduler serves one."""
-        try:
-            if "dashboard" not in self.client.scheduler_info().get("services", {}):
-                return None
-            return str(self.client.dashboard_link)
-        except Exception:
-            return None
-
-    def close(self) -> None:
-        self.client.close()
-        if self.local is not None:
-            self.local.close()
-
-
-@contextmanager
-def connect(scheduler: str, timeout: int = TIMEOUT) -> Iterator[Cluster]:
-    """A client of `scheduler`, its workers checked (each has this clearline's
-    version); a ClearlineError says what is wrong, before any run folder exists."""
-    try:
-        import distributed
-    except ImportError:
-        raise _error(
-            codes.CLUSTER_UNAVAILABLE,
-            "--engine dask needs the Dask packages, which are not installed",
-            "pip install 'clearline[cluster]'",
-        ) from None
-    local = None
-    if scheduler.startswith(LOCAL):
-        count = scheduler.removeprefix(LOCAL)
-        if not count.isdigit() or int(count) < 1:
-            raise _error(
-                codes.BAD_OPTION,
-                f"--scheduler {scheduler}: a local cluster is local:N, N workers (1 or more)",
-                "e.g. --scheduler local:2, or the address of a running scheduler, tcp://HOST:8786",
-            )
-        local = distributed.LocalCluster(
-            n_workers=int(count),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # a free port: several runs may share the machine
-            silence_logs=50,  # logging.CRITICAL: the run's diagnostics are Clearline's own
-        )
-        address = local.scheduler_address
-    else:
-        address = scheduler
-    try:
-        client = distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as err:
-        if local is not None:
-            local.close()
-        raise _error(
-            codes.CLUSTER_UNAVAILABLE,
-            f"cannot reach the Dask scheduler at {scheduler}: {err}",
-            "start one with `dask scheduler` (and workers with `dask worker ADDRESS`), "
-            "or use --scheduler local:N for a cluster on this machine",
-        ) from None
-    cluster = Cluster(client, local, 0)
-    try:
-        try:
-            client.wait_for_workers(1, timeout=timeout)
-        except (OSError, TimeoutError) as err:
-            raise _error(
-                codes.CLUSTER_UNAVAILABLE,
-                f"the Dask scheduler at {scheduler} has no worker: {err}",
-                f"start workers with `dask worker {address}`",
-            ) from None
-        _check_workers(client, scheduler)
-        cluster.workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-        yield cluster
-    finally:
-        cluster.close()
-
-
-def _check_workers(client: Any, scheduler: str) -> None:
-    """Every worker imports clearline, of the client's version."""
-    from clearline.version import __version__
-
-    # The probe pickles by name, so a worker without clearline fails to load it and
-    # says so (ModuleNotFoundError); one with clearline answers its version.
-    answers = client.run(_worker_version, on_error="return")
-    for worker, answer in sorted(answers.items()):
-        if isinstance(answer, BaseException):
-            raise _error(
-                codes.CLUSTER_WORKER_UNFIT,
-                f"the Dask worker {worker} (of {scheduler}) cannot import clearline: {_reason(answer)}",
-                "install clearline (pip install 'clearline[cluster]') in the Python "
-                "environment that runs `dask worker`",
-            )
-        if answer != __version__:
-            raise _error(
-                codes.CLUSTER_WORKER_UNFIT,
-                f"the Dask worker {worker} (of {scheduler}) runs clearline {answer}, "
-                f"this client {__version__}: a run must be rated by one version",
-                f"install clearline {__version__} on every worker, or run this version's client there",
-            )
-
-
-def _reason(error: BaseException) -> str:
-    # a probe that fails to load comes back as a plain Exception naming the real one
-    return str(error) if type(error) is Exception else f"{type(error).__name__}: {error}"
-
-
-def _worker_version() -> str:
-    from clearline.version import __version__
-
-    return __version__
-
-
-def check_reachable(cluster: Cluster, paths: Sequence[str]) -> None:
-    """Every worker can read every usage file by its path (they read them themselves)."""
-    for path in paths:
-        answers = cluster.client.run(os.access, path, os.R_OK, on_error="return")
-        blind = sorted(w for w, ok in answers.items() if ok is not True)
-        if blind:
-            raise _error(
-                codes.INPUT_NOT_ON_WORKERS,
-                f"the usage file {path} cannot be read from the Dask worker(s) {', '.join(blind)}",
-                "on a cluster the workers read the usage files themselves: put them on a "
-                "filesystem every worker mounts at the same path, and pass that path",
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,88 +165,6 @@ def _rate_task(context: _Context, number: int, part: Partition, seen: Seen) -> _
     return rated
 
 
-def write_parquet(target: Path, json_texts: Sequence[bytes]) -> None:
-    """Rated rows, rendered as JSON Lines (RatedText), as one Parquet file of the
-    rated-records columns, every one text (the CSV's cells, exactly)."""
-    import pyarrow
-    import pyarrow.json
-    import pyarrow.parquet
-
-    schema = pyarrow.schema([(name, pyarrow.string()) for name in RATED_COLUMNS])
-    data = b"".join(json_texts)
-    if data:
-        options = pyarrow.json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
-        table = pyarrow.json.read_json(io.BytesIO(data), parse_options=options).select(RATED_COLUMNS)
-    else:
-        table = schema.empty_table()
-    partial = target.with_name(f".{target.name}.partial")
-    pyarrow.parquet.write_table(table, partial)
-    os.replace(partial, target)
-
-
-def prepare_parquet(cluster: Cluster, folder: Path) -> None:
-    """The Parquet folder, made and emptied of an earlier run's parts; every worker
-    must be able to write to it (E0510 otherwise)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in [*folder.glob("part-*.parquet"), *folder.glob("trace.parquet")]:
-        stale.unlink()
-    answers = cluster.client.run(os.access, str(folder), os.W_OK, on_error="return")
-    blind = sorted(w for w, ok in answers.items() if ok is not True)
-    if blind:
-        raise _error(
-            codes.INPUT_NOT_ON_WORKERS,
-            f"the Parquet folder {folder} cannot be written from the Dask worker(s) {', '.join(blind)}",
-            "the workers write the Parquet parts themselves: give a folder every worker mounts at "
-            "the same path",
-        )
-
-
-def write_lifecycle_parquet(folder: Path, result: Settlement) -> None:
-    """The subscription events' rated rows, which the client adds at the end (as the
-    run folder's rated records end with them), as the last part."""
-    text = RatedText()
-    write_parquet(
-        folder / "part-lifecycle.parquet", [text.render(rows)[1].encode() for rows in result.lifecycle_rows()]
-    )
-
-
-# trace.parquet's columns: what a query filters on, then the trace.jsonl line itself
-TRACE_COLUMNS = [
-    "line_id", "kind", "party", "contract_id", "contract_version", "clause", "amount", "currency", "trace",
-]  # fmt: skip
-
-
-def write_traces_parquet(folder: Path, traces: Sequence[dict[str, Any]]) -> None:
-    """The run's traces as `trace.parquet`: a row per line, in trace.jsonl's order, with
-    the columns a query filters on and `trace`, the line of trace.jsonl itself (so the
-    Parquet file says nothing the run folder does not). Written by the client: the
-    traces are made when the partitions' sums are merged, not per partition."""
-    import pyarrow
-    import pyarrow.parquet
-
-    rows: dict[str, list[str]] = {name: [] for name in TRACE_COLUMNS}
-    for trace in traces:
-        contract = trace.get("contract") or {}
-        clause = trace.get("clause") or {}
-        for name, value in (
-            ("line_id", trace.get("line_id")),
-            ("kind", trace.get("kind")),
-            ("party", trace.get("party")),
-            ("contract_id", contract.get("id")),
-            ("contract_version", contract.get("version")),
-            ("clause", clause.get("label")),
-            ("amount", trace.get("amount")),
-            ("currency", trace.get("currency")),
-            ("trace", json.dumps(trace, ensure_ascii=False, sort_keys=True)),
-        ):
-            rows[name].append("" if value is None else str(value))
-    table = pyarrow.table({name: pyarrow.array(values, pyarrow.string()) for name, values in rows.items()})
-    target = folder / "trace.parquet"
-    partial = target.with_name(f".{target.name}.partial")
-    pyarrow.parquet.write_table(table, partial)
-    os.replace(partial, target)
-
-
 def settle_on_cluster(
     cluster: Cluster,
     engine: Engine,
@@ -412,13 +187,13 @@ def settle_on_cluster(
     try:
         return _settle(cluster, engine, usage, batch_size, writer, progress, partition_bytes, parquet)
     except (CommClosedError, FutureCancelledError) as err:
-        raise _error(
+        raise cluster_error(
             codes.CLUSTER_UNAVAILABLE,
             f"lost the Dask scheduler during the run ({type(err).__name__}: {err})",
             "check the scheduler and settle again: the run folder was not written",
         ) from None
     except KilledWorker as err:
-        raise _error(
+        raise cluster_error(
             codes.CLUSTER_UNAVAILABLE,
             f"a partition's task stopped every worker that ran it: {err}",
             "a worker may run out of memory: give workers more (dask worker --memory-limit), "

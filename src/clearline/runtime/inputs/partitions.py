@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+from clearline.runtime.inputs.lines import read_lines
 from clearline.runtime.inputs.readers import (
     _PLAIN_CHUNK,
     BATCH_SIZE,
@@ -42,7 +43,6 @@ from clearline.runtime.inputs.readers import (
     Skim,
     UsageFile,
     _has_quotes,
-    _lines,
 )
 from clearline.runtime.inputs.usage import read_usage
 
@@ -190,7 +190,7 @@ def _plain_cuts(raw: IO[bytes], target: int, first: int = 2) -> list[tuple[int, 
 
 
 class _Counting:
-    """A binary file that counts the bytes read through it (for `_lines`)."""
+    """A binary file that counts the bytes read through it (for `read_lines`)."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
@@ -209,7 +209,7 @@ def _quoted_cuts(raw: IO[bytes], target: int) -> list[tuple[int, int]]:
     ends: list[tuple[int, int]] = []  # (offset, number) of the last line fed
 
     def feed() -> Iterator[str]:
-        for number, text, _ in _lines(cast(IO[bytes], counting), 1):
+        for number, text, _ in read_lines(cast(IO[bytes], counting), 1):
             ends.append((counting.read_so_far, number))
             yield "\n" if text is None else text  # as the reader feeds an unreadable line
 

@@ -1,12 +1,14 @@
-"""Open a usage file by its kind: CSV and JSON Lines by the readers (runtime.inputs.readers),
-Parquet by runtime.inputs.parquet, which pyarrow is imported for only when a Parquet file
-is read. Neither reader imports this module, so the two do not import each other.
+"""Open a usage file by its kind: CSV by runtime.inputs.csv_files, JSON Lines by
+runtime.inputs.json_lines, Parquet by runtime.inputs.parquet, which pyarrow is imported
+for only when a Parquet file is read. No reader imports this module.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from clearline.runtime.inputs.csv_files import read_csv
+from clearline.runtime.inputs.json_lines import read_jsonl
 from clearline.runtime.inputs.readers import (
     BATCH_SIZE,
     PARQUET_SUFFIXES,
@@ -14,8 +16,6 @@ from clearline.runtime.inputs.readers import (
     InputError,
     Skim,
     UsageFile,
-    read_csv,
-    read_jsonl,
     regular_file,
 )
 
