@@ -556,3 +556,20 @@ def test_console_script_hides_tracebacks_of_internal_errors(tmp_path: Path) -> N
     )
     assert done.returncode != 0
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_missing_file_or_an_empty_folder_is_named_first_like_any_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A diagnostic that has no line to point at starts with the file it is about, where
+    every other one starts with `file:line:col:` (an editor or grep jumps to it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    missing = CliRunner().invoke(app, ["validate", "nothere.contract"])
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith(
+        "nothere.contract: error[E0104]: cannot read nothere.contract: no such file"
+    )
+    empty = CliRunner().invoke(app, ["validate", "empty"])
+    assert empty.exit_code == 1
+    assert empty.stderr.startswith("empty: error[E0104]: no contract files in empty")

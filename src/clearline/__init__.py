@@ -94,6 +94,7 @@ def read_source(path: str | Path, max_bytes: int = MAX_CONTRACT_BYTES) -> Source
                         f"cannot read {path}: it is not a regular file",
                         None,
                         "give a contract file",
+                        file=str(path),
                     )
                 ]
             )
@@ -108,6 +109,7 @@ def read_source(path: str | Path, max_bytes: int = MAX_CONTRACT_BYTES) -> Source
                         None,
                         "check that this is a contract; to read a larger one, raise the limit with "
                         "--max-contract-size (in MB)",
+                        file=str(path),
                     )
                 ]
             )
@@ -136,6 +138,7 @@ def read_source(path: str | Path, max_bytes: int = MAX_CONTRACT_BYTES) -> Source
                     f"cannot read {path}: {err.strerror or err}",
                     None,
                     "check the path",
+                    file=str(path),
                 )
             ]
         ) from None
@@ -252,7 +255,13 @@ def load_plans(
             document = read(path)
         except FileNotFoundError:
             diagnostics.append(
-                Diagnostic(codes.UNREADABLE_FILE, f"cannot read {path}: no such file", None, None)
+                Diagnostic(
+                    codes.UNREADABLE_FILE,
+                    f"cannot read {path}: no such file",
+                    None,
+                    "check the path",
+                    file=str(path),
+                )
             )
             continue
         except ClearlineError as err:
@@ -324,6 +333,7 @@ def _load_plan_json(path: Path) -> ir.ContractPlan:
                     f"cannot load the plan {path}: {err}",
                     None,
                     "write it with `clearline compile CONTRACT --json > FILE.json`",
+                    file=str(path),
                 )
             ]
         ) from None

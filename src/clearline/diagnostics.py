@@ -33,6 +33,15 @@ class Diagnostic:
     span: Span | None = None
     hint: str | None = None
     notes: tuple[str, ...] = field(default=())
+    # the file a diagnostic without a position is about (unreadable, missing, empty folder)
+    file: str | None = None
+
+    @property
+    def where(self) -> str:
+        """`file:line:col`, or the file alone when no position applies, or ""."""
+        if self.span is not None:
+            return str(self.span)
+        return self.file or ""
 
     @property
     def severity(self) -> str:
@@ -44,7 +53,7 @@ class Diagnostic:
 
     def sort_key(self) -> tuple[str, int, int, str]:
         if self.span is None:
-            return ("", 0, 0, self.code)
+            return (self.file or "", 0, 0, self.code)
         return (self.span.file, self.span.line, self.span.col, self.code)
 
 
@@ -98,7 +107,7 @@ def render(diag: Diagnostic, sources: dict[str, SourceFile] | None = None) -> st
     """
     head = f"{diag.severity}[{diag.code}]: {diag.message}"
     if diag.span is None:
-        lines = [head]
+        lines = [f"{diag.file}: {head}" if diag.file else head]
     else:
         lines = [f"{diag.span}: {head}"]
         source = (sources or {}).get(diag.span.file)

@@ -58,7 +58,9 @@ ENTRIES: dict[str, ErrorDoc] = {
     "E0104": ErrorDoc(
         wrote="clearline validate contracts/streamplus.contract   # saved as Latin-1, or missing",
         wrong="The file cannot be read: it does not exist, it is not readable, or it is not saved as "
-        "UTF-8 text.",
+        "UTF-8 text; or a folder given holds no `*.contract` file. The diagnostic starts with the "
+        "file (`nothere.contract: error[E0104]: ...`), or with `file:line:col:` at the first byte "
+        "that is not UTF-8.",
         fix="Check the path. Save the contract as UTF-8 (every editor offers it under 'Save as' or "
         "'Encoding').",
         lang="shell",

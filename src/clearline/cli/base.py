@@ -133,11 +133,13 @@ def _contract_files(paths: list[Path], err: _Printer) -> list[Path]:
         else:
             files.append(path)
     if not files:
-        shown = ", ".join(str(p) for p in paths)
-        err.print(
-            f"error[E0104]: no contract files in {escape(shown)}\n"
-            "   = hint: give *.contract files or folders that hold them"
-        )
+        for path in paths:
+            shown = escape(str(path))
+            err.print(
+                f"{shown}: error[{codes.UNREADABLE_FILE}]: no contract files in {shown}\n"
+                "   = hint: give *.contract files or folders that hold them",
+                soft_wrap=True,
+            )
         raise typer.Exit(EXIT_ERRORS)
     return files
 

@@ -255,7 +255,7 @@ def create_app(service: Service, token: str | None, contracts_dir: Path) -> Star
                 code=d.code,
                 severity="error" if d.is_error else "warning",
                 message=d.message,
-                span=str(d.span) if d.span else "",
+                span=d.where,
                 hint=d.hint or "",
             )
             for d in found
