@@ -158,9 +158,10 @@ def purchases(path: Path, n: int, seed: int, customers: int = CUSTOMERS) -> None
 
 def customers_file(path: Path, customers: int = CUSTOMERS) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write("customer_id,name,country,language,currency\n")
+        # a VAT id each: FleetIoT's B2B invoices are reverse-charged, which needs the customer's
+        out.write("customer_id,name,country,language,currency,vat_id\n")
         for n in range(1, customers + 1):
-            out.write(f"{customer_id(n)},Customer {n},PL,{'pl' if n % 3 else 'en'},PLN\n")
+            out.write(f"{customer_id(n)},Customer {n},PL,{'pl' if n % 3 else 'en'},PLN,PL{5260000000 + n}\n")
 
 
 def cdr_path(n: int, seed: int = 2026, shuffled: bool = False) -> Path:
@@ -206,8 +207,9 @@ def ensure_shape(shape: str, n: int, seed: int = 2026) -> Path:
 def ensure(cdr_count: int = 0, event_count: int = 0, seed: int = 2026, shuffled: bool = False) -> None:
     """Write the files for these sizes unless they exist already."""
     DATA.mkdir(parents=True, exist_ok=True)
-    if not customers_path().exists():
-        customers_file(customers_path())
+    path = customers_path()
+    if not path.exists() or "vat_id" not in path.open(encoding="utf-8").readline():  # an older one
+        customers_file(path)
     if cdr_count and not cdr_path(cdr_count, seed, shuffled).exists():
         tmp = cdr_path(cdr_count, seed, shuffled).with_suffix(".partial")
         cdrs(tmp, cdr_count, seed, shuffled=shuffled)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from clearline import codes
 from clearline.runtime.inputs.readers import Batch, Row
 from clearline.runtime.rating.accumulate import (
+    SAMPLE_SIZE,
     Event,
     LineAcc,
     RatedRows,
@@ -371,6 +372,8 @@ class _Columns:
             )
             for li, rids, eis in smallest.iter_rows():
                 line = lines[li]
+                if len(line.samples) >= SAMPLE_SIZE and rids[0] >= line.samples[-1][0]:
+                    continue  # its smallest id here is larger than its samples (ids in order)
                 for rid, ei in zip(rids, eis, strict=True):
                     price = prices[ei]
                     line.sample(rid, price.unit, price.amount)

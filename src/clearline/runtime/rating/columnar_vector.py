@@ -142,7 +142,10 @@ def add_vector(
             line.records += count
             line.net_base += _ZERO
             line.gross_base += _ZERO
-            sampled += [(line, rid) for rid in smallest]
+            full = len(line.samples) >= SAMPLE_SIZE
+            # only ids that may become samples are rated (ids smaller than the line's largest
+            # sample; a superset of those that do, as its samples only get smaller)
+            sampled += [(line, rid) for rid in smallest if not full or rid < line.samples[-1][0]]
         units_of(ctx, width, c, mine, c_id, [rid for _, rid in sampled if rid not in units], units)
         for line, rid in sampled:
             if len(line.samples) < SAMPLE_SIZE or rid < line.samples[-1][0]:
