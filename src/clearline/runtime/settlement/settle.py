@@ -24,14 +24,14 @@ from clearline.runtime.rating.engine import (
     line_id,
 )
 from clearline.runtime.rating.products import _ProductRT
-from clearline.runtime.settlement import models
+from clearline.runtime.settlement import models, shares
+from clearline.runtime.settlement.line_amounts import _LineAmounts, aggregate_of, stated_unit_price
 from clearline.runtime.settlement.lines import (
     KINDS,
     LINE_COLUMNS,
     Lifecycle,
     Line,
     Settlement,
-    _pct,
     _s,
     conservation,
 )
@@ -41,7 +41,7 @@ from clearline.runtime.settlement.subscribers import TRACE_IDS, _Subscribers
 __all__ = ["KINDS", "LINE_COLUMNS", "Line", "Settlement", "finish"]  # the result types are lines.py's
 
 
-class _Finisher(_Subscribers, _Conversions):
+class _Finisher(_Subscribers, _Conversions, _LineAmounts):
     """Closes the engine's partial sums into the period's lines and traces."""
 
     def __init__(self, engine: Engine, fx: FxTable | None) -> None:
@@ -83,12 +83,12 @@ class _Finisher(_Subscribers, _Conversions):
         for model in (
             models.commitments,
             models.discounts,
-            models.billed_shares,
-            models.waterfalls,
-            models.splits,
-            models.withholdings,
+            shares.billed_shares,
+            shares.waterfalls,
+            shares.splits,
+            shares.withholdings,
         ):
-            if model is models.withholdings:
+            if model is shares.withholdings:
                 # every payout of a party paid in its own currency, whichever rule made it;
                 # withholding then takes its part of the converted amount too
                 lines = self.converted(lines, traces)
@@ -213,15 +213,15 @@ class _Finisher(_Subscribers, _Conversions):
             vat_amount = self.vat(amount, vat_rate, rate.line_rounding)
             gross = amount + vat_amount if vat_amount is not None else None
         reverse = rule.kind == "I" and rule.plan.reverse_charge
-        unit_price = _unit_price(rate.expr, acc)
+        unit_price = stated_unit_price(rate.expr, acc)
         if subscription and rule.kind == "I":
             quantity, unit_name = acc.quantity, "day"
             description = f"{product.title}, {acc.quantity} of {p.period.days} days"
         elif subscription:
             quantity, unit_name = Decimal(acc.units), "subscriber"
             description = f"{product.title}: {plan.clause.label}, {acc.units} subscriber(s)"
-        elif rate.line_level and rate.expr.op != "tiers" and _aggregate_of(rate.expr) is not None:
-            func, name = _aggregate_of(rate.expr) or ("", "")
+        elif rate.line_level and rate.expr.op != "tiers" and aggregate_of(rate.expr) is not None:
+            func, name = aggregate_of(rate.expr) or ("", "")
             quantity, unit_name = acc.aggregates.get((func, name), Decimal(0)), f"{name} ({func})"
             description = (
                 f"{product.title}: {plan.clause.label}, the {func} of {name} over {acc.records} record(s)"
@@ -326,92 +326,6 @@ class _Finisher(_Subscribers, _Conversions):
             trace["units_of_account"] = [c.trace() for _, c in sorted(p.conversions.items())]
         return line, trace
 
-    def line_amount(self, p: _ProductRT, rule: Any, acc: LineAcc) -> tuple[Decimal, str]:
-        """The line's exact amount before line rounding, and how it was reached."""
-        rate: ir.RatePlan = rule.rate
-        if not rate.line_level:
-            return acc.amount, f"sum of {acc.units} unit amount(s) = {_s(acc.amount)}"
-        unit, free = self.line_unit(p, rule, acc), ""
-        if rate.allowance is not None:
-            _, free = _chargeable(rate, acc, p.product.measure)
-        earlier = self.engine.cumulative.get(acc.line_id)
-        if earlier is not None and any(t.over for t in rule.tiers.values()):
-            return self.over_periods(p, rule, unit, earlier)
-        value, text = closures.explain(rate.expr, rate, p.product.measure, unit, rule.tiers, rule.bundle)
-        return value, f"{free}; {text}" if free else text
-
-    @staticmethod
-    def line_unit(p: _ProductRT, rule: Any, acc: LineAcc) -> closures.Unit:
-        """The line as one rating unit: its chargeable quantity (after free units), its
-        bases and aggregates. A line is not an event: no connect fee at line level."""
-        rate: ir.RatePlan = rule.rate
-        aggregates = dict(acc.aggregates)
-        for (func, name), total in acc.aggregates.items():
-            if func == "average":
-                aggregates[(func, name)] = CONTEXT.divide(total, Decimal(acc.records))
-        quantity = acc.quantity
-        if rate.allowance is not None:
-            quantity, _ = _chargeable(rate, acc, p.product.measure)
-        return closures.Unit(
-            quantity, None, False, 0, p.period.days, acc.net_base, acc.gross_base, aggregates=aggregates
-        )
-
-    def over_periods(
-        self, p: _ProductRT, rule: Any, unit: closures.Unit, earlier: tuple[Decimal, Decimal, Decimal]
-    ) -> tuple[Decimal, str]:
-        """Tiers over the year (or lifetime): the bands see the earlier periods' amounts, and
-        this period's line is what the whole comes to less what the earlier part came to."""
-        quantity, net, gross = earlier
-        days = p.period.days
-        before = closures.Unit(quantity, None, False, 0, days, net, gross, aggregates=unit.aggregates)
-        whole = closures.Unit(
-            unit.quantity + quantity,
-            None,
-            False,
-            0,
-            p.period.days,
-            unit.net + net,
-            unit.gross + gross,
-            aggregates=unit.aggregates,
-        )
-        rate, measure = rule.rate, p.product.measure
-        tiers, bundle = rule.tiers, rule.bundle
-        all_value, all_text = closures.explain(rate.expr, rate, measure, whole, tiers, bundle)
-        before_value, before_text = closures.explain(rate.expr, rate, measure, before, tiers, bundle)
-        value = all_value - before_value
-        return value, (
-            f"over the year so far: {all_text}; less the earlier periods: {before_text}; "
-            f"{_s(all_value)} - {_s(before_value)} = {_s(value)}"
-        )
-
-    @staticmethod
-    def vat_trace(
-        rule: Any, amount: Decimal, rate: Decimal, vat: Decimal | None, gross: Decimal | None
-    ) -> dict[str, str]:
-        if rule.vat_included:
-            record = rule.rate.record_rounding
-            if record is not None and not rule.rate.line_level:
-                where = f"each record's net is its amount / {_s(1 + rate)}, rounded {record.describe()}"
-            elif rule.subscription and not rule.rate.line_level:
-                where = f"each subscriber's net is its amount / {_s(1 + rate)}, rounded with the line"
-            else:
-                where = f"the line's net is its total / {_s(1 + rate)}, rounded with the line"
-            arithmetic = (
-                f"prices include {_pct(rate)} VAT: {where}; "
-                f"VAT = paid {_s(gross)} - net {_s(amount)} = {_s(vat)}"
-            )
-        elif rule.plan.reverse_charge:
-            arithmetic = "reverse charge: the customer accounts for VAT (0%)"
-        else:
-            arithmetic = f"{_s(amount)} × {_pct(rate)} = {_s(CONTEXT.multiply(amount, rate))}"
-        return {
-            "rate": _pct(rate),
-            "base": _s(amount),
-            "arithmetic": arithmetic,
-            "rounded": _s(vat),
-            "gross": _s(gross),
-        }
-
     def retained(self, lines: list[Line]) -> tuple[list[Line], list[dict[str, Any]]]:
         groups: dict[tuple[str, int, str], list[Line]] = {}
         for ln in lines:
@@ -490,49 +404,6 @@ class _Finisher(_Subscribers, _Conversions):
                 }
             )
         return out, traces
-
-
-def _chargeable(rate: ir.RatePlan, acc: LineAcc, measure: str) -> tuple[Decimal, str]:
-    """The line's quantity after its free units, and the arithmetic."""
-    free = rate.allowance
-    assert free is not None
-    unit = units.plural(measure)
-    if rate.allowance_per is None:
-        left = max(Decimal(0), acc.quantity - free)
-        return left, f"{_s(acc.quantity)} {unit} - {_s(free)} free = {_s(left)}"
-    count = len(acc.by_value)
-    if rate.pooled:
-        pool = free * count
-        left = max(Decimal(0), acc.quantity - pool)
-        return left, (
-            f"{_s(acc.quantity)} {unit} - {_s(free)} free x {count} {rate.allowance_per} "
-            f"(pooled) = {_s(left)}"
-        )
-    left = sum((max(Decimal(0), q - free) for q in acc.by_value.values()), Decimal(0))
-    return left, (
-        f"{_s(left)} {unit} above {_s(free)} free for each of {count} {rate.allowance_per} "
-        f"(not pooled), of {_s(acc.quantity)}"
-    )
-
-
-def _aggregate_of(expr: ir.Expr) -> tuple[str, str] | None:
-    if expr.op == "agg":
-        return (expr.func or "", expr.field or "")
-    for arg in expr.args:
-        found = _aggregate_of(arg)
-        if found:
-            return found
-    return None
-
-
-def _unit_price(expr: ir.Expr, acc: LineAcc) -> Decimal | None:
-    if expr.op == "per":
-        return expr.value
-    if expr.op == "table" and acc.samples:
-        rows = {s[1].row.key: s[1].row.price for s in acc.samples if s[1].row is not None}
-        if len(rows) == 1:
-            return next(iter(rows.values()))
-    return None
 
 
 def finish(engine: Engine, fx: FxTable | None) -> Settlement:
