@@ -103,6 +103,11 @@ UNIT_OF_ACCOUNT: Final = _code(
     "unit of account misused",
     "A unit of account declared wrongly, or an amount in one where it is not converted.",
 )
+TIME_BANDS: Final = _code(
+    "E0414",
+    "time bands do not divide the week",
+    "Time bands whose hours are not clock times, overlap, or leave hours of the week in no band.",
+)
 MISPLACED_RULE: Final = _code("E0405", "misplaced rule", "A rule that has no meaning where it stands.")
 DUPLICATE_CONTRACT: Final = _code(
     "E0406", "duplicate contract", "Two contract files declare the same contract id."

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from clearline import codes
 from clearline.compiler import units
+from clearline.compiler.bands import check_time_bands
 from clearline.compiler.check_currency import check_conversions, check_priced_in_unit, check_units_of_account
 from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
@@ -731,6 +732,7 @@ class _Checker(Checker):
         check_conversions(self)
         check_units_of_account(self)
         check_split_changes(self)
+        check_time_bands(self)
         self.check_examples()
         self.warnings()
         return self.diags

@@ -59,6 +59,8 @@ class ClauseRef:
     text: str | None
     span: Span
     excerpt: str  # the clause's source lines, so a trace reads without the file
+    # `clause "1.1 Peak calls" during peak`: the time band whose records it prices
+    band: str | None = field(default=None, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +303,8 @@ class ProductPlan:
     # `split records at rate changes, increments per part`: a record spanning the start
     # of the contract's next version is prorated by time, each part rated by its version
     split_at_changes: bool = field(default=False, metadata=_OMIT_DEFAULT)
+    # a product with a clause `during` a band: the contract's time bands, which its rules follow
+    bands: TimeBandsPlan | None = field(default=None, metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +352,27 @@ class UnitOfAccountPlan:
     digits: int
     fixing: str
     span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBandPlan:
+    """One time band: its name, its label on documents, and its minutes of the week
+    [from, until), Monday 00:00 being 0 (`compiler.bands.week_of`)."""
+
+    name: str
+    label: str
+    week: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBandsPlan:
+    """`time bands in ZONE { ... }`: the bands, every minute of the week in one, on ZONE's clock."""
+
+    zone: str
+    bands: tuple[TimeBandPlan, ...]
+
+    def band(self, name: str) -> TimeBandPlan:
+        return next(b for b in self.bands if b.name == name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal
 
-from clearline.compiler import ir, units
+from clearline.compiler import bands, ir, units
 from clearline.compiler.check import IMPLICIT_FIELDS
 from clearline.grammar import ast
 from clearline.money import Rounding, minor_unit
@@ -143,7 +143,8 @@ class _Lowerer:
 
     def clause_ref(self, clause: ast.Clause) -> ir.ClauseRef:
         lines = self.lines.of(clause.span.file)[clause.span.line - 1 : clause.span.end_line]
-        return ir.ClauseRef(clause.label, clause.text, clause.span, "\n".join(lines))
+        band = clause.band.name if clause.band else None
+        return ir.ClauseRef(clause.label, clause.text, clause.span, "\n".join(lines), band)
 
     def rate(self, rule: ast.Charge | ast.Pay, clause: ast.Clause) -> ir.RatePlan:
         inc = next((m for m in rule.modifiers if isinstance(m, ast.Increments)), None)
@@ -396,6 +397,15 @@ class _Lowerer:
             and not subscription
             and measured is not None
             and units.dimension(measured) == "time",
+            bands=self.time_bands() if any(cl.band for cl in p.clauses) else None,
+        )
+
+    def time_bands(self) -> ir.TimeBandsPlan:
+        tb = self.c.time_bands[0]
+        week = bands.week_of(tb)
+        return ir.TimeBandsPlan(
+            tb.zone,
+            tuple(ir.TimeBandPlan(b.name.name, b.label or b.name.name, week[b.name.name]) for b in tb.bands),
         )
 
     def sha256(self) -> str:

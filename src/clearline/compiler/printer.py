@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from clearline.compiler import ir, units
+from clearline.compiler.bands import describe
 from clearline.compiler.check_ledger import DEFAULT_LATE_PERIODS
 from clearline.money import Rounding
 
@@ -176,6 +177,12 @@ def format_plan(plan: ir.ContractPlan) -> str:
                 "    split     a record running past the next version's start is split by time,"
                 " each part rated by its version, increments per part"
             )
+        if prod.bands is not None:
+            cut = "; a record running into the next band is split there, increments per part"
+            out.append(f"    bands     on the clock of {prod.bands.zone}, the band at a record's start "
+                       "prices it" + (cut if prod.split_at_changes else " whole"))  # fmt: skip
+            for band in prod.bands.bands:
+                out.append(f'      {band.name} "{band.label}": ' + "; ".join(describe(*w) for w in band.week))
         if prod.starts and prod.ends:
             out.append(f"    starts    {format_pred(prod.starts)}")
             out.append(f"    ends      {format_pred(prod.ends)}")
@@ -197,7 +204,8 @@ def format_plan(plan: ir.ContractPlan) -> str:
                 fee = f", connect fee {row.connect_fee}" if row.connect_fee is not None else ""
                 out.append(f'      "{row.key}" {row.price} {row.currency} per {row.per}{inc}{fee}')
         for charge in prod.charges:
-            out.append(f"    charge customer  [{charge.clause.label}] {charge.span}")
+            during = f" during {charge.clause.band}" if charge.clause.band else ""
+            out.append(f"    charge customer  [{charge.clause.label}]{during} {charge.span}")
             subscriber = prod.kind == "subscription"
             out += [f"      {line}" for line in _rate_lines(charge.rate, subscriber)]
             if charge.vat_rate is not None:
@@ -218,7 +226,8 @@ def format_plan(plan: ir.ContractPlan) -> str:
                 else:
                     out.append(f"      vat       {vat}% of the rounded line")
         for payout in prod.payouts:
-            out.append(f"    pay {payout.party}  [{payout.clause.label}] {payout.span}")
+            during = f" during {payout.clause.band}" if payout.clause.band else ""
+            out.append(f"    pay {payout.party}  [{payout.clause.label}]{during} {payout.span}")
             out += [f"      {line}" for line in _rate_lines(payout.rate)]
         for payout in prod.billed:
             share = payout.rate.expr

@@ -17,6 +17,7 @@ __all__ = [
     "AddClause",
     "Amendment",
     "And",
+    "BandHours",
     "Change",
     "ChangeTable",
     "Charge",
@@ -60,6 +61,8 @@ __all__ = [
     "StartsWith",
     "Subscription",
     "TableRate",
+    "TimeBand",
+    "TimeBands",
     "UnitOfAccount",
     "Vat",
 ]
@@ -461,6 +464,7 @@ class Clause:
     text: str | None
     rules: tuple[Rule, ...]
     span: Span
+    band: Ident | None = None  # `clause "1.1 Peak" during peak { ... }`: the band it prices
 
 
 # --- declarations ----------------------------------------------------------
@@ -613,6 +617,38 @@ class UnitOfAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class BandHours:
+    """`monday to friday 08:00 to 20:00`: days of the week (0 Monday .. 6 Sunday) and a
+    clock interval in minutes from midnight (`24:00` is 1440); `otherwise` is None days."""
+
+    first_day: int | None
+    last_day: int | None
+    start: int
+    end: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBand:
+    """`peak "Peak" monday to friday 08:00 to 20:00`: a named band and when it is."""
+
+    name: Ident
+    label: str | None
+    hours: tuple[BandHours, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBands:
+    """`time bands in Europe/Warsaw { ... }`: the bands of the week on a declared clock."""
+
+    zone: str
+    zone_span: Span
+    bands: tuple[TimeBand, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     id: str
     title: str | None
@@ -636,6 +672,7 @@ class Contract:
     # `split records at rate changes, increments per part`: where it is written
     split_changes: tuple[Span, ...] = ()
     details: tuple[Details, ...] = ()  # `details of telcopl { legal name "...", ... }`
+    time_bands: tuple[TimeBands, ...] = ()  # `time bands in ZONE { ... }`
 
 
 # --- worked examples ---------------------------------------------------------------

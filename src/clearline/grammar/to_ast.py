@@ -93,6 +93,7 @@ class _Builder(Transformer[Token, Any]):
             units=tuple(pick("own_unit")),
             split_changes=tuple(pick("split_changes")),
             details=tuple(pick("details")),
+            time_bands=tuple(pick("time_bands")),
         )
 
     @v_args(meta=True)
@@ -253,6 +254,33 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def split_changes(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
         return ("split_changes", self.span(meta))
+
+    @v_args(meta=True)
+    def time_bands(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        zone, bands = children[0], tuple(children[1:])
+        return ("time_bands", ast.TimeBands(str(zone), self.tspan(zone), bands, self.span(meta)))
+
+    @v_args(meta=True)
+    def time_band(self, meta: Meta, children: list[Any]) -> ast.TimeBand:
+        name, rest = self.ident(children[0]), children[1:]
+        label = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            label, rest = _unquote(rest[0]), rest[1:]
+        return ast.TimeBand(name, label, tuple(rest), self.span(meta))
+
+    @v_args(meta=True)
+    def band_hours(self, meta: Meta, children: list[Token]) -> ast.BandHours:
+        days = [_WEEKDAYS.index(str(t)) for t in children if t.type == "WEEKDAY"]
+        start, end = (_minutes(str(t)) for t in children if t.type == "CLOCK")
+        first = days[0]
+        return ast.BandHours(first, days[-1], start, end, self.span(meta))
+
+    @v_args(meta=True)
+    def band_otherwise(self, meta: Meta, children: list[Token]) -> ast.BandHours:
+        return ast.BandHours(None, None, 0, 24 * 60, self.span(meta))
+
+    def clause_band(self, children: list[Token]) -> tuple[str, ast.Ident]:
+        return ("band", self.ident(children[0]))
 
     def own_unit(self, children: list[Token]) -> tuple[str, Any]:
         return ("own_unit", self.ident(children[0]))
@@ -442,7 +470,9 @@ class _Builder(Transformer[Token, Any]):
         if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
             text = _unquote(rest[0])
             rest = rest[1:]
-        return ast.Clause(label, text, tuple(rest), self.span(meta))
+        band = next((c[1] for c in rest if isinstance(c, tuple) and c[0] == "band"), None)
+        rules = tuple(c for c in rest if not (isinstance(c, tuple) and c[0] == "band"))
+        return ast.Clause(label, text, rules, self.span(meta), band)
 
     # rules ------------------------------------------------------------------------
     @v_args(meta=True)
@@ -796,3 +826,15 @@ def build(tree: Tree[Token], file: str) -> ast.Document:
     result = _Builder(file).transform(tree)
     assert isinstance(result, ast.Contract | ast.Amendment | ast.Library)
     return result
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _minutes(clock: str) -> int:
+    """`08:30` -> 510 minutes from midnight; an impossible time (`25:00`) is -1, which
+    the checker refuses with its span."""
+    hours, minutes = int(clock[:2]), int(clock[3:])
+    if minutes >= 60 or hours > 24 or (hours == 24 and minutes):
+        return -1
+    return hours * 60 + minutes

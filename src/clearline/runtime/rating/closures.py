@@ -64,6 +64,9 @@ class Unit:
     key: str = ""  # the value of a rule's `for each FIELD` allowance field
     # what the product's earlier pay rules paid each party for this unit (`the payout to P`)
     payouts: dict[str, Decimal] | None = None
+    # time bands: the band that priced it and when it (or its part) starts, on the bands' clock
+    band: str = ""
+    clock: str = ""
 
 
 Fn = Callable[[Unit], Decimal]

@@ -41,6 +41,8 @@ def columnar_reason(plan: ir.ChargePlan | ir.PayoutPlan) -> str | None:
 
 def product_reason(product: ir.ProductPlan) -> str | None:
     """None when the product's records can run columnar, else why not."""
+    if product.bands is not None:  # a record's band is found, and its parts cut, per record
+        return "its clauses follow time bands"
     if not at_defaults(product, PRODUCT_FIELDS):
         return "the product sets what the columnar engine does not know (refunds, say)"
     if product.kind == "subscription":

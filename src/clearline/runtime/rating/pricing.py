@@ -134,8 +134,13 @@ class Pricing(FastPaths):
         net = Decimal(0)
         gross = Decimal(0)
         paid_to: dict[str, Decimal] = {}  # what the pay rules so far paid each party
+        band = p.clock.band_of(ts) if p.clock is not None else None
         for rule in p.charges + p.payouts:
+            if rule.band is not None and rule.band != band:
+                continue  # a clause `during` another band
             unit, group = self.unit(p, rule, row, quantity, answered)
+            if band is not None and p.clock is not None:
+                unit.band, unit.clock = band, p.clock.clock(ts)
             unit.net, unit.gross = net, gross
             if rule.reads_payouts:
                 unit.payouts = dict(paid_to)  # as it stands for this rule (its trace shows it)

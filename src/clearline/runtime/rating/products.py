@@ -20,6 +20,7 @@ from clearline.runtime.rating.accumulate import (
     LineAcc,
     RatedPrice,
 )
+from clearline.runtime.rating.bands import BandClock
 from clearline.runtime.rating.closures import (
     PRODUCT_FIELDS,
     at_defaults,
@@ -78,6 +79,7 @@ class _Rule:
         prefix = self.table is not None and self.table.key_kind == "prefix"
         self.key_length = max(self.lengths, default=0) if prefix else None
         self.pure = pure(plan)
+        self.band = plan.clause.band  # `during peak`: prices only the records in that band
 
     def find(self, short: str) -> ir.RowPlan | None:
         """The table row for a key's first `key_length` chars (all of a value key), cached."""
@@ -127,6 +129,8 @@ class _ProductRT:
         self.effective_from = _local_midnight(contract.effective_from, tz)
         self.effective_until = _local_midnight(contract.effective_until, tz)
         self.subscription = product.kind == "subscription"
+        # time bands: a record's band, on the bands' clock, decides which clauses price it
+        self.clock = BandClock(product.bands) if product.bands is not None else None
         # each subscriber's active days in the period, set when the subscriptions are settled:
         # what `prorated by active days` prorates a minimum, a cap and a commitment by
         self.active_days: dict[str, int] = {}

@@ -207,7 +207,9 @@ class _FileContext(Pricing):
             for p in matched:
                 parts = self.split_at_change(p, row, ts) if p.product.split_at_changes else None
                 for part, part_row, part_ts in parts or [(p, row, ts)]:
-                    staged.append((part, self.rate(part, part_row, part_ts, rid)))
+                    banded = self.split_at_bands(part, part_row, part_ts) if part.clock else None
+                    for piece, piece_row, piece_ts in banded or [(part, part_row, part_ts)]:
+                        staged.append((piece, self.rate(piece, piece_row, piece_ts, rid)))
         except RecordProblem as problem:
             if isinstance(problem, OutOfPeriod) and engine.too_late:
                 problem = self.past_window(matched, ts) or problem
@@ -296,6 +298,42 @@ class _FileContext(Pricing):
         first[self.i_qty] = format(before.normalize(), "f")
         rest[self.i_qty] = format((quantity - before).normalize(), "f")
         return [(p, first, ts), (nxt, rest, change)]
+
+    def split_at_bands(
+        self, p: _ProductRT, row: Row, ts: dt.datetime
+    ) -> list[tuple[_ProductRT, Row, dt.datetime]] | None:
+        """A record measured in time that runs into another time band, inside the period
+        and its version (`split records at rate changes`): a part per band it runs through,
+        each with its own quantity (increments apply to each part) and its band's clauses.
+        None when it stays in one band, or the contract does not split records."""
+        if not p.product.split_at_changes or p.clock is None:
+            return None
+        if self.i_qty is None or self.i_qty >= len(row) or not row[self.i_qty]:
+            return None  # the rating says why
+        quantity = field_number("quantity", row[self.i_qty] or "")
+        if quantity <= 0:
+            return None
+        per_unit = units.factor("second", p.product.measure)  # seconds in one unit of the measure
+        try:
+            seconds = CONTEXT.multiply(quantity, per_unit)
+            end = ts + dt.timedelta(microseconds=int(seconds.scaleb(6)))
+        except (OverflowError, ArithmeticError):
+            return None  # no moment that far: the rating decides
+        cuts = p.clock.cuts(ts, min(end, p.period.end, p.effective_until))
+        if not cuts:
+            return None
+        parts: list[tuple[_ProductRT, Row, dt.datetime]] = []
+        left, at = quantity, ts
+        for cut in cuts:
+            part = CONTEXT.divide(Decimal((cut - at) // dt.timedelta(microseconds=1)).scaleb(-6), per_unit)
+            piece = list(row)
+            piece[self.i_qty] = format(part.normalize(), "f")
+            parts.append((p, piece, at))
+            left, at = left - part, cut
+        last = list(row)
+        last[self.i_qty] = format(left.normalize(), "f")
+        parts.append((p, last, at))
+        return parts
 
     def past_window(self, matched: list[_ProductRT], ts: dt.datetime) -> RecordProblem | None:
         """The reject of a record whose period, for a contract it matches, is closed and past

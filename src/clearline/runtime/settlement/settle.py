@@ -229,6 +229,8 @@ class _Finisher(_Subscribers, _Conversions, _LineAmounts):
         else:
             quantity, unit_name = acc.quantity, units.plural(product.measure)
             what = f", {rate.group_by} {group}" if rate.group_by else ""
+            if plan.clause.band is not None and product.bands is not None:  # `during peak`
+                what = f", {product.bands.band(plan.clause.band).label}{what}"
             description = (
                 f"{product.title}{what}: {acc.units} record(s), "
                 f"{_s(acc.quantity)} {units.plural(product.measure)}"
@@ -272,7 +274,10 @@ class _Finisher(_Subscribers, _Conversions, _LineAmounts):
         if not rate.line_level:
             for key, unit, value in acc.samples:
                 _, text = closures.explain(rate.expr, rate, product.measure, unit, rule.tiers, rule.bundle)
-                shown.append({"unit": key, "arithmetic": text, "amount": _s(value)})
+                sample = {"unit": key, "arithmetic": text, "amount": _s(value)}
+                if unit.band:  # time bands: the band that priced it and its clock time
+                    sample |= {"band": unit.band, "clock": unit.clock}
+                shown.append(sample)
         ids = self.record_ids.get(acc.line_id) or [s[0] for s in acc.samples]
         trace: dict[str, Any] = {
             "trace_id": acc.line_id,
