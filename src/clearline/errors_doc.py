@@ -639,8 +639,8 @@ ENTRIES: dict[str, ErrorDoc] = {
         lang="csv",
     ),
     "E0414": ErrorDoc(
-        wrote="time bands in Europe/Warsaw {\n  peak \"Peak\" monday to friday 08:00 to 20:00\n"
-        "  evening \"Evening\" monday to friday 19:00 to 24:00\n}",
+        wrote='time bands in Europe/Warsaw {\n  peak "Peak" monday to friday 08:00 to 20:00\n'
+        '  evening "Evening" monday to friday 19:00 to 24:00\n}',
         wrong="Time bands divide the week on their clock: every minute of it in exactly one band. "
         "These overlap (Monday 19:00 to 20:00 is in both) and leave hours in no band (the nights "
         "before 08:00 and the weekend); the message names the days and hours. A span's hours are "
@@ -648,8 +648,8 @@ ENTRIES: dict[str, ErrorDoc] = {
         "to Sunday.",
         fix="Give each hour to one band; let one band take whatever the others leave with "
         "`otherwise`. Hours across midnight are two spans: `20:00 to 24:00, 00:00 to 08:00`.",
-        fixed="time bands in Europe/Warsaw {\n  peak \"Peak\" monday to friday 08:00 to 20:00\n"
-        "  off_peak \"Off-peak\" otherwise\n}",
+        fixed='time bands in Europe/Warsaw {\n  peak "Peak" monday to friday 08:00 to 20:00\n'
+        '  off_peak "Off-peak" otherwise\n}',
     ),
     "E0420": ErrorDoc(
         wrote='unit of account XDR "Special drawing right", 4 digits, converted at the rate of the '
