@@ -14,7 +14,6 @@ DATA = {"errors_doc.py"}
 
 # Modules still over the limit, with the size they may not pass. The list may only shrink.
 STILL_LARGE: dict[str, int] = {
-    "__init__.py": 680,  # the facade: `run` wires every stage
     "grammar/syntax_errors.py": 705,
     "grammar/ast.py": 730,
     "grammar/to_ast.py": 800,
