@@ -128,6 +128,7 @@ def closed(late: Path) -> Path:
             f"sqlite:///{late / 'runs' / 'ledger.sqlite'}",
             "--issue-date",
             "2026-04-20",
+            "--issue-adjustments",  # the partners' adjustments on statements of their own, now
         ],
     )
     assert done.exit_code == 0, done.output

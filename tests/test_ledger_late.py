@@ -1,6 +1,7 @@
 """Late usage: a run over a closed period settles the period as a whole (the ledger's
-exact partial sums plus the late records) into adjustment lines, and its close issues
-supplementary invoices and partner adjustments. Both back ends."""
+exact partial sums plus the late records) into adjustment lines; its close issues
+supplementary invoices, and the partner's adjustment goes on its next self-billing
+statement ("adjustment for 2026-03"). Both back ends."""
 
 from __future__ import annotations
 
@@ -84,8 +85,16 @@ def test_late_revenue_in_the_upper_band_adjusts_by_its_rate(ledger_url: str, tmp
         assert docs == {
             "INV/2026/03/00003": ("supplementary", "C1", "500.00", "INV/2026/03/00001"),
             "INV/2026/03/00004": ("supplementary", "C2", "500.00", "INV/2026/03/00002"),
-            "SB/2026/03/00002": ("self-billing adjustment", "studio", "700.00", "SB/2026/03/00001"),
         }
+        # the studio's +700.00 waits for its next statement
+        (waiting,) = ledger.pending()
+        assert (waiting.party, waiting.period, waiting.amount, waiting.corrects, waiting.reason) == (
+            "studio",
+            "2026-03",
+            "700.00",
+            "SB/2026/03/00001",
+            "late usage",
+        )
         assert [tuple(ln) for ln in ledger.lines() if ln.close_seq == 1] == issued_before
         assert sorted(ledger.settled(["L-1", "L-2"])) == ["L-1", "L-2"]
         assert ledger.verify() == []
@@ -97,6 +106,33 @@ def test_late_revenue_in_the_upper_band_adjusts_by_its_rate(ledger_url: str, tmp
     assert amounts[("payout", "studio")] == "700.00"
     (studio,) = read_csv(again / "payout_lines.csv")
     assert studio["amount"] == "26400.00"  # 18,000.00 + 70% x 12,000.00
+    # April: 1,000.00 of sales, the studio's 60% = 600.00; its April statement carries
+    # March's +700.00: 600.00 + 700.00 = 1,300.00
+    april = settle_share(tmp_path, "april", "2026-04", {"a.csv": sales("A", "2026-04", ["1000.00"])})
+    with open_ledger(ledger_url) as ledger:
+        closed = close_run(april, ledger)
+        statement = next(d for d in closed.outcome.documents if d.party == "studio")
+        assert (statement.kind, statement.period, statement.net, statement.refers_to) == (
+            "self-billing",
+            "2026-04",
+            "1300.00",
+            "SB/2026/03/00001",
+        )
+        number = closed.outcome.numbers[statement.key]
+        assert number == "SB/2026/04/00002"  # the series goes on from March's statement
+        (carried,) = closed.outcome.carried
+        assert (carried.pending.line_id, carried.pending.adjusts) == (waiting.line_id, waiting.adjusts)
+        doc, lines = ledger.document(number)
+        assert doc.net == "1300.00"
+        assert [(ln.period, ln.amount, ln.adjusts) for ln in lines][-1] == (
+            "2026-03",
+            "700.00",
+            waiting.adjusts,
+        )
+        assert ledger.pending() == []
+        assert ledger.verify() == []
+        assert close_run(april, ledger).outcome.already  # closing it again: a no-op
+        assert len(ledger.documents()) == 7  # March 3, its corrections 2, April 2
 
 
 def test_a_late_run_on_a_stale_ledger_is_refused(ledger_url: str, tmp_path: Path) -> None:
@@ -194,9 +230,8 @@ def test_scenario_5_late_march_purchases(ledger_url: str, tmp_path: Path) -> Non
         assert [d.number for d in supplementary] == [f"INV/2026/03/0000{i}" for i in range(6, 10)] + [
             "INV/2026/03/00010"
         ]
-        partner = {
-            d.party: (d.net, d.refers_to) for d in ledger.documents() if d.kind == "self-billing adjustment"
-        }
+        assert not [d for d in ledger.documents() if d.kind == "self-billing adjustment"]
+        partner = {p.party: (p.amount, p.corrects) for p in ledger.pending()}
         assert partner == {
             "gamestudio": ("356.96", originals["gamestudio"]),
             "payhub": ("38.80", originals["payhub"]),

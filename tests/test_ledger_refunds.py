@@ -76,10 +76,19 @@ def test_a_refund_of_a_closed_purchase_is_a_credit_note(ledger_url: str, tmp_pat
         docs = {
             d.number: (d.kind, d.party, d.net, d.refers_to) for d in ledger.documents() if d.close_seq == 2
         }
-        assert docs == {
-            "CN/2026/03/00001": ("credit-note", "C1", "-5000.00", "INV/2026/03/00001"),
-            "SB/2026/03/00002": ("self-billing adjustment", "studio", "-3500.00", "SB/2026/03/00001"),
+        assert docs == {"CN/2026/03/00001": ("credit-note", "C1", "-5000.00", "INV/2026/03/00001")}
+        # the studio's -3,500.00 waits for its next statement; no later period is closed,
+        # so the operator issues it now, on an adjustment statement of its own
+        assert [(p.party, p.amount) for p in ledger.pending()] == [("studio", "-3500.00")]
+        issued = ledger.issue_pending("2026-04-02")
+        assert issued is not None and ledger.pending() == []
+        docs = {
+            d.number: (d.kind, d.party, d.net, d.refers_to) for d in ledger.documents() if d.close_seq == 3
         }
+        assert docs == {
+            "SB/2026/03/00002": ("self-billing adjustment", "studio", "-3500.00", "SB/2026/03/00001")
+        }
+        assert ledger.issue_pending() is None  # nothing left to issue
         assert ledger.refunded(["M-2"])["M-2"].record_id == "R-1"
         assert ledger.verify() == []
     again = _settle(ledger_url, tmp_path, "again", ["R-4,2026-03-23T10:00:00+01:00,C1,sale,-1.00,M-2"])

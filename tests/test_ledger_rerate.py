@@ -81,8 +81,13 @@ def test_a_retroactive_version_rerates_the_closed_period(ledger_url: str, tmp_pa
     with open_ledger(ledger_url) as ledger:
         closed = close_run(out, ledger)
         assert closed.close.kind == "rerate"
-        (statement,) = [d for d in ledger.documents() if d.close_seq == 2 and d.party == "studio"]
-        assert (statement.net, statement.refers_to) == ("3000.00", "SB/2026/03/00001")
+        # the studio's +3,000.00 waits for its next statement, its reason naming the version
+        # (version 1's line and version 2's: the version is part of a line)
+        waiting = ledger.pending()
+        assert {p.party for p in waiting} == {"studio"}
+        assert sum(Decimal(p.amount) for p in waiting) == Decimal("3000.00")
+        assert {p.reason for p in waiting} == {"re-rated: RS-2026 version 2 from 2026-03-06"}
+        assert {p.corrects for p in waiting} <= {"SB/2026/03/00001", ""}
         assert ledger.verify() == []
     # late records after the re-rating settle on the re-rated sums: 1,000.00 at 80% = 800.00
     late = tmp_path / "late.csv"

@@ -32,7 +32,7 @@ def test_a_new_ledger_is_created_with_the_schema_of_the_migrations(ledger_url: s
         with ledger.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), METADATA)
             assert diff == []
-            assert MigrationContext.configure(conn).get_current_heads() == ("0007",)
+            assert MigrationContext.configure(conn).get_current_heads() == ("0008",)
     with open_ledger(ledger_url) as again:  # opening again migrates nothing
         assert again.verify() == []
 
@@ -73,7 +73,7 @@ def test_a_ledger_of_a_newer_schema_is_refused(ledger_url: str) -> None:
     with pytest.raises(LedgerError) as error:
         open_ledger(ledger_url)
     assert _code(error) == codes.LEDGER_TOO_NEW
-    assert "schema 0042, newer than this Clearline knows (up to 0007)" in str(error.value)
+    assert "schema 0042, newer than this Clearline knows (up to 0008)" in str(error.value)
 
 
 def test_an_unreachable_server_is_a_diagnostic() -> None:
@@ -187,8 +187,8 @@ def test_verify_finds_an_edited_amount_and_a_broken_chain(ledger_url: str, tmp_p
         with ledger.engine.begin() as conn:
             conn.execute(sa.text("UPDATE lines SET amount = '1.00' WHERE close_seq = 1 AND kind = 'payout'"))
         assert ledger.verify() == [
-            f"close 1 (2026-03, run {march}): its documents, lines, records or partial sums were "
-            "changed after it was written"
+            f"close 1 (2026-03, run {march}): its documents, lines, records, partial sums or "
+            "carried adjustments were changed after it was written"
         ]
         with ledger.engine.begin() as conn:
             conn.execute(sa.text("UPDATE lines SET amount = '6.00' WHERE close_seq = 1 AND kind = 'payout'"))
@@ -253,7 +253,7 @@ def test_a_ledger_of_an_older_schema_is_migrated_and_its_history_verifies(
         with ledger.engine.connect() as conn:
             from alembic.runtime.migration import MigrationContext
 
-            assert MigrationContext.configure(conn).get_current_heads() == ("0007",)
+            assert MigrationContext.configure(conn).get_current_heads() == ("0008",)
         close_run(april, ledger)
         assert ledger.verify() == []
 

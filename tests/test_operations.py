@@ -68,3 +68,13 @@ def test_the_tutorial_runs_as_documented(tmp_path: Path, monkeypatch: pytest.Mon
     april = {(r["party"], r["amount"]) for r in read_csv(runs / "2026-04" / "payout_lines.csv")}
     assert april == {("payhub", "3.10"), ("gamestudio", "24.99")}
     assert len(read_csv(runs / "2026-04" / "routed.csv")) == 25
+    # April's statements carry March's pending partner adjustments:
+    # GameStudio 24.99 + 356.96 = 381.95, PayHub 3.10 + 38.80 = 41.90
+    from clearline.ledger import open_ledger
+
+    with open_ledger(f"sqlite:///{runs / 'ledger.sqlite'}") as ledger:
+        april_sb = {d.party: (d.number, d.net, d.refers_to) for d in ledger.documents() if d.close_seq == 3}
+        assert april_sb["gamestudio"] == ("SB/2026/04/00003", "381.95", "SB/2026/03/00001")
+        assert april_sb["payhub"] == ("SB/2026/04/00004", "41.90", "SB/2026/03/00002")
+        assert not [d for d in ledger.documents() if d.kind == "self-billing adjustment"]
+        assert ledger.pending() == [] and ledger.verify() == []

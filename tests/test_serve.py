@@ -467,7 +467,8 @@ def test_late_records_of_a_closed_period_become_adjustments(tmp_path: Path) -> N
     again = _cli("close", "--period", "2026-03", "--ledger", ledger, cwd=tmp_path)
     assert again.returncode == 1 and "accepted no record for it since" in again.stderr
     documents = _cli("ledger", ledger, "documents", cwd=tmp_path)
-    assert documents.returncode == 0 and "self-billing adjustment" in documents.stdout
+    # the partner's adjustment waits for its next statement
+    assert documents.returncode == 0 and "Pending partner adjustments" in documents.stdout
 
 
 def test_the_running_totals_are_the_bill_and_payouts_so_far(tmp_path: Path) -> None:

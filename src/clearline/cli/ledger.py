@@ -30,6 +30,7 @@ from clearline.diagnostics import ClearlineError, Diagnostic
 if TYPE_CHECKING:
     from clearline.compiler import ir
     from clearline.ledger import Ledger
+    from clearline.ledger.model import CloseOutcome, Pending
 
 LEDGER_ENV = "CLEARLINE_LEDGER"
 
@@ -101,22 +102,25 @@ def close(
         str | None,
         typer.Option("--issue-date", help="The documents' issue date, YYYY-MM-DD (default: today)."),
     ] = None,
+    issue_adjustments: Annotated[
+        bool,
+        typer.Option(
+            "--issue-adjustments",
+            help="A re-settlement: issue the partners' adjustments now, on statements of their own "
+            "(default: they go on each partner's next self-billing statement).",
+        ),
+    ] = False,
 ) -> None:
     """Close a period: verify the run, then write its lines, documents (with legal numbers),
-    record ids and exact partial sums to the ledger in one transaction."""
+    record ids and exact partial sums to the ledger in one transaction. The close of a
+    later period carries the partners' pending adjustments onto their statements."""
     out, err = _consoles()
     from clearline.ledger.closing import close_run
 
     if (run_dir is None) == (period is None):
         err.print("error: give a run folder or --period PERIOD (one of them)")
         raise typer.Exit(2)
-    if issue_date is not None:
-        try:
-            issue_date = dt.date.fromisoformat(issue_date).isoformat()
-        except ValueError:
-            raise typer.BadParameter(
-                f"{issue_date!r} is not a date (YYYY-MM-DD)", param_hint="--issue-date"
-            ) from None
+    issue_date = _issue_date(issue_date)
     with opened(ledger) as store:
         if period is not None:
             from clearline.service.close import close_period
@@ -125,7 +129,7 @@ def close(
             run_dir = Path(closed.close.run_path)
         else:
             assert run_dir is not None
-            closed = close_run(run_dir, store, workers, issue_date or "")
+            closed = close_run(run_dir, store, workers, issue_date or "", issue_adjustments)
     outcome = closed.outcome
     if outcome.already:
         out.print(
@@ -134,14 +138,34 @@ def close(
         )
         return
     close_ = closed.close
+    issued = outcome.documents or close_.documents
     out.print(
-        f"closed {close_.period}: close {outcome.seq}, {len(close_.documents)} document(s), "
+        f"closed {close_.period}: close {outcome.seq}, {len(issued)} document(s), "
         f"{len(close_.lines)} line(s), {len(close_.records)} record id(s); hash {outcome.hash[:16]}"
     )
+    _print_issued(out, outcome)
+    waiting = [ln for ln in close_.lines if ln.kind in {"payout", "withholding"} and not ln.document]
+    if close_.kind != "period" and waiting:
+        out.print(
+            f"{len(waiting)} partner adjustment(s) pending: they go on each partner's next "
+            "self-billing statement (`clearline ledger URL issue-adjustments` issues them now)"
+        )
+
+
+def _issue_date(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint="--issue-date") from None
+
+
+def _print_issued(out: Console, outcome: CloseOutcome) -> None:
     table = Table(title="Documents issued")
     for column in ("number", "kind", "party", "net", "vat", "gross", "currency"):
         table.add_column(column, justify="right" if column in {"net", "vat", "gross"} else "left")
-    for doc in close_.documents:
+    for doc in outcome.documents:
         table.add_row(
             escape(outcome.numbers[doc.key]),
             doc.kind,
@@ -152,6 +176,13 @@ def close(
             doc.currency,
         )
     out.print(table)
+    for c in outcome.carried:
+        p = c.pending
+        out.print(
+            f"{escape(outcome.numbers[c.document])} carries {escape(p.line_id)}: adjustment for {p.period} "
+            f"({escape(p.reason)}), {Decimal(p.amount):+,f} {p.currency}, line {escape(p.adjusts)} of "
+            f"{escape(p.corrects or '-')}"
+        )
 
 
 def ledger_prior(
@@ -196,7 +227,10 @@ def show_adjustments(result: clearline.Settlement, out: Console) -> None:
             a.currency,
         )
     out.print(table)
-    out.print("close the run to issue supplementary invoices, credit notes and partner adjustments")
+    out.print(
+        "close the run to issue supplementary invoices and credit notes; the partners' adjustments "
+        "go on their next self-billing statements"
+    )
 
 
 def _money(text: str) -> str:
@@ -218,15 +252,29 @@ def periods(ctx: typer.Context) -> None:
     with opened(ctx.obj) as store:
         rows = store.periods()
         lines = store.lines()
+        waiting = store.pending()
+    pending: dict[tuple[str, str, str], Decimal] = {}
+    for p in waiting:
+        where = (p.contract_id, p.period, p.currency)
+        pending[where] = pending.get(where, Decimal(0)) + Decimal(p.amount)
     totals: dict[tuple[str, str, str, str], Decimal] = {}
     for ln in lines:
         key = (ln.contract_id, ln.period, ln.kind, ln.currency)
         totals[key] = totals.get(key, Decimal(0)) + Decimal(ln.amount)
     table = Table(title=f"Closed periods in {escape(ctx.obj)}")
-    for column in ("period", "contract", "version", "close", "invoiced", "paid out", "retained", "run"):
-        table.add_column(
-            column, justify="right" if column in {"invoiced", "paid out", "retained"} else "left"
-        )
+    money = {"invoiced", "paid out", "retained", "pending"}
+    for column in (
+        "period",
+        "contract",
+        "version",
+        "close",
+        "invoiced",
+        "paid out",
+        "retained",
+        "pending",
+        "run",
+    ):
+        table.add_column(column, justify="right" if column in money else "left")
     for row in rows:
         shown = {
             kind: ", ".join(
@@ -244,10 +292,20 @@ def periods(ctx: typer.Context) -> None:
             shown["invoice"],
             shown["payout"],
             shown["retained"],
+            ", ".join(
+                f"{v:+,f} {cur}"
+                for (cid, period, cur), v in sorted(pending.items())
+                if (cid, period) == (row.contract_id, row.period)
+            ),
             escape(row.run_path),
         )
     out.print(table)
     out.print(f"{len(rows)} closed period(s)")
+    if waiting:
+        out.print(
+            f"paid out includes {len(waiting)} partner adjustment(s) pending: on no statement yet "
+            "(`clearline ledger URL documents` lists them)"
+        )
 
 
 @ledger_app.command("documents")
@@ -256,6 +314,7 @@ def documents(ctx: typer.Context) -> None:
     out, _ = _consoles()
     with opened(ctx.obj) as store:
         rows = store.documents()
+        waiting = store.pending()
     table = Table(title=f"Documents in {escape(ctx.obj)}")
     for column in (
         "number",
@@ -285,6 +344,40 @@ def documents(ctx: typer.Context) -> None:
         )
     out.print(table)
     out.print(f"{len(rows)} document(s)")
+    if waiting:
+        _print_pending(out, waiting)
+
+
+def _print_pending(out: Console, waiting: Sequence[Pending]) -> None:
+    table = Table(title="Pending partner adjustments (on no document yet: the partner's next statement)")
+    for column in (
+        "line",
+        "kind",
+        "issuer",
+        "party",
+        "for period",
+        "amount",
+        "currency",
+        "corrects",
+        "reason",
+    ):
+        table.add_column(column, justify="right" if column == "amount" else "left")
+    for p in waiting:
+        table.add_row(
+            escape(p.line_id),
+            p.kind,
+            escape(p.issuer),
+            escape(p.party),
+            p.period,
+            f"{Decimal(p.amount):+,f}",
+            p.currency,
+            escape(f"{p.corrects} line {p.adjusts}" if p.corrects else p.adjusts),
+            escape(p.reason),
+        )
+    out.print(table)
+    out.print(
+        f"{len(waiting)} pending adjustment(s); `clearline ledger URL issue-adjustments` issues them now"
+    )
 
 
 @ledger_app.command("show")
@@ -296,6 +389,7 @@ def show(
     out, _ = _consoles()
     with opened(ctx.obj) as store:
         doc, lines = store.document(number)
+        pending = store.pending()
     out.print(
         f"[bold]{escape(doc.number)}[/bold]  {doc.kind} for {escape(doc.party)} {escape(doc.party_name)}"
     )
@@ -309,8 +403,10 @@ def show(
     for ln in lines:
         why = ""
         if ln.adjusts:
-            reason = json.loads(ln.row).get("reason", "")
-            why = f"adjustment for {ln.period}: {reason}"
+            row = json.loads(ln.row)
+            why = f"adjustment for {ln.period}: {row.get('reason', '')}"
+            if ln.document != doc.number and row.get("document"):
+                why += f" (corrects {row['document']})"  # carried from a re-settlement
         table.add_row(
             escape(ln.line_id),
             ln.kind,
@@ -321,6 +417,35 @@ def show(
             escape(why),
         )
     out.print(table)
+    waiting = [p for p in pending if p.corrects == doc.number]
+    for p in waiting:
+        out.print(
+            f"pending: {escape(p.line_id)} adjusts line {escape(p.adjusts)} by {Decimal(p.amount):+,f} "
+            f"{p.currency} ({escape(p.reason)}): on the partner's next statement"
+        )
+
+
+@ledger_app.command("issue-adjustments")
+def issue_adjustments(
+    ctx: typer.Context,
+    issue_date: Annotated[
+        str | None,
+        typer.Option("--issue-date", help="The statements' issue date, YYYY-MM-DD (default: today)."),
+    ] = None,
+) -> None:
+    """Issue every pending partner adjustment now, on a self-billing adjustment statement of
+    its own per partner and corrected period (instead of the partner's next statement)."""
+    out, _ = _consoles()
+    day = _issue_date(issue_date)
+    with opened(ctx.obj) as store:
+        outcome = store.issue_pending(day or "")
+    if outcome is None:
+        out.print("no partner adjustment is pending: nothing issued")
+        return
+    out.print(
+        f"issued {len(outcome.carried)} pending adjustment(s): close {outcome.seq}; hash {outcome.hash[:16]}"
+    )
+    _print_issued(out, outcome)
 
 
 @ledger_app.command("verify")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from clearline.ledger.schema import (
+    CARRIED,
     CLOSE_CONTRACTS,
     CLOSES,
     DOCUMENTS,
@@ -38,7 +39,10 @@ GENESIS = "0" * 64  # the hash before the first close
 _HASHED = ("seq", "run_id", "run_path", "period", "kind", "plan_sha256", "closed_at", "content_sha256")
 
 
-_LATER = {"close_contracts"}  # tables added by a later schema: hashed only when a close has rows
+_LATER = {
+    "close_contracts",
+    "carried_adjustments",
+}  # tables added by a later schema: hashed only when a close has rows
 
 
 def _row_text(row: dict[str, Any]) -> str:
@@ -69,6 +73,7 @@ def content_sha256(
     partials: Iterable[dict[str, Any]],
     periods: Iterable[dict[str, Any]],
     contracts: Iterable[dict[str, Any]] = (),
+    carried: Iterable[dict[str, Any]] = (),
 ) -> str:
     """The digest of a close's rows, whatever order they come in."""
     digest = hashlib.sha256()
@@ -79,6 +84,7 @@ def content_sha256(
         ("partials", partials),
         ("periods", periods),
         ("close_contracts", contracts),
+        ("carried_adjustments", carried),
     ):
         _rows_digest(digest, name, rows)
     return digest.hexdigest()
@@ -115,13 +121,13 @@ def verify(conn: Connection) -> list[str]:
         content = content_sha256(
             *(
                 _table_rows(conn, t, seq)
-                for t in (DOCUMENTS, LINES, RECORDS, PARTIALS, PERIODS, CLOSE_CONTRACTS)
+                for t in (DOCUMENTS, LINES, RECORDS, PARTIALS, PERIODS, CLOSE_CONTRACTS, CARRIED)
             )
         )
         if content != row["content_sha256"]:
             problems.append(
-                f"close {seq} ({row['period']}, run {row['run_path']}): its documents, lines, records or "
-                "partial sums were changed after it was written"
+                f"close {seq} ({row['period']}, run {row['run_path']}): its documents, lines, records, "
+                "partial sums or carried adjustments were changed after it was written"
             )
         if close_hash(row) != row["hash"]:
             problems.append(

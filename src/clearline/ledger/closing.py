@@ -11,6 +11,12 @@ Documents, in the order they are numbered: per issuer (the contract's
 operator), one invoice per customer and currency, then one self-billing
 statement per partner and currency, sorted by party. The operator's
 retained lines belong to no document.
+
+A re-settlement of a closed period issues its customers' corrections at once;
+its partners' adjustment lines are written with no document (pending) and go on
+the partner's next self-billing statement (`issuing.carry`), unless the close is
+asked to issue them at once (`issue_adjustments`: a self-billing adjustment
+statement per partner, as before).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from clearline.runtime.store import partials
 __all__ = ["ClosedRun", "build_close", "close_run", "refuse_unidentified_reverse_charge"]
 
 _SERIES_OF_KIND = {"invoice": "invoice", "payout": "self-billing", "withholding": "self-billing"}
+_PARTNER_KINDS = {"payout", "withholding"}
 _DOCUMENT_KIND = {"invoice": "invoice", "self-billing": "self-billing", "credit-note": "credit-note"}
 
 
@@ -173,19 +180,20 @@ def _records(run: Path, doc_of: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def adjustment_documents(
-    adjusted: Sequence[Adjustment], plans: Sequence[ir.ContractPlan]
+    adjusted: Sequence[Adjustment], plans: Sequence[ir.ContractPlan], partners_now: bool = False
 ) -> tuple[list[DocumentDraft], dict[str, str]]:
     """The documents of a closed period's adjustments, in numbering order, and each
     adjustment's (and adjusted line's) document key: a customer whose net goes up gets
     a supplementary invoice, one whose net goes down a credit note, each referring to
-    the invoice it corrects; a partner gets an adjustment statement referring to its
-    statement. The operator's retained adjustments belong to no document."""
+    the invoice it corrects. A partner's adjustments wait for its next statement (no
+    document here) unless `partners_now`: then an adjustment statement referring to
+    its statement. The operator's retained adjustments belong to no document."""
     issuer_of = _issuers(plans)
     formats = number_formats(plans)
     groups: dict[tuple[str, str, str, str], list[Adjustment]] = {}
     for a in adjusted:
         series = _SERIES_OF_KIND.get(a.kind)
-        if series is None:
+        if series is None or (series == "self-billing" and not partners_now):
             continue
         groups.setdefault((series, issuer_of[a.contract_id], a.party, a.currency), []).append(a)
     keyed: list[tuple[tuple[int, str, str, str], DocumentDraft, list[Adjustment]]] = []
@@ -225,12 +233,13 @@ def adjustment_documents(
     return drafts, doc_of
 
 
-def build_close(run: Path, result: Settlement) -> Close:
-    """The close of a run folder's settlement: a period's, or a closed period's adjustments."""
+def build_close(run: Path, result: Settlement, issue_adjustments: bool = False) -> Close:
+    """The close of a run folder's settlement: a period's, or a closed period's adjustments
+    (`issue_adjustments`: the partners' on statements of their own now, not pending)."""
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     prior = read_prior(run, manifest)  # verify_run has read it already: it is sound
     if prior is not None and prior.resettles:
-        return _adjustment_close(run, manifest, result, prior)
+        return _adjustment_close(run, manifest, result, prior, issue_adjustments)
     drafts, doc_of = documents_of(result.lines, result.plans, result.period)
     entries = tuple(
         LineEntry(
@@ -259,6 +268,7 @@ def build_close(run: Path, result: Settlement) -> Close:
         records=tuple(_records(run, doc_of)),
         partials=tuple(rows),
         refunds=_refunds(run, prior),
+        issuers=tuple(sorted({p.operator.name for p in result.plans})),
     )
 
 
@@ -269,8 +279,23 @@ def _refunds(run: Path, prior: Prior | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((rid, x) for rid, x in prior.refund_of.items() if prior.refund_check.get(rid) == ""))
 
 
-def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, prior: Prior) -> Close:
-    drafts, doc_of = adjustment_documents(result.adjustments, result.plans)
+def _pending_row(a: Adjustment, plans: Sequence[ir.ContractPlan]) -> dict[str, str]:
+    """A pending partner adjustment's row: the adjustment, its issuer and the issuer's
+    self-billing number format (for a statement of its own, `issuing.standalone`)."""
+    issuer = _issuers(plans)[a.contract_id]
+    fmt = number_formats(plans)[(issuer, "self-billing")]
+    return {**a.row(), "issuer": issuer, "number_format": fmt}
+
+
+def _adjustment_close(
+    run: Path, manifest: dict[str, Any], result: Settlement, prior: Prior, partners_now: bool = False
+) -> Close:
+    drafts, doc_of = adjustment_documents(result.adjustments, result.plans, partners_now)
+
+    def row(a: Adjustment) -> dict[str, str]:
+        waits = a.kind in _PARTNER_KINDS and not doc_of.get(a.line_id)
+        return _pending_row(a, result.plans) if waits else a.row()
+
     entries = tuple(
         LineEntry(
             line_id=a.line_id,
@@ -281,7 +306,7 @@ def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, p
             amount=_text(a.amount),
             currency=a.currency,
             document=doc_of.get(a.line_id, ""),
-            row=json.dumps(a.row(), ensure_ascii=False, sort_keys=True),
+            row=json.dumps(row(a), ensure_ascii=False, sort_keys=True),
             adjusts=a.adjusts,
         )
         for a in result.adjustments
@@ -303,11 +328,15 @@ def _adjustment_close(run: Path, manifest: dict[str, Any], result: Settlement, p
     )
 
 
-def close_run(run: str | Path, ledger: Ledger, workers: int = 1, issue_date: str = "") -> ClosedRun:
+def close_run(
+    run: str | Path, ledger: Ledger, workers: int = 1, issue_date: str = "", issue_adjustments: bool = False
+) -> ClosedRun:
     """Verify the run folder and close its period in the ledger (one transaction).
 
     `issue_date` (YYYY-MM-DD) is the date the close issues its documents on; by
-    default the day it is closed."""
+    default the day it is closed. `issue_adjustments`: a re-settlement issues its
+    partners' adjustments at once, on statements of their own, instead of leaving
+    them pending for the partners' next statements."""
     from clearline.verify import verify_run
 
     folder = Path(run)
@@ -324,7 +353,8 @@ def close_run(run: str | Path, ledger: Ledger, workers: int = 1, issue_date: str
             f"run `clearline verify {folder}` to see what differs, then settle again",
         )
     refuse_unidentified_reverse_charge(folder, verification.settlement)
-    close = dataclasses.replace(build_close(folder, verification.settlement), issue_date=issue_date)
+    built = build_close(folder, verification.settlement, issue_adjustments)
+    close = dataclasses.replace(built, issue_date=issue_date)
     return ClosedRun(ledger.close(close), close)
 
 

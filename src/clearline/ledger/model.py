@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Close", "CloseOutcome", "ClosedPeriod", "DocumentDraft", "LineEntry", "Settled"]
+__all__ = [
+    "Carried",
+    "Close",
+    "CloseOutcome",
+    "ClosedPeriod",
+    "DocumentDraft",
+    "LineEntry",
+    "Pending",
+    "Settled",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +55,45 @@ class LineEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A partner's adjustment line a re-settlement wrote with no document yet."""
+
+    from_seq: int  # the close that wrote it
+    line_id: str
+    kind: str  # payout or withholding
+    party: str
+    party_name: str
+    contract_id: str
+    issuer: str
+    period: str  # the period it corrects
+    currency: str
+    amount: str
+    vat: str
+    gross: str
+    adjusts: str  # the line it corrects
+    corrects: str  # the document that line is on ("" for a line new in the period)
+    reason: str  # "late usage", "re-rated: RS-2026 version 2 from 2026-03-06"
+    number_format: str  # the issuer's self-billing format, for a statement of its own
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """A pending adjustment a close put on a document (a DocumentDraft key)."""
+
+    pending: Pending
+    document: str
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """Everything one close writes, ready for one transaction."""
 
     run_id: str
     run_path: str
     period: str
-    kind: str  # "period", "adjustment" (late usage, refunds) or "rerate"
+    # "period", "adjustment" (late usage, refunds), "rerate", or "issue" (pending partner
+    # adjustments issued on statements of their own: `ledger URL issue-adjustments`)
+    kind: str
     plan_sha256: str
     contracts: tuple[tuple[str, int, str], ...]  # id, version, plan sha256
     documents: tuple[DocumentDraft, ...]
@@ -63,6 +104,9 @@ class Close:
     # an adjustment's: the closes of the period the run settled on (seq, hash)
     based_on: tuple[tuple[int, str], ...] = ()
     issue_date: str = ""  # YYYY-MM-DD: the documents' issue date; "": the close's day
+    # a period's: the operators of its contracts, whose partners' pending adjustments of
+    # earlier periods the close carries onto their statements (issuing.carry)
+    issuers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +115,9 @@ class CloseOutcome:
     hash: str
     already: bool  # the same run was closed before: nothing written
     numbers: dict[str, str]  # DocumentDraft key -> number
+    # the documents as issued (with the pending adjustments the close carried), in order
+    documents: tuple[DocumentDraft, ...] = ()
+    carried: tuple[Carried, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -322,7 +322,8 @@ def prior_for(
                     document=row.get("document", "") if ln.adjusts else (ln.document or ""),
                 )
             )
-    based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period]
+    # an `issue` close (pending adjustments issued) settles nothing: not a basis
+    based_on = [(c.seq, c.hash) for c in ledger.closes() if c.period == period and c.kind != "issue"]
     return Prior(
         period,
         settled,

@@ -14,6 +14,8 @@ same digits in both back ends, summed in Python with `decimal.Decimal`.
 - `documents`, `lines`: what each close issued, lines referencing their document.
 - `records`: every record id settled, with the close, period and document.
 - `partials`: each closed line's exact partial sums, for re-settling a period.
+- `carried_adjustments`: which later document a pending partner adjustment went on
+  (its line stays as its close wrote it, with no document).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "CARRIED",
     "CLOSES",
     "CLOSE_CONTRACTS",
     "DOCUMENTS",
@@ -59,7 +62,7 @@ CLOSES = Table(
     Column("run_id", Text, nullable=False),  # SHA-256 of the run's manifest.json
     Column("run_path", Text, nullable=False),
     Column("period", Text, nullable=False),
-    Column("kind", Text, nullable=False),  # "period" or "adjustment"
+    Column("kind", Text, nullable=False),  # "period", "adjustment", "rerate" or "issue"
     Column("plan_sha256", Text, nullable=False),
     Column("closed_at", Text, nullable=False),  # UTC, ISO 8601
     Column("content_sha256", Text, nullable=False),
@@ -159,4 +162,15 @@ PARTIALS = Table(
     Column("data", Text, nullable=False),  # the exact sums (JSON, decimals as text)
     PrimaryKeyConstraint("close_seq", "key"),
     Index("partials_by_period", "contract_id", "period"),
+)
+
+CARRIED = Table(
+    "carried_adjustments",
+    METADATA,
+    Column("close_seq", Integer, ForeignKey("closes.seq"), nullable=False),  # the carrying close
+    Column("from_seq", Integer, ForeignKey("closes.seq"), nullable=False),  # the close of the line
+    Column("line_id", Text, nullable=False),
+    Column("document", Text, ForeignKey("documents.number"), nullable=False),
+    PrimaryKeyConstraint("from_seq", "line_id"),
+    Index("carried_by_close", "close_seq"),
 )

@@ -28,10 +28,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from clearline import codes, numbering
-from clearline.ledger import chain
+from clearline.ledger import chain, issuing
 from clearline.ledger.errors import LedgerError, first_line
-from clearline.ledger.model import Close, ClosedPeriod, CloseOutcome, Settled
+from clearline.ledger.model import Carried, Close, ClosedPeriod, CloseOutcome, Pending, Settled
 from clearline.ledger.schema import (
+    CARRIED,
     CLOSE_CONTRACTS,
     CLOSES,
     DOCUMENTS,
@@ -202,7 +203,8 @@ class Ledger:
             return list(conn.execute(query))
 
     def document(self, number: str) -> tuple[sa.Row[Any], list[sa.Row[Any]]]:
-        """A document and its lines; LedgerError if the ledger never issued it."""
+        """A document and its lines, then the adjustments of earlier periods it carried;
+        LedgerError if the ledger never issued it."""
         with self._transaction() as conn:
             doc = conn.execute(sa.select(DOCUMENTS).where(DOCUMENTS.c.number == number)).first()
             if doc is None:
@@ -214,6 +216,16 @@ class Ledger:
             lines = list(
                 conn.execute(sa.select(LINES).where(LINES.c.document == number).order_by(LINES.c.line_id))
             )
+            # pending adjustments of earlier periods this document carried
+            lines += conn.execute(
+                sa.select(LINES)
+                .join(
+                    CARRIED,
+                    sa.and_(CARRIED.c.from_seq == LINES.c.close_seq, CARRIED.c.line_id == LINES.c.line_id),
+                )
+                .where(CARRIED.c.document == number)
+                .order_by(LINES.c.period, LINES.c.line_id)
+            )
         return doc, lines
 
     # -- closing ----------------------------------------------------------------------
@@ -221,6 +233,42 @@ class Ledger:
         """Write a close in one transaction: numbers, documents, lines, record ids, partial
         sums, the periods it closes and the close itself, chained to the one before.
         `also(conn, seq)` writes more in the same transaction (the service's intake marks)."""
+        with self._transaction(lock=True) as conn:
+            return self._close(conn, close, also)
+
+    def issue_pending(self, issue_date: str = "") -> CloseOutcome | None:
+        """Issue every pending partner adjustment now, on self-billing adjustment statements
+        of their own (one close); None when none is pending."""
+        with self._transaction(lock=True) as conn:
+            waiting = issuing.pending(conn)
+            if not waiting:
+                return None
+            close, carried = issuing.standalone(waiting, issue_date)
+            return self._close(conn, close, None, carried)
+
+    def pending(self) -> list[Pending]:
+        """The partner adjustments that wait for a statement (issuing.pending)."""
+        with self._transaction() as conn:
+            return issuing.pending(conn)
+
+    def carried_on(self, numbers: Iterable[str]) -> list[tuple[str, str, Pending]]:
+        """The adjustments of earlier periods the documents `numbers` carried (issuing.carried_on)."""
+        with self._transaction() as conn:
+            return issuing.carried_on(conn, numbers)
+
+    def carried(self) -> list[sa.Row[Any]]:
+        """Every pending adjustment a later document carried: close, line and document."""
+        query = sa.select(CARRIED).order_by(CARRIED.c.close_seq, CARRIED.c.from_seq, CARRIED.c.line_id)
+        with self._transaction() as conn:
+            return list(conn.execute(query))
+
+    def _close(
+        self,
+        conn: Connection,
+        close: Close,
+        also: Callable[[Connection, int], None] | None,
+        carried: list[Carried] | None = None,
+    ) -> CloseOutcome:
         for doc in close.documents:
             problem = numbering.problem(doc.number_format)
             if problem:
@@ -228,110 +276,115 @@ class Ledger:
                     codes.INVALID_NUMBER_FORMAT,
                     f"document number format {doc.number_format!r} of {doc.issuer}: {problem}",
                 )
-        with self._transaction(lock=True) as conn:
-            before = conn.execute(sa.select(CLOSES).where(CLOSES.c.run_id == close.run_id)).first()
-            if before is not None:
-                numbers = {
-                    r.number: r.number
-                    for r in conn.execute(sa.select(DOCUMENTS).where(DOCUMENTS.c.close_seq == before.seq))
-                }
-                return CloseOutcome(before.seq, before.hash, True, numbers)
-            self._check_periods(conn, close)
-            self._check_basis(conn, close)
-            skip = self._check_records(conn, close)
-            last = conn.execute(sa.select(CLOSES).order_by(CLOSES.c.seq.desc()).limit(1)).first()
-            seq = (last.seq if last is not None else 0) + 1
-            prev_hash = last.hash if last is not None else chain.GENESIS
-            numbers, documents = self._number(conn, close, seq)
-
-            def doc_of(key: str) -> str | None:
-                return numbers[key] if key else None
-
-            lines = [
-                {
-                    "close_seq": seq,
-                    "line_id": ln.line_id,
-                    "kind": ln.kind,
-                    "party": ln.party,
-                    "contract_id": ln.contract_id,
-                    "period": ln.period,
-                    "amount": ln.amount,
-                    "currency": ln.currency,
-                    "document": doc_of(ln.document),
-                    "adjusts": ln.adjusts,
-                    "row": ln.row,
-                }
-                for ln in close.lines
-            ]
-            refunded = dict(close.refunds)
-            records = [
-                {
-                    "record_id": rid,
-                    "close_seq": seq,
-                    "period": close.period,
-                    "document": doc_of(key) or "",
-                    "refunds": refunded.get(rid, ""),
-                }
-                for rid, key in close.records
-                if rid not in skip
-            ]
-            partials = [
-                {"close_seq": seq, "contract_id": cid, "period": close.period, "key": key, "data": data}
-                for cid, key, data in close.partials
-            ]
-            periods = [
-                {
-                    "contract_id": cid,
-                    "period": close.period,
-                    "contract_version": version,
-                    "contract_sha256": sha,
-                    "close_seq": seq,
-                }
-                for cid, version, sha in close.contracts
-            ]
-            contracts = [
-                {
-                    "close_seq": seq,
-                    "contract_id": cid,
-                    "period": close.period,
-                    "contract_version": version,
-                    "contract_sha256": sha,
-                }
-                for cid, version, sha in close.contracts
-            ]
-            if close.kind != "period":
-                periods = []
-            content = chain.content_sha256(documents, lines, records, partials, periods, contracts)
-            row = {
-                "seq": seq,
-                "run_id": close.run_id,
-                "run_path": close.run_path,
-                "period": close.period,
-                "kind": close.kind,
-                "plan_sha256": close.plan_sha256,
-                "closed_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "content_sha256": content,
-                "prev_hash": prev_hash,
-                "issue_date": close.issue_date,
+        before = conn.execute(sa.select(CLOSES).where(CLOSES.c.run_id == close.run_id)).first()
+        if before is not None:
+            numbers = {
+                r.number: r.number
+                for r in conn.execute(sa.select(DOCUMENTS).where(DOCUMENTS.c.close_seq == before.seq))
             }
-            row["hash"] = chain.close_hash(row)
-            conn.execute(CLOSES.insert(), row)
-            if periods:
-                conn.execute(PERIODS.insert(), periods)
-            if contracts:
-                conn.execute(CLOSE_CONTRACTS.insert(), contracts)
-            if documents:
-                conn.execute(DOCUMENTS.insert(), documents)
-            if lines:
-                conn.execute(LINES.insert(), lines)
-            _pause_if_asked()
-            for start in range(0, len(records), 10_000):
-                conn.execute(RECORDS.insert(), records[start : start + 10_000])
-            if partials:
-                conn.execute(PARTIALS.insert(), partials)
-            if also is not None:
-                also(conn, seq)
-        return CloseOutcome(seq, str(row["hash"]), False, numbers)
+            return CloseOutcome(before.seq, before.hash, True, numbers)
+        self._check_periods(conn, close)
+        self._check_basis(conn, close)
+        skip = self._check_records(conn, close)
+        if close.kind == "period" and close.issuers:
+            # the issuers' partners' adjustments of earlier periods go on their statements
+            close, carried = issuing.carry(close, issuing.pending(conn, close.issuers, close.period))
+        last = conn.execute(sa.select(CLOSES).order_by(CLOSES.c.seq.desc()).limit(1)).first()
+        seq = (last.seq if last is not None else 0) + 1
+        prev_hash = last.hash if last is not None else chain.GENESIS
+        numbers, documents = issuing.number(conn, close, seq)
+        carried_rows = issuing.carried_rows(carried or [], numbers, seq)
+
+        def doc_of(key: str) -> str | None:
+            return numbers[key] if key else None
+
+        lines = [
+            {
+                "close_seq": seq,
+                "line_id": ln.line_id,
+                "kind": ln.kind,
+                "party": ln.party,
+                "contract_id": ln.contract_id,
+                "period": ln.period,
+                "amount": ln.amount,
+                "currency": ln.currency,
+                "document": doc_of(ln.document),
+                "adjusts": ln.adjusts,
+                "row": ln.row,
+            }
+            for ln in close.lines
+        ]
+        refunded = dict(close.refunds)
+        records = [
+            {
+                "record_id": rid,
+                "close_seq": seq,
+                "period": close.period,
+                "document": doc_of(key) or "",
+                "refunds": refunded.get(rid, ""),
+            }
+            for rid, key in close.records
+            if rid not in skip
+        ]
+        partials = [
+            {"close_seq": seq, "contract_id": cid, "period": close.period, "key": key, "data": data}
+            for cid, key, data in close.partials
+        ]
+        periods = [
+            {
+                "contract_id": cid,
+                "period": close.period,
+                "contract_version": version,
+                "contract_sha256": sha,
+                "close_seq": seq,
+            }
+            for cid, version, sha in close.contracts
+        ]
+        contracts = [
+            {
+                "close_seq": seq,
+                "contract_id": cid,
+                "period": close.period,
+                "contract_version": version,
+                "contract_sha256": sha,
+            }
+            for cid, version, sha in close.contracts
+        ]
+        if close.kind != "period":
+            periods = []
+        content = chain.content_sha256(documents, lines, records, partials, periods, contracts, carried_rows)
+        row = {
+            "seq": seq,
+            "run_id": close.run_id,
+            "run_path": close.run_path,
+            "period": close.period,
+            "kind": close.kind,
+            "plan_sha256": close.plan_sha256,
+            "closed_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "content_sha256": content,
+            "prev_hash": prev_hash,
+            "issue_date": close.issue_date,
+        }
+        row["hash"] = chain.close_hash(row)
+        conn.execute(CLOSES.insert(), row)
+        if periods:
+            conn.execute(PERIODS.insert(), periods)
+        if contracts:
+            conn.execute(CLOSE_CONTRACTS.insert(), contracts)
+        if documents:
+            conn.execute(DOCUMENTS.insert(), documents)
+        if lines:
+            conn.execute(LINES.insert(), lines)
+        _pause_if_asked()
+        for start in range(0, len(records), 10_000):
+            conn.execute(RECORDS.insert(), records[start : start + 10_000])
+        if partials:
+            conn.execute(PARTIALS.insert(), partials)
+        if carried_rows:
+            conn.execute(CARRIED.insert(), carried_rows)
+        if also is not None:
+            also(conn, seq)
+        return CloseOutcome(seq, str(row["hash"]), False, numbers, close.documents, tuple(carried or ()))
 
     def _check_periods(self, conn: Connection, close: Close) -> None:
         for cid, version, sha in close.contracts:
@@ -366,13 +419,13 @@ class Ledger:
                 )
 
     def _check_basis(self, conn: Connection, close: Close) -> None:
-        if close.kind == "period":
+        if close.kind in {"period", "issue"}:
             return
         now = [
             (r.seq, r.hash)
             for r in conn.execute(
                 sa.select(CLOSES.c.seq, CLOSES.c.hash)
-                .where(CLOSES.c.period == close.period)
+                .where(CLOSES.c.period == close.period, CLOSES.c.kind != "issue")
                 .order_by(CLOSES.c.seq)
             )
         ]
@@ -403,63 +456,6 @@ class Ledger:
                     "settled, and close that run",
                 )
         return again
-
-    def _number(
-        self, conn: Connection, close: Close, seq: int
-    ) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """Numbers for the close's documents, in the order given (deterministic), each
-        series of each issuer going on from its last number."""
-        last: dict[tuple[str, str], int] = {}
-        numbers: dict[str, str] = {}
-        documents: list[dict[str, Any]] = []
-        for doc in close.documents:
-            key = (doc.issuer, doc.series)
-            if key not in last:
-                last[key] = (
-                    conn.execute(
-                        sa.select(NUMBERING.c.last_seq).where(
-                            NUMBERING.c.issuer == doc.issuer, NUMBERING.c.series == doc.series
-                        )
-                    ).scalar()
-                    or 0
-                )
-            last[key] += 1
-            number = numbering.render(doc.number_format, doc.period, doc.issuer, last[key])
-            clash = conn.execute(sa.select(DOCUMENTS.c.issuer).where(DOCUMENTS.c.number == number)).first()
-            if clash is not None or number in numbers.values():
-                raise LedgerError(
-                    codes.INVALID_NUMBER_FORMAT,
-                    f"document number {number} ({doc.issuer}, {doc.series}) was already issued",
-                    "give each issuer and series its own number format (e.g. with {issuer})",
-                )
-            numbers[doc.key] = number
-            documents.append(
-                {
-                    "number": number,
-                    "close_seq": seq,
-                    "issuer": doc.issuer,
-                    "series": doc.series,
-                    "seq": last[key],
-                    "kind": doc.kind,
-                    "party": doc.party,
-                    "party_name": doc.party_name,
-                    "period": doc.period,
-                    "currency": doc.currency,
-                    "net": doc.net,
-                    "vat": doc.vat,
-                    "gross": doc.gross,
-                    "refers_to": doc.refers_to,
-                }
-            )
-        for (issuer, series), value in sorted(last.items()):
-            updated = conn.execute(
-                NUMBERING.update()
-                .where(NUMBERING.c.issuer == issuer, NUMBERING.c.series == series)
-                .values(last_seq=value)
-            )
-            if updated.rowcount == 0:
-                conn.execute(NUMBERING.insert(), {"issuer": issuer, "series": series, "last_seq": value})
-        return numbers, documents
 
     # -- verifying --------------------------------------------------------------------
     def verify(self) -> list[str]:
