@@ -31,7 +31,7 @@ import clearline
 from clearline.cli import app
 from clearline.diagnostics import CODES, ClearlineError, Diagnostic, render_all
 from clearline.errors_doc import ENTRIES, render_errors_doc
-from clearline.grammar import parser, syntax_errors
+from clearline.grammar import mistakes, parser
 from clearline.source import SourceFile
 from conftest import CONTRACTS, ROOT
 
@@ -181,7 +181,7 @@ def test_a_very_long_number_is_a_diagnostic() -> None:
 
 
 def test_every_known_mistake_example_gets_its_message() -> None:
-    for mistake in syntax_errors.KNOWN_MISTAKES:
+    for mistake in mistakes.KNOWN_MISTAKES:
         for example in mistake.examples:
             with pytest.raises(ClearlineError) as info:
                 clearline.parse(SourceFile("example.contract", example))

@@ -16,7 +16,8 @@ from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.grammar import ast
 from clearline.grammar.lalr import lalr
-from clearline.grammar.syntax_errors import code_chars, position, span_at, syntax_diagnostic
+from clearline.grammar.syntax_errors import span_at, syntax_diagnostic
+from clearline.grammar.text_scan import code_chars, position
 from clearline.grammar.to_ast import build
 from clearline.money import CONTEXT
 from clearline.source import SourceFile, Span
