@@ -302,7 +302,8 @@ def test_new_constructs_settle_alike_every_way(tmp_path: Path) -> None:
 def test_time_bands_settle_alike_every_way(tmp_path: Path) -> None:
     """Calls priced by time band (peak Monday to Friday 08:00-20:00 in Warsaw, off-peak
     otherwise), split at each band's end and at version 2's start, with a payout share of
-    each part, over 600 records around 08:00 and 20:00, on weekdays and the weekend and
+    each part and the agent's share of what the carrier leaves (`the remainder after`), over
+    600 records around 08:00 and 20:00, on weekdays and the weekend and
     across the amendment; and the same unsplit. The fast paths and the columnar engine
     hand banded products to the reference path; workers and the cluster rate them alike."""
     from test_time_bands import BANDS, SPLIT
@@ -325,7 +326,17 @@ def test_time_bands_settle_alike_every_way(tmp_path: Path) -> None:
     usage.write_text("\n".join(rows) + "\n", encoding="utf-8")
     for name, split in (("split", SPLIT), ("whole", "")):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "vb.contract").write_text(BANDS.replace("SPLIT", split), encoding="utf-8")
+        text = BANDS.replace("SPLIT", split).replace(  # and a share of what the carrier leaves
+            '  partner carrier "Carrier" currency EUR\n',
+            '  partner carrier "Carrier" currency EUR\n  partner agent "Agent" currency EUR\n',
+        )
+        share = "      pay carrier 50% of net\n      round each line half up to 0.01\n    }\n"
+        text = text.replace(
+            share,
+            share + '    clause "3 Agent" {\n      pay agent 10% of (the remainder after "2 Carrier share" '
+            "minus 0.001 EUR)\n      round each line half up to 0.01\n    }\n",
+        )
+        (tmp_path / name / "vb.contract").write_text(text, encoding="utf-8")
         (tmp_path / name / "vb-2.contract").write_text(amendment, encoding="utf-8")
         plans, _ = clearline.load_plans([tmp_path / name / "vb.contract", tmp_path / name / "vb-2.contract"])
         agree(plans, [usage], tmp_path / name / "runs")

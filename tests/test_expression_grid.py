@@ -97,6 +97,10 @@ ATOMS = [
     "15% of billed net",
     "0.50 PLN per block of 10 minutes",
     "10% of (2.00 PLN)",
+    "net after deductions",
+    'the remainder after "2"',
+    '10% of the remainder after "2"',
+    "net minus the payout to bolt",
 ]
 FORMS = ["{a}", "{a} + {b}", "the larger of {a} and {b}", "{a} * 2"]
 USAGE = (

@@ -42,7 +42,12 @@ from clearline.source import Span
 __all__ = ["IMPLICIT_FIELDS", "MoneyType", "check_contract", "infer"]
 
 
-def max_share(expr: ast.Expr, base: str, parts: dict[str, Fraction] | None = None) -> Fraction:
+def max_share(
+    expr: ast.Expr,
+    base: str,
+    parts: dict[str, Fraction] | None = None,
+    after: dict[str, Fraction] | None = None,
+) -> Fraction:
     """The largest percentage of `base` that `expr` can pay (for the 100% check), exactly.
 
     `parts`: a bundle's components as fractions of the whole (a share of the
@@ -55,15 +60,36 @@ def max_share(expr: ast.Expr, base: str, parts: dict[str, Fraction] | None = Non
             return Fraction(expr.percent) * (parts or {}).get(expr.component.name, Fraction(1))
         return Fraction(expr.percent)
     if isinstance(expr, ast.BaseAmount):
-        return Fraction(100) if expr.base == base else Fraction(0)
+        if expr.base != base:
+            return Fraction(0)
+        return Fraction(100) * ((parts or {}).get(expr.component.name, Fraction(1)) if expr.component else 1)
+    if isinstance(expr, ast.RemainderAfter):
+        return (after or {}).get(expr.label, Fraction(0)) if base == "net" else Fraction(0)
     if isinstance(expr, ast.ShareOf):
-        return Fraction(expr.percent) * max_share(expr.amount, base, parts) / 100
+        return Fraction(expr.percent) * max_share(expr.amount, base, parts, after) / 100
     if isinstance(expr, ast.Larger):
-        return max(max_share(expr.left, base, parts), max_share(expr.right, base, parts))
+        return max(max_share(expr.left, base, parts, after), max_share(expr.right, base, parts, after))
     if isinstance(expr, ast.Add) and expr.op == "+":
-        return max_share(expr.left, base, parts) + max_share(expr.right, base, parts)
+        return max_share(expr.left, base, parts, after) + max_share(expr.right, base, parts, after)
     if isinstance(expr, ast.Add):
-        return max_share(expr.left, base, parts)
+        return max_share(expr.left, base, parts, after)
+    return Fraction(0)
+
+
+def min_share(expr: ast.Expr) -> Fraction:
+    """The smallest percentage of the net `expr` surely pays (for `the remainder after`)."""
+    if isinstance(expr, ast.Share):
+        return Fraction(expr.percent) if expr.base == "net" and expr.component is None else Fraction(0)
+    if isinstance(expr, ast.BaseAmount):
+        return Fraction(100) if expr.base == "net" and expr.component is None else Fraction(0)
+    if isinstance(expr, ast.ShareOf):
+        return Fraction(expr.percent) * min_share(expr.amount) / 100
+    if isinstance(expr, ast.Larger) and expr.larger:
+        return max(min_share(expr.left), min_share(expr.right))
+    if isinstance(expr, ast.Larger):
+        return min(min_share(expr.left), min_share(expr.right))
+    if isinstance(expr, ast.Add) and expr.op == "+":
+        return min_share(expr.left) + min_share(expr.right)
     return Fraction(0)
 
 
@@ -343,14 +369,18 @@ class _Checker(Checker):
         shares: dict[str, list[tuple[Fraction, ast.Pay]]] = {"net": [], "gross": []}
         whole = sum((Fraction(m.amount) for _, m in product.components), Fraction(0))
         parts = {n.name: Fraction(m.amount) / whole for n, m in product.components} if whole > 0 else {}
+        after: dict[str, Fraction] = {}  # clause -> at most what is left of the net after it
+        paid = Fraction(0)
         for clause in product.clauses:
             self.check_clause(clause, product)
             for rule in clause.rules:
                 if isinstance(rule, ast.Pay):
                     for base in shares:
-                        pct = max_share(rule.amount, base, parts)
+                        pct = max_share(rule.amount, base, parts, after)
                         if pct:
                             shares[base].append((pct, rule))
+                    paid += min_share(rule.amount)
+            after[clause.label] = max(Fraction(100) - paid, Fraction(0))
         for base, rules in shares.items():
             total = sum((p for p, _ in rules), Fraction(0))
             # A single share above 100% is reported as such (E0303), not again here.
@@ -400,6 +430,7 @@ class _Checker(Checker):
                 mtype = self.check_expr(rule.amount, product, is_charge)
                 self.billed_share(rule)
                 self.payout_refs(rule, product)
+                self.remainder_refs(rule, product, clause)
                 tiered = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(rule.amount))
                 if any(isinstance(m, ast.Allowance) for m in rule.modifiers) and not tiered:
                     self.per_line_reads(rule.amount, "it has free units")
@@ -551,6 +582,52 @@ class _Checker(Checker):
                     ref.span,
                     f"`the payout to {ref.party.name}` reads the product's earlier pay rules "
                     f"for the same record: put `pay {ref.party.name} ...` first",
+                )
+
+    def remainder_refs(self, rule: ast.Charge | ast.Pay, product: ast.Product, clause: ast.Clause) -> None:
+        """`the remainder after "CLAUSE"` reads what the product's pay rules up to and including
+        that clause, priced per rating unit, pay for the same unit: the clause comes before this
+        rule's, pays per unit, and the rule reading it is priced per unit too."""
+        refs = [e for e in walk_exprs(rule.amount) if isinstance(e, ast.RemainderAfter)]
+        if not refs or isinstance(rule, ast.Charge):
+            return  # a charge's is reported where the amount is typed
+        earlier = product.clauses[: product.clauses.index(clause)]
+
+        def per_unit(r: ast.Pay) -> bool:
+            kinds = (ast.TierRef, ast.Aggregate)
+            once = any(
+                isinstance(e, kinds) or (isinstance(e, ast.Share) and e.billed) for e in walk_exprs(r.amount)
+            )
+            return not once
+
+        pays = {c.label: [r for r in c.rules if isinstance(r, ast.Pay)] for c in earlier}
+        labels = [label for label, rules in pays.items() if rules and all(map(per_unit, rules))]
+        priced_once = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(rule.amount))
+        billed = any(isinstance(e, ast.Share) and e.billed for e in walk_exprs(rule.amount))
+        for ref in refs:
+            if priced_once or billed:
+                self.error(
+                    codes.MISPLACED_RULE,
+                    "`the remainder after` is read per rating unit; this rule is priced once per "
+                    + ("period" if billed else "line"),
+                    ref.span,
+                    "use it in a pay rule priced per record or subscriber",
+                )
+            elif ref.label in pays and pays[ref.label] and ref.label not in labels:
+                self.error(
+                    codes.MISPLACED_RULE,
+                    f'"{ref.label}" pays once per line or period, not per rating unit: what is left '
+                    "of each unit after it is not known",
+                    ref.label_span,
+                    "read the remainder after a clause whose pay rules are priced per record",
+                )
+            elif ref.label not in labels:
+                self.error(
+                    codes.UNKNOWN_NAME,
+                    f'no clause before this one in product {product.name.name} is "{ref.label}" '
+                    "with a pay rule",
+                    ref.label_span,
+                    did_you_mean(ref.label, labels) or "name an earlier clause of the product that pays",
                 )
 
     def modifier(self, mod: ast.Modifier, kind: str, rule: ast.Charge | ast.Pay) -> None:

@@ -122,7 +122,7 @@ def check_block(ck: Checker, money: ast.Money) -> None:
         )
 
 
-def check_share_base(ck: Checker, share: ast.Share, product: ast.Product) -> None:
+def check_share_base(ck: Checker, share: ast.Share | ast.BaseAmount, product: ast.Product) -> None:
     """`... after deductions` needs deductions; `the allocated net of X` needs component X."""
     if share.after_deductions and not product.deductions:
         ck.error(
@@ -247,7 +247,17 @@ def infer(
                 "`the payout to PARTY` is a base of `pay` rules",
             )
         return MoneyType(ck.currency)
+    if isinstance(expr, ast.RemainderAfter):
+        if is_charge:
+            ck.error(
+                codes.MISPLACED_RULE,
+                f'a customer charge cannot be the remainder after "{expr.label}"',
+                expr.span,
+                '`the remainder after "CLAUSE"` is a base of `pay` rules',
+            )
+        return MoneyType(ck.currency)
     if isinstance(expr, ast.BaseAmount):
+        check_share_base(ck, expr, product)
         if is_charge:
             ck.error(
                 codes.MISPLACED_RULE,

@@ -120,8 +120,24 @@ class _Lowerer:
             return ir.Expr("share", value=e.percent / 100, base=e.base, text=text)
         if isinstance(e, ast.ShareOf):
             return ir.Expr("share_of", (self.expr(e.amount),), value=e.percent / 100, text=text)
+        if isinstance(e, ast.BaseAmount) and e.component is not None:
+            return ir.Expr(
+                "allocated",
+                value=Decimal(1),
+                base=e.base,
+                field=e.component.name,
+                size=minor_unit(self.currency),
+                text=text,
+            )
+        if isinstance(e, ast.BaseAmount) and e.after_deductions:
+            base = ir.Expr("base", base=e.base, text=e.base)
+            for d in self.deductions:
+                base = ir.Expr("sub", (base, self.expr(d.amount)), text=f"{base.text} - {d.name.name}")
+            return ir.Expr("share_of", (base,), value=Decimal(1), text=text)
         if isinstance(e, ast.BaseAmount):
             return ir.Expr("base", base=e.base, text=text)
+        if isinstance(e, ast.RemainderAfter):
+            return ir.Expr("remainder_after", field=e.label, text=text)
         if isinstance(e, ast.PayoutTo):
             return ir.Expr("payout_to", field=e.party.name, text=text)
         if isinstance(e, ast.TableRate):

@@ -52,6 +52,7 @@ __all__ = [
     "Prorated",
     "RateRow",
     "RateTable",
+    "RemainderAfter",
     "RemoveClause",
     "ReplaceClause",
     "Round",
@@ -135,9 +136,23 @@ class PayoutTo:
 
 @dataclass(frozen=True, slots=True)
 class BaseAmount:
-    """`net` or `gross` on its own: the rating unit's whole net or gross charge."""
+    """`net` or `gross` on its own: the rating unit's whole net or gross charge;
+    `net after deductions` less the product's deductions; `the allocated net of tv` the
+    part of it a bundle's component gets."""
 
     base: str
+    span: Span
+    after_deductions: bool = False
+    component: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemainderAfter:
+    """`the remainder after "4.1 Studio share"`: the unit's net less what the product's
+    pay rules up to and including that clause pay for the same unit."""
+
+    label: str
+    label_span: Span
     span: Span
 
 
@@ -208,6 +223,7 @@ Expr = (
     | ShareOf
     | BaseAmount
     | PayoutTo
+    | RemainderAfter
     | Add
     | Mul
     | Larger

@@ -622,6 +622,24 @@ class _Builder(Transformer[Token, Any]):
         return ast.BaseAmount(str(children[0]), self.span(meta))
 
     @v_args(meta=True)
+    def base_after(self, meta: Meta, children: list[Token]) -> ast.BaseAmount:
+        return ast.BaseAmount(str(children[0]), self.span(meta), after_deductions=True)
+
+    @v_args(meta=True)
+    def base_allocated(self, meta: Meta, children: list[Token]) -> ast.BaseAmount:
+        return ast.BaseAmount(str(children[0]), self.span(meta), component=self.ident(children[1]))
+
+    @v_args(meta=True)
+    def share_remainder(self, meta: Meta, children: list[Token]) -> ast.ShareOf:
+        label = children[1]
+        inner = ast.RemainderAfter(_unquote(label), self.tspan(label), self.span(meta))
+        return ast.ShareOf(Decimal(str(children[0])[:-1]), inner, self.span(meta))
+
+    @v_args(meta=True)
+    def remainder_after(self, meta: Meta, children: list[Token]) -> ast.RemainderAfter:
+        return ast.RemainderAfter(_unquote(children[0]), self.tspan(children[0]), self.span(meta))
+
+    @v_args(meta=True)
     def payout_to(self, meta: Meta, children: list[Token]) -> ast.PayoutTo:
         return ast.PayoutTo(self.ident(children[0]), self.span(meta))
 

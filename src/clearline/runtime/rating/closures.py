@@ -64,6 +64,8 @@ class Unit:
     key: str = ""  # the value of a rule's `for each FIELD` allowance field
     # what the product's earlier pay rules paid each party for this unit (`the payout to P`)
     payouts: dict[str, Decimal] | None = None
+    # the net less what the pay rules up to and including each clause paid (`the remainder after`)
+    remainders: dict[str, Decimal] | None = None
     # time bands: the band that priced it and when it (or its part) starts, on the bands' clock
     band: str = ""
     clock: str = ""
@@ -153,6 +155,9 @@ def compile_expr(
     if op == "payout_to":
         to = expr.field or ""
         return lambda u: (u.payouts or {}).get(to, _ZERO)
+    if op == "remainder_after":
+        step = expr.field or ""
+        return lambda u: (u.remainders or {}).get(step, u.net)
     if op == "share_of":
         assert expr.value is not None
         fraction: Decimal = expr.value
@@ -302,6 +307,10 @@ def explain(
         return value, f"{expr.base} {_fmt(value)}"
     if op == "payout_to":
         return value, f"the payout to {expr.field} {_fmt(value)}"
+    if op == "remainder_after":
+        return value, f'the remainder after "{expr.field}" {_fmt(value)}'
+    if op == "share_of" and expr.value == 1:  # `net after deductions`: the base less them
+        return value, explain(expr.args[0], rate, measure, unit, tiers, bundle)[1]
     if op == "share_of":
         assert expr.value is not None
         _, inner = explain(expr.args[0], rate, measure, unit, tiers, bundle)
@@ -310,8 +319,9 @@ def explain(
         assert expr.value is not None
         prices = ", ".join(f"{name} {_fmt(price)}" for name, price in bundle)
         base = unit.gross if expr.base == "gross" else unit.net
+        whole = "" if expr.value == 1 else f"{_fmt((expr.value * 100).normalize())}% × "
         return value, (
-            f"{_fmt((expr.value * 100).normalize())}% × {expr.field}'s part of {expr.base} "
+            f"{whole}{expr.field}'s part of {expr.base} "
             f"{_fmt(base)} by standalone prices ({prices}) = {_fmt(value)}"
         )
     if op == "tiers" and expr.base is not None:

@@ -134,6 +134,8 @@ class Pricing(FastPaths):
         net = Decimal(0)
         gross = Decimal(0)
         paid_to: dict[str, Decimal] = {}  # what the pay rules so far paid each party
+        remainders: dict[str, Decimal] = {}  # clause -> the net less the pay rules through it
+        paid_total = Decimal(0)
         band = p.clock.band_of(ts) if p.clock is not None else None
         for rule in p.charges + p.payouts:
             if rule.band is not None and rule.band != band:
@@ -144,6 +146,7 @@ class Pricing(FastPaths):
             unit.net, unit.gross = net, gross
             if rule.reads_payouts:
                 unit.payouts = dict(paid_to)  # as it stands for this rule (its trace shows it)
+                unit.remainders = dict(remainders)
             if rule.values:
                 unit.values = {name: self.number(row, name, p) for name in rule.values}
             aggs = [(func, name, self.number(row, name, p)) for func, name in rule.aggregates]
@@ -178,6 +181,8 @@ class Pricing(FastPaths):
                 amount = round_money(amount, rule.record_rounding)
             if p.reads_payouts and rule.kind == "P":
                 paid_to[rule.party] = paid_to.get(rule.party, Decimal(0)) + amount
+                paid_total += amount
+                remainders[rule.plan.clause.label] = net - paid_total
             if rule.kind == "I":
                 net += amount
                 if paid is not None:

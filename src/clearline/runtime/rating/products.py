@@ -52,7 +52,7 @@ class _Rule:
         self.fn = closures.compile_expr(plan.rate.expr, plan.rate, product.measure, self.tiers, self.bundle)
         self.line_level = plan.rate.line_level
         # `the payout to P`: the rule reads what earlier pay rules paid for the same unit
-        self.reads_payouts = any(e.op == "payout_to" for e in ir.walk(plan.rate.expr))
+        self.reads_payouts = any(e.op in {"payout_to", "remainder_after"} for e in ir.walk(plan.rate.expr))
         self.allowance_per = plan.rate.allowance_per
         self.subscription = product.kind == "subscription"
         self.vat_included = (
