@@ -8,50 +8,114 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 
+# one namespace, `ast.X`: the amounts and the rules live in their own modules
+from clearline.grammar.ast_amounts import (
+    Add,
+    Aggregate,
+    And,
+    BaseAmount,
+    Compare,
+    Deduction,
+    Expr,
+    FieldValue,
+    Ident,
+    Larger,
+    Money,
+    Mul,
+    Not,
+    Number,
+    OneOf,
+    Or,
+    PayoutTo,
+    Pred,
+    RemainderAfter,
+    Share,
+    ShareOf,
+    StartsWith,
+    TableRate,
+    TierRef,
+)
+from clearline.grammar.ast_rules import (
+    Allowance,
+    Charge,
+    Clause,
+    Commit,
+    ConnectFee,
+    Convert,
+    Discount,
+    Distribute,
+    Increments,
+    Limit,
+    LinePer,
+    Modifier,
+    Pay,
+    Pooled,
+    Prorated,
+    Round,
+    Rule,
+    Split,
+    SplitShare,
+    Step,
+    Vat,
+    Withhold,
+)
 from clearline.source import Span
 
 __all__ = [
     "Add",
     "AddClause",
+    "Aggregate",
+    "Allowance",
     "Amendment",
     "And",
     "BandHours",
+    "BaseAmount",
     "Change",
     "ChangeTable",
     "Charge",
     "Clause",
+    "Commit",
     "Compare",
     "ConnectFee",
     "Contract",
     "Convert",
+    "Deduction",
+    "Detail",
+    "Details",
+    "Discount",
+    "Distribute",
     "Document",
     "Effective",
     "Example",
     "Expect",
     "Expr",
     "FieldDecl",
+    "FieldValue",
     "Ident",
     "Increments",
     "Larger",
     "Library",
+    "Limit",
     "LinePer",
     "Modifier",
     "Money",
     "Mul",
     "Not",
     "Number",
+    "NumberFormat",
     "OneOf",
     "Or",
     "Party",
     "Pay",
     "PayoutTo",
+    "Pooled",
     "Pred",
     "Product",
     "Prorated",
     "RateRow",
     "RateTable",
+    "Refunds",
     "RemainderAfter",
     "RemoveClause",
     "ReplaceClause",
@@ -59,428 +123,22 @@ __all__ = [
     "Rule",
     "Settle",
     "Share",
+    "ShareOf",
+    "Split",
+    "SplitShare",
     "StartsWith",
+    "Step",
     "Subscription",
     "TableRate",
+    "TierBand",
+    "TierRef",
+    "TierTable",
     "TimeBand",
     "TimeBands",
     "UnitOfAccount",
     "Vat",
+    "Withhold",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Ident:
-    name: str
-    span: Span
-
-
-# --- amounts --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """`39.00 PLN`, or with `per` a price: `0.0150 EUR per minute`.
-
-    With `block` the price is per started block of that many `per` units:
-    `5.00 EUR per block of 100 MB`.
-    """
-
-    amount: Decimal
-    currency: str
-    per: str | None
-    span: Span
-    block: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Number:
-    value: Decimal
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Share:
-    """`55% of net`: `percent` is the number before the % sign.
-
-    `after_deductions`: `55% of net after deductions` (the product's declared
-    deductions are subtracted from the base first); `component`: `60% of the
-    allocated net of tv` (the base is the component's share of a bundle).
-    """
-
-    percent: Decimal
-    base: str
-    span: Span
-    after_deductions: bool = False
-    component: Ident | None = None
-    billed: bool = False  # `15% of billed net`: the product's period net after its discounts
-
-
-@dataclass(frozen=True, slots=True)
-class ShareOf:
-    """`55% of (the larger of net and 30.00 PLN)`: a percentage of any amount."""
-
-    percent: Decimal
-    amount: Expr
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class PayoutTo:
-    """`the payout to studio`: what the earlier pay rules of the product pay `party` for
-    the same rating unit (`10% of (net - the payout to studio)`)."""
-
-    party: Ident
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class BaseAmount:
-    """`net` or `gross` on its own: the rating unit's whole net or gross charge;
-    `net after deductions` less the product's deductions; `the allocated net of tv` the
-    part of it a bundle's component gets."""
-
-    base: str
-    span: Span
-    after_deductions: bool = False
-    component: Ident | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RemainderAfter:
-    """`the remainder after "4.1 Studio share"`: the unit's net less what the product's
-    pay rules up to and including that clause pay for the same unit."""
-
-    label: str
-    label_span: Span
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Add:
-    op: str  # "+" or "-"
-    left: Expr
-    right: Expr
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Mul:
-    op: str  # "*" or "/"
-    left: Expr
-    right: Expr
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Larger:
-    """`the larger of A and B` (or `the smaller of`, with `larger=False`)."""
-
-    larger: bool
-    left: Expr
-    right: Expr
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class TableRate:
-    table: Ident
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class TierRef:
-    """`tiers data_price` (on the line's quantity) or `tiers studio_share of net` (a tiered
-    share of the line's net or gross)."""
-
-    table: Ident
-    span: Span
-    base: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FieldValue:
-    """`the value of amount in PLN`: a money amount read from each record."""
-
-    field: Ident
-    currency: str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Aggregate:
-    """`the maximum of active_sims`: a number taken over the line's records."""
-
-    func: str  # "maximum", "minimum", "sum", "average"
-    field: Ident
-    span: Span
-
-
-Expr = (
-    Money
-    | Number
-    | Share
-    | ShareOf
-    | BaseAmount
-    | PayoutTo
-    | RemainderAfter
-    | Add
-    | Mul
-    | Larger
-    | TableRate
-    | TierRef
-    | FieldValue
-    | Aggregate
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Deduction:
-    """`deduction bad_debt "Bad-debt allowance" is 3% of net`: subtracted from the base of
-    `... of net after deductions`."""
-
-    name: Ident
-    title: str | None
-    amount: Expr
-    span: Span
-
-
-# --- predicates ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    field: Ident
-    op: str
-    value: str | Decimal
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class OneOf:
-    field: Ident
-    values: tuple[str | Decimal, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class StartsWith:
-    field: Ident
-    prefix: str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    left: Pred
-    right: Pred
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    left: Pred
-    right: Pred
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    operand: Pred
-    span: Span
-
-
-Pred = Compare | OneOf | StartsWith | And | Or | Not
-
-
-# --- rules -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Prorated:
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Increments:
-    first: int
-    next: int
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectFee:
-    fee: Money
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """`at least 0.05 EUR per event` / `at most 2.00 EUR per event` / `capped at 100.00 EUR per period`."""
-
-    kind: str  # "minimum", "maximum" (per event) or "cap" (per line and period)
-    amount: Money
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Allowance:
-    """`first 1000 MB free` (per line), or `first 100 MB free for each sim` (per distinct value)."""
-
-    amount: Decimal
-    unit: str
-    per: Ident | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Pooled:
-    """`pooled`: the allowances of every distinct value are shared across the line."""
-
-    span: Span
-
-
-Modifier = Prorated | Increments | ConnectFee | Limit | Allowance | Pooled
-
-
-@dataclass(frozen=True, slots=True)
-class Round:
-    point: str | None  # "record", "line" or None (the default point)
-    mode: str
-    quantum: Decimal
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    amount: Expr
-    modifiers: tuple[Modifier, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Pay:
-    party: Ident
-    amount: Expr
-    modifiers: tuple[Modifier, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Convert:
-    party: Ident
-    currency: str
-    fixing: str  # "period end" or "record date"
-    rounding: Round | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Vat:
-    percent: Decimal
-    included: bool  # prices include VAT: it is extracted per record
-    reverse_charge: bool  # 0% with the reverse-charge note (B2B cross-border)
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """`minimum spend 9000.00 EUR per month on clause "2.2 Data"`: a true-up line."""
-
-    amount: Money
-    clauses: tuple[tuple[str, Span], ...]
-    prorated: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One step of a waterfall.
-
-    kind: "base" (a % of the distributed amount), "remainder", "step" (a % of
-    an earlier step's amount, named by its label), "fixed", "tiers" (a tiered
-    share of the remainder), "rest".
-    """
-
-    party: Ident
-    keeps: bool  # written `PARTY keeps ...` (the operator) rather than `pay PARTY ...`
-    kind: str
-    percent: Decimal | None
-    money: Money | None
-    of_step: tuple[str, Span] | None
-    tiers: Ident | None
-    label: str | None
-    rounding: Round | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Distribute:
-    """`distribute the period's net { steps }`."""
-
-    base: str  # "net" or "gross"
-    steps: tuple[Step, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Discount:
-    """`discount 10% on clause "2.2 Data"` or `discount 5.00 EUR on all charges`."""
-
-    percent: Decimal | None
-    money: Money | None
-    clauses: tuple[tuple[str, Span], ...]  # empty: all the product's charges
-    span: Span
-    invoice: bool = False  # `on the invoice`: the customer's whole invoice from this contract
-
-
-@dataclass(frozen=True, slots=True)
-class SplitShare:
-    """One party's share of a split: `tvco 60%`, `tvco 1/3`, `1/3 to tvco`."""
-
-    party: Ident
-    share: Fraction  # of the whole, exactly (60% is 3/5); a zero denominator is 0 (see written)
-    written: str  # as the contract writes it: "60%", "1/3"
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """`split the period's net { tvco 60% musicco 40% } residual to tvco`, or
-    `split the period's net equally between a, b and c`."""
-
-    base: str
-    shares: tuple[SplitShare, ...]
-    residual: Ident | None
-    span: Span
-    equally: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Withhold:
-    """`withhold 10% tax from streamco's payouts`."""
-
-    party: Ident
-    percent: Decimal
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class LinePer:
-    key: Ident
-    span: Span
-
-
-Rule = Charge | Pay | Convert | Vat | Round | LinePer | Commit | Distribute | Withhold | Discount | Split
-
-
-@dataclass(frozen=True, slots=True)
-class Clause:
-    label: str
-    text: str | None
-    rules: tuple[Rule, ...]
-    span: Span
-    band: Ident | None = None  # `clause "1.1 Peak" during peak { ... }`: the band it prices
 
 
 # --- declarations ----------------------------------------------------------
