@@ -57,6 +57,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         (folder / "token").write_text(TOKEN + "\n", encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tmp = folder / "tmp"
 
     def start(self) -> Server:
         args = [
@@ -79,7 +80,10 @@ class Server:
             str(self.folder / "loaded"),
         ]
         self.log = (self.folder / "server.log").open("ab")
-        self.proc = subprocess.Popen(args, cwd=self.folder, stdout=self.log, stderr=self.log)
+        # its scratch folder (previews) in the test's own temp folder: nothing left in /tmp
+        self.tmp.mkdir(exist_ok=True)
+        env = {**os.environ, "TMPDIR": str(self.tmp)}
+        self.proc = subprocess.Popen(args, cwd=self.folder, stdout=self.log, stderr=self.log, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

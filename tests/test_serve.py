@@ -312,11 +312,17 @@ def test_kill_9_loses_no_acknowledged_record_and_counts_none_twice(tmp_path: Pat
     sender.start()
     while len(acknowledged) < 10 and sender.is_alive():
         pass
+    killed = s.proc.pid if s.proc else 0
     s.kill()
     stop.set()
     sender.join()
     assert acknowledged
+    # the killed server could not remove its scratch folder; the next one to start does
+    assert [f.name.split("-")[2] for f in s.tmp.glob("clearline-serve-*")] == [str(killed)]
     s = Server(tmp_path, ledger).start()
+    assert [f.name.split("-")[2] for f in s.tmp.glob("clearline-serve-*")] == [
+        str(s.proc.pid if s.proc else 0)
+    ]
     try:
         # everything again: the acknowledged ones are duplicates
         again = [r for i in range(0, len(records), 1000) for r in s.post(records[i : i + 1000])]

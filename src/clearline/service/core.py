@@ -23,7 +23,6 @@ import json
 import logging
 import queue
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from clearline.runtime.rating.engine import Engine
 from clearline.runtime.settlement.prior import Prior
 from clearline.runtime.settlement.settle import Settlement, finish
 from clearline.service.rater import Rater, RefundLedger, Verdict, feed_records, lifecycle_events, record_line
+from clearline.service.scratch import scratch_folder
 from clearline.source import SourceFile
 
 __all__ = ["PeriodUsage", "Preview", "Service", "materialise", "period_usage", "without"]
@@ -256,7 +256,7 @@ class Service:
         self.closes = -1
         self.previews: dict[str, Preview] = {}
         self.preview_lock = threading.Lock()
-        self.tmp = Path(tempfile.mkdtemp(prefix="clearline-serve-"))
+        self.tmp = scratch_folder()
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.rebuild()
         self.checkpoints = _Checkpointer(ledger) if ledger.engine.dialect.name == "sqlite" else None
