@@ -432,12 +432,12 @@ def test_increasing_ids_are_read_once_and_a_late_duplicate_falls_back(
             )
         assert folder_bytes(tmp_path / f"{name}-dask") == folder_bytes(tmp_path / f"{name}-one"), name
         ran = {task["key"].split("-")[0] for task in tasks.data}
-        rated = sum(task["key"].startswith("_rate_task") for task in tasks.data)
+        rated = sum(task["key"].startswith("rate_task") for task in tasks.data)
         if name == "in-order":
-            assert "_candidates_task" not in ran and "_first_reads_task" not in ran
+            assert "candidates_task" not in ran and "first_reads_task" not in ran
             assert rated == 12  # a partition per record, each rated once
         else:
-            assert {"_candidates_task", "_first_reads_task"} <= ran
+            assert {"candidates_task", "first_reads_task"} <= ran
             assert rated > 13  # the kept partitions once, the rest twice
     (reject,) = read_csv(tmp_path / "late-dask" / "rejects.csv")
     assert (reject["record_id"], reject["line"]) == ("R003", "8")

@@ -76,6 +76,33 @@ def test_a_lone_carriage_return_keeps_the_file_whole(tmp_path: Path) -> None:
     assert [p.kind for p in plan_partitions(usage, 100)] == ["whole"]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64, 1 << 20])
+def test_one_pass_finds_quotes_and_lone_carriage_returns_across_blocks(
+    tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planner reads a CSV file once for its cuts, whether it has quotes and whether
+    a carriage return stands alone; read in blocks of `chunk` bytes, a CRLF split
+    between two blocks is a line end, a CR last in the file stands alone, and a quote
+    in the last record (or only in the header) makes the file quoted."""
+    from clearline.runtime.inputs import partitions
+
+    monkeypatch.setattr(partitions, "_PLAIN_CHUNK", chunk)
+    line = b"A,2026-03-02T10:00:00+01:00,C-1001,voice-out,4860,61,s"
+    usage = tmp_path / "usage.csv"
+    usage.write_bytes(HEADER + (line + b"\r\n") * 20)
+    parts = plan_partitions(usage, 100)
+    assert len(parts) > 1 and not any(p.quotes for p in parts)
+    assert rows_of_parts(parts) == rows_of_whole(usage)
+    usage.write_bytes(HEADER + (line + b"\r\n") * 20 + line + b"\r")
+    assert [p.kind for p in plan_partitions(usage, 100)] == ["whole"]
+    usage.write_bytes(HEADER + (line + b"\n") * 20 + line.replace(b"A,", b'"A",') + b"\n")
+    parts = plan_partitions(usage, 100)
+    assert len(parts) > 1 and all(p.quotes for p in parts)
+    assert rows_of_parts(parts) == rows_of_whole(usage)
+    usage.write_bytes(HEADER.replace(b"unit", b'"unit"') + (line + b"\n") * 20)
+    assert all(p.quotes for p in plan_partitions(usage, 100))
+
+
 def test_small_files_and_json_lines_are_one_part(tmp_path: Path) -> None:
     small = tmp_path / "small.csv"
     small.write_bytes(HEADER + b"A,2026-03-02T10:00:00+01:00,C-1001,voice-out,4860,61,s\n")

@@ -6,22 +6,27 @@ engine's `Accumulated` state and the rated rows, in read order, in the run
 writer; the usage files' SHA-256 for the manifest.
 
 The client never reads the usage files: the workers plan the partitions
-(runtime.inputs.partitions), scan the ids for duplicate candidates, hash the
-files and read their partitions themselves, so every input must be reachable
-by the same path from every worker (a shared filesystem), which is checked
-first. The plans travel as their JSON (compiler.ir; no grammar on the
-workers). Map and reduce are the local workers' own (runtime.parallel): one
-task per partition runs `_first_reads` (where each remembered id is first
-read in it) and then `_rate_share` (the rated rows, rendered, and the
-mergeable `Accumulated`); the client gives each partition the first readings
-of the partitions before it and merges the partitions' results in partition
-order. Duplicates: the rating tasks first run remembering no id, each noting
-whether its record ids increase; while they increase through the partitions
-in read order no id is read twice, and those partitions are kept. From the
-first partition where they do not, the duplicate candidates are scanned, the
-first pass runs, and the rest is rated again. A worker lost mid-run is Dask's
-to handle: it runs the lost tasks again elsewhere, and a task's result does not
-depend on where it ran.
+(runtime.inputs.partitions; a task per file), scan the ids for duplicate
+candidates, hash the files and read their partitions themselves
+(runtime.cluster_tasks), so every input must be reachable by the same path
+from every worker (a shared filesystem), which is checked first. The plans
+travel as their JSON (compiler.ir; no grammar on the workers). One task per
+partition rates it (the rated rows, rendered, and the mergeable
+`Accumulated`); the client merges the partitions' results in partition order,
+writing each partition's rows as soon as those before it are in, with a
+bounded number of tasks in flight. Partitions are of a fixed size
+(cluster_tasks.PARTITION_TARGET, or --partition-bytes), not a share of the
+files: a worker's memory does not grow with the records.
+
+Duplicates: the rating tasks first run remembering no id, each noting whether
+its record ids increase; while they increase through the partitions in read
+order no id is read twice, and those partitions are kept. From the first
+partition where they do not, the duplicate candidates are scanned, a first
+pass notes where each remembered id is first read in each partition, the
+client gives each partition the first readings of the partitions before it,
+and the rest is rated again. A worker lost mid-run is Dask's to handle: it
+runs the lost tasks again elsewhere, and a task's result does not depend on
+where it ran.
 
 With a Parquet folder, each rating task also writes its partition's rated
 records there as Parquet (runtime.store.parquet_parts). `distributed` is an
@@ -32,137 +37,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from clearline import codes
 from clearline.compiler import ir
-from clearline.runtime.dask_client import Cluster, cluster_error, connect
-from clearline.runtime.inputs.duplicates import duplicate_candidates
-from clearline.runtime.inputs.partitions import Partition, plan_partitions
-from clearline.runtime.inputs.readers import InputError
-from clearline.runtime.inputs.refdata import Customer
-from clearline.runtime.parallel import (
-    Seen,
-    _first_reads,
-    _part,
-    _PartFailed,
-    _rate_share,
-    _seen_before,
-    _Share,
-    partitions_for,
+from clearline.runtime.cluster_tasks import (
+    Failure,
+    Rated,
+    RunContext,
+    candidates_task,
+    first_reads_task,
+    plan_task,
+    rate_task,
 )
-from clearline.runtime.rating.accounts import Conversion
-from clearline.runtime.rating.engine import Accumulated, Engine
-from clearline.runtime.store.parquet_parts import write_parquet
+from clearline.runtime.dask_client import Cluster, cluster_error, connect
+from clearline.runtime.inputs.partitions import Partition
+from clearline.runtime.inputs.readers import InputError
+from clearline.runtime.parallel import Seen, _seen_before
+from clearline.runtime.rating.engine import Engine
 from clearline.runtime.store.run_folder import RunWriter, sha256_file
 
 __all__ = ["Cluster", "connect", "settle_on_cluster"]
 
-# (partition number, path, message, hint): an input error met in a partition
-Failure = tuple[int, str, str, str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    """What every task needs, sent to each worker once (every field pickles)."""
-
-    key: str  # the plans' hash: a worker decodes them once per run
-    plans: list[dict[str, Any]]  # the plans' JSON (compiler.ir.to_json)
-    period: str
-    customers: dict[str, Customer] | None
-    candidates: set[str] | frozenset[str] | None
-    batch_size: int
-    route: bool
-    parquet: str | None = None  # the folder of the rated records' Parquet parts, if any
-    settled: dict[str, str] | None = None  # ids a closed period settled (the ledger's) -> where
-    refunds: dict[str, str] | None = None  # refund record id -> why not ("" if fine); the ledger's
-    too_late: dict[str, str] | None = None  # closed periods past their late-usage window -> why
-    conversions: dict[str, dict[str, Conversion]] | None = None  # units of account, per version
-    check_order: bool = False  # rating tasks note whether their record ids increase
-
-
-_decoded: dict[str, list[ir.ContractPlan]] = {}  # a worker's plans, by their hash, decoded once
-
-
-def _share(context: _Context, number: int, part: Partition, folder: str | None, seen: Seen) -> _Share:
-    key = context.key
-    if key not in _decoded:
-        _decoded.clear()
-        _decoded[key] = [ir.from_json(p) for p in context.plans]
-    return _Share(
-        _decoded[key],
-        context.period,
-        context.customers,
-        context.candidates,
-        [(number, part)],
-        context.batch_size,
-        number,
-        folder,
-        context.route,
-        settled=context.settled,
-        refunds=context.refunds,
-        too_late=context.too_late,
-        conversions=context.conversions,
-        seen_before={number: seen},
-        check_order=context.check_order,
-    )
-
-
-def _no_progress(_: int) -> None:
-    pass
-
-
-def _failure(failed: _PartFailed) -> Failure:
-    err = failed.error
-    return (failed.number, err.path, err.message, err.hint)
-
-
-def _plan_task(usage: list[str], workers: int, target: int | None, route: bool) -> list[Partition]:
-    if target is None:
-        return partitions_for(usage, workers, route)
-    return [part for path in usage for part in plan_partitions(Path(path), target, json_lines=not route)]
-
-
-def _candidates_task(usage: list[str]) -> set[str] | None:
-    return duplicate_candidates([Path(u) for u in usage])
-
-
-def _first_reads_task(context: _Context, number: int, part: Partition) -> Seen | Failure:
-    try:
-        return _first_reads(_share(context, number, part, None, {}), _no_progress)[number]
-    except _PartFailed as failed:
-        return _failure(failed)
-
-
-@dataclass(slots=True)
-class _Rated:
-    """One partition rated: its exact sums and its rated rows, rendered, per batch."""
-
-    acc: Accumulated
-    batches: list[tuple[int, bytes, bytes]]  # (rows, CSV bytes, JSON Lines bytes)
-    order: tuple[bool, str | None, str | None] = (True, None, None)  # parallel._Outcome.order
-
-
-def _rate_task(context: _Context, number: int, part: Partition, seen: Seen) -> _Rated | Failure:
-    with tempfile.TemporaryDirectory(prefix="clearline-part-") as folder:
-        try:
-            outcome = _rate_share(_share(context, number, part, folder, seen), _no_progress)
-        except _PartFailed as failed:
-            return _failure(failed)
-        rated = _Rated(outcome.acc, [], outcome.order)
-        with (
-            _part(folder, number, "csv").open("rb") as csv_part,
-            _part(folder, number, "jsonl").open("rb") as json_part,
-        ):
-            for _, rows, csv_size, json_size in outcome.sizes:
-                rated.batches.append((rows, csv_part.read(csv_size), json_part.read(json_size)))
-    if context.parquet is not None:
-        write_parquet(Path(context.parquet) / f"part-{number:05d}.parquet", [b[2] for b in rated.batches])
-    return rated
+AHEAD = 3  # rating tasks in flight per worker thread, at most: memory stays bounded
 
 
 def settle_on_cluster(
@@ -213,18 +115,15 @@ def _settle(
 ) -> dict[str, str]:
     client = cluster.client
     paths = list(usage)
+    # the planning first (the rating waits for it), a task per file; the hashing beside it
+    planned = [client.submit(plan_task, [p], partition_bytes, engine.route, pure=False) for p in paths]
     # keyed as the manifest names the inputs (str of a Path: "a/./b.csv" is "a/b.csv")
     hashes = {str(Path(path)): client.submit(sha256_file, Path(path), pure=False) for path in paths}
-    parts = list(
-        enumerate(
-            client.submit(
-                _plan_task, paths, cluster.workers, partition_bytes, engine.route, pure=False
-            ).result()
-        )
-    )
+    parts = list(enumerate(part for parts in client.gather(planned) for part in parts))
     plans = [ir.to_json(p) for p in engine.plans]
-    context = _Context(
+    context = RunContext(
         hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest(),
+        uuid.uuid4().hex,
         plans,
         engine.period_label,
         engine.customers,
@@ -237,27 +136,29 @@ def _settle(
         engine.too_late or None,
         engine.conversions or None,
     )
-    # Optimistic first: rate every partition at once, remembering no id (but the
-    # ledger's), each task noting whether its ids increase. While they do through the
-    # partitions in read order, no id is read twice and the partitions are exact as
-    # rated (the common case of switch-numbered records: every file read once).
+    window = AHEAD * max(1, cluster.workers)
+    # Optimistic first: rate the partitions remembering no id (but the ledger's), each
+    # task noting whether its ids increase. While they do through the partitions in
+    # read order, no id is read twice and the partitions are exact as rated (the
+    # common case of switch-numbered records: every file read once).
     [shared] = client.scatter([replace(context, check_order=True)], broadcast=True, hash=False)
-    start = _rate_in_order(client, engine, shared, parts, [{} for _ in parts], writer, progress, True)
+    start = _rate_in_order(client, engine, shared, parts, {}, writer, progress, window, True)
     if start < len(parts):
         # Ids out of order from partition `start` on: the candidates (a scan of the id
         # columns), the first pass over every partition, and the rating of the rest.
-        candidates = client.submit(_candidates_task, paths, pure=False).result()
+        candidates = client.submit(candidates_task, paths, pure=False).result()
         engine.candidates = None if candidates is None else frozenset(candidates).union(engine.settled)
-        context = replace(context, candidates=engine.candidates)
+        context = replace(context, token=uuid.uuid4().hex, candidates=engine.candidates)
         [shared] = client.scatter([context], broadcast=True, hash=False)
-        seen: list[Seen] = [{} for _ in parts]
+        seen: dict[int, Seen] = {}
         if engine.candidates is None or engine.candidates:  # some ids are remembered
             first = client.gather(
-                [client.submit(_first_reads_task, shared, n, p, pure=False) for n, p in parts]
+                [client.submit(first_reads_task, shared, n, p, pure=False) for n, p in parts]
             )
             _raise_earliest([f for f in first if isinstance(f, tuple)])
-            seen = _seen_before([f for f in first if isinstance(f, dict)])
-        _rate_in_order(client, engine, shared, parts[start:], seen, writer, progress, False, len(parts))
+            seen = dict(enumerate(_seen_before([f for f in first if isinstance(f, dict)])))
+        rest = parts[start:]
+        _rate_in_order(client, engine, shared, rest, seen, writer, progress, window, False, len(parts))
     return {path: str(future.result()) for path, future in hashes.items()}
 
 
@@ -266,9 +167,10 @@ def _rate_in_order(
     engine: Engine,
     shared: Any,
     parts: list[tuple[int, Partition]],
-    seen: list[Seen],
+    seen: dict[int, Seen],
     writer: RunWriter | None,
     progress: Callable[[int, int], None] | None,
+    window: int,
     optimistic: bool,
     total: int | None = None,
 ) -> int:
@@ -276,26 +178,43 @@ def _rate_in_order(
     partition not reduced: with `optimistic`, the first whose record ids do not
     increase after those before it (its rating and the later ones' are dropped),
     else the end. Raises the earliest input error (the one of one process: input
-    errors do not depend on the ids remembered)."""
+    errors do not depend on the ids remembered).
+
+    At most `window` partitions are submitted and not yet reduced: a worker holds
+    the rated rows of the few tasks it ran that the client has not fetched, and the
+    client those of the partitions rated before an earlier one (each future is let
+    go once its result is in)."""
     from distributed import as_completed
 
     total = total if total is not None else len(parts)
-    futures = [client.submit(_rate_task, shared, n, p, seen[n], pure=False) for n, p in parts]
-    number = {future.key: n for future, (n, _) in zip(futures, parts, strict=True)}
-    done: dict[int, _Rated] = {}
+    todo = deque(parts)
+    number: dict[str, int] = {}
+    done: dict[int, Rated] = {}
     failures: list[Failure] = []
     written = parts[0][0] if parts else 0
     end = written + len(parts)
     last: str | None = None  # the last record id reduced, optimistically
     stopped = False
-    # Every task is waited for, after a stop too: a task left running could write its
-    # Parquet part after the partition's rating again.
-    for future in as_completed(futures, loop=client.loop):
+    running = as_completed(loop=client.loop)
+
+    def submit() -> None:
+        while todo and not stopped and not failures and len(number) + len(done) < window:
+            n, part = todo.popleft()
+            future = client.submit(rate_task, shared, n, part, seen.get(n, {}), pure=False)
+            number[future.key] = n
+            running.add(future)
+
+    submit()
+    # Every task submitted is waited for, after a stop too: a task left running could
+    # write its Parquet part after the partition's rating again.
+    for future in running:
+        n = number.pop(future.key)
         result = future.result()
+        future.release()
         if isinstance(result, tuple):
             failures.append(result)
         else:
-            done[number[future.key]] = result
+            done[n] = result
         while not failures and not stopped and written in done:  # the next partition in read order
             rated = done[written]
             if optimistic:
@@ -308,11 +227,12 @@ def _rate_in_order(
             written += 1
             if progress is not None:
                 progress(written, total)
+        submit()
     _raise_earliest(failures)
     return written if stopped else end
 
 
-def _reduce(engine: Engine, number: int, rated: _Rated, writer: RunWriter | None) -> None:
+def _reduce(engine: Engine, number: int, rated: Rated, writer: RunWriter | None) -> None:
     """Partition `number`'s result into the run, after those of partitions 0 to number - 1."""
     if number == 0:
         engine.acc = rated.acc

@@ -147,6 +147,10 @@ def _reason(error: BaseException) -> str:
 
 
 def _worker_version() -> str:
+    # the tasks' modules (the engine, the readers) imported now, on every worker at
+    # once, rather than by the first task of each, which the run would wait for; a
+    # worker whose clearline cannot import them says so now, with no run folder
+    import clearline.runtime.cluster_tasks  # noqa: F401
     from clearline.version import __version__
 
     return __version__

@@ -44,7 +44,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import localcontext
-from itertools import pairwise
+from itertools import islice
+from operator import itemgetter, lt
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,6 +55,7 @@ from clearline.runtime.inputs.partitions import Partition, plan_partitions, read
 from clearline.runtime.inputs.readers import ID_COLUMN, Batch, InputError, Skim, fewer_collections
 from clearline.runtime.inputs.refdata import Customer
 from clearline.runtime.rating.accounts import Conversion
+from clearline.runtime.rating.accumulate import RatedRows
 from clearline.runtime.rating.engine import Accumulated, Engine
 from clearline.runtime.store.run_folder import RatedText, RunWriter
 
@@ -114,11 +116,14 @@ def _note_order(outcome: _Outcome, columns: list[str], batch: Batch) -> None:
     index = {name: i for i, name in enumerate(columns)}.get(ID_COLUMN)
     if index is None or not outcome.order[0]:
         return
-    ids = [v for row in batch.rows if index < len(row) and (v := row[index])]
+    try:  # in C: a row is as wide as the header, but a JSON Lines row may be shorter
+        ids = list(filter(None, map(itemgetter(index), batch.rows)))
+    except IndexError:
+        ids = [v for row in batch.rows if index < len(row) and (v := row[index])]
     if not ids:
         return
     increasing, first, last = outcome.order
-    if (last is not None and not last < ids[0]) or any(b <= a for a, b in pairwise(ids)):
+    if (last is not None and not last < ids[0]) or not all(map(lt, ids, islice(ids, 1, None))):
         increasing = False
     outcome.order = (increasing, first if first is not None else ids[0], ids[-1])
 
@@ -244,33 +249,70 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
         text = RatedText()
         csv_part: IO[bytes] | None = None
         json_part: IO[bytes] | None = None
+        write: Write | None = None
         if share.folder is not None:
             csv_part = _part(share.folder, share.worker, "csv").open("wb")
             json_part = _part(share.folder, share.worker, "jsonl").open("wb")
+
+            def write(number: int, k: int, rows: RatedRows) -> None:
+                assert csv_part is not None and json_part is not None
+                csv_text, json_text = (t.encode() for t in text.render(rows))
+                csv_part.write(csv_text)
+                json_part.write(json_text)
+                outcome.sizes.append(((number, k), len(rows), len(csv_text), len(json_text)))
+
         try:
             for number, part in share.parts:
-                for rid, where in share.seen_before.get(number, {}).items():
-                    engine.seen.setdefault(rid, where)
-                try:
-                    usage_file = read_partition(part, share.batch_size)
-                    for k, batch in enumerate(usage_file.batches):
-                        before = engine.acc.read
-                        if share.check_order:
-                            _note_order(outcome, usage_file.columns, batch)
-                        rows = engine.feed(share.label(part.path), usage_file.columns, batch)
-                        if csv_part is not None and json_part is not None:
-                            csv_text, json_text = (t.encode() for t in text.render(rows))
-                            csv_part.write(csv_text)
-                            json_part.write(json_text)
-                            outcome.sizes.append(((number, k), len(rows), len(csv_text), len(json_text)))
-                        progress(engine.acc.read - before)
-                except InputError as err:
-                    raise _PartFailed(number, err) from None
+                rate_partition(
+                    engine,
+                    number,
+                    part,
+                    share.label(part.path),
+                    share.batch_size,
+                    share.seen_before.get(number, {}),
+                    write,
+                    outcome if share.check_order else None,
+                    progress,
+                )
         finally:
             for handle in (csv_part, json_part):
                 if handle is not None:
                     handle.close()
         return outcome
+
+
+# where a partition's rated rows go, batch by batch: (partition number, batch number, rows)
+Write = Callable[[int, int, RatedRows], None]
+
+
+def rate_partition(
+    engine: Engine,
+    number: int,
+    part: Partition,
+    label: str,
+    batch_size: int,
+    seen: Seen,
+    write: Write | None,
+    order: _Outcome | None,
+    progress: Callable[[int], None],
+) -> None:
+    """Rate one partition (number `number` of the run) into `engine.acc`, the ids of
+    `seen` read before it; each batch's rated rows to `write`, and its record ids
+    folded into `order.order` when given. An input error is `_PartFailed`."""
+    for rid, where in seen.items():
+        engine.seen.setdefault(rid, where)
+    try:
+        usage_file = read_partition(part, batch_size)
+        for k, batch in enumerate(usage_file.batches):
+            before = engine.acc.read
+            if order is not None:
+                _note_order(order, usage_file.columns, batch)
+            rows = engine.feed(label, usage_file.columns, batch)
+            if write is not None:
+                write(number, k, rows)
+            progress(engine.acc.read - before)
+    except InputError as err:
+        raise _PartFailed(number, err) from None
 
 
 def _start_method() -> Any:

@@ -42,7 +42,6 @@ from clearline.runtime.inputs.readers import (
     ByteSpan,
     Skim,
     UsageFile,
-    _has_quotes,
 )
 from clearline.runtime.inputs.usage import read_usage
 
@@ -113,11 +112,14 @@ def _csv_parts(path: Path, target: int) -> list[Partition] | None:
         header = raw.readline(MAX_LINE + 1)
         if not header.endswith(b"\n") or b"\r" in header.removesuffix(b"\r\n").removesuffix(b"\n"):
             return None  # no whole header line, or a lone carriage return in it
-        if not _only_crlf(raw):
+        scan = _Scan(raw)  # one pass: the cuts of a file without quotes, and whether it is one
+        cuts = _plain_cuts(cast(IO[bytes], scan), target)
+        if scan.lone_cr:
             return None
-        quotes = _has_quotes(path)
-        raw.seek(len(header))
-        cuts = _quoted_cuts(raw, target) if quotes else _plain_cuts(raw, target)
+        quotes = scan.quotes or b'"' in header
+        if quotes:
+            raw.seek(len(header))
+            cuts = _quoted_cuts(raw, target)
     size = path.stat().st_size
     parts: list[Partition] = []
     start, first = len(header), 2
@@ -131,10 +133,10 @@ def _csv_parts(path: Path, target: int) -> list[Partition] | None:
 
 def _json_lines_parts(path: Path, target: int) -> list[Partition] | None:
     with path.open("rb") as raw:
-        if not _only_crlf(raw):
+        scan = _Scan(raw)
+        cuts = _plain_cuts(cast(IO[bytes], scan), target, first=1)
+        if scan.lone_cr:
             return None
-        raw.seek(0)
-        cuts = _plain_cuts(raw, target, first=1)
     size = path.stat().st_size
     parts: list[Partition] = []
     start, first = 0, 1
@@ -145,16 +147,36 @@ def _json_lines_parts(path: Path, target: int) -> list[Partition] | None:
     return parts
 
 
-def _only_crlf(raw: IO[bytes]) -> bool:
-    """Whether every carriage return of the rest of the file ends a line with its line feed."""
-    carry = b""
-    for block in iter(lambda: raw.read(_PLAIN_CHUNK), b""):
-        data = carry + block
-        carry = data[-1:] if data.endswith(b"\r") else b""
-        body = data[: len(data) - len(carry)]
+class _Scan:
+    """A binary file read through to its end (by `_plain_cuts`), noting on the way
+    whether it holds a quote, and a carriage return that does not end a line with
+    its line feed (an old Mac line end: the line feed count misses it)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.quotes = False
+        self.lone_cr = False
+        self._cr = False  # the last byte read was a carriage return
+
+    def _note(self, data: bytes) -> bytes:
+        if self._cr and not data.startswith(b"\n"):  # at the end of the file too
+            self.lone_cr = True
+        body = data[:-1] if data.endswith(b"\r") else data
         if body.count(b"\r") != body.count(b"\r\n"):
-            return False
-    return not carry
+            self.lone_cr = True
+        self._cr = data.endswith(b"\r")
+        if not self.quotes and b'"' in data:
+            self.quotes = True
+        return data
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        return self._note(self.raw.read(size))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._note(self.raw.readline(size))
 
 
 def _plain_cuts(raw: IO[bytes], target: int, first: int = 2) -> list[tuple[int, int]]:

@@ -144,6 +144,27 @@ class Engine:
                 self.candidates = frozenset(candidates).union(self.settled)
         self.contexts: dict[tuple[str, tuple[str, ...]], _FileContext] = {}
 
+    def restart(self) -> None:
+        """Start again with nothing read, as a new Engine of the same arguments would,
+        keeping only what is pure: the memo of prices, the rate tables' look-ups and
+        the files' compiled contexts. A Dask worker rates partition after partition
+        with one engine, each partition's sums apart (runtime.cluster_tasks); a new
+        engine per partition would price every memo key again.
+
+        What rating leaves behind is the sums (`acc`), the ids read (`seen`) and each
+        rule's lines into those sums (its `lines`, and the memo entries' `line`):
+        all go. (`cumulative` is the ledger's, read when the period settles.)"""
+        self.acc = Accumulated()
+        self.seen = {}
+        if self.settled:
+            self.seen.update((rid, ("", 0)) for rid in self.settled)
+        for p in self.products:
+            for rule in (*p.charges, *p.payouts):
+                rule.lines.clear()
+            for entry in p.memo.values():
+                for price in entry:
+                    price.line = None
+
     def check_refund(self, p: _ProductRT, rid: str, refunded: str | None) -> None:
         """A record of a product that `accepts refunds of FIELD` naming a refunded record:
         the ledger must have settled that record, and no refund before this one."""
