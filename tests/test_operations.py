@@ -51,7 +51,7 @@ def test_the_tutorial_runs_as_documented(tmp_path: Path, monkeypatch: pytest.Mon
             for line in rejects:
                 assert line in text
     # April's run completes with the three re-sent purchases rejected (3); all else clean
-    assert exits == [0, 0, 3, 0, 0, 0, 0, 0, 0]
+    assert exits == [0, 0, 3, 0, 0, 0, 0, 0, 0, 0]
     runs = tmp_path / "runs"
     # the late records, March as a whole: 898.80 + 6,347.26 = 7,246.06 kept by the operator
     whole = {
@@ -78,3 +78,13 @@ def test_the_tutorial_runs_as_documented(tmp_path: Path, monkeypatch: pytest.Mon
         assert april_sb["payhub"] == ("SB/2026/04/00004", "41.90", "SB/2026/03/00002")
         assert not [d for d in ledger.documents() if d.kind == "self-billing adjustment"]
         assert ledger.pending() == [] and ledger.verify() == []
+    statement = (runs / "2026-04" / "documents" / "self-billing-2026-04-gamestudio.md").read_text(
+        encoding="utf-8"
+    )
+    statement = statement.replace("\u00a0", " ")
+    assert "# Self-billing statement SB/2026/04/00003" in statement
+    assert (
+        "| adjustment for 2026-03 | late usage | SB/2026/03/00001, Line P-81f7eec4a9 | PLN 356.96 |"
+        in statement
+    )
+    assert "| **Total payable** | **PLN 381.95** |" in statement

@@ -98,6 +98,8 @@ def _pending(ln: Any) -> Pending:
         corrects=str(row.get("document", "")),
         reason=str(row.get("reason", "")),
         number_format=str(row.get("number_format", "")) or numbering.DEFAULT_FORMATS["self-billing"],
+        paid=str(row.get("paid_amount", "")),
+        paid_currency=str(row.get("paid_currency", "")),
     )
 
 

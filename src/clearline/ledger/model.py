@@ -74,6 +74,8 @@ class Pending:
     corrects: str  # the document that line is on ("" for a line new in the period)
     reason: str  # "late usage", "re-rated: RS-2026 version 2 from 2026-03-06"
     number_format: str  # the issuer's self-billing format, for a statement of its own
+    paid: str = ""  # in the payment currency, where the partner is paid in another
+    paid_currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
-from clearline.reports import einvoice
+from clearline.reports import carried, einvoice
 from clearline.reports.audit import DocumentEntry, build_audit
-from clearline.reports.corrections import build_corrections
+from clearline.reports.corrections import Correction, build_corrections
 from clearline.reports.documents import Document
 from clearline.reports.einvoice import facturx_pdf
 from clearline.reports.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Language
@@ -42,7 +42,7 @@ from clearline.reports.invoices import build_invoices
 from clearline.reports.legal import Issue, apply_issue, ledger_numbers, reverse_charge_errors
 from clearline.reports.pdf import PdfUnavailable, html_to_pdf
 from clearline.reports.render import FORMATS, Renderer
-from clearline.reports.rundata import RunData, RunFolderError, read_run
+from clearline.reports.rundata import RunData, RunFolderError, read_run, sha256_file
 from clearline.reports.statements import build_statements
 
 # every format `render_reports` writes; FORMATS (html, md) is the default
@@ -149,14 +149,23 @@ def render_reports(
     errors = reverse_charge_errors(invoices)
     if errors:
         raise ClearlineError(errors)
-    issue = Issue(issue_date, ledger_numbers(ledger, run) if ledger else {}, ledger or "")
+    run_id = sha256_file(run_dir / "manifest.json")
+    issue = Issue(issue_date, ledger_numbers(ledger, run, run_id) if ledger else {}, ledger or "")
+    if ledger and run.adjustments:
+        corrections = _issued_partner_corrections(corrections, issue, result.notes)
+    elif ledger:
+        numbers = {number for number, _ in issue.numbers.values()}  # of this run's close, if closed
+        carried.attach(run, statements, carried.load(ledger, run, numbers), lang)
     for invoice in invoices:
         apply_issue(invoice, "invoice", [d.line.line_id for d in invoice.lines], issue, result.notes)
     for statement in statements:
-        ids = [s.doc.line.line_id for s in statement.lines]
+        ids = [c.row.line_id for c in statement.adjustments]
+        ids += [s.doc.line.line_id for s in statement.lines]
         ids += [w.doc.line.line_id for s in statement.lines for w in s.withholding]
         ids += [w.doc.line.line_id for w in statement.withholding]
         apply_issue(statement, "statement", ids, issue, result.notes)
+        if statement.owed:  # the partner pays the issuer: into the operator's account
+            statement.payee = statement.issuers[0] if statement.issuers else None
     for correction in corrections:
         kind = "statement" if correction.statement else "invoice"
         apply_issue(correction, kind, [c.adjustment.line_id for c in correction.rows], issue, result.notes)
@@ -256,6 +265,27 @@ def render_reports(
     _write_index(out, run_dir, written)
     result.files = written
     return result
+
+
+def _issued_partner_corrections(
+    corrections: list[Correction], issue: Issue, notes: list[str]
+) -> list[Correction]:
+    """A re-settlement's partner adjustments are issued on the partner's next statement:
+    only those the ledger issued on a statement of their own (`close --issue-adjustments`,
+    `ledger issue-adjustments`) are documents of this run."""
+    kept = []
+    for c in corrections:
+        ids = [r.adjustment.line_id for r in c.rows]
+        if c.statement and not all(i in issue.numbers for i in ids):
+            total = ", ".join(f"{t.net:+,f} {t.currency}" for t in c.totals)
+            notes.append(
+                f"{c.party.id}'s adjustment for {c.period} ({total}) is not a document of its own: "
+                "it goes on the partner's next self-billing statement (`clearline ledger URL documents` "
+                "lists it while pending)"
+            )
+            continue
+        kept.append(c)
+    return kept
 
 
 def _einvoices(jobs: list[tuple[str, str, str, object]], notes: list[str]) -> dict[str, bytes]:

@@ -264,6 +264,18 @@ class StatementLine:
     withholding: tuple[Withholding, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class CarriedLine:
+    """An adjustment of an earlier period on a self-billing statement: "adjustment for
+    2026-03" (late usage, re-rating), correcting a line of an issued statement."""
+
+    row: LineRow  # the adjustment: its id, kind (payout or withholding), amount, currency
+    period: str  # the period it corrects
+    reason: str  # "late usage", "re-rated: RS-2026 version 2 from 2026-03-06"
+    corrects: str  # the statement it corrects ("" for a line new in the period)
+    adjusts: str  # the line id it corrects
+
+
 @dataclass(slots=True)
 class Statement(Document):
     currency: str = ""
@@ -273,6 +285,12 @@ class Statement(Document):
     paid: list[Money] = field(default_factory=list)  # before withholding, per payment currency
     withheld: list[Money] = field(default_factory=list)
     payable: list[Money] = field(default_factory=list)
+    adjustments: list[CarriedLine] = field(default_factory=list)  # of earlier periods (carried.py)
+
+    @property
+    def owed(self) -> bool:
+        """The total is below zero: the supplier (the partner) owes it to the issuer."""
+        return any(m.amount < 0 for m in self.payable)
 
     @property
     def clauses(self) -> list[tuple[str, str, str]]:

@@ -165,6 +165,14 @@ def _lines(doc: Document) -> tuple[list[_Line], list[LineRow]]:
         out.append(_Line(ln, what, ln.line_id))
         withheld += [w.doc.line for w in s.withholding]
     withheld += [w.doc.line for w in doc.withholding]
+    for c in doc.adjustments:  # of earlier periods: a negative one is a line of quantity -1
+        if c.row.kind != "payout":
+            withheld.append(c.row)
+            continue
+        corrects = f"{c.corrects} line {c.adjusts}" if c.corrects else f"line {c.adjusts}"
+        out.append(
+            _Line(c.row, f"adjustment for {c.period}", f"{c.reason}; corrects {corrects}; {c.row.line_id}")
+        )
     return out, withheld
 
 

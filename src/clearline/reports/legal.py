@@ -46,9 +46,11 @@ class Issue:
     ledger: str = ""  # the ledger's URL as shown, when one was asked
 
 
-def ledger_numbers(url: str, run: RunData) -> LedgerNumbers:
+def ledger_numbers(url: str, run: RunData, run_id: str = "") -> LedgerNumbers:
     """The document each line of the run was closed under, and the day of that close
-    (in the time zone of the line's contract). Raises `LedgerError`."""
+    (in the time zone of the line's contract); with the pending adjustments of earlier
+    periods that close carried (`run_id`: the SHA-256 of the run's manifest.json, which
+    finds its close even when the run has no line). Raises `LedgerError`."""
     try:
         from clearline.ledger import open_ledger
     except ImportError:
@@ -75,15 +77,31 @@ def ledger_numbers(url: str, run: RunData) -> LedgerNumbers:
         for contract_id, period in sorted(keys):
             for row in ledger.lines(contract_id, period):
                 if row.line_id in wanted and row.document and row.close_seq in closed:
-                    when = dt.datetime.fromisoformat(closed[row.close_seq].replace("Z", "+00:00"))
-                    if when.tzinfo is None:
-                        when = when.replace(tzinfo=dt.UTC)
-                    zone = zones.get(contract_id)
-                    day = when.astimezone(zoneinfo.ZoneInfo(zone)).date() if zone else when.date()
-                    if issued.get(row.close_seq):  # close --issue-date
-                        day = dt.date.fromisoformat(issued[row.close_seq])
+                    day = _day(closed[row.close_seq], issued[row.close_seq], zones.get(contract_id))
                     found[str(row.line_id)] = (str(row.document), day)
+        # pending partner adjustments carried onto a document: by this run's close (its
+        # statements), or issued on statements of their own (`ledger issue-adjustments`)
+        ours = {number for number, _ in found.values()}
+        seqs = {row.close_seq for row in ledger.documents() if row.number in ours}
+        seqs |= {row.seq for row in closes if run_id and row.run_id == run_id}
+        kinds = {row.seq: str(row.kind) for row in closes}
+        for c in ledger.carried():
+            if c.close_seq in seqs or (kinds.get(c.close_seq) == "issue" and c.line_id in wanted):
+                found[str(c.line_id)] = (
+                    str(c.document),
+                    _day(closed[c.close_seq], issued[c.close_seq], None),
+                )
     return found
+
+
+def _day(closed_at: str, issue_date: str, zone: str | None) -> dt.date:
+    """The day a close issued its documents: `close --issue-date`, else the day it ran."""
+    if issue_date:
+        return dt.date.fromisoformat(issue_date)
+    when = dt.datetime.fromisoformat(closed_at.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(zoneinfo.ZoneInfo(zone)).date() if zone else when.date()
 
 
 def apply_issue(d: Document, kind: str, line_ids: Sequence[str], issue: Issue, notes: list[str]) -> None:
