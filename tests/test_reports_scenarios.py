@@ -298,18 +298,18 @@ def test_fleetiot_invoice(run_dir: Path, folder: str, lang: str, request: pytest
     assert html.count('data-vat-rate="0%"') == 3  # 0% VAT on every line ...
     assert 'id="reverse-charge"' in html  # ... with the reverse-charge note
     text = text_of(path)
-    assert "active_sims" not in text  # the usage field's name, not a unit
+    assert "active_sims" not in text and "active sims" not in text  # the field's label (W0105)
     if lang == "de":
         assert "Art. 196 der Richtlinie 2006/112/EG" in text
         assert "Zu zahlender Betrag 10.200,00 €" in text
-        assert "1.500 Höchstwert von active sims 0,80 € pro Monat 1.200,00 €" in text
+        assert "1.500 Höchstwert von aktiven SIM-Karten 0,80 € pro Monat 1.200,00 €" in text
         assert "Staffel, stufenweise 7.130,00 €" in text
         assert "von 0 bis 500.000 MB 500.000 MB 0,0040 €/MB 2.000,00 €" in text
         assert "Mindestumsatz 9.000,00 €, berechnet 7.130,00 € (Klausel 2.2 Data)" in text
     else:
         assert "Article 196 of Council Directive 2006/112/EC" in text
         assert "Total due €10,200.00" in text
-        assert "1,500 maximum of active sims €0.80 per month €1,200.00" in text
+        assert "1,500 maximum of active SIMs €0.80 per month €1,200.00" in text
         assert "from 2,000,000 MB 350,000 MB €0.0018/MB €630.00" in text
         assert "Minimum spend €9,000.00, charged €7,130.00 (Clause 2.2 Data)" in text
 

@@ -154,6 +154,11 @@ VAT_EXTRACTED_FROM_LINE: Final = _code(
     "VAT extracted from the line",
     "Prices include VAT and no record rounding is declared: the net is extracted from the line's total.",
 )
+FIELD_WITHOUT_LABEL: Final = _code(
+    "W0105",
+    "field without a label",
+    "A usage field whose aggregate documents show has no label: its name shows in every language.",
+)
 # R-codes: run-time problems with inputs (not the contract)
 UNREADABLE_INPUT: Final = _code("E0501", "unreadable input", "An input file cannot be read.")
 MISSING_COLUMN: Final = _code("E0502", "missing column", "An input file lacks a column the contracts read.")

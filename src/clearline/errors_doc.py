@@ -323,6 +323,17 @@ ENTRIES: dict[str, ErrorDoc] = {
         fixed='clause "5.1 Purchases" {\n  charge customer the value of amount in PLN\n'
         "  vat 23% included\n  round each record half up to 0.01\n  round each line half up to 0.01\n}",
     ),
+    "W0105": ErrorDoc(
+        wrote="usage fields {\n  active_sims integer\n}\n...\n"
+        "charge customer 0.80 EUR per month times the maximum of active_sims",
+        wrong="A warning: an invoice line priced on the maximum (minimum, sum, average) of a usage "
+        'field shows that quantity as "maximum of active sims": the field\'s own name, in every '
+        "language, German and Polish invoices included.",
+        fix="Label the field: the first text is English, then one per language documents are "
+        "written in (de, pl).",
+        fixed='usage fields {\n  active_sims integer "active SIMs", de "aktiven SIM-Karten", '
+        'pl "aktywnych kart SIM"\n}',
+    ),
     "W0102": ErrorDoc(
         wrote='product voice "Voice termination" {\n  measured in seconds\n  clause ... { pay nordcarrier '
         "the rate from table termination }\n}",

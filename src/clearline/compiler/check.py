@@ -17,6 +17,7 @@ from clearline import codes
 from clearline.compiler import units
 from clearline.compiler.bands import check_time_bands
 from clearline.compiler.check_currency import check_conversions, check_priced_in_unit, check_units_of_account
+from clearline.compiler.check_labels import check_field_labels
 from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
     check_allowance,
@@ -810,6 +811,7 @@ class _Checker(Checker):
         check_units_of_account(self)
         check_split_changes(self)
         check_time_bands(self)
+        check_field_labels(self)
         self.check_examples()
         self.warnings()
         return self.diags

@@ -339,6 +339,9 @@ class PartyPlan:
 class FieldPlan:
     name: str
     type: str
+    # how documents name it, per language ("" the default, in English): `active_sims integer
+    # "active SIMs", de "aktiven SIM-Karten"`
+    labels: tuple[tuple[str, str], ...] = field(default=(), metadata=_OMIT_DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -448,6 +448,7 @@ class _Lowerer:
         tz = settle.time_zone[0] if settle.time_zone else c.time_zones[0][0]
         fields = dict(IMPLICIT_FIELDS)
         fields.update({f.name.name: f.type for f in c.fields})
+        labels = {f.name.name: tuple((lang, text) for lang, text, _ in f.labels) for f in c.fields}
         parties = tuple(
             ir.PartyPlan(
                 p.name.name,
@@ -473,7 +474,7 @@ class _Lowerer:
             currency=self.currency,
             time_zone=tz,
             parties=parties,
-            fields=tuple(ir.FieldPlan(k, v) for k, v in sorted(fields.items())),
+            fields=tuple(ir.FieldPlan(k, v, labels.get(k, ())) for k, v in sorted(fields.items())),
             products=tuple(self.product(p) for p in c.products),
             sources=tuple(sorted({c.file} | self.files())),
             number_formats=tuple(sorted((f.series, f.format) for f in c.numbering)),

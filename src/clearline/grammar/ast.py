@@ -248,6 +248,8 @@ class FieldDecl:
     name: Ident
     type: str
     span: Span
+    # how documents name it: ("", "active SIMs") in English, ("de", "aktiven SIM-Karten")...
+    labels: tuple[tuple[str, str, Span], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from lark.tree import Meta
 
 from clearline.grammar import ast
 from clearline.grammar.to_ast_base import _Spans, _unquote
+from clearline.source import Span
 
 __all__: list[str] = []
 
@@ -97,8 +98,16 @@ class _DeclarationBuilder(_Spans):
         return ("fields", tuple(children))
 
     @v_args(meta=True)
-    def field_decl(self, meta: Meta, children: list[Token]) -> ast.FieldDecl:
-        return ast.FieldDecl(self.ident(children[0]), str(children[1]), self.span(meta))
+    def field_decl(self, meta: Meta, children: list[Any]) -> ast.FieldDecl:
+        labels = children[2] if len(children) > 2 else ()
+        return ast.FieldDecl(self.ident(children[0]), str(children[1]), self.span(meta), labels)
+
+    def field_labels(self, children: list[Token]) -> tuple[tuple[str, str, Span], ...]:
+        first, rest = children[0], children[1:]
+        found = [("", _unquote(first), self.tspan(first))]
+        pairs = zip(rest[::2], rest[1::2], strict=True)
+        found += [(str(lang), _unquote(text), self.tspan(lang)) for lang, text in pairs]
+        return tuple(found)
 
     # rate tables ---------------------------------------------------------------
     @v_args(meta=True)

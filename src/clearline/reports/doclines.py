@@ -87,9 +87,12 @@ def detail(run: RunData, line: LineRow, siblings: Iterable[LineRow] = ()) -> Doc
     if price is None:
         price, price_unit = _contract_price(line, rules) or (None, price_unit)
     aggregate = field_name = ""
+    labels: tuple[tuple[str, str], ...] = ()
     found = re.fullmatch(r"(\w+) \((\w+)\)", line.unit)
     if found and found.group(2) in AGGREGATES:
         aggregate, field_name = AGGREGATES[found.group(2)], found.group(1).replace("_", " ")
+        plan = run.plan(line.contract_id)  # the contract's labels of the field, per language
+        labels = next((f.labels for f in plan.fields if f.name == found.group(1)), ()) if plan else ()
     commitment = discount = None
     if product is not None:
         commitment = _commitment(product, line, siblings)
@@ -103,6 +106,7 @@ def detail(run: RunData, line: LineRow, siblings: Iterable[LineRow] = ()) -> Doc
         price=price,
         aggregate=aggregate,
         aggregate_field=field_name,
+        field_labels=labels,
         tiers=_price_tiers(run, line, rules) if product is not None else None,
         commitment=commitment,
         discount=discount,

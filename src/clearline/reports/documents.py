@@ -140,6 +140,8 @@ class DocLine:
     price: Decimal | None = None  # the line's unit price, or the contract's when it reconciles
     aggregate: str = ""  # message id: "maximum of %(field)s"
     aggregate_field: str = ""  # the usage field, readable: "active sims"
+    # the field's labels from the contract, per language ("" the English one): what documents show
+    field_labels: tuple[tuple[str, str], ...] = ()
     tiers: Tiers | None = None
     commitment: Commitment | None = None
     discount: Discount | None = None

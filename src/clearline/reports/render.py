@@ -104,5 +104,13 @@ class Renderer:
             ngettext=translations.ngettext,
             fmt=language.fmt,
             lang=language.code,
+            field_label=lambda d: _field_label(d, language.code),
             **context,
         )
+
+
+def _field_label(line: Any, lang: str) -> str:
+    """How a document in `lang` names the usage field of an aggregate line: the contract's
+    label in that language, else its English one, else the field's name ("active sims")."""
+    labels = dict(line.field_labels)
+    return str(labels.get(lang) or labels.get("") or line.aggregate_field)
