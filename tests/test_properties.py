@@ -572,6 +572,30 @@ def random_contracts(draw: st.DrawFn, index: int) -> RandomContract:
             )
     nl = "\n"
     cid = f"RND-{index}"
+    call_price = f"""    clause "2.1 Call price" {{
+      charge customer {usage_price}
+      {draw(rounding_rules("record"))}{vat}
+    }}"""
+    bands = ""
+    if draw(st.booleans()):  # time bands: peak on some days and hours, off-peak otherwise
+        zone = draw(st.sampled_from(["Europe/Warsaw", "UTC", "America/New_York"]))
+        days = draw(st.sampled_from(["monday to friday", "monday to sunday", "saturday to sunday"]))
+        start, end = draw(st.integers(0, 11)), draw(st.integers(12, 24))
+        split = "split records at rate changes, increments per part" if draw(st.booleans()) else ""
+        bands = f"""  {split}
+  time bands in {zone} {{
+    peak "Peak" {days} {start:02d}:00 to {end:02d}:00
+    off_peak "Off-peak" otherwise
+  }}"""
+        off_price = f"{draw(money)} {currency} per minute, increments {first}/{nxt}"
+        call_price = f"""    clause "2.1 Peak calls" during peak {{
+      charge customer {usage_price}
+      {draw(rounding_rules("record"))}{vat}
+    }}
+    clause "2.2 Off-peak calls" during off_peak {{
+      charge customer {off_price}
+      {draw(rounding_rules("record"))}{vat}
+    }}"""
     text = f"""contract {cid} "Random contract {index}" {{
   version 1
   effective 2026-01-01 until 2027-01-01
@@ -580,6 +604,7 @@ def random_contracts(draw: st.DrawFn, index: int) -> RandomContract:
   operator op "Operator" currency {currency}
 {nl.join(parties)}
 
+{bands}
   usage fields {{
     service text
     product text
@@ -591,10 +616,7 @@ def random_contracts(draw: st.DrawFn, index: int) -> RandomContract:
     measured in seconds
     answered when quantity > 0
 
-    clause "2.1 Call price" {{
-      charge customer {usage_price}
-      {draw(rounding_rules("record"))}{vat}
-    }}
+{call_price}
 {nl.join(call_clauses)}
   }}
 

@@ -293,9 +293,11 @@ def test_splitting_without_a_timed_product_still_has_no_effect() -> None:
 def test_the_service_and_columnar_engine_say_how_they_rate_bands() -> None:
     """`compile --paths` says why a banded product runs per record in the columnar engine."""
     from clearline.runtime.rating.columnar_plan import format_columnar
+    from clearline.runtime.rating.paths import format_paths
 
     plan = clearline.plan(SourceFile("c.contract", BANDS.replace("SPLIT", "")))
     assert "product calls: per record: its clauses follow time bands" in format_columnar(plan)
+    assert "product calls: per record (the product sets time bands (each record's band" in format_paths(plan)
 
 
 def test_the_service_rates_a_call_across_eight_pm_in_two_parts(tmp_path: Path) -> None:

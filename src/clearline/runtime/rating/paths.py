@@ -93,7 +93,10 @@ def engine_paths(plan: ir.ContractPlan) -> list[ProductPath]:
         )
         changed = _changed(product, PRODUCT_FIELDS)
         if changed:
-            path, why = PER_RECORD, "the product sets " + ", ".join(changed)
+            said = {"bands": "time bands (each record's band, and its parts, found per record)",
+                    "split_at_changes": "split records at rate changes"}  # fmt: skip
+            path, why = PER_RECORD, "the product sets " + ", ".join(said.get(c, c) for c in changed)
+            rules = tuple(RulePath(r.kind, r.clause, PER_RECORD, "with its product") for r in rules)
         elif product.kind == "subscription":
             closing = "priced per subscriber when the period closes"
             rules = tuple(RulePath(r.kind, r.clause, FAST, closing) for r in rules)
