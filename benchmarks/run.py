@@ -15,6 +15,7 @@ printed (the 1-minute load average before and after each shape).
     python benchmarks/run.py --shape nordcarrier fleetiot streamplus gamestudio --sizes 100000
     python benchmarks/run.py --shuffled-ids   # ids out of order: a Bloom filter pass
     python benchmarks/run.py --workers 1 2    # also with 2 worker processes: the speed-up
+    python benchmarks/run.py --engine columnar --workers 1 2 --sizes 3000000   # columnar workers
     python benchmarks/run.py --engine dask --workers 1 2   # Dask workers (benchmarks/cluster.py)
 
 Peak memory is reported at every size, with the growth in MB per million
@@ -146,7 +147,9 @@ def simulate(
         str(generate.customers_path()),
         "--out",
         str(out),
-        *(["--engine", "columnar"] if engine == "columnar" else ["--workers", str(workers)]),
+        *(["--engine", "columnar"] if engine == "columnar" else []),
+        "--workers",
+        str(workers),
     ]
     env = {**os.environ, "POLARS_MAX_THREADS": "1"}
     with tempfile.TemporaryFile() as err:
@@ -230,7 +233,7 @@ def table(
     )
     ids = ", record ids in a scrambled order" if shuffled else ""
     ids += f", --workers {workers}" if workers > 1 else ""
-    ids += ", --engine columnar (one polars thread)" if engine == "columnar" else ""
+    ids += ", --engine columnar (one polars thread a process)" if engine == "columnar" else ""
     lines = [f"clearline simulate contracts/{kind}.contract, end to end{ids}", head, "-" * len(head)]
     for r in results:
         lines.append(
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["reference", "columnar", "dask"],
         nargs="+",
         default=["reference"],
-        help="reference and/or columnar (--engine columnar, one process), each in the same run; "
+        help="reference and/or columnar (--engine columnar, with each --workers), each in the same run; "
         "dask: on a local Dask cluster of --workers worker processes",
     )
     parser.add_argument("--partition-bytes", type=int, help="with --engine dask: the partitions' size")
@@ -297,9 +300,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return cluster.run_dask(command, sizes, args.workers, args.partition_bytes)
     for shape in args.shapes:
-        largest: dict[int, Result] = {}
+        largest: dict[tuple[str, int], Result] = {}
         by_engine: dict[str, Result] = {}
-        runs = [(e, w) for e in args.engines for w in (args.workers if e == "reference" else [1])]
+        runs = [(e, w) for e in args.engines for w in args.workers]
         for engine, workers in runs:
             before = load()
             shuffled = args.shuffled_ids
@@ -309,8 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             results = [measure(command, shape, n, repeat, shuffled, workers, engine=engine) for n in sizes]
             print(table(shape, results, fixed, shuffled, workers, engine))
             print(f"before: {before}; after: {load()}", end="\n\n")
-            if engine == "reference":
-                largest[workers] = results[-1]
+            largest[engine, workers] = results[-1]
             if workers == 1:
                 by_engine[engine] = results[-1]
         if len(by_engine) == 2:
@@ -322,14 +324,24 @@ def main(argv: list[str] | None = None) -> int:
                 + f", peak RSS {col.peak_rss_mb:.0f} MB vs {ref.peak_rss_mb:.0f} MB"
                 + f" ({col.records:,} records)\n"
             )
-        if len(largest) > 1:
-            base = min(largest)
-            for workers, result in sorted(largest.items()):
-                speedup = largest[base].seconds / result.seconds
+        for engine in args.engines:
+            mine = {w: r for (e, w), r in largest.items() if e == engine}
+            if len(mine) < 2:
+                continue
+            base = mine[min(mine)]
+            for workers, result in sorted(mine.items()):
+                # CPU s per worker: the work each did (the run's CPU time, its workers' and the
+                # parent's, shared out); on a loaded machine the wall-time speed-up is what is
+                # left to it, CPU time is not
                 print(
-                    f"{workers} worker(s): {result.seconds:.2f} s, {result.records:,} records, x{speedup:.2f}"
+                    f"{engine}, {workers} worker(s): {result.seconds:.2f} s, {result.records:,} records, "
+                    f"x{base.seconds / result.seconds:.2f} wall; CPU {result.cpu_seconds:.2f} s in all, "
+                    f"{result.cpu_seconds / workers:.2f} s a worker"
                 )
-            print(f"(on {os.cpu_count()} CPUs, measured in one run; the speed-up depends on the CPUs free)\n")
+            print(
+                f"(on {os.cpu_count()} CPUs, measured in one run; the speed-up depends on the CPUs free: "
+                f"{load()})\n"
+            )
     return 0
 
 

@@ -15,7 +15,9 @@ through every check in order):
 - "columnar": `engine="columnar"` (runtime.rating.columnar: polars reads plain
   CSV blocks, ordinary records rated a block at a time), in blocks of about
   300 bytes, so that blocks polars reads and blocks the reader reads alternate
-  and the records of a block are a few.
+  and the records of a block are a few;
+- "columnar workers": the columnar engine in two worker processes, over
+  partitions of about one record (each worker rates its own by columns).
 
 Inputs: the
 grammar-directed random contracts and records of tests/test_properties.py,
@@ -137,11 +139,30 @@ def columnar(
         module.BLOCK_BYTES = saved
 
 
+def columnar_workers(
+    plans: Sequence[ir.ContractPlan], usage: Sequence[Path], out: Path, options: dict[str, object]
+) -> None:
+    """`engine="columnar"` with two workers over partitions of about one record, each
+    rating its partitions by columns in blocks of about 300 bytes."""
+    pytest.importorskip("polars", reason="the columnar extra (polars) is not installed")
+    from clearline.runtime.rating import columnar as module
+
+    saved = module.BLOCK_BYTES
+    module.BLOCK_BYTES = 300
+    try:
+        with small_partitions():
+            options = {**options, "engine": "columnar", "batch_size": 3, "workers": 2}
+            clearline.run(plans, usage, PERIOD, out=out, **options)  # type: ignore[arg-type]
+    finally:
+        module.BLOCK_BYTES = saved
+
+
 WAYS: dict[str, Settle] = {
     "fast paths": fast_paths,
     "partitions": partitions,
     "dask": dask,
     "columnar": columnar,
+    "columnar workers": columnar_workers,
 }
 
 

@@ -188,7 +188,8 @@ def run(
     as Parquet, one file per partition, written by the workers.
     `engine`: "reference" (the engine's record paths) or "columnar" (polars reads
     plain CSV files in blocks of columns and ordinary records are rated a block at a
-    time; runtime.rating.columnar): the run folder is the same, byte for byte.
+    time; runtime.rating.columnar), with `workers` too (each rates its partitions by
+    columns): the run folder is the same, byte for byte.
     """
     from decimal import localcontext
 
@@ -213,8 +214,8 @@ def run(
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if engine == "columnar" and (workers > 1 or cluster is not None):
-        raise ValueError("the columnar engine runs in one process: workers=1, no cluster")
+    if engine == "columnar" and cluster is not None:
+        raise ValueError("the columnar engine runs on this machine: no cluster")
     columnar = engine == "columnar"
     if out_of_period not in OUT_OF_PERIOD:
         raise ValueError(f"out_of_period must be one of {', '.join(OUT_OF_PERIOD)}, not {out_of_period!r}")
@@ -262,24 +263,29 @@ def run(
         with localcontext(CONTEXT), fewer_collections():
             # a pre-scan of the ids: memory for duplicate checks stays small (see the engine);
             # a cluster's rating tasks check instead that the ids increase (runtime.cluster)
+            # the columnar engine in one process checks them as it rates (settle_files)
             candidates: set[str] | None = set()
-            if cluster is None and columnar:  # the id column by polars, when it can
+            if cluster is None and columnar and workers > 1:  # the id column by polars, when it can
                 from clearline.runtime.rating import columnar as by_columns
 
                 candidates = by_columns.duplicate_candidates([Path(u) for u in usage])
-            elif cluster is None:
+            elif cluster is None and not columnar:
                 candidates = duplicate_candidates([Path(u) for u in usage])
-            rating = Engine(
-                plan_list,
-                period,
-                customer_table,
-                candidates,
-                route=out_of_period == "route",
-                settled=prior.settled if prior is not None else None,
-                refunds=prior.refund_check if prior is not None else None,
-                too_late=prior.too_late if prior is not None else None,
-                conversions=conversions,
-            )
+
+            def new_engine(candidates: set[str] | None) -> Engine:
+                return Engine(
+                    plan_list,
+                    period,
+                    customer_table,
+                    candidates,
+                    route=out_of_period == "route",
+                    settled=prior.settled if prior is not None else None,
+                    refunds=prior.refund_check if prior is not None else None,
+                    too_late=prior.too_late if prior is not None else None,
+                    conversions=conversions,
+                )
+
+            rating = new_engine(candidates)
             try:
                 if cluster is not None:
                     hashes = on_cluster.settle_on_cluster(
@@ -295,14 +301,17 @@ def run(
                 elif workers > 1:
                     paths = [str(u) for u in usage]
                     labels = [label(u, u) for u in paths]
-                    settle_in_workers(rating, paths, batch_size, workers, writer, progress, labels)
+                    settle_in_workers(
+                        rating, paths, batch_size, workers, writer, progress, labels, columnar=columnar
+                    )
                 elif columnar:
-                    from clearline.runtime.rating.columnar import settle_file
+                    from clearline.runtime.rating.columnar import settle_files
 
-                    for path in usage:
-                        settle_file(
-                            rating, Path(path), label(str(path), str(path)), batch_size, writer, progress
-                        )
+                    paths = [str(u) for u in usage]
+                    labels = [label(u, u) for u in paths]
+                    rating = settle_files(
+                        rating, new_engine, list(map(Path, paths)), labels, batch_size, writer, progress
+                    )
                 else:
                     for path in usage:
                         usage_file = read_usage(Path(path), batch_size)

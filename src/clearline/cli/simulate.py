@@ -112,7 +112,7 @@ def simulate(
         EngineName | None,
         typer.Option(
             "--engine",
-            help="reference (the default), columnar (polars, one process) or dask (a cluster); "
+            help="reference (the default), columnar (polars; with --workers too) or dask (a cluster); "
             "docs/scale.md. The files are the same.",
         ),
     ] = None,
@@ -154,8 +154,6 @@ def simulate(
         raise _fail(
             _option_error("--scheduler, --partition-bytes and --rated-parquet go with --engine dask"), err
         )
-    if engine == EngineName.columnar and workers != 1:
-        raise _fail(_option_error("--engine columnar rates in one process: leave out --workers"), err)
     if engine == EngineName.dask and workers != 1:
         raise _fail(
             _option_error(

@@ -95,6 +95,7 @@ class _Share:
     labels: dict[str, str] | None = None  # a usage file's path -> its name in rejects and traces
     parent: int | None = None  # the parent's process id: the worker dies with it
     check_order: bool = False  # note whether the record ids read increase (`_Outcome.order`)
+    columnar: bool = False  # rate CSV partitions with the columnar engine (runtime.rating.columnar)
 
     def label(self, path: str) -> str:
         return path if self.labels is None else self.labels.get(path, path)
@@ -263,6 +264,18 @@ def _rate_share(share: _Share, progress: Callable[[int], None]) -> _Outcome:
 
         try:
             for number, part in share.parts:
+                if share.columnar and not share.check_order and part.kind in ("bytes", "whole"):
+                    from clearline.runtime.rating.columnar_worker import rate_part  # polars
+
+                    try:  # polars reads a CSV partition's blocks (rating.columnar)
+                        seen, parts = share.seen_before.get(number, {}), (csv_part, json_part)
+                        label, sizes = share.label(part.path), outcome.sizes
+                        rate_part(
+                            engine, number, part, label, share.batch_size, seen, text, sizes, parts, progress
+                        )
+                    except InputError as err:
+                        raise _PartFailed(number, err) from None
+                    continue
                 rate_partition(
                     engine,
                     number,
@@ -318,8 +331,10 @@ def rate_partition(
 def _start_method() -> Any:
     """Fork on Linux while this process runs one thread (a worker then starts in
     milliseconds, with nothing to import); else spawn, the only safe way with
-    threads (a progress bar's) or on other systems. Results do not depend on it."""
-    if sys.platform == "linux" and threading.active_count() == 1:
+    threads (a progress bar's, polars' pool once polars is imported: a forked
+    worker's polars waits forever on its parent's pool) or on other systems.
+    Results do not depend on it."""
+    if sys.platform == "linux" and threading.active_count() == 1 and "polars" not in sys.modules:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
@@ -348,10 +363,12 @@ def settle_in_workers(
     writer: RunWriter | None,
     progress: Callable[[int], None] | None = None,
     labels: Sequence[str] | None = None,
+    columnar: bool = False,
 ) -> None:
     """Rate the usage files in `workers` processes into `engine.acc`, and the
     rated rows, in read order, into `writer`. `labels` name the files in rejects
-    and traces (default: their paths)."""
+    and traces (default: their paths). `columnar`: each worker rates its CSV
+    partitions with the columnar engine (polars; `--engine columnar`)."""
     parts = list(enumerate(partitions_for(usage, workers, engine.route)))
     count = max(1, min(workers, len(parts)))
     parts_root = writer.out if writer is not None else None
@@ -375,6 +392,7 @@ def settle_in_workers(
                 if labels is not None
                 else None,
                 parent=os.getpid(),
+                columnar=columnar,
             )
             for k in range(count)
         ]

@@ -48,12 +48,12 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from decimal import localcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
 from clearline.money import SUMS
-from clearline.runtime.inputs.readers import MAX_LINE, Batch, ByteSpan
+from clearline.runtime.inputs.readers import ID_COLUMN, MAX_LINE, Batch, ByteSpan
 from clearline.runtime.inputs.usage import read_usage
 from clearline.runtime.rating.accumulate import (
     RatedRows,
@@ -71,25 +71,35 @@ if TYPE_CHECKING:
 __all__ = [
     "BLOCK_BYTES",
     "COLUMNAR",
+    "IdsOutOfOrder",
     "columnar_reason",
     "duplicate_candidates",
     "format_columnar",
     "product_reason",
     "settle_file",
+    "settle_files",
 ]
 
-BLOCK_BYTES = 2 << 20  # a block of lines polars reads at once: about 28,000 CDRs (see docs/scale.md)
+BLOCK_BYTES = 4 << 20  # a block of lines polars reads at once: about 57,000 CDRs (see docs/scale.md)
 
 
 # -- reading --------------------------------------------------------------------------
-def _blocks(path: Path, width: int) -> Iterator[tuple[int, int, int, bytes | None]]:
+def _blocks(
+    path: Path, width: int, span: ByteSpan | None = None
+) -> Iterator[tuple[int, int, int, bytes | None]]:
     """(start, end, first line, the block's bytes or None) of the lines after the
-    header; None where polars may not read the block as the reader does."""
+    header (of `span` only: a partition); None where polars may not read the block
+    as the reader does."""
     with path.open("rb") as raw:
-        head = raw.readline(MAX_LINE + 1)
-        start, number, rest = len(head), 2, b""
+        if span is None:
+            head = raw.readline(MAX_LINE + 1)
+            start, number, rest, left = len(head), 2, b"", -1
+        else:
+            raw.seek(span.start)
+            start, number, rest, left = span.start, span.first, b"", span.end - span.start
         while True:
-            data = raw.read(BLOCK_BYTES)
+            data = raw.read(BLOCK_BYTES if left < 0 else min(BLOCK_BYTES, left))
+            left -= len(data) if left >= 0 else 0
             data = rest + data if rest else data
             if not data:
                 return
@@ -146,9 +156,13 @@ def settle_file(
     batch_size: int,
     sink: _Sink | None,
     progress: Callable[[int], None] | None,
+    span: ByteSpan | None = None,
+    order: _Order | None = None,
 ) -> None:
-    """Rate one usage file into `engine`, as `Engine.feed` over its batches would; its
-    rated rows go to `sink` (the run folder's writer) in file order."""
+    """Rate one usage file (or the part `span` of it: a worker's partition) into
+    `engine`, as `Engine.feed` over its batches would; its rated rows go to `sink`
+    (the run folder's writer, or a worker's part files) in file order. With `order`,
+    the ids are checked to increase as they are read (`settle_files`)."""
     rated = sink.rated if sink is not None else None
     try:
         import polars  # noqa: F401
@@ -163,9 +177,11 @@ def settle_file(
                 )
             ]
         ) from None
-    usage = read_usage(path, batch_size)  # the reader's checks, errors and columns
+    usage = read_usage(path, batch_size, span=span)  # the reader's checks, errors and columns
     columns = usage.columns
-    plain = path.suffix.lower() == ".csv" and columns and _quoteless_plain_header(path)
+    plain = path.suffix.lower() == ".csv" and columns and _quoteless_plain_header(path, span)
+    if order is not None and (not plain or columns.count(ID_COLUMN) != 1):
+        raise IdsOutOfOrder  # `settle_files` asked for files it can check
     if not plain:
         for batch in usage.batches:
             _feed(engine, label, columns, batch, rated, progress)
@@ -174,8 +190,12 @@ def settle_file(
     ctx = engine.context(label, columns)
     width = len(columns)
     state = _state(ctx, width)
-    for start, end, first, block in _blocks(path, width):
+    for start, end, first, block in _blocks(path, width, span):
         frame = _frame(block, width) if block is not None and state is not None else None
+        if order is not None:  # the ids increase so far, in blocks polars reads
+            column = columns.index(ID_COLUMN)
+            ids = frame[f"c{column}"] if frame is not None else _block_ids(block, width, column)
+            order.check(ids)
         if frame is None or state is None:
             span = ByteSpan(start, end, first, quotes=False)
             for batch in read_usage(path, batch_size, span=span).batches:
@@ -196,13 +216,114 @@ def settle_file(
             progress(engine.acc.read)
 
 
+class IdsOutOfOrder(Exception):
+    """The ids read do not strictly increase, or a block is not one polars reads: the
+    run starts again, after the reader's pre-scan of the ids (`settle_files`)."""
+
+
+class _Order:
+    """The last id read through the files, while the ids strictly increase."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def check(self, ids: pl.Series | None) -> None:
+        """Raise IdsOutOfOrder unless the block's non-empty ids (None: a block polars
+        cannot read) strictly increase after the last."""
+        if ids is None:
+            raise IdsOutOfOrder
+        ids = ids.filter(ids != "")
+        if ids.is_empty():
+            return
+        last = self.last
+        if (last is not None and not last < ids[0]) or not (ids.slice(1) > ids.slice(0, len(ids) - 1)).all():
+            raise IdsOutOfOrder
+        self.last = ids[-1]
+
+
+class _Restartable(_Sink, Protocol):
+    def restart_rated(self) -> None: ...
+
+
+def settle_files(
+    engine: Engine,
+    again: Callable[[set[str] | None], Engine],
+    paths: Sequence[Path],
+    labels: Sequence[str],
+    batch_size: int,
+    sink: _Restartable | None,
+    progress: Callable[[int], None] | None,
+) -> Engine:
+    """Rate the usage files in one process, with no pre-scan of the ids when they can
+    be checked as they are read: `engine` has no duplicate candidates (the ids
+    increase, so none is read twice), and the blocks' ids are checked to increase
+    through the files. When they do not (or a block is not one polars reads), the
+    rated rows so far are dropped and the run starts again with `again(candidates)`,
+    the engine of the reader's pre-scan (`duplicates.duplicate_candidates`). The
+    engine that rated the files is returned."""
+    from clearline.runtime.inputs import duplicates
+
+    if _checkable(paths):
+        try:
+            order = _Order()
+            for path, label in zip(paths, labels, strict=True):
+                settle_file(engine, path, label, batch_size, sink, progress, order=order)
+            return engine
+        except IdsOutOfOrder:
+            if sink is not None:
+                sink.restart_rated()
+    engine = again(duplicates.duplicate_candidates(paths))
+    for path, label in zip(paths, labels, strict=True):
+        settle_file(engine, path, label, batch_size, sink, progress)
+    return engine
+
+
+def _checkable(paths: Sequence[Path]) -> bool:
+    """Every file a plain CSV file without quotes and with one id column."""
+    from clearline.runtime.inputs.readers import InputError, regular_file
+
+    try:
+        for path in paths:
+            regular_file(path)
+            if path.suffix.lower() != ".csv":
+                return False
+            usage = read_usage(path)
+            usage.close()
+            if usage.columns.count(ID_COLUMN) != 1 or not _quoteless_plain_header(path):
+                return False
+    except (OSError, InputError):
+        return False
+    return True
+
+
+def _block_ids(block: bytes | None, width: int, column: int) -> pl.Series | None:
+    """The id column of a plain block, read by polars; None if it cannot be."""
+    import polars as pl
+
+    if block is None:
+        return None
+    names = [f"c{i}" for i in range(width)]
+    try:
+        return pl.read_csv(
+            block.replace(b"\r\n", b"\n") if b"\r" in block else block,
+            has_header=False,
+            new_columns=names,
+            schema=dict.fromkeys(names, pl.String),
+            columns=[column],
+            empty_string_is_null=False,
+            quote_char=None,
+        ).to_series()
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
+        return None
+
+
 def duplicate_candidates(paths: Sequence[Path]) -> set[str] | None:
     """`duplicates.duplicate_candidates`, its common case by columns: when every file is
     a plain CSV file whose blocks polars reads (`_blocks`), the id column alone is read
     and, when the ids strictly increase through the files, none can be read twice (no
     candidate). Anything else: the reader's own scan (the Bloom filter's candidates)."""
     from clearline.runtime.inputs import duplicates
-    from clearline.runtime.inputs.readers import ID_COLUMN, InputError, regular_file
+    from clearline.runtime.inputs.readers import InputError, regular_file
 
     try:
         last: str | None = None
@@ -226,24 +347,10 @@ def duplicate_candidates(paths: Sequence[Path]) -> set[str] | None:
 def _increasing_ids(path: Path, width: int, column: int, last: str | None) -> str | None:
     """The last id of the file when its non-empty ids, after `last`, strictly increase;
     None when they do not, or a block is not plain."""
-    import polars as pl
-
-    names = [f"c{i}" for i in range(width)]
     found = last or ""
     for _, _, _, block in _blocks(path, width):
-        if block is None:
-            return None
-        try:
-            ids = pl.read_csv(
-                block.replace(b"\r\n", b"\n") if b"\r" in block else block,
-                has_header=False,
-                new_columns=names,
-                schema=dict.fromkeys(names, pl.String),
-                columns=[column],
-                empty_string_is_null=False,
-                quote_char=None,
-            ).to_series()
-        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
+        ids = _block_ids(block, width, column)
+        if ids is None:
             return None
         ids = ids.filter(ids != "")
         if ids.is_empty():
@@ -269,12 +376,13 @@ def _feed(
         progress(engine.acc.read)
 
 
-def _quoteless_plain_header(path: Path) -> bool:
+def _quoteless_plain_header(path: Path, span: ByteSpan | None = None) -> bool:
     """A CSV file without quotes whose header is one line ending in a line feed (the
-    reader reads the rest in blocks, a line a row)."""
+    reader reads the rest in blocks, a line a row). Of a partition, the planner has
+    looked for quotes (`span.quotes`)."""
     from clearline.runtime.inputs.readers import _has_quotes
 
-    if _has_quotes(path):
+    if span.quotes if span is not None else _has_quotes(path):
         return False
     with path.open("rb") as raw:
         head = raw.readline(MAX_LINE + 1)

@@ -278,6 +278,15 @@ class RunWriter:
         csv_text, json_text = self._text.render(rows)
         self.rated_text(len(rows), csv_text.encode(), json_text.encode())
 
+    def restart_rated(self) -> None:
+        """Drop the rated rows written so far: the run rates its records again (the
+        columnar engine, when the ids turn out not to increase: rating.columnar.settle_files)."""
+        for handle in (self._rated_csv, self._rated_jsonl):
+            handle.seek(0)
+            handle.truncate()
+        self._rated_csv.write((",".join(RATED_COLUMNS) + "\n").encode())
+        self.rated_count = 0
+
     def rated_parts(
         self, lines: Sequence[RatedLine], prices: Sequence[RatedPrice]
     ) -> tuple[list[str], list[str], list[str], list[str]]:
