@@ -47,6 +47,10 @@ out = {
     "polars half up by magnitude": (
         ((pl.Series([-725, 725, -724]).abs() + 5) // 10) * pl.Series([-725, 725, -724]).sign()
     ).to_list(),
+    "polars int64 wraps": (pl.Series([2**62], dtype=pl.Int64) * 4).to_list(),
+    "polars int128 sums": pl.DataFrame(
+        {"l": [0, 0], "n": pl.Series([60000, 60000], dtype=pl.UInt32), "v": [2**62 - 1, 2**62 - 1]}
+    ).group_by("l").agg((pl.col("n").cast(pl.Int128) * pl.col("v").cast(pl.Int128)).sum())["n"].to_list(),
     "pyarrow half_up": pc.round(
         pa.array([D("2.5"), D("-2.5")], pa.decimal128(5, 1)), ndigits=0, round_mode="half_up"
     ).to_pylist(),
@@ -114,6 +118,16 @@ def test_polars_integer_floor_division_and_modulo_floor(observed: dict[str, list
     assert observed["polars mod"] == ["1", "1"]
     assert observed["polars half up by magnitude"] == ["-73", "73", "-72"]
     assert round_money(Decimal("-7.25"), Rounding("half up", Decimal("0.1"))) == Decimal("-7.3")
+
+
+def test_polars_int64_products_wrap_int128_sums_do_not(observed: dict[str, list[str]]) -> None:
+    """An Int64 product past 2^63 wraps without an error: 2^62 x 4 = 2^64 comes out 0.
+    So the columnar sums (columnar_vector.price_sums) keep each scaled price under 2^62
+    in Int64 and multiply and sum in Int128: 2 x 60,000 x (2^62 - 1) =
+    553,402,322,211,286,548,360,000 exactly."""
+    assert observed["polars int64 wraps"] == ["0"]
+    assert observed["polars int128 sums"] == [str(2 * 60000 * (2**62 - 1))]
+    assert 2 * 60000 * (2**62 - 1) == 553402322211286548360000
 
 
 def test_pyarrow_half_up_rounds_negative_halves_toward_zero(observed: dict[str, list[str]]) -> None:

@@ -197,3 +197,73 @@ def units_of(
         rated = ctx.rate(c.p, row, dt.datetime.fromisoformat(text), rid)
         assert not isinstance(rated, Event)
         units[rid] = [r[2] for r in rated]
+
+
+_FIELDS = ("amount", "quantity", "gross", "net_base", "gross_base")
+_LARGEST = 1 << 62  # a price's value scaled to its field's decimals stays an Int64
+
+
+def price_sums(
+    pairs: pl.DataFrame, lines: list[LineAcc], prices: list[Any], entries: list[Any], k: int
+) -> bool:
+    """Add each line's priced records (`pairs`: line `_l`, price `_e`, records `len`) as
+    `_Columns.add` does one pair at a time, with the sums taken in polars: per field, each
+    price's value as an integer scaled to the most decimals of any price (Int64), times
+    its records, summed per line in Int128, and given back the exponent of the Decimal
+    sum (the least of its terms': a line's most decimals). False, adding nothing, when a
+    price has aggregates, or a value that is not finite, has a positive exponent or
+    does not fit (the caller adds the pairs one by one)."""
+    import polars as pl
+
+    used: list[int] = pairs["_e"].unique().sort().to_list()
+    if any(entries[ei][1][k] for ei in used):
+        return False
+    columns: dict[str, pl.Series] = {"_e": pl.Series(used, dtype=pl.Int64)}
+    scales: dict[str, int] = {}
+    for name in _FIELDS:
+        values = [_value(prices[ei], name) for ei in used]
+        present = [v for v in values if v is not None]
+        exponents = [v.as_tuple().exponent for v in present]
+        if any(not isinstance(e, int) or e > 0 for e in exponents):
+            return False  # not finite, or 1E+2 (exponent above 0): one by one
+        scale = scales[name] = max((-cast(int, e) for e in exponents), default=0)
+        scaled = [None if v is None else int(v.scaleb(scale)) for v in values]
+        if any(s is not None and abs(s) >= _LARGEST for s in scaled):
+            return False
+        places = [None if v is None else -cast(int, v.as_tuple().exponent) for v in values]
+        columns[f"v{name}"] = pl.Series(scaled, dtype=pl.Int64)
+        columns[f"p{name}"] = pl.Series(places, dtype=pl.Int64)
+    table = pl.DataFrame(columns)
+    counts = pl.col("len").cast(pl.Int128)
+    sums = (
+        pairs.join(table, on="_e", how="left")
+        .group_by("_l")
+        .agg(
+            pl.col("len").sum().alias("count"),
+            *[(counts * pl.col(f"v{name}").cast(pl.Int128)).sum().alias(f"s{name}") for name in _FIELDS],
+            *[pl.col(f"p{name}").max().alias(f"m{name}") for name in _FIELDS],
+        )
+        .sort("_l")
+    )
+    for row in sums.iter_rows(named=True):
+        line = lines[row["_l"]]
+        line.units += row["count"]
+        line.records += row["count"]
+        for name in _FIELDS:
+            if row[f"m{name}"] is not None:  # some price of the line has the field
+                total = _decimal(row[f"s{name}"], scales[name], row[f"m{name}"])
+                setattr(line, name, getattr(line, name) + total)
+    return True
+
+
+def _value(price: Any, name: str) -> Decimal | None:
+    """A price's value of a line's field, None where `add` leaves the field alone."""
+    if name == "amount":
+        return cast(Decimal, price.amount)
+    if name == "quantity":
+        return cast(Decimal, price.quantity)
+    if name == "gross":
+        return cast("Decimal | None", price.paid)
+    if not price.level:
+        return None
+    return cast(Decimal, price.unit.net if name == "net_base" else price.unit.gross)
