@@ -297,7 +297,9 @@ def test_the_service_and_columnar_engine_say_how_they_rate_bands() -> None:
 
     plan = clearline.plan(SourceFile("c.contract", BANDS.replace("SPLIT", "")))
     assert "product calls: per record: its clauses follow time bands" in format_columnar(plan)
-    assert "product calls: per record (the product sets time bands (each record's band" in format_paths(plan)
+    assert "product calls: fast (record by record, never by columns: each record's band" in format_paths(plan)
+    split = clearline.plan(SourceFile("c.contract", BANDS.replace("SPLIT", SPLIT)))
+    assert "per record (the product sets split records at rate changes, time bands" in format_paths(split)
 
 
 def test_the_service_rates_a_call_across_eight_pm_in_two_parts(tmp_path: Path) -> None:

@@ -275,6 +275,8 @@ class FastPaths:
                     fast = candidate
             if fast is None or not fast.ok or fast.product.subscription or not 0 < fast.width <= width:
                 return False
+            if fast.clock is not None:  # time bands: each record's band picks its rules
+                return False
             # inside the product's window: at once when a day away from its ends, whatever
             # the offset; else per offset, as `records` does
             low, high = min(texts)[:19], max(texts)[:19]

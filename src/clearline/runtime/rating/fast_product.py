@@ -50,6 +50,9 @@ class FastProduct:
         self.match = match
         self.run_match = compile_run_pred(product.product.matches, context.index)
         self.ok = product.fast  # else a record it matches goes by the reference path
+        self.clock = product.clock  # time bands: the record's band is part of the memo key
+        # each rule's place among the product's rules (a banded entry holds some of them only)
+        self.places = {id(r): k for k, r in enumerate(product.charges + product.payouts)}
         self.key = (product.ci, product.pi)
         self.wide = _wide(product.window)
         tz = product.period.start.tzinfo
@@ -85,6 +88,8 @@ class FastProduct:
     ) -> list[tuple[_Priced, ...]] | None:
         """`price` for a run of records (of a usage product), or None if one is unusual."""
         product = self.product
+        if self.clock is not None:
+            return None  # a run's records in several bands have different rules: record by record
         parts: list[list[Any]] = []
         if self.i_qty is not None:
             quantities = list(map(itemgetter(self.i_qty), rows))
@@ -118,7 +123,7 @@ class FastProduct:
             if entry is None:
                 rated = self.context.rate(product, rows[i], stamps[i], ids[i])
                 assert not isinstance(rated, Event)
-                entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
+                entry = tuple(_Priced(self.places[id(r[0])], r) for r in rated)
                 if len(memo) >= _CACHE_LIMIT:
                     memo.clear()
                 memo[memo_keys[i]] = entry
@@ -157,12 +162,14 @@ class FastProduct:
             if found is None:
                 raise Unusual
             key += (found.key,)
+        if self.clock is not None:
+            key += (self.clock.band_of(ts),)
         memo = product.memo
         entry = memo.get(key)
         if entry is None:
             rated = self.context.rate(product, row, ts, rid)
             assert not isinstance(rated, Event)
-            entry = tuple(_Priced(k, r) for k, r in enumerate(rated))
+            entry = tuple(_Priced(self.places[id(r[0])], r) for r in rated)
             if len(memo) >= _CACHE_LIMIT:
                 memo.clear()
             memo[key] = entry

@@ -91,7 +91,8 @@ def engine_paths(plan: ir.ContractPlan) -> list[ProductPath]:
             [_rule_path("charge", c) for c in product.charges]
             + [_rule_path("payout", p) for p in product.payouts]
         )
-        changed = _changed(product, PRODUCT_FIELDS)
+        # time bands without splitting: the record's band joins the fast paths' memo key
+        changed = _changed(product, PRODUCT_FIELDS | ({"bands"} if not product.split_at_changes else set()))
         if changed:
             said = {"bands": "time bands (each record's band, and its parts, found per record)",
                     "split_at_changes": "split records at rate changes"}  # fmt: skip
@@ -108,6 +109,8 @@ def engine_paths(plan: ir.ContractPlan) -> list[ProductPath]:
             slow = [r.clause for r in rules if r.path == PER_RECORD]
             if slow:
                 path, why = PER_RECORD, "rated per record by " + ", ".join(f'"{c}"' for c in slow)
+            elif product.bands is not None:
+                path, why = FAST, "record by record, never by columns: each record's band joins the memo key"
             else:
                 path, why = FAST, "every rule's price is shared by records alike"
         out.append(ProductPath(product.name, path, why, rules))

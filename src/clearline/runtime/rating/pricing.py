@@ -142,7 +142,8 @@ class Pricing(FastPaths):
                 continue  # a clause `during` another band
             unit, group = self.unit(p, rule, row, quantity, answered)
             if band is not None and p.clock is not None:
-                unit.band, unit.clock = band, p.clock.clock(ts)
+                unit.band = band  # and when a part starts, when records are cut at band ends
+                unit.clock = p.clock.clock(ts) if p.product.split_at_changes else ""
             unit.net, unit.gross = net, gross
             if rule.reads_payouts:
                 unit.payouts = dict(paid_to)  # as it stands for this rule (its trace shows it)

@@ -142,7 +142,9 @@ class _ProductRT:
             label = rule.plan.clause.label
             rule.head = (rule.kind, contract.id, str(contract.version), product.name, label, str(rule.index))
         # fast path: when a record is rated without the reference path, and the memo of prices
-        self.fast = at_defaults(product, PRODUCT_FIELDS) and (
+        # time bands without splitting: the band at the record's timestamp joins the memo key
+        known = PRODUCT_FIELDS | ({"bands"} if not product.split_at_changes else set())
+        self.fast = at_defaults(product, known) and (
             (product.starts is not None and product.ends is not None)
             if self.subscription
             else all(r.pure for r in self.charges + self.payouts)

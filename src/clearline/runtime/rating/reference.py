@@ -71,7 +71,8 @@ class _FileContext(Pricing):
         # columns: the width of a row with the id, timestamp and customer; 0 when one is
         # missing (every record is then unusual)
         read = [self.i_id, self.i_ts, self.i_cust]
-        usage = any(f.ok and not f.product.subscription for f in self.fast)  # only usage by columns
+        # only usage by columns, and no product priced by time band (its records go one by one)
+        usage = any(f.ok and not f.product.subscription and f.clock is None for f in self.fast)
         self.columnar = 0 if not self.fast_ok or not usage or None in read else max(cast(list[int], read)) + 1
         self.get_id = itemgetter(self.i_id or 0)
         self.get_ts = itemgetter(self.i_ts or 0)

@@ -276,7 +276,7 @@ class _Finisher(_Subscribers, _Conversions, _LineAmounts):
                 _, text = closures.explain(rate.expr, rate, product.measure, unit, rule.tiers, rule.bundle)
                 sample = {"unit": key, "arithmetic": text, "amount": _s(value)}
                 if unit.band:  # time bands: the band that priced it and its clock time
-                    sample |= {"band": unit.band, "clock": unit.clock}
+                    sample |= {"band": unit.band, "clock": unit.clock} if unit.clock else {"band": unit.band}
                 shown.append(sample)
         ids = self.record_ids.get(acc.line_id) or [s[0] for s in acc.samples]
         trace: dict[str, Any] = {
