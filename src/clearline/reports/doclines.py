@@ -73,12 +73,12 @@ def doc_line(run: RunData, line: LineRow) -> DocLine:
     return DocLine(line, title, _price_unit(run, line), key, value)
 
 
-def detail(run: RunData, line: LineRow, siblings: Iterable[LineRow] = ()) -> DocLine:
+def detail(run: RunData, line: LineRow) -> DocLine:
     """A line with what an invoice or statement explains about it.
 
-    `siblings`: the other lines of the document (a true-up counts what the
-    committed clauses charged the same customer). Everything taken from the
-    contract is shown only where it reproduces the line's amount.
+    A true-up's commitment and a discount's percentage and base are the trace's
+    figures (the run folder's own); a price taken from the contract is shown only
+    where it reproduces the line's amount.
     """
     doc = doc_line(run, line)
     product = run.product(line.contract_id, line.product)
@@ -93,10 +93,8 @@ def detail(run: RunData, line: LineRow, siblings: Iterable[LineRow] = ()) -> Doc
         aggregate, field_name = AGGREGATES[found.group(2)], found.group(1).replace("_", " ")
         plan = run.plan(line.contract_id)  # the contract's labels of the field, per language
         labels = next((f.labels for f in plan.fields if f.name == found.group(1)), ()) if plan else ()
-    commitment = discount = None
-    if product is not None:
-        commitment = _commitment(product, line, siblings)
-        discount = _discount(run, product, line)
+    trace = run.traces.get(line.line_id) or {}
+    commitment, discount = _commitment(trace, line), _discount(trace, line)
     return DocLine(
         line=line,
         title=doc.title,
@@ -178,32 +176,26 @@ def _price_tiers(run: RunData, line: LineRow, rules: list[ir.ChargePlan | ir.Pay
     return Tiers(label, "price", str(tier.get("unit") or ""), line.currency, bands)
 
 
-def _commitment(product: ir.ProductPlan, line: LineRow, siblings: Iterable[LineRow]) -> Commitment | None:
-    plan = next((c for c in product.commitments if c.clause.label == line.clause), None)
-    if plan is None or line.kind != "invoice":
+def _commitment(trace: dict[str, Any], line: LineRow) -> Commitment | None:
+    """A true-up line's commitment, as its trace recorded it: what was committed (after
+    proration) and what the committed clauses charged."""
+    found = trace.get("commitment")
+    if line.kind != "invoice" or not isinstance(found, dict):
         return None
-    key = (line.party, line.contract_id, line.contract_version, line.product, line.period)
-    charged = sum(
-        (
-            ln.amount
-            for ln in siblings
-            if ln.kind == "invoice"
-            and ln.clause in plan.clauses
-            and (ln.party, ln.contract_id, ln.contract_version, ln.product, ln.period) == key
-        ),
-        Decimal(0),
-    )
-    # A prorated commitment is what the true-up made up to.
-    committed = charged + line.amount if plan.prorated else plan.amount
-    return Commitment(committed, charged, plan.clauses)
+    committed, charged = decimal_of(found.get("committed")), decimal_of(found.get("charged"))
+    if committed is None or charged is None:
+        return None
+    return Commitment(committed, charged, tuple(str(c) for c in found.get("clauses") or ()))
 
 
-def _discount(run: RunData, product: ir.ProductPlan, line: LineRow) -> Discount | None:
-    plan = next((d for d in product.discounts if d.clause.label == line.clause), None)
-    if plan is None or line.kind != "invoice":
+def _discount(trace: dict[str, Any], line: LineRow) -> Discount | None:
+    """A discount line's percentage (or fixed amount) and base, as its trace recorded them."""
+    found = trace.get("discount")
+    if line.kind != "invoice" or not isinstance(found, dict):
         return None
-    base = decimal_of((run.traces.get(line.line_id) or {}).get("discounted_base"))
-    return Discount(plan.fraction, plan.amount, base, plan.clauses)
+    base = decimal_of(trace.get("discounted_base"))
+    clauses = tuple(str(c) for c in found.get("clauses") or ())
+    return Discount(decimal_of(found.get("fraction")), decimal_of(found.get("amount")), base, clauses)
 
 
 def issuers_of(run: RunData, contract_ids: Iterable[str]) -> list[Party]:

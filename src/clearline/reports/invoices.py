@@ -17,7 +17,7 @@ def build_invoices(run: RunData, lang: str | None = None) -> list[Invoice]:
     for (customer, period), lines in by_party(ln for ln in run.lines if ln.kind == "invoice").items():
         party = run.party(customer, "customer", lines[0].party_name)
         invoice = Invoice(**document_fields(run, "INV", period, party, lines, lang))
-        invoice.lines = [detail(run, ln, lines) for ln in lines]
+        invoice.lines = [detail(run, ln) for ln in lines]
         groups: dict[tuple[str, bool, str], list[LineRow]] = {}
         for ln in lines:
             groups.setdefault((ln.currency, ln.reverse_charge, ln.vat_rate_text), []).append(ln)

@@ -7,7 +7,6 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from clearline.compiler import ir
 from clearline.reports.doclines import (
     bands_of,
     by_party,
@@ -33,20 +32,6 @@ from clearline.reports.documents import (
 from clearline.reports.rundata import LineRow, RunData
 
 __all__ = ["build_statements"]
-
-
-def _shares(expr: ir.Expr) -> tuple[list[Decimal], set[str]]:
-    shares: list[Decimal] = []
-    bases: set[str] = set()
-    if expr.op == "share" and expr.value is not None:
-        shares.append(expr.value)
-        if expr.base:
-            bases.add(expr.base)
-    for arg in expr.args:
-        s, b = _shares(arg)
-        shares += s
-        bases |= b
-    return shares, bases
 
 
 def _fx(run: RunData, line: LineRow) -> Fx | None:
@@ -80,12 +65,10 @@ def _statement_line(run: RunData, line: LineRow, withholding: tuple[Withholding,
     trace = run.traces.get(line.line_id) or {}
     clause = trace.get("clause") or {}
     rules = rules_of(run, line)
-    shares: list[Decimal] = []
-    bases: set[str] = set()
-    for rule in rules:
-        s, b = _shares(rule.rate.expr)
-        shares += s
-        bases |= b
+    # the shares the payout took, as its trace recorded them (`shares`: rate and base)
+    recorded = [s for s in trace.get("shares") or [] if isinstance(s, dict)]
+    shares = [v for v in (decimal_of(s.get("rate")) for s in recorded) if v is not None]
+    bases = {str(s.get("of")) for s in recorded if s.get("of")}
     basis = None
     if len(bases) == 1:
         base = bases.pop()

@@ -184,6 +184,12 @@ def commitments(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name:
                     formula="commitment - charges in " + ", ".join(f'"{c}"' for c in commit.clauses),
                     arithmetic=f"{proration}{_s(committed)} - {_s(spent)} = {_s(shortfall)}",
                     from_lines={"invoice": [ln.line_id for ln in counted]},
+                    # the figures the invoice shows: what was committed and what was charged
+                    commitment={
+                        "committed": _s(committed),
+                        "charged": _s(spent),
+                        "clauses": list(commit.clauses),
+                    },
                     rounding=_rounding(commit.line_rounding, shortfall, amount),
                     vat=None
                     if commit.vat_rate is None
@@ -270,6 +276,11 @@ def discounts(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: N
                         formula=f"discount on {clauses}",
                         arithmetic=text,
                         discounted_base=_s(base),
+                        discount={
+                            "fraction": None if disc.fraction is None else _s(disc.fraction),
+                            "amount": None if disc.amount is None else _s(disc.amount),
+                            "clauses": list(disc.clauses),
+                        },
                         from_lines={"invoice": [ln.line_id for ln in groups[(vat_rate, reverse)]]},
                         rounding=[
                             {

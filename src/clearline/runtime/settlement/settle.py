@@ -327,6 +327,13 @@ class _Finisher(_Subscribers, _Conversions, _LineAmounts):
             found = closures.tier_uses(rate.expr, product.measure, self.line_unit(p, rule, acc), rule.tiers)
             if found:  # the bands the line used, as data (the arithmetic says them in words)
                 trace["tiers"] = found
+        shares = [
+            {"rate": _s(e.value), "of": e.base or ""}
+            for e in ir.walk(rate.expr)
+            if e.op == "share" and e.value is not None
+        ]
+        if shares and kind != "invoice":  # the shares a payout took, as data (documents show them)
+            trace["shares"] = shares
         if p.conversions:  # its prices in units of account were converted before rating
             trace["units_of_account"] = [c.trace() for _, c in sorted(p.conversions.items())]
         return line, trace

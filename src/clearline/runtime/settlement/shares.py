@@ -174,6 +174,7 @@ def billed_shares(p: _ProductRT, lines: list[Any], make: Callable[..., Any], nam
                 formula=f"{share} of the period's billed {expr.base}: the product's invoice lines after "
                 "its discounts",
                 arithmetic=f"{_s(base)} × {share} = {_s(exact)}",
+                shares=[{"rate": _s(expr.value), "of": expr.base}],
                 rounding=_rounding(rule.rate.line_rounding, exact, amount),
                 from_lines={
                     "invoice": [ln.line_id for ln in invoices][:20],

@@ -1,0 +1,158 @@
+"""Documents take a true-up's commitment, a discount's percentage and base, and a payout's
+shares from the trace (issue 10: the trace carries everything the documents show), not
+from the recorded plan: each figure a document shows equals the trace's, and a trace
+that says otherwise is what the document shows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import clearline
+from clearline.reports.invoices import build_invoices
+from clearline.reports.rundata import read_run
+from clearline.reports.statements import build_statements
+
+CONTRACT = """\
+contract RS-2026 "Revenue share" {
+  version 1
+  effective 2026-01-01 until 2027-01-01
+  settle monthly in PLN, time zone Europe/Warsaw
+
+  operator telcopl "TelcoPL S.A." currency PLN  country PL  language en
+  partner  studio  "Studio Sp. z o.o." currency PLN  country PL  language en
+
+  usage fields {
+    service text
+    amount  decimal
+  }
+
+  product sales "Sales" {
+    matches service = "sale"
+    clause "1 Price" {
+      charge customer the value of amount in PLN
+      round each line half up to 0.01
+    }
+    clause "2 Loyalty" "10% off the price." {
+      discount 10% on clause "1 Price"
+      round each line half up to 0.01
+    }
+    clause "3 Commitment" "At least 1,000.00 PLN a month." {
+      minimum spend 1000.00 PLN per month on clause "1 Price"
+      round each line half up to 0.01
+    }
+    clause "4 Share" {
+      pay studio 55% of net
+      round each line half up to 0.01
+    }
+  }
+}
+"""
+
+USAGE = """\
+record_id,timestamp,customer_id,service,amount
+S-1,2026-03-02T10:00:00+01:00,C1,sale,300.00
+S-2,2026-03-03T10:00:00+01:00,C1,sale,100.00
+S-3,2026-03-04T10:00:00+01:00,C2,sale,2000.00
+"""
+
+
+def _settle(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rs.contract").write_text(CONTRACT, encoding="utf-8")
+    (folder / "usage.csv").write_text(textwrap.dedent(USAGE), encoding="utf-8")
+    plans, _ = clearline.load_plans([folder / "rs.contract"])
+    clearline.run(plans, [folder / "usage.csv"], "2026-03", out=folder / "run")
+    return folder / "run"
+
+
+def _traces(run: Path) -> dict[str, dict[str, object]]:
+    lines = (run / "trace.jsonl").read_text(encoding="utf-8").splitlines()
+    return {t["line_id"]: t for t in map(json.loads, lines)}
+
+
+def test_a_documents_figures_are_the_traces(tmp_path: Path) -> None:
+    """C1 buys 300.00 + 100.00 = 400.00: the discount 10% of 400.00 = -40.00, and the
+    commitment 1,000.00 less the 400.00 charged = a 600.00 true-up. C2 buys 2,000.00:
+    discount -200.00, no true-up. The studio's 55% of the net (each line's net at 55%)."""
+    run = _settle(tmp_path)
+    traces = _traces(run)
+    data = read_run(run)
+    invoices = {inv.party.id: inv for inv in build_invoices(data, "en")}
+    c1 = {d.line.clause: d for d in invoices["C1"].lines}
+    assert c1["3 Commitment"].line.amount == Decimal("600.00")
+    commitment = c1["3 Commitment"].commitment
+    assert commitment is not None
+    recorded = traces[c1["3 Commitment"].line.line_id]["commitment"]
+    assert recorded == {"committed": "1000.00", "charged": "400.00", "clauses": ["1 Price"]}
+    assert (commitment.committed, commitment.charged, commitment.clauses) == (
+        Decimal("1000.00"),
+        Decimal("400.00"),
+        ("1 Price",),
+    )
+    discount = c1["2 Loyalty"].discount
+    assert c1["2 Loyalty"].line.amount == Decimal("-40.00") and discount is not None
+    trace = traces[c1["2 Loyalty"].line.line_id]
+    assert trace["discount"] == {"fraction": "0.1", "amount": None, "clauses": ["1 Price"]}
+    assert trace["discounted_base"] == "400.00"
+    assert (discount.fraction, discount.amount, discount.base, discount.clauses) == (
+        Decimal("0.10"),
+        None,
+        Decimal("400.00"),
+        ("1 Price",),
+    )
+    (statement,) = build_statements(data, "en")
+    for s in statement.lines:
+        recorded_shares = traces[s.doc.line.line_id]["shares"]
+        assert recorded_shares == [{"rate": "0.55", "of": "net"}]
+        assert s.shares == (Decimal("0.55"),)
+        assert s.basis is not None and s.basis.label == "Net revenue"
+
+
+def test_a_trace_that_says_otherwise_is_what_the_document_shows(tmp_path: Path) -> None:
+    """The documents read the trace, never the plan: a trace edited to say the commitment
+    was 1,200.00, the discount 15% and the share 60% is what they show (verify would flag
+    the edit; the documents only render)."""
+    run = _settle(tmp_path / "a")
+    copy = tmp_path / "b"
+    shutil.copytree(run, copy)
+    text = (copy / "trace.jsonl").read_text(encoding="utf-8")
+    edited = []
+    for line in text.splitlines():
+        t = json.loads(line)
+        if "commitment" in t:
+            t["commitment"]["committed"] = "1200.00"
+        if "discount" in t:
+            t["discount"]["fraction"] = "0.15"
+        if "shares" in t:
+            t["shares"] = [{"rate": "0.60", "of": "net"}]
+        edited.append(json.dumps(t))
+    (copy / "trace.jsonl").write_text("\n".join(edited) + "\n", encoding="utf-8")
+    data = read_run(copy)
+    c1 = {d.line.clause: d for d in next(i for i in build_invoices(data, "en") if i.party.id == "C1").lines}
+    assert c1["3 Commitment"].commitment is not None
+    assert c1["3 Commitment"].commitment.committed == Decimal("1200.00")
+    assert c1["2 Loyalty"].discount is not None and c1["2 Loyalty"].discount.fraction == Decimal("0.15")
+    (statement,) = build_statements(data, "en")
+    assert {s.shares for s in statement.lines} == {(Decimal("0.60"),)}
+
+
+def test_the_new_trace_fields_fit_the_schema(tmp_path: Path) -> None:
+    """`shares`, `commitment` and `discount` are documented in trace-1.schema.json."""
+    from test_schemas import validator
+
+    check = validator("trace-1.schema.json")
+    traces = _traces(_settle(tmp_path))
+    assert {k for t in traces.values() for k in ("shares", "commitment", "discount") if k in t} == {
+        "shares",
+        "commitment",
+        "discount",
+    }
+    for t in traces.values():
+        check.validate(t)
+    bad = dict(next(t for t in traces.values() if "commitment" in t))
+    bad["commitment"] = {"committed": 1000, "charged": "400.00", "clauses": []}  # a JSON number
+    assert list(check.iter_errors(bad))
