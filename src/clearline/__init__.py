@@ -197,6 +197,7 @@ def run(
     from clearline.parties import CUSTOMERS_FILE, customers_json
     from clearline.periods import period_bounds
     from clearline.runtime.inputs.duplicates import duplicate_candidates
+    from clearline.runtime.inputs.locations import as_input, is_url
     from clearline.runtime.inputs.readers import BATCH_SIZE, InputError, fewer_collections
     from clearline.runtime.inputs.refdata import read_customers, read_fx
     from clearline.runtime.inputs.usage import read_usage
@@ -217,6 +218,19 @@ def run(
     if engine == "columnar" and cluster is not None:
         raise ValueError("the columnar engine runs on this machine: no cluster")
     columnar = engine == "columnar"
+    if columnar and any(is_url(str(u)) for u in usage):
+        raise ClearlineError(
+            [
+                Diagnostic(
+                    codes.BAD_OPTION,
+                    "--engine columnar reads local files; "
+                    f"{next(str(u) for u in usage if is_url(str(u)))} is a URL",
+                    None,
+                    "settle URLs without --engine (one process reads them through fsspec) "
+                    "or with --engine dask",
+                )
+            ]
+        )
     if out_of_period not in OUT_OF_PERIOD:
         raise ValueError(f"out_of_period must be one of {', '.join(OUT_OF_PERIOD)}, not {out_of_period!r}")
     plan_list = list(plans)
@@ -246,8 +260,8 @@ def run(
     # A plan loaded from JSON may come without its contract file; the manifest
     # still names the contract and its hash from the plan.
     files = sorted({f for p in plan_list for f in (p.sources or (p.file,))})
-    inputs = [("contract", Path(f)) for f in files if Path(f).is_file()]
-    inputs += [("usage", Path(u)) for u in usage]
+    inputs: list[tuple[str, Path | str]] = [("contract", Path(f)) for f in files if Path(f).is_file()]
+    inputs += [("usage", as_input(u)) for u in usage]
     inputs += [("fx", Path(fx))] if fx else []
     inputs += [("customers", Path(customers))] if customers else []
     if cluster is not None:
@@ -270,7 +284,7 @@ def run(
 
                 candidates = by_columns.duplicate_candidates([Path(u) for u in usage])
             elif cluster is None and not columnar:
-                candidates = duplicate_candidates([Path(u) for u in usage])
+                candidates = duplicate_candidates([as_input(u) for u in usage])
 
             def new_engine(candidates: set[str] | None) -> Engine:
                 return Engine(
@@ -314,7 +328,7 @@ def run(
                     )
                 else:
                     for path in usage:
-                        usage_file = read_usage(Path(path), batch_size)
+                        usage_file = read_usage(as_input(path), batch_size)
                         for batch in usage_file.batches:
                             rows = rating.feed(label(str(path), str(path)), usage_file.columns, batch)
                             if writer is not None:

@@ -539,10 +539,13 @@ ENTRIES: dict[str, ErrorDoc] = {
     "E0510": ErrorDoc(
         wrote="clearline simulate contracts --usage ./march.csv --period 2026-03 --engine dask "
         "--scheduler tcp://settle-1:8786",
-        wrong="On a cluster the workers read the usage files themselves, by the path given; a worker "
-        "cannot read this one (it is on the client's disk only, or mounted elsewhere).",
+        wrong="On a cluster the workers read the usage files themselves, by the path or URL given; a "
+        "worker cannot read this one (it is on the client's disk only, or mounted elsewhere; for a URL, "
+        "the worker lacks the file system's package, such as s3fs, or its credentials). The message "
+        "gives each worker's reason.",
         fix="Put the usage files on a filesystem that every worker mounts at the same path, and pass "
-        "that path.",
+        "that path; or give an object-store URL (s3://, gs://, az://) with the file system's package "
+        "and credentials installed on every worker.",
         fixed="clearline simulate contracts --usage /shared/march.csv --period 2026-03 --engine dask "
         "--scheduler tcp://settle-1:8786",
         lang="shell",

@@ -23,6 +23,8 @@ import clearline
 from clearline import codes
 from clearline.compiler import ir
 from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.runtime.inputs.locations import is_url
+from clearline.runtime.inputs.readers import InputError
 from clearline.runtime.settlement.prior import Prior, read_prior
 from clearline.runtime.store.manifest import sha256_file
 from clearline.source import SourceFile
@@ -80,9 +82,12 @@ def _manifest(run: Path) -> dict[str, Any]:
     return data
 
 
-def _locate(run: Path, item: dict[str, Any]) -> list[Path]:
-    """Where an input may be: packed in the run folder, at its absolute path, as given."""
-    found = []
+def _locate(run: Path, item: dict[str, Any]) -> list[Path | str]:
+    """Where an input may be: packed in the run folder, at its absolute path, as given;
+    a URL where it names (runtime.inputs.locations: opened through fsspec again)."""
+    found: list[Path | str] = []
+    if is_url(item["path"]) and "packed" not in item:
+        return [str(item["path"])]
     if "packed" in item:  # the pack is the evidence: a damaged copy is not made good elsewhere
         packed = Path(str(item["packed"]))
         return [] if packed.is_absolute() or ".." in packed.parts else [run / packed]
@@ -92,13 +97,13 @@ def _locate(run: Path, item: dict[str, Any]) -> list[Path]:
     return found
 
 
-def _check_input(run: Path, item: dict[str, Any], result: Verification) -> Path | None:
+def _check_input(run: Path, item: dict[str, Any], result: Verification) -> Path | str | None:
     shown = item["path"]
     wrong = None
     for path in _locate(run, item):
         try:
             digest = sha256_file(path)
-        except OSError:
+        except (OSError, InputError):
             continue
         if digest == item["sha256"]:
             return path
@@ -125,12 +130,12 @@ def _recorded_plans(run: Path, manifest: dict[str, Any]) -> list[ir.ContractPlan
     return plans
 
 
-def _compile(manifest: dict[str, Any], roles: dict[str, list[Path]]) -> list[ir.ContractPlan] | None:
+def _compile(manifest: dict[str, Any], roles: dict[str, list[Path | str]]) -> list[ir.ContractPlan] | None:
     """The run's contracts compiled again (each under the name the run gave it, its text
     from wherever it was found: packed or at its path); None when they cannot be (a
     run settled from JSON plans names no contract files)."""
     names = [str(i["path"]) for i in manifest["inputs"] if i["role"] == "contract"]
-    paths = roles.get("contract", [])
+    paths = [Path(p) for p in roles.get("contract", [])]  # contracts are local files
     if not names or len(names) != len(paths):
         return None
     try:
@@ -159,7 +164,7 @@ def verify_run(run: str | Path, workers: int = 1) -> Verification:
     folder = Path(run)
     manifest = _manifest(folder)
     result = Verification(folder)
-    roles: dict[str, list[Path]] = {}
+    roles: dict[str, list[Path | str]] = {}
     names: dict[str, str] = {}  # where an input was found -> the name the run gave it
     for item in manifest["inputs"]:
         result.inputs_checked += 1

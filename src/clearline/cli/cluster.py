@@ -29,7 +29,7 @@ __all__ = ["simulate_on_cluster"]
 
 def simulate_on_cluster(
     plans: Sequence[ir.ContractPlan],
-    usage: Sequence[Path],
+    usage: Sequence[Path | str],
     period: str,
     scheduler: str,
     partition_bytes: int | None,

@@ -186,8 +186,8 @@ def _print_issued(out: Console, outcome: CloseOutcome) -> None:
 
 
 def ledger_prior(
-    url: str, plans: Sequence[ir.ContractPlan], usage: Sequence[Path], period: str, rerate: bool
-) -> tuple[clearline.Prior, list[Path]]:
+    url: str, plans: Sequence[ir.ContractPlan], usage: Sequence[Path | str], period: str, rerate: bool
+) -> tuple[clearline.Prior, list[Path | str]]:
     """What the ledger tells `simulate --ledger` (settled ids; a closed period's sums), and
     the usage files to read (with `--rerate`, the closed runs' files too)."""
     from clearline.ledger.resettle import prior_for, rerate_inputs
@@ -195,8 +195,9 @@ def ledger_prior(
     with opened(url) as store:
         files = list(usage)
         if rerate:
-            given = {p.resolve() for p in files}
-            files = [p for p in rerate_inputs(store, period) if p.resolve() not in given] + files
+            given = {p.resolve() for p in files if isinstance(p, Path)}  # a URL is a file of its own
+            earlier: list[Path | str] = [p for p in rerate_inputs(store, period) if p.resolve() not in given]
+            files = earlier + files
         return prior_for(store, plans, files, period, rerate), files
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
@@ -31,9 +32,15 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def _estimate_records(paths: list[Path]) -> int:
+# a URL, as runtime.inputs.locations.is_url tells one from a path (the CLI imports no runtime)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
+
+
+def _estimate_records(paths: list[Path | str]) -> int:
     total = 0
     for path in paths:
+        if not isinstance(path, Path):  # a URL: no estimate, no progress bar of records
+            continue
         try:
             size = path.stat().st_size
             with path.open("rb") as handle:
@@ -61,8 +68,13 @@ def simulate(
     contracts: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
     period: Annotated[str, typer.Option("--period", "-p", help="Period to settle, e.g. 2026-03.")],
     usage: Annotated[
-        list[Path] | None,
-        typer.Option("--usage", "-u", help="Usage file (.csv, .jsonl, .parquet); repeatable."),
+        list[str] | None,
+        typer.Option(
+            "--usage",
+            "-u",
+            help="Usage file (.csv, .jsonl, .parquet), a path or a URL (file://, s3://, ...: "
+            "fsspec); repeatable.",
+        ),
     ] = None,
     fx: Annotated[Path | None, typer.Option("--fx", help="FX rates CSV: date,from,to,rate.")] = None,
     customers: Annotated[Path | None, typer.Option("--customers", help="Customers CSV.")] = None,
@@ -149,7 +161,9 @@ def simulate(
         raise typer.BadParameter("give at least one usage file", param_hint="--usage")
     if rerate and ledger is None:
         raise typer.BadParameter("--rerate re-settles a closed period of a ledger: give --ledger")
-    usage = list(usage or [])
+    # a URL stays text (a Path would mangle `s3://b` into `s3:/b`); the runtime opens it
+    # through fsspec (runtime.inputs.locations)
+    given: list[Path | str] = [u if _URL.match(u) else Path(u) for u in usage or []]
     if engine != EngineName.dask and (scheduler, partition_bytes, rated_parquet) != (None, None, None):
         raise _fail(
             _option_error("--scheduler, --partition-bytes and --rated-parquet go with --engine dask"), err
@@ -173,7 +187,7 @@ def simulate(
     if ledger is not None:
         from clearline.cli.ledger import ledger_prior
 
-        prior, usage = ledger_prior(ledger, plans, usage, period, rerate)
+        prior, given = ledger_prior(ledger, plans, given, period, rerate)
     if engine == EngineName.dask:
         from clearline.cli.cluster import simulate_on_cluster
 
@@ -184,11 +198,11 @@ def simulate(
         kwargs["pack"] = pack
         kwargs["prior"] = prior
         result = simulate_on_cluster(
-            plans, usage, period, scheduler or "local:2", partition_bytes, out_of_period.value, kwargs, err
+            plans, given, period, scheduler or "local:2", partition_bytes, out_of_period.value, kwargs, err
         )
         _finish(result, folder, out, err)
         return
-    estimate = _estimate_records(usage)
+    estimate = _estimate_records(given)
     show_progress = estimate > 200_000 and err.is_terminal
     progress = Progress(
         TextColumn("settling"),
@@ -205,7 +219,7 @@ def simulate(
         with progress:
             result = clearline.run(
                 plans,
-                usage,
+                given,
                 period,
                 fx=fx,
                 customers=customers,

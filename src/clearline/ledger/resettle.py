@@ -22,6 +22,7 @@ from clearline.compiler.check_ledger import DEFAULT_LATE_PERIODS
 from clearline.ledger.errors import LedgerError
 from clearline.ledger.store import Ledger
 from clearline.runtime.inputs.duplicates import scan_ids
+from clearline.runtime.inputs.locations import as_input
 from clearline.runtime.settlement.prior import Issued, Prior
 
 __all__ = ["in_force", "prior_for"]
@@ -46,7 +47,7 @@ def _ids(usage: Sequence[str | Path]) -> set[str]:
     ids: set[str] = set()
     for path in usage:
         try:
-            chunks = scan_ids(Path(path))
+            chunks = scan_ids(as_input(path))
             for chunk in chunks or ():
                 ids.update(chunk)
         except Exception:  # unreadable: the run itself reports the file, with its diagnostic
@@ -135,7 +136,7 @@ def _refund_pairs(usage: Sequence[str | Path], names: set[str]) -> list[tuple[st
     pairs: list[tuple[str, str]] = []
     for path in usage:
         try:
-            usage_file = read_usage(Path(path), BATCH_SIZE)
+            usage_file = read_usage(as_input(path), BATCH_SIZE)
             for batch in usage_file.batches:
                 index = {name: i for i, name in enumerate(usage_file.columns)}
                 i_id = index.get("record_id")

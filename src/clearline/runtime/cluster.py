@@ -56,6 +56,7 @@ from clearline.runtime.cluster_tasks import (
     rate_task,
 )
 from clearline.runtime.dask_client import Cluster, cluster_error, connect
+from clearline.runtime.inputs.locations import as_input
 from clearline.runtime.inputs.partitions import Partition
 from clearline.runtime.inputs.readers import InputError
 from clearline.runtime.parallel import Seen, _seen_before
@@ -118,7 +119,7 @@ def _settle(
     # the planning first (the rating waits for it), a task per file; the hashing beside it
     planned = [client.submit(plan_task, [p], partition_bytes, engine.route, pure=False) for p in paths]
     # keyed as the manifest names the inputs (str of a Path: "a/./b.csv" is "a/b.csv")
-    hashes = {str(Path(path)): client.submit(sha256_file, Path(path), pure=False) for path in paths}
+    hashes = {str(as_input(p)): client.submit(sha256_file, as_input(p), pure=False) for p in paths}
     parts = list(enumerate(part for parts in client.gather(planned) for part in parts))
     plans = [ir.to_json(p) for p in engine.plans]
     context = RunContext(

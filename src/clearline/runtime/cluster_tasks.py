@@ -30,6 +30,7 @@ from typing import Any
 from clearline.compiler import ir
 from clearline.money import CONTEXT
 from clearline.runtime.inputs.duplicates import duplicate_candidates
+from clearline.runtime.inputs.locations import as_input
 from clearline.runtime.inputs.partitions import Partition, plan_partitions
 from clearline.runtime.inputs.readers import fewer_collections
 from clearline.runtime.inputs.refdata import Customer
@@ -151,11 +152,11 @@ def plan_task(usage: list[str], target: int | None, route: bool) -> list[Partiti
     (PARTITION_TARGET by default). JSON Lines files are cut only when no record is
     routed (see runtime.inputs.partitions)."""
     size = target or PARTITION_TARGET
-    return [part for path in usage for part in plan_partitions(Path(path), size, json_lines=not route)]
+    return [part for path in usage for part in plan_partitions(as_input(path), size, json_lines=not route)]
 
 
 def candidates_task(usage: list[str]) -> set[str] | None:
-    return duplicate_candidates([Path(u) for u in usage])
+    return duplicate_candidates([as_input(u) for u in usage])
 
 
 def first_reads_task(context: RunContext, number: int, part: Partition) -> Seen | Failure:

@@ -23,6 +23,7 @@ from typing import Any
 
 from clearline import codes
 from clearline.diagnostics import ClearlineError, Diagnostic
+from clearline.runtime.inputs.locations import is_url
 
 __all__ = ["LOCAL", "TIMEOUT", "Cluster", "check_reachable", "cluster_error", "connect", "prepare_parquet"]
 
@@ -157,17 +158,45 @@ def _worker_version() -> str:
 
 
 def check_reachable(cluster: Cluster, paths: Sequence[str]) -> None:
-    """Every worker can read every usage file by its path (they read them themselves)."""
+    """Every worker can read every usage file by its name -- a path or a URL -- since
+    they read them themselves (E0510 names the file, the workers and why not)."""
     for path in paths:
-        answers = cluster.client.run(os.access, path, os.R_OK, on_error="return")
-        blind = sorted(w for w, ok in answers.items() if ok is not True)
+        answers = cluster.client.run(_cannot_read, path, on_error="return")
+        blind = {w: why for w, why in sorted(answers.items()) if why != ""}
         if blind:
+            reasons = sorted(
+                {_reason(why) if isinstance(why, BaseException) else str(why) for why in blind.values()}
+            )
+            url = is_url(path)
             raise cluster_error(
                 codes.INPUT_NOT_ON_WORKERS,
-                f"the usage file {path} cannot be read from the Dask worker(s) {', '.join(blind)}",
-                "on a cluster the workers read the usage files themselves: put them on a "
-                "filesystem every worker mounts at the same path, and pass that path",
+                f"the usage file {path} cannot be read from the Dask worker(s) {', '.join(blind)}: "
+                + "; ".join(reasons),
+                "on a cluster the workers read the usage files themselves: "
+                + (
+                    "install the file system's package (s3fs for s3://, gcsfs for gs://, ...) and "
+                    "its credentials on every worker; a memory:// file lives in one process only"
+                    if url
+                    else "put them on a filesystem every worker mounts at the same path, and pass "
+                    "that path (absolute), or a URL every worker can open (s3://..., fsspec)"
+                ),
             )
+
+
+def _cannot_read(name: str) -> str:
+    """Why this process cannot read the usage file `name` ("" when it can): run on
+    every worker."""
+    from clearline.runtime.inputs.locations import as_input, open_bytes
+    from clearline.runtime.inputs.readers import InputError
+
+    try:
+        with open_bytes(as_input(name)) as handle:
+            handle.read(1)
+    except InputError as err:
+        return err.message
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err}"
+    return ""
 
 
 def prepare_parquet(cluster: Cluster, folder: Path) -> None:

@@ -51,6 +51,7 @@ from typing import IO, Any
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT
+from clearline.runtime.inputs.locations import as_input, size_of
 from clearline.runtime.inputs.partitions import Partition, plan_partitions, read_partition
 from clearline.runtime.inputs.readers import ID_COLUMN, Batch, InputError, Skim, fewer_collections
 from clearline.runtime.inputs.refdata import Customer
@@ -149,11 +150,11 @@ def partitions_for(usage: Sequence[str], workers: int, route: bool = False) -> l
     sizes = []
     for path in usage:
         try:
-            sizes.append(Path(path).stat().st_size)
-        except OSError:
+            sizes.append(size_of(as_input(path)))
+        except (OSError, InputError):
             sizes.append(0)
     target = max(MIN_PARTITION, sum(sizes) // max(1, workers * PER_WORKER))
-    return [part for path in usage for part in plan_partitions(Path(path), target, json_lines=not route)]
+    return [part for path in usage for part in plan_partitions(as_input(path), target, json_lines=not route)]
 
 
 def _die_with(parent: int) -> None:

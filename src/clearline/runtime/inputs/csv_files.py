@@ -14,10 +14,10 @@ import csv
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from itertools import islice, repeat
-from pathlib import Path
 from typing import IO, cast
 
 from clearline.runtime.inputs.lines import Bounded, csv_id, line_runs, read_lines, unread_id
+from clearline.runtime.inputs.locations import Input, has_quotes, open_bytes
 from clearline.runtime.inputs.readers import (
     ID_COLUMN,
     Batch,
@@ -26,7 +26,6 @@ from clearline.runtime.inputs.readers import (
     Row,
     Skim,
     UsageFile,
-    _has_quotes,
     header_line,
     marker,
 )
@@ -35,10 +34,10 @@ __all__ = ["read_csv"]
 
 
 def read_csv(
-    path: Path, batch_size: int, skim: Skim | None = None, span: ByteSpan | None = None
+    path: Input, batch_size: int, skim: Skim | None = None, span: ByteSpan | None = None
 ) -> UsageFile:
     try:
-        raw = path.open("rb")
+        raw = open_bytes(path)
     except OSError as err:
         raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
     try:
@@ -80,7 +79,7 @@ def read_csv(
         return marker(reason, width, unread_id(reason, lambda head: csv_id(head, i_record)))
 
     # without a quote no row spans lines: each line is one row
-    one_line_rows = not (span.quotes if span is not None else _has_quotes(path))
+    one_line_rows = not (span.quotes if span is not None else has_quotes(path))
     source: IO[bytes] = raw  # what the rows are read from: the rest of the file, or the span
     after = 1  # the line the rows come after
     if span is not None:

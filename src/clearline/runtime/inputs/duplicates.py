@@ -8,12 +8,13 @@ the ids that may occur twice, so memory for duplicates stays small.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from operator import lt
-from pathlib import Path
 from typing import cast
 
+from clearline.runtime.inputs.locations import Input, open_bytes, suffix_of
 from clearline.runtime.inputs.readers import (
     _PLAIN_CHUNK,
     BATCH_SIZE,
@@ -29,7 +30,7 @@ from clearline.runtime.inputs.usage import read_usage
 __all__ = ["count_lines", "duplicate_candidates", "scan_ids"]
 
 
-def scan_ids(path: Path) -> Iterator[list[str]] | None:
+def scan_ids(path: Input) -> Iterator[list[str]] | None:
     """The non-empty record ids of a usage file, in chunks; None for a file
     that is not CSV, JSON Lines or Parquet.
 
@@ -40,7 +41,7 @@ def scan_ids(path: Path) -> Iterator[list[str]] | None:
     id: the candidates stay a superset). A file that cannot be read raises
     what reading it raises (OSError, InputError, UnicodeDecodeError).
     """
-    suffix = path.suffix.lower()
+    suffix = suffix_of(path)
     if suffix == ".csv":
         return _csv_ids(path)
     if suffix in {".jsonl", ".ndjson"}:
@@ -52,14 +53,14 @@ def scan_ids(path: Path) -> Iterator[list[str]] | None:
     return None
 
 
-def count_lines(path: Path) -> int:
+def count_lines(path: Input) -> int:
     """An upper bound of the records of a usage file (its line breaks, plus one;
     a Parquet file's row count, from its footer)."""
-    if path.suffix.lower() in PARQUET_SUFFIXES:
+    if suffix_of(path) in PARQUET_SUFFIXES:
         from clearline.runtime.inputs import parquet
 
         return parquet.parquet_rows_count(path) + 1
-    with path.open("rb") as raw:
+    with open_bytes(path) as raw:
         lines = breaks = 0
         for block in iter(lambda: raw.read(_PLAIN_CHUNK), b""):
             lines += block.count(b"\n")
@@ -71,7 +72,7 @@ class _NotPlain(Exception):
     """A quote or a carriage return: csv.reader must split the text."""
 
 
-def _csv_ids(path: Path) -> Iterator[list[str]]:
+def _csv_ids(path: Input) -> Iterator[list[str]]:
     """Split at line breaks and commas while the text has neither quotes nor
     carriage returns (csv.reader makes the same of it); from the first chunk
     with one, csv.reader's rows, less the ids already given."""
@@ -91,13 +92,13 @@ def _csv_ids(path: Path) -> Iterator[list[str]]:
         given = 0
 
 
-def _plain_csv_ids(path: Path) -> Iterator[list[str]]:
+def _plain_csv_ids(path: Input) -> Iterator[list[str]]:
     """The ids of a file without quotes, split at line ends and commas; CRLF line ends
     too (every carriage return followed by its line feed: the reader makes the same of
     them). A quote or a lone carriage return raises _NotPlain before any id of its chunk."""
-    with path.open("rb") as raw:
+    with open_bytes(path) as raw:
         header_line(raw, path)  # at most 1 MiB, however long the first line
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", newline="") as handle:
         head = handle.readline()
         if '"' in head or "\r" in head.removesuffix("\r\n"):
             raise _NotPlain
@@ -158,7 +159,7 @@ def _field(lines: list[str], index: int) -> list[str]:
     return [v for line in lines if len(parts := line.split(",", index + 1)) > index and (v := parts[index])]
 
 
-def _batch_ids(path: Path) -> Iterator[list[str]]:
+def _batch_ids(path: Input) -> Iterator[list[str]]:
     usage = read_usage(path, BATCH_SIZE)
     for batch in usage.batches:
         # JSON Lines columns grow as keys appear: look the column up per batch, as the engine does
@@ -167,7 +168,7 @@ def _batch_ids(path: Path) -> Iterator[list[str]]:
             yield [v for row in batch.rows if index < len(row) and (v := row[index])]
 
 
-def duplicate_candidates(paths: Sequence[Path], exact_below: int = 20_000) -> set[str] | None:
+def duplicate_candidates(paths: Sequence[Input], exact_below: int = 20_000) -> set[str] | None:
     """The record ids that may occur more than once in these files: a superset
     of the duplicated ids, so an id outside it is certainly read once.
 
@@ -181,6 +182,7 @@ def duplicate_candidates(paths: Sequence[Path], exact_below: int = 20_000) -> se
     records) and files the scan cannot read (the run then reports them).
 
     >>> import tempfile
+    >>> from pathlib import Path
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     usage = Path(folder) / "usage.csv"
     ...     _ = usage.write_text("record_id,quantity\\n" + "".join(f"R{i % 9000},1\\n" for i in range(9001)))

@@ -10,20 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from itertools import islice
-from pathlib import Path
 from typing import IO, cast
 
 from clearline.runtime.inputs.lines import HEAD, Bounded, Unread, json_id, read_lines, unread_id
+from clearline.runtime.inputs.locations import Input, open_bytes
 from clearline.runtime.inputs.readers import Batch, ByteSpan, InputError, Row, UsageFile, marker
 
 __all__ = ["read_jsonl"]
 
 
-def read_jsonl(path: Path, batch_size: int, span: ByteSpan | None = None) -> UsageFile:
+def read_jsonl(path: Input, batch_size: int, span: ByteSpan | None = None) -> UsageFile:
     # Columns are the union of keys of the first batch; later keys are read too. Of a
     # span, in the order the span shows them (see runtime.inputs.partitions).
     try:
-        raw = path.open("rb")
+        raw = open_bytes(path)
     except OSError as err:
         raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
     columns: list[str] = []

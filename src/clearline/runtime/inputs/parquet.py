@@ -24,9 +24,9 @@ import datetime as dt
 import re
 import zoneinfo
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import IO, Any
 
+from clearline.runtime.inputs.locations import Input, open_bytes
 from clearline.runtime.inputs.readers import BATCH_SIZE, ID_COLUMN, Batch, InputError, Row, UsageFile, marker
 
 __all__ = ["parquet_ids", "parquet_rows_count", "read_parquet"]
@@ -44,7 +44,7 @@ Cells = tuple[list[str | None], dict[int, str]]
 Convert = Callable[[Any], Cells]
 
 
-def _open_parquet(path: Path) -> tuple[Any, Any, IO[bytes]]:
+def _open_parquet(path: Input) -> tuple[Any, Any, IO[bytes]]:
     """(pyarrow, the ParquetFile, its open handle); pyarrow is imported here, only when
     a Parquet file is read, and a file that is not Parquet is an InputError."""
     try:
@@ -56,7 +56,7 @@ def _open_parquet(path: Path) -> tuple[Any, Any, IO[bytes]]:
             path, f"reading Parquet needs pyarrow, which is not installed ({path})", _PYARROW_HINT
         ) from None
     try:
-        handle = path.open("rb")
+        handle = open_bytes(path)
     except OSError as err:
         raise InputError(path, f"cannot read {path}: {err.strerror or err}") from None
     try:
@@ -73,7 +73,7 @@ _PYARROW_HINT = "pip install 'clearline[parquet]'"
 _DAMAGED_HINT = "the file is damaged, or uses a Parquet feature pyarrow cannot read: write it again"
 
 
-def _not_parquet(path: Path, handle: IO[bytes], err: Exception) -> InputError:
+def _not_parquet(path: Input, handle: IO[bytes], err: Exception) -> InputError:
     size = handle.seek(0, 2)
     if size == 0:
         return InputError(
@@ -100,7 +100,7 @@ def _not_parquet(path: Path, handle: IO[bytes], err: Exception) -> InputError:
     return InputError(path, f"{path}: the Parquet file cannot be read: {_said(err)}", _DAMAGED_HINT)
 
 
-def read_parquet(path: Path, batch_size: int, groups: tuple[int, int] | None = None) -> UsageFile:
+def read_parquet(path: Input, batch_size: int, groups: tuple[int, int] | None = None) -> UsageFile:
     """The rows of a Parquet file, or of its row groups from `groups[0]` up to
     `groups[1]` (runtime.inputs.partitions), numbered as in the whole file."""
     pa, parquet, handle = _open_parquet(path)
@@ -165,7 +165,7 @@ def _parquet_rows(
     return rows
 
 
-def _converter(path: Path, name: str, kind: Any, pa: Any) -> Convert:
+def _converter(path: Input, name: str, kind: Any, pa: Any) -> Convert:
     """How to turn the values of a column of type `kind` into text cells, exactly.
 
     A type no cell can hold (lists, structs, maps, durations, ...) refuses the
@@ -237,7 +237,7 @@ def _utf8_cells(name: str, values: list[bytes | None]) -> Cells:
     return cells, problems
 
 
-def _zone(path: Path, name: str, tz: str) -> dt.tzinfo:
+def _zone(path: Input, name: str, tz: str) -> dt.tzinfo:
     fixed = _FIXED_OFFSET.fullmatch(tz)
     if fixed:
         sign, hours, minutes = fixed.groups()
@@ -350,7 +350,7 @@ def _date_cells(name: str, values: list[int | None], per_day: int) -> Cells:
     return cells, problems
 
 
-def parquet_ids(path: Path) -> Iterator[list[str]]:
+def parquet_ids(path: Input) -> Iterator[list[str]]:
     """The record ids of a Parquet file, from its record_id column alone."""
     pa, parquet, handle = _open_parquet(path)
     with handle:
@@ -372,7 +372,7 @@ def parquet_ids(path: Path) -> Iterator[list[str]]:
             yield [rid for rid in cells if rid]
 
 
-def parquet_rows_count(path: Path) -> int:
+def parquet_rows_count(path: Input) -> int:
     """The rows of a Parquet file, from its footer."""
     _, parquet, handle = _open_parquet(path)
     with handle:

@@ -30,16 +30,17 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import IO, Any, cast
 
 from clearline.runtime.inputs.lines import read_lines
+from clearline.runtime.inputs.locations import Input, as_input, open_bytes, size_of, suffix_of
 from clearline.runtime.inputs.readers import (
     _PLAIN_CHUNK,
     BATCH_SIZE,
     MAX_LINE,
     PARQUET_SUFFIXES,
     ByteSpan,
+    InputError,
     Skim,
     UsageFile,
 )
@@ -78,7 +79,7 @@ class Partition:
 
 def read_partition(part: Partition, batch_size: int = BATCH_SIZE, skim: Skim | None = None) -> UsageFile:
     """The batches of one part, as `read_usage` reads them of the whole file."""
-    path = Path(part.path)
+    path = as_input(part.path)
     if part.kind == "bytes":
         return read_usage(path, batch_size, skim, ByteSpan(part.start, part.end, part.first, part.quotes))
     if part.kind == "row groups":
@@ -88,27 +89,27 @@ def read_partition(part: Partition, batch_size: int = BATCH_SIZE, skim: Skim | N
     return read_usage(path, batch_size, skim)
 
 
-def plan_partitions(path: Path, target: int = PARTITION_BYTES, json_lines: bool = False) -> list[Partition]:
+def plan_partitions(path: Input, target: int = PARTITION_BYTES, json_lines: bool = False) -> list[Partition]:
     """The parts of a usage file, in order, each about `target` bytes (JSON Lines
     files whole unless `json_lines`: see the module)."""
     whole = [Partition(str(path), 0, "whole")]
-    suffix = path.suffix.lower()
+    suffix = suffix_of(path)
     try:
         if suffix in PARQUET_SUFFIXES:
             return _row_groups(path, target) or whole
-        if path.stat().st_size <= target:
+        if size_of(path) <= target:
             return whole
         if suffix in {".jsonl", ".ndjson"}:
             return (_json_lines_parts(path, target) if json_lines else None) or whole
         if suffix != ".csv":
             return whole
         return _csv_parts(path, target) or whole
-    except (OSError, ValueError):
+    except (OSError, ValueError, InputError):
         return whole  # the reader meets the problem and reports it
 
 
-def _csv_parts(path: Path, target: int) -> list[Partition] | None:
-    with path.open("rb") as raw:
+def _csv_parts(path: Input, target: int) -> list[Partition] | None:
+    with open_bytes(path) as raw:
         header = raw.readline(MAX_LINE + 1)
         if not header.endswith(b"\n") or b"\r" in header.removesuffix(b"\r\n").removesuffix(b"\n"):
             return None  # no whole header line, or a lone carriage return in it
@@ -120,7 +121,7 @@ def _csv_parts(path: Path, target: int) -> list[Partition] | None:
         if quotes:
             raw.seek(len(header))
             cuts = _quoted_cuts(raw, target)
-    size = path.stat().st_size
+    size = size_of(path)
     parts: list[Partition] = []
     start, first = len(header), 2
     for end, next_first in [*cuts, (size, 0)]:
@@ -131,13 +132,13 @@ def _csv_parts(path: Path, target: int) -> list[Partition] | None:
     return parts
 
 
-def _json_lines_parts(path: Path, target: int) -> list[Partition] | None:
-    with path.open("rb") as raw:
+def _json_lines_parts(path: Input, target: int) -> list[Partition] | None:
+    with open_bytes(path) as raw:
         scan = _Scan(raw)
         cuts = _plain_cuts(cast(IO[bytes], scan), target, first=1)
         if scan.lone_cr:
             return None
-    size = path.stat().st_size
+    size = size_of(path)
     parts: list[Partition] = []
     start, first = 0, 1
     for end, next_first in [*cuts, (size, 0)]:
@@ -249,13 +250,14 @@ def _quoted_cuts(raw: IO[bytes], target: int) -> list[tuple[int, int]]:
     return cuts
 
 
-def _row_groups(path: Path, target: int) -> list[Partition] | None:
+def _row_groups(path: Input, target: int) -> list[Partition] | None:
     try:
         import pyarrow.parquet
     except ImportError:
         return None
     try:
-        metadata = pyarrow.parquet.ParquetFile(path).metadata
+        with open_bytes(path) as handle:
+            metadata = pyarrow.parquet.ParquetFile(handle).metadata
         sizes = [metadata.row_group(g).total_byte_size for g in range(metadata.num_row_groups)]
     except Exception:
         return None

@@ -85,7 +85,7 @@ class Batch:
 
 @dataclass(slots=True)
 class UsageFile:
-    path: Path
+    path: Path | str  # a URL as given (runtime.inputs.locations)
     columns: list[str]
     batches: Iterator[Batch]
     # closes the file when the batches are not read (a CSV file's; the batches close it too)
@@ -110,10 +110,13 @@ class ByteSpan:
 Skim = Callable[[int], AbstractSet[str] | None]
 
 
-def regular_file(path: Path) -> None:
+def regular_file(path: Path | str) -> None:
     """An input must be a regular file: a device (/dev/zero) or a pipe never ends, or
     cannot be read twice (the duplicate scan reads a usage file before the run does).
-    A path that cannot be looked at is left to the reader to report."""
+    A path that cannot be looked at is left to the reader to report, and so is a URL
+    (runtime.inputs.locations: object stores hold no devices)."""
+    if not isinstance(path, Path):
+        return
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -123,7 +126,7 @@ def regular_file(path: Path) -> None:
         raise InputError(path, f"cannot read {path}: it is {kind}, not a regular file", "give a file")
 
 
-def header_line(raw: IO[bytes], path: Path) -> bytes:
+def header_line(raw: IO[bytes], path: Path | str) -> bytes:
     """The first line of a file with a header, read at most 1 MiB far."""
     head = raw.readline(MAX_LINE + 1)
     if len(head) > MAX_LINE and not head.endswith(b"\n") and b"\r" not in head:  # a lone CR ends it too

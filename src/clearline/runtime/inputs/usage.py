@@ -5,10 +5,9 @@ for only when a Parquet file is read. No reader imports this module.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from clearline.runtime.inputs.csv_files import read_csv
 from clearline.runtime.inputs.json_lines import read_jsonl
+from clearline.runtime.inputs.locations import Input, suffix_of
 from clearline.runtime.inputs.readers import (
     BATCH_SIZE,
     PARQUET_SUFFIXES,
@@ -23,7 +22,7 @@ __all__ = ["read_usage"]
 
 
 def read_usage(
-    path: Path, batch_size: int = BATCH_SIZE, skim: Skim | None = None, span: ByteSpan | None = None
+    path: Input, batch_size: int = BATCH_SIZE, skim: Skim | None = None, span: ByteSpan | None = None
 ) -> UsageFile:
     """Open a usage file by its extension: .csv, .jsonl/.ndjson, .parquet/.parq.
 
@@ -34,7 +33,7 @@ def read_usage(
     (runtime.inputs.partitions).
     """
     regular_file(path)
-    suffix = path.suffix.lower()
+    suffix = suffix_of(path)
     if suffix in {".jsonl", ".ndjson"}:
         return read_jsonl(path, batch_size, span)
     if suffix == ".csv":

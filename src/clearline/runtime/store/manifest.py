@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from clearline.compiler import ir
+from clearline.runtime.inputs.locations import Input, absolute, open_bytes, suffix_of
 from clearline.runtime.settlement.settle import Settlement
 from clearline.runtime.store.folder import create_exclusive, temporary_name
 
@@ -29,9 +30,10 @@ __all__ = ["MANIFEST_SCHEMA", "build_manifest", "input_entries", "plan_text", "s
 MANIFEST_SCHEMA = 1
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Input) -> str:
+    """The SHA-256 of a file, or of what a URL names (runtime.inputs.locations)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_bytes(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -43,15 +45,16 @@ def plan_text(plan: ir.ContractPlan) -> bytes:
 
 
 def input_entries(
-    inputs: list[tuple[str, Path]], pack_into: Path | None, hashes: dict[str, str] | None = None
+    inputs: list[tuple[str, Input]], pack_into: Path | None, hashes: dict[str, str] | None = None
 ) -> list[dict[str, str]]:
     """The manifest's `inputs`; with `pack_into` (the run folder) each file is copied
     there first, and its entry names the copy. `hashes`: SHA-256 already computed
-    elsewhere (by a cluster's workers, for files the client may not see), by path."""
+    elsewhere (by a cluster's workers, for files the client may not see), by path.
+    A URL is recorded as given, as `path` and as `absolute` (`verify` opens it again)."""
     known = hashes or {}
     entries = []
     for role, path in inputs:
-        entry = {"role": role, "path": str(path), "absolute": str(path.resolve())}
+        entry = {"role": role, "path": str(path), "absolute": absolute(path)}
         if pack_into is None:
             entry["sha256"] = known.get(str(path)) or sha256_file(path)
         else:
@@ -60,18 +63,19 @@ def input_entries(
     return entries
 
 
-def _pack(path: Path, out: Path) -> tuple[str, str]:
+def _pack(path: Input, out: Path) -> tuple[str, str]:
     """Copy `path` into `out/inputs/sha256/`, named by the SHA-256 of what was copied."""
     folder = out / "inputs" / "sha256"
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(folder / "input")
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as source, create_exclusive(tmp) as target:
+        with open_bytes(path) as source, create_exclusive(tmp) as target:
             for chunk in iter(lambda: source.read(1 << 20), b""):
                 digest.update(chunk)
                 target.write(chunk)
-        suffix = path.suffix.lower() if path.suffix[1:].isalnum() and len(path.suffix) <= 9 else ""
+        given = suffix_of(path)
+        suffix = given if given[1:].isalnum() and len(given) <= 9 else ""
         name = f"inputs/sha256/{digest.hexdigest()}{suffix}"  # the suffix says how to read it
         os.replace(tmp, out / name)
     except BaseException:

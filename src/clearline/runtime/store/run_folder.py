@@ -321,7 +321,7 @@ class RunWriter:
     def finish(
         self,
         result: Settlement,
-        inputs: list[tuple[str, Path]],
+        inputs: list[tuple[str, Path | str]],
         plan_sha256: str,
         extra: dict[str, Any] | None = None,
         pack: bool = False,
