@@ -7,16 +7,15 @@ stop at the first problem: a writer fixes a contract in one pass.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import zoneinfo
 from decimal import Decimal
 from fractions import Fraction
 
 from clearline import codes
-from clearline.compiler import units
 from clearline.compiler.bands import check_time_bands
 from clearline.compiler.check_currency import check_conversions, check_priced_in_unit, check_units_of_account
+from clearline.compiler.check_declarations import _DeclarationChecks
+from clearline.compiler.check_examples import _ExampleChecks
 from clearline.compiler.check_labels import check_field_labels
 from clearline.compiler.check_ledger import check_ledger_terms
 from clearline.compiler.check_models import (
@@ -24,7 +23,6 @@ from clearline.compiler.check_models import (
     check_commit,
     check_discount,
     check_distribute,
-    check_limit,
     check_product_models,
     check_split,
     check_tier_tables,
@@ -32,6 +30,7 @@ from clearline.compiler.check_models import (
     percent_text,
 )
 from clearline.compiler.check_particulars import check_particulars
+from clearline.compiler.check_refs import _ReferenceChecks
 from clearline.compiler.check_units import check_own_units, check_split_changes
 from clearline.compiler.checker import IMPLICIT_FIELDS, Checker, MoneyType, walk_exprs, walk_preds
 from clearline.compiler.infer import infer
@@ -94,7 +93,7 @@ def min_share(expr: ast.Expr) -> Fraction:
     return Fraction(0)
 
 
-class _Checker(Checker):
+class _Checker(_ReferenceChecks, _DeclarationChecks, _ExampleChecks, Checker):
     # header -----------------------------------------------------------------------
 
     def check_header(self) -> None:
@@ -154,90 +153,6 @@ class _Checker(Checker):
             self.known_currency(s.currency, s.currency_span)
 
     # declarations ----------------------------------------------------------------
-    def check_parties(self) -> None:
-        c = self.c
-        self.duplicates([(p.name.name, p.name.span) for p in c.parties], "party")
-        operators = [p for p in c.parties if p.role == "operator"]
-        if not operators:
-            self.error(
-                codes.MISSING_DECLARATION,
-                f"contract {c.id} has no operator",
-                c.span,
-                'add e.g. `operator telcopl "TelcoPL S.A." currency PLN country PL`',
-            )
-        for extra in operators[1:]:
-            self.error(
-                codes.DUPLICATE_NAME,
-                "a contract has one operator",
-                extra.span,
-                f"`{operators[0].name.name}` is already the operator; make this one a partner",
-            )
-        for p in c.parties:
-            if p.currency:
-                self.known_currency(p.currency, p.span)
-
-    def check_fields(self) -> None:
-        self.duplicates([(f.name.name, f.name.span) for f in self.c.fields], "usage field")
-        for f in self.c.fields:
-            implicit = IMPLICIT_FIELDS.get(f.name.name)
-            if implicit and implicit != f.type:
-                self.error(
-                    codes.WRONG_KIND_OF_AMOUNT,
-                    f"`{f.name.name}` is always a {implicit} field",
-                    f.span,
-                    f"declare it as `{f.name.name} {implicit}` or leave it out",
-                )
-            self.fields[f.name.name] = f.type
-
-    def check_tables(self) -> None:
-        self.duplicates([(t.name.name, t.name.span) for t in self.c.tables], "rate table")
-        for t in self.c.tables:
-            self.field(t.field)
-            seen: dict[str, Span] = {}
-            what = "prefix" if t.key_kind == "prefix" else "value"
-            for row in t.rows:
-                # The key opens its row: point at it, quotes included.
-                key_span = Span(
-                    row.span.file, row.span.line, row.span.col, row.span.line, row.span.col + len(row.key) + 2
-                )
-                if row.key in seen:
-                    self.error(
-                        codes.DUPLICATE_RATE_KEY,
-                        f'rate table {t.name.name} gives the {what} "{row.key}" a rate twice',
-                        key_span,
-                        f"the first rate for it is at {seen[row.key]}; keep one",
-                    )
-                seen.setdefault(row.key, row.span)
-                if t.key_kind == "prefix" and not row.key:
-                    self.error(
-                        codes.DUPLICATE_RATE_KEY,
-                        "an empty prefix would match every number",
-                        key_span,
-                        'write the digits the prefix starts with, e.g. "48"',
-                    )
-                self.check_money(row.price)
-                assert row.price.per is not None
-                unit = units.canonical(row.price.per, self.units_declared)
-                if unit in units.PERIOD_UNITS:
-                    self.error(
-                        codes.UNIT_MISMATCH,
-                        f"a rate-table price is per usage unit, not per {row.price.per}",
-                        row.price.span,
-                        "price per minute, second, MB, event, ...",
-                    )
-                if row.increments:
-                    self.increments(row.increments)
-                if row.connect_fee:
-                    self.check_money(row.connect_fee.fee)
-                    if row.connect_fee.fee.currency != row.price.currency:
-                        self.error(
-                            codes.CURRENCY_MISMATCH,
-                            f"the connect fee is in {row.connect_fee.fee.currency} "
-                            f"but the rate is in {row.price.currency}",
-                            row.connect_fee.span,
-                            "state both in the same currency",
-                        )
-
     # predicates ------------------------------------------------------------------
     def check_pred(self, pred: ast.Pred) -> None:
         for p in walk_preds(pred):
@@ -529,144 +444,6 @@ class _Checker(Checker):
                 else:
                     self.field(rule.key)
 
-    def billed_share(self, rule: ast.Charge | ast.Pay) -> None:
-        """`N% of billed net` is a pay rule's whole amount, priced once for the period after
-        the product's discounts: it takes no arithmetic and no modifiers."""
-        whole = isinstance(rule, ast.Pay) and isinstance(rule.amount, ast.Share) and rule.amount.billed
-        for node in walk_exprs(rule.amount):
-            if isinstance(node, ast.Share) and node.billed and not whole:
-                self.error(
-                    codes.MISPLACED_RULE,
-                    f"a share of the billed {node.base} is the whole amount of a pay rule",
-                    node.span,
-                    f"write `pay PARTNER {node.percent}% of billed {node.base}` on its own",
-                )
-        if whole and rule.modifiers and isinstance(rule.amount, ast.Share):
-            self.error(
-                codes.MISPLACED_RULE,
-                f"a share of the billed {rule.amount.base} is priced once for the period; "
-                "it takes no modifiers",
-                rule.modifiers[0].span,
-                "remove the modifier, or pay a share of `net`, priced per record",
-            )
-
-    def payout_refs(self, rule: ast.Charge | ast.Pay, product: ast.Product) -> None:
-        """`the payout to P` reads what the product's earlier pay rules, priced per rating
-        unit, pay P for the same unit: such a rule must come before, and the rule reading
-        it is priced per unit too."""
-        refs = [e for e in walk_exprs(rule.amount) if isinstance(e, ast.PayoutTo)]
-        if not refs or isinstance(rule, ast.Charge):
-            return  # a charge's is reported where the amount is typed
-
-        def per_unit(r: ast.Pay) -> bool:
-            billed = isinstance(r.amount, ast.Share) and r.amount.billed
-            priced_once = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(r.amount))
-            return not billed and not priced_once
-
-        earlier: set[str] = set()
-        rules = [r for clause in product.clauses for r in clause.rules]
-        for r in rules[: next(i for i, r in enumerate(rules) if r is rule)]:
-            if isinstance(r, ast.Pay) and per_unit(r):
-                earlier.add(r.party.name)
-        for ref in refs:
-            if not per_unit(rule):
-                self.error(
-                    codes.MISPLACED_RULE,
-                    "`the payout to` is read per rating unit; this rule is priced once per line",
-                    ref.span,
-                    "use it in a pay rule priced per record or subscriber",
-                )
-            elif ref.party.name not in earlier:
-                self.error(
-                    codes.UNKNOWN_NAME,
-                    f"no pay rule before this one pays {ref.party.name} per rating unit",
-                    ref.span,
-                    f"`the payout to {ref.party.name}` reads the product's earlier pay rules "
-                    f"for the same record: put `pay {ref.party.name} ...` first",
-                )
-
-    def remainder_refs(self, rule: ast.Charge | ast.Pay, product: ast.Product, clause: ast.Clause) -> None:
-        """`the remainder after "CLAUSE"` reads what the product's pay rules up to and including
-        that clause, priced per rating unit, pay for the same unit: the clause comes before this
-        rule's, pays per unit, and the rule reading it is priced per unit too."""
-        refs = [e for e in walk_exprs(rule.amount) if isinstance(e, ast.RemainderAfter)]
-        if not refs or isinstance(rule, ast.Charge):
-            return  # a charge's is reported where the amount is typed
-        earlier = product.clauses[: product.clauses.index(clause)]
-
-        def per_unit(r: ast.Pay) -> bool:
-            kinds = (ast.TierRef, ast.Aggregate)
-            once = any(
-                isinstance(e, kinds) or (isinstance(e, ast.Share) and e.billed) for e in walk_exprs(r.amount)
-            )
-            return not once
-
-        pays = {c.label: [r for r in c.rules if isinstance(r, ast.Pay)] for c in earlier}
-        labels = [label for label, rules in pays.items() if rules and all(map(per_unit, rules))]
-        priced_once = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(rule.amount))
-        billed = any(isinstance(e, ast.Share) and e.billed for e in walk_exprs(rule.amount))
-        for ref in refs:
-            if priced_once or billed:
-                self.error(
-                    codes.MISPLACED_RULE,
-                    "`the remainder after` is read per rating unit; this rule is priced once per "
-                    + ("period" if billed else "line"),
-                    ref.span,
-                    "use it in a pay rule priced per record or subscriber",
-                )
-            elif ref.label in pays and pays[ref.label] and ref.label not in labels:
-                self.error(
-                    codes.MISPLACED_RULE,
-                    f'"{ref.label}" pays once per line or period, not per rating unit: what is left '
-                    "of each unit after it is not known",
-                    ref.label_span,
-                    "read the remainder after a clause whose pay rules are priced per record",
-                )
-            elif ref.label not in labels:
-                self.error(
-                    codes.UNKNOWN_NAME,
-                    f'no clause before this one in product {product.name.name} is "{ref.label}" '
-                    "with a pay rule",
-                    ref.label_span,
-                    did_you_mean(ref.label, labels) or "name an earlier clause of the product that pays",
-                )
-
-    def modifier(self, mod: ast.Modifier, kind: str, rule: ast.Charge | ast.Pay) -> None:
-        if isinstance(mod, ast.Limit):
-            check_limit(self, mod, kind, isinstance(rule, ast.Charge))
-        if isinstance(mod, ast.Prorated) and kind != "subscription":
-            self.error(
-                codes.MISPLACED_RULE,
-                "only subscriptions are prorated by active days",
-                mod.span,
-                "remove `prorated by active days`, or make the product a subscription",
-            )
-        if isinstance(mod, ast.Increments):
-            self.increments(mod)
-            if kind == "subscription":
-                self.error(
-                    codes.MISPLACED_RULE,
-                    "rating increments apply to usage, not subscriptions",
-                    mod.span,
-                    None,
-                )
-        if isinstance(mod, ast.ConnectFee):
-            self.check_money(mod.fee)
-            if self.currency and mod.fee.currency != self.currency:
-                self.error(
-                    codes.CURRENCY_MISMATCH,
-                    f"the connect fee is in {mod.fee.currency} but the contract settles in {self.currency}",
-                    mod.fee.span,
-                    f"state the connect fee in {self.currency}",
-                )
-            if kind == "subscription":
-                self.error(
-                    codes.MISPLACED_RULE,
-                    "a connect fee applies to usage events, not subscriptions",
-                    mod.span,
-                    None,
-                )
-
     def warnings(self) -> None:
         for product in self.c.products:
             for clause in product.clauses:
@@ -702,101 +479,6 @@ class _Checker(Checker):
                 )
 
     # worked examples -------------------------------------------------------------------
-    def check_examples(self) -> None:
-        """Dates, periods, currencies and the names an example's lines refer to.
-
-        Running the example is `clearline test`'s job; what the text itself
-        gets wrong is reported here, with the rest of the contract.
-        """
-        labels = [cl.label for p in self.c.products for cl in p.clauses]
-        kind = self.c.settle[0].period if self.c.settle else None
-        for example in self.c.examples:
-            if example.period is not None and kind is not None:
-                self.example_period(example.period[0], example.period[1], kind)
-            for source, target, _, day in example.fx:
-                self.known_currency(source, example.span)
-                self.known_currency(target, example.span)
-                try:
-                    dt.date.fromisoformat(day)
-                except ValueError:
-                    self.error(
-                        codes.INVALID_DATE,
-                        f"the example's {source}/{target} rate is dated {day}, "
-                        "which is not a date in the calendar",
-                        example.span,
-                        "write a real date as YYYY-MM-DD",
-                    )
-            for expect in example.expects:
-                for money in (expect.amount, expect.paid):
-                    if money is not None:
-                        self.check_money(money)
-                if expect.clause is not None and expect.clause not in labels:
-                    self.error(
-                        codes.UNKNOWN_NAME,
-                        f'the example expects a line for clause "{expect.clause}", which the contract lacks',
-                        expect.span,
-                        did_you_mean(expect.clause, labels)
-                        or "name a clause label as the contract writes it",
-                    )
-                if expect.kind == "invoice":
-                    continue  # invoices go to customers, named in the usage
-                party = self.parties.get(expect.party)
-                role = "operator" if expect.kind == "retained" else "partner"
-                if party is None:
-                    self.error(
-                        codes.UNKNOWN_NAME,
-                        f'the example expects a {expect.kind} line for "{expect.party}", '
-                        "which is not a party of the contract",
-                        expect.span,
-                        did_you_mean(expect.party, self.parties) or f"name the {role} by its short name",
-                    )
-                elif party.role != role:
-                    right = "retained" if party.role == "operator" else "payout"
-                    what = (
-                        "is the operator: what it keeps is a retained line, not a payout"
-                        if party.role == "operator"
-                        else "is a partner: what it gets is a payout; only the operator retains"
-                    )
-                    self.error(
-                        codes.MISPLACED_RULE,
-                        f"`{expect.party}` {what}",
-                        expect.span,
-                        f'write `expect {right} "{expect.party}" ...`',
-                    )
-
-    def example_period(self, label: str, span: Span, kind: str) -> None:
-        forms = {"monthly": "2026-03", "quarterly": "2026-Q1", "weekly": "2026-W10", "daily": "2026-03-05"}
-        patterns = {
-            "monthly": r"\d{4}-\d{2}",
-            "quarterly": r"\d{4}-Q[1-4]",
-            "weekly": r"\d{4}-W\d{2}",
-            "daily": r"\d{4}-\d{2}-\d{2}",
-        }
-        if kind not in forms:
-            return
-        if not re.fullmatch(patterns[kind], label):
-            self.error(
-                codes.MISPLACED_RULE,
-                f"the contract settles {kind}; `{label}` is not a {kind} period",
-                span,
-                f"write the example's period like {forms[kind]}",
-            )
-            return
-        try:
-            if kind == "monthly":
-                dt.date.fromisoformat(f"{label}-01")
-            elif kind == "weekly":
-                dt.date.fromisocalendar(int(label[:4]), int(label[6:]), 1)
-            elif kind == "daily":
-                dt.date.fromisoformat(label)
-        except ValueError:
-            self.error(
-                codes.INVALID_DATE,
-                f"{label} is not a period in the calendar",
-                span,
-                f"write a real {kind} period, like {forms[kind]}",
-            )
-
     def run(self) -> list[Diagnostic]:
         check_own_units(self)  # first: a unit it reports unknown is no unit mismatch later
         self.check_header()
