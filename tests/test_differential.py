@@ -351,6 +351,10 @@ def test_time_bands_settle_alike_every_way(tmp_path: Path) -> None:
             '  partner carrier "Carrier" currency EUR\n',
             '  partner carrier "Carrier" currency EUR\n  partner agent "Agent" currency EUR\n',
         )
+        text = text.replace(  # and a public holiday, Thursday 19 March, off-peak all day
+            'off_peak "Off-peak" otherwise\n',
+            'off_peak "Off-peak" otherwise, on holidays\n    holidays 2026-03-19\n',
+        )
         share = "      pay carrier 50% of net\n      round each line half up to 0.01\n    }\n"
         text = text.replace(
             share,

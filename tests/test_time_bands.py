@@ -325,3 +325,51 @@ def test_the_service_rates_a_call_across_eight_pm_in_two_parts(tmp_path: Path) -
         (r["clause"], r["billed_quantity"], r["amount"]) for r in answer["rated"] if r["kind"] == "invoice"
     ]
     assert got == [("1.1 Peak calls", "600", "1.00"), ("1.2 Off-peak calls", "600", "0.40")]
+
+
+def test_holidays_the_contract_lists_are_in_their_band_all_day(tmp_path: Path) -> None:
+    """Peak Monday to Friday all day, off-peak otherwise and on the listed holidays (Easter
+    Monday, 6 April 2026). K1 on Easter Monday at 10:00 Warsaw, 60 s: off-peak 0.04 (peak
+    would be 0.10). K2 from Easter Monday 23:50, 1,200 s, split: 600 s off-peak = 0.40 until
+    midnight, then 600 s of an ordinary Tuesday, peak = 1.00. K3 on Tuesday 7 April 10:00,
+    60 s: peak 0.10. Peak 1.10, off-peak 0.44."""
+    text = (
+        BANDS.replace("SPLIT", SPLIT)
+        .replace("monday to friday 08:00 to 20:00", "monday to friday 00:00 to 24:00")
+        .replace(
+            'off_peak "Off-peak" otherwise\n',
+            'off_peak "Off-peak" otherwise, on holidays\n    holidays 2026-04-06\n',
+        )
+    )
+    (tmp_path / "vb.contract").write_text(text, encoding="utf-8")
+    usage = tmp_path / "u.csv"
+    usage.write_text(
+        "record_id,timestamp,customer_id,service,quantity\n"
+        "K1,2026-04-06T10:00:00+02:00,C1,call,60\n"
+        "K2,2026-04-06T23:50:00+02:00,C1,call,1200\n"
+        "K3,2026-04-07T10:00:00+02:00,C1,call,60\n"
+    )
+    plans, _ = clearline.load_plans([tmp_path / "vb.contract"])
+    clearline.run(plans, [usage], "2026-04", out=tmp_path / "out")
+    got = sorted((ln["clause"], ln["amount"]) for ln in read_csv(tmp_path / "out" / "invoice_lines.csv"))
+    assert got == [("1.1 Peak calls", "1.10"), ("1.2 Off-peak calls", "0.44")]
+    assert "holidays (2026-04-06): off_peak, all day" in format_plan(plans[0])
+
+
+def test_misused_holidays_each_get_a_diagnostic() -> None:
+    text = BANDS.replace("SPLIT", SPLIT)
+    taker = text.replace('off_peak "Off-peak" otherwise\n', 'off_peak "Off-peak" otherwise, on holidays\n')
+    assert _check(taker) == [
+        (codes.MISSING_DECLARATION, "the band `off_peak` is `on holidays`, and the bands list no holidays")
+    ]
+    unused = text.replace(
+        'off_peak "Off-peak" otherwise\n', 'off_peak "Off-peak" otherwise\n    holidays 2026-04-06\n'
+    )
+    assert _check(unused) == [
+        (codes.MISPLACED_RULE, "the holidays have no effect: no band says `on holidays`")
+    ]
+    bad = taker.replace("on holidays\n", "on holidays\n    holidays 2026-02-30, 2026-04-06, 2026-04-06\n")
+    assert _check(bad) == [
+        (codes.INVALID_DATE, "2026-02-30 is not a date in the calendar"),
+        (codes.DUPLICATE_NAME, "the holiday 2026-04-06 is listed twice"),
+    ]

@@ -48,7 +48,9 @@ _RULES = """start contract import_file library amendment replace_clause add_clau
     detail_legal_name detail_address detail_postcode detail_city detail_country detail_vat_id
     detail_registration detail_iban detail_bic detail_payment_due time_bands time_band band_hours
     band_otherwise clause_band base_after base_allocated remainder_after
-    share_remainder field_labels"""
+    share_remainder field_labels band_holidays band_on_holidays band_span equal_residual late_usage
+    numbering own_unit payout_to refunds share_billed split_changes split_equally tier_over
+    unit_of_account"""
 KNOWN_RULES = frozenset(_RULES.split())
 
 # Statements whose columns line up with their neighbours': the children (rule or

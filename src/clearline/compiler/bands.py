@@ -12,6 +12,7 @@ subscription (its units are periods, not moments).
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 from clearline import codes
@@ -122,6 +123,7 @@ def check_time_bands(ck: Checker) -> None:
                  or "use an IANA name like Europe/Warsaw")  # fmt: skip
     if _check_hours(ck, tb):
         _check_week(ck, tb)
+    _check_holidays(ck, tb)
     declared: set[str] = set()
     for band in tb.bands:
         if band.name.name in declared:
@@ -219,3 +221,30 @@ def _check_week(ck: Checker, tb: ast.TimeBands) -> None:
         ck.error(codes.TIME_BANDS, f"the time bands leave hours of the week in no band: {shown}",
                  tb.span, "add a band for them, or let one band take the rest: `off_peak "
                  "otherwise`")  # fmt: skip
+
+
+def _check_holidays(ck: Checker, tb: ast.TimeBands) -> None:
+    """`holidays DATE, ...` are real dates, each once, and one band says `on holidays`."""
+    seen: set[str] = set()
+    for day, span in tb.holidays:
+        try:
+            dt.date.fromisoformat(day)
+        except ValueError:
+            ck.error(codes.INVALID_DATE, f"{day} is not a date in the calendar", span,
+                     "write a real date, YYYY-MM-DD")  # fmt: skip
+        if day in seen:
+            ck.error(codes.DUPLICATE_NAME, f"the holiday {day} is listed twice", span, "keep one")
+        seen.add(day)
+    takers = [b for b in tb.bands if b.on_holidays is not None]
+    for band in takers[1:]:
+        assert band.on_holidays is not None
+        ck.error(codes.TIME_BANDS, "two bands say `on holidays`", band.on_holidays,
+                 "one band takes the holidays, all day")  # fmt: skip
+    if takers and not tb.holidays:
+        ck.error(codes.MISSING_DECLARATION, f"the band `{takers[0].name.name}` is `on holidays`, and "
+                 "the bands list no holidays", takers[0].on_holidays or takers[0].span,
+                 "list them in the bands: `holidays 2026-01-01, 2026-01-06, ...`")  # fmt: skip
+    if tb.holidays and not takers:
+        ck.error(codes.MISPLACED_RULE, "the holidays have no effect: no band says `on holidays`",
+                 tb.holidays[0][1], "add `, on holidays` to the band they are in, e.g. `off_peak "
+                 "otherwise, on holidays`")  # fmt: skip

@@ -373,6 +373,9 @@ class TimeBandsPlan:
 
     zone: str
     bands: tuple[TimeBandPlan, ...]
+    # the contract's public holidays (ISO dates) and the band each of them is in all day
+    holidays: tuple[str, ...] = field(default=(), metadata=_OMIT_DEFAULT)
+    holiday_band: str | None = field(default=None, metadata=_OMIT_DEFAULT)
 
     def band(self, name: str) -> TimeBandPlan:
         return next(b for b in self.bands if b.name == name)

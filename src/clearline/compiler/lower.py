@@ -419,9 +419,12 @@ class _Lowerer:
     def time_bands(self) -> ir.TimeBandsPlan:
         tb = self.c.time_bands[0]
         week = bands.week_of(tb)
+        holiday = next((b.name.name for b in tb.bands if b.on_holidays), None)
         return ir.TimeBandsPlan(
             tb.zone,
             tuple(ir.TimeBandPlan(b.name.name, b.label or b.name.name, week[b.name.name]) for b in tb.bands),
+            tuple(sorted({day for day, _ in tb.holidays})) if holiday else (),
+            holiday,
         )
 
     def sha256(self) -> str:

@@ -183,6 +183,9 @@ def format_plan(plan: ir.ContractPlan) -> str:
                        "prices it" + (cut if prod.split_at_changes else " whole"))  # fmt: skip
             for band in prod.bands.bands:
                 out.append(f'      {band.name} "{band.label}": ' + "; ".join(describe(*w) for w in band.week))
+            if prod.bands.holiday_band:
+                days = ", ".join(prod.bands.holidays)
+                out.append(f"      holidays ({days}): {prod.bands.holiday_band}, all day")
         if prod.starts and prod.ends:
             out.append(f"    starts    {format_pred(prod.starts)}")
             out.append(f"    ends      {format_pred(prod.ends)}")

@@ -312,6 +312,7 @@ class TimeBand:
     label: str | None
     hours: tuple[BandHours, ...]
     span: Span
+    on_holidays: Span | None = None  # `on holidays`: the whole of each holiday is in this band
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +323,7 @@ class TimeBands:
     zone_span: Span
     bands: tuple[TimeBand, ...]
     span: Span
+    holidays: tuple[tuple[str, Span], ...] = ()  # `holidays 2026-01-01, 2026-01-06`: ISO dates
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from clearline.grammar import ast
 from clearline.grammar.to_ast_amounts import _AmountBuilder
 from clearline.grammar.to_ast_base import _unquote
 from clearline.grammar.to_ast_declarations import _DeclarationBuilder
+from clearline.source import Span
 
 __all__ = ["build"]
 
@@ -224,8 +225,17 @@ class _Builder(_DeclarationBuilder, _AmountBuilder, Transformer[Token, Any]):
 
     @v_args(meta=True)
     def time_bands(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
-        zone, bands = children[0], tuple(children[1:])
-        return ("time_bands", ast.TimeBands(str(zone), self.tspan(zone), bands, self.span(meta)))
+        zone = children[0]
+        bands = tuple(c for c in children[1:] if isinstance(c, ast.TimeBand))
+        days = tuple(d for c in children[1:] if isinstance(c, tuple) for d in c)
+        return ("time_bands", ast.TimeBands(str(zone), self.tspan(zone), bands, self.span(meta), days))
+
+    def band_holidays(self, children: list[Token]) -> tuple[tuple[str, Span], ...]:
+        return tuple((str(t), self.tspan(t)) for t in children)
+
+    @v_args(meta=True)
+    def band_on_holidays(self, meta: Meta, children: list[Token]) -> Span:
+        return self.span(meta)
 
     @v_args(meta=True)
     def time_band(self, meta: Meta, children: list[Any]) -> ast.TimeBand:
@@ -233,7 +243,9 @@ class _Builder(_DeclarationBuilder, _AmountBuilder, Transformer[Token, Any]):
         label = None
         if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
             label, rest = _unquote(rest[0]), rest[1:]
-        return ast.TimeBand(name, label, tuple(rest), self.span(meta))
+        hours = tuple(r for r in rest if isinstance(r, ast.BandHours))
+        holidays = next((r for r in rest if isinstance(r, Span)), None)
+        return ast.TimeBand(name, label, hours, self.span(meta), holidays)
 
     @v_args(meta=True)
     def band_hours(self, meta: Meta, children: list[Token]) -> ast.BandHours:

@@ -23,7 +23,7 @@ _WEEK = 7 * _DAY
 
 
 class BandClock:
-    """The week of a product's time bands, for finding a moment's band."""
+    """The week of a product's time bands, and its holidays, for finding a moment's band."""
 
     def __init__(self, plan: ir.TimeBandsPlan) -> None:
         self.plan = plan
@@ -32,9 +32,13 @@ class BandClock:
         self.starts = [start for start, _ in marks]
         self.names = [name for _, name in marks]
         self.labels = {band.name: band.label for band in plan.bands}
+        self.holidays = {dt.date.fromisoformat(day) for day in plan.holidays}
+        self.holiday_band = plan.holiday_band
 
     def band_of(self, ts: dt.datetime) -> str:
         local = ts.astimezone(self.zone)
+        if self.holiday_band is not None and local.date() in self.holidays:
+            return self.holiday_band
         minute = local.weekday() * _DAY + local.hour * 60 + local.minute
         return self.names[bisect_right(self.starts, minute) - 1]
 
@@ -43,25 +47,25 @@ class BandClock:
         return ts.astimezone(self.zone).isoformat()
 
     def cuts(self, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
-        """The moments in (start, end) at which the band changes, in order."""
+        """The moments in (start, end) at which the band changes, in order: where the week
+        passes from one band to another, and at the midnights around a holiday."""
         found: list[dt.datetime] = []
-        if len(set(self.names)) < 2:
-            return found
-        local = start.astimezone(self.zone)
-        monday = dt.datetime.combine(local.date() - dt.timedelta(days=local.weekday()), dt.time())
         band = self.band_of(start)
-        week, weeks = 0, (end - start).days // 7 + 2
-        while week < weeks:
-            for minute, name in zip(self.starts, self.names, strict=True):
-                if name == band:
-                    continue  # a band's own spans that touch are one stretch of it
-                wall = monday + dt.timedelta(weeks=week, minutes=minute)
-                moment = wall.replace(tzinfo=self.zone)
+        day = start.astimezone(self.zone).date()
+        last = end.astimezone(self.zone).date()
+        while day <= last:
+            midnight = dt.datetime.combine(day, dt.time())
+            week = day.weekday() * _DAY
+            offsets = [0] + [m - week for m in self.starts if week < m < week + _DAY]
+            for offset in offsets:
+                moment = (midnight + dt.timedelta(minutes=offset)).replace(tzinfo=self.zone)
                 if moment <= start:
                     continue
                 if moment >= end:
                     return found
-                found.append(moment)
-                band = name
-            week += 1
+                now = self.band_of(moment)
+                if now != band:
+                    found.append(moment)
+                    band = now
+            day += dt.timedelta(days=1)
         return found
