@@ -14,7 +14,13 @@ process, the scaling efficiency (speed-up / workers), the peak memory (VmHWM)
 of each worker and of the client, the CPU seconds of the one process, and of
 the client, each worker and the scheduler during the Dask run (/proc stat and
 getrusage), and the load average before and after: on
-a shared machine the figures are only as good as the CPUs free.
+a shared machine the figures are only as good as the CPUs free. With two sizes
+or more it ends with each worker count's peak memory per worker by size: flat,
+since partitions are of a fixed size (runtime/cluster_tasks.py).
+
+On a quiet machine with 2 free cores or more:
+
+    python benchmarks/run.py --engine dask --workers 1 2 --sizes 1000000 3000000
 """
 
 from __future__ import annotations
@@ -149,6 +155,7 @@ def run_dask(command: str, sizes: list[int], worker_counts: list[int], partition
         import distributed  # noqa: F401
     except ImportError:
         sys.exit("--engine dask needs the cluster extra: pip install -e '.[cluster]'")
+    peaks_by_size: dict[int, dict[int, float]] = {}  # records -> workers -> largest worker peak
     for records in sizes:
         generate.ensure(cdr_count=records)
         usage = generate.cdr_path(records)
@@ -179,6 +186,7 @@ def run_dask(command: str, sizes: list[int], worker_counts: list[int], partition
                 finally:
                     _stop([*started, scheduler])
                 same = _same(folder / "one", folder / f"dask-{workers}")
+                peaks_by_size.setdefault(records, {})[workers] = max(peaks)
                 first = first or (workers, seconds)
                 speedup = first[1] / seconds
                 efficiency = speedup * first[0] / workers
@@ -194,6 +202,11 @@ def run_dask(command: str, sizes: list[int], worker_counts: list[int], partition
                     + f" MB, client {client_rss:.0f} MB; run folder {'identical' if same else 'DIFFERENT'}"
                 )
         print(f"  before: {before}; after: {_load()}\n")
+    if len(peaks_by_size) > 1:  # memory per worker against the number of records
+        print("peak memory per worker (the largest of the workers), by records:")
+        for workers in worker_counts:
+            shown = ", ".join(f"{n:,}: {p[workers]:.0f} MB" for n, p in peaks_by_size.items())
+            print(f"  {workers} worker(s): {shown}")
     return 0
 
 
