@@ -183,7 +183,7 @@ def run(
     `cluster` (runtime.dask_client.connect) rates on a Dask cluster instead, whose
     workers read the usage files by their paths; the run folder is the same.
     `partition_progress(done, total)` is called after each partition it rates;
-    `partition_bytes` sets the partitions' size (default: about 4 per worker);
+    `partition_bytes` sets the partitions' size (default: 8 MiB, whatever the files' size);
     `rated_parquet`, a folder every worker can write to, gets the rated records
     as Parquet, one file per partition, written by the workers.
     `engine`: "reference" (the engine's record paths) or "columnar" (polars reads

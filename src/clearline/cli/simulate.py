@@ -140,7 +140,7 @@ def simulate(
         int | None,
         typer.Option(
             "--partition-bytes",
-            help="With --engine dask: the size of a partition (default: about 4 per worker, from 4 MiB).",
+            help="With --engine dask: the size of a partition in bytes (default: 8 MiB).",
             min=1,
         ),
     ] = None,
