@@ -156,3 +156,42 @@ def test_the_new_trace_fields_fit_the_schema(tmp_path: Path) -> None:
     bad = dict(next(t for t in traces.values() if "commitment" in t))
     bad["commitment"] = {"committed": 1000, "charged": "400.00", "clauses": []}  # a JSON number
     assert list(check.iter_errors(bad))
+
+
+def test_a_waterfalls_steps_are_the_traces(tmp_path: Path) -> None:
+    """GameStudio's waterfall on a net of 20.00 + 50.00 = 70.00: 3% kept (2.10), PayHub
+    8% of 67.90 = 5.43, GameStudio 70% of 62.47 = 43.73 (its first band). Each step's
+    kind, share and basis on the statement are its trace entry's; an entry edited to say
+    9% is what the statement shows."""
+    from conftest import CONTRACTS
+
+    usage = tmp_path / "dcb.csv"
+    usage.write_text(
+        "record_id,timestamp,customer_id,service,merchant,amount,currency\n"
+        "P-1,2026-03-05T12:00:00+01:00,C-1001,carrier-billing,gamestudio,24.60,PLN\n"
+        "P-2,2026-03-06T12:00:00+01:00,C-1002,carrier-billing,gamestudio,61.50,PLN\n",
+        encoding="utf-8",
+    )
+    plans, _ = clearline.load_plans([CONTRACTS / "gamestudio.contract"])
+    clearline.run(plans, [usage], "2026-03", out=tmp_path / "run")
+    data = read_run(tmp_path / "run")
+    studio = next(s for s in build_statements(data, "en") if s.party.id == "gamestudio")
+    (line,) = studio.lines
+    assert line.doc.line.amount == Decimal("43.73")
+    entries = data.traces[line.doc.line.line_id]["waterfall"]
+    assert [(e["step"], e["kind"], e["value"], e["basis"]) for e in entries[:2]] == [
+        ("bad-debt allowance", "base", "0.03", "70.00"),
+        ("aggregator fee", "remainder", "0.08", "67.90"),
+    ]
+    assert entries[2]["kind"] == "tiers" and entries[2]["rates"] == ["0.7", "0.8"]
+    assert [(st.kind, st.shares, st.basis.amount) for st in line.steps] == [
+        ("base", (Decimal("0.03"),), Decimal("70.00")),
+        ("remainder", (Decimal("0.08"),), Decimal("67.90")),
+        ("tiers", (Decimal("0.70"), Decimal("0.80")), Decimal("62.47")),
+    ]
+    text = (tmp_path / "run" / "trace.jsonl").read_text(encoding="utf-8")
+    (tmp_path / "run" / "trace.jsonl").write_text(
+        text.replace('"value": "0.08"', '"value": "0.09"'), encoding="utf-8"
+    )
+    edited = next(s for s in build_statements(read_run(tmp_path / "run"), "en") if s.party.id == "gamestudio")
+    assert edited.lines[0].steps[1].shares == (Decimal("0.09"),)

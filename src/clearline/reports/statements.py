@@ -125,36 +125,36 @@ def _waterfall(
     )
     if own is None:
         return None
-    product = run.product(line.contract_id, line.product)
-    plans = [w for w in (product.waterfalls if product else ()) if w.clause.label == line.clause]
-    by_label = {st.label: st for w in plans[:1] for st in w.steps}
-    base = plans[0].base if plans else ""
     steps = []
     tiers = None
     for i, entry in enumerate(entries[: own + 1]):
+        # each step as its trace entry records it: kind, share or fixed amount, base
         label = str(entry.get("step", ""))
-        plan = by_label.get(label)
-        kind = plan.kind if plan is not None else ""
+        kind = str(entry.get("kind") or "")
+        base = str(entry.get("of") or "")
         amount = decimal_of(entry.get("basis"))
-        if kind == "base" or plan is None or (i == 0 and kind != "step"):
+        if kind in {"", "base"} or (i == 0 and kind != "step"):
             # What remains before the first step is the whole base.
             basis = Basis(BASES.get(base, base), amount, line.currency)
         elif kind == "step":
-            basis = Basis(BASES["remainder"], amount, line.currency, step=plan.of_step or "")
+            basis = Basis(BASES["remainder"], amount, line.currency, step=str(entry.get("of_step") or ""))
         else:
             basis = Basis(BASES["remainder"], amount, line.currency)
         shares: tuple[Decimal, ...] = ()
         fixed = None
-        if plan is not None and plan.tiers is not None:
-            shares = tuple(b.rate for b in plan.tiers.bands) if plan.tiers.kind == "share" else ()
-            if i == own and amount is not None and plan.tiers.kind == "share":
+        value = decimal_of(entry.get("value"))
+        rates = entry.get("rates")
+        if kind == "tiers":
+            found = [decimal_of(r) for r in rates] if isinstance(rates, list) else []
+            shares = tuple(r for r in found if r is not None)
+            if i == own and amount is not None and shares:
                 bands = bands_of(entry.get("bands"), "share", line.currency)
-                mode = TIER_MODES.get(plan.tiers.mode, plan.tiers.mode)
+                mode = TIER_MODES.get(str(entry.get("mode")), str(entry.get("mode")))
                 tiers = None if bands is None else Tiers(mode, "share", "", line.currency, bands)
-        elif plan is not None and kind in {"fixed", "per_transaction"}:
-            fixed = plan.value
-        elif plan is not None and plan.value is not None:
-            shares = (plan.value,)
+        elif kind in {"fixed", "per_transaction"}:
+            fixed = value
+        elif kind and value is not None:
+            shares = (value,)
         steps.append(Step(label, basis, kind, shares, fixed, i == own))
     return tuple(steps), tiers
 

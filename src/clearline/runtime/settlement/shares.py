@@ -74,6 +74,20 @@ def waterfalls(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: 
                         {
                             "step": r.step.label,
                             "party": r.step.party,
+                            # what the statement shows of the step: its kind, share or fixed
+                            # amount (per transaction for per_transaction), and the base
+                            "kind": planned.kind,
+                            "value": None if planned.value is None else _s(planned.value),
+                            "of_step": planned.of_step or "",
+                            "of": wf.base,
+                            **(
+                                {
+                                    "mode": planned.tiers.mode,
+                                    "rates": [_s(b.rate) for b in planned.tiers.bands],
+                                }
+                                if planned.tiers is not None and planned.tiers.kind == "share"
+                                else {}
+                            ),
                             "basis": _s(r.basis),
                             "exact": _s(r.exact),
                             "amount": _s(r.amount),
@@ -96,7 +110,7 @@ def waterfalls(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: 
                                 else {}
                             ),
                         }
-                        for r in results
+                        for planned, r in zip(wf.steps, results, strict=True)
                     ],
                     from_lines={"invoice": [ln.line_id for ln in invoices][:20]},
                     rounding=[]
