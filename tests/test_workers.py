@@ -386,3 +386,31 @@ def test_workers_die_with_their_parent(tmp_path: Path, how: signal.Signals) -> N
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [pid for pid in workers if _alive(pid)] == []
+
+
+def test_an_engine_restarted_per_partition_rates_as_a_new_engine_each(tmp_path: Path) -> None:
+    """A Dask worker keeps one engine and restarts it for each partition
+    (`Engine.restart`: the price memo and table look-ups stay warm). Over parts of 64
+    bytes of the tricky files (duplicates, rejects, quoted line breaks, Parquet),
+    every id remembered, each partition's rated rows and sums are those a new engine
+    gives it."""
+    import pickle
+
+    from clearline.runtime.inputs.partitions import plan_partitions, read_partition
+    from clearline.runtime.rating.engine import Engine
+    from clearline.runtime.store.run_folder import RatedText
+
+    plans, _ = clearline.load_plans([CONTRACTS / "nordcarrier.contract", CONTRACTS / "streamplus.contract"])
+    parts = [part for path in tricky_usage(tmp_path) for part in plan_partitions(path, 64)]
+    assert len(parts) > 10
+    kept = Engine(plans, PERIOD, None, None)
+    for part in parts:
+        kept.restart()
+        fresh = Engine(plans, PERIOD, None, None)
+        rendered = []
+        for engine in (fresh, kept):
+            usage = read_partition(part, 2)
+            text = RatedText()
+            rendered.append([text.render(engine.feed(part.path, usage.columns, b)) for b in usage.batches])
+        assert rendered[0] == rendered[1], part
+        assert pickle.dumps(kept.acc) == pickle.dumps(fresh.acc), part
