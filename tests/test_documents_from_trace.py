@@ -60,9 +60,9 @@ S-3,2026-03-04T10:00:00+01:00,C2,sale,2000.00
 """
 
 
-def _settle(folder: Path) -> Path:
+def _settle(folder: Path, contract: str = CONTRACT) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "rs.contract").write_text(CONTRACT, encoding="utf-8")
+    (folder / "rs.contract").write_text(contract, encoding="utf-8")
     (folder / "usage.csv").write_text(textwrap.dedent(USAGE), encoding="utf-8")
     plans, _ = clearline.load_plans([folder / "rs.contract"])
     clearline.run(plans, [folder / "usage.csv"], "2026-03", out=folder / "run")
@@ -195,3 +195,21 @@ def test_a_waterfalls_steps_are_the_traces(tmp_path: Path) -> None:
     )
     edited = next(s for s in build_statements(read_run(tmp_path / "run"), "en") if s.party.id == "gamestudio")
     assert edited.lines[0].steps[1].shares == (Decimal("0.09"),)
+
+
+def test_a_withholdings_rate_is_the_traces(tmp_path: Path) -> None:
+    """10% withheld from the studio's 55% payouts: the statement's rate is the trace's."""
+    taxed = CONTRACT.replace(
+        '    clause "4 Share" {',
+        '    clause "5 Tax" "Tax withheld at source." {\n      withhold 10% tax from studio\n    }\n'
+        '    clause "4 Share" {',
+    )
+    run = _settle(tmp_path, taxed)
+    traces = _traces(run)
+    (statement,) = build_statements(read_run(run), "en")
+    rows = [w for s in statement.lines for w in s.withholding] + statement.withholding
+    assert rows
+    for w in rows:
+        recorded = traces[w.doc.line.line_id]["withholding"]
+        assert recorded["rate"] == "0.1" and w.rate == Decimal("0.1")
+        assert w.basis is not None and Decimal(recorded["basis"]) == w.basis

@@ -165,10 +165,10 @@ def _withholding(run: RunData, line: LineRow, payouts: dict[str, LineRow]) -> tu
     found = (trace.get("from_lines") or {}).get("payout") or []
     payout = str(found[0]) if len(found) == 1 and str(found[0]) in payouts else ""
     basis = payouts[payout].amount if payout else None
-    product = run.product(line.contract_id, line.product)
-    plans = [w for w in (product.withholdings if product else ()) if w.party == line.party]
-    plan = next((w for w in plans if w.clause.label == line.clause), plans[0] if len(plans) == 1 else None)
-    rate = line.withholding_rate if line.withholding_rate is not None else plan.rate if plan else None
+    # the rate the trace records (`withholding`), else the line file's column
+    recorded = trace.get("withholding") if isinstance(trace.get("withholding"), dict) else {}
+    rate = decimal_of((recorded or {}).get("rate"))
+    rate = rate if rate is not None else line.withholding_rate
     clause = trace.get("clause") or {}
     row = Withholding(detail(run, line), str(clause.get("text") or ""), rate, basis, _fx(run, line))
     return payout, row

@@ -308,6 +308,7 @@ def withholdings(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name
                     wh.clause,
                     formula=f"{_pct(wh.rate)} of the payout {ln.line_id}",
                     arithmetic=f"{_s(ln.amount)} × {_pct(wh.rate)} = {_s(exact)}",
+                    withholding={"rate": _s(wh.rate), "basis": _s(ln.amount)},  # what the statement shows
                     rounding=_rounding(rounding, exact, withheld),
                     from_lines={"payout": [ln.line_id]},
                     fx=None
