@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -116,6 +117,10 @@ def test_the_issues_example_on_the_partners_next_statement(ledger_url: str, tmp_
         for li in root.iter(f"{{{NS['ram']}}}IncludedSupplyChainTradeLineItem")
     ]
     assert totals == ["600.00", "700.00"]
+    pytest.importorskip("weasyprint", reason="the pdf extra (WeasyPrint) is not installed")
+    render_reports(april, tmp_path / "pdf", ["pdf"], lang="de", ledger=ledger_url)
+    pdf = (tmp_path / "pdf" / "self-billing-2026-04-studio.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-")
 
 
 def test_a_statement_whose_total_goes_negative_says_the_partner_owes(ledger_url: str, tmp_path: Path) -> None:
