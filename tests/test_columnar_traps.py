@@ -122,8 +122,8 @@ def test_polars_integer_floor_division_and_modulo_floor(observed: dict[str, list
 
 def test_polars_int64_products_wrap_int128_sums_do_not(observed: dict[str, list[str]]) -> None:
     """An Int64 product past 2^63 wraps without an error: 2^62 x 4 = 2^64 comes out 0.
-    So the columnar sums (columnar_vector.price_sums) keep each scaled price under 2^62
-    in Int64 and multiply and sum in Int128: 2 x 60,000 x (2^62 - 1) =
+    So scaled integers that are multiplied or summed past 2^63 (columnar_vector's line
+    sums) are cast to Int128 first: 2 x 60,000 x (2^62 - 1) =
     553,402,322,211,286,548,360,000 exactly."""
     assert observed["polars int64 wraps"] == ["0"]
     assert observed["polars int128 sums"] == [str(2 * 60000 * (2**62 - 1))]

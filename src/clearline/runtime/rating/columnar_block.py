@@ -27,7 +27,7 @@ from clearline.runtime.rating.columnar_exprs import (
 from clearline.runtime.rating.columnar_plan import product_reason
 from clearline.runtime.rating.columnar_product import _UNMATCHED, _UNSET, _event_columns, _found, _Product
 from clearline.runtime.rating.columnar_rows import _Parts, _Segment, _segment, _Sink
-from clearline.runtime.rating.columnar_vector import _vector_columns, add_vector, price_sums
+from clearline.runtime.rating.columnar_vector import _vector_columns, add_vector
 from clearline.runtime.rating.products import _CACHE_LIMIT, _Priced
 
 if TYPE_CHECKING:
@@ -353,8 +353,7 @@ class _Columns:
                 distinct, on=["party", "group"], how="left", maintain_order="left", nulls_equal=True
             )
             pairs = keyed.group_by("_l", "_e").len()
-            summed = price_sums(pairs, lines, prices, entries, k)
-            for li, ei, count in () if summed else pairs.iter_rows():
+            for li, ei, count in pairs.iter_rows():
                 line, price = lines[li], prices[ei]
                 line.amount += price.amount * count
                 line.quantity += price.quantity * count

@@ -159,8 +159,8 @@ class Settlement:
         for ids, touched, days in self.lifecycle:
             price = prices.get(days) or prices.setdefault(days, RatedPrice(days, ""))
             parts = [lines.get(t) or lines.setdefault(t, RatedLine(*t)) for t in touched]
-            # each id with each of its lines, in that order (a list each: 2M events' rows of
-            # StreamPlus took 2.7 CPU s one `add` at a time)
+            # each id with each of its lines, in that order: three list extensions, not an
+            # `add` per row (2M rows for 1M StreamPlus events)
             out.ids += [rid for rid in ids for _ in parts]
             out.lines += parts * len(ids)
             out.prices += [price] * (len(ids) * len(parts))
