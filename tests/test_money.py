@@ -768,20 +768,69 @@ def test_a_share_of_the_billed_net_follows_the_discounts(tmp_path: Path) -> None
     assert "15% of the period's billed net (its invoice lines after the product's discounts)" in text
 
 
-def test_a_share_of_the_billed_net_stands_alone() -> None:
+def test_the_billed_net_computes_only_with_amounts_fixed_for_the_period() -> None:
+    """A rule that reads the billed net is priced once for the period: beside it, only
+    money not priced per unit, numbers, arithmetic and comparisons; no modifiers; and a
+    charge cannot read it (it is what the charges come to)."""
+
     def errors(text: str) -> list[tuple[str, str]]:
         return [(d.code, d.message) for d in _check(contract("AP-1", "PLN", text)) if d.is_error]
 
-    alone = (codes.MISPLACED_RULE, "a share of the billed net is the whole amount of a pay rule")
+    per_record = (
+        codes.MISPLACED_RULE,
+        "a rule that reads the billed net is priced once for the period; this amount is read "
+        "per record or subscriber",
+    )
     once = (
         codes.MISPLACED_RULE,
         "a share of the billed net is priced once for the period; it takes no modifiers",
     )
     rule = "pay acme 15% of billed net"
-    assert errors(BILLED.replace(rule, rule + " + 1.00 PLN")) == [alone]
+    for fixed in (" + 1.00 PLN", " * 2", " - 10% of billed gross"):
+        assert errors(BILLED.replace(rule, rule + fixed)) == [], fixed
+    assert errors(BILLED.replace(rule, "pay acme the larger of 15% of billed net and 100.00 PLN")) == []
+    assert errors(BILLED.replace(rule, rule + " + 10% of net")) == [per_record]
+    assert errors(BILLED.replace(rule, rule + " + 0.10 PLN per event")) == [per_record]
+    assert errors(BILLED.replace(rule, rule + " - the payout to bolt")) == [
+        (codes.MISPLACED_RULE, "`the payout to` is read per rating unit; this rule is priced once per period")
+    ]
     assert errors(BILLED.replace(rule, rule + ", capped at 100.00 PLN per period")) == [once]
     charged = BILLED.replace("charge customer 100.00 PLN", "charge customer 10% of billed net")
-    assert alone in errors(charged)
+    assert (
+        codes.MISPLACED_RULE,
+        "a share of the billed net is what the charges come to after the discounts; a charge cannot read it",
+    ) in errors(charged)
+
+
+def test_the_billed_net_in_arithmetic_and_the_larger_of(tmp_path: Path) -> None:
+    """The purchases of the test above: charges 1,000.00, discounts -100.00, billed net
+    900.00 (no VAT: billed gross 900.00 too). Worked out once for the period, then rounded:
+    - `the larger of 15% of billed net and 150.00 PLN`: 135.00 < 150.00, so 150.00;
+    - `10% of billed net - 20.00 PLN`: 90.00 - 20.00 = 70.00;
+    - `(5% of billed gross) * 3`: 45.00 × 3 = 135.00.
+    The operator keeps 900.00 - 150.00 - 70.00 - 135.00 - 150.00 (bolt) = 395.00."""
+    text = BILLED.replace(
+        "pay acme 15% of billed net",
+        "pay acme the larger of 15% of billed net and 150.00 PLN\n"
+        "      pay acme 10% of billed net - 20.00 PLN\n"
+        "      pay acme (5% of billed gross) * 3",
+    )
+    rows = [f"R{i},2026-03-{i + 1:02d}T10:00:00+01:00,C{1 if i <= 6 else 2},app,1" for i in range(1, 11)]
+    usage = "record_id,timestamp,customer_id,service,quantity\n" + "\n".join(rows) + "\n"
+    out = settle(tmp_path, contract("AP-1", "PLN", text), {"u.csv": usage})
+    acme = sorted(r["amount"] for r in read_csv(out / "payout_lines.csv") if r["party"] == "acme")
+    assert acme == ["135.00", "150.00", "70.00"]
+    (kept,) = read_csv(out / "retained_lines.csv")
+    assert kept["amount"] == "395.00"
+    traces = _traces(out)
+    larger = next(
+        t for t in traces.values() if str(t.get("formula", "")).startswith("the larger of 15% of billed net")
+    )
+    assert larger["amount"] == "150.00"
+    assert str(larger["arithmetic"]).startswith("billed net 900.00, billed gross 900.00: ")
+    assert larger["shares"] == [{"rate": "0.15", "of": "net"}]
+    text_plan = format_plan(clearline.plan(SourceFile.read(tmp_path / "c.contract")))
+    assert "amount    10% of billed net - 20.00 PLN, once per period" in text_plan
 
 
 # --- the payout to a party, as a base ----------------------------------------------------------

@@ -17,21 +17,37 @@ __all__: list[str] = []
 
 class _ReferenceChecks(Checker):
     def billed_share(self, rule: ast.Charge | ast.Pay) -> None:
-        """`N% of billed net` is a pay rule's whole amount, priced once for the period after
-        the product's discounts: it takes no arithmetic and no modifiers."""
-        whole = isinstance(rule, ast.Pay) and isinstance(rule.amount, ast.Share) and rule.amount.billed
-        for node in walk_exprs(rule.amount):
-            if isinstance(node, ast.Share) and node.billed and not whole:
-                self.error(
-                    codes.MISPLACED_RULE,
-                    f"a share of the billed {node.base} is the whole amount of a pay rule",
-                    node.span,
-                    f"write `pay PARTNER {node.percent}% of billed {node.base}` on its own",
-                )
-        if whole and rule.modifiers and isinstance(rule.amount, ast.Share):
+        """`N% of billed net` is priced once for the period, after the product's discounts:
+        a pay rule that reads it may add, multiply and compare it only with amounts fixed
+        for the period (`the larger of 15% of billed net and 100.00 EUR`), never with what
+        is read per record, and takes no modifiers. A charge cannot read it: it is what the
+        charges come to."""
+        billed = [e for e in walk_exprs(rule.amount) if isinstance(e, ast.Share) and e.billed]
+        if not billed:
+            return
+        if isinstance(rule, ast.Charge):
             self.error(
                 codes.MISPLACED_RULE,
-                f"a share of the billed {rule.amount.base} is priced once for the period; "
+                f"a share of the billed {billed[0].base} is what the charges come to after the "
+                "discounts; a charge cannot read it",
+                billed[0].span,
+                f"pay a partner `{billed[0].percent}% of billed {billed[0].base}`",
+            )
+            return
+        for node in walk_exprs(rule.amount):
+            if not _fixed_for_the_period(node) and not isinstance(node, ast.RemainderAfter | ast.PayoutTo):
+                self.error(  # (`the remainder after` and `the payout to` say so themselves)
+                    codes.MISPLACED_RULE,
+                    "a rule that reads the billed net is priced once for the period; this amount "
+                    "is read per record or subscriber",
+                    node.span,
+                    "use only amounts fixed for the period beside it (`the larger of 15% of billed "
+                    "net and 100.00 EUR`), or pay the other part in a rule of its own",
+                )
+        if rule.modifiers:
+            self.error(
+                codes.MISPLACED_RULE,
+                f"a share of the billed {billed[0].base} is priced once for the period; "
                 "it takes no modifiers",
                 rule.modifiers[0].span,
                 "remove the modifier, or pay a share of `net`, priced per record",
@@ -46,7 +62,7 @@ class _ReferenceChecks(Checker):
             return  # a charge's is reported where the amount is typed
 
         def per_unit(r: ast.Pay) -> bool:
-            billed = isinstance(r.amount, ast.Share) and r.amount.billed
+            billed = any(isinstance(e, ast.Share) and e.billed for e in walk_exprs(r.amount))
             priced_once = any(isinstance(e, ast.TierRef | ast.Aggregate) for e in walk_exprs(r.amount))
             return not billed and not priced_once
 
@@ -55,11 +71,13 @@ class _ReferenceChecks(Checker):
         for r in rules[: next(i for i, r in enumerate(rules) if r is rule)]:
             if isinstance(r, ast.Pay) and per_unit(r):
                 earlier.add(r.party.name)
+        billed = any(isinstance(e, ast.Share) and e.billed for e in walk_exprs(rule.amount))
         for ref in refs:
             if not per_unit(rule):
                 self.error(
                     codes.MISPLACED_RULE,
-                    "`the payout to` is read per rating unit; this rule is priced once per line",
+                    "`the payout to` is read per rating unit; this rule is priced once per "
+                    + ("period" if billed else "line"),
                     ref.span,
                     "use it in a pay rule priced per record or subscriber",
                 )
@@ -153,3 +171,13 @@ class _ReferenceChecks(Checker):
                     mod.span,
                     None,
                 )
+
+
+def _fixed_for_the_period(node: ast.Expr) -> bool:
+    """Whether an amount is the same for every record of the period: a share of the billed
+    net, money not priced per unit, a number, or arithmetic and comparisons of them."""
+    if isinstance(node, ast.Share):
+        return node.billed
+    if isinstance(node, ast.Money):
+        return node.per is None
+    return isinstance(node, ast.Number | ast.Add | ast.Mul | ast.Larger | ast.ShareOf)

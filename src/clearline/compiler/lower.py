@@ -366,7 +366,7 @@ class _Lowerer:
                         )
                     )
                 elif isinstance(rule, ast.Pay):
-                    billed_share = isinstance(rule.amount, ast.Share) and rule.amount.billed
+                    billed_share = any(isinstance(e, ast.Share) and e.billed for e in _exprs(rule.amount))
                     (billed if billed_share else payouts).append(
                         ir.PayoutPlan(
                             rule.party.name,

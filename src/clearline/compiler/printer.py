@@ -236,10 +236,16 @@ def format_plan(plan: ir.ContractPlan) -> str:
             share = payout.rate.expr
             out.append(f"    pay {payout.party}  [{payout.clause.label}] {payout.span}")
             percent = format((share.value or Decimal(0)).scaleb(2).normalize(), "f")
-            out.append(
-                f"      amount    {percent}% of the period's billed {share.base} (its invoice lines after"
-                " the product's discounts), once per period"
-            )
+            if share.op == "share":
+                out.append(
+                    f"      amount    {percent}% of the period's billed {share.base} (its invoice lines "
+                    "after the product's discounts), once per period"
+                )
+            else:  # arithmetic of billed shares and amounts fixed for the period
+                out.append(
+                    f"      amount    {share.text}, once per period (each share of the billed net or gross:"
+                    " of its invoice lines after the product's discounts)"
+                )
             default = "" if payout.rate.line_rounding_declared else "  (default)"
             out.append(f"      round line {_rounding(payout.rate.line_rounding)}{default}")
         for commit in prod.commitments:

@@ -15,6 +15,7 @@ from typing import Any
 
 from clearline.compiler import ir
 from clearline.money import CONTEXT, Rounding, allocate, minor_unit, round_money
+from clearline.runtime.rating import closures
 from clearline.runtime.rating.engine import line_id
 from clearline.runtime.rating.products import _ProductRT
 from clearline.runtime.settlement.models import Made, Namer, _base, _new_line, _pct, _rounding, _s, _trace
@@ -154,18 +155,39 @@ def _step_arithmetic(result: StepResult) -> str:
 
 def billed_shares(p: _ProductRT, lines: list[Any], make: Callable[..., Any], name: Namer) -> Made:
     """`pay X 15% of billed net`: a payout line per rule, the share of the product's period
-    net after its discounts (its invoice lines, discount lines included), rounded once."""
+    net after its discounts (its invoice lines, discount lines included), rounded once. A
+    rule may compute with it and amounts fixed for the period (`the larger of 15% of billed
+    net and 100.00 EUR`): the expression is worked out once, on the period's billed net and
+    gross, then rounded."""
     out: list[Any] = []
     traces: list[dict[str, Any]] = []
     invoices = [ln for ln in lines if ln.kind == "invoice"]
+    discounts = [ln for ln in invoices if ln.amount < 0 and ln.clause in _discount_clauses(p)]
     for index, rule in enumerate(p.product.billed):
         expr = rule.rate.expr
-        assert expr.op == "share" and expr.value is not None and expr.base is not None
-        base = _base(invoices, expr.base)
-        exact = CONTEXT.multiply(base, expr.value)
+        if expr.op == "share":
+            assert expr.value is not None and expr.base is not None
+            base = _base(invoices, expr.base)
+            exact = CONTEXT.multiply(base, expr.value)
+            share = _pct(expr.value)
+            description = f"{share} of the period's billed {expr.base} {_s(base)}"
+            formula = (
+                f"{share} of the period's billed {expr.base}: the product's invoice lines after its discounts"
+            )
+            arithmetic = f"{_s(base)} × {share} = {_s(exact)}"
+            shares = [{"rate": _s(expr.value), "of": expr.base}]
+        else:
+            net, gross = _base(invoices, "net"), _base(invoices, "gross")
+            period = closures.Unit(Decimal(0), None, False, 0, p.period.days, net, gross)
+            exact, worked = closures.explain(expr, rule.rate, p.product.measure, period)
+            description = f"{expr.text}, once for the period (billed net {_s(net)}, gross {_s(gross)})"
+            formula = (
+                f"{expr.text}, once for the period: each share of the billed net (or gross) of the "
+                "product's invoice lines after its discounts"
+            )
+            arithmetic = f"billed net {_s(net)}, billed gross {_s(gross)}: {worked}"
+            shares = [{"rate": _s(e.value), "of": e.base or ""} for e in ir.walk(expr) if e.op == "share"]
         amount = round_money(exact, rule.rate.line_rounding)
-        share = _pct(expr.value)
-        discounts = [ln for ln in invoices if ln.amount < 0 and ln.clause in _discount_clauses(p)]
         line = _new_line(
             make,
             p,
@@ -174,7 +196,7 @@ def billed_shares(p: _ProductRT, lines: list[Any], make: Callable[..., Any], nam
             rule.party,
             name(rule.party),
             "payout",
-            f"{share} of the period's billed {expr.base} {_s(base)}",
+            description,
             amount,
             records=sum(ln.records for ln in invoices if ln.amount >= 0),
         )
@@ -185,10 +207,9 @@ def billed_shares(p: _ProductRT, lines: list[Any], make: Callable[..., Any], nam
                 p,
                 rule.clause,
                 rule={"span": str(rule.span), "text": rule.text},
-                formula=f"{share} of the period's billed {expr.base}: the product's invoice lines after "
-                "its discounts",
-                arithmetic=f"{_s(base)} × {share} = {_s(exact)}",
-                shares=[{"rate": _s(expr.value), "of": expr.base}],
+                formula=formula,
+                arithmetic=arithmetic,
+                shares=shares,
                 rounding=_rounding(rule.rate.line_rounding, exact, amount),
                 from_lines={
                     "invoice": [ln.line_id for ln in invoices][:20],
