@@ -148,6 +148,55 @@ def test_tier_bands_and_waterfall_steps_are_shown_as_written(tmp_path: Path) -> 
     ) in result.output
 
 
+BANDED = """contract VB-1 "Voice by band" {
+  version 1
+  effective 2026-01-01 until 2027-01-01
+  settle monthly in EUR, time zone UTC
+  operator op "Operator" currency EUR
+  time bands in Europe/Warsaw {
+    peak "Peak" monday to friday 08:00 to 20:00
+    off_peak "Off-peak" otherwise
+  }
+  usage fields { service text }
+  product calls "Calls" {
+    matches service = "call"
+    measured in seconds
+    clause "1.1 Peak calls" during peak {
+      charge customer 0.10 EUR per minute
+      round each line half up to 0.01
+    }
+    clause "1.2 Off-peak calls" during off_peak {
+      charge customer 0.04 EUR per minute
+      round each line half up to 0.01
+    }
+  }
+}
+"""
+
+
+def test_a_change_of_the_time_bands_is_shown_day_by_day() -> None:
+    """Peak ends at 19:00 instead of 20:00: the diff shows both weeks, a span a day (the
+    off-peak night from Monday 20:00 to Tuesday 08:00 is two spans, one each day). Before,
+    the diff saw no change at all, and a contract with time bands made it fail."""
+    old = clearline.plan(SourceFile("a.contract", BANDED))
+    new = clearline.plan(SourceFile("b.contract", BANDED.replace("08:00 to 20:00", "08:00 to 19:00")))
+    (change,) = contract_changes(old, new)
+    assert (change.what, change.name, change.change) == ("contract", "time bands", "changed")
+    weekdays = ("monday", "tuesday", "wednesday", "thursday", "friday")
+    assert change.old == (
+        (
+            'time bands in Europe/Warsaw: peak "Peak" '
+            + ", ".join(f"{d} 08:00 to 20:00" for d in weekdays)
+            + '; off_peak "Off-peak" '
+            + ", ".join(f"{d} 00:00 to 08:00, {d} 20:00 to 24:00" for d in weekdays)
+            + ", saturday 00:00 to 24:00, sunday 00:00 to 24:00"
+        ),
+    )
+    (now,) = change.new
+    assert "friday 08:00 to 19:00" in now and "friday 19:00 to 24:00" in now
+    assert contract_changes(old, clearline.plan(SourceFile("c.contract", BANDED))) == []
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), contract=random_contracts(1))
 def test_a_contract_laid_out_otherwise_has_no_changes(data: st.DataObject, contract: RandomContract) -> None:

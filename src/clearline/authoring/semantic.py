@@ -198,24 +198,57 @@ def _keyed(
 
 
 def _contract_terms(p: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
-    return {
+    terms: dict[str, tuple[str, str | None]] = {
         "title": (json.dumps(p["title"], ensure_ascii=False), None),
         "effective": (f"effective {p['effective_from']} until {p['effective_until']}", None),
         "settle": (f"settle {p['period']} in {p['currency']}, time zone {p['time_zone']}", None),
     }
+    # the time bands, as the products priced by band carry them (one declaration a contract)
+    bands = next((pr["bands"] for pr in p["products"] if isinstance(pr.get("bands"), dict)), None)
+    if bands is not None:
+        terms["time bands"] = (_time_bands(bands), None)
+    return terms
 
 
-def _declared(value: Any, marker: str, found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _time_bands(t: dict[str, Any]) -> str:
+    """`time bands in Europe/Warsaw: peak "Peak" monday 08:00 to 20:00, ...; off_peak ...`,
+    each band's minutes of the week as days and clock times."""
+
+    def clock(minute: int) -> str:
+        return f"{minute // 60:02d}:{minute % 60:02d}"
+
+    parts = []
+    for band in t["bands"]:
+        spans = []
+        for start, end in band["week"]:
+            at = int(start)
+            while at < int(end):  # a span across midnight is a span a day
+                day = at // 1440
+                until = min(int(end), (day + 1) * 1440)
+                spans.append(f"{_DAYS[day % 7]} {clock(at - day * 1440)} to {clock(until - day * 1440)}")
+                at = until
+        parts.append(f'{band["name"]} "{band["label"]}" ' + ", ".join(spans))
+    holidays = t.get("holidays") or []
+    tail = f"; holidays {', '.join(holidays)} in {t.get('holiday_band')}" if holidays else ""
+    return f"time bands in {t['zone']}: " + "; ".join(parts) + tail
+
+
+def _declared(
+    value: Any, marker: str, found: dict[str, dict[str, Any]], needs: str = "name"
+) -> dict[str, dict[str, Any]]:
     """Every table of the plan, wherever a rule holds it (a product's tables, a waterfall
-    step's tiers...): the dicts with a name and `marker` ("rows" or "bands")."""
+    step's tiers...): the dicts with a name, `marker` ("rows" or "bands") and `needs`."""
     if isinstance(value, dict):
-        if marker in value and "name" in value:
+        if marker in value and "name" in value and needs in value:
             found.setdefault(str(value["name"]), value)
         for v in value.values():
-            _declared(v, marker, found)
+            _declared(v, marker, found, needs)
     elif isinstance(value, list):
         for v in value:
-            _declared(v, marker, found)
+            _declared(v, marker, found, needs)
     return found
 
 
@@ -224,7 +257,9 @@ def _tables(products: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _tiers(products: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return _declared(products, "bands", {})
+    """The tier tables: dicts with bands and a mode (a product priced by time bands also
+    holds `bands`, the contract's time bands, which are no tier table)."""
+    return _declared(products, "bands", {}, needs="mode")
 
 
 def contract_changes(old: ir.ContractPlan, new: ir.ContractPlan) -> list[Change]:
