@@ -237,3 +237,12 @@ def _xmp(path: Path) -> bytes:
     root = pypdf.PdfReader(path).trailer["/Root"]
     data: bytes = root["/Metadata"].get_object().get_data()
     return data
+
+
+def test_a_line_note_names_the_field_as_the_document_does(xmls: Path) -> None:
+    """FleetIoT's SIM fee is priced on the maximum of `active_sims`: the German invoice's
+    XML line note says it in German with the contract's label, as the PDF does, and the
+    field's name appears nowhere."""
+    data = (xmls / "invoice-2026-03-B-2001.xml").read_bytes().decode("utf-8")
+    assert "1500 (Höchstwert von aktiven SIM-Karten)" in data
+    assert "active_sims" not in data and "active sims" not in data

@@ -47,6 +47,7 @@ from clearline.compiler import ir
 from clearline.money import MINOR_UNITS
 from clearline.reports.corrections import Correction
 from clearline.reports.documents import Document, Invoice, Statement
+from clearline.reports.i18n import load_translations
 from clearline.reports.rundata import LineRow, Party
 
 __all__ = ["EinvoiceUnavailable", "Unsupported", "cii_xml", "facturx_pdf", "validate"]
@@ -150,10 +151,16 @@ def _lines(doc: Document) -> tuple[list[_Line], list[LineRow]]:
         ], []
     if isinstance(doc, Invoice):
         out = []
+        translations = load_translations(doc.language)
         for d in doc.lines:
             ln = d.line
             what = f"{d.title}, {ln.clause}"
             qty = f"{format(ln.quantity, 'f')} {ln.unit}".strip() if ln.quantity is not None else ""
+            if ln.quantity is not None and d.aggregate:  # as the document says it, in its language
+                labels = dict(d.field_labels)
+                named = labels.get(doc.language) or labels.get("") or d.aggregate_field
+                shown = translations.gettext(d.aggregate).replace("%(field)s", named)
+                qty = f"{format(ln.quantity, 'f')} ({shown})"
             out.append(_Line(ln, what, "; ".join(x for x in (qty, ln.line_id) if x)))
         return out, []
     assert isinstance(doc, Statement)
