@@ -1,6 +1,6 @@
 """Every module stays under about 500 lines (issue 10): a module that grows past it has
-two jobs, and its seams are where to split it. The list of modules still over the line
-may only shrink; a module may not grow past its recorded size."""
+two jobs, and its seams are where to split it. None is over the line now; should one
+ever have to be, it is listed with its size, and the list may only shrink."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ LIMIT = 520  # "about 500": a module just over it is not yet two modules
 DATA = {"errors_doc.py"}
 
 # Modules still over the limit, with the size they may not pass. The list may only shrink.
-STILL_LARGE: dict[str, int] = {
-    "runtime/rating/closures.py": 604,
-}
+STILL_LARGE: dict[str, int] = {}
 
 
 def _sizes() -> dict[str, int]:
