@@ -270,3 +270,30 @@ def test_issued_statements_with_carried_adjustments_equal_settling_at_once(
             Decimal(0),
         )
         assert issued == expected
+
+
+def test_a_close_just_before_midnight_utc_issues_one_document_on_one_day(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """April is closed at 23:30 UTC on 4 May, which is already 5 May in Warsaw (the
+    contract's zone). The studio's statement (600.00 of April and the carried +700.00 of
+    March) is issued under its number on one day, 5 May: the carried line takes its
+    document's day. Before, the carried line's day was taken in UTC (4 May), the two days
+    made it look like two documents, and the statement rendered as a draft."""
+    import sqlalchemy as sa
+
+    resent = "".join(ln + "\n" for ln in sales("M", "2026-03", ["5000.00"] * 5).splitlines()[1:])
+    _march_and_late(ledger_url, tmp_path, sales("L", "2026-03", ["500.00"] * 2) + resent)
+    april = settle_share(tmp_path, "april", "2026-04", {"a.csv": sales("A", "2026-04", ["1000.00"])})
+    with open_ledger(ledger_url) as ledger:
+        outcome = close_run(april, ledger).outcome
+        with ledger.engine.begin() as conn:  # as if the close had run at 23:30 UTC
+            conn.execute(
+                sa.text("UPDATE closes SET closed_at = :at WHERE seq = :seq"),
+                {"at": "2026-05-04T23:30:00+00:00", "seq": outcome.seq},
+            )
+    result = render_reports(april, tmp_path / "issued", ["md"], lang="en", ledger=ledger_url)
+    assert not [n for n in result.notes if "rendered as a draft" in n], result.notes
+    md = _statement(tmp_path / "issued" / "self-billing-2026-04-studio.md")
+    assert "SB/2026/04/00002" in md and "DRAFT" not in md
+    assert "2026-05-05" in md or "5 May 2026" in md or "May 5, 2026" in md

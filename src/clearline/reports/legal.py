@@ -85,11 +85,17 @@ def ledger_numbers(url: str, run: RunData, run_id: str = "") -> LedgerNumbers:
         seqs = {row.close_seq for row in ledger.documents() if row.number in ours}
         seqs |= {row.seq for row in closes if run_id and row.run_id == run_id}
         kinds = {row.seq: str(row.kind) for row in closes}
+        # a carried line is issued on its document's day: the day of its other lines (in
+        # their contract's zone), else the day in the run's zone (the same day, by design:
+        # a close near midnight UTC is another day in Warsaw, and one document has one day)
+        days = {number: day for number, day in found.values()}
+        run_zones = set(zones.values())
+        zone = run_zones.pop() if len(run_zones) == 1 else None
         for c in ledger.carried():
             if c.close_seq in seqs or (kinds.get(c.close_seq) == "issue" and c.line_id in wanted):
                 found[str(c.line_id)] = (
                     str(c.document),
-                    _day(closed[c.close_seq], issued[c.close_seq], None),
+                    days.get(str(c.document)) or _day(closed[c.close_seq], issued[c.close_seq], zone),
                 )
     return found
 
