@@ -253,3 +253,28 @@ def test_the_trap_rating_late_purchases_alone_restarts_the_tiers(tmp_path: Path)
     assert alone.rated == 25
     (studio,) = [ln for ln in alone.lines if ln.party == "gamestudio"]
     assert studio.amount == Decimal("312.34")
+
+
+def test_a_period_closed_without_records_is_settled_again_by_its_late_records(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """March closed with no record at all (nothing issued). Then 2 late sales of 500.00
+    arrive: the run re-settles the closed March (it is closed, with nothing issued) into
+    adjustment lines: each customer +500.00 (their first invoices for March), the studio
+    60% × 1,000.00 = +600.00 (all in the first band), the operator +400.00. Before, the
+    run took March for an open period and its close was refused as already closed (E0703)."""
+    march = settle_share(tmp_path, "march", "2026-03", {"m.csv": HEADER})
+    with open_ledger(ledger_url) as ledger:
+        close_run(march, ledger)
+    late = _resettle(ledger_url, tmp_path, "late", {"late.csv": sales("L", "2026-03", ["500.00"] * 2)})
+    adjustments = {(a["kind"], a["party"]): a["amount"] for a in read_csv(late / "adjustment_lines.csv")}
+    assert adjustments == {
+        ("invoice", "C1"): "500.00",
+        ("invoice", "C2"): "500.00",
+        ("payout", "studio"): "600.00",
+        ("retained", "telcopl"): "400.00",
+    }
+    with open_ledger(ledger_url) as ledger:
+        closed = close_run(late, ledger)
+        kinds = sorted((d.kind, d.party) for d in closed.close.documents)
+    assert kinds == [("invoice", "C1"), ("invoice", "C2")]  # the studio's waits for April

@@ -337,4 +337,5 @@ def prior_for(
         rerate,
         cumulative,
         too_late(ledger, plans, period),
+        closed=tuple(shut),
     )

@@ -76,10 +76,13 @@ class Prior:
     # "CONTRACT PERIOD" of each closed period past its late-usage window -> why (its records
     # are rejected, never routed to a run the ledger would refuse)
     too_late: dict[str, str] = field(default_factory=dict)
+    # the contracts whose period the ledger has closed: the run settles it again (a period
+    # closed with no records has no issued lines, and is closed all the same)
+    closed: tuple[str, ...] = ()
 
     @property
     def resettles(self) -> bool:
-        return bool(self.issued)
+        return bool(self.closed) or bool(self.issued)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +115,7 @@ class Prior:
             "rerate": self.rerate,
             "cumulative": dict(sorted(self.cumulative.items())),
             "too_late": dict(sorted(self.too_late.items())),
+            "closed": sorted(self.closed),
         }
 
     @staticmethod
@@ -147,6 +151,7 @@ class Prior:
             rerate=bool(data.get("rerate", False)),
             cumulative={k: list(v) for k, v in data.get("cumulative", {}).items()},
             too_late=dict(data.get("too_late", {})),
+            closed=tuple(data.get("closed", ())),
         )
 
     def text(self) -> str:
@@ -189,7 +194,7 @@ def adjustments(lines: list[Line], prior: Prior, reason: str) -> list[Adjustment
     settlement (every record refunded) is adjusted to zero."""
     if not prior.resettles:
         return []
-    contracts = {i.contract_id for i in prior.issued}
+    contracts = set(prior.closed) | {i.contract_id for i in prior.issued}
     issued: dict[str, Issued] = {}
     for item in prior.issued:  # the original line, then each adjustment of it: summed
         had = issued.get(item.line_id)
