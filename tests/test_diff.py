@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -174,26 +175,23 @@ BANDED = """contract VB-1 "Voice by band" {
 """
 
 
-def test_a_change_of_the_time_bands_is_shown_day_by_day() -> None:
-    """Peak ends at 19:00 instead of 20:00: the diff shows both weeks, a span a day (the
-    off-peak night from Monday 20:00 to Tuesday 08:00 is two spans, one each day). Before,
-    the diff saw no change at all, and a contract with time bands made it fail."""
+def test_a_change_of_the_time_bands_is_shown_as_compile_prints_them() -> None:
+    """Peak ends at 19:00 instead of 20:00: the diff shows both weeks as `compile` prints
+    bands (the off-peak night runs Monday 20:00 to Tuesday 08:00). Before, the diff saw no
+    change at all, and a contract with time bands made it fail."""
     old = clearline.plan(SourceFile("a.contract", BANDED))
     new = clearline.plan(SourceFile("b.contract", BANDED.replace("08:00 to 20:00", "08:00 to 19:00")))
     (change,) = contract_changes(old, new)
     assert (change.what, change.name, change.change) == ("contract", "time bands", "changed")
-    weekdays = ("monday", "tuesday", "wednesday", "thursday", "friday")
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+    nights = ", ".join(f"{d} 20:00 to {n} 08:00" for d, n in itertools.pairwise(days))
     assert change.old == (
-        (
-            'time bands in Europe/Warsaw: peak "Peak" '
-            + ", ".join(f"{d} 08:00 to 20:00" for d in weekdays)
-            + '; off_peak "Off-peak" '
-            + ", ".join(f"{d} 00:00 to 08:00, {d} 20:00 to 24:00" for d in weekdays)
-            + ", saturday 00:00 to 24:00, sunday 00:00 to 24:00"
-        ),
+        'time bands in Europe/Warsaw: peak "Peak" '
+        + ", ".join(f"{d} 08:00 to 20:00" for d in days)
+        + f'; off_peak "Off-peak" Monday 00:00 to 08:00, {nights}, Friday 20:00 to Sunday 24:00',
     )
     (now,) = change.new
-    assert "friday 08:00 to 19:00" in now and "friday 19:00 to 24:00" in now
+    assert "Friday 08:00 to 19:00" in now and "Friday 19:00 to Sunday 24:00" in now
     assert contract_changes(old, clearline.plan(SourceFile("c.contract", BANDED))) == []
 
 

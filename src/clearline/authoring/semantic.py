@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from clearline.compiler import ir
+from clearline.compiler.bands import describe
 
 __all__ = ["Change", "contract_changes", "render_changes"]
 
@@ -210,27 +211,13 @@ def _contract_terms(p: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
     return terms
 
 
-_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
 def _time_bands(t: dict[str, Any]) -> str:
-    """`time bands in Europe/Warsaw: peak "Peak" monday 08:00 to 20:00, ...; off_peak ...`,
-    each band's minutes of the week as days and clock times."""
-
-    def clock(minute: int) -> str:
-        return f"{minute // 60:02d}:{minute % 60:02d}"
-
-    parts = []
-    for band in t["bands"]:
-        spans = []
-        for start, end in band["week"]:
-            at = int(start)
-            while at < int(end):  # a span across midnight is a span a day
-                day = at // 1440
-                until = min(int(end), (day + 1) * 1440)
-                spans.append(f"{_DAYS[day % 7]} {clock(at - day * 1440)} to {clock(until - day * 1440)}")
-                at = until
-        parts.append(f'{band["name"]} "{band["label"]}" ' + ", ".join(spans))
+    """`time bands in Europe/Warsaw: peak "Peak" Monday 08:00 to 20:00, ...; off_peak ...`,
+    each band's minutes of the week as `compile` prints them (`bands.describe`)."""
+    parts = [
+        f'{band["name"]} "{band["label"]}" ' + ", ".join(describe(int(a), int(b)) for a, b in band["week"])
+        for band in t["bands"]
+    ]
     holidays = t.get("holidays") or []
     tail = f"; holidays {', '.join(holidays)} in {t.get('holiday_band')}" if holidays else ""
     return f"time bands in {t['zone']}: " + "; ".join(parts) + tail
